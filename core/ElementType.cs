@@ -1,0 +1,26 @@
+namespace SplitFunctions.Core;
+
+/// <summary>Element type of a tensor, on the wire and across the engine boundary (codes match native/include).</summary>
+public enum ElementType : byte
+{
+    Float32 = 0,
+    Float16 = 1,
+    BFloat16 = 2,
+    Int64 = 3,
+    UInt8 = 4,
+}
+
+/// <summary>Sizes of the element types.</summary>
+public static class ElementTypes
+{
+    /// <summary>Bytes per element.</summary>
+    public static int SizeOf(this ElementType type) => type switch
+    {
+        ElementType.Float32 => 4,
+        ElementType.Float16 => 2,
+        ElementType.BFloat16 => 2,
+        ElementType.Int64 => 8,
+        ElementType.UInt8 => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown element type"),
+    };
+}
