@@ -1,0 +1,64 @@
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+
+namespace SplitFunctions.Tests.Engine;
+
+public sealed class CatalogTests
+{
+    [Theory]
+    [InlineData("covid-ct-cnn", 4, new long[] { 32, 32, 32 })]
+    [InlineData("pneumonia-cnn", 4, new long[] { 32, 14, 14 })]
+    [InlineData("ldl-mlp", 16, new long[] { 64 })]
+    [InlineData("mura-vgg19", 1, new long[] { 64, 112, 112 })]
+    public void EachModel_BuildsWithItsCut_AndOneTrainingStepLowersTheLossOnThatBatch(string name, int batch, long[] cut)
+    {
+        var model = ModelCatalog.Get(name);
+        TorchRuntime.Seed(1);
+        var (client, server) = model.BuildSplit();
+        using var _c = client;
+        using var _s = server;
+        client.OutputShape.Should().Equal(cut);
+        server.OutputShape.Should().Equal([1L]);
+
+        using var clientOptimizer = Optimizer.Create(client, model.Optimizer);
+        using var serverOptimizer = Optimizer.Create(server, model.Optimizer);
+        var count = batch * model.InputShape.Aggregate(1L, (a, b) => a * b);
+        using var x = Tensor.FromFloats(GoldenValues.Values("catalog-input", count, 1.0), [batch, .. model.InputShape]);
+        using var y = GoldenValues.Targets(model.Task == TaskKind.Classification, batch);
+
+        double Step()
+        {
+            clientOptimizer.ZeroGrad();
+            serverOptimizer.ZeroGrad();
+            using var a = client.Forward(x, train: true);
+            using var prediction = server.Forward(a, train: true);
+            var loss = Loss.Compute(model.Loss, prediction, y, backward: true);
+            clientOptimizer.Step();
+            serverOptimizer.Step();
+            return loss;
+        }
+
+        var first = Step();
+        var later = first;
+        for (var i = 0; i < 3; i++) later = Step();
+        double.IsFinite(first).Should().BeTrue();
+        later.Should().BeLessThan(first, "a few steps on one batch must fit it better");
+    }
+
+    [Fact]
+    public void UnknownModel_NamesTheCatalog()
+    {
+        var act = () => ModelCatalog.Get("resnet-9000");
+        act.Should().Throw<UnknownModelException>().WithMessage("*resnet-9000*covid-ct-cnn*ldl-mlp*");
+    }
+
+    [Fact]
+    public void CutPoint_IsTheFirstBlock()
+    {
+        ModelCatalog.CovidCtCnn.ClientLayers.OfType<Conv2d>().Should().ContainSingle();
+        ModelCatalog.CovidCtCnn.ServerLayers.OfType<Conv2d>().Should().HaveCount(4, "five conv blocks in all");
+        ModelCatalog.MuraVgg19.ClientLayers.OfType<Conv2d>().Concat(ModelCatalog.MuraVgg19.ServerLayers.OfType<Conv2d>())
+            .Should().HaveCount(16, "VGG19 has 16 convolutions");
+        ModelCatalog.LdlMlp.ServerLayers.OfType<LeakyReLU>().Should().NotBeEmpty();
+    }
+}
