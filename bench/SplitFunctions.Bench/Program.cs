@@ -3,6 +3,7 @@ using SplitFunctions.Bench;
 // Benchmarks print figures and write artifacts/bench/results.json; they never fail on speed.
 var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
+    ["engine"] = EngineVsPyTorchBench.RunAsync,
 };
 
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))

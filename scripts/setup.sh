@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what SplitFunctions needs on Debian/Ubuntu and builds it. Safe to run again:
+# packages already present are skipped, npm ci runs only when the lock changed, builds are incremental.
+#   SPLITFN_WITH_PYTORCH=1  also installs python3-torch (benchmarks, golden fixture regeneration)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+need=()
+for pkg in cmake g++ libtorch-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ "${SPLITFN_WITH_PYTORCH:-0}" = "1" ]; then
+  dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]} (apt)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Azurite (the real storage emulator) from the committed lock file.
+if [ -f package-lock.json ]; then
+  stamp=node_modules/.splitfn-lock.sha256
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: npm ci (Azurite)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > "$stamp"
+  fi
+fi
+
+echo "setup: building (native engine + .NET, Release)"
+dotnet build SplitFunctions.sln -c Release -nologo -clp:ErrorsOnly -v:q
