@@ -1,0 +1,78 @@
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+
+namespace SplitFunctions.Core.Training;
+
+/// <summary>
+/// Both halves of a catalog model in one process, with their optimizers: the centralised and single-hospital
+/// baselines, and each participant of federated averaging. A step is exactly what split learning computes,
+/// without the wire in between.
+/// </summary>
+public sealed class SplitModel : IDisposable
+{
+    private readonly Optimizer clientOptimizer;
+    private readonly Optimizer serverOptimizer;
+
+    private SplitModel(ModelDefinition definition, Network client, Network server, OptimizerSettings optimizer)
+    {
+        Definition = definition;
+        Client = client;
+        Server = server;
+        clientOptimizer = Optimizer.Create(client, optimizer);
+        serverOptimizer = Optimizer.Create(server, optimizer);
+    }
+
+    public ModelDefinition Definition { get; }
+
+    public Network Client { get; }
+
+    public Network Server { get; }
+
+    /// <summary>Builds the model with the run's initial weights: seeding first makes every hospital's client identical.</summary>
+    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, Device device = Device.Cpu)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        TorchRuntime.Seed(seed);
+        var (client, server) = definition.BuildSplit(device);
+        return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
+    }
+
+    /// <summary>One optimizer step on a batch; returns the batch loss.</summary>
+    public double TrainStep(ReadOnlySpan<float> features, ReadOnlySpan<float> targets, int batch)
+    {
+        using var x = Tensor.FromFloats(features, [batch, .. Definition.InputShape]);
+        using var y = Tensor.FromFloats(targets, [batch, 1]);
+        clientOptimizer.ZeroGrad();
+        serverOptimizer.ZeroGrad();
+        using var activations = Client.Forward(x, train: true);
+        using var prediction = Server.Forward(activations, train: true);
+        var loss = Loss.Compute(Definition.Loss, prediction, y, backward: true);
+        serverOptimizer.Step();
+        clientOptimizer.Step();
+        return loss;
+    }
+
+    /// <summary>Eval-mode outputs (probabilities or values), one per sample, in batches.</summary>
+    public float[] Predict(TrainingSet data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var output = new float[data.Count];
+        for (var start = 0; start < data.Count; start += batchSize)
+        {
+            var n = Math.Min(batchSize, data.Count - start);
+            using var x = Tensor.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n));
+            using var a = Client.Forward(x, train: false);
+            using var p = Server.Forward(a, train: false);
+            p.CopyTo(output.AsSpan(start, n));
+        }
+        return output;
+    }
+
+    public void Dispose()
+    {
+        clientOptimizer.Dispose();
+        serverOptimizer.Dispose();
+        Client.Dispose();
+        Server.Dispose();
+    }
+}
