@@ -1,0 +1,37 @@
+namespace SplitFunctions.Functions.Hosting;
+
+/// <summary>What the queue side must do with a message once the training service has looked at it.</summary>
+public enum OutcomeKind
+{
+    /// <summary>The effect is durable: delete the message.</summary>
+    Completed,
+
+    /// <summary>The message can never succeed (tampered, malformed, wrong run, NaN, oversized): poison it with the reason.</summary>
+    Rejected,
+
+    /// <summary>Not now (the run is busy on another instance): leave it for later without counting a failure.</summary>
+    Deferred,
+}
+
+/// <summary>The outcome with its reason, as logged and written to `features-poison`.</summary>
+public sealed record MessageOutcome(OutcomeKind Kind, string Detail)
+{
+    public static MessageOutcome Completed(string detail) => new(OutcomeKind.Completed, detail);
+
+    public static MessageOutcome Rejected(string reason) => new(OutcomeKind.Rejected, reason);
+
+    public static MessageOutcome Deferred(string reason) => new(OutcomeKind.Deferred, reason);
+}
+
+/// <summary>The training service as the two hosts see it: one queue message in, one outcome out.</summary>
+public interface IMessageProcessor
+{
+    /// <summary>
+    /// Handles one message of the `features` queue. Exceptions mean a transient failure: the message is retried and,
+    /// after the maximum dequeue count, poisoned.
+    /// </summary>
+    Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken);
+
+    /// <summary>Writes the reason and the original message to `features-poison`.</summary>
+    Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken);
+}

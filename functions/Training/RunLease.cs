@@ -1,0 +1,119 @@
+using Azure;
+using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>
+/// The single-writer guarantee of a run (invariant 5): a 60-second blob lease on `runs/&lt;run&gt;/lease`, renewed every
+/// 15 seconds while this instance works on the run. Losing it (renewal fails) marks the lease lost; the owner drops its session.
+/// </summary>
+public sealed partial class RunLease : IAsyncDisposable
+{
+    public static readonly TimeSpan Duration = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(15);
+
+    private readonly BlobLeaseClient lease;
+    private readonly ILogger logger;
+    private readonly CancellationTokenSource stop = new();
+    private readonly Task renewal;
+    private volatile bool lost;
+
+    private RunLease(string run, BlobLeaseClient lease, ILogger logger)
+    {
+        Run = run;
+        this.lease = lease;
+        this.logger = logger;
+        renewal = Task.Run(RenewLoopAsync);
+    }
+
+    public string Run { get; }
+
+    public string LeaseId => lease.LeaseId;
+
+    /// <summary>False once a renewal failed: another instance may own the run now.</summary>
+    public bool IsHeld => !lost;
+
+    /// <summary>
+    /// Tries to take the run's lease; null when another instance holds it. The lease id is derived from
+    /// <paramref name="instanceId"/> and the run, so an instance restarted under the same id takes its own lease back at once
+    /// instead of waiting for it to expire.
+    /// </summary>
+    public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, ILogger logger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        var blob = runs.GetBlobClient(RunStore.LeaseBlob(run));
+        using (var empty = new MemoryStream())
+        {
+            await blob.UploadIfNotExistsAsync(empty, ct).ConfigureAwait(false);
+        }
+        var client = blob.GetBlobLeaseClient(LeaseIdFor(instanceId, run));
+        try
+        {
+            await client.AcquireAsync(Duration, cancellationToken: ct).ConfigureAwait(false);
+            return new RunLease(run, client, logger);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A GUID that depends only on (instance, run).</summary>
+    public static string LeaseIdFor(string instanceId, string run)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(instanceId + "\n" + run));
+        return new Guid(hash.AsSpan(0, 16)).ToString();
+    }
+
+    private async Task RenewLoopAsync()
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(RenewEvery, stop.Token).ConfigureAwait(false);
+                await lease.RenewAsync(stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
+            {
+                lost = true;
+                LogLost(logger, Run, e.Message);
+                return;
+            }
+            catch (RequestFailedException e)
+            {
+                // Transient: the lease has 60 s; the next attempt in 15 s may succeed.
+                LogRenewFailed(logger, Run, e.Message);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync().ConfigureAwait(false);
+        await renewal.ConfigureAwait(false);
+        stop.Dispose();
+        if (!lost)
+        {
+            try
+            {
+                await lease.ReleaseAsync().ConfigureAwait(false);
+            }
+            catch (RequestFailedException e)
+            {
+                LogRenewFailed(logger, Run, "release: " + e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease lost ({Reason}); dropping the session")]
+    private static partial void LogLost(ILogger logger, string run, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease renewal failed ({Reason}); retrying")]
+    private static partial void LogRenewFailed(ILogger logger, string run, string reason);
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>One temporal-mode feature chunk the function has indexed (the blob stays in the hospital's container).</summary>
+public sealed record FeatureChunk(string Hospital, long Sequence, string Blob, long Length, string Sha256, string KeyId);
+
+/// <summary>
+/// Everything about a run's server side that is not tensors: how many steps were applied, the last sequence
+/// applied per hospital (the replay watermark), temporal-mode progress and the loss history. Saved with every
+/// checkpoint; the journal replays what happened after it.
+/// </summary>
+public sealed record RunState
+{
+    /// <summary>Journal entries applied so far (also the next journal entry's number).</summary>
+    public long Step { get; set; }
+
+    /// <summary>Training batches applied (vanilla) or server batches trained (temporal).</summary>
+    public long BatchesApplied { get; set; }
+
+    /// <summary>Highest training sequence applied per hospital; anything at or below is a replay.</summary>
+    public Dictionary<string, long> Watermarks { get; init; } = new(StringComparer.Ordinal);
+
+    public List<FeatureChunk> Chunks { get; init; } = [];
+
+    /// <summary>Hospitals that sent their temporal completion message, with their chunk counts.</summary>
+    public Dictionary<string, int> Done { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Temporal epochs completed over the union of features.</summary>
+    public int EpochsCompleted { get; set; }
+
+    public List<EpochRecord> Epochs { get; init; } = [];
+
+    /// <summary>Recent vanilla batch losses per hospital (bounded) for progress and reports.</summary>
+    public List<BatchRecord> RecentBatches { get; init; } = [];
+
+    public const int RecentBatchLimit = 2000;
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StoreJson.Options);
+
+    public static RunState FromJson(ReadOnlySpan<byte> json) =>
+        JsonSerializer.Deserialize<RunState>(json, StoreJson.Options) ?? throw new InvalidDataException("run state is JSON null");
+
+    public void RecordBatch(string hospital, long sequence, double loss, int samples)
+    {
+        RecentBatches.Add(new BatchRecord(hospital, sequence, loss, samples));
+        if (RecentBatches.Count > RecentBatchLimit) RecentBatches.RemoveRange(0, RecentBatches.Count - RecentBatchLimit);
+    }
+}
+
+public sealed record EpochRecord(int Epoch, double Loss, int Samples, double Seconds);
+
+public sealed record BatchRecord(string Hospital, long Sequence, double Loss, int Samples);
+
+/// <summary>One durable fact in the run's journal: a message whose effect is applied (written before the message is deleted).</summary>
+public sealed record JournalEntry(long Step, string Kind, string Hospital, long Sequence, string? Blob, long Length, string? Sha256, string KeyId, int? ChunkCount);
+
+internal static class StoreJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { WriteIndented = false };
+}

@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>A checkpoint as stored: server weights (PyTorch state dict), optimizer state and run state.</summary>
+public sealed record Checkpoint(RunState State, byte[] ServerWeights, byte[] OptimizerState);
+
+/// <summary>Another instance wrote the run's journal or `latest` pointer first: this instance must drop its session.</summary>
+public sealed class ConcurrentWriterException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The durable side of a run in the `runs` container:
+/// `runs/&lt;run&gt;/manifest.json`, `journal/&lt;step&gt;.json` (written once each, If-None-Match: *),
+/// `checkpoints/&lt;step&gt;/{server.pt, optimizer.bin, state.json}` and `checkpoints/latest.json`, replaced only
+/// with If-Match on the ETag this instance last saw.
+/// </summary>
+public sealed class RunStore(BlobContainerClient runs, int retention)
+{
+    public BlobContainerClient Container => runs;
+
+    public static string ManifestBlob(string run) => $"{run}/manifest.json";
+
+    public static string LeaseBlob(string run) => $"{run}/lease";
+
+    private static string JournalBlob(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/journal/{step:D12}.json");
+
+    private static string CheckpointFolder(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{step:D12}");
+
+    private static string LatestBlob(string run) => $"{run}/checkpoints/latest.json";
+
+    /// <summary>Reads and validates the run's manifest; a missing one is a <see cref="RunManifestException"/>.</summary>
+    public async Task<RunManifest> LoadManifestAsync(string run, CancellationToken ct)
+    {
+        try
+        {
+            var data = await runs.GetBlobClient(ManifestBlob(run)).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
+            var manifest = RunManifest.Parse(data.ToMemory().Span);
+            if (manifest.RunId != run) throw new RunManifestException($"runs/{run}/manifest.json names run '{manifest.RunId}'");
+            return manifest;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new RunManifestException($"run '{run}' has no manifest at runs/{ManifestBlob(run)}: create the run before sending data", e);
+        }
+    }
+
+    public async Task SaveManifestAsync(RunManifest manifest, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        await runs.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+        await runs.GetBlobClient(ManifestBlob(manifest.RunId)).UploadAsync(manifest.ToJson(), cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The newest checkpoint and the ETag of the `latest` pointer, or (null, null) for a new run.</summary>
+    public async Task<(Checkpoint? Checkpoint, ETag? LatestETag)> LoadLatestAsync(string run, CancellationToken ct)
+    {
+        BinaryData pointer;
+        ETag etag;
+        try
+        {
+            using var result = await runs.GetBlobClient(LatestBlob(run)).DownloadStreamingAsync(cancellationToken: ct).ConfigureAwait(false);
+            etag = result.Details!.ETag;
+            pointer = await BinaryData.FromStreamAsync(result.Content, ct).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return (null, null);
+        }
+        var latest = JsonSerializer.Deserialize<LatestPointer>(pointer.ToMemory().Span, StoreJson.Options)
+                     ?? throw new InvalidDataException($"runs/{LatestBlob(run)} is JSON null");
+        var folder = CheckpointFolder(run, latest.Step);
+        var state = await DownloadAsync($"{folder}/state.json", ct).ConfigureAwait(false);
+        var weights = await DownloadAsync($"{folder}/server.pt", ct).ConfigureAwait(false);
+        var optimizer = await DownloadAsync($"{folder}/optimizer.bin", ct).ConfigureAwait(false);
+        return (new Checkpoint(RunState.FromJson(state), weights, optimizer), etag);
+    }
+
+    /// <summary>
+    /// Writes a checkpoint and moves `latest` to it with If-Match on <paramref name="expectedLatest"/> (If-None-Match for
+    /// the first); returns the new ETag. Older checkpoints beyond the retention count, and the journal they cover, are removed.
+    /// </summary>
+    public async Task<ETag> WriteCheckpointAsync(string run, Checkpoint checkpoint, ETag? expectedLatest, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var step = checkpoint.State.Step;
+        var folder = CheckpointFolder(run, step);
+        await runs.GetBlobClient($"{folder}/server.pt").UploadAsync(checkpoint.ServerWeights, cancellationToken: ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/optimizer.bin").UploadAsync(checkpoint.OptimizerState, cancellationToken: ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/state.json").UploadAsync(checkpoint.State.ToJson(), cancellationToken: ct).ConfigureAwait(false);
+
+        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(step, DateTimeOffset.UtcNow), StoreJson.Options);
+        var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+        ETag etag;
+        try
+        {
+            var info = await runs.GetBlobClient(LatestBlob(run)).UploadAsync(pointer, new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
+            etag = info.ETag;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            throw new ConcurrentWriterException($"run '{run}': the latest checkpoint pointer changed under this instance (another writer)", ex);
+        }
+        await PruneAsync(run, step, ct).ConfigureAwait(false);
+        return etag;
+    }
+
+    /// <summary>Records one applied message. Fails with <see cref="ConcurrentWriterException"/> when that step number exists.</summary>
+    public async Task AppendJournalAsync(string run, JournalEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(entry, StoreJson.Options));
+        var result = await runs.GetBlobClient(JournalBlob(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false);
+        if (!result.Created)
+        {
+            throw new ConcurrentWriterException($"run '{run}': journal step {entry.Step} already exists (another writer applied it)");
+        }
+    }
+
+    /// <summary>Journal entries from <paramref name="fromStep"/> on, in order, stopping at the first gap.</summary>
+    public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string run, long fromStep, CancellationToken ct)
+    {
+        var names = new List<string>();
+        await foreach (var item in runs.GetBlobsAsync($"{run}/journal/", ct).ConfigureAwait(false)) names.Add(item.Name);
+        names.Sort(StringComparer.Ordinal);
+        var entries = new List<JournalEntry>();
+        var expected = fromStep;
+        foreach (var name in names)
+        {
+            var step = long.Parse(Path.GetFileNameWithoutExtension(name), CultureInfo.InvariantCulture);
+            if (step < fromStep) continue;
+            if (step != expected) break;
+            var entry = JsonSerializer.Deserialize<JournalEntry>(await DownloadAsync(name, ct).ConfigureAwait(false), StoreJson.Options)
+                        ?? throw new InvalidDataException($"runs/{name} is JSON null");
+            entries.Add(entry);
+            expected++;
+        }
+        return entries;
+    }
+
+    /// <summary>Checkpoint steps present, oldest first.</summary>
+    public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
+    {
+        var steps = new SortedSet<long>();
+        await foreach (var item in runs.GetBlobsAsync($"{run}/checkpoints/", ct).ConfigureAwait(false))
+        {
+            var parts = item.Name.Split('/');
+            if (parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var step)) steps.Add(step);
+        }
+        return [.. steps];
+    }
+
+    private async Task PruneAsync(string run, long newest, CancellationToken ct)
+    {
+        var steps = await ListCheckpointsAsync(run, ct).ConfigureAwait(false);
+        var keep = steps.Where(s => s <= newest).TakeLast(Math.Max(1, retention)).ToHashSet();
+        foreach (var step in steps.Where(s => s < newest && !keep.Contains(s)))
+        {
+            var folder = CheckpointFolder(run, step);
+            foreach (var file in new[] { "server.pt", "optimizer.bin", "state.json" })
+            {
+                await runs.GetBlobClient($"{folder}/{file}").DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            }
+        }
+        // Journal entries older than the oldest kept checkpoint can never be replayed again.
+        var oldestKept = keep.Count == 0 ? newest : keep.Min();
+        await foreach (var item in runs.GetBlobsAsync($"{run}/journal/", ct).ConfigureAwait(false))
+        {
+            var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
+            if (step < oldestKept) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
+        (await runs.GetBlobClient(name).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
+
+    private sealed record LatestPointer(long Step, DateTimeOffset WrittenAt);
+}

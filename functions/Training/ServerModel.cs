@@ -1,0 +1,103 @@
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>
+/// The server layers of one run and their optimizer: the compute of a split-learning step, with no I/O.
+/// Initial weights come from the run's seed exactly as the hospitals and the in-process baselines build them.
+/// </summary>
+public sealed class ServerModel : IDisposable
+{
+    private readonly Network network;
+    private readonly Optimizer optimizer;
+    private readonly RunManifest manifest;
+
+    public ServerModel(RunManifest manifest, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        this.manifest = manifest;
+        // Same construction order as SplitModel.Create: seed, client, server; the client is dropped.
+        TorchRuntime.Seed(manifest.Seed);
+        var (client, server) = manifest.ModelDefinition.BuildSplit(device);
+        client.Dispose();
+        network = server;
+        optimizer = Optimizer.Create(network, manifest.Optimizer);
+        Device = device;
+    }
+
+    public Device Device { get; }
+
+    public long[] CutShape => network.InputShape;
+
+    public byte[] SaveWeights() => network.SaveState();
+
+    public byte[] SaveOptimizer() => optimizer.SaveState();
+
+    public void Load(byte[] weights, byte[] optimizerState)
+    {
+        network.LoadState(weights);
+        optimizer.LoadState(optimizerState);
+    }
+
+    /// <summary>Vanilla step: forward, loss, backward, optimizer step; returns the loss and dL/dA for the hospital.</summary>
+    public (double Loss, float[] ActivationGradient) TrainStep(float[] activations, float[] labels, int batch)
+    {
+        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
+        using var y = Tensor.FromFloats(labels, [batch, 1], Device);
+        optimizer.ZeroGrad();
+        using var prediction = network.Forward(a, train: true, needInputGrad: true);
+        var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
+        optimizer.Step();
+        using var grad = a.Grad();
+        return (loss, grad.ToArray());
+    }
+
+    /// <summary>Temporal step on features already at the server: no gradient goes back.</summary>
+    public double TrainStepNoReply(ReadOnlySpan<float> activations, ReadOnlySpan<float> labels, int batch)
+    {
+        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
+        using var y = Tensor.FromFloats(labels, [batch, 1], Device);
+        optimizer.ZeroGrad();
+        using var prediction = network.Forward(a, train: true);
+        var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
+        optimizer.Step();
+        return loss;
+    }
+
+    /// <summary>One temporal epoch over the union of features, in the seeded order of (seed, epoch).</summary>
+    public (double MeanLoss, int Samples) TrainEpoch(TrainingSet union, int epoch, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(union);
+        var order = BatchOrder.Shuffle(union.Count, manifest.Seed, epoch);
+        var features = new float[manifest.BatchSize * union.SampleSize];
+        var labels = new float[manifest.BatchSize];
+        double sum = 0;
+        var seen = 0;
+        var batchIndex = 0;
+        foreach (var batch in BatchOrder.Batches(order, manifest.BatchSize))
+        {
+            union.Gather(batch, features, labels);
+            var loss = TrainStepNoReply(features.AsSpan(0, batch.Count * union.SampleSize), labels.AsSpan(0, batch.Count), batch.Count);
+            sum += loss * batch.Count;
+            seen += batch.Count;
+            progress?.Invoke(++batchIndex, (union.Count + manifest.BatchSize - 1) / manifest.BatchSize);
+        }
+        return (seen == 0 ? double.NaN : sum / seen, seen);
+    }
+
+    /// <summary>Eval-mode outputs for a batch of activations.</summary>
+    public float[] Predict(float[] activations, int batch)
+    {
+        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
+        using var p = network.Forward(a, train: false);
+        return p.ToArray();
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        network.Dispose();
+    }
+}
