@@ -23,7 +23,7 @@ internal static class EvaluateCommand
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
             using var session = await RunSession.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
-            if (session.State.Pending is { Kind: FrameKinds.Train } pending)
+            if (session.State.Pending is { Kind: FrameKind.Train } pending)
             {
                 throw new AgentException(ExitCode.Usage,
                     $"training batch #{pending.Sequence} is still in flight: run `splitfn-agent train --max-batches 1` to complete it, then evaluate.");

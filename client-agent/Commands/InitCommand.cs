@@ -113,7 +113,7 @@ internal static class InitCommand
                     ? await store.GetKeyAsync(config.HospitalId, config.Key.KeyId, cancellationToken).ConfigureAwait(false)
                     : store.CreateKey(config.HospitalId);
             }
-            catch (Exception e) when (e is ProtocolException or UnauthorizedAccessException or IOException)
+            catch (Exception e) when (e is ProtocolException or KeyStoreException or ArgumentException or UnauthorizedAccessException or IOException)
             {
                 throw new AgentException(ExitCode.Key, $"key error: {e.Message}. Check --key-dir and --key-id, or leave --key-id out to create a new key.", e);
             }

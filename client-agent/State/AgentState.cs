@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using SplitFunctions.Core.Protocol;
 
 namespace SplitFunctions.ClientAgent.State;
 
@@ -52,7 +53,7 @@ public sealed record AgentState
 public sealed record PendingFrame
 {
     public required long Sequence { get; init; }
-    public required string Kind { get; init; }
+    public required FrameKind Kind { get; init; }
     public string? Blob { get; init; }
     public long Length { get; init; }
     public string? Sha256 { get; init; }
@@ -65,4 +66,4 @@ public sealed record PendingFrame
 }
 
 /// <summary>Why the function refused a message.</summary>
-public sealed record RejectionRecord(long Sequence, string Kind, string Reason, DateTimeOffset At);
+public sealed record RejectionRecord(long Sequence, FrameKind Kind, string Reason, DateTimeOffset At);

@@ -26,22 +26,22 @@ public static class RemotePrediction
             var n = Math.Min(batchSize, data.Count - start);
             var state = session.State;
             var sequence = state.NextSequence;
-            SealedFrame frame;
+            FeatureFrame frame;
             using (var activations = client.Forward(data, order.AsSpan(start, n), train: false, out _))
             {
                 var values = activations.ToArray();
                 ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
-                frame = session.Channel.SealFeatures(sequence, [new FrameTensor(values, activations.Shape, manifest.FeatureType)]);
+                frame = session.Channel.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.Shape, values)]);
             }
-            var pending = new PendingFrame { Sequence = sequence, Kind = FrameKinds.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
+            var pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
             session.Folder.WritePendingFrame(frame.Bytes);
             session.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
 
             await session.Channel.SendAsync(pending, frame.Bytes, cancellationToken).ConfigureAwait(false);
             var reply = await session.Channel.AwaitReplyAsync(sequence, cancellationToken).ConfigureAwait(false);
-            if (reply.Reply.Kind == ReplyKinds.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
-            var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKinds.Predictions, PayloadKind.Predictions, cancellationToken).ConfigureAwait(false);
-            if (tensors.Count != 1 || tensors[0].Shape is not [var rows, 1] || rows != n)
+            if (reply.Reply.Kind == ReplyKind.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
+            var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Predictions, cancellationToken).ConfigureAwait(false);
+            if (tensors.Length != 1 || tensors[0].Shape is not [var rows, 1] || rows != n)
             {
                 throw new AgentException(ExitCode.Protocol, $"predictions #{sequence} have shape [{string.Join(",", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}]; expected one [{n},1] tensor.");
             }

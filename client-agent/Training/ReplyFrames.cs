@@ -6,7 +6,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// <summary>Checks a reply's kind and opens its frame; anything unexpected is an <see cref="ExitCode.Protocol"/> error and nothing is applied.</summary>
 internal static class ReplyFrames
 {
-    public static async Task<IReadOnlyList<DecodedTensor>> ReadAsync(RunSession session, ReceivedReply reply, string expectedKind, PayloadKind payload, CancellationToken cancellationToken)
+    public static async Task<DecodedTensor[]> ReadAsync(RunSession session, ReceivedReply reply, ReplyKind expectedKind, CancellationToken cancellationToken)
     {
         if (reply.Reply.Kind != expectedKind)
         {
@@ -15,12 +15,12 @@ internal static class ReplyFrames
         }
         try
         {
-            return await session.Channel.ReadReplyFrameAsync(reply.Reply, payload, cancellationToken).ConfigureAwait(false);
+            return await session.Channel.ReadReplyFrameAsync(reply.Reply, cancellationToken).ConfigureAwait(false);
         }
-        catch (ProtocolException e)
+        catch (Exception e) when (e is ProtocolException or ArgumentException)
         {
             throw new AgentException(ExitCode.Protocol,
-                $"reply #{reply.Reply.Sequence} failed verification ({e.Rejection}: {e.Message}); nothing was applied. If the key was rotated, check key.keyId; otherwise report this to the operator.", e);
+                $"reply #{reply.Reply.Sequence} failed verification ({e.Message}); nothing was applied. If the key was rotated, check key.keyId; otherwise report this to the operator.", e);
         }
     }
 }

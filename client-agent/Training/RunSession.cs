@@ -94,14 +94,14 @@ public sealed class RunSession : IDisposable
     {
         ArgumentNullException.ThrowIfNull(rejection);
         var reply = rejection.Reply;
-        var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind : "message";
+        var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind : FrameKind.Chunk;
         Commit(State with { LastRejection = new RejectionRecord(reply.Sequence, kind, reply.Reason ?? "(no reason given)", DateTimeOffset.UtcNow) });
         await Channel.DeleteAsync(rejection.Message, cancellationToken).ConfigureAwait(false);
         return RejectionError(State.LastRejection!);
     }
 
     public static AgentException RejectionError(RejectionRecord r) => new(ExitCode.Rejected,
-        $"the function rejected {r.Kind} message #{r.Sequence}: {r.Reason}. Fix the cause (data, key, configuration or run manifest), then run " +
+        $"the function rejected {r.Kind.ToString().ToLowerInvariant()} message #{r.Sequence}: {r.Reason}. Fix the cause (data, key, configuration or run manifest), then run " +
         "`splitfn-agent train --retry-rejected` to send it again.");
 
     private static async Task<HospitalKey> LoadKeyAsync(AgentConfiguration config, CancellationToken cancellationToken)
@@ -116,15 +116,15 @@ public sealed class RunSession : IDisposable
             }
             return key;
         }
-        catch (ProtocolException e)
+        catch (Exception e) when (e is ProtocolException or ArgumentException)
         {
             throw new AgentException(ExitCode.Key,
                 $"key error: {e.Message}. Check key.keyId in the configuration (init printed it) and that the key file is in {config.Key.Directory}; " +
                 "`splitfn-agent init` creates a new key if this hospital has none.", e);
         }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is KeyStoreException or UnauthorizedAccessException)
         {
-            throw new AgentException(ExitCode.Key, $"key error: {e.Message}. The key file must be readable by the agent's account only (chmod 600).", e);
+            throw new AgentException(ExitCode.Key, $"key error: {e.Message}", e);
         }
         catch (IOException e)
         {

@@ -52,25 +52,24 @@ public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
                 {
                     var start = state.ChunksSent * chunkSize;
                     var n = Math.Min(chunkSize, train.Count - start);
-                    SealedFrame frame;
+                    FeatureFrame frame;
                     using (var activations = client.Forward(train, rows.AsSpan(start, n), train: false, out var targets))
                     {
                         var values = activations.ToArray();
                         ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, state.NextSequence);
-                        var sealedFrame = session.Channel.SealFeatures(state.NextSequence,
+                        frame = session.Channel.SealFeatures(state.NextSequence,
                         [
-                            new FrameTensor(values, activations.Shape, manifest.FeatureType),
-                            new FrameTensor(targets, [n, 1], SplitFunctions.Core.ElementType.Float32),
+                            new FrameTensor(manifest.FeatureType, activations.Shape, values),
+                            new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
                         ]);
-                        frame = sealedFrame;
                     }
-                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKinds.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };
+                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };
                     session.Folder.WritePendingFrame(frame.Bytes);
                     bytes = frame.Bytes;
                 }
                 else
                 {
-                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKinds.Done, ChunkCount = chunks };
+                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Done, ChunkCount = chunks };
                 }
                 if (state.Pending is null) session.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
 
@@ -78,14 +77,14 @@ public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
                 session.Commit(session.State with
                 {
                     Pending = null,
-                    ChunksSent = pending.Kind == FrameKinds.Chunk ? pending.Chunk!.Value + 1 : session.State.ChunksSent,
-                    DoneSent = pending.Kind == FrameKinds.Done,
+                    ChunksSent = pending.Kind == FrameKind.Chunk ? pending.Chunk!.Value + 1 : session.State.ChunksSent,
+                    DoneSent = pending.Kind == FrameKind.Done,
                     LastRejection = null,
                 });
                 session.Folder.DeletePendingFrame();
                 steps++;
-                var samples = pending.Kind == FrameKinds.Chunk ? Math.Min(chunkSize, train.Count - pending.Chunk!.Value * chunkSize) : 0;
-                tracker.Report(new StepProgress(pending.Kind, 1, 1, Math.Min(session.State.ChunksSent + (session.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
+                var samples = pending.Kind == FrameKind.Chunk ? Math.Min(chunkSize, train.Count - pending.Chunk!.Value * chunkSize) : 0;
+                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1, Math.Min(session.State.ChunksSent + (session.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
                     samples / Math.Max(step.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
                 await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
             }

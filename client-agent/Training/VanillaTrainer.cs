@@ -27,7 +27,7 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
         {
             client.Restore(session.Folder.ReadFile(weights), state.OptimizerState is { } o ? session.Folder.ReadFile(o) : null);
         }
-        if (state.Pending is { Kind: not FrameKinds.Train } stale)
+        if (state.Pending is { Kind: not FrameKind.Train } stale)
         {
             // An interrupted evaluation: nothing to apply; its sequence number stays used and its late reply is dropped.
             session.Output.Info($"dropping interrupted {stale.Kind} message #{stale.Sequence}");
@@ -96,10 +96,10 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
             ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
             var frame = session.Channel.SealFeatures(sequence,
             [
-                new FrameTensor(values, activations.Shape, manifest.FeatureType),
-                new FrameTensor(targets, [n, 1], SplitFunctions.Core.ElementType.Float32),
+                new FrameTensor(manifest.FeatureType, activations.Shape, values),
+                new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
             ]);
-            pending = new PendingFrame { Sequence = sequence, Kind = FrameKinds.Train, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
+            pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Train, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
             session.Folder.WritePendingFrame(frame.Bytes);
             session.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
             sealedBytes = frame.Bytes;
@@ -111,10 +111,10 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
 
         await session.Channel.SendAsync(pending, sealedBytes, cancellationToken).ConfigureAwait(false);
         var reply = await session.Channel.AwaitReplyAsync(pending.Sequence, cancellationToken).ConfigureAwait(false);
-        if (reply.Reply.Kind == ReplyKinds.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
-        var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKinds.Gradients, PayloadKind.Gradients, cancellationToken).ConfigureAwait(false);
+        if (reply.Reply.Kind == ReplyKind.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
+        var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Gradients, cancellationToken).ConfigureAwait(false);
         var shape = activations.Shape;
-        if (tensors.Count != 1 || !tensors[0].Shape.SequenceEqual(shape))
+        if (tensors.Length != 1 || !tensors[0].Shape.SequenceEqual(shape))
         {
             throw new AgentException(ExitCode.Protocol,
                 $"gradient #{pending.Sequence} has shape {string.Join(" ", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}; expected one [{string.Join(",", shape)}] tensor. Nothing was applied.");

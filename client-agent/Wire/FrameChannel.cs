@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Azure;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
@@ -7,8 +6,8 @@ using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.ClientAgent.Wire;
 
-/// <summary>A sealed frame ready to send: its bytes, blob name, length and SHA-256 (hex lowercase).</summary>
-public sealed record SealedFrame(byte[] Bytes, string Blob, long Length, string Sha256);
+/// <summary>A sealed feature frame ready to send: its bytes, blob name, length and SHA-256 (hex lowercase).</summary>
+public sealed record FeatureFrame(byte[] Bytes, string Blob, long Length, string Sha256);
 
 /// <summary>A reply taken from the reply queue; delete it once its effect is committed.</summary>
 public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
@@ -30,11 +29,10 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
     public HospitalStorage Storage => storage;
 
     /// <summary>Encodes and seals features (activations, plus labels for training) for one sequence number.</summary>
-    public SealedFrame SealFeatures(long sequence, IReadOnlyList<FrameTensor> tensors)
+    public FeatureFrame SealFeatures(long sequence, params ReadOnlySpan<FrameTensor> tensors)
     {
-        var frame = TensorFrame.Encode(tensors);
-        var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.Features, KeyId), frame);
-        return new SealedFrame(sealedBytes, StorageNames.FrameBlob("features", runId, sequence), sealedBytes.Length, Convert.ToHexStringLower(SHA256.HashData(sealedBytes)));
+        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.Features, KeyId), tensors);
+        return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
     }
 
     /// <summary>Uploads the frame (if any) and enqueues the message. Safe to repeat: the blob is overwritten with the same bytes and the function answers a replayed sequence from its record.</summary>
@@ -47,17 +45,20 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
             await resilience.RunAsync($"upload frame #{pending.Sequence}",
                 ct => storage.Container.GetBlobClient(pending.Blob).UploadAsync(bytes, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         }
+        var train = pending.Kind == FrameKind.Train;
         var message = new FrameMessage
         {
-            Run = runId,
-            Hospital = Hospital,
+            RunId = runId,
+            HospitalId = Hospital,
             Sequence = pending.Sequence,
             Kind = pending.Kind,
             Blob = pending.Blob,
             Length = pending.Length,
             Sha256 = pending.Sha256,
             ReplyQueue = StorageNames.RepliesQueue(Hospital),
-            KeyId = KeyId,
+            KeyId = pending.Blob is null ? null : KeyId,
+            Epoch = train ? pending.Epoch : null,
+            Batch = train ? pending.Batch : null,
             ChunkCount = pending.ChunkCount,
         };
         var text = MessageCodec.Serialize(message);
@@ -113,36 +114,29 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
         foreach (var message in messages)
         {
             if (Parse(message) is not { } reply || reply.Sequence > upTo) continue;
-            if (reply.Kind == ReplyKinds.Rejected) return new ReceivedReply(reply, message);
+            if (reply.Kind == ReplyKind.Rejected) return new ReceivedReply(reply, message);
             await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
         }
         return null;
     }
 
     /// <summary>Downloads and opens the reply's frame, trusting nothing the reply says without checking it.</summary>
-    public async Task<IReadOnlyList<DecodedTensor>> ReadReplyFrameAsync(ReplyMessage reply, PayloadKind kind, CancellationToken cancellationToken)
+    public async Task<DecodedTensor[]> ReadReplyFrameAsync(ReplyMessage reply, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reply);
-        var folder = kind == PayloadKind.Gradients ? "gradients" : "predictions";
+        var folder = reply.Kind == ReplyKind.Gradients ? StorageNames.GradientsFolder : StorageNames.PredictionsFolder;
         var expected = StorageNames.FrameBlob(folder, runId, reply.Sequence);
         if (!string.Equals(reply.Blob, expected, StringComparison.Ordinal))
         {
-            throw new ProtocolException(ProtocolRejection.WrongContext, $"reply #{reply.Sequence} names blob '{reply.Blob}', expected '{expected}'");
+            throw new ProtocolException(ProtocolRejection.Replayed, $"reply #{reply.Sequence} names blob '{reply.Blob}', expected '{expected}'");
+        }
+        if (reply.KeyId != KeyId)
+        {
+            throw new ProtocolException(ProtocolRejection.WrongKeyId, $"reply #{reply.Sequence} is sealed with key '{reply.KeyId}', this agent uses '{KeyId}'");
         }
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
             ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
-        var bytes = data.ToArray();
-        if (bytes.Length != reply.Length)
-        {
-            throw new ProtocolException(ProtocolRejection.Truncated, $"{expected} has {bytes.Length} bytes, the reply says {reply.Length}");
-        }
-        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        if (!string.Equals(sha, reply.Sha256, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new ProtocolException(ProtocolRejection.Tampered, $"{expected} SHA-256 {sha} differs from the reply's {reply.Sha256}");
-        }
-        var plaintext = Envelope.Open(key.Key, new EnvelopeContext(runId, Hospital, reply.Sequence, kind, KeyId), bytes);
-        return TensorFrame.Decode(plaintext);
+        return SecureFrameCodec.Open(key, reply, data.ToMemory().Span);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>
@@ -154,12 +148,9 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
             await resilience.RunAsync("delete a handled reply",
                 ct => storage.Replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct), cancellationToken).ConfigureAwait(false);
         }
-        catch (AgentException e) when (e.InnerException is RequestFailedException { Status: 404 })
-        {
-            // Already deleted or visible again with a new receipt: it is stale now and will be dropped when seen.
-        }
         catch (RequestFailedException e) when (e.Status == 404)
         {
+            // Already deleted, or visible again with a new receipt: it is stale now and will be dropped when seen.
         }
     }
 
@@ -168,11 +159,11 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
         try
         {
             var reply = MessageCodec.ParseReply(message.MessageText);
-            return reply.Run == runId && reply.Hospital == Hospital ? reply : null;
+            return reply.RunId == runId && reply.HospitalId == Hospital ? reply : null;
         }
         catch (ProtocolException e)
         {
-            log($"ignoring a message on {storage.Replies.Name} that is not a reply: {e.Message}");
+            log($"ignoring a message on {storage.Replies.Name} that is not a valid reply: {e.Message}");
             return null;
         }
     }
