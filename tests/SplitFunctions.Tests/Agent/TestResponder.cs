@@ -64,7 +64,9 @@ internal sealed class TestResponder : IAsyncDisposable
                 }
                 foreach (var m in messages)
                 {
-                    await HandleAsync(MessageCodec.ParseFrame(m.MessageText), ct);
+                    var message = MessageCodec.ParseFrame(m.MessageText);
+                    // Other tests' runs share the queue; they are not this responder's to answer.
+                    if (message.RunId == _manifest.RunId) await HandleAsync(message, ct);
                     await queue.DeleteMessageAsync(m.MessageId, m.PopReceipt, ct);
                 }
             }
