@@ -1,0 +1,77 @@
+using System.Globalization;
+using CsvHelper;
+
+namespace SplitFunctions.Core.Data;
+
+/// <summary>Loads a CSV through a <see cref="ColumnMapping"/>, dropping and reporting rows with missing or implausible values.</summary>
+public static class CsvTabularLoader
+{
+    private static readonly HashSet<string> MissingMarkers = new(StringComparer.OrdinalIgnoreCase) { "", "NA", "N/A", "NaN", "null", "None", "." };
+
+    public static TabularDataset Load(string path, ColumnMapping mapping)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(mapping);
+        if (!File.Exists(path))
+            throw new DataFormatException(path, "file not found. Check the --data path; the folder must be readable by the agent's account.");
+        using var reader = new StreamReader(path);
+        return Load(reader, mapping, path);
+    }
+
+    /// <summary>Loads from a reader; <paramref name="source"/> names it in errors and in the report.</summary>
+    public static TabularDataset Load(TextReader text, ColumnMapping mapping, string source)
+    {
+        ArgumentNullException.ThrowIfNull(mapping);
+        var options = new CsvReaderOptions { TrimWhitespace = true, TrackLineNumbers = true };
+        using var csv = CsvReader.Create(text, options, leaveOpen: true);
+        var header = csv.Headers.ToArray();
+        if (header.Length == 0)
+            throw new DataFormatException(source, "the file is empty; expected a header line naming the columns.");
+
+        var columns = mapping.Columns.ToArray();
+        var positions = new int[columns.Length];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            positions[c] = Array.IndexOf(header, columns[c]);
+            if (positions[c] < 0)
+                throw new DataFormatException(source, $"mapped column '{columns[c]}' is not in the header. The header has: {string.Join(", ", header)}. Fix the column mapping (names are case-sensitive).");
+        }
+
+        var report = new DataValidationReport(source);
+        var featureCount = mapping.Features.Count;
+        var features = new List<float>();
+        var targets = new List<float>();
+        var row = new float[columns.Length];
+        while (csv.Read())
+        {
+            var line = csv.LineNumber;
+            var ok = true;
+            for (var c = 0; c < columns.Length; c++)
+            {
+                var problem = Parse(mapping, columns[c], csv.GetString(positions[c]), out var value);
+                if (problem is { } reason)
+                {
+                    report.AddProblem(reason, columns[c], line);
+                    ok = false;
+                }
+                row[c] = (float)value;
+            }
+            report.AddRow(dropped: !ok);
+            if (!ok) continue;
+            for (var c = 0; c < featureCount; c++) features.Add(row[c]);
+            targets.Add(row[featureCount]);
+        }
+        return new TabularDataset([.. features], [.. targets], mapping.Features, mapping.Target, report);
+    }
+
+    private static DropReason? Parse(ColumnMapping mapping, string column, string text, out double value)
+    {
+        value = 0;
+        if (MissingMarkers.Contains(text)) return DropReason.Missing;
+        if (mapping.Categorical.TryGetValue(column, out var categories))
+            return categories.TryGetValue(text, out value) ? null : DropReason.UnknownCategory;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) || !double.IsFinite(value))
+            return DropReason.NotANumber;
+        return mapping.RangeFor(column) is { } range && !range.Contains(value) ? DropReason.OutOfRange : null;
+    }
+}

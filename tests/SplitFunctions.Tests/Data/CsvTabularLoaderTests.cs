@@ -1,0 +1,138 @@
+using System.Globalization;
+using SplitFunctions.Core.Data;
+
+namespace SplitFunctions.Tests.Data;
+
+/// <summary>CSV loading through a column mapping: the real lipids file's dirty rows are dropped and counted, bad mappings are named.</summary>
+public sealed class CsvTabularLoaderTests
+{
+    [Fact]
+    public void Lipids_DropsExactlyTheImplausibleRows_AndReportsThemPerColumn()
+    {
+        var data = CsvTabularLoader.Load(SharedData.Lipids, ColumnMapping.NhisLipids);
+        var expected = CountIndependently(SharedData.Lipids);
+        var report = data.Validation!;
+
+        report.TotalRows.Should().Be(expected.Total).And.Be(28460);
+        report.DroppedRows.Should().Be(expected.Dropped).And.Be(16);
+        data.Count.Should().Be(28460 - 16);
+        foreach (var (column, rows) in expected.PerColumn)
+            report.Count(DropReason.OutOfRange, column).Should().Be(rows, $"column {column}");
+        report.Count(DropReason.OutOfRange, "LDL_chole").Should().Be(11);
+        report.Count(DropReason.OutOfRange, "HDL_chole").Should().Be(5);
+        report.Count(DropReason.OutOfRange, "tot_chole").Should().Be(1);
+        report.Count(DropReason.OutOfRange, "triglyceride").Should().Be(1);
+        report.Count(DropReason.Missing).Should().Be(0);
+        report.Count(DropReason.UnknownCategory).Should().Be(0);
+        report.ToString().Should().Contain("OutOfRange in 'HDL_chole': 5 rows");
+
+        data.FeatureNames.Should().Equal("age", "sex", "height", "weight", "tot_chole", "HDL_chole", "triglyceride");
+        data.Row(0).ToArray().Should().Equal(35, 0, 170, 75, 193, 48, 92);
+        data.Targets[0].Should().Be(126);
+        data.Targets.Should().OnlyContain(v => v >= 10 && v <= 1000);
+    }
+
+    [Fact]
+    public void MissingUnparseableAndUnknownCategories_AreCountedByReason()
+    {
+        const string csv = """
+            sex,age,chol,ldl
+            1,40,200,120
+            2,,180,100
+            3,50,190,110
+            1,abc,x,90
+            2,NA,170,
+            1,500,150,80
+            """;
+        var mapping = new ColumnMapping(["sex", "age", "chol"], "ldl")
+        {
+            Categorical = new Dictionary<string, IReadOnlyDictionary<string, double>> { ["sex"] = new Dictionary<string, double> { ["1"] = 0, ["2"] = 1 } },
+        };
+        var data = CsvTabularLoader.Load(new StringReader(csv), mapping, "inline.csv");
+        var report = data.Validation!;
+        report.TotalRows.Should().Be(6);
+        report.DroppedRows.Should().Be(5);
+        report.Count(DropReason.Missing, "age").Should().Be(2);
+        report.Count(DropReason.Missing, "ldl").Should().Be(1);
+        report.Count(DropReason.UnknownCategory, "sex").Should().Be(1);
+        report.Count(DropReason.NotANumber, "age").Should().Be(1);
+        report.Count(DropReason.NotANumber, "chol").Should().Be(1);
+        report.Count(DropReason.OutOfRange, "age").Should().Be(1, "age 500 is outside the default 0-120");
+        report.Drops.Single(d => d.Reason == DropReason.Missing && d.Column == "age").FirstLines.Should().Equal(3, 6);
+        data.Count.Should().Be(1);
+        data.Row(0).ToArray().Should().Equal(0, 40, 200);
+    }
+
+    [Fact]
+    public void ConfiguredRanges_OverrideTheDefaults()
+    {
+        const string csv = "age,y\n30,1\n70,2\n";
+        var mapping = new ColumnMapping(["age"], "y") { Ranges = new Dictionary<string, PlausibleRange> { ["age"] = new(18, 65) } };
+        var data = CsvTabularLoader.Load(new StringReader(csv), mapping, "inline.csv");
+        data.Count.Should().Be(1);
+        data.Validation!.Count(DropReason.OutOfRange, "age").Should().Be(1);
+    }
+
+    [Fact]
+    public void MappedColumnMissingFromHeader_NamesItAndListsTheHeader()
+    {
+        var mapping = new ColumnMapping(["age", "sex", "height", "weight", "tot_chole", "HDL", "triglyceride"], "LDL_chole");
+        var act = () => CsvTabularLoader.Load(SharedData.Lipids, mapping);
+        act.Should().Throw<DataFormatException>()
+            .WithMessage("*nhis_lipids.csv: mapped column 'HDL' is not in the header. The header has: sex, age, height, weight, tot_chole, HDL_chole, triglyceride, LDL_chole.*");
+    }
+
+    [Fact]
+    public void MissingFile_IsNamed()
+    {
+        var act = () => CsvTabularLoader.Load("/nonexistent/lipids.csv", ColumnMapping.NhisLipids);
+        act.Should().Throw<DataFormatException>().WithMessage("/nonexistent/lipids.csv: file not found*");
+    }
+
+    [Fact]
+    public void Standardizer_FitsOnTrainingRowsOnly()
+    {
+        var train = new TabularDataset([1, 10, 3, 30], [0, 0], ["a", "b"], "y");
+        var test = new TabularDataset([5, 50], [0], ["a", "b"], "y");
+        var standardizer = Standardizer.Fit(train);
+        standardizer.Mean.Should().Equal(2f, 20f);
+        standardizer.Std.Should().Equal(1f, 10f);
+        standardizer.Transform(train).Features.Should().Equal(-1, -1, 1, 1);
+        standardizer.Transform(test).Features.Should().Equal(3, 3);
+        standardizer.InverseTransform(standardizer.Transform(test.Features)).Should().Equal(5, 50);
+    }
+
+    [Fact]
+    public void Standardizer_CentresConstantColumns()
+    {
+        var s = Standardizer.Fit([4f, 4f, 4f], 1);
+        s.Transform([4f, 5f]).Should().Equal(0f, 1f / Standardizer.MinStd);
+    }
+
+    // A plain read of the file with the clinical limits written out again, so the test does not trust the loader's code.
+    private static (int Total, int Dropped, Dictionary<string, int> PerColumn) CountIndependently(string path)
+    {
+        var limits = new Dictionary<string, (double Min, double Max)>
+        {
+            ["age"] = (0, 120), ["height"] = (100, 230), ["weight"] = (20, 300), ["tot_chole"] = (50, 1000),
+            ["HDL_chole"] = (10, 250), ["triglyceride"] = (10, 10000), ["LDL_chole"] = (10, 1000),
+        };
+        var lines = File.ReadAllLines(path);
+        var header = lines[0].Split(',');
+        var perColumn = limits.Keys.ToDictionary(k => k, _ => 0);
+        var dropped = 0;
+        foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
+        {
+            var fields = line.Split(',');
+            var bad = false;
+            foreach (var (column, (min, max)) in limits)
+            {
+                var value = double.Parse(fields[Array.IndexOf(header, column)], CultureInfo.InvariantCulture);
+                if (value < min || value > max) { perColumn[column]++; bad = true; }
+            }
+            if (fields[Array.IndexOf(header, "sex")] is not ("Male" or "Female")) bad = true;
+            if (bad) dropped++;
+        }
+        return (lines.Skip(1).Count(l => l.Length > 0), dropped, perColumn);
+    }
+}
