@@ -14,6 +14,15 @@ public static class StorageNames
     /// <summary>Queue the Functions host moves failed messages to.</summary>
     public const string FeaturesPoisonQueue = "features-poison";
 
+    /// <summary>Folder of a hospital container holding sealed features (agent to function).</summary>
+    public const string FeaturesFolder = "features";
+
+    /// <summary>Folder of a hospital container holding sealed gradients (function to agent).</summary>
+    public const string GradientsFolder = "gradients";
+
+    /// <summary>Folder of a hospital container holding sealed predictions (function to agent).</summary>
+    public const string PredictionsFolder = "predictions";
+
     /// <summary>Longest hospital id: keeps `replies-&lt;hospital&gt;` within the 63-character queue name limit.</summary>
     public const int MaxHospitalIdLength = 40;
 

@@ -58,7 +58,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
         if (!File.Exists(blobExe) || !File.Exists(queueExe))
         {
             throw new AzuriteNotInstalledException(
-                $"Azurite is not installed: run `npm ci` in the repository root (scripts/test.sh does this). Looked for {blobExe} and {queueExe}.");
+                $"Azurite is not installed: run scripts/setup.sh (it runs `npm ci` in the repository root from the committed package-lock.json). Looked for {blobExe} and {queueExe}.");
         }
 
         for (var attempt = 1; ; attempt++)

@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Security.Cryptography;
+
+namespace SplitFunctions.Core.Protocol;
+
+/// <summary>A sealed frame ready to upload, with the length and SHA-256 its queue message announces.</summary>
+public sealed record SealedFrame(byte[] Blob, string Sha256)
+{
+    public long Length => Blob.Length;
+}
+
+/// <summary>
+/// Tensors to an uploadable sealed blob and back: frame codec, envelope and digest in the one order both sides use.
+/// The plaintext frame lives only in a pooled buffer that is cleared before it is returned.
+/// </summary>
+public static class SecureFrameCodec
+{
+    /// <summary>Encodes <paramref name="tensors"/> as a frame and seals it for <paramref name="context"/>.</summary>
+    public static SealedFrame Seal(HospitalKey key, EnvelopeContext context, params ReadOnlySpan<FrameTensor> tensors)
+    {
+        RequireMatchingKey(key, context);
+        var frameLength = TensorFrame.GetEncodedLength(tensors);
+        var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
+        try
+        {
+            TensorFrame.Encode(tensors, buffer.AsSpan(0, frameLength));
+            var blob = Envelope.Seal(key.Key, context, buffer.AsSpan(0, frameLength));
+            return new SealedFrame(blob, Convert.ToHexStringLower(SHA256.HashData(blob)));
+        }
+        finally
+        {
+            buffer.AsSpan(0, frameLength).Clear();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Opens the blob a frame message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
+    public static DecodedTensor[] Open(HospitalKey key, FrameMessage message, ReadOnlySpan<byte> blob, int maxElements = TensorFrame.DefaultMaxElements) =>
+        Open(key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!, maxElements);
+
+    /// <summary>Opens the blob a reply message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
+    public static DecodedTensor[] Open(HospitalKey key, ReplyMessage message, ReadOnlySpan<byte> blob, int maxElements = TensorFrame.DefaultMaxElements) =>
+        Open(key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!, maxElements);
+
+    /// <summary>Checks <paramref name="blob"/> against the announced length and digest, opens it for <paramref name="expected"/> and decodes the tensors.</summary>
+    public static DecodedTensor[] Open(HospitalKey key, EnvelopeContext expected, ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256,
+        int maxElements = TensorFrame.DefaultMaxElements)
+    {
+        RequireMatchingKey(key, expected);
+        VerifyDigest(blob, expectedLength, expectedSha256);
+        var frameLength = Envelope.GetPlaintextLength(blob);
+        var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
+        try
+        {
+            Envelope.Open(key.Key, expected, blob, buffer.AsSpan(0, frameLength));
+            return TensorFrame.Decode(buffer.AsSpan(0, frameLength), maxElements);
+        }
+        finally
+        {
+            buffer.AsSpan(0, frameLength).Clear();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Throws unless <paramref name="blob"/> has exactly the length and SHA-256 its message announced.</summary>
+    public static void VerifyDigest(ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256)
+    {
+        ArgumentNullException.ThrowIfNull(expectedSha256);
+        if (blob.Length < expectedLength)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated,
+                $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the upload or download was cut short. Send the frame again.");
+        }
+        if (blob.Length > expectedLength)
+            throw new ProtocolException(ProtocolRejection.DigestMismatch, $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the blob was overwritten after the message was sent.");
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(blob, hash);
+        if (!string.Equals(Convert.ToHexStringLower(hash), expectedSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ProtocolException(ProtocolRejection.DigestMismatch,
+                "The blob's SHA-256 differs from the one in its message: the blob was overwritten or corrupted after the message was sent. It is refused.");
+        }
+    }
+
+    private static void RequireMatchingKey(HospitalKey key, EnvelopeContext context)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(context);
+        if (key.HospitalId != context.HospitalId || key.KeyId != context.KeyId)
+            throw new ArgumentException($"Key '{key.KeyId}' of hospital '{key.HospitalId}' does not match {context}.", nameof(key));
+    }
+}
