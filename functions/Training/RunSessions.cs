@@ -108,7 +108,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
             foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
-            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device.ToString());
+            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
             return session;
         }
         catch
@@ -125,10 +125,11 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         switch (entry.Kind)
         {
             case JournalKinds.Train:
-                var tensors = await frames.ReadAsync(run, entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId, PayloadKind.Features, ct).ConfigureAwait(false);
-                var (loss, _) = session.Model.TrainStep(tensors[0].Values, tensors[1].Values, tensors[0].Batch);
+                var (tensors, _) = await frames.ReadAsync(run, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                var batch = checked((int)tensors[0].Shape[0]);
+                var (loss, _) = session.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
                 session.State.BatchesApplied++;
-                session.State.RecordBatch(entry.Hospital, entry.Sequence, loss, tensors[0].Batch);
+                session.State.RecordBatch(entry.Hospital, entry.Sequence, loss, batch);
                 break;
             case JournalKinds.Chunk:
                 session.State.Chunks.Add(new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));
@@ -150,7 +151,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
-    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, string device);
+    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
     private static partial void LogCheckpoint(ILogger logger, string run, long step);

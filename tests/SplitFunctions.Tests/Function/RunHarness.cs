@@ -78,23 +78,41 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>Uploads a sealed frame as the hospital would and returns the message text (not yet sent).</summary>
-    public async Task<string> PrepareAsync(string hospital, long sequence, string kind, float[] activations, long[] shape, float[]? labels)
+    public async Task<string> PrepareAsync(string hospital, long sequence, FrameKind kind, float[] activations, long[] shape, float[]? labels)
     {
-        List<FrameTensorData> tensors = [new(activations, shape)];
-        if (labels is not null) tensors.Add(new FrameTensorData(labels, [labels.Length, 1]));
-        var keyId = Keys.CurrentKeyId(hospital);
-        var (blob, length, sha) = await Frames.WriteAsync(Manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, ElementType.Float32, tensors, CancellationToken.None);
+        List<(float[], long[])> tensors = [(activations, shape)];
+        if (labels is not null) tensors.Add((labels, [labels.Length, 1]));
+        var keyId = Keys.GetCurrentKeyId(hospital)!;
+        var (blob, length, sha, _) = await Frames.WriteAsync(Manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, ElementType.Float32, tensors, CancellationToken.None);
         return MessageCodec.Serialize(new FrameMessage
         {
-            Run = Manifest.RunId, Hospital = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
+        });
+    }
+
+    /// <summary>
+    /// Seals and uploads frame bytes as given (a hostile or broken hospital: our encoder refuses NaN, so tests patch
+    /// the bytes after encoding) and returns the message text.
+    /// </summary>
+    public async Task<string> PrepareRawAsync(string hospital, long sequence, FrameKind kind, byte[] frame)
+    {
+        var key = Keys.GetKey(hospital);
+        var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
+        var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadAsync(sealedBytes);
+        return MessageCodec.Serialize(new FrameMessage
+        {
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
+            Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(sealedBytes)),
+            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
         });
     }
 
     public string DoneMessage(string hospital, long sequence, int chunkCount) => MessageCodec.Serialize(new FrameMessage
     {
-        Run = Manifest.RunId, Hospital = hospital, Sequence = sequence, Kind = FrameKinds.Done, ReplyQueue = StorageNames.RepliesQueue(hospital),
-        KeyId = Keys.CurrentKeyId(hospital), ChunkCount = chunkCount,
+        RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Done, ReplyQueue = StorageNames.RepliesQueue(hospital),
+        ChunkCount = chunkCount,
     });
 
     /// <summary>Waits for the next reply on the hospital's queue and deletes it.</summary>
@@ -116,8 +134,11 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
-    public async Task<IReadOnlyList<FrameTensorData>> ReadReplyAsync(ReplyMessage reply, PayloadKind kind) =>
-        await Frames.ReadAsync(reply.Run, reply.Hospital, reply.Sequence, reply.Blob!, reply.Length, reply.Sha256!, Keys.CurrentKeyId(reply.Hospital), kind, CancellationToken.None);
+    public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
+    {
+        var bytes = await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync();
+        return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
+    }
 
     /// <summary>All poison records currently in `features-poison`.</summary>
     public async Task<List<string>> PoisonTextsAsync()

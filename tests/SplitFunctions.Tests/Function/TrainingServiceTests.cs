@@ -19,13 +19,13 @@ public sealed class TrainingServiceTests
         await using var _ = sessions;
         var (activations, labels, shape) = run.Batch(16, salt: 1);
 
-        var text = await run.PrepareAsync("alpha", 0, FrameKinds.Train, activations, shape, labels);
+        var text = await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels);
         var outcome = await service.ProcessAsync(text, 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
 
         var reply = await run.NextReplyAsync("alpha");
-        reply.Kind.Should().Be(ReplyKinds.Gradients);
-        var gradient = (await run.ReadReplyAsync(reply, PayloadKind.Gradients)).Should().ContainSingle().Subject;
+        reply.Kind.Should().Be(ReplyKind.Gradients);
+        var gradient = (await run.ReadReplyAsync(reply)).Should().ContainSingle().Subject;
         gradient.Shape.Should().Equal(shape);
 
         using var direct = new ServerModel(run.Manifest, Device.Cpu);
@@ -45,7 +45,7 @@ public sealed class TrainingServiceTests
         for (var seq = 0; seq < 4; seq++)
         {
             var (a, y, shape) = run.Batch(8, salt: seq);
-            var text = await run.PrepareAsync("alpha", seq, FrameKinds.Train, a, shape, y);
+            var text = await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y);
             (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var first = await run.NextReplyAsync("alpha");
             (await service.ProcessAsync(text, 2, CancellationToken.None)).Detail.Should().Contain("replay");
@@ -68,7 +68,7 @@ public sealed class TrainingServiceTests
         for (var seq = 0; seq < 30; seq++)
         {
             var (a, y, shape) = run.Batch(8, salt: 100 + seq);
-            texts.Add(await run.PrepareAsync("beta", seq, FrameKinds.Train, a, shape, y));
+            texts.Add(await run.PrepareAsync("beta", seq, FrameKind.Train, a, shape, y));
         }
         byte[] uninterrupted;
         {
@@ -79,7 +79,7 @@ public sealed class TrainingServiceTests
             for (var seq = 0; seq < 30; seq++)
             {
                 var (a, y, shape) = reference.Batch(8, salt: 100 + seq);
-                var t = await reference.PrepareAsync("beta", seq, FrameKinds.Train, a, shape, y);
+                var t = await reference.PrepareAsync("beta", seq, FrameKind.Train, a, shape, y);
                 (await svc.ProcessAsync(t, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             }
             uninterrupted = (await ses.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
@@ -108,7 +108,7 @@ public sealed class TrainingServiceTests
         var (a, y, shape) = run.Batch(8, salt: 5);
 
         // Tampered: flip one bit of the sealed blob after upload.
-        var tampered = await run.PrepareAsync("alpha", 0, FrameKinds.Train, a, shape, y);
+        var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
         var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
         var bytes = (await blob.DownloadContentAsync()).ToArray();
         bytes[^3] ^= 0x10;
@@ -117,17 +117,18 @@ public sealed class TrainingServiceTests
 
         var malformed = await service.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
         var wrongRun = await service.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
-        var nan = (float[])a.Clone();
-        nan[3] = float.NaN;
-        var nanOutcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKinds.Train, nan, shape, y), 1, CancellationToken.None);
+        var frame = TensorFrame.Encode(new FrameTensor(Core.ElementType.Float32, shape, a), new FrameTensor(Core.ElementType.Float32, [8, 1], y));
+        var layout = TensorFrame.ReadLayout(frame)[0];
+        BitConverter.TryWriteBytes(frame.AsSpan(layout.DataOffset + 3 * 4, 4), float.NaN).Should().BeTrue();
+        var nanOutcome = await service.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
         var oversized = await service.ProcessAsync(new string(' ', 70 * 1024), 1, CancellationToken.None);
         long[] wrongShape = [8, 63];
-        var shapeOutcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKinds.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
+        var shapeOutcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
 
         // A valid batch from another hospital in between is trained and answered.
-        var valid = await service.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKinds.Train, a, shape, y), 1, CancellationToken.None);
+        var valid = await service.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None);
         valid.Kind.Should().Be(OutcomeKind.Completed);
-        (await run.NextReplyAsync("beta")).Kind.Should().Be(ReplyKinds.Gradients);
+        (await run.NextReplyAsync("beta")).Kind.Should().Be(ReplyKind.Gradients);
 
         var outcomes = new[] { tamperedOutcome, malformed, wrongRun, nanOutcome, oversized, shapeOutcome };
         outcomes.Should().OnlyContain(o => o.Kind == OutcomeKind.Rejected);
@@ -136,7 +137,7 @@ public sealed class TrainingServiceTests
         nanOutcome.Detail.Should().MatchRegex("(?i)nan|non-finite");
         shapeOutcome.Detail.Should().Contain("shape");
         // The hospital hears about its rejected messages instead of waiting.
-        (await run.NextReplyAsync("alpha")).Kind.Should().Be(ReplyKinds.Rejected);
+        (await run.NextReplyAsync("alpha")).Kind.Should().Be(ReplyKind.Rejected);
 
         foreach (var o in outcomes) await service.PoisonAsync("original", 1, o.Detail, CancellationToken.None);
         var poisoned = await run.PoisonTextsAsync();
@@ -157,7 +158,7 @@ public sealed class TrainingServiceTests
                 for (var chunk = 0; chunk < 2; chunk++)
                 {
                     var (a, y, shape) = run.Batch(20, salt: hospital.Length * 10 + chunk);
-                    var text = await run.PrepareAsync(hospital, chunk, FrameKinds.Chunk, a, shape, y);
+                    var text = await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y);
                     (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
                 }
                 seq = 2;
