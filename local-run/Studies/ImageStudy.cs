@@ -29,12 +29,14 @@ public sealed class ImageStudy
 
     public ImageDataset Hospital(int index) => Pooled.Subset(Split.Hospitals[index]);
 
-    /// <summary>Loads an archive (pixels scaled to [0, 1], no normalisation: the agents and baselines normalise alike).</summary>
+    /// <summary>Loads an archive with pixels scaled to [0, 1]; normalisation follows whoever trains (see StudyMaterial).</summary>
     public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null)
     {
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         ImageDataset? pooled = null;
-        foreach (var split in ImageArchive.Splits(path))
+        // Pool in the order the agent pools (train, val, test, then the rest) so a seeded split names the same rows.
+        var splits = ImageArchive.Splits(path).OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal);
+        foreach (var split in splits)
         {
             var part = ImageArchive.LoadSplit(path, split, preprocessor);
             pooled = pooled is null ? part : pooled.Concat(part);
@@ -53,9 +55,12 @@ public sealed class ImageStudy
         {
             pooled = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed ^ 0x5eed)[..max]);
         }
-        var weights = hospitals == 3 ? DataSplit.PaperHospitalWeights : Enumerable.Repeat(1.0, hospitals).ToList();
-        return new ImageStudy(source, pooled, DataSplit.Create(pooled.Count, seed, hospitalWeights: weights));
+        return new ImageStudy(source, pooled, DataSplit.Create(pooled.Count, seed, hospitalWeights: HospitalWeights(hospitals)));
     }
+
+    /// <summary>7:2:1 for three hospitals (the paper), equal shares otherwise.</summary>
+    public static IReadOnlyList<double> HospitalWeights(int hospitals) =>
+        hospitals == 3 ? DataSplit.PaperHospitalWeights : Enumerable.Repeat(1.0, hospitals).ToList();
 
     /// <summary>Writes hospital <paramref name="index"/>'s file: its training share, plus the common validation and test splits.</summary>
     public string WriteHospitalArchive(int index, string path)
@@ -65,9 +70,13 @@ public sealed class ImageStudy
         return path;
     }
 
-    public static TrainingSet ToTrainingSet(ImageDataset data)
+    /// <summary>Engine-ready images normalised with <paramref name="statistics"/> (the trainer's own training statistics, as the agent does).</summary>
+    public static TrainingSet ToTrainingSet(ImageDataset data, ChannelStatistics statistics)
     {
         ArgumentNullException.ThrowIfNull(data);
-        return new TrainingSet(data.Images, data.Labels, [data.Channels, data.Height, data.Width]);
+        ArgumentNullException.ThrowIfNull(statistics);
+        var copy = data.Subset([.. Enumerable.Range(0, data.Count)]);
+        statistics.Apply(copy);
+        return new TrainingSet(copy.Images, copy.Labels, [data.Channels, data.Height, data.Width]);
     }
 }

@@ -23,12 +23,17 @@ public sealed class StudyMaterial
     {
         Model = model;
         images = study;
-        Hospitals = [.. Enumerable.Range(0, study.Split.Hospitals.Count).Select(h => ImageStudy.ToTrainingSet(study.Hospital(h)))];
-        PooledHospitals = Hospitals;
-        Validation = ImageStudy.ToTrainingSet(study.Validation);
-        Test = ImageStudy.ToTrainingSet(study.Test);
+        var count = study.Split.Hospitals.Count;
+        imageStatistics = [.. Enumerable.Range(0, count).Select(h => ChannelStatistics.Compute(study.Hospital(h)))];
+        var pooled = ChannelStatistics.Compute(study.Pooled.Subset(study.Split.Training));
+        Hospitals = [.. Enumerable.Range(0, count).Select(h => ImageStudy.ToTrainingSet(study.Hospital(h), imageStatistics[h]))];
+        PooledHospitals = [.. Enumerable.Range(0, count).Select(h => ImageStudy.ToTrainingSet(study.Hospital(h), pooled))];
+        Validation = ImageStudy.ToTrainingSet(study.Validation, pooled);
+        Test = ImageStudy.ToTrainingSet(study.Test, pooled);
         RawTestTargets = Test.Targets;
     }
+
+    private readonly ChannelStatistics[] imageStatistics = [];
 
     private StudyMaterial(ModelDefinition model, TabularStudy study)
     {
@@ -87,10 +92,12 @@ public sealed class StudyMaterial
     public double Share(int hospital) => Hospitals[hospital].Count / (double)Hospitals.Sum(h => h.Count);
 
     /// <summary>Validation as hospital <paramref name="hospital"/> sees it (its own feature statistics).</summary>
-    public TrainingSet HospitalValidation(int hospital) => tabular is null ? Validation
+    public TrainingSet HospitalValidation(int hospital) => tabular is null
+        ? ImageStudy.ToTrainingSet(images!.Validation, imageStatistics[hospital])
         : TabularStudy.ToTrainingSet(tabular.ValidationRows, hospitalStatistics[hospital], Scaling);
 
-    public TrainingSet HospitalTest(int hospital) => tabular is null ? Test
+    public TrainingSet HospitalTest(int hospital) => tabular is null
+        ? ImageStudy.ToTrainingSet(images!.Test, imageStatistics[hospital])
         : TabularStudy.ToTrainingSet(tabular.TestRows, hospitalStatistics[hospital], Scaling);
 
     /// <summary>Scores wire-scale predictions on the test split, on the original scale.</summary>

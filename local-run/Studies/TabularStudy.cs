@@ -32,8 +32,7 @@ public sealed class TabularStudy
     public static TabularStudy Load(string path, ColumnMapping mapping, int hospitals, long seed)
     {
         var rows = CsvTabularLoader.Load(path, mapping);
-        var weights = hospitals == 3 ? DataSplit.PaperHospitalWeights : Enumerable.Repeat(1.0, hospitals).ToList();
-        return new TabularStudy(path, rows, DataSplit.Create(rows.Count, seed, hospitalWeights: weights), mapping);
+        return new TabularStudy(path, rows, DataSplit.Create(rows.Count, seed, hospitalWeights: ImageStudy.HospitalWeights(hospitals)), mapping);
     }
 
     public TabularDataset Hospital(int index) => Rows.Subset(Split.Hospitals[index]);
