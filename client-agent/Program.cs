@@ -1,3 +1,4 @@
-// The hospital agent; its commands arrive with the client agent issue.
-Console.Error.WriteLine("splitfn-agent: not implemented yet (see issue 5).");
-return 2;
+using SplitFunctions.ClientAgent.Commands;
+
+// The hospital agent: see docs/agent.md for commands, configuration and exit codes.
+return await AgentCli.InvokeAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

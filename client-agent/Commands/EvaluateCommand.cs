@@ -1,0 +1,60 @@
+using System.CommandLine;
+using SplitFunctions.ClientAgent.Output;
+using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+
+namespace SplitFunctions.ClientAgent.Commands;
+
+/// <summary>`evaluate`: predictions for held-out local data from the function, metrics computed here (labels never leave).</summary>
+internal static class EvaluateCommand
+{
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var split = new Option<string>("--split")
+        {
+            Description = "Which held-out rows to evaluate: test or validation.",
+            DefaultValueFactory = _ => "test",
+        };
+        split.AcceptOnlyFromAmong("test", "validation");
+        var command = new Command("evaluate", "Evaluate the run's model on this hospital's held-out data; writes <state>/<run>/evaluation.json.") { split };
+        command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
+        {
+            var config = AgentCli.LoadConfiguration(parse);
+            var agentOutput = AgentCli.CreateOutput(parse, output, error);
+            using var session = await RunSession.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            if (session.State.Pending is { Kind: FrameKind.Train } pending)
+            {
+                throw new AgentException(ExitCode.Usage,
+                    $"training batch #{pending.Sequence} is still in flight: run `splitfn-agent train --max-batches 1` to complete it, then evaluate.");
+            }
+            if (session.State.Pending is { } stale)
+            {
+                session.Commit(session.State with { Pending = null });
+                session.Folder.DeletePendingFrame();
+                agentOutput.Info($"dropping interrupted {stale.Kind} message #{stale.Sequence}");
+            }
+            var vanilla = session.Manifest.Mode == TrainingMode.Vanilla;
+            using var client = ClientLayer.Create(session.Manifest, trainable: vanilla);
+            if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
+            else if (vanilla) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
+
+            var splitName = parse.GetValue(split)!;
+            var data = session.Data.Split(splitName);
+            if (data.Count == 0) throw new AgentException(ExitCode.Data, $"the {splitName} split of this hospital's data is empty: set data.partition.{splitName}Fraction above 0.");
+            var batches = (data.Count + session.Manifest.BatchSize - 1) / session.Manifest.BatchSize;
+            var predictions = await agentOutput.TrackAsync($"evaluate {splitName}", batches, 0, async tracker =>
+            {
+                var batch = 0;
+                return await RemotePrediction.PredictAsync(session, client, data,
+                    n => tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, 0, session.State.NextSequence - 1)), cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            var report = EvaluationReport.Score(session, splitName, data, predictions);
+            report.Save(session.Folder.EvaluationPath);
+            foreach (var line in report.Describe()) agentOutput.Info(line);
+            agentOutput.Info($"written to {session.Folder.EvaluationPath}");
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,183 @@
+using System.CommandLine;
+using System.Globalization;
+using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.Core.Protocol;
+
+namespace SplitFunctions.ClientAgent.Commands;
+
+/// <summary>`init`: writes the agent configuration and creates the hospital key in the local key store.</summary>
+internal static class InitCommand
+{
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var hospital = new Option<string>("--hospital") { Description = "This hospital's id, as the operator registered it (lowercase letters, digits, hyphens).", Required = true };
+        var run = new Option<string>("--run") { Description = "The run id to take part in.", Required = true };
+        var data = new Option<string>("--data") { Description = "Local data file: a NumPy .npz of images and labels, or a .csv table.", Required = true, HelpName = "file" };
+        var dataKind = new Option<string?>("--data-kind") { Description = $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: from the file extension)." };
+        dataKind.AcceptOnlyFromAmong(DataKinds.ImagesNpz, DataKinds.TabularCsv);
+        var connectionString = new Option<string?>("--connection-string") { Description = "Storage connection string (development; 'UseDevelopmentStorage=true' for Azurite)." };
+        var containerUri = new Option<string?>("--container-uri") { Description = "The hospital container's URI with its SAS (from onboarding)." };
+        var featuresUri = new Option<string?>("--features-queue-uri") { Description = "The features queue's URI with its add-only SAS." };
+        var repliesUri = new Option<string?>("--replies-queue-uri") { Description = "This hospital's reply queue URI with its read/process SAS." };
+        var keyDir = new Option<string>("--key-dir") { Description = "Key store folder (owner-only files).", DefaultValueFactory = _ => "keys", HelpName = "folder" };
+        var keyId = new Option<string?>("--key-id") { Description = "Use this existing key instead of creating a new one (e.g. one the operator issued)." };
+        var state = new Option<string>("--state") { Description = "State folder (weights, cursor, pending message).", DefaultValueFactory = _ => "state", HelpName = "folder" };
+        var preset = new Option<string?>("--columns-preset") { Description = "A ready CSV column mapping: nhis-lipids (the paper's LDL task)." };
+        preset.AcceptOnlyFromAmong("nhis-lipids");
+        var features = new Option<string?>("--features") { Description = "CSV feature columns, comma-separated, in the model's input order." };
+        var target = new Option<string?>("--target") { Description = "CSV target column." };
+        var categorical = new Option<string[]>("--categorical")
+        {
+            Description = "A categorical CSV column and its codes, e.g. sex=Male:0,Female:1 (repeat for more columns).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var targetScale = new Option<double>("--target-scale") { Description = "Regression targets are divided by this for training (the same at every hospital).", DefaultValueFactory = _ => 1 };
+        var seed = new Option<long>("--partition-seed") { Description = "Seed of the shared shuffle that splits the data (same at every simulated hospital).", DefaultValueFactory = _ => 0 };
+        var weights = new Option<string>("--partition-weights") { Description = "Shares of the training rows per hospital, e.g. 0.7,0.2,0.1.", DefaultValueFactory = _ => "1" };
+        var index = new Option<int>("--partition-index") { Description = "Which share is this hospital's (0-based).", DefaultValueFactory = _ => 0 };
+        var validation = new Option<double>("--validation-fraction") { Description = "Rows held out for validation.", DefaultValueFactory = _ => 0.1 };
+        var test = new Option<double>("--test-fraction") { Description = "Rows held out for testing.", DefaultValueFactory = _ => 0.1 };
+        var replyTimeout = new Option<int>("--reply-timeout") { Description = "Seconds to wait for the function's reply before stopping.", DefaultValueFactory = _ => 300 };
+        var outage = new Option<int>("--storage-outage") { Description = "Seconds a storage outage may last before the agent stops.", DefaultValueFactory = _ => 600 };
+        var force = new Option<bool>("--force") { Description = "Overwrite an existing configuration file." };
+
+        var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
+        {
+            hospital, run, data, dataKind, connectionString, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
+            preset, features, target, categorical, targetScale, seed, weights, index, validation, test, replyTimeout, outage, force,
+        };
+        command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
+        {
+            var path = Path.GetFullPath(parse.GetValue(AgentCli.ConfigOption)!);
+            if (File.Exists(path) && !parse.GetValue(force))
+            {
+                throw new AgentException(ExitCode.Configuration, $"configuration {path} already exists: pass --force to overwrite it, or --config <other file>.");
+            }
+            var baseDir = Path.GetDirectoryName(path)!;
+            // Paths typed on the command line are relative to the current folder; the defaults live beside the configuration.
+            string Place(Option<string> option) => parse.GetResult(option) is { Implicit: false }
+                ? Path.GetFullPath(parse.GetValue(option)!)
+                : Path.Combine(baseDir, parse.GetValue(option)!);
+            var dataPath = Path.GetFullPath(parse.GetValue(data)!);
+            var fullData = dataPath;
+            if (!File.Exists(fullData)) throw new AgentException(ExitCode.Data, $"data file {fullData} does not exist: check --data.");
+            var kind = parse.GetValue(dataKind) ?? (Path.GetExtension(dataPath).ToLowerInvariant() switch
+            {
+                ".npz" => DataKinds.ImagesNpz,
+                ".csv" => DataKinds.TabularCsv,
+                var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind {DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
+            });
+
+            var config = new AgentConfiguration
+            {
+                HospitalId = parse.GetValue(hospital)!,
+                RunId = parse.GetValue(run)!,
+                Storage = new StorageSettings
+                {
+                    ConnectionString = parse.GetValue(connectionString),
+                    ContainerUri = parse.GetValue(containerUri),
+                    FeaturesQueueUri = parse.GetValue(featuresUri),
+                    RepliesQueueUri = parse.GetValue(repliesUri),
+                },
+                Key = new KeySettings { Directory = Place(keyDir), KeyId = parse.GetValue(keyId) ?? "pending" },
+                Data = new DataSettings
+                {
+                    Path = dataPath,
+                    Kind = kind,
+                    Columns = kind == DataKinds.TabularCsv ? Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []) : null,
+                    TargetScale = parse.GetValue(targetScale),
+                    Partition = new PartitionSettings
+                    {
+                        Seed = parse.GetValue(seed),
+                        Weights = ParseWeights(parse.GetValue(weights)!),
+                        Index = parse.GetValue(index),
+                        ValidationFraction = parse.GetValue(validation),
+                        TestFraction = parse.GetValue(test),
+                    },
+                },
+                StateFolder = Place(state),
+                Timeouts = new TimeoutSettings { ReplySeconds = parse.GetValue(replyTimeout), StorageOutageSeconds = parse.GetValue(outage) },
+            };
+            if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null)
+            {
+                throw new AgentException(ExitCode.Configuration,
+                    "no storage given: pass --connection-string (development) or --container-uri, --features-queue-uri and --replies-queue-uri (from onboarding).");
+            }
+            AgentConfigurationFile.Validate(config, path);
+
+            var store = new LocalKeyStore(config.Key.Directory);
+            HospitalKey key;
+            try
+            {
+                key = config.Key.KeyId != "pending"
+                    ? await store.GetKeyAsync(config.HospitalId, config.Key.KeyId, cancellationToken).ConfigureAwait(false)
+                    : store.CreateKey(config.HospitalId);
+            }
+            catch (Exception e) when (e is ProtocolException or KeyStoreException or ArgumentException or UnauthorizedAccessException or IOException)
+            {
+                throw new AgentException(ExitCode.Key, $"key error: {e.Message}. Check --key-dir and --key-id, or leave --key-id out to create a new key.", e);
+            }
+            config = config with { Key = config.Key with { KeyId = key.KeyId } };
+            AgentConfigurationFile.Save(path, config);
+            await output.WriteLineAsync($"configuration written to {path} (readable by its owner only)").ConfigureAwait(false);
+            await output.WriteLineAsync($"hospital key '{key.KeyId}' in {store.Directory}").ConfigureAwait(false);
+            await output.WriteLineAsync("The function must hold the same key (Key Vault secret hospital-<id>--<keyId>, or its local key folder in development); see docs/deploy.md.").ConfigureAwait(false);
+            await output.WriteLineAsync($"next: splitfn-agent train --config {path}").ConfigureAwait(false);
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
+    private static ColumnSettings Columns(string? preset, string? features, string? target, string[] categorical)
+    {
+        if (preset == "nhis-lipids" && features is null)
+        {
+            var m = Core.Data.ColumnMapping.NhisLipids;
+            return new ColumnSettings
+            {
+                Features = [.. m.Features],
+                Target = m.Target,
+                Categorical = m.Categorical.ToDictionary(c => c.Key, c => c.Value.ToDictionary(v => v.Key, v => v.Value)),
+            };
+        }
+        if (string.IsNullOrWhiteSpace(features) || string.IsNullOrWhiteSpace(target))
+        {
+            throw new AgentException(ExitCode.Configuration, "a CSV data set needs --features a,b,c and --target t (or --columns-preset nhis-lipids).");
+        }
+        var codes = new Dictionary<string, Dictionary<string, double>>();
+        foreach (var spec in categorical)
+        {
+            var eq = spec.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new AgentException(ExitCode.Configuration, $"--categorical '{spec}' is not column=Value:code,Value:code (e.g. sex=Male:0,Female:1).");
+            var values = new Dictionary<string, double>();
+            foreach (var pair in spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var colon = pair.LastIndexOf(':');
+                if (colon <= 0 || !double.TryParse(pair[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var code))
+                {
+                    throw new AgentException(ExitCode.Configuration, $"--categorical '{spec}': '{pair}' is not Value:code.");
+                }
+                values[pair[..colon]] = code;
+            }
+            codes[spec[..eq].Trim()] = values;
+        }
+        return new ColumnSettings
+        {
+            Features = features.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Target = target.Trim(),
+            Categorical = codes,
+        };
+    }
+
+    private static double[] ParseWeights(string text)
+    {
+        try
+        {
+            return [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(w => double.Parse(w, CultureInfo.InvariantCulture))];
+        }
+        catch (FormatException e)
+        {
+            throw new AgentException(ExitCode.Configuration, $"--partition-weights '{text}' is not a comma-separated list of numbers, e.g. 0.7,0.2,0.1.", e);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Storage;
+
+namespace SplitFunctions.ClientAgent.Commands;
+
+/// <summary>`status`: local progress (read without taking the lock, so it works while an agent trains) and the reply queue's length.</summary>
+internal static class StatusCommand
+{
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var command = new Command("status", "Show local progress (epoch, batch, sequence, pending message, history) and the reply queue length.") { json };
+        command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
+        {
+            var config = AgentCli.LoadConfiguration(parse);
+            var state = StateFolder.Peek(config.StateFolder, config.RunId);
+            var history = TrainingHistoryFile.Load(Path.Combine(config.StateFolder, config.RunId, "history.json"));
+            var running = StateLock.IsHeld(config.StateFolder);
+            string replies;
+            try
+            {
+                var storage = HospitalStorage.Create(config);
+                var resilience = new StorageResilience(TimeSpan.FromSeconds(5), attemptTimeout: TimeSpan.FromSeconds(5), maxDelay: TimeSpan.FromSeconds(1));
+                var properties = await resilience.RunAsync("read the reply queue length", ct => storage.Replies.GetPropertiesAsync(ct), cancellationToken).ConfigureAwait(false);
+                replies = properties.ApproximateMessagesCount.ToString(CultureInfo.InvariantCulture);
+            }
+            catch (AgentException e)
+            {
+                replies = $"unknown ({e.Code}: {e.Message})";
+            }
+            if (parse.GetValue(json))
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(new { config.HospitalId, config.RunId, AgentRunning = running, State = state, History = history, ReplyQueueLength = replies },
+                    StateJson.Options)).ConfigureAwait(false);
+                return ExitCode.Ok;
+            }
+            await output.WriteLineAsync($"hospital {config.HospitalId}, run {config.RunId}, state {Path.Combine(config.StateFolder, config.RunId)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"agent running now: {(running ? "yes" : "no")}").ConfigureAwait(false);
+            if (state is null)
+            {
+                await output.WriteLineAsync("no local progress yet (train has not started)").ConfigureAwait(false);
+            }
+            else
+            {
+                var s = state;
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"mode {s.Mode}, model {s.Model}: epoch {s.Epoch + 1} (0 done = {s.Epoch}), next batch {s.Batch + 1}, client steps {s.ClientSteps}, next sequence {s.NextSequence}")).ConfigureAwait(false);
+                if (s.Mode == "Temporal") await output.WriteLineAsync($"temporal upload: {s.ChunksSent} chunks sent, done {(s.DoneSent ? "sent" : "not sent")}").ConfigureAwait(false);
+                await output.WriteLineAsync(s.Pending is { } p ? $"pending: {p.Kind} message #{p.Sequence} (re-sent on the next start)" : "pending: none").ConfigureAwait(false);
+                if (s.LastRejection is { } r) await output.WriteLineAsync($"REJECTED: message #{r.Sequence} ({r.Kind}) at {r.At:u}: {r.Reason}").ConfigureAwait(false);
+                await output.WriteLineAsync($"last update {s.UpdatedAt:u}").ConfigureAwait(false);
+            }
+            foreach (var h in history)
+            {
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"  epoch {h.Epoch}: mean train loss {h.MeanTrainLoss:F4}{(h.ValidationValue is { } v ? $", validation {h.ValidationMetric} {v:F4}" : "")}")).ConfigureAwait(false);
+            }
+            await output.WriteLineAsync($"reply queue messages: {replies}").ConfigureAwait(false);
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Runs;
+
+namespace SplitFunctions.ClientAgent.Commands;
+
+/// <summary>`train`: this hospital's part of the run, by the manifest's mode, bounded by --max-minutes / --max-batches and resumable.</summary>
+internal static class TrainCommand
+{
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var maxMinutes = new Option<double>("--max-minutes")
+        {
+            Description = "Stop starting new batches after this many minutes (0 = no limit); the next start continues.",
+            DefaultValueFactory = _ => 0,
+        };
+        maxMinutes.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double>() is < 0 or double.NaN) r.AddError("--max-minutes must be 0 (no limit) or a positive number of minutes.");
+        });
+        var maxBatches = new Option<int>("--max-batches")
+        {
+            Description = "Stop after this many batches (vanilla) or messages (temporal) in this session (0 = no limit).",
+            DefaultValueFactory = _ => 0,
+        };
+        maxBatches.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-batches must be 0 (no limit) or a positive count.");
+        });
+        var noValidation = new Option<bool>("--no-validation")
+        {
+            Description = "Skip the validation evaluation at the end of each epoch (vanilla); history.json then has train loss only.",
+        };
+        var retryRejected = new Option<bool>("--retry-rejected")
+        {
+            Description = "Send a message the function rejected again, after fixing the cause (see the rejection message).",
+        };
+        // The manifest decides the number of epochs for every hospital alike; say so instead of "unrecognized option".
+        var epochs = new Option<int?>("--epochs") { Hidden = true };
+        epochs.Validators.Add(r => r.AddError("--epochs cannot be set at a hospital: the run manifest fixes the epochs for every hospital (ask the operator)."));
+
+        var command = new Command("train", "Train this hospital's part of the run (vanilla: batch round trips; temporal: upload features once, then done).")
+        {
+            maxMinutes, maxBatches, noValidation, retryRejected, epochs,
+        };
+        command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
+        {
+            var config = AgentCli.LoadConfiguration(parse);
+            var agentOutput = AgentCli.CreateOutput(parse, output, error);
+            var minutes = parse.GetValue(maxMinutes);
+            var limits = new TrainingLimits(parse.GetValue(maxBatches), minutes > 0 ? TimeSpan.FromMinutes(minutes) : null,
+                !parse.GetValue(noValidation), parse.GetValue(retryRejected));
+            using var session = await RunSession.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            if (session.State.LastRejection is { } rejection)
+            {
+                if (!limits.RetryRejected) throw RunSession.RejectionError(rejection);
+                if (session.Manifest.Mode == TrainingMode.Temporal)
+                {
+                    throw new AgentException(ExitCode.Rejected,
+                        $"a rejected temporal upload (message #{rejection.Sequence}: {rejection.Reason}) cannot be retried piecemeal: ask the operator to reset this hospital's part of run '{config.RunId}'.");
+                }
+                session.Commit(session.State with { LastRejection = null });
+                agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
+            }
+            agentOutput.Info($"run {config.RunId} ({session.Manifest.Mode}, {session.Manifest.Model}, {session.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
+            var outcome = session.Manifest.Mode == TrainingMode.Vanilla
+                ? await new VanillaTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false)
+                : await new TemporalUploader(session, limits).RunAsync(cancellationToken).ConfigureAwait(false);
+            _ = outcome;
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+}

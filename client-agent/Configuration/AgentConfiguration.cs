@@ -1,0 +1,91 @@
+using System.Text.Json.Serialization;
+
+namespace SplitFunctions.ClientAgent.Configuration;
+
+/// <summary>One hospital's agent configuration (docs/agent.md, "Configuration"): who it is, which run, where storage, key, data and state are.</summary>
+public sealed record AgentConfiguration
+{
+    public const int CurrentVersion = 1;
+
+    [JsonPropertyName("v")] public int Version { get; init; } = CurrentVersion;
+    public required string HospitalId { get; init; }
+    public required string RunId { get; init; }
+    public required StorageSettings Storage { get; init; }
+    public required KeySettings Key { get; init; }
+    public required DataSettings Data { get; init; }
+    /// <summary>Folder for local state (weights, optimizer, cursor, pending message); relative paths are relative to the configuration file.</summary>
+    public required string StateFolder { get; init; }
+    public TimeoutSettings Timeouts { get; init; } = new();
+}
+
+/// <summary>Either a connection string (development, Azurite) or the hospital's SAS URIs (container, features queue, reply queue).</summary>
+public sealed record StorageSettings
+{
+    public string? ConnectionString { get; init; }
+    /// <summary>`https://&lt;account&gt;.blob.../h-&lt;hospital&gt;?&lt;sas&gt;`.</summary>
+    public string? ContainerUri { get; init; }
+    /// <summary>`https://&lt;account&gt;.queue.../features?&lt;sas&gt;` (add permission).</summary>
+    public string? FeaturesQueueUri { get; init; }
+    /// <summary>`https://&lt;account&gt;.queue.../replies-&lt;hospital&gt;?&lt;sas&gt;` (read and process permissions).</summary>
+    public string? RepliesQueueUri { get; init; }
+}
+
+/// <summary>The hospital key: the local key store folder and the key id frames are sealed under.</summary>
+public sealed record KeySettings
+{
+    public required string Directory { get; init; }
+    public required string KeyId { get; init; }
+}
+
+/// <summary>Kinds of local data set the agent reads.</summary>
+public static class DataKinds
+{
+    public const string ImagesNpz = "images-npz";
+    public const string TabularCsv = "tabular-csv";
+}
+
+/// <summary>The local data set and how this hospital's share of it is chosen.</summary>
+public sealed record DataSettings
+{
+    public required string Path { get; init; }
+    /// <summary><see cref="DataKinds.ImagesNpz"/> or <see cref="DataKinds.TabularCsv"/>.</summary>
+    public required string Kind { get; init; }
+    /// <summary>CSV only: which columns are features and target.</summary>
+    public ColumnSettings? Columns { get; init; }
+    /// <summary>Regression targets are divided by this before upload and predictions multiplied back (the same at every hospital).</summary>
+    public double TargetScale { get; init; } = 1;
+    public PartitionSettings Partition { get; init; } = new();
+}
+
+/// <summary>CSV column mapping (core/Data ColumnMapping).</summary>
+public sealed record ColumnSettings
+{
+    public required IReadOnlyList<string> Features { get; init; }
+    public required string Target { get; init; }
+    public Dictionary<string, Dictionary<string, double>> Categorical { get; init; } = [];
+    public Dictionary<string, RangeSettings> Ranges { get; init; } = [];
+    public bool UseDefaultRanges { get; init; } = true;
+}
+
+/// <summary>A plausible range of one column.</summary>
+public sealed record RangeSettings(double Min, double Max);
+
+/// <summary>The paper's split: seeded shuffle, validation and test held out, the rest shared by weight; this hospital takes share <see cref="Index"/>.</summary>
+public sealed record PartitionSettings
+{
+    public long Seed { get; init; }
+    public IReadOnlyList<double> Weights { get; init; } = [1.0];
+    public int Index { get; init; }
+    public double ValidationFraction { get; init; } = 0.1;
+    public double TestFraction { get; init; } = 0.1;
+}
+
+/// <summary>How long the agent waits before giving up.</summary>
+public sealed record TimeoutSettings
+{
+    /// <summary>Seconds to wait for the function's reply to one message (while storage is reachable).</summary>
+    public int ReplySeconds { get; init; } = 300;
+
+    /// <summary>Seconds a storage outage may last before the agent stops (it resumes on the next start).</summary>
+    public int StorageOutageSeconds { get; init; } = 600;
+}

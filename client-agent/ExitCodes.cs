@@ -1,0 +1,50 @@
+namespace SplitFunctions.ClientAgent;
+
+/// <summary>The agent's exit codes; docs/agent.md lists them for the people who schedule it. Never renumber.</summary>
+public enum ExitCode
+{
+    /// <summary>Done what was asked (including a bounded run that stopped at --max-minutes/--max-batches).</summary>
+    Ok = 0,
+
+    /// <summary>An unexpected failure (a bug); the message and stack trace go to stderr.</summary>
+    InternalError = 1,
+
+    /// <summary>The command line is wrong (unknown option, missing value).</summary>
+    Usage = 2,
+
+    /// <summary>The agent configuration file is missing, unreadable or invalid.</summary>
+    Configuration = 3,
+
+    /// <summary>The local data set is missing, unreadable, or has the wrong shape, type or columns.</summary>
+    Data = 4,
+
+    /// <summary>The hospital key is missing, has the wrong key id, or its file is readable by others.</summary>
+    Key = 5,
+
+    /// <summary>Storage could not be reached (after retries and the outage budget).</summary>
+    StorageUnreachable = 6,
+
+    /// <summary>Storage refused the credentials (expired or wrong SAS, missing role) or a container/queue is missing.</summary>
+    StorageAccess = 7,
+
+    /// <summary>The run manifest is missing, invalid, or names a model the catalog does not have.</summary>
+    Manifest = 8,
+
+    /// <summary>No reply from the function within the reply timeout.</summary>
+    FunctionTimeout = 9,
+
+    /// <summary>The function rejected a message; the reason is printed. Not retried.</summary>
+    Rejected = 10,
+
+    /// <summary>Another agent holds the state folder's lock.</summary>
+    StateLocked = 11,
+
+    /// <summary>The local state is unreadable or belongs to another run, hospital or model.</summary>
+    StateCorrupt = 12,
+
+    /// <summary>A reply from the function failed verification (wrong name, length, SHA-256, key or format); nothing was applied.</summary>
+    Protocol = 13,
+
+    /// <summary>Stopped by Ctrl-C or SIGTERM; state is consistent and the next start resumes.</summary>
+    Cancelled = 130,
+}

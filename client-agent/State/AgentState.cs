@@ -1,0 +1,69 @@
+using System.Text.Json.Serialization;
+using SplitFunctions.Core.Protocol;
+
+namespace SplitFunctions.ClientAgent.State;
+
+/// <summary>
+/// Everything the agent needs to continue a run after a stop or a crash (`&lt;state&gt;/&lt;run&gt;/state.json`). Written atomically
+/// after each committed step: the file on disk always describes weights that exist and a cursor that matches them.
+/// </summary>
+public sealed record AgentState
+{
+    public const int CurrentVersion = 1;
+
+    [JsonPropertyName("v")] public int Version { get; init; } = CurrentVersion;
+    public required string RunId { get; init; }
+    public required string HospitalId { get; init; }
+    public required string Model { get; init; }
+    public required string Mode { get; init; }
+    /// <summary>SHA-256 of the manifest this state was started under; a changed manifest mid-run is refused.</summary>
+    public required string ManifestSha256 { get; init; }
+    /// <summary>Training samples at the start; a changed data set mid-run is refused (the cursor would point elsewhere).</summary>
+    public required int TrainSamples { get; init; }
+
+    /// <summary>The epoch in progress (0-based); equals the manifest's epochs when training is complete.</summary>
+    public int Epoch { get; init; }
+    /// <summary>The next batch of <see cref="Epoch"/> to train (0-based).</summary>
+    public int Batch { get; init; }
+    /// <summary>The next sequence number; persisted before any message with it is sent.</summary>
+    public long NextSequence { get; init; } = 1;
+    /// <summary>Client optimizer steps applied so far.</summary>
+    public long ClientSteps { get; init; }
+    /// <summary>File (in the run folder) with the client weights after <see cref="ClientSteps"/> steps; null: the run's initial weights.</summary>
+    public string? ClientWeights { get; init; }
+    public string? OptimizerState { get; init; }
+    /// <summary>Sum of batch loss x batch size over the epoch in progress, for its mean train loss.</summary>
+    public double EpochLossSum { get; init; }
+    public int EpochSamples { get; init; }
+
+    /// <summary>Temporal mode: chunks of the training set uploaded and acknowledged locally.</summary>
+    public int ChunksSent { get; init; }
+    /// <summary>Temporal mode: the completion message was sent.</summary>
+    public bool DoneSent { get; init; }
+
+    /// <summary>A message whose sequence is taken and whose sealed frame is saved, not yet answered (or not yet sent).</summary>
+    public PendingFrame? Pending { get; init; }
+    /// <summary>The function's last rejection; the agent stops until the operator retries it.</summary>
+    public RejectionRecord? LastRejection { get; init; }
+
+    public DateTimeOffset UpdatedAt { get; init; }
+}
+
+/// <summary>The message in flight: re-sent as is (same sequence, same sealed bytes) after a restart.</summary>
+public sealed record PendingFrame
+{
+    public required long Sequence { get; init; }
+    public required FrameKind Kind { get; init; }
+    public string? Blob { get; init; }
+    public long Length { get; init; }
+    public string? Sha256 { get; init; }
+    /// <summary>Vanilla: which batch this is, so the client forward can be recomputed for the backward pass.</summary>
+    public int Epoch { get; init; }
+    public int Batch { get; init; }
+    /// <summary>Temporal `chunk`: its index; `done`: the number of chunks.</summary>
+    public int? Chunk { get; init; }
+    public int? ChunkCount { get; init; }
+}
+
+/// <summary>Why the function refused a message.</summary>
+public sealed record RejectionRecord(long Sequence, FrameKind Kind, string Reason, DateTimeOffset At);

@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Text.Json;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Metrics;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.ClientAgent.Training;
+
+/// <summary>Classification metrics of one evaluation (core/Metrics).</summary>
+public sealed record ClassificationResult(double Accuracy, double RocAuc, int TruePositives, int FalsePositives, int TrueNegatives, int FalseNegatives, double Threshold);
+
+/// <summary>Regression metrics of one evaluation, the paper's equations (3)-(5), in the target's own units.</summary>
+public sealed record RegressionResult(double Msle, double Rmsle, double SmapePercent, string SmapeVariant);
+
+/// <summary>`&lt;state&gt;/&lt;run&gt;/evaluation.json`: metrics computed at the hospital from predictions and local labels (which never left).</summary>
+public sealed record EvaluationReport(string RunId, string HospitalId, string Model, string Split, int Samples, ClassificationResult? Classification, RegressionResult? Regression, DateTimeOffset At)
+{
+    /// <summary>The one number a history or a log line shows: AUC for classification, MSLE for regression.</summary>
+    public (string Metric, double Value) Headline => Classification is { } c ? ("auc", c.RocAuc) : ("msle", Regression!.Msle);
+
+    public static EvaluationReport Score(RunSession session, string split, TrainingSet data, float[] predictions)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(data);
+        var manifest = session.Manifest;
+        if (manifest.ModelDefinition.Task == TaskKind.Classification)
+        {
+            var s = ClassificationScores.Score(predictions, data.Targets);
+            var c = s.Confusion;
+            return new EvaluationReport(manifest.RunId, session.Config.HospitalId, manifest.Model, split, data.Count,
+                new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null, DateTimeOffset.UtcNow);
+        }
+        // Back to the target's units; negative predictions are clipped at 0 because log(1 + y) needs y > -1 and targets are non-negative.
+        var scale = (float)session.Config.Data.TargetScale;
+        var actual = Array.ConvertAll(data.Targets, t => t * scale);
+        var predicted = Array.ConvertAll(predictions, p => Math.Max(0f, p * scale));
+        var r = RegressionMetrics.Score(actual, predicted);
+        return new EvaluationReport(manifest.RunId, session.Config.HospitalId, manifest.Model, split, data.Count, null,
+            new RegressionResult(r.Msle, r.Rmsle, r.SmapePercent, RegressionMetrics.SmapeVariant), DateTimeOffset.UtcNow);
+    }
+
+    public void Save(string path) => AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(this, StateJson.Options));
+
+    /// <summary>Lines for the console and the log.</summary>
+    public IEnumerable<string> Describe()
+    {
+        yield return string.Create(CultureInfo.InvariantCulture, $"evaluation of run {RunId} at {HospitalId}, {Split} split, {Samples} samples ({Model}):");
+        if (Classification is { } c)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"  accuracy {c.Accuracy:P2}  ROC AUC {c.RocAuc:F4}  (threshold {c.Threshold})");
+            yield return string.Create(CultureInfo.InvariantCulture, $"  confusion: TP {c.TruePositives}  FP {c.FalsePositives}  TN {c.TrueNegatives}  FN {c.FalseNegatives}");
+        }
+        if (Regression is { } r)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"  MSLE {r.Msle:F4}  RMSLE {r.Rmsle:F4}  sMAPE {r.SmapePercent:F2}%");
+            yield return "  " + r.SmapeVariant;
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using Azure;
+using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.ClientAgent.Data;
+using SplitFunctions.ClientAgent.Output;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Storage;
+using SplitFunctions.ClientAgent.Wire;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.ClientAgent.Training;
+
+/// <summary>
+/// Everything one agent start works with, opened in the order that gives the most useful first error: configuration,
+/// state lock, key, storage and manifest, local data, local state. Owns the state folder's lock until disposed.
+/// </summary>
+public sealed class RunSession : IDisposable
+{
+    private RunSession(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, FrameChannel channel,
+        StorageResilience resilience, IAgentOutput output, AgentState state)
+    {
+        Config = config;
+        Folder = folder;
+        Manifest = manifest;
+        Data = data;
+        Channel = channel;
+        Resilience = resilience;
+        Output = output;
+        State = state;
+        HospitalSalt = Fnv1a(config.HospitalId);
+    }
+
+    public AgentConfiguration Config { get; }
+    public StateFolder Folder { get; }
+    public RunManifest Manifest { get; }
+    public HospitalData Data { get; }
+    public FrameChannel Channel { get; }
+    public StorageResilience Resilience { get; }
+    public IAgentOutput Output { get; }
+    public AgentState State { get; private set; }
+
+    /// <summary>Mixed into this hospital's batch order and noise so hospitals sharing a seed do not draw the same numbers.</summary>
+    public ulong HospitalSalt { get; }
+
+    /// <summary>Manifest blob in the hospital's container (the operator copies it there; `runs/` is out of the hospital's reach).</summary>
+    public static string ManifestBlob(string runId) => $"manifests/{runId}.json";
+
+    public static async Task<RunSession> OpenAsync(AgentConfiguration config, IAgentOutput output, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(output);
+        var folder = StateFolder.Open(config.StateFolder, config.RunId);
+        try
+        {
+            var key = await LoadKeyAsync(config, cancellationToken).ConfigureAwait(false);
+            var storage = HospitalStorage.Create(config);
+            var resilience = new StorageResilience(TimeSpan.FromSeconds(config.Timeouts.StorageOutageSeconds), output.Warn);
+            var (manifest, manifestSha) = await LoadManifestAsync(config, storage, resilience, cancellationToken).ConfigureAwait(false);
+            var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition);
+            output.Info(data.Summary);
+            if (data.Report is { DroppedRows: > 0 } report) output.Warn($"data validation dropped rows:{Environment.NewLine}{report}");
+
+            var state = folder.Load() ?? new AgentState
+            {
+                RunId = config.RunId,
+                HospitalId = config.HospitalId,
+                Model = manifest.Model,
+                Mode = manifest.Mode.ToString(),
+                ManifestSha256 = manifestSha,
+                TrainSamples = data.Train.Count,
+            };
+            RequireSameRun(state, config, manifestSha, data, folder);
+            var channel = new FrameChannel(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn);
+            return new RunSession(config, folder, manifest, data, channel, resilience, output, state);
+        }
+        catch
+        {
+            folder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Makes <paramref name="next"/> the durable state (the commit point of a step).</summary>
+    public void Commit(AgentState next)
+    {
+        Folder.Save(next);
+        State = next;
+    }
+
+    /// <summary>Records a rejection so the next start does not re-send blindly, and stops with its exit code.</summary>
+    public async Task<Exception> RejectedAsync(ReceivedReply rejection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(rejection);
+        var reply = rejection.Reply;
+        var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind : FrameKind.Chunk;
+        Commit(State with { LastRejection = new RejectionRecord(reply.Sequence, kind, reply.Reason ?? "(no reason given)", DateTimeOffset.UtcNow) });
+        await Channel.DeleteAsync(rejection.Message, cancellationToken).ConfigureAwait(false);
+        return RejectionError(State.LastRejection!);
+    }
+
+    public static AgentException RejectionError(RejectionRecord r) => new(ExitCode.Rejected,
+        $"the function rejected {r.Kind.ToString().ToLowerInvariant()} message #{r.Sequence}: {r.Reason}. Fix the cause (data, key, configuration or run manifest), then run " +
+        "`splitfn-agent train --retry-rejected` to send it again.");
+
+    private static async Task<HospitalKey> LoadKeyAsync(AgentConfiguration config, CancellationToken cancellationToken)
+    {
+        var store = new LocalKeyStore(config.Key.Directory);
+        try
+        {
+            var key = await store.GetKeyAsync(config.HospitalId, config.Key.KeyId, cancellationToken).ConfigureAwait(false);
+            if (key.HospitalId != config.HospitalId || key.KeyId != config.Key.KeyId)
+            {
+                throw new AgentException(ExitCode.Key, $"key store {config.Key.Directory} returned key '{key.KeyId}' of hospital '{key.HospitalId}' for '{config.Key.KeyId}' of '{config.HospitalId}'.");
+            }
+            return key;
+        }
+        catch (Exception e) when (e is ProtocolException or ArgumentException)
+        {
+            throw new AgentException(ExitCode.Key,
+                $"key error: {e.Message}. Check key.keyId in the configuration (init printed it) and that the key file is in {config.Key.Directory}; " +
+                "`splitfn-agent init` creates a new key if this hospital has none.", e);
+        }
+        catch (Exception e) when (e is KeyStoreException or UnauthorizedAccessException)
+        {
+            throw new AgentException(ExitCode.Key, $"key error: {e.Message}", e);
+        }
+        catch (IOException e)
+        {
+            throw new AgentException(ExitCode.Key, $"key error: the key in {config.Key.Directory} cannot be read ({e.Message}).", e);
+        }
+    }
+
+    private static async Task<(RunManifest Manifest, string Sha256)> LoadManifestAsync(AgentConfiguration config, HospitalStorage storage, StorageResilience resilience, CancellationToken cancellationToken)
+    {
+        var blob = ManifestBlob(config.RunId);
+        byte[] bytes;
+        try
+        {
+            var content = await resilience.RunAsync("read the run manifest",
+                ct => storage.Container.GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            bytes = content.ToArray();
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new AgentException(ExitCode.Manifest,
+                $"run manifest {blob} is not in container {storage.Container.Name}: run '{config.RunId}' has not been provisioned for this hospital yet (ask the operator), or runId is wrong.", e);
+        }
+        RunManifest manifest;
+        try
+        {
+            manifest = RunManifest.Parse(bytes);
+        }
+        catch (RunManifestException e)
+        {
+            throw new AgentException(ExitCode.Manifest, $"{e.Message} ({blob}). This agent cannot take part in the run as defined: ask the operator to fix the manifest or upgrade the agent.", e);
+        }
+        if (manifest.RunId != config.RunId)
+        {
+            throw new AgentException(ExitCode.Manifest, $"{blob} describes run '{manifest.RunId}', not '{config.RunId}': ask the operator to re-provision the run.");
+        }
+        if (!manifest.Hospitals.Contains(config.HospitalId, StringComparer.Ordinal))
+        {
+            throw new AgentException(ExitCode.Manifest,
+                $"hospital '{config.HospitalId}' is not part of run '{config.RunId}' (the manifest lists {string.Join(", ", manifest.Hospitals)}): check hospitalId and runId.");
+        }
+        return (manifest, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
+    private static void RequireSameRun(AgentState state, AgentConfiguration config, string manifestSha, HospitalData data, StateFolder folder)
+    {
+        string? problem = null;
+        if (state.RunId != config.RunId || state.HospitalId != config.HospitalId) problem = $"it belongs to run '{state.RunId}' of hospital '{state.HospitalId}'";
+        else if (state.ManifestSha256 != manifestSha) problem = "the run manifest changed since this hospital started the run";
+        else if (state.TrainSamples != data.Train.Count) problem = $"it was started with {state.TrainSamples} training samples and the data now gives {data.Train.Count}";
+        if (problem is not null)
+        {
+            throw new AgentException(ExitCode.StateCorrupt,
+                $"local state in {folder.RunFolder} does not fit this start: {problem}. Restore the original data/configuration, or move the folder aside to start this hospital's part afresh.");
+        }
+    }
+
+    private static ulong Fnv1a(string text)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(text))
+        {
+            hash ^= b;
+            hash *= 1099511628211UL;
+        }
+        return hash;
+    }
+
+    public void Dispose() => Folder.Dispose();
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using SplitFunctions.ClientAgent.Output;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Wire;
+using SplitFunctions.Core.Protocol;
+
+namespace SplitFunctions.ClientAgent.Training;
+
+/// <summary>
+/// Spatio-temporal mode (the paper's Algorithm 1) at the hospital: the fixed client layer (the run's initial weights, eval
+/// mode, never updated) turns the whole training set into features once; they go up in `chunk` messages, then one `done`
+/// with the chunk count, after which the hospital may go offline. Chunks are not awaited one by one; rejections are
+/// collected as they arrive. A restart re-sends the pending chunk as is and continues with the next.
+/// </summary>
+public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
+{
+    public async Task<TrainingOutcome> RunAsync(CancellationToken cancellationToken)
+    {
+        var manifest = session.Manifest;
+        var train = session.Data.Train;
+        var chunkSize = manifest.BatchSize;
+        var chunks = (train.Count + chunkSize - 1) / chunkSize;
+        if (session.State.DoneSent && session.State.Pending is null)
+        {
+            await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
+            session.Output.Info($"upload complete: {chunks} chunks and the completion message were sent; the function trains once every hospital is done");
+            return TrainingOutcome.Complete;
+        }
+        using var client = ClientLayer.Create(manifest, trainable: false);
+        var rows = Enumerable.Range(0, train.Count).ToArray();
+        return await session.Output.TrackAsync($"upload features {manifest.RunId}", chunks + 1, session.State.ChunksSent, async tracker =>
+        {
+            var clock = Stopwatch.StartNew();
+            var steps = 0;
+            while (!session.State.DoneSent)
+            {
+                if (limits.Reached(steps, clock.Elapsed))
+                {
+                    session.Output.Info($"stopping at the session limit after {steps} messages; the next start continues with chunk {session.State.ChunksSent + 1} of {chunks}");
+                    return TrainingOutcome.Paused;
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var step = Stopwatch.StartNew();
+                var state = session.State;
+                var pending = state.Pending;
+                byte[]? bytes = null;
+                if (pending is not null)
+                {
+                    if (pending.Blob is not null) bytes = session.Folder.ReadPendingFrame(pending.Sequence);
+                }
+                else if (state.ChunksSent < chunks)
+                {
+                    var start = state.ChunksSent * chunkSize;
+                    var n = Math.Min(chunkSize, train.Count - start);
+                    FeatureFrame frame;
+                    using (var activations = client.Forward(train, rows.AsSpan(start, n), train: false, out var targets))
+                    {
+                        var values = activations.ToArray();
+                        ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, state.NextSequence);
+                        frame = session.Channel.SealFeatures(state.NextSequence,
+                        [
+                            new FrameTensor(manifest.FeatureType, activations.Shape, values),
+                            new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
+                        ]);
+                    }
+                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };
+                    session.Folder.WritePendingFrame(frame.Bytes);
+                    bytes = frame.Bytes;
+                }
+                else
+                {
+                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Done, ChunkCount = chunks };
+                }
+                if (state.Pending is null) session.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
+
+                await session.Channel.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
+                session.Commit(session.State with
+                {
+                    Pending = null,
+                    ChunksSent = pending.Kind == FrameKind.Chunk ? pending.Chunk!.Value + 1 : session.State.ChunksSent,
+                    DoneSent = pending.Kind == FrameKind.Done,
+                    LastRejection = null,
+                });
+                session.Folder.DeletePendingFrame();
+                steps++;
+                var samples = pending.Kind == FrameKind.Chunk ? Math.Min(chunkSize, train.Count - pending.Chunk!.Value * chunkSize) : 0;
+                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1, Math.Min(session.State.ChunksSent + (session.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
+                    samples / Math.Max(step.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
+                await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
+            }
+            session.Output.Info($"upload complete: {chunks} chunks ({train.Count} samples) and the completion message sent; this hospital may go offline");
+            return TrainingOutcome.Complete;
+        }).ConfigureAwait(false);
+    }
+
+    private async Task ThrowIfRejectedAsync(CancellationToken cancellationToken)
+    {
+        var rejection = await session.Channel.CollectRejectionAsync(session.State.NextSequence - 1, cancellationToken).ConfigureAwait(false);
+        if (rejection is not null) throw await session.RejectedAsync(rejection, cancellationToken).ConfigureAwait(false);
+    }
+}

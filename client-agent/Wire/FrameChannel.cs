@@ -1,0 +1,170 @@
+using Azure;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Storage;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.ClientAgent.Wire;
+
+/// <summary>A sealed feature frame ready to send: its bytes, blob name, length and SHA-256 (hex lowercase).</summary>
+public sealed record FeatureFrame(byte[] Bytes, string Blob, long Length, string Sha256);
+
+/// <summary>A reply taken from the reply queue; delete it once its effect is committed.</summary>
+public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
+
+/// <summary>
+/// The agent's side of the wire contract with the function (one file, so the protocol can change in one place):
+/// seal tensor frames for (run, hospital, sequence, kind, key id), upload them to the hospital's container, enqueue
+/// `features` messages, wait for the matching reply, and open reply frames after checking name, length and SHA-256.
+/// </summary>
+public sealed class FrameChannel(HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log)
+{
+    private const int MaxReceive = 32;
+    private static readonly TimeSpan ReceiveVisibility = TimeSpan.FromSeconds(30);
+
+    public string Hospital => key.HospitalId;
+
+    public string KeyId => key.KeyId;
+
+    public HospitalStorage Storage => storage;
+
+    /// <summary>Encodes and seals features (activations, plus labels for training) for one sequence number.</summary>
+    public FeatureFrame SealFeatures(long sequence, params ReadOnlySpan<FrameTensor> tensors)
+    {
+        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.Features, KeyId), tensors);
+        return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
+    }
+
+    /// <summary>Uploads the frame (if any) and enqueues the message. Safe to repeat: the blob is overwritten with the same bytes and the function answers a replayed sequence from its record.</summary>
+    public async Task SendAsync(PendingFrame pending, byte[]? sealedBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pending);
+        if (pending.Blob is not null)
+        {
+            var bytes = sealedBytes ?? throw new ArgumentNullException(nameof(sealedBytes));
+            await resilience.RunAsync($"upload frame #{pending.Sequence}",
+                ct => storage.Container.GetBlobClient(pending.Blob).UploadAsync(bytes, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+        }
+        var train = pending.Kind == FrameKind.Train;
+        var message = new FrameMessage
+        {
+            RunId = runId,
+            HospitalId = Hospital,
+            Sequence = pending.Sequence,
+            Kind = pending.Kind,
+            Blob = pending.Blob,
+            Length = pending.Length,
+            Sha256 = pending.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(Hospital),
+            KeyId = pending.Blob is null ? null : KeyId,
+            Epoch = train ? pending.Epoch : null,
+            Batch = train ? pending.Batch : null,
+            ChunkCount = pending.ChunkCount,
+        };
+        var text = MessageCodec.Serialize(message);
+        await resilience.RunAsync($"enqueue message #{pending.Sequence}",
+            ct => storage.Features.SendMessageAsync(text, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits for the reply to <paramref name="sequence"/>. Older replies of this run (answered twice, or left by a crash
+    /// after their step was committed) are deleted; other runs' replies are left alone. Only time with storage reachable
+    /// counts against the reply timeout, so a storage outage is not mistaken for a dead function.
+    /// </summary>
+    public async Task<ReceivedReply> AwaitReplyAsync(long sequence, CancellationToken cancellationToken)
+    {
+        var waited = TimeSpan.Zero;
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            var messages = await resilience.RunAsync("receive replies",
+                ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
+            ReceivedReply? found = null;
+            foreach (var message in messages)
+            {
+                if (Parse(message) is not { } reply) continue;
+                if (reply.Sequence < sequence || (reply.Sequence == sequence && found is not null))
+                {
+                    await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+                }
+                else if (reply.Sequence == sequence)
+                {
+                    found = new ReceivedReply(reply, message);
+                }
+            }
+            if (found is not null) return found;
+            if (messages.Count == MaxReceive) continue;
+            if (waited >= replyTimeout)
+            {
+                throw new AgentException(ExitCode.FunctionTimeout,
+                    $"no reply from the function within {replyTimeout.TotalSeconds:F0} s for message #{sequence}: is it running? " +
+                    "Check the function app (or `drain` process) and its logs; the next start re-sends this message under the same sequence number.");
+            }
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            waited += delay;
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
+        }
+    }
+
+    /// <summary>Takes what is in the reply queue now without waiting: deletes this run's answered replies up to <paramref name="upTo"/> and returns the first rejection, if any.</summary>
+    public async Task<ReceivedReply?> CollectRejectionAsync(long upTo, CancellationToken cancellationToken)
+    {
+        var messages = await resilience.RunAsync("receive replies",
+            ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
+        foreach (var message in messages)
+        {
+            if (Parse(message) is not { } reply || reply.Sequence > upTo) continue;
+            if (reply.Kind == ReplyKind.Rejected) return new ReceivedReply(reply, message);
+            await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        return null;
+    }
+
+    /// <summary>Downloads and opens the reply's frame, trusting nothing the reply says without checking it.</summary>
+    public async Task<DecodedTensor[]> ReadReplyFrameAsync(ReplyMessage reply, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        var folder = reply.Kind == ReplyKind.Gradients ? StorageNames.GradientsFolder : StorageNames.PredictionsFolder;
+        var expected = StorageNames.FrameBlob(folder, runId, reply.Sequence);
+        if (!string.Equals(reply.Blob, expected, StringComparison.Ordinal))
+        {
+            throw new ProtocolException(ProtocolRejection.Replayed, $"reply #{reply.Sequence} names blob '{reply.Blob}', expected '{expected}'");
+        }
+        if (reply.KeyId != KeyId)
+        {
+            throw new ProtocolException(ProtocolRejection.WrongKeyId, $"reply #{reply.Sequence} is sealed with key '{reply.KeyId}', this agent uses '{KeyId}'");
+        }
+        var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
+            ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+        return SecureFrameCodec.Open(key, reply, data.ToMemory().Span);
+    }
+
+    /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>
+    public async Task DeleteAsync(QueueMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        try
+        {
+            await resilience.RunAsync("delete a handled reply",
+                ct => storage.Replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // Already deleted, or visible again with a new receipt: it is stale now and will be dropped when seen.
+        }
+    }
+
+    private ReplyMessage? Parse(QueueMessage message)
+    {
+        try
+        {
+            var reply = MessageCodec.ParseReply(message.MessageText);
+            return reply.RunId == runId && reply.HospitalId == Hospital ? reply : null;
+        }
+        catch (ProtocolException e)
+        {
+            log($"ignoring a message on {storage.Replies.Name} that is not a valid reply: {e.Message}");
+            return null;
+        }
+    }
+}
