@@ -9,7 +9,8 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 need=()
-for pkg in cmake g++ libtorch-dev; do
+# chromium: the report tests render the HTML report in headless Chromium.
+for pkg in cmake g++ libtorch-dev chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)

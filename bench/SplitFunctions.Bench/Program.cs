@@ -4,6 +4,7 @@ using SplitFunctions.Bench;
 var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
     ["engine"] = EngineVsPyTorchBench.RunAsync,
+    ["protocol"] = ProtocolOverheadBench.RunAsync,
 };
 
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))

@@ -19,6 +19,12 @@ public static class FunctionSettings
     /// <summary>Identity-based storage: client id of the user-assigned managed identity.</summary>
     public const string StorageClientId = "AzureWebJobsStorage__clientId";
 
+    /// <summary>Identity-based storage: blob endpoint (Azure sets it from the account, so no cloud's DNS suffix is assumed).</summary>
+    public const string StorageBlobServiceUri = "AzureWebJobsStorage__blobServiceUri";
+
+    /// <summary>Identity-based storage: queue endpoint, set together with <see cref="StorageBlobServiceUri"/>.</summary>
+    public const string StorageQueueServiceUri = "AzureWebJobsStorage__queueServiceUri";
+
     /// <summary>Port the Functions host forwards invocations to (custom handler contract).</summary>
     public const string CustomHandlerPort = "FUNCTIONS_CUSTOMHANDLER_PORT";
 
@@ -46,7 +52,10 @@ public static class FunctionSettings
     /// <summary>All of the above, for the consistency test and start-up diagnostics.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        Storage, StorageAccountName, StorageCredential, StorageClientId, CustomHandlerPort, KeyVaultUri, KeyDirectory,
-        Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds,
+        Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
+        CustomHandlerPort, KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds,
     ];
+
+    /// <summary>Settings the Functions host sets for the handler process itself: app settings must not set them.</summary>
+    public static IReadOnlyList<string> HostProvided { get; } = [CustomHandlerPort];
 }

@@ -66,6 +66,40 @@ public static class Envelope
         return length;
     }
 
+    /// <summary>Where the plaintext goes in a blob for <paramref name="context"/>, for <see cref="SealInPlace"/>.</summary>
+    public static int GetPlaintextOffset(EnvelopeContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return HeaderLength(context) + NonceSize;
+    }
+
+    /// <summary>
+    /// Seals the plaintext the caller already wrote at <see cref="GetPlaintextOffset"/> of <paramref name="blob"/>
+    /// (sized by <see cref="GetSealedLength"/>), encrypting it in place: large frames are encoded straight into the blob.
+    /// </summary>
+    public static void SealInPlace(ReadOnlySpan<byte> key, EnvelopeContext context, Span<byte> blob)
+    {
+        RequireKey(key);
+        context.Validate();
+        var plaintextLength = blob.Length - GetSealedLength(context, 0);
+        if (plaintextLength < 0) throw new ArgumentException("The blob is shorter than an empty sealed payload.", nameof(blob));
+        var headerLength = WriteHeader(blob, context, plaintextLength);
+        var nonce = blob.Slice(headerLength, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        var text = blob.Slice(headerLength + NonceSize, plaintextLength);
+        using var aes = new AesGcm(key, TagSize);
+        aes.Encrypt(nonce, text, text, blob[^TagSize..], blob[..headerLength]);
+    }
+
+    /// <summary>Opens <paramref name="sealedBlob"/> in place (the ciphertext becomes the plaintext) and returns the plaintext slice.</summary>
+    public static Span<byte> OpenInPlace(ReadOnlySpan<byte> key, EnvelopeContext expected, Span<byte> sealedBlob)
+    {
+        var (headerLength, plaintextLength) = Authenticate(key, expected, sealedBlob);
+        var text = sealedBlob.Slice(headerLength + NonceSize, plaintextLength);
+        Decrypt(key, expected, sealedBlob, headerLength, text);
+        return text;
+    }
+
     /// <summary>Opens a blob sealed for exactly <paramref name="expected"/>; throws <see cref="ProtocolException"/> with the precise reason otherwise.</summary>
     public static byte[] Open(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob)
     {
@@ -76,6 +110,15 @@ public static class Envelope
 
     /// <summary>Opens into <paramref name="destination"/> (at least <see cref="GetPlaintextLength"/> bytes); returns the bytes written.</summary>
     public static int Open(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob, Span<byte> destination)
+    {
+        var (headerLength, plaintextLength) = Authenticate(key, expected, sealedBlob);
+        if (destination.Length < plaintextLength) throw new ArgumentException($"The destination holds {destination.Length} bytes; the plaintext has {plaintextLength}.", nameof(destination));
+        Decrypt(key, expected, sealedBlob, headerLength, destination[..plaintextLength]);
+        return plaintextLength;
+    }
+
+    // Everything that can be said before decryption: key id first, then the context.
+    private static (int HeaderLength, int PlaintextLength) Authenticate(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob)
     {
         RequireKey(key);
         ArgumentNullException.ThrowIfNull(expected);
@@ -91,22 +134,25 @@ public static class Envelope
             throw new ProtocolException(ProtocolRejection.Replayed,
                 $"The blob was sealed for {actual} but presented as {expected}: it was replayed or moved to another name, and is refused.");
         }
-        if (destination.Length < plaintextLength) throw new ArgumentException($"The destination holds {destination.Length} bytes; the plaintext has {plaintextLength}.", nameof(destination));
+        return (headerLength, plaintextLength);
+    }
 
+    // The ciphertext may be the destination itself (in place); on failure the destination is wiped.
+    private static void Decrypt(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob, int headerLength, Span<byte> destination)
+    {
         using var aes = new AesGcm(key, TagSize);
         try
         {
-            aes.Decrypt(sealedBlob.Slice(headerLength, NonceSize), sealedBlob.Slice(headerLength + NonceSize, plaintextLength),
-                sealedBlob[^TagSize..], destination[..plaintextLength], sealedBlob[..headerLength]);
+            aes.Decrypt(sealedBlob.Slice(headerLength, NonceSize), sealedBlob.Slice(headerLength + NonceSize, destination.Length),
+                sealedBlob[^TagSize..], destination, sealedBlob[..headerLength]);
         }
         catch (AuthenticationTagMismatchException e)
         {
-            destination[..plaintextLength].Clear();
+            destination.Clear();
             throw new ProtocolException(ProtocolRejection.Tampered,
                 $"The blob for {expected} failed authentication: its bytes were altered after sealing (storage corruption or tampering), " +
                 $"or the key stored under id '{expected.KeyId}' differs between sender and receiver. The blob is refused.", e);
         }
-        return plaintextLength;
     }
 
     /// <summary>Plaintext length announced by the header, after checking the blob holds exactly that much.</summary>

@@ -20,18 +20,20 @@ public static class SecureFrameCodec
     {
         RequireMatchingKey(key, context);
         var frameLength = TensorFrame.GetEncodedLength(tensors);
-        var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
+        var blob = GC.AllocateUninitializedArray<byte>(Envelope.GetSealedLength(context, frameLength));
+        var frame = blob.AsSpan(Envelope.GetPlaintextOffset(context), frameLength);
         try
         {
-            TensorFrame.Encode(tensors, buffer.AsSpan(0, frameLength));
-            var blob = Envelope.Seal(key.Key, context, buffer.AsSpan(0, frameLength));
-            return new SealedFrame(blob, Convert.ToHexStringLower(SHA256.HashData(blob)));
+            // Encoded straight into the blob and encrypted in place: no second copy of the plaintext exists.
+            TensorFrame.Encode(tensors, frame);
+            Envelope.SealInPlace(key.Key, context, blob);
         }
-        finally
+        catch
         {
-            buffer.AsSpan(0, frameLength).Clear();
-            ArrayPool<byte>.Shared.Return(buffer);
+            frame.Clear();
+            throw;
         }
+        return new SealedFrame(blob, Convert.ToHexStringLower(SHA256.HashData(blob)));
     }
 
     /// <summary>Opens the blob a frame message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
@@ -59,6 +61,26 @@ public static class SecureFrameCodec
         {
             buffer.AsSpan(0, frameLength).Clear();
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="Open(HospitalKey, EnvelopeContext, ReadOnlySpan{byte}, long, string, int)"/> but decrypts inside
+    /// <paramref name="blob"/> (a buffer the caller downloaded into and gives up), saving a copy; the plaintext is wiped after decoding.
+    /// </summary>
+    public static DecodedTensor[] OpenInPlace(HospitalKey key, EnvelopeContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
+        int maxElements = TensorFrame.DefaultMaxElements)
+    {
+        RequireMatchingKey(key, expected);
+        VerifyDigest(blob, expectedLength, expectedSha256);
+        var frame = Envelope.OpenInPlace(key.Key, expected, blob);
+        try
+        {
+            return TensorFrame.Decode(frame, maxElements);
+        }
+        finally
+        {
+            frame.Clear();
         }
     }
 

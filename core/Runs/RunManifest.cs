@@ -25,6 +25,20 @@ public sealed record PrivacySettings
 }
 
 /// <summary>
+/// Regression targets travel as (y - Offset) / Scale so every hospital sends labels on the same scale; predictions
+/// come back on that scale and the hospital maps them back. Fixed per run (e.g. clinical reference values), never
+/// computed from one hospital's data.
+/// </summary>
+public sealed record TargetScaling(double Offset, double Scale)
+{
+    public static TargetScaling Identity { get; } = new(0, 1);
+
+    public float ToWire(float y) => (float)((y - Offset) / Scale);
+
+    public float FromWire(float y) => (float)(y * Scale + Offset);
+}
+
+/// <summary>
 /// The one document that defines a run (stored at `runs/&lt;run&gt;/manifest.json` and copied to each hospital's
 /// container). Agents and the function read it; nothing is implied: every setting is written out.
 /// </summary>
@@ -53,6 +67,9 @@ public sealed record RunManifest
     public required ElementType FeatureType { get; init; }
     public required IReadOnlyList<string> Hospitals { get; init; }
     public PrivacySettings Privacy { get; init; } = new();
+
+    /// <summary>Scaling of regression targets on the wire (classification labels are sent as 0/1).</summary>
+    public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
 
     /// <summary>The catalog entry this run trains.</summary>
     [JsonIgnore]
@@ -142,6 +159,10 @@ public sealed record RunManifest
         if (Privacy is null || !double.IsFinite(Privacy.NoiseSigma) || Privacy.NoiseSigma < 0)
         {
             throw new RunManifestException("privacy.noiseSigma must be a finite number >= 0");
+        }
+        if (TargetScaling is null || !double.IsFinite(TargetScaling.Offset) || !double.IsFinite(TargetScaling.Scale) || TargetScaling.Scale <= 0)
+        {
+            throw new RunManifestException("targetScaling needs a finite offset and a positive scale");
         }
         long[] cut;
         using (var client = model.BuildClient()) cut = client.OutputShape;

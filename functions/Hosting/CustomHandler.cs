@@ -107,7 +107,10 @@ public static partial class CustomHandler
     }
 
     private static IResult Respond(int status, string log) =>
-        Results.Json(new InvocationResponse(new Dictionary<string, object?>(), [log], null), statusCode: status);
+        Results.Json(new InvocationResponse(new Dictionary<string, object?>(), [log], null), HostJson, statusCode: status);
+
+    // The host reads Outputs/Logs/ReturnValue exactly as named: no camel-casing.
+    private static readonly JsonSerializerOptions HostJson = new() { PropertyNamingPolicy = null };
 
     private sealed record InvocationResponse(Dictionary<string, object?> Outputs, string[] Logs, object? ReturnValue);
 

@@ -15,6 +15,9 @@ public sealed record RunState
     /// <summary>Journal entries applied so far (also the next journal entry's number).</summary>
     public long Step { get; set; }
 
+    /// <summary>Checkpoints written so far; names the next checkpoint's folder (steps repeat across temporal epochs).</summary>
+    public long CheckpointNumber { get; set; }
+
     /// <summary>Training batches applied (vanilla) or server batches trained (temporal).</summary>
     public long BatchesApplied { get; set; }
 

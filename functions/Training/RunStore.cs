@@ -15,7 +15,7 @@ public sealed class ConcurrentWriterException(string message, Exception? inner =
 /// <summary>
 /// The durable side of a run in the `runs` container:
 /// `runs/&lt;run&gt;/manifest.json`, `journal/&lt;step&gt;.json` (written once each, If-None-Match: *),
-/// `checkpoints/&lt;step&gt;/{server.pt, optimizer.bin, state.json}` and `checkpoints/latest.json`, replaced only
+/// `checkpoints/&lt;number&gt;/{server.pt, optimizer.bin, state.json}` and `checkpoints/latest.json`, replaced only
 /// with If-Match on the ETag this instance last saw.
 /// </summary>
 public sealed class RunStore(BlobContainerClient runs, int retention)
@@ -28,7 +28,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
 
     private static string JournalBlob(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/journal/{step:D12}.json");
 
-    private static string CheckpointFolder(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{step:D12}");
+    private static string CheckpointFolder(string run, long number) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{number:D12}");
 
     private static string LatestBlob(string run) => $"{run}/checkpoints/latest.json";
 
@@ -72,7 +72,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         }
         var latest = JsonSerializer.Deserialize<LatestPointer>(pointer.ToMemory().Span, StoreJson.Options)
                      ?? throw new InvalidDataException($"runs/{LatestBlob(run)} is JSON null");
-        var folder = CheckpointFolder(run, latest.Step);
+        var folder = CheckpointFolder(run, latest.Number);
         var state = await DownloadAsync($"{folder}/state.json", ct).ConfigureAwait(false);
         var weights = await DownloadAsync($"{folder}/server.pt", ct).ConfigureAwait(false);
         var optimizer = await DownloadAsync($"{folder}/optimizer.bin", ct).ConfigureAwait(false);
@@ -86,13 +86,13 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<ETag> WriteCheckpointAsync(string run, Checkpoint checkpoint, ETag? expectedLatest, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        var step = checkpoint.State.Step;
-        var folder = CheckpointFolder(run, step);
+        var number = ++checkpoint.State.CheckpointNumber;
+        var folder = CheckpointFolder(run, number);
         await runs.GetBlobClient($"{folder}/server.pt").UploadAsync(checkpoint.ServerWeights, cancellationToken: ct).ConfigureAwait(false);
         await runs.GetBlobClient($"{folder}/optimizer.bin").UploadAsync(checkpoint.OptimizerState, cancellationToken: ct).ConfigureAwait(false);
         await runs.GetBlobClient($"{folder}/state.json").UploadAsync(checkpoint.State.ToJson(), cancellationToken: ct).ConfigureAwait(false);
 
-        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(step, DateTimeOffset.UtcNow), StoreJson.Options);
+        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(number, checkpoint.State.Step, DateTimeOffset.UtcNow), StoreJson.Options);
         var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
         ETag etag;
         try
@@ -104,7 +104,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         {
             throw new ConcurrentWriterException($"run '{run}': the latest checkpoint pointer changed under this instance (another writer)", ex);
         }
-        await PruneAsync(run, step, ct).ConfigureAwait(false);
+        await PruneAsync(run, number, ct).ConfigureAwait(false);
         return etag;
     }
 
@@ -141,7 +141,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         return entries;
     }
 
-    /// <summary>Checkpoint steps present, oldest first.</summary>
+    /// <summary>Checkpoint numbers present, oldest first.</summary>
     public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
     {
         var steps = new SortedSet<long>();
@@ -155,27 +155,27 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
 
     private async Task PruneAsync(string run, long newest, CancellationToken ct)
     {
-        var steps = await ListCheckpointsAsync(run, ct).ConfigureAwait(false);
-        var keep = steps.Where(s => s <= newest).TakeLast(Math.Max(1, retention)).ToHashSet();
-        foreach (var step in steps.Where(s => s < newest && !keep.Contains(s)))
+        var numbers = await ListCheckpointsAsync(run, ct).ConfigureAwait(false);
+        var keep = numbers.Where(n => n <= newest).TakeLast(Math.Max(1, retention)).ToList();
+        foreach (var number in numbers.Where(n => n < newest && !keep.Contains(n)))
         {
-            var folder = CheckpointFolder(run, step);
-            foreach (var file in new[] { "server.pt", "optimizer.bin", "state.json" })
+            var folder = CheckpointFolder(run, number);
+            foreach (var file in new[] { "state.json", "server.pt", "optimizer.bin" })
             {
                 await runs.GetBlobClient($"{folder}/{file}").DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
             }
         }
-        // Journal entries older than the oldest kept checkpoint can never be replayed again.
-        var oldestKept = keep.Count == 0 ? newest : keep.Min();
+        // Journal entries before the oldest kept checkpoint can never be replayed again.
+        var oldest = RunState.FromJson(await DownloadAsync($"{CheckpointFolder(run, keep[0])}/state.json", ct).ConfigureAwait(false));
         await foreach (var item in runs.GetBlobsAsync($"{run}/journal/", ct).ConfigureAwait(false))
         {
             var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
-            if (step < oldestKept) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         }
     }
 
     private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
         (await runs.GetBlobClient(name).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
 
-    private sealed record LatestPointer(long Step, DateTimeOffset WrittenAt);
+    private sealed record LatestPointer(long Number, long Step, DateTimeOffset WrittenAt);
 }

@@ -42,6 +42,23 @@ public sealed class EnvelopeTests
     }
 
     [Fact]
+    public void Sealing_and_opening_in_place_match_the_copying_forms()
+    {
+        var blob = new byte[Envelope.GetSealedLength(Context, Plaintext.Length)];
+        Plaintext.CopyTo(blob, Envelope.GetPlaintextOffset(Context));
+        Envelope.SealInPlace(Key, Context, blob);
+        blob.AsSpan(Envelope.GetPlaintextOffset(Context), Plaintext.Length).SequenceEqual(Plaintext).Should().BeFalse("it is encrypted");
+        Envelope.Open(Key, Context, blob).Should().Equal(Plaintext);
+        Envelope.OpenInPlace(Key, Context, blob).ToArray().Should().Equal(Plaintext);
+
+        var tampered = Envelope.Seal(Key, Context, Plaintext);
+        tampered[^1] ^= 1;
+        Action open = () => Envelope.OpenInPlace(Key, Context, tampered);
+        open.Should().Throw<ProtocolException>().Which.Rejection.Should().Be(ProtocolRejection.Tampered);
+        tampered.AsSpan(Envelope.GetPlaintextOffset(Context), Plaintext.Length).IndexOfAnyExcept((byte)0).Should().Be(-1, "a failed open leaves no unauthenticated plaintext");
+    }
+
+    [Fact]
     public void A_bit_flipped_in_the_nonce_ciphertext_or_tag_fails_authentication()
     {
         var blob = Envelope.Seal(Key, Context, Plaintext);

@@ -64,6 +64,7 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
         tensors[0].Shape.Should().Equal(64, 32);
         tensors[0].Values.Should().Equal(Activations.Select(v => TensorFrame.FromBFloat16Bits(TensorFrame.ToBFloat16Bits(v))));
         tensors[1].Values.Should().Equal(Labels);
+        SecureFrameCodec.OpenInPlace(h.Key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!)[1].Values.Should().Equal(Labels);
         blob.AsSpan().IndexOf(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Labels.AsSpan())).Should().Be(-1, "labels never travel in clear");
     }
 

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core.Storage.Local;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// protocol_overhead_ratio: time of seal (encode + AES-GCM + SHA-256) + upload + download + open (SHA-256 + AES-GCM +
+/// decode) of 4 MiB frames, over the time of uploading and downloading the same frame bytes in clear, on the same
+/// Azurite in one run. Rounds alternate the two sides so drift in the machine hits both alike; the median round counts.
+/// </summary>
+public static class ProtocolOverheadBench
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var frameMiB = options.GetInt("frame-mib", 4);
+        var frames = options.GetInt("frames", 4);
+        var rounds = options.GetInt("rounds", 15);
+        var warmup = options.GetInt("warmup", 3);
+
+        var values = new float[frameMiB * 1024 * 1024 / sizeof(float)];
+        var random = new Random(1);
+        for (var i = 0; i < values.Length; i++) values[i] = (float)random.NextDouble() * 2 - 1;
+        var tensor = new FrameTensor(ElementType.Float32, [values.Length / 1024, 1024], values);
+        var plainFrame = TensorFrame.Encode(tensor);
+        var key = new HospitalKey("bench", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
+
+        await using var azurite = await AzuriteProcess.StartAsync(RepoPaths.Root);
+        var container = azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(key.HospitalId));
+        await container.CreateIfNotExistsAsync();
+
+        long sequence = 0;
+        async Task<double> PlainAsync(int count)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < count; i++)
+            {
+                var blob = container.GetBlobClient(StorageNames.FrameBlob("plain", "bench", sequence++));
+                await blob.UploadAsync(plainFrame.AsMemory());
+                await DownloadAsync(blob, plainFrame.Length);
+            }
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        var sealSeconds = 0.0;
+        var openSeconds = 0.0;
+        async Task<double> SecureAsync(int count)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < count; i++)
+            {
+                var context = new EnvelopeContext("bench", key.HospitalId, sequence++, PayloadKind.Features, key.KeyId);
+                var t0 = clock.Elapsed.TotalSeconds;
+                var sealedFrame = SecureFrameCodec.Seal(key, context, tensor);
+                sealSeconds += clock.Elapsed.TotalSeconds - t0;
+                var blob = container.GetBlobClient(StorageNames.FrameBlob(StorageNames.FeaturesFolder, "bench", context.Sequence));
+                await blob.UploadAsync(sealedFrame.Blob.AsMemory());
+                var back = await DownloadAsync(blob, sealedFrame.Length);
+                var t1 = clock.Elapsed.TotalSeconds;
+                var opened = SecureFrameCodec.OpenInPlace(key, context, back, sealedFrame.Length, sealedFrame.Sha256);
+                openSeconds += clock.Elapsed.TotalSeconds - t1;
+                if (opened[0].Values.Length != values.Length) throw new InvalidOperationException("secure frame came back short");
+            }
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        await PlainAsync(warmup);
+        await SecureAsync(warmup);
+        sealSeconds = openSeconds = 0;
+
+        var plain = new List<double>();
+        var secure = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            // Alternate which side goes first so neither always gets the warmer cache.
+            if (round % 2 == 0)
+            {
+                plain.Add(await PlainAsync(frames));
+                secure.Add(await SecureAsync(frames));
+            }
+            else
+            {
+                secure.Add(await SecureAsync(frames));
+                plain.Add(await PlainAsync(frames));
+            }
+            Console.WriteLine($"  round {round + 1}/{rounds}: plain {MiBPerSecond(frames, frameMiB, plain[^1]):F1} MiB/s, secure {MiBPerSecond(frames, frameMiB, secure[^1]):F1} MiB/s, ratio {secure[^1] / plain[^1]:F3}");
+        }
+
+        var ratios = plain.Zip(secure, (p, s) => s / p).ToList();
+        var ratio = Median(ratios);
+        var plainRate = MiBPerSecond(frames, frameMiB, Median(plain));
+        var secureRate = MiBPerSecond(frames, frameMiB, Median(secure));
+        var sealMs = sealSeconds * 1000 / (rounds * frames);
+        var openMs = openSeconds * 1000 / (rounds * frames);
+        Console.WriteLine($"protocol_overhead_ratio = {ratio:F3}  (secure {secureRate:F1} MiB/s vs plain {plainRate:F1} MiB/s of {frameMiB} MiB frames, " +
+                          $"upload + download each; seal {sealMs:F1} ms, open {openMs:F1} ms per frame; {Environment.ProcessorCount} cores; target <= 1.2)");
+        BenchResults.Merge("protocol_overhead_ratio", new JsonObject
+        {
+            ["ratio"] = ratio,
+            ["target"] = "<= 1.2",
+            ["frame_mib"] = frameMiB,
+            ["frames_per_round"] = frames,
+            ["rounds"] = rounds,
+            ["secure_mib_per_s"] = secureRate,
+            ["plain_mib_per_s"] = plainRate,
+            ["seal_ms_per_frame"] = sealMs,
+            ["open_ms_per_frame"] = openMs,
+            ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
+            ["what"] = "seal+upload+download+open vs upload+download of the same frame bytes, same Azurite (in memory, loopback), median round; MiB/s counts frame bytes per round trip",
+        });
+        return 0;
+    }
+
+    // As the function does: the message announces the length, so the download lands in one exactly sized buffer.
+    private static async Task<byte[]> DownloadAsync(BlobClient blob, long length)
+    {
+        using var download = await blob.DownloadStreamingAsync();
+        if (download.Details!.ContentLength != length) throw new InvalidOperationException($"download is {download.Details.ContentLength} bytes, expected {length}");
+        var buffer = GC.AllocateUninitializedArray<byte>((int)length);
+        await download.Content.ReadExactlyAsync(buffer);
+        return buffer;
+    }
+
+    private static double MiBPerSecond(int frames, int frameMiB, double seconds) => frames * frameMiB / seconds;
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using Azure;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>Where the time of reading or writing one sealed frame went, in milliseconds.</summary>
+public sealed record FrameTimings(double TransferMs, double CryptoMs);
+
+/// <summary>
+/// Sealed frames in a hospital's container: download, check length and SHA-256 against the message, open the envelope
+/// for exactly (run, hospital, sequence, kind, key id), decode and validate; and the reverse for replies.
+/// The one place the function touches blobs of frames, so the storage client can be swapped here.
+/// </summary>
+public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
+{
+    /// <summary>Largest sealed frame accepted before downloading it (the message's announced length).</summary>
+    public const long MaxFrameBytes = MessageCodec.MaxPayloadBytes;
+
+    public BlobContainerClient Container(string hospital) => storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
+
+    public QueueClient Replies(string hospital) => storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
+
+    /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
+    public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
+        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+    {
+        if (blob is null || sha256 is null || keyId is null)
+        {
+            throw new ProtocolException(ProtocolRejection.Malformed, "the message names no blob, SHA-256 or key id to read features from");
+        }
+        if (length <= 0 || length > MaxFrameBytes)
+        {
+            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{MaxFrameBytes} bytes");
+        }
+        var expectedBlob = StorageNames.FrameBlob(FolderFor(PayloadKind.Features), run, sequence);
+        if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
+        {
+            throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
+        }
+        var clock = Stopwatch.StartNew();
+        byte[] sealedBytes;
+        try
+        {
+            sealedBytes = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' does not exist in {StorageNames.HospitalContainer(hospital)}: upload the frame before sending its message");
+        }
+        var transfer = clock.Elapsed.TotalMilliseconds;
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var tensors = SecureFrameCodec.Open(key, new EnvelopeContext(run, hospital, sequence, PayloadKind.Features, keyId), sealedBytes, length, sha256);
+        return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+    }
+
+    /// <summary>Seals and uploads tensors as a reply blob; returns its name, length, SHA-256 and timings.</summary>
+    public async Task<(string Blob, long Length, string Sha256, FrameTimings Timings)> WriteAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var clock = Stopwatch.StartNew();
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
+        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        var crypto = clock.Elapsed.TotalMilliseconds;
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        await Container(hospital).GetBlobClient(blob).UploadAsync(sealedFrame.Blob, cancellationToken: ct).ConfigureAwait(false);
+        return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
+    }
+
+    public static string FolderFor(PayloadKind kind) => kind switch
+    {
+        PayloadKind.Features => "features",
+        PayloadKind.Gradients => "gradients",
+        PayloadKind.Predictions => "predictions",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>
+/// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
+/// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
+/// </summary>
+public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger) : IAsyncDisposable
+{
+    /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
+    public const int CheckpointEvery = 25;
+
+    /// <summary>A session unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
+    public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, RunSession> sessions = new(StringComparer.Ordinal);
+
+    public RunStore Store => store;
+
+    /// <summary>The run's session, or null when another instance holds the run.</summary>
+    public async Task<RunSession?> OpenAsync(string run, CancellationToken ct)
+    {
+        if (sessions.TryGetValue(run, out var existing))
+        {
+            if (existing.Lease.IsHeld)
+            {
+                existing.LastUsed = DateTimeOffset.UtcNow;
+                return existing;
+            }
+            sessions.TryRemove(run, out _);
+            await existing.DisposeAsync().ConfigureAwait(false);
+        }
+        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, logger, ct).ConfigureAwait(false);
+        if (lease is null) return null;
+        try
+        {
+            var session = await LoadAsync(run, lease, ct).ConfigureAwait(false);
+            sessions[run] = session;
+            return session;
+        }
+        catch
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Drops a session without writing (after a concurrent-writer conflict); the next message reloads durable state.</summary>
+    public async Task AbandonAsync(RunSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        sessions.TryRemove(session.Manifest.RunId, out _);
+        await session.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Records a journal entry for an applied message; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
+    public async Task CommitAsync(RunSession session, JournalEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
+        session.State.Step = entry.Step + 1;
+        if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+    }
+
+    public async Task CheckpointAsync(RunSession session, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, session.ToCheckpoint(), session.LatestETag, ct).ConfigureAwait(false);
+        session.SinceCheckpoint = 0;
+        LogCheckpoint(logger, session.Manifest.RunId, session.State.Step);
+    }
+
+    /// <summary>Checkpoints and releases sessions idle longer than <see cref="IdleRelease"/> (all of them with <paramref name="all"/>).</summary>
+    public async Task ReleaseIdleAsync(bool all, CancellationToken ct)
+    {
+        foreach (var (run, session) in sessions)
+        {
+            if (!all && DateTimeOffset.UtcNow - session.LastUsed < IdleRelease) continue;
+            if (!await session.Gate.WaitAsync(0, ct).ConfigureAwait(false)) continue;
+            try
+            {
+                if (session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                session.Gate.Release();
+            }
+            sessions.TryRemove(run, out _);
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RunSession> LoadAsync(string run, RunLease lease, CancellationToken ct)
+    {
+        var manifest = await store.LoadManifestAsync(run, ct).ConfigureAwait(false);
+        var model = new ServerModel(manifest, device);
+        try
+        {
+            var (checkpoint, etag) = await store.LoadLatestAsync(run, ct).ConfigureAwait(false);
+            var state = checkpoint?.State ?? new RunState();
+            if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
+            var session = new RunSession(manifest, lease, model, state, etag);
+            var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
+            foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
+            session.SinceCheckpoint = journal.Count;
+            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
+            return session;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    // Re-applies what the journal says happened after the checkpoint, in the same order.
+    private async Task ReplayAsync(RunSession session, JournalEntry entry, CancellationToken ct)
+    {
+        var run = session.Manifest.RunId;
+        switch (entry.Kind)
+        {
+            case JournalKinds.Train:
+                var (tensors, _) = await frames.ReadAsync(run, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                var batch = checked((int)tensors[0].Shape[0]);
+                var (loss, _) = session.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
+                session.State.BatchesApplied++;
+                session.State.RecordBatch(entry.Hospital, entry.Sequence, loss, batch);
+                break;
+            case JournalKinds.Chunk:
+                session.State.Chunks.Add(new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));
+                break;
+            case JournalKinds.Done:
+                session.State.Done[entry.Hospital] = entry.ChunkCount ?? 0;
+                break;
+            default:
+                throw new InvalidDataException($"run '{run}': journal step {entry.Step} has unknown kind '{entry.Kind}'");
+        }
+        session.State.Watermarks[entry.Hospital] = Math.Max(session.State.Watermarks.GetValueOrDefault(entry.Hospital, -1), entry.Sequence);
+        session.State.Step = entry.Step + 1;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var session in sessions.Values) await session.DisposeAsync().ConfigureAwait(false);
+        sessions.Clear();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
+    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
+    private static partial void LogCheckpoint(ILogger logger, string run, long step);
+}
+
+/// <summary>Kinds of journal entries.</summary>
+public static class JournalKinds
+{
+    public const string Train = "train";
+    public const string Chunk = "chunk";
+    public const string Done = "done";
+}

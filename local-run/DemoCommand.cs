@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage.Local;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>`splitfn-local demo`: the README's main job, a three-hospital split-learning run on real processes.</summary>
+public static class DemoCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<FileInfo?>("--data") { Description = "An image archive (.npz). Default: PneumoniaMNIST from ../shared/data when present, else built-in synthetic images." };
+        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch) or temporal (features uploaded once, the paper's Algorithm 1).", DefaultValueFactory = _ => TrainingMode.Vanilla };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 4 };
+        var model = new Option<string>("--model") { Description = $"Catalog model: {string.Join(", ", ModelCatalog.Names)}.", DefaultValueFactory = _ => "pneumonia-cnn" };
+        var hospitals = new Option<int>("--hospitals") { Description = "Number of hospitals (3 splits the data 7:2:1 like the paper, otherwise equally).", DefaultValueFactory = _ => 3 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the data split, initial weights and batch order.", DefaultValueFactory = _ => 42 };
+        var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many images (quick runs); synthetic data defaults to 3000." };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Output folder.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("artifacts", "demo")) };
+
+        var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per hospital as separate processes.")
+        {
+            data, mode, epochs, model, hospitals, seed, maxSamples, output,
+        };
+        command.SetAction(async (result, ct) =>
+        {
+            var definition = ModelCatalog.Get(result.GetValue(model)!);
+            if (definition.InputShape.Length != 3)
+            {
+                await Console.Error.WriteLineAsync($"the demo trains an image model; '{definition.Name}' is tabular (use `splitfn-local experiments --data <csv>`)").ConfigureAwait(false);
+                return 2;
+            }
+            var folder = result.GetValue(output)!.FullName;
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            Directory.CreateDirectory(folder);
+            var (dataPath, source) = ResolveData(result.GetValue(data), result.GetValue(maxSamples), definition, result.GetValue(seed), folder);
+            var count = result.GetValue(hospitals);
+            if (count is < 1 or > 10)
+            {
+                await Console.Error.WriteLineAsync("--hospitals must be 1 to 10").ConfigureAwait(false);
+                return 2;
+            }
+            var settings = new SplitRunSettings
+            {
+                Model = definition,
+                Mode = result.GetValue(mode),
+                DataPath = dataPath,
+                Epochs = result.GetValue(epochs),
+                BatchSize = definition.BatchSize,
+                LearningRate = definition.Optimizer.LearningRate,
+                Seed = result.GetValue(seed),
+                Hospitals = [.. Enumerable.Range(0, count).Select(i => $"hospital-{(char)('a' + i)}")],
+            };
+            Console.WriteLine($"data: {source}");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var outcomes = await SplitRun.RunAsync(settings, Path.Combine(folder, "system"), "test", ct).ConfigureAwait(false);
+            DemoReport.Write(folder, settings, source, outcomes, clock.Elapsed);
+            return outcomes.All(o => o.TrainExitCode == 0 && o.EvaluateExitCode == 0) ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static (string Path, string Description) ResolveData(FileInfo? given, int? maxSamples, ModelDefinition model, long seed, string folder)
+    {
+        string? path = given?.FullName;
+        if (path is null)
+        {
+            var shared = Path.GetFullPath(Path.Combine(AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory), "..", "shared", "data", "pneumoniamnist", "pneumoniamnist_28.npz"));
+            if (File.Exists(shared)) path = shared;
+        }
+        if (path is not null)
+        {
+            if (!File.Exists(path)) throw new FileNotFoundException($"--data {path} does not exist", path);
+            if (maxSamples is null) return (path, path);
+            // A smaller copy: the first N rows of the pooled archive, so agents and the report see the same data.
+            var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions((int)model.InputShape[1], (int)model.InputShape[2]) { Normalize = false });
+            var pooled = ImageArchive.Splits(path).Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
+            var subset = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed)[..Math.Min(maxSamples.Value, pooled.Count)]);
+            var small = Path.Combine(folder, "data", "subset.npz");
+            Directory.CreateDirectory(Path.GetDirectoryName(small)!);
+            ImageArchive.Save(small, [new("train", subset)]);
+            return (small, $"{path} ({subset.Count} of {pooled.Count} images)");
+        }
+        var synthetic = SyntheticImages.Generate(maxSamples ?? 3000, (int)model.InputShape[1], (int)model.InputShape[2], seed);
+        var file = Path.Combine(folder, "data", "synthetic.npz");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        ImageArchive.Save(file, [new("train", synthetic)]);
+        return (file, string.Create(CultureInfo.InvariantCulture, $"built-in synthetic images ({synthetic.Count}, {synthetic.Height}x{synthetic.Width}; ../shared/data/pneumoniamnist not found)"));
+    }
+}

@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.Json;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Reports;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>The demo's results.json, report.html (loss and validation curves per epoch, per-hospital metrics, configuration) and console table.</summary>
+public static class DemoReport
+{
+    public static void Write(string folder, SplitRunSettings settings, string source, IReadOnlyList<HospitalOutcome> outcomes, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(outcomes);
+        var results = new
+        {
+            createdAt = DateTimeOffset.UtcNow,
+            data = source,
+            model = settings.Model.Name,
+            mode = settings.Mode.ToString().ToLowerInvariant(),
+            settings.Epochs,
+            settings.BatchSize,
+            settings.LearningRate,
+            settings.Seed,
+            machine = new { cores = Environment.ProcessorCount, threadsPerProcess = settings.Threads },
+            seconds = Math.Round(elapsed.TotalSeconds, 1),
+            hospitals = outcomes.Select(o => new { o.HospitalId, o.TrainExitCode, o.EvaluateExitCode, evaluation = o.Evaluation, history = o.History }),
+        };
+        File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, SplitRun.Json));
+
+        var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN"],
+            [.. outcomes.Select(o => Row(o))]) { Caption = "Test metrics, computed at each hospital (test labels never left it)" };
+        var epochs = outcomes.Select(o => History(o)).ToList();
+        var report = new HtmlReport($"SplitFunctions demo: {settings.Model.Name}, {settings.Mode.ToString().ToLowerInvariant()} split learning")
+            .AddParagraph($"Data: {source}. {outcomes.Count} hospitals, {settings.Epochs} epochs, batch {settings.BatchSize}, {elapsed.TotalMinutes:F1} minutes on {Environment.ProcessorCount} cores.")
+            .AddTable(table)
+            .AddChart(new GroupedBarChart("Test metrics per hospital", "value", [.. outcomes.Select(o => o.HospitalId)],
+                [new BarSeries("accuracy", [.. outcomes.Select(o => Metric(o, "accuracy"))]), new BarSeries("ROC AUC", [.. outcomes.Select(o => Metric(o, "rocAuc"))])]))
+            .AddChart(new LineChart("Mean training loss per epoch (from the function's replies)", "epoch", "loss",
+                [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Loss)]))]))
+            .AddChart(new LineChart("Validation AUC per epoch (at each hospital)", "epoch", "AUC",
+                [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Validation)]))]))
+            .AddConfiguration(new Dictionary<string, string>
+            {
+                ["model"] = settings.Model.Name, ["mode"] = settings.Mode.ToString(), ["epochs"] = settings.Epochs.ToString(CultureInfo.InvariantCulture),
+                ["batch size"] = settings.BatchSize.ToString(CultureInfo.InvariantCulture), ["learning rate"] = settings.LearningRate.ToString(CultureInfo.InvariantCulture),
+                ["seed"] = settings.Seed.ToString(CultureInfo.InvariantCulture), ["hospitals"] = string.Join(", ", settings.Hospitals),
+                ["threads per process"] = settings.Threads.ToString(CultureInfo.InvariantCulture),
+            });
+        report.Save(Path.Combine(folder, "report.html"));
+
+        Console.WriteLine();
+        Console.WriteLine(MarkdownTable.Write(table));
+        Console.WriteLine($"results: {Path.Combine(folder, "results.json")}  report: {Path.Combine(folder, "report.html")}  ({elapsed.TotalMinutes:F1} min)");
+    }
+
+    private static List<string> Row(HospitalOutcome o)
+    {
+        if (o.Evaluation is not { } e || !e.TryGetProperty("classification", out var c) || c.ValueKind != JsonValueKind.Object)
+        {
+            return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-"];
+        }
+        string I(string name) => c.GetProperty(name).GetInt32().ToString(CultureInfo.InvariantCulture);
+        return [o.HospitalId, e.GetProperty("samples").GetInt32().ToString(CultureInfo.InvariantCulture), ReportTable.Percent(c.GetProperty("accuracy").GetDouble()),
+            ReportTable.Number(c.GetProperty("rocAuc").GetDouble()), I("truePositives"), I("falsePositives"), I("trueNegatives"), I("falseNegatives")];
+    }
+
+    private static double Metric(HospitalOutcome o, string name) =>
+        o.Evaluation is { } e && e.TryGetProperty("classification", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty(name).GetDouble() : double.NaN;
+
+    private static List<(double Loss, double Validation)> History(HospitalOutcome o)
+    {
+        if (o.History is not { ValueKind: JsonValueKind.Array } h) return [];
+        return [.. h.EnumerateArray().Select(e => (
+            e.GetProperty("meanTrainLoss").GetDouble(),
+            e.TryGetProperty("validationValue", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN))];
+    }
+}

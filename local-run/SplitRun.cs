@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.LocalRun.Studies;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>What one hospital reported at the end: its evaluation (computed at the hospital) and its per-epoch history.</summary>
+public sealed record HospitalOutcome(string HospitalId, JsonElement? Evaluation, JsonElement? History, int TrainExitCode, int EvaluateExitCode);
+
+/// <summary>The settings of one multi-hospital split-learning run on the local system.</summary>
+public sealed record SplitRunSettings
+{
+    public required ModelDefinition Model { get; init; }
+    public required TrainingMode Mode { get; init; }
+    public required string DataPath { get; init; }
+    public required int Epochs { get; init; }
+    public required int BatchSize { get; init; }
+    public required double LearningRate { get; init; }
+    public required long Seed { get; init; }
+    public required IReadOnlyList<string> Hospitals { get; init; }
+    public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
+    public string[] ExtraInitArguments { get; init; } = [];
+    public int Threads { get; init; } = 1;
+}
+
+/// <summary>
+/// One multi-hospital split-learning run end to end on real processes: provision, enroll every hospital, start the
+/// function, train all hospitals concurrently, evaluate at each hospital, stop the function.
+/// </summary>
+public static class SplitRun
+{
+    public static async Task<IReadOnlyList<HospitalOutcome>> RunAsync(SplitRunSettings settings, string folder, string split, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var runId = "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + settings.Mode.ToString().ToLowerInvariant();
+        var optimizer = settings.Model.Optimizer with { LearningRate = settings.LearningRate };
+        var manifest = RunManifest.ForModel(runId, settings.Model, settings.Mode, settings.Hospitals, (ulong)settings.Seed) with
+        {
+            Epochs = settings.Epochs,
+            BatchSize = settings.BatchSize,
+            Optimizer = optimizer,
+            ClientOptimizer = optimizer,
+            TargetScaling = settings.TargetScaling,
+        };
+        await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);
+        var token = linked.Token;
+        Console.WriteLine($"run {runId}: {manifest.Model} ({manifest.Mode}), {manifest.Epochs} epochs, batch {manifest.BatchSize}, hospitals {string.Join(", ", manifest.Hospitals)}; Azurite on ports {system.Azurite.BlobPort}/{system.Azurite.QueuePort}");
+        await system.ProvisionAsync(manifest, token).ConfigureAwait(false);
+        File.WriteAllBytes(Path.Combine(folder, "manifest.json"), manifest.ToJson());
+
+        var weights = ImageStudy.HospitalWeights(settings.Hospitals.Count);
+        var enrolled = new List<EnrolledHospital>();
+        for (var i = 0; i < settings.Hospitals.Count; i++)
+        {
+            enrolled.Add(await system.EnrollAsync(runId, new HospitalShare(settings.Hospitals[i], i, weights, settings.Seed, settings.DataPath, settings.ExtraInitArguments), token).ConfigureAwait(false));
+        }
+        system.StartFunction(settings.Threads);
+        var trained = await system.TrainAsync(enrolled, settings.Threads, token).ConfigureAwait(false);
+        var outcomes = new List<HospitalOutcome>();
+        foreach (var hospital in enrolled)
+        {
+            var evaluated = trained[hospital.HospitalId] == 0 ? await system.EvaluateAsync(hospital, split, settings.Threads, token).ConfigureAwait(false) : -1;
+            outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)), trained[hospital.HospitalId], evaluated));
+        }
+        await system.StopFunctionAsync().ConfigureAwait(false);
+        return outcomes;
+    }
+
+    private static JsonElement? ReadJson(string path) =>
+        File.Exists(path) ? JsonDocument.Parse(File.ReadAllBytes(path)).RootElement.Clone() : null;
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+}

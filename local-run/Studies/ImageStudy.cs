@@ -1,0 +1,82 @@
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.LocalRun.Studies;
+
+/// <summary>
+/// An image dataset cut the paper's way: every split of the archive pooled, 10% validation and 10% test held out,
+/// the rest 7:2:1 (or the given weights) across hospitals. Each hospital's share is written as its own .npz, the
+/// file that hospital's agent reads, so no hospital process ever opens another's data.
+/// </summary>
+public sealed class ImageStudy
+{
+    private ImageStudy(string source, ImageDataset pooled, DataSplit split)
+    {
+        Source = source;
+        Pooled = pooled;
+        Split = split;
+    }
+
+    public string Source { get; }
+
+    public ImageDataset Pooled { get; }
+
+    public DataSplit Split { get; }
+
+    public ImageDataset Validation => Pooled.Subset(Split.Validation);
+
+    public ImageDataset Test => Pooled.Subset(Split.Test);
+
+    public ImageDataset Hospital(int index) => Pooled.Subset(Split.Hospitals[index]);
+
+    /// <summary>Loads an archive with pixels scaled to [0, 1]; normalisation follows whoever trains (see StudyMaterial).</summary>
+    public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null)
+    {
+        var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
+        ImageDataset? pooled = null;
+        // Pool in the order the agent pools (train, val, test, then the rest) so a seeded split names the same rows.
+        var splits = ImageArchive.Splits(path).OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal);
+        foreach (var split in splits)
+        {
+            var part = ImageArchive.LoadSplit(path, split, preprocessor);
+            pooled = pooled is null ? part : pooled.Concat(part);
+        }
+        if (pooled is null) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images and train_labels");
+        return Create(path, pooled, hospitals, seed, maxSamples);
+    }
+
+    /// <summary>The built-in synthetic task (a fresh machine without real data).</summary>
+    public static ImageStudy Synthetic(int count, int height, int width, int hospitals, long seed) =>
+        Create("synthetic", SyntheticImages.Generate(count, height, width, seed), hospitals, seed, null);
+
+    private static ImageStudy Create(string source, ImageDataset pooled, int hospitals, long seed, int? maxSamples)
+    {
+        if (maxSamples is { } max && max < pooled.Count)
+        {
+            pooled = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed ^ 0x5eed)[..max]);
+        }
+        return new ImageStudy(source, pooled, DataSplit.Create(pooled.Count, seed, hospitalWeights: HospitalWeights(hospitals)));
+    }
+
+    /// <summary>7:2:1 for three hospitals (the paper), equal shares otherwise.</summary>
+    public static IReadOnlyList<double> HospitalWeights(int hospitals) =>
+        hospitals == 3 ? DataSplit.PaperHospitalWeights : Enumerable.Repeat(1.0, hospitals).ToList();
+
+    /// <summary>Writes hospital <paramref name="index"/>'s file: its training share, plus the common validation and test splits.</summary>
+    public string WriteHospitalArchive(int index, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ImageArchive.Save(path, [new("train", Hospital(index)), new("val", Validation), new("test", Test)]);
+        return path;
+    }
+
+    /// <summary>Engine-ready images normalised with <paramref name="statistics"/> (the trainer's own training statistics, as the agent does).</summary>
+    public static TrainingSet ToTrainingSet(ImageDataset data, ChannelStatistics statistics)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(statistics);
+        var copy = data.Subset([.. Enumerable.Range(0, data.Count)]);
+        statistics.Apply(copy);
+        return new TrainingSet(copy.Images, copy.Labels, [data.Channels, data.Height, data.Width]);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Metrics;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.LocalRun.Studies;
+
+/// <summary>
+/// The data of a study in every form the arms need: each hospital's training set (standardised with its own statistics
+/// for tabular data), pooled validation/test sets for the centralised and federated arms, each hospital's view of
+/// validation/test, and the hospital files the agents of the split-learning arms read.
+/// </summary>
+public sealed class StudyMaterial
+{
+    private readonly ImageStudy? images;
+    private readonly TabularStudy? tabular;
+    private readonly Standardizer[] hospitalStatistics = [];
+    private readonly Standardizer? pooledStatistics;
+
+    private StudyMaterial(ModelDefinition model, ImageStudy study)
+    {
+        Model = model;
+        images = study;
+        var count = study.Split.Hospitals.Count;
+        imageStatistics = [.. Enumerable.Range(0, count).Select(h => ChannelStatistics.Compute(study.Hospital(h)))];
+        var pooled = ChannelStatistics.Compute(study.Pooled.Subset(study.Split.Training));
+        Hospitals = [.. Enumerable.Range(0, count).Select(h => ImageStudy.ToTrainingSet(study.Hospital(h), imageStatistics[h]))];
+        PooledHospitals = [.. Enumerable.Range(0, count).Select(h => ImageStudy.ToTrainingSet(study.Hospital(h), pooled))];
+        Validation = ImageStudy.ToTrainingSet(study.Validation, pooled);
+        Test = ImageStudy.ToTrainingSet(study.Test, pooled);
+        RawTestTargets = Test.Targets;
+    }
+
+    private readonly ChannelStatistics[] imageStatistics = [];
+
+    private StudyMaterial(ModelDefinition model, TabularStudy study)
+    {
+        Model = model;
+        tabular = study;
+        var pooledTraining = study.Rows.Subset(study.Split.Training);
+        // The operator fixes the target scale for the run; in this simulation from the pooled training targets.
+        var mean = pooledTraining.Targets.Average(t => (double)t);
+        var std = Math.Sqrt(pooledTraining.Targets.Average(t => (t - mean) * (t - mean)));
+        Scaling = new TargetScaling(Math.Round(mean, 1), Math.Round(std, 1));
+        pooledStatistics = Standardizer.Fit(pooledTraining);
+        hospitalStatistics = [.. Enumerable.Range(0, study.Split.Hospitals.Count).Select(h => Standardizer.Fit(study.Hospital(h)))];
+        Hospitals = [.. Enumerable.Range(0, hospitalStatistics.Length).Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), hospitalStatistics[h], Scaling))];
+        PooledHospitals = [.. Enumerable.Range(0, hospitalStatistics.Length).Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), pooledStatistics, Scaling))];
+        Validation = TabularStudy.ToTrainingSet(study.ValidationRows, pooledStatistics, Scaling);
+        Test = TabularStudy.ToTrainingSet(study.TestRows, pooledStatistics, Scaling);
+        RawTestTargets = study.TestRows.Targets;
+    }
+
+    public ModelDefinition Model { get; }
+
+    public IReadOnlyList<string> HospitalIds { get; } = ["hospital-a", "hospital-b", "hospital-c"];
+
+    /// <summary>Each hospital's training set as that hospital prepares it.</summary>
+    public IReadOnlyList<TrainingSet> Hospitals { get; }
+
+    /// <summary>The hospitals' training sets prepared with pooled statistics (centralised training).</summary>
+    public IReadOnlyList<TrainingSet> PooledHospitals { get; }
+
+    public TrainingSet Validation { get; }
+
+    public TrainingSet Test { get; }
+
+    public float[] RawTestTargets { get; }
+
+    public TargetScaling Scaling { get; } = TargetScaling.Identity;
+
+    public bool IsTabular => tabular is not null;
+
+    public static StudyMaterial Load(StudyOptions options, ModelDefinition model)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(model);
+        if (options.Mapping is { } mapping)
+        {
+            if (model.Task != TaskKind.Regression) throw new ArgumentException($"a CSV study needs a regression model; '{model.Name}' is {model.Task}");
+            return new StudyMaterial(model, TabularStudy.Load(options.Data, mapping, options.Hospitals, options.Seed));
+        }
+        if (model.InputShape.Length != 3) throw new ArgumentException($"an image study needs an image model; '{model.Name}' takes [{string.Join(",", model.InputShape)}]");
+        var study = options.Data == "synthetic"
+            ? ImageStudy.Synthetic(options.MaxSamples ?? 3000, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed)
+            : ImageStudy.Load(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed, options.MaxSamples);
+        return new StudyMaterial(model, study);
+    }
+
+    public double Share(int hospital) => Hospitals[hospital].Count / (double)Hospitals.Sum(h => h.Count);
+
+    /// <summary>Validation as hospital <paramref name="hospital"/> sees it (its own feature statistics).</summary>
+    public TrainingSet HospitalValidation(int hospital) => tabular is null
+        ? ImageStudy.ToTrainingSet(images!.Validation, imageStatistics[hospital])
+        : TabularStudy.ToTrainingSet(tabular.ValidationRows, hospitalStatistics[hospital], Scaling);
+
+    public TrainingSet HospitalTest(int hospital) => tabular is null
+        ? ImageStudy.ToTrainingSet(images!.Test, imageStatistics[hospital])
+        : TabularStudy.ToTrainingSet(tabular.TestRows, hospitalStatistics[hospital], Scaling);
+
+    /// <summary>Scores wire-scale predictions on the test split, on the original scale.</summary>
+    public TestScores ScoreTest(float[] predictions)
+    {
+        ArgumentNullException.ThrowIfNull(predictions);
+        return TestScores.Of(Model.Task, Array.ConvertAll(predictions, Scaling.FromWire), RawTestTargets);
+    }
+
+    /// <summary>Writes hospital <paramref name="hospital"/>'s local data file (what its agent reads) and returns its path.</summary>
+    public string WriteHospitalFile(int hospital, string folder)
+    {
+        if (images is not null) return images.WriteHospitalArchive(hospital, Path.Combine(folder, "data.npz"));
+        var study = tabular!;
+        TabularStudy.WriteCsv(study.Hospital(hospital), Path.Combine(folder, "train.csv"));
+        TabularStudy.WriteCsv(study.ValidationRows, Path.Combine(folder, "validation.csv"));
+        TabularStudy.WriteCsv(study.TestRows, Path.Combine(folder, "test.csv"));
+        return Path.Combine(folder, "train.csv");
+    }
+
+    /// <summary>Friedewald's LDL = TC - HDL - TG/5 on the test rows, when the mapping names those columns.</summary>
+    public (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? FriedewaldBaseline()
+    {
+        if (tabular is null) return null;
+        var names = tabular.Rows.FeatureNames;
+        string[] needed = ["tot_chole", "HDL_chole", "triglyceride"];
+        if (!needed.All(n => names.Contains(n, StringComparer.OrdinalIgnoreCase))) return null;
+        var test = tabular.TestRows;
+        float[] Column(string n) => test.Column(names.First(x => string.Equals(x, n, StringComparison.OrdinalIgnoreCase)));
+        var tc = Column("tot_chole");
+        var hdl = Column("HDL_chole");
+        var tg = Column("triglyceride");
+        var predicted = Friedewald.Ldl(tc, hdl, tg);
+        // MSLE needs predictions above -1 mg/dL; Friedewald can go negative, clamp at 1 as labs report it.
+        var clamped = Array.ConvertAll(predicted, p => Math.Max(1f, p));
+        var applicable = Enumerable.Range(0, test.Count).Where(i => Friedewald.IsApplicable(tg[i])).ToArray();
+        var all = new TestScores(null, RegressionMetrics.Score(test.Targets, clamped));
+        var within = new TestScores(null, RegressionMetrics.Score(applicable.Select(i => test.Targets[i]).ToArray(), applicable.Select(i => clamped[i]).ToArray()));
+        return (all, within, applicable.Length, clamped);
+    }
+
+    public string Describe()
+    {
+        var shares = string.Join(" / ", Hospitals.Select((h, i) => $"{HospitalIds[i]} {h.Count}"));
+        var text = $"split: validation {Validation.Count}, test {Test.Count}, hospitals {shares}";
+        if (tabular?.Validation is { } report) text += $"\nrows: {report.TotalRows} read, {report.DroppedRows} dropped ({report})";
+        if (IsTabular) text += string.Create(CultureInfo.InvariantCulture, $"\ntarget scaling on the wire: (y - {Scaling.Offset}) / {Scaling.Scale}");
+        return text;
+    }
+}

@@ -1,0 +1,20 @@
+using SplitFunctions.Core.Data;
+
+namespace SplitFunctions.LocalRun.Studies;
+
+/// <summary>Everything a study run was asked to do; written into results.json so a number can be traced to its settings.</summary>
+public sealed record StudyOptions
+{
+    public required string Name { get; init; }
+    public required string Data { get; init; }
+    public required string Model { get; init; }
+    public required int Epochs { get; init; }
+    public required int BatchSize { get; init; }
+    public required double LearningRate { get; init; }
+    public required long Seed { get; init; }
+    public required int Hospitals { get; init; }
+    public required IReadOnlyList<string> Arms { get; init; }
+    public int? MaxSamples { get; init; }
+    public ColumnMapping? Mapping { get; init; }
+    public string OutputFolder { get; init; } = "artifacts/experiments";
+}

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text.Json;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Metrics;
+using SplitFunctions.Core.Reports;
+
+namespace SplitFunctions.LocalRun.Studies;
+
+/// <summary>Writes a study's results.json, results.md (paper-style tables) and report.html (curves, error CDF).</summary>
+public static class StudyReport
+{
+    public static void Write(string folder, StudyOptions options, StudyMaterial material, IReadOnlyList<ArmResult> arms,
+        (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? friedewald)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(material);
+        ArgumentNullException.ThrowIfNull(arms);
+        var json = new
+        {
+            study = options.Name,
+            createdAt = DateTimeOffset.UtcNow,
+            configuration = options,
+            machine = new { cores = Environment.ProcessorCount, threads = TorchRuntime.Threads },
+            split = new { validation = material.Validation.Count, test = material.Test.Count, hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count }) },
+            targetScaling = material.IsTabular ? material.Scaling : null,
+            arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History }),
+            friedewald = friedewald is { } f ? new { all = f.All, tgBelow400 = f.Applicable, rowsTgBelow400 = f.ApplicableRows } : null,
+        };
+        File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(json, JsonOptions));
+
+        var table = ResultsTable(material, arms, friedewald);
+        File.WriteAllText(Path.Combine(folder, "results.md"),
+            $"# Study {options.Name}\n\n{material.Describe()}\n\n{MarkdownTable.Write(table)}\n");
+
+        var report = new HtmlReport($"SplitFunctions study: {options.Name}")
+            .AddParagraph(material.Describe())
+            .AddTable(table)
+            .AddChart(new LineChart("Training loss per epoch", "epoch", "loss", [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.TrainLoss)]))]))
+            .AddChart(new LineChart(material.IsTabular ? "Validation: minus mean squared error (wire scale)" : "Validation AUC per epoch", "epoch", "score",
+                [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.ValidationScore)]))]));
+        if (material.IsTabular)
+        {
+            var series = arms.Where(a => a.TestPredictions is not null)
+                .Select(a => new CdfSeries(a.Arm, RegressionMetrics.AbsoluteErrors(material.RawTestTargets, Array.ConvertAll(a.TestPredictions!, material.Scaling.FromWire)))).ToList();
+            if (friedewald is { } fw) series.Add(new CdfSeries("friedewald", RegressionMetrics.AbsoluteErrors(material.RawTestTargets, fw.Predictions)));
+            report.AddChart(new CdfChart("Per-patient absolute error on the test split (CDF, Fig. 9 style)", "|LDL - predicted| (mg/dL)", series));
+        }
+        report.AddConfiguration(new Dictionary<string, string>
+        {
+            ["data"] = options.Data, ["model"] = options.Model, ["epochs"] = options.Epochs.ToString(CultureInfo.InvariantCulture),
+            ["batch size"] = options.BatchSize.ToString(CultureInfo.InvariantCulture), ["learning rate"] = options.LearningRate.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture), ["threads / cores"] = $"{TorchRuntime.Threads} / {Environment.ProcessorCount}",
+        });
+        report.Save(Path.Combine(folder, "report.html"));
+    }
+
+    private static ReportTable ResultsTable(StudyMaterial material, IReadOnlyList<ArmResult> arms,
+        (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? friedewald)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        if (!material.IsTabular)
+        {
+            foreach (var a in arms)
+            {
+                var c = a.Test.Classification!;
+                rows.Add([a.Arm, a.Description, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc), a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
+            }
+            return new ReportTable(["arm", "what", "test accuracy", "test AUC", "epoch (validation)", "training samples"], rows) { Caption = "Test split, scored once per arm (cf. paper Table 5)" };
+        }
+        foreach (var a in arms)
+        {
+            var r = a.Test.Regression!;
+            rows.Add([a.Arm, a.Description, ReportTable.Number(r.Msle), ReportTable.Number(r.Rmsle), $"{r.SmapePercent:F2}%", a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
+        }
+        if (friedewald is { } f)
+        {
+            var all = f.All.Regression!;
+            rows.Add(["friedewald", "TC - HDL - TG/5, no training (all test rows)", ReportTable.Number(all.Msle), ReportTable.Number(all.Rmsle), $"{all.SmapePercent:F2}%", "-", "-"]);
+            var ok = f.Applicable.Regression!;
+            rows.Add(["friedewald (TG<400)", $"the {f.ApplicableRows} test rows where the formula is valid", ReportTable.Number(ok.Msle), ReportTable.Number(ok.Rmsle), $"{ok.SmapePercent:F2}%", "-", "-"]);
+        }
+        return new ReportTable(["arm", "what", "MSLE", "RMSLE", "sMAPE (paper eq. 5)", "epoch (validation)", "training samples"], rows) { Caption = "Test split, scored once per arm (cf. paper Table 7)" };
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+}

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Text;
+using SplitFunctions.Core.Configuration;
+using SplitFunctions.Tests.Infrastructure;
+
+namespace SplitFunctions.Tests.Function;
+
+/// <summary>The real function executable as a child process (drain or serve), with its output captured for diagnostics.</summary>
+internal sealed class FunctionProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+
+    private FunctionProcess(Process process)
+    {
+        this.process = process;
+        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string Dll => System.IO.Path.Combine(RepoRoot.Path, "functions", "bin", "Release", "net10.0", "SplitFunctions.Functions.dll");
+
+    public string Output { get { lock (output) return output.ToString(); } }
+
+    public bool HasExited => process.HasExited;
+
+    public static FunctionProcess Start(RunHarness run, string mode, string instanceId, IDictionary<string, string>? extra = null)
+    {
+        File.Exists(Dll).Should().BeTrue($"the function must be built first ({Dll}); run scripts/test.sh");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Dll);
+        info.ArgumentList.Add(mode);
+        info.ArgumentList.Add("--instance-id");
+        info.ArgumentList.Add(instanceId);
+        info.Environment[FunctionSettings.Storage] = run.Azurite.ConnectionString;
+        info.Environment[FunctionSettings.KeyDirectory] = run.KeyFolder;
+        info.Environment[FunctionSettings.Device] = "cpu";
+        info.Environment[FunctionSettings.Threads] = "1";
+        info.Environment[FunctionSettings.VisibilityTimeoutSeconds] = "6";
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>()) info.Environment[k] = v;
+        return new FunctionProcess(Process.Start(info)!);
+    }
+
+    /// <summary>Kills the process at once (no shutdown, no checkpoint), as a crash would.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited) process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
+    /// <summary>Asks the host to stop (SIGTERM) and waits, so it checkpoints and releases its leases.</summary>
+    public async Task StopAsync()
+    {
+        if (process.HasExited) return;
+        using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+        }
+        process.Dispose();
+    }
+}

@@ -1,0 +1,156 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Functions.Training;
+using SplitFunctions.Tests.Infrastructure;
+
+namespace SplitFunctions.Tests.Function;
+
+/// <summary>
+/// A real Azurite, a provisioned run, hospital keys in a local key folder, and what a hospital does on the wire
+/// (sealed frames + messages), for testing the function without the agent.
+/// </summary>
+internal sealed class RunHarness : IAsyncDisposable
+{
+    private readonly TempDirectory keyFolder = new();
+
+    private RunHarness(AzuriteProcess azurite, RunManifest manifest)
+    {
+        Azurite = azurite;
+        Manifest = manifest;
+        Keys = new LocalKeyStore(keyFolder.Path);
+        Frames = new FrameIo(azurite.Connection, Keys);
+    }
+
+    public AzuriteProcess Azurite { get; }
+
+    public StorageConnection Storage => Azurite.Connection;
+
+    public RunManifest Manifest { get; }
+
+    public LocalKeyStore Keys { get; }
+
+    public string KeyFolder => keyFolder.Path;
+
+    public FrameIo Frames { get; }
+
+    public QueueClient Features => Storage.GetQueueClient(StorageNames.FeaturesQueue);
+
+    public QueueClient Poison => Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
+
+    public QueueClient Replies(string hospital) => Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
+
+    /// <summary>Starts Azurite and provisions a run of ldl-mlp (fast) or the given model.</summary>
+    public static async Task<RunHarness> StartAsync(TrainingMode mode = TrainingMode.Vanilla, string model = "ldl-mlp", string[]? hospitals = null, int batchSize = 16, int epochs = 3, string runId = "run-1")
+    {
+        var azurite = await AzuriteProcess.StartAsync();
+        var manifest = RunManifest.ForModel(runId, ModelCatalog.Get(model), mode, hospitals ?? ["alpha", "beta"], seed: 7) with { BatchSize = batchSize, Epochs = epochs };
+        var harness = new RunHarness(azurite, manifest);
+        await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
+        foreach (var hospital in manifest.Hospitals) harness.Keys.CreateKey(hospital);
+        return harness;
+    }
+
+    /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
+    public (TrainingService Service, RunSessions Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
+    {
+        var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
+        var sessions = new RunSessions(store, Frames, Device.Cpu, instanceId, NullLogger<RunSessions>.Instance);
+        return (new TrainingService(sessions, Frames, Poison, NullLogger<TrainingService>.Instance), sessions);
+    }
+
+    /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>
+    public (float[] Activations, float[] Labels, long[] Shape) Batch(int batch, int salt)
+    {
+        long[] shape = [batch, .. Manifest.CutShape];
+        var count = (int)shape.Aggregate(1L, (a, b) => a * b);
+        var rng = new Random(salt);
+        var activations = new float[count];
+        for (var i = 0; i < count; i++) activations[i] = (float)(rng.NextDouble() * 2 - 1);
+        var labels = new float[batch];
+        for (var i = 0; i < batch; i++) labels[i] = Manifest.Task == TaskKind.Classification ? rng.Next(2) : (float)(rng.NextDouble() * 3);
+        return (activations, labels, shape);
+    }
+
+    /// <summary>Uploads a sealed frame as the hospital would and returns the message text (not yet sent).</summary>
+    public async Task<string> PrepareAsync(string hospital, long sequence, FrameKind kind, float[] activations, long[] shape, float[]? labels)
+    {
+        List<(float[], long[])> tensors = [(activations, shape)];
+        if (labels is not null) tensors.Add((labels, [labels.Length, 1]));
+        var keyId = Keys.GetCurrentKeyId(hospital)!;
+        var (blob, length, sha, _) = await Frames.WriteAsync(Manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, ElementType.Float32, tensors, CancellationToken.None);
+        return MessageCodec.Serialize(new FrameMessage
+        {
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
+            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
+        });
+    }
+
+    /// <summary>
+    /// Seals and uploads frame bytes as given (a hostile or broken hospital: our encoder refuses NaN, so tests patch
+    /// the bytes after encoding) and returns the message text.
+    /// </summary>
+    public async Task<string> PrepareRawAsync(string hospital, long sequence, FrameKind kind, byte[] frame)
+    {
+        var key = Keys.GetKey(hospital);
+        var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
+        var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadAsync(sealedBytes);
+        return MessageCodec.Serialize(new FrameMessage
+        {
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
+            Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(sealedBytes)),
+            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
+        });
+    }
+
+    public string DoneMessage(string hospital, long sequence, int chunkCount) => MessageCodec.Serialize(new FrameMessage
+    {
+        RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Done, ReplyQueue = StorageNames.RepliesQueue(hospital),
+        ChunkCount = chunkCount,
+    });
+
+    /// <summary>Waits for the next reply on the hospital's queue and deletes it.</summary>
+    public async Task<ReplyMessage> NextReplyAsync(string hospital, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        var queue = Replies(hospital);
+        while (DateTime.UtcNow < deadline)
+        {
+            var received = await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30));
+            if (received.Count == 1)
+            {
+                await queue.DeleteMessageAsync(received[0].MessageId, received[0].PopReceipt);
+                return MessageCodec.ParseReply(received[0].MessageText);
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"no reply for {hospital} within the timeout");
+    }
+
+    /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
+    public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
+    {
+        var bytes = await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync();
+        return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
+    }
+
+    /// <summary>All poison records currently in `features-poison`.</summary>
+    public async Task<List<string>> PoisonTextsAsync()
+    {
+        var texts = new List<string>();
+        foreach (var m in await Poison.PeekMessagesAsync(32)) texts.Add(m.MessageText);
+        return texts;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Azurite.DisposeAsync();
+        keyFolder.Dispose();
+    }
+}

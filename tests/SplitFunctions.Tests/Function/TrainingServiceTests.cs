@@ -1,0 +1,211 @@
+using System.Text.Json;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Training;
+
+namespace SplitFunctions.Tests.Function;
+
+/// <summary>The training service against a real Azurite and the real engine, without a host around it.</summary>
+public sealed class TrainingServiceTests
+{
+    [Fact]
+    public async Task A_vanilla_step_returns_the_gradient_an_in_process_computation_gives()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (service, sessions) = run.CreateService();
+        await using var _ = sessions;
+        var (activations, labels, shape) = run.Batch(16, salt: 1);
+
+        var text = await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels);
+        var outcome = await service.ProcessAsync(text, 1, CancellationToken.None);
+        outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
+
+        var reply = await run.NextReplyAsync("alpha");
+        reply.Kind.Should().Be(ReplyKind.Gradients);
+        var gradient = (await run.ReadReplyAsync(reply)).Should().ContainSingle().Subject;
+        gradient.Shape.Should().Equal(shape);
+
+        using var direct = new ServerModel(run.Manifest, Device.Cpu);
+        var (loss, expected) = direct.TrainStep(activations, labels, 16);
+        reply.Loss.Should().BeApproximately(loss, 1e-9);
+        gradient.Values.Should().Equal(expected);
+        expected.Should().Contain(v => v != 0f, "a real gradient is not all zeros");
+    }
+
+    [Fact]
+    public async Task Duplicate_delivery_of_every_message_applies_each_batch_once_and_answers_each_copy()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (service, sessions) = run.CreateService();
+        await using var _ = sessions;
+        var losses = new List<double>();
+        for (var seq = 0; seq < 4; seq++)
+        {
+            var (a, y, shape) = run.Batch(8, salt: seq);
+            var text = await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y);
+            (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            var first = await run.NextReplyAsync("alpha");
+            (await service.ProcessAsync(text, 2, CancellationToken.None)).Detail.Should().Contain("replay");
+            var second = await run.NextReplyAsync("alpha");
+            second.Sha256.Should().Be(first.Sha256, "the replay is answered from the stored gradient");
+            second.Loss.Should().Be(first.Loss);
+            losses.Add(first.Loss!.Value);
+        }
+        var session = await sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None);
+        session!.State.BatchesApplied.Should().Be(4);
+        session.State.Watermarks["alpha"].Should().Be(3);
+        session.State.Step.Should().Be(4);
+    }
+
+    [Fact]
+    public async Task A_restarted_service_resumes_from_checkpoint_and_journal_without_reapplying()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var texts = new List<string>();
+        for (var seq = 0; seq < 30; seq++)
+        {
+            var (a, y, shape) = run.Batch(8, salt: 100 + seq);
+            texts.Add(await run.PrepareAsync("beta", seq, FrameKind.Train, a, shape, y));
+        }
+        byte[] uninterrupted;
+        {
+            // Reference: one service applies all 30.
+            await using var reference = await RunHarness.StartAsync(runId: "run-1");
+            var (svc, ses) = reference.CreateService();
+            await using var __ = ses;
+            for (var seq = 0; seq < 30; seq++)
+            {
+                var (a, y, shape) = reference.Batch(8, salt: 100 + seq);
+                var t = await reference.PrepareAsync("beta", seq, FrameKind.Train, a, shape, y);
+                (await svc.ProcessAsync(t, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            }
+            uninterrupted = (await ses.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
+        }
+
+        var (first, firstSessions) = run.CreateService("instance-a");
+        for (var seq = 0; seq < 27; seq++) (await first.ProcessAsync(texts[seq], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        // 27 applied: checkpoint at 25, two journal entries after it. The instance vanishes without a checkpoint.
+        await firstSessions.DisposeAsync();
+
+        var (second, secondSessions) = run.CreateService("instance-a");
+        await using var _ = secondSessions;
+        (await second.ProcessAsync(texts[26], 2, CancellationToken.None)).Detail.Should().Contain("replay", "sequence 26 was applied before the restart");
+        for (var seq = 27; seq < 30; seq++) (await second.ProcessAsync(texts[seq], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        var session = await secondSessions.OpenAsync("run-1", CancellationToken.None);
+        session!.State.BatchesApplied.Should().Be(30);
+        WeightsOf(session.Model.SaveWeights()).Should().Equal(WeightsOf(uninterrupted));
+    }
+
+    [Fact]
+    public async Task Bad_messages_are_poisoned_with_a_reason_while_other_hospitals_keep_training()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (service, sessions) = run.CreateService();
+        await using var _ = sessions;
+        var (a, y, shape) = run.Batch(8, salt: 5);
+
+        // Tampered: flip one bit of the sealed blob after upload.
+        var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
+        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
+        var bytes = (await blob.DownloadContentAsync()).ToArray();
+        bytes[^3] ^= 0x10;
+        await blob.UploadAsync(bytes);
+        var tamperedOutcome = await service.ProcessAsync(tampered, 1, CancellationToken.None);
+
+        var malformed = await service.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
+        var wrongRun = await service.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
+        var frame = TensorFrame.Encode(new FrameTensor(Core.ElementType.Float32, shape, a), new FrameTensor(Core.ElementType.Float32, [8, 1], y));
+        var layout = TensorFrame.ReadLayout(frame)[0];
+        BitConverter.TryWriteBytes(frame.AsSpan(layout.DataOffset + 3 * 4, 4), float.NaN).Should().BeTrue();
+        var nanOutcome = await service.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
+        var oversized = await service.ProcessAsync(new string(' ', 70 * 1024), 1, CancellationToken.None);
+        long[] wrongShape = [8, 63];
+        var shapeOutcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
+
+        // A valid batch from another hospital in between is trained and answered.
+        var valid = await service.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None);
+        valid.Kind.Should().Be(OutcomeKind.Completed);
+        (await run.NextReplyAsync("beta")).Kind.Should().Be(ReplyKind.Gradients);
+
+        var outcomes = new[] { tamperedOutcome, malformed, wrongRun, nanOutcome, oversized, shapeOutcome };
+        outcomes.Should().OnlyContain(o => o.Kind == OutcomeKind.Rejected);
+        tamperedOutcome.Detail.Should().MatchRegex("(?i)sha-256|tamper|authentic");
+        wrongRun.Detail.Should().Contain("no-such-run");
+        nanOutcome.Detail.Should().MatchRegex("(?i)nan|non-finite");
+        shapeOutcome.Detail.Should().Contain("shape");
+        // The hospital hears about its rejected messages instead of waiting.
+        (await run.NextReplyAsync("alpha")).Kind.Should().Be(ReplyKind.Rejected);
+
+        foreach (var o in outcomes) await service.PoisonAsync("original", 1, o.Detail, CancellationToken.None);
+        var poisoned = await run.PoisonTextsAsync();
+        poisoned.Should().HaveCount(outcomes.Length);
+        poisoned.Select(p => JsonDocument.Parse(p).RootElement.GetProperty("reason").GetString()).Should().OnlyContain(r => !string.IsNullOrWhiteSpace(r));
+    }
+
+    [Fact]
+    public async Task Temporal_training_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_run()
+    {
+        async Task<byte[]> TrainAsync(bool interrupt)
+        {
+            await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 4);
+            var (service, sessions) = run.CreateService("temporal-instance");
+            var seq = 0;
+            foreach (var hospital in run.Manifest.Hospitals)
+            {
+                for (var chunk = 0; chunk < 2; chunk++)
+                {
+                    var (a, y, shape) = run.Batch(20, salt: hospital.Length * 10 + chunk);
+                    var text = await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y);
+                    (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                }
+                seq = 2;
+            }
+            (await service.ProcessAsync(run.DoneMessage("alpha", seq, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            var last = run.DoneMessage("beta", seq, 2);
+            if (interrupt)
+            {
+                // Stop the instance as soon as the first epoch's checkpoint exists, then start a fresh one.
+                using var cts = new CancellationTokenSource();
+                var store = sessions.Store;
+                var watcher = Task.Run(async () =>
+                {
+                    while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 3) await Task.Delay(5);
+                    await cts.CancelAsync();
+                });
+                var act = async () => await service.ProcessAsync(last, 1, cts.Token);
+                await act.Should().ThrowAsync<OperationCanceledException>();
+                await watcher;
+                await sessions.DisposeAsync();
+                (service, sessions) = run.CreateService("temporal-instance");
+            }
+            var outcome = await service.ProcessAsync(last, 2, CancellationToken.None);
+            outcome.Detail.Should().Contain("4 epochs");
+            var session = await sessions.OpenAsync("run-1", CancellationToken.None);
+            session!.State.EpochsCompleted.Should().Be(4);
+            var weights = session.Model.SaveWeights();
+            await sessions.DisposeAsync();
+            return weights;
+        }
+
+        var uninterrupted = await TrainAsync(interrupt: false);
+        var resumed = await TrainAsync(interrupt: true);
+        WeightsOf(resumed).Should().Equal(WeightsOf(uninterrupted));
+    }
+
+    // The state dict's tensors as one flat list (byte equality of pickles would also compare storage names).
+    private static List<float> WeightsOf(byte[] state)
+    {
+        using var network = Core.Models.ModelCatalog.LdlMlp.BuildServer([64]);
+        network.LoadState(state);
+        var all = new List<float>();
+        foreach (var name in network.StateNames)
+        {
+            using var t = network.GetState(name);
+            all.AddRange(t.ToArray());
+        }
+        return all;
+    }
+}
