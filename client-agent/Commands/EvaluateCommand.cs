@@ -46,8 +46,12 @@ internal static class EvaluateCommand
             var predictions = await agentOutput.TrackAsync($"evaluate {splitName}", batches, 0, async tracker =>
             {
                 var batch = 0;
-                return await RemotePrediction.PredictAsync(session, client, data,
-                    n => tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, 0, session.State.NextSequence - 1)), cancellationToken).ConfigureAwait(false);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                return await RemotePrediction.PredictAsync(session, client, data, n =>
+                {
+                    tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), session.State.NextSequence - 1));
+                    clock.Restart();
+                }, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
             var report = EvaluationReport.Score(session, splitName, data, predictions);
             report.Save(session.Folder.EvaluationPath);

@@ -8,6 +8,8 @@ namespace SplitFunctions.ClientAgent.Commands;
 /// <summary>`init`: writes the agent configuration and creates the hospital key in the local key store.</summary>
 internal static class InitCommand
 {
+    private const string NewKeyPlaceholder = "new-key";
+
     public static Command Build(TextWriter output, TextWriter error)
     {
         var hospital = new Option<string>("--hospital") { Description = "This hospital's id, as the operator registered it (lowercase letters, digits, hyphens).", Required = true };
@@ -79,7 +81,8 @@ internal static class InitCommand
                     FeaturesQueueUri = parse.GetValue(featuresUri),
                     RepliesQueueUri = parse.GetValue(repliesUri),
                 },
-                Key = new KeySettings { Directory = Place(keyDir), KeyId = parse.GetValue(keyId) ?? "pending" },
+                // Until the key exists, validation sees a well-formed placeholder id; it is replaced before the file is written.
+                Key = new KeySettings { Directory = Place(keyDir), KeyId = parse.GetValue(keyId) ?? NewKeyPlaceholder },
                 Data = new DataSettings
                 {
                     Path = dataPath,
@@ -109,7 +112,7 @@ internal static class InitCommand
             HospitalKey key;
             try
             {
-                key = config.Key.KeyId != "pending"
+                key = config.Key.KeyId != NewKeyPlaceholder
                     ? await store.GetKeyAsync(config.HospitalId, config.Key.KeyId, cancellationToken).ConfigureAwait(false)
                     : store.CreateKey(config.HospitalId);
             }

@@ -63,10 +63,10 @@ internal static class TrainCommand
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }
             agentOutput.Info($"run {config.RunId} ({session.Manifest.Mode}, {session.Manifest.Model}, {session.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
-            var outcome = session.Manifest.Mode == TrainingMode.Vanilla
+            // Complete and Paused both exit 0: a bounded session is normal for a scheduled agent; `status` tells them apart.
+            _ = session.Manifest.Mode == TrainingMode.Vanilla
                 ? await new VanillaTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false)
                 : await new TemporalUploader(session, limits).RunAsync(cancellationToken).ConfigureAwait(false);
-            _ = outcome;
             return ExitCode.Ok;
         }));
         return command;
