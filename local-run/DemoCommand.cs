@@ -5,6 +5,7 @@ using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;
 
@@ -76,14 +77,10 @@ public static class DemoCommand
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"--data {path} does not exist", path);
             if (maxSamples is null) return (path, path);
-            // A smaller copy: the first N rows of the pooled archive, so agents and the report see the same data.
-            var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions((int)model.InputShape[1], (int)model.InputShape[2]) { Normalize = false });
-            var pooled = ImageArchive.Splits(path).Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
-            var subset = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed)[..Math.Min(maxSamples.Value, pooled.Count)]);
+            // A smaller copy of the pooled archive, so every agent reads the same rows.
             var small = Path.Combine(folder, "data", "subset.npz");
-            Directory.CreateDirectory(Path.GetDirectoryName(small)!);
-            ImageArchive.Save(small, [new("train", subset)]);
-            return (small, $"{path} ({subset.Count} of {pooled.Count} images)");
+            var kept = ImageStudy.WriteSubset(path, (int)model.InputShape[1], (int)model.InputShape[2], maxSamples.Value, seed, small);
+            return (small, $"{path} ({kept} images, a seeded subset)");
         }
         var synthetic = SyntheticImages.Generate(maxSamples ?? 3000, (int)model.InputShape[1], (int)model.InputShape[2], seed);
         var file = Path.Combine(folder, "data", "synthetic.npz");

@@ -2,6 +2,7 @@
 # Installs what SplitFunctions needs on Debian/Ubuntu and builds it. Safe to run again:
 # packages already present are skipped, npm ci runs only when the lock changed, builds are incremental.
 #   SPLITFN_WITH_PYTORCH=1  also installs python3-torch (benchmarks, golden fixture regeneration)
+#   SPLITFN_WITH_BROWSER=1  also installs chromium (the tests render the HTML reports in it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,10 +10,13 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 need=()
-# chromium: the report tests render the HTML report in headless Chromium.
-for pkg in cmake g++ libtorch-dev chromium; do
+for pkg in cmake g++ libtorch-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# The report tests render the HTML reports in headless Chromium (scripts/test.sh sets this).
+if [ "${SPLITFN_WITH_BROWSER:-0}" = "1" ]; then
+  dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "${SPLITFN_WITH_PYTORCH:-0}" = "1" ]; then

@@ -2,7 +2,7 @@
 # Runs every test (unit, golden, Azurite integration). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+SPLITFN_WITH_BROWSER=1 scripts/setup.sh
 
 mkdir -p artifacts/test
 log=artifacts/test/dotnet-test.log

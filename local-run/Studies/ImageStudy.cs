@@ -58,6 +58,18 @@ public sealed class ImageStudy
         return new ImageStudy(source, pooled, DataSplit.Create(pooled.Count, seed, hospitalWeights: HospitalWeights(hospitals)));
     }
 
+    /// <summary>Writes a seeded random subset of an archive's pooled rows as a new archive (quick runs that every process reads alike).</summary>
+    public static int WriteSubset(string path, int height, int width, int maxSamples, long seed, string output)
+    {
+        var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
+        var splits = ImageArchive.Splits(path).OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal);
+        var pooled = splits.Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
+        var subset = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed)[..Math.Min(maxSamples, pooled.Count)]);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        ImageArchive.Save(output, [new("train", subset)]);
+        return subset.Count;
+    }
+
     /// <summary>7:2:1 for three hospitals (the paper), equal shares otherwise.</summary>
     public static IReadOnlyList<double> HospitalWeights(int hospitals) =>
         hospitals == 3 ? DataSplit.PaperHospitalWeights : Enumerable.Repeat(1.0, hospitals).ToList();

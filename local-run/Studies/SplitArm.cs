@@ -1,11 +1,132 @@
+using System.Text.Json;
+using SplitFunctions.Core.Metrics;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.LocalRun.Studies;
 
-/// <summary>The multi-hospital split-learning arms, run through the real system (Azurite, the function, one agent per hospital).</summary>
+/// <summary>
+/// The multi-hospital split-learning arms, through the real system (Azurite, the function in drain mode, one agent per
+/// hospital). Vanilla runs twice: a selection run with per-epoch validation at the hospitals picks the epoch count,
+/// then a fresh run of that many epochs is scored once on the test split. Temporal has no per-epoch validation at the
+/// hospitals (they are offline while the server trains), so it uses the epoch count selected for vanilla.
+/// </summary>
 public static class SplitArm
 {
-    public static Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder, CancellationToken ct) =>
-        throw new NotSupportedException("split-learning arms are not wired to the agent yet");
+    private static int? selectedVanillaEpochs;
+
+    public static async Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(material);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var settings = new SplitRunSettings
+        {
+            Model = model,
+            Mode = mode,
+            DataPath = options.Data,
+            Epochs = options.Epochs,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Seed = options.Seed,
+            Hospitals = material.HospitalIds,
+            TargetScaling = material.Scaling,
+            ExtraInitArguments = InitArguments(options, material),
+        };
+        var name = mode.ToString().ToLowerInvariant();
+        List<EpochResult> history = [];
+        var epochs = options.Epochs;
+        if (mode == TrainingMode.Vanilla)
+        {
+            Console.WriteLine($"   selection run: {options.Epochs} epochs with validation at every hospital");
+            var selection = await SplitRun.RunAsync(settings, Path.Combine(folder, $"{name}-selection"), "validation", ct).ConfigureAwait(false);
+            RequireSuccess(selection, name);
+            history = MeanHistory(selection, model.Task);
+            epochs = history.Count == 0 ? options.Epochs : history.MaxBy(h => h.ValidationScore)!.Epoch;
+            selectedVanillaEpochs = epochs;
+            Console.WriteLine($"   best mean validation score at epoch {epochs}; final run of {epochs} epochs, scored on test once");
+        }
+        else
+        {
+            epochs = selectedVanillaEpochs ?? options.Epochs;
+            Console.WriteLine($"   {epochs} epochs ({(selectedVanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
+        }
+        var final = await SplitRun.RunAsync(settings with { Epochs = epochs }, Path.Combine(folder, name), "test", ct).ConfigureAwait(false);
+        RequireSuccess(final, name);
+        if (mode == TrainingMode.Temporal) history = MeanHistory(final, model.Task);
+
+        var perHospital = final.ToDictionary(o => o.HospitalId, o => Scores(o.Evaluation!.Value, model.Task));
+        // The run's headline is the sample-weighted mean over hospitals (each scored the same test rows with its own client layer).
+        var headline = perHospital.Values.First();
+        if (model.Task == TaskKind.Classification)
+        {
+            var c = perHospital.Values.Select(s => s.Classification!).ToList();
+            headline = new TestScores(c[0] with { Accuracy = c.Average(x => x.Accuracy), RocAuc = c.Average(x => x.RocAuc) }, null);
+        }
+        else
+        {
+            var r = perHospital.Values.Select(s => s.Regression!).ToList();
+            headline = new TestScores(null, new RegressionScores(r.Average(x => x.Msle), r.Average(x => x.Rmsle), r.Average(x => x.SmapePercent), r[0].Samples));
+        }
+        var description = mode == TrainingMode.Vanilla
+            ? "multi-hospital split learning, vanilla (a round trip per batch); mean over hospitals"
+            : "multi-hospital split learning, temporal (paper Algorithm 1, fixed client layer); mean over hospitals";
+        return new ArmResult($"split-{name}", description, history, headline, perHospital, clock.Elapsed.TotalSeconds,
+            material.Hospitals.Sum(h => h.Count), epochs);
+    }
+
+    private static string[] InitArguments(StudyOptions options, StudyMaterial material)
+    {
+        if (options.Mapping is not { } mapping) return [];
+        List<string> args = ["--features", string.Join(',', mapping.Features), "--target", mapping.Target];
+        foreach (var (column, codes) in mapping.Categorical)
+        {
+            args.Add("--categorical");
+            args.Add($"{column}={string.Join(',', codes.Select(c => $"{c.Key}:{c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}"))}");
+        }
+        args.Add("--target-scale");
+        args.Add(material.Scaling.Scale.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return [.. args];
+    }
+
+    private static void RequireSuccess(IReadOnlyList<HospitalOutcome> outcomes, string name)
+    {
+        var failed = outcomes.Where(o => o.TrainExitCode != 0 || o.EvaluateExitCode != 0 || o.Evaluation is null).ToList();
+        if (failed.Count > 0)
+        {
+            throw new InvalidOperationException($"split-{name}: {string.Join(", ", failed.Select(f => $"{f.HospitalId} (train exit {f.TrainExitCode}, evaluate exit {f.EvaluateExitCode})"))} failed; see the logs folder");
+        }
+    }
+
+    /// <summary>Per-epoch mean over hospitals of training loss and validation score (AUC, or minus MSLE).</summary>
+    private static List<EpochResult> MeanHistory(IReadOnlyList<HospitalOutcome> outcomes, TaskKind task)
+    {
+        var perHospital = outcomes.Where(o => o.History is { ValueKind: JsonValueKind.Array })
+            .Select(o => o.History!.Value.EnumerateArray().ToList()).ToList();
+        if (perHospital.Count == 0) return [];
+        var epochs = perHospital.Min(h => h.Count);
+        var result = new List<EpochResult>();
+        for (var e = 0; e < epochs; e++)
+        {
+            var loss = perHospital.Average(h => h[e].GetProperty("meanTrainLoss").GetDouble());
+            var values = perHospital.Select(h => h[e].TryGetProperty("validationValue", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN).ToList();
+            var validation = values.Average();
+            result.Add(new EpochResult(e + 1, loss, task == TaskKind.Classification ? validation : -validation, 0));
+        }
+        return result;
+    }
+
+    private static TestScores Scores(JsonElement evaluation, TaskKind task)
+    {
+        if (task == TaskKind.Classification)
+        {
+            var c = evaluation.GetProperty("classification");
+            var confusion = new ConfusionMatrix(c.GetProperty("truePositives").GetInt32(), c.GetProperty("falsePositives").GetInt32(),
+                c.GetProperty("trueNegatives").GetInt32(), c.GetProperty("falseNegatives").GetInt32());
+            return new TestScores(new ClassificationScores(c.GetProperty("accuracy").GetDouble(), c.GetProperty("rocAuc").GetDouble(), confusion, c.GetProperty("threshold").GetDouble()), null);
+        }
+        var r = evaluation.GetProperty("regression");
+        return new TestScores(null, new RegressionScores(r.GetProperty("msle").GetDouble(), r.GetProperty("rmsle").GetDouble(), r.GetProperty("smapePercent").GetDouble(), evaluation.GetProperty("samples").GetInt32()));
+    }
 }

@@ -20,6 +20,13 @@ public static class Study
         var definition = ModelCatalog.Get(options.Model);
         var folder = Path.Combine(options.OutputFolder, options.Name);
         Directory.CreateDirectory(folder);
+        if (options.MaxSamples is { } max && options.Mapping is null && options.Data != "synthetic")
+        {
+            // Every arm, in-process or an agent process, reads the same smaller archive.
+            var subset = Path.GetFullPath(Path.Combine(folder, "subset.npz"));
+            ImageStudy.WriteSubset(options.Data, (int)definition.InputShape[1], (int)definition.InputShape[2], max, options.Seed, subset);
+            options = options with { Data = subset, MaxSamples = null };
+        }
         Console.WriteLine($"study '{options.Name}': {definition.Name} on {options.Data}; {options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate}, seed {options.Seed}; {TorchRuntime.Threads} threads on {Environment.ProcessorCount} cores");
 
         var material = StudyMaterial.Load(options, definition);

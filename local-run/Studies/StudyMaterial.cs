@@ -40,10 +40,9 @@ public sealed class StudyMaterial
         Model = model;
         tabular = study;
         var pooledTraining = study.Rows.Subset(study.Split.Training);
-        // The operator fixes the target scale for the run; in this simulation from the pooled training targets.
-        var mean = pooledTraining.Targets.Average(t => (double)t);
-        var std = Math.Sqrt(pooledTraining.Targets.Average(t => (t - mean) * (t - mean)));
-        Scaling = new TargetScaling(Math.Round(mean, 1), Math.Round(std, 1));
+        // The operator fixes the target scale for the run (the agent's --target-scale divides by it); in this simulation
+        // it is the pooled training mean, so scaled targets sit around 1.
+        Scaling = new TargetScaling(0, Math.Round(pooledTraining.Targets.Average(t => (double)t)));
         pooledStatistics = Standardizer.Fit(pooledTraining);
         hospitalStatistics = [.. Enumerable.Range(0, study.Split.Hospitals.Count).Select(h => Standardizer.Fit(study.Hospital(h)))];
         Hospitals = [.. Enumerable.Range(0, hospitalStatistics.Length).Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), hospitalStatistics[h], Scaling))];
@@ -104,7 +103,9 @@ public sealed class StudyMaterial
     public TestScores ScoreTest(float[] predictions)
     {
         ArgumentNullException.ThrowIfNull(predictions);
-        return TestScores.Of(Model.Task, Array.ConvertAll(predictions, Scaling.FromWire), RawTestTargets);
+        // As the agent does: back to the target's units, negative values clipped at 0 (log(1 + y) needs y > -1).
+        var original = Model.Task == TaskKind.Regression ? Array.ConvertAll(predictions, p => Math.Max(0f, Scaling.FromWire(p))) : predictions;
+        return TestScores.Of(Model.Task, original, RawTestTargets);
     }
 
     /// <summary>Writes hospital <paramref name="hospital"/>'s local data file (what its agent reads) and returns its path.</summary>

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Tests.Infrastructure;
+
+namespace SplitFunctions.Tests.EndToEnd;
+
+/// <summary>
+/// The README's main job, shortened: Azurite, the function in drain mode and three agents as real processes on tiny
+/// data; every hospital must end with test metrics it computed, and the report must render in a real browser.
+/// </summary>
+public sealed class DemoRunTests
+{
+    [Theory]
+    [InlineData("vanilla")]
+    [InlineData("temporal")]
+    public async Task A_short_three_hospital_run_gives_every_hospital_metrics_and_a_report(string mode)
+    {
+        using var dir = new TempDirectory();
+        var data = dir.File("images.npz");
+        ImageArchive.Save(data, [new("train", SyntheticImages.Generate(360, 28, 28, seed: 5))]);
+        var output = Path.Combine(dir.Path, "demo");
+
+        var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "1", "--mode", mode, "--out", output]);
+        code.Should().Be(0, log);
+
+        using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(output, "results.json")));
+        var hospitals = results.RootElement.GetProperty("hospitals").EnumerateArray().ToList();
+        hospitals.Should().HaveCount(3);
+        foreach (var hospital in hospitals)
+        {
+            var c = hospital.GetProperty("evaluation").GetProperty("classification");
+            c.GetProperty("accuracy").GetDouble().Should().BeInRange(0, 1);
+            (c.GetProperty("truePositives").GetInt32() + c.GetProperty("falsePositives").GetInt32()
+             + c.GetProperty("trueNegatives").GetInt32() + c.GetProperty("falseNegatives").GetInt32()).Should().Be(36, "10% of 360 images are each hospital's test rows");
+        }
+
+        var report = Path.Combine(output, "report.html");
+        File.Exists(report).Should().BeTrue();
+        var (dom, browserLog) = HeadlessChromium.DumpDom(report, TimeSpan.FromSeconds(120));
+        dom.Split("<svg").Length.Should().BeGreaterThan(3, "the bar chart and two line charts render");
+        dom.Should().Contain("hospital-c");
+        browserLog.Should().NotContainAny("Uncaught", "net::ERR_", "Failed to load resource");
+    }
+
+    private static async Task<(int Code, string Log)> RunDemoAsync(string[] arguments)
+    {
+        var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
+        File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(dll);
+        foreach (var a in arguments) info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("the demo did not finish within 8 minutes: " + await stdout + await stderr);
+        }
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
