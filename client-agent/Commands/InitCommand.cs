@@ -33,7 +33,6 @@ internal static class InitCommand
             Description = "A categorical CSV column and its codes, e.g. sex=Male:0,Female:1 (repeat for more columns).",
             AllowMultipleArgumentsPerToken = false,
         };
-        var targetScale = new Option<double>("--target-scale") { Description = "Regression targets are divided by this for training (the same at every hospital).", DefaultValueFactory = _ => 1 };
         var seed = new Option<long>("--partition-seed") { Description = "Seed of the shared shuffle that splits the data (same at every simulated hospital).", DefaultValueFactory = _ => 0 };
         var weights = new Option<string>("--partition-weights") { Description = "Shares of the training rows per hospital, e.g. 0.7,0.2,0.1.", DefaultValueFactory = _ => "1" };
         var index = new Option<int>("--partition-index") { Description = "Which share is this hospital's (0-based).", DefaultValueFactory = _ => 0 };
@@ -46,7 +45,7 @@ internal static class InitCommand
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
             hospital, run, data, dataKind, connectionString, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
-            preset, features, target, categorical, targetScale, seed, weights, index, validation, test, replyTimeout, outage, force,
+            preset, features, target, categorical, seed, weights, index, validation, test, replyTimeout, outage, force,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -88,7 +87,6 @@ internal static class InitCommand
                     Path = dataPath,
                     Kind = kind,
                     Columns = kind == DataKinds.TabularCsv ? Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []) : null,
-                    TargetScale = parse.GetValue(targetScale),
                     Partition = new PartitionSettings
                     {
                         Seed = parse.GetValue(seed),

@@ -52,8 +52,6 @@ public sealed record DataSettings
     public required string Kind { get; init; }
     /// <summary>CSV only: which columns are features and target.</summary>
     public ColumnSettings? Columns { get; init; }
-    /// <summary>Regression targets are divided by this before upload and predictions multiplied back (the same at every hospital).</summary>
-    public double TargetScale { get; init; } = 1;
     public PartitionSettings Partition { get; init; } = new();
 }
 

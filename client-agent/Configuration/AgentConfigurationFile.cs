@@ -106,7 +106,6 @@ public static class AgentConfigurationFile
             throw Fail(source, $"data.kind '{data.Kind}' is unknown: use '{DataKinds.ImagesNpz}' or '{DataKinds.TabularCsv}'.");
         if (data.Kind == DataKinds.TabularCsv && (data.Columns is null || data.Columns.Features is not { Count: > 0 } || string.IsNullOrWhiteSpace(data.Columns.Target)))
             throw Fail(source, "data.columns is required for tabular-csv: list data.columns.features and data.columns.target (see docs/agent.md).");
-        if (!double.IsFinite(data.TargetScale) || data.TargetScale <= 0) throw Fail(source, "data.targetScale must be a positive number (1 leaves targets as they are).");
         var p = data.Partition;
         if (p is null) throw Fail(source, "data.partition is null: leave it out for the defaults, or give seed, weights, index, validationFraction, testFraction.");
         if (p.Weights is not { Count: > 0 } || p.Weights.Any(w => !double.IsFinite(w) || w < 0) || p.Weights.Sum() <= 0)

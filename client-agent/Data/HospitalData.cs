@@ -1,6 +1,7 @@
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.ClientAgent.Data;
@@ -25,7 +26,7 @@ public sealed record HospitalData(TrainingSet Train, TrainingSet Validation, Tra
 /// </summary>
 public static class HospitalDataLoader
 {
-    public static HospitalData Load(DataSettings settings, ModelDefinition model)
+    public static HospitalData Load(DataSettings settings, ModelDefinition model, TargetScaling? targetScaling = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(model);
@@ -36,7 +37,7 @@ public static class HospitalDataLoader
         }
         try
         {
-            return settings.Kind == DataKinds.ImagesNpz ? LoadImages(settings, model) : LoadTable(settings, model);
+            return settings.Kind == DataKinds.ImagesNpz ? LoadImages(settings, model) : LoadTable(settings, model, targetScaling ?? TargetScaling.Identity);
         }
         catch (DataFormatException e)
         {
@@ -102,7 +103,7 @@ public static class HospitalDataLoader
         return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
     }
 
-    private static HospitalData LoadTable(DataSettings settings, ModelDefinition model)
+    private static HospitalData LoadTable(DataSettings settings, ModelDefinition model, TargetScaling scaling)
     {
         var columns = settings.Columns!;
         if (model.InputShape.Length != 1 || model.InputShape[0] != columns.Features.Count)
@@ -127,11 +128,10 @@ public static class HospitalDataLoader
         RequireBinaryLabels(model, table.Targets, settings.Path);
         var rows = Partition(settings.Partition, table.Count, settings.Path);
         var standardizer = Standardizer.Fit(table.Subset(rows.Train));
-        var scale = (float)settings.TargetScale;
         TrainingSet Prepare(int[] indices)
         {
             var subset = standardizer.Transform(table.Subset(indices));
-            var targets = model.Task == TaskKind.Regression ? Array.ConvertAll(subset.Targets, t => t / scale) : subset.Targets;
+            var targets = model.Task == TaskKind.Regression ? Array.ConvertAll(subset.Targets, scaling.ToWire) : subset.Targets;
             return new TrainingSet(subset.Features, targets, model.InputShape);
         }
         var report = table.Validation;

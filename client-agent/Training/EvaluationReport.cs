@@ -32,9 +32,9 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
                 new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null, DateTimeOffset.UtcNow);
         }
         // Back to the target's units; negative predictions are clipped at 0 because log(1 + y) needs y > -1 and targets are non-negative.
-        var scale = (float)session.Config.Data.TargetScale;
-        var actual = Array.ConvertAll(data.Targets, t => t * scale);
-        var predicted = Array.ConvertAll(predictions, p => Math.Max(0f, p * scale));
+        var scaling = manifest.TargetScaling;
+        var actual = Array.ConvertAll(data.Targets, scaling.FromWire);
+        var predicted = Array.ConvertAll(predictions, p => Math.Max(0f, scaling.FromWire(p)));
         var r = RegressionMetrics.Score(actual, predicted);
         return new EvaluationReport(manifest.RunId, session.Config.HospitalId, manifest.Model, split, data.Count, null,
             new RegressionResult(r.Msle, r.Rmsle, r.SmapePercent, RegressionMetrics.SmapeVariant), DateTimeOffset.UtcNow);

@@ -58,7 +58,7 @@ public sealed class RunSession : IDisposable
             var storage = HospitalStorage.Create(config);
             var resilience = new StorageResilience(TimeSpan.FromSeconds(config.Timeouts.StorageOutageSeconds), output.Warn);
             var (manifest, manifestSha) = await LoadManifestAsync(config, storage, resilience, cancellationToken).ConfigureAwait(false);
-            var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition);
+            var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition, manifest.TargetScaling);
             output.Info(data.Summary);
             if (data.Report is { DroppedRows: > 0 } report) output.Warn($"data validation dropped rows:{Environment.NewLine}{report}");
 

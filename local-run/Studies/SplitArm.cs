@@ -32,7 +32,7 @@ public static class SplitArm
             Seed = options.Seed,
             Hospitals = material.HospitalIds,
             TargetScaling = material.Scaling,
-            ExtraInitArguments = InitArguments(options, material),
+            ExtraInitArguments = InitArguments(options),
         };
         var name = mode.ToString().ToLowerInvariant();
         List<EpochResult> history = [];
@@ -76,7 +76,7 @@ public static class SplitArm
             material.Hospitals.Sum(h => h.Count), epochs);
     }
 
-    private static string[] InitArguments(StudyOptions options, StudyMaterial material)
+    private static string[] InitArguments(StudyOptions options)
     {
         if (options.Mapping is not { } mapping) return [];
         List<string> args = ["--features", string.Join(',', mapping.Features), "--target", mapping.Target];
@@ -85,8 +85,6 @@ public static class SplitArm
             args.Add("--categorical");
             args.Add($"{column}={string.Join(',', codes.Select(c => $"{c.Key}:{c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}"))}");
         }
-        args.Add("--target-scale");
-        args.Add(material.Scaling.Scale.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return [.. args];
     }
 

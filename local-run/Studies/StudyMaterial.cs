@@ -40,7 +40,7 @@ public sealed class StudyMaterial
         Model = model;
         tabular = study;
         var pooledTraining = study.Rows.Subset(study.Split.Training);
-        // The operator fixes the target scale for the run (the agent's --target-scale divides by it); in this simulation
+        // The operator fixes the target scale in the run manifest (every agent applies it); in this simulation
         // it is the pooled training mean, so scaled targets sit around 1.
         Scaling = new TargetScaling(0, Math.Round(pooledTraining.Targets.Average(t => (double)t)));
         pooledStatistics = Standardizer.Fit(pooledTraining);

@@ -60,11 +60,12 @@ public sealed class HospitalDataLoaderTests
     }
 
     [Fact]
-    public void Target_scale_divides_regression_targets()
+    public void The_manifest_target_scaling_maps_regression_targets_to_the_wire()
     {
         var plain = HospitalDataLoader.Load(new DataSettings { Path = SharedData.Lipids, Kind = DataKinds.TabularCsv, Columns = Lipids }, ModelCatalog.LdlMlp);
-        var scaled = HospitalDataLoader.Load(new DataSettings { Path = SharedData.Lipids, Kind = DataKinds.TabularCsv, Columns = Lipids, TargetScale = 100 }, ModelCatalog.LdlMlp);
-        scaled.Train.Targets[0].Should().BeApproximately(plain.Train.Targets[0] / 100, 1e-4f);
+        var scaled = HospitalDataLoader.Load(new DataSettings { Path = SharedData.Lipids, Kind = DataKinds.TabularCsv, Columns = Lipids }, ModelCatalog.LdlMlp,
+            new Core.Runs.TargetScaling(20, 100));
+        scaled.Train.Targets[0].Should().BeApproximately((plain.Train.Targets[0] - 20) / 100, 1e-4f);
     }
 
     [Fact]
