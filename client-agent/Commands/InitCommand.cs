@@ -18,6 +18,10 @@ internal static class InitCommand
         var dataKind = new Option<string?>("--data-kind") { Description = $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: from the file extension)." };
         dataKind.AcceptOnlyFromAmong(DataKinds.ImagesNpz, DataKinds.TabularCsv);
         var connectionString = new Option<string?>("--connection-string") { Description = "Storage connection string (development; 'UseDevelopmentStorage=true' for Azurite)." };
+        var accountName = new Option<string?>("--account-name") { Description = "Identity-based storage: the storage account (with --tenant-id, --client-id, --certificate, or alone for a managed identity)." };
+        var tenantId = new Option<string?>("--tenant-id") { Description = "Identity-based storage: the Microsoft Entra tenant of the hospital's service principal." };
+        var clientId = new Option<string?>("--client-id") { Description = "Identity-based storage: the service principal's application (client) id." };
+        var certificate = new Option<string?>("--certificate") { Description = "Identity-based storage: PEM/PFX with the service principal's certificate and private key.", HelpName = "file" };
         var containerUri = new Option<string?>("--container-uri") { Description = "The hospital container's URI with its SAS (from onboarding)." };
         var featuresUri = new Option<string?>("--features-queue-uri") { Description = "The features queue's URI with its add-only SAS." };
         var repliesUri = new Option<string?>("--replies-queue-uri") { Description = "This hospital's reply queue URI with its read/process SAS." };
@@ -44,7 +48,7 @@ internal static class InitCommand
 
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
-            hospital, run, data, dataKind, connectionString, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
+            hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
             preset, features, target, categorical, seed, weights, index, validation, test, replyTimeout, outage, force,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
@@ -76,6 +80,9 @@ internal static class InitCommand
                 Storage = new StorageSettings
                 {
                     ConnectionString = parse.GetValue(connectionString),
+                    Identity = parse.GetValue(accountName) is { } account
+                        ? new IdentitySettings { AccountName = account, TenantId = parse.GetValue(tenantId), ClientId = parse.GetValue(clientId), CertificatePath = parse.GetValue(certificate) is { } c ? Path.GetFullPath(c) : null }
+                        : null,
                     ContainerUri = parse.GetValue(containerUri),
                     FeaturesQueueUri = parse.GetValue(featuresUri),
                     RepliesQueueUri = parse.GetValue(repliesUri),
@@ -99,10 +106,10 @@ internal static class InitCommand
                 StateFolder = Place(state),
                 Timeouts = new TimeoutSettings { ReplySeconds = parse.GetValue(replyTimeout), StorageOutageSeconds = parse.GetValue(outage) },
             };
-            if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null)
+            if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null && config.Storage.Identity is null)
             {
                 throw new AgentException(ExitCode.Configuration,
-                    "no storage given: pass --connection-string (development) or --container-uri, --features-queue-uri and --replies-queue-uri (from onboarding).");
+                    "no storage given: pass --connection-string (development), --account-name with the hospital identity (--tenant-id, --client-id, --certificate), or --container-uri, --features-queue-uri and --replies-queue-uri (SAS from onboarding).");
             }
             AgentConfigurationFile.Validate(config, path);
 

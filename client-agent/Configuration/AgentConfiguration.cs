@@ -18,16 +18,37 @@ public sealed record AgentConfiguration
     public TimeoutSettings Timeouts { get; init; } = new();
 }
 
-/// <summary>Either a connection string (development, Azurite) or the hospital's SAS URIs (container, features queue, reply queue).</summary>
+/// <summary>
+/// One of: a connection string (development, Azurite); the hospital's SAS URIs (container, features queue, reply queue);
+/// or a Microsoft Entra identity (<see cref="Identity"/>) with roles scoped to its container and queues (docs/deploy.md).
+/// </summary>
 public sealed record StorageSettings
 {
     public string? ConnectionString { get; init; }
+    /// <summary>Identity-based access: the storage account, and the identity the hospital signs in with.</summary>
+    public IdentitySettings? Identity { get; init; }
     /// <summary>`https://&lt;account&gt;.blob.../h-&lt;hospital&gt;?&lt;sas&gt;`.</summary>
     public string? ContainerUri { get; init; }
     /// <summary>`https://&lt;account&gt;.queue.../features?&lt;sas&gt;` (add permission).</summary>
     public string? FeaturesQueueUri { get; init; }
     /// <summary>`https://&lt;account&gt;.queue.../replies-&lt;hospital&gt;?&lt;sas&gt;` (read and process permissions).</summary>
     public string? RepliesQueueUri { get; init; }
+}
+
+/// <summary>
+/// A Microsoft Entra identity for storage: a service principal with a certificate whose private key never left the
+/// hospital (tenantId, clientId, certificatePath), or, with only accountName, the machine's managed identity or
+/// developer sign-in (DefaultAzureCredential).
+/// </summary>
+public sealed record IdentitySettings
+{
+    public required string AccountName { get; init; }
+    public string? BlobServiceUri { get; init; }
+    public string? QueueServiceUri { get; init; }
+    public string? TenantId { get; init; }
+    public string? ClientId { get; init; }
+    /// <summary>PEM or PFX file holding the certificate and its private key (owner-only).</summary>
+    public string? CertificatePath { get; init; }
 }
 
 /// <summary>The hospital key: the local key store folder and the key id frames are sealed under.</summary>

@@ -83,8 +83,18 @@ public static class AgentConfigurationFile
 
     private static void ValidateStorage(StorageSettings? storage, string source)
     {
-        if (storage is null) throw Fail(source, "storage is missing: give storage.connectionString, or storage.containerUri, featuresQueueUri and repliesQueueUri.");
+        if (storage is null) throw Fail(source, "storage is missing: give storage.connectionString, storage.identity, or storage.containerUri, featuresQueueUri and repliesQueueUri.");
         var hasSas = storage.ContainerUri is not null || storage.FeaturesQueueUri is not null || storage.RepliesQueueUri is not null;
+        if (storage.Identity is { } identity)
+        {
+            if (storage.ConnectionString is not null || hasSas)
+                throw Fail(source, "storage has an identity and also a connectionString or SAS URIs: keep one way to sign in.");
+            if (string.IsNullOrWhiteSpace(identity.AccountName)) throw Fail(source, "storage.identity.accountName is missing: the storage account's name (from the deployment's outputs).");
+            var certificateParts = new[] { identity.TenantId, identity.ClientId, identity.CertificatePath }.Count(v => !string.IsNullOrWhiteSpace(v));
+            if (certificateParts is not (0 or 3))
+                throw Fail(source, "storage.identity needs tenantId, clientId and certificatePath together (a service principal with a certificate), or none of them (managed identity / DefaultAzureCredential).");
+            return;
+        }
         if (storage.ConnectionString is not null && hasSas)
             throw Fail(source, "storage has both a connectionString and SAS URIs: keep one (SAS URIs in production, a connection string for development).");
         if (storage.ConnectionString is not null) return;

@@ -1,4 +1,6 @@
 using Azure;
+using Azure.Core;
+using Azure.Identity;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.Core.Storage;
 
@@ -17,9 +19,9 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         var storage = config.Storage;
         try
         {
-            if (storage.ConnectionString is { } connectionString)
+            if (storage.ConnectionString is not null || storage.Identity is not null)
             {
-                var connection = StorageConnection.Parse(connectionString);
+                var connection = storage.Identity is { } identity ? IdentityConnection(identity) : StorageConnection.Parse(storage.ConnectionString!);
                 return new HospitalStorage(
                     connection.GetBlobContainerClient(StorageNames.HospitalContainer(config.HospitalId), options),
                     connection.GetQueueClient(StorageNames.FeaturesQueue, options),
@@ -40,6 +42,17 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         {
             throw new AgentException(ExitCode.Configuration, $"configuration: storage: {e.Message}", e);
         }
+    }
+
+    // Role assignments scoped to this hospital's container and queues decide what the identity reaches.
+    private static StorageConnection IdentityConnection(IdentitySettings identity)
+    {
+        TokenCredential credential = identity.CertificatePath is { } certificate
+            ? new ClientCertificateCredential(identity.TenantId, identity.ClientId, certificate)
+            : new DefaultAzureCredential();
+        return StorageConnection.FromTokenCredential(identity.AccountName, credential,
+            identity.BlobServiceUri is null ? null : new Uri(identity.BlobServiceUri),
+            identity.QueueServiceUri is null ? null : new Uri(identity.QueueServiceUri));
     }
 
     // A URI for another hospital's container would only fail later with a confusing 403: say so now.

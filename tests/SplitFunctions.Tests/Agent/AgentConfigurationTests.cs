@@ -57,6 +57,27 @@ public sealed class AgentConfigurationTests
         run.Error.Should().ContainAll("--connection-string", "--container-uri");
     }
 
+    [Fact]
+    public async Task Init_with_a_hospital_identity_writes_identity_storage_and_half_an_identity_is_refused()
+    {
+        using var bed = new AgentTestBed("run-init");
+        var data = bed.WriteImages(10);
+        var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", data,
+            "--key-dir", Path.Combine(bed.Folder, "keys"), "--account-name", "hospitalsstore", "--tenant-id", "00000000-0000-0000-0000-000000000001",
+            "--client-id", "00000000-0000-0000-0000-000000000002", "--certificate", Path.Combine(bed.Folder, "hospital-a.pem")]);
+        run.ExitCode.Should().Be(0, run.ToString());
+        var config = AgentConfigurationFile.Load(bed.ConfigPath);
+        config.Storage.Identity!.AccountName.Should().Be("hospitalsstore");
+        config.Storage.ConnectionString.Should().BeNull();
+
+        var json = JsonNode.Parse(await File.ReadAllTextAsync(bed.ConfigPath))!.AsObject();
+        json["storage"]!["identity"]!.AsObject().Remove("certificatePath");
+        await File.WriteAllTextAsync(bed.ConfigPath, json.ToJsonString());
+        var broken = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath]);
+        broken.ExitCode.Should().Be((int)ExitCode.Configuration, broken.ToString());
+        broken.Error.Should().Contain("tenantId, clientId and certificatePath together");
+    }
+
     [Theory]
     [InlineData("hospitalId", "Hospital_A", "hospitalId")]
     [InlineData("runId", "", "runId")]
