@@ -58,7 +58,16 @@ public static class DemoCommand
             };
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var outcomes = await SplitRun.RunAsync(settings, Path.Combine(folder, "system"), "test", ct).ConfigureAwait(false);
+            IReadOnlyList<HospitalOutcome> outcomes;
+            try
+            {
+                outcomes = await SplitRun.RunAsync(settings, Path.Combine(folder, "system"), "test", ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await Console.Error.WriteLineAsync("demo: stopped (Ctrl-C); Azurite, the function and every agent it started have been stopped.").ConfigureAwait(false);
+                return 130;
+            }
             DemoReport.Write(folder, settings, source, outcomes, clock.Elapsed);
             return outcomes.All(o => o.TrainExitCode == 0 && o.EvaluateExitCode == 0) ? 0 : 1;
         });
