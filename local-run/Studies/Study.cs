@@ -38,6 +38,7 @@ public static class Study
 
         foreach (var arm in options.Arms)
         {
+            var before = arms.Count;
             ct.ThrowIfCancellationRequested();
             Console.WriteLine($"== arm {arm}");
             switch (arm)
@@ -61,7 +62,7 @@ public static class Study
                 default:
                     throw new ArgumentException($"unknown arm '{arm}'");
             }
-            Console.WriteLine($"   {Summary(arms[^1])}");
+            foreach (var added in arms.Skip(before)) Console.WriteLine($"   {Summary(added)}");
         }
 
         var baseline = material.FriedewaldBaseline();

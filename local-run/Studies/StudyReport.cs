@@ -29,12 +29,14 @@ public static class StudyReport
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(json, JsonOptions));
 
         var table = ResultsTable(material, arms, friedewald);
+        var perHospital = PerHospitalTable(material, arms);
         File.WriteAllText(Path.Combine(folder, "results.md"),
-            $"# Study {options.Name}\n\n{material.Describe()}\n\n{MarkdownTable.Write(table)}\n");
+            $"# Study {options.Name}\n\n{material.Describe()}\n\n{MarkdownTable.Write(table)}\n\n{MarkdownTable.Write(perHospital)}\n");
 
         var report = new HtmlReport($"SplitFunctions study: {options.Name}")
             .AddParagraph(material.Describe())
             .AddTable(table)
+            .AddTable(perHospital)
             .AddChart(new LineChart("Training loss per epoch", "epoch", "loss", [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.TrainLoss)]))]))
             .AddChart(new LineChart(material.IsTabular ? "Validation: minus mean squared error (wire scale)" : "Validation AUC per epoch", "epoch", "score",
                 [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.ValidationScore)]))]));
@@ -54,6 +56,23 @@ public static class StudyReport
         report.Save(Path.Combine(folder, "report.html"));
     }
 
+    /// <summary>Split-learning arms hospital by hospital: each scored the test rows with its own client layer, at the hospital.</summary>
+    private static ReportTable PerHospitalTable(StudyMaterial material, IReadOnlyList<ArmResult> arms)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var arm in arms.Where(a => a.PerHospital is not null))
+        {
+            foreach (var (hospital, scores) in arm.PerHospital!)
+            {
+                rows.Add(scores.Classification is { } c
+                    ? [arm.Arm, hospital, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc)]
+                    : [arm.Arm, hospital, ReportTable.Number(scores.Regression!.Msle), ReportTable.Number(scores.Regression.Rmsle), $"{scores.Regression.SmapePercent:F2}%"]);
+            }
+        }
+        string[] headers = material.IsTabular ? ["arm", "hospital", "MSLE", "RMSLE", "sMAPE"] : ["arm", "hospital", "test accuracy", "test AUC"];
+        return new ReportTable(headers, rows) { Caption = "Split learning per hospital (metrics computed at each hospital)", RightAligned = new HashSet<int>(Enumerable.Range(2, headers.Length - 2)) };
+    }
+
     private static ReportTable ResultsTable(StudyMaterial material, IReadOnlyList<ArmResult> arms,
         (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? friedewald)
     {
@@ -65,7 +84,11 @@ public static class StudyReport
                 var c = a.Test.Classification!;
                 rows.Add([a.Arm, a.Description, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc), a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
             }
-            return new ReportTable(["arm", "what", "test accuracy", "test AUC", "epoch (validation)", "training samples"], rows) { Caption = "Test split, scored once per arm (cf. paper Table 5)" };
+            return new ReportTable(["arm", "what", "test accuracy", "test AUC", "epoch (validation)", "training samples"], rows)
+            {
+                Caption = "Test split, scored once per arm (cf. paper Table 5)",
+                RightAligned = new HashSet<int> { 2, 3, 4, 5 },
+            };
         }
         foreach (var a in arms)
         {
@@ -79,7 +102,11 @@ public static class StudyReport
             var ok = f.Applicable.Regression!;
             rows.Add(["friedewald (TG<400)", $"the {f.ApplicableRows} test rows where the formula is valid", ReportTable.Number(ok.Msle), ReportTable.Number(ok.Rmsle), $"{ok.SmapePercent:F2}%", "-", "-"]);
         }
-        return new ReportTable(["arm", "what", "MSLE", "RMSLE", "sMAPE (paper eq. 5)", "epoch (validation)", "training samples"], rows) { Caption = "Test split, scored once per arm (cf. paper Table 7)" };
+        return new ReportTable(["arm", "what", "MSLE", "RMSLE", "sMAPE (paper eq. 5)", "epoch (validation)", "training samples"], rows)
+        {
+            Caption = "Test split, scored once per arm (cf. paper Table 7)",
+            RightAligned = new HashSet<int> { 2, 3, 4, 5, 6 },
+        };
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
