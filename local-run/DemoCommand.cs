@@ -59,16 +59,17 @@ public static class DemoCommand
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             IReadOnlyList<HospitalOutcome> outcomes;
+            IReadOnlyList<ServerEpoch> serverEpochs;
             try
             {
-                outcomes = await SplitRun.RunAsync(settings, Path.Combine(folder, "system"), "test", ct).ConfigureAwait(false);
+                (outcomes, serverEpochs) = await SplitRun.RunWithServerAsync(settings, Path.Combine(folder, "system"), "test", ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 await Console.Error.WriteLineAsync("demo: stopped (Ctrl-C); Azurite, the function and every agent it started have been stopped.").ConfigureAwait(false);
                 return 130;
             }
-            DemoReport.Write(folder, settings, source, outcomes, clock.Elapsed);
+            DemoReport.Write(folder, settings, source, outcomes, serverEpochs, clock.Elapsed);
             return outcomes.All(o => o.TrainExitCode == 0 && o.EvaluateExitCode == 0) ? 0 : 1;
         });
         return command;

@@ -8,7 +8,7 @@ namespace SplitFunctions.LocalRun;
 /// <summary>The demo's results.json, report.html (loss and validation curves per epoch, per-hospital metrics, configuration) and console table.</summary>
 public static class DemoReport
 {
-    public static void Write(string folder, SplitRunSettings settings, string source, IReadOnlyList<HospitalOutcome> outcomes, TimeSpan elapsed)
+    public static void Write(string folder, SplitRunSettings settings, string source, IReadOnlyList<HospitalOutcome> outcomes, IReadOnlyList<ServerEpoch> serverEpochs, TimeSpan elapsed)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(outcomes);
@@ -25,6 +25,7 @@ public static class DemoReport
             machine = new { cores = Environment.ProcessorCount, threadsPerProcess = settings.Threads },
             seconds = Math.Round(elapsed.TotalSeconds, 1),
             hospitals = outcomes.Select(o => new { o.HospitalId, o.TrainExitCode, o.EvaluateExitCode, evaluation = o.Evaluation, history = o.History }),
+            serverEpochs,
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, SplitRun.Json));
 
@@ -35,12 +36,21 @@ public static class DemoReport
             .AddParagraph($"Data: {source}. {outcomes.Count} hospitals, {settings.Epochs} epochs, batch {settings.BatchSize}, {elapsed.TotalMinutes:F1} minutes on {Environment.ProcessorCount} cores.")
             .AddTable(table)
             .AddChart(new GroupedBarChart("Test metrics per hospital", "value", [.. outcomes.Select(o => o.HospitalId)],
-                [new BarSeries("accuracy", [.. outcomes.Select(o => Metric(o, "accuracy"))]), new BarSeries("ROC AUC", [.. outcomes.Select(o => Metric(o, "rocAuc"))])]))
-            .AddChart(new LineChart("Mean training loss per epoch (from the function's replies)", "epoch", "loss",
-                [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Loss)]))]))
-            .AddChart(new LineChart("Validation AUC per epoch (at each hospital)", "epoch", "AUC",
-                [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Validation)]))]))
-            .AddConfiguration(new Dictionary<string, string>
+                [new BarSeries("accuracy", [.. outcomes.Select(o => Metric(o, "accuracy"))]), new BarSeries("ROC AUC", [.. outcomes.Select(o => Metric(o, "rocAuc"))])]));
+        if (serverEpochs.Count > 0)
+        {
+            // Temporal mode: the hospitals went offline after uploading; the server's loss per epoch is the curve.
+            report.AddChart(new LineChart("Server training loss per epoch (temporal: over every hospital's features)", "epoch", "loss",
+                [LineSeries.PerEpoch("server", [.. serverEpochs.Select(e => e.Loss)])]));
+        }
+        else
+        {
+            report.AddChart(new LineChart("Mean training loss per epoch (from the function's replies)", "epoch", "loss",
+                    [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Loss)]))]))
+                .AddChart(new LineChart("Validation AUC per epoch (at each hospital)", "epoch", "AUC",
+                    [.. outcomes.Select((o, i) => LineSeries.PerEpoch(o.HospitalId, [.. epochs[i].Select(e => e.Validation)]))]));
+        }
+        report.AddConfiguration(new Dictionary<string, string>
             {
                 ["model"] = settings.Model.Name, ["mode"] = settings.Mode.ToString(), ["epochs"] = settings.Epochs.ToString(CultureInfo.InvariantCulture),
                 ["batch size"] = settings.BatchSize.ToString(CultureInfo.InvariantCulture), ["learning rate"] = settings.LearningRate.ToString(CultureInfo.InvariantCulture),

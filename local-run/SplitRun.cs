@@ -8,6 +8,9 @@ using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;
 
+/// <summary>One temporal epoch as the function recorded it in the run state (server side, over the union of features).</summary>
+public sealed record ServerEpoch(int Epoch, double Loss, int Samples, double Seconds);
+
 /// <summary>What one hospital reported at the end: its evaluation (computed at the hospital) and its per-epoch history.</summary>
 public sealed record HospitalOutcome(string HospitalId, JsonElement? Evaluation, JsonElement? History, int TrainExitCode, int EvaluateExitCode);
 
@@ -33,7 +36,12 @@ public sealed record SplitRunSettings
 /// </summary>
 public static class SplitRun
 {
-    public static async Task<IReadOnlyList<HospitalOutcome>> RunAsync(SplitRunSettings settings, string folder, string split, CancellationToken ct)
+    public static async Task<IReadOnlyList<HospitalOutcome>> RunAsync(SplitRunSettings settings, string folder, string split, CancellationToken ct) =>
+        (await RunWithServerAsync(settings, folder, split, ct).ConfigureAwait(false)).Hospitals;
+
+    /// <summary>As <see cref="RunAsync"/>, plus the server's per-epoch record (temporal mode) read from the run's latest checkpoint.</summary>
+    public static async Task<(IReadOnlyList<HospitalOutcome> Hospitals, IReadOnlyList<ServerEpoch> ServerEpochs)> RunWithServerAsync(
+        SplitRunSettings settings, string folder, string split, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var runId = "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + settings.Mode.ToString().ToLowerInvariant();
@@ -68,7 +76,26 @@ public static class SplitRun
             outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)), trained[hospital.HospitalId], evaluated));
         }
         await system.StopFunctionAsync().ConfigureAwait(false);
-        return outcomes;
+        return (outcomes, await ServerEpochsAsync(system, runId, token).ConfigureAwait(false));
+    }
+
+    // The run state is the function's; read it as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint).
+    private static async Task<IReadOnlyList<ServerEpoch>> ServerEpochsAsync(LocalSystem system, string runId, CancellationToken ct)
+    {
+        var runs = system.Azurite.Connection.GetBlobContainerClient(SplitFunctions.Core.Storage.StorageNames.RunsContainer);
+        try
+        {
+            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            var number = latest.RootElement.GetProperty("number").GetInt64();
+            var stateBlob = string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/state.json");
+            using var state = JsonDocument.Parse((await runs.GetBlobClient(stateBlob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            return [.. state.RootElement.GetProperty("epochs").EnumerateArray().Select(e => new ServerEpoch(
+                e.GetProperty("epoch").GetInt32(), e.GetProperty("loss").GetDouble(), e.GetProperty("samples").GetInt32(), e.GetProperty("seconds").GetDouble()))];
+        }
+        catch (Azure.RequestFailedException e) when (e.Status == 404)
+        {
+            return [];
+        }
     }
 
     private static JsonElement? ReadJson(string path) =>

@@ -52,9 +52,10 @@ public static class SplitArm
             epochs = selectedVanillaEpochs ?? options.Epochs;
             Console.WriteLine($"   {epochs} epochs ({(selectedVanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
         }
-        var final = await SplitRun.RunAsync(settings with { Epochs = epochs }, Path.Combine(folder, name), "test", ct).ConfigureAwait(false);
+        var (final, serverEpochs) = await SplitRun.RunWithServerAsync(settings with { Epochs = epochs }, Path.Combine(folder, name), "test", ct).ConfigureAwait(false);
         RequireSuccess(final, name);
-        if (mode == TrainingMode.Temporal) history = MeanHistory(final, model.Task);
+        // Temporal: the hospitals are offline while the server trains, so the curve is the server's own loss per epoch.
+        if (mode == TrainingMode.Temporal) history = [.. serverEpochs.Select(e => new EpochResult(e.Epoch, e.Loss, double.NaN, e.Seconds))];
 
         var perHospital = final.ToDictionary(o => o.HospitalId, o => Scores(o.Evaluation!.Value, model.Task));
         // The run's headline is the sample-weighted mean over hospitals (each scored the same test rows with its own client layer).
