@@ -7,6 +7,7 @@ using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Training;
+using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Bench;
 
@@ -45,7 +46,9 @@ public sealed class BenchHospital : IDisposable
         Hospital = hospital;
         client = ClientLayer.Create(manifest, trainable: true);
         key = rig.Keys.GetKey(hospital);
-        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
+        // One Put Blob per frame, as the function writes its frames (FrameIo.SingleUploadBytes).
+        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital),
+            new StorageClientOptions { SingleUploadThresholdBytes = FrameIo.SingleUploadBytes });
         features = rig.Storage.GetQueueClient(StorageNames.FeaturesQueue);
         replies = rig.Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
     }

@@ -24,7 +24,7 @@ public static class ServerBusyBench
         var steps = options.GetInt("steps", 25, 3);
         var rounds = options.GetInt("rounds", 4, 2);
         var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
-        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 20));
+        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;

@@ -28,7 +28,7 @@ public static class VanillaVsCentralizedBench
         var rounds = options.GetInt("rounds", 5, 1);
         var warmup = options.GetInt("warmup", 4, 1);
         var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
-        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 20));
+        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
 

@@ -35,7 +35,9 @@ public sealed partial class QueueDrainService(
     {
         await features.CreateIfNotExistsAsync(stoppingToken).ConfigureAwait(false);
         LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds);
-        var delay = TimeSpan.FromMilliseconds(20);
+        // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
+        var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
+        var delay = firstDelay;
         Received? next = null;
         try
         {
@@ -80,7 +82,7 @@ public sealed partial class QueueDrainService(
                     }
                     current = new Received(received[0], null);
                 }
-                delay = TimeSpan.FromMilliseconds(20);
+                delay = firstDelay;
                 using var handled = new CancellationTokenSource();
                 var prefetch = options.Prefetch ? ReceiveAheadAsync(handled.Token, stoppingToken) : Task.FromResult<Received?>(null);
                 try
