@@ -15,13 +15,31 @@ public sealed class BenchOptions
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new ArgumentException($"unexpected argument '{args[i]}': options look like --steps 10");
             var name = args[i][2..];
-            if (i + 1 >= args.Length) throw new ArgumentException($"option --{name} needs a value");
-            options.values[name] = args[++i];
+            // A flag (--smoke) has no value: the next argument is another option or there is none.
+            options.values[name] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
         }
         return options;
     }
 
     public string Get(string name, string fallback) => values.TryGetValue(name, out var v) ? v : fallback;
+
+    /// <summary>A flag such as --smoke (or --smoke true / --smoke false).</summary>
+    public bool GetFlag(string name) =>
+        values.TryGetValue(name, out var v) && (bool.TryParse(v, out var b) ? b : throw new ArgumentException($"--{name} is a flag (true/false), got '{v}'"));
+
+    /// <summary>--smoke: tiny sizes so a test can run the benchmark in about a second; figures mean nothing then.</summary>
+    public bool Smoke => GetFlag("smoke");
+
+    /// <summary>--results PATH: where to merge the result keys (default artifacts/bench/results.json).</summary>
+    public string ResultsPath => Get("results", BenchResults.DefaultPath);
+
+    /// <summary>An integer option with a normal default and a smoke-test default.</summary>
+    public int GetInt(string name, int fallback, int smokeFallback) => GetInt(name, Smoke ? smokeFallback : fallback);
+
+    public double GetDouble(string name, double fallback) =>
+        values.TryGetValue(name, out var v)
+            ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d >= 0 ? d : throw new ArgumentException($"--{name} must be a non-negative number, got '{v}'")
+            : fallback;
 
     public int GetInt(string name, int fallback) =>
         values.TryGetValue(name, out var v)

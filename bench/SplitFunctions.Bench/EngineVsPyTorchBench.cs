@@ -18,9 +18,9 @@ public static class EngineVsPyTorchBench
         var options = BenchOptions.Parse(args);
         var model = ModelCatalog.Get(options.Get("model", "covid-ct-cnn"));
         var batch = options.GetInt("batch", model.BatchSize);
-        var steps = options.GetInt("steps", 30);
-        var warmup = options.GetInt("warmup", 5);
-        var rounds = options.GetInt("rounds", 3);
+        var steps = options.GetInt("steps", 30, 2);
+        var warmup = options.GetInt("warmup", 5, 1);
+        var rounds = options.GetInt("rounds", 3, 1);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
 
@@ -48,7 +48,7 @@ public static class EngineVsPyTorchBench
             ["pytorch_samples_per_s"] = theirsMedian,
             ["rounds"] = rounds,
             ["steps_per_round"] = steps,
-        });
+        }, options.ResultsPath);
         return 0;
     }
 

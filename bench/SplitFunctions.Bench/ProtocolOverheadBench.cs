@@ -18,10 +18,10 @@ public static class ProtocolOverheadBench
     public static async Task<int> RunAsync(string[] args)
     {
         var options = BenchOptions.Parse(args);
-        var frameMiB = options.GetInt("frame-mib", 4);
-        var frames = options.GetInt("frames", 4);
-        var rounds = options.GetInt("rounds", 15);
-        var warmup = options.GetInt("warmup", 3);
+        var frameMiB = options.GetInt("frame-mib", 4, 1);
+        var frames = options.GetInt("frames", 4, 1);
+        var rounds = options.GetInt("rounds", 15, 1);
+        var warmup = options.GetInt("warmup", 3, 1);
 
         var values = new float[frameMiB * 1024 * 1024 / sizeof(float)];
         var random = new Random(1);
@@ -112,7 +112,7 @@ public static class ProtocolOverheadBench
             ["open_ms_per_frame"] = openMs,
             ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
             ["what"] = "seal+upload+download+open vs upload+download of the same frame bytes, same Azurite (in memory, loopback), median round; MiB/s counts frame bytes per round trip",
-        });
+        }, options.ResultsPath);
         return 0;
     }
 

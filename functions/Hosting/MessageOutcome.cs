@@ -32,6 +32,14 @@ public interface IMessageProcessor
     /// </summary>
     Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A hint that this message is next: start reading what it points to, so handling it waits less on storage. Must not
+    /// change any state; failures are left for <see cref="ProcessAsync"/> to meet and report. The default does nothing.
+    /// </summary>
+    void Prefetch(string messageText, CancellationToken cancellationToken)
+    {
+    }
+
     /// <summary>Writes the reason and the original message to `features-poison`.</summary>
     Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken);
 }

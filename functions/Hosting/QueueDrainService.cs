@@ -6,13 +6,23 @@ using SplitFunctions.Core.Storage;
 namespace SplitFunctions.Functions.Hosting;
 
 /// <summary>Drain-mode settings (the same semantics as host.json's queue extension).</summary>
-public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCount, bool ExitWhenEmpty, TimeSpan MaxPollDelay);
+public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCount, bool ExitWhenEmpty, TimeSpan MaxPollDelay)
+{
+    /// <summary>
+    /// While one message is worked on, receive the next one and let the processor download and open its blob, so the
+    /// server computes instead of idling on storage between steps. Messages are still handled (and deleted) one at a time.
+    /// </summary>
+    public bool Prefetch { get; init; } = true;
+}
 
 /// <summary>
 /// Drain mode: pulls the `features` queue itself with the Functions host's semantics, for local runs on Azurite and
 /// Container Apps jobs. One message at a time; its visibility is renewed while it is worked on; a message delivered
 /// more than MaxDequeueCount times, or rejected, goes to `features-poison` with the reason; a deferred one is put back
-/// (copy first, then delete) so waiting for another instance never counts as a failure.
+/// (copy first, then delete) so waiting for another instance never counts as a failure. With
+/// <see cref="DrainOptions.Prefetch"/> the next message is received while the current one is handled and its blob is read
+/// ahead (<see cref="IMessageProcessor.Prefetch"/>); its visibility is kept from the moment it is received, and it is
+/// handled only after the current message is finished, so deletion still follows durability message by message.
 /// </summary>
 public sealed partial class QueueDrainService(
     QueueClient features, IMessageProcessor processor, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
@@ -25,53 +35,140 @@ public sealed partial class QueueDrainService(
     {
         await features.CreateIfNotExistsAsync(stoppingToken).ConfigureAwait(false);
         LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds);
-        var delay = TimeSpan.FromMilliseconds(20);
+        // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
+        var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
+        var delay = firstDelay;
+        Received? next = null;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Received current;
+                if (next is not null)
+                {
+                    current = next;
+                    next = null;
+                }
+                else
+                {
+                    IReadOnlyList<QueueMessage> received;
+                    try
+                    {
+                        received = await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false);
+                    }
+                    catch (RequestFailedException e)
+                    {
+                        LogStorageDown(logger, e.Status, e.Message);
+                        await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        LogStorageDown(logger, 0, e.Message);
+                        await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    if (received.Count == 0)
+                    {
+                        if (options.ExitWhenEmpty)
+                        {
+                            LogEmpty(logger);
+                            lifetime.StopApplication();
+                            return;
+                        }
+                        await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.MaxPollDelay.Ticks));
+                        continue;
+                    }
+                    current = new Received(received[0], null);
+                }
+                delay = firstDelay;
+                using var handled = new CancellationTokenSource();
+                var prefetch = options.Prefetch ? ReceiveAheadAsync(handled.Token, stoppingToken) : Task.FromResult<Received?>(null);
+                try
+                {
+                    await HandleAsync(current.Message, current.Keeper, stoppingToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await handled.CancelAsync().ConfigureAwait(false);
+                    next = await prefetch.ConfigureAwait(false);
+                }
+                Handled++;
+            }
+        }
+        finally
+        {
+            // Shutting down with a message received ahead: stop renewing it, so it becomes visible again and is redelivered.
+            if (next?.Keeper is { } keeper)
+            {
+                await keeper.StopAsync().ConfigureAwait(false);
+                keeper.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A received message and, when it was received ahead of its turn, the keeper already renewing its visibility.</summary>
+    private sealed record Received(QueueMessage Message, VisibilityKeeper? Keeper);
+
+    // Polls for the next message until one arrives or the current one is handled; starts reading its blob at once.
+    private async Task<Received?> ReceiveAheadAsync(CancellationToken handled, CancellationToken stoppingToken)
+    {
+        await Task.Yield(); // Let the current message start; the receive runs beside its compute.
+        var delay = PrefetchPoll;
         while (!stoppingToken.IsCancellationRequested)
         {
+            var wasHandled = handled.IsCancellationRequested;
             IReadOnlyList<QueueMessage> received;
             try
             {
                 received = await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false);
             }
-            catch (RequestFailedException e)
+            catch (Exception e) when (e is RequestFailedException or HttpRequestException or OperationCanceledException)
             {
-                LogStorageDown(logger, e.Status, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
-                continue;
+                return null; // The main loop receives (and reports storage trouble) as usual.
             }
-            catch (HttpRequestException e)
+            if (received.Count == 1)
             {
-                LogStorageDown(logger, 0, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
-                continue;
+                var message = received[0];
+                var keeper = new VisibilityKeeper(features, message, options.VisibilityTimeout);
+                if (message.DequeueCount <= options.MaxDequeueCount) processor.Prefetch(message.MessageText, stoppingToken);
+                return new Received(message, keeper);
             }
-            if (received.Count == 0)
+            if (wasHandled) return null;
+            try
             {
-                if (options.ExitWhenEmpty)
-                {
-                    LogEmpty(logger);
-                    lifetime.StopApplication();
-                    return;
-                }
-                await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.MaxPollDelay.Ticks));
-                continue;
+                await Task.Delay(delay, handled).ConfigureAwait(false);
+                // Back off as the main loop does, so a long step (a temporal epoch) is not spent polling storage.
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Math.Max(options.MaxPollDelay.Ticks, PrefetchPoll.Ticks)));
             }
-            delay = TimeSpan.FromMilliseconds(20);
-            await HandleAsync(received[0], stoppingToken).ConfigureAwait(false);
-            Handled++;
+            catch (OperationCanceledException)
+            {
+                // The current message is done: one last look, then back to the main loop.
+            }
         }
+        return null;
     }
 
-    private async Task HandleAsync(QueueMessage message, CancellationToken stoppingToken)
+    /// <summary>How often the queue is looked at for the next message while the current one is worked on.</summary>
+    private static readonly TimeSpan PrefetchPoll = TimeSpan.FromMilliseconds(5);
+
+    private async Task HandleAsync(QueueMessage message, VisibilityKeeper? receivedAhead, CancellationToken stoppingToken)
     {
         if (message.DequeueCount > options.MaxDequeueCount)
         {
+            if (receivedAhead is not null)
+            {
+                var renewed = await receivedAhead.StopAsync().ConfigureAwait(false);
+                receivedAhead.Dispose();
+                if (renewed is null) return; // Lost to another consumer, which will poison it.
+                message = message with { PopReceipt = renewed };
+            }
             await PoisonAsync(message, message.PopReceipt,
                 $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); every attempt failed, see the function's log", stoppingToken).ConfigureAwait(false);
             return;
         }
-        using var keepAlive = new VisibilityKeeper(features, message, options.VisibilityTimeout);
+        using var keepAlive = receivedAhead ?? new VisibilityKeeper(features, message, options.VisibilityTimeout);
         MessageOutcome outcome;
         try
         {

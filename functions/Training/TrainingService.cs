@@ -88,6 +88,24 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         }
     }
 
+    /// <summary>Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for <see cref="ProcessAsync"/>.</summary>
+    public void Prefetch(string messageText, CancellationToken cancellationToken)
+    {
+        FrameMessage message;
+        try
+        {
+            message = MessageCodec.ParseFrame(messageText);
+        }
+        catch (ProtocolException)
+        {
+            return;
+        }
+        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate)
+        {
+            frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, cancellationToken);
+        }
+    }
+
     private async Task<MessageOutcome> TrainAsync(RunSession session, FrameMessage message, CancellationToken ct)
     {
         var manifest = session.Manifest;

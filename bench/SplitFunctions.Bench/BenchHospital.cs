@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Text;
+using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core.Training;
+using SplitFunctions.Functions.Training;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// One vanilla step as the hospital saw it, in milliseconds, with the Stopwatch timestamps of enqueue and reply, and the
+/// bytes that crossed the wire (sealed frames and message texts).
+/// </summary>
+public sealed record HospitalStep(
+    long Sequence, int Samples, double ForwardMs, double SealMs, double UploadMs, double EnqueueMs, double WaitMs, double DownloadMs, double OpenMs,
+    double BackwardMs, double TotalMs, long EnqueuedAt, long RepliedAt, long End, long SentBytes, long ReceivedBytes);
+
+/// <summary>
+/// A hospital's vanilla loop in the benchmark process, doing what the agent's VanillaTrainer does on the wire: client
+/// forward (the agent's ClientLayer), encode + seal, upload, enqueue `train`, wait for the reply, download + open dL/dA,
+/// client backward + step. No state folder: the agent's crash-safety writes are not what is measured here.
+/// </summary>
+public sealed class BenchHospital : IDisposable
+{
+    private readonly RunManifest manifest;
+    private readonly TrainingSet data;
+    private readonly TimeSpan replyPoll;
+    private readonly ClientLayer client;
+    private readonly HospitalKey key;
+    private readonly BlobContainerClient container;
+    private readonly QueueClient features;
+    private readonly QueueClient replies;
+    private long sequence;
+    private int cursor;
+
+    public BenchHospital(SplitRig rig, RunManifest manifest, string hospital, TrainingSet data, TimeSpan replyPoll)
+    {
+        ArgumentNullException.ThrowIfNull(rig);
+        this.manifest = manifest ?? throw new ArgumentNullException(nameof(manifest));
+        this.data = data ?? throw new ArgumentNullException(nameof(data));
+        this.replyPoll = replyPoll;
+        Hospital = hospital;
+        client = ClientLayer.Create(manifest, trainable: true);
+        key = rig.Keys.GetKey(hospital);
+        // One Put Blob per frame, as the function writes its frames (FrameIo.SingleUploadBytes).
+        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital),
+            new StorageClientOptions { SingleUploadThresholdBytes = FrameIo.SingleUploadBytes });
+        features = rig.Storage.GetQueueClient(StorageNames.FeaturesQueue);
+        replies = rig.Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
+    }
+
+    public string Hospital { get; }
+
+    /// <summary>One batch through the whole round trip.</summary>
+    public async Task<HospitalStep> StepAsync(CancellationToken ct = default)
+    {
+        var n = manifest.BatchSize;
+        if ((cursor + 1) * n > data.Count) cursor = 0;
+        var indices = Enumerable.Range(cursor++ * n, n).ToArray();
+        var seq = sequence++;
+        var clock = Stopwatch.StartNew();
+        var t0 = clock.Elapsed;
+
+        using var activations = client.Forward(data, indices, train: true, out var targets);
+        var values = activations.ToArray();
+        var t1 = clock.Elapsed;
+
+        var context = new EnvelopeContext(manifest.RunId, Hospital, seq, PayloadKind.Features, key.KeyId);
+        var sealedFrame = SecureFrameCodec.Seal(key, context,
+            new FrameTensor(manifest.FeatureType, activations.Shape, values),
+            new FrameTensor(ElementType.Float32, [n, 1], targets));
+        var t2 = clock.Elapsed;
+
+        var blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, seq);
+        await container.GetBlobClient(blob).UploadAsync(sealedFrame.Blob.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+        var t3 = clock.Elapsed;
+
+        var text = MessageCodec.Serialize(new FrameMessage
+        {
+            RunId = manifest.RunId, HospitalId = Hospital, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = sealedFrame.Length,
+            Sha256 = sealedFrame.Sha256, ReplyQueue = StorageNames.RepliesQueue(Hospital), KeyId = key.KeyId,
+        });
+        await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
+        var enqueuedAt = Stopwatch.GetTimestamp();
+        var t4 = clock.Elapsed;
+
+        var (reply, replyMessage) = await AwaitReplyAsync(seq, ct).ConfigureAwait(false);
+        var repliedAt = Stopwatch.GetTimestamp();
+        var t5 = clock.Elapsed;
+        if (reply.Kind != ReplyKind.Gradients) throw new InvalidOperationException($"{Hospital}#{seq}: the function answered {reply.Kind}: {reply.Reason}");
+
+        var bytes = (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
+        var t6 = clock.Elapsed;
+        var gradient = SecureFrameCodec.Open(key, reply, bytes);
+        var t7 = clock.Elapsed;
+
+        client.ApplyGradient(activations, gradient[0].Values);
+        var t8 = clock.Elapsed;
+        await replies.DeleteMessageAsync(replyMessage.MessageId, replyMessage.PopReceipt, ct).ConfigureAwait(false);
+
+        return new HospitalStep(seq, n, Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(t5 - t4), Ms(t6 - t5), Ms(t7 - t6), Ms(t8 - t7), Ms(t8 - t0),
+            enqueuedAt, repliedAt, Stopwatch.GetTimestamp(),
+            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.MessageText));
+    }
+
+    // Polls the hospital's reply queue at a fixed interval (the agent starts at 100 ms and backs off; see README).
+    private async Task<(ReplyMessage Reply, QueueMessage Message)> AwaitReplyAsync(long seq, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            foreach (var message in await replies.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false))
+            {
+                var reply = MessageCodec.ParseReply(message.MessageText);
+                if (reply.RunId == manifest.RunId && reply.Sequence == seq) return (reply, message);
+                await replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+            }
+            if (deadline.Elapsed > TimeSpan.FromSeconds(120)) throw new TimeoutException($"{Hospital}: no reply to #{seq} within 120 s");
+            await Task.Delay(replyPoll, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static double Ms(TimeSpan span) => span.TotalMilliseconds;
+
+    /// <summary>Bytes of a message's text as the queue carries it (base64 of its UTF-8, the queue clients' default); HTTP and XML framing not counted.</summary>
+    public static long QueueBytes(string text) => 4L * ((Encoding.UTF8.GetByteCount(text) + 2) / 3);
+
+    public void Dispose() => client.Dispose();
+
+    /// <summary>Random inputs of the model's shape and plausible targets; the speed of a step does not depend on the values.</summary>
+    public static TrainingSet SyntheticData(RunManifest manifest, int samples, int salt)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var shape = manifest.ModelDefinition.InputShape;
+        var size = (int)shape.Aggregate(1L, (a, b) => a * b);
+        var random = new Random(salt);
+        var x = new float[samples * size];
+        for (var i = 0; i < x.Length; i++) x[i] = random.NextSingle();
+        var y = new float[samples];
+        for (var i = 0; i < y.Length; i++) y[i] = manifest.Task == TaskKind.Classification ? random.Next(2) : random.NextSingle() * 3;
+        return new TrainingSet(x, y, shape);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// server_busy_fraction_3h: three hospitals train one vanilla run concurrently (three hospital loops in this process)
+/// against the function's drain loop; the fraction of wall time the server spends in TrainStep over a window in which
+/// all three are past their first step and none has finished. Rounds alternate the drain loop's prefetch off and on.
+/// </summary>
+public static class ServerBusyBench
+{
+    public const string Key = "server_busy_fraction_3h";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var model = ModelCatalog.Get(options.Get("model", "covid-ct-cnn"));
+        var hospitals = options.GetInt("hospitals", 3);
+        var steps = options.GetInt("steps", 25, 3);
+        var rounds = options.GetInt("rounds", 4, 2);
+        var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
+        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
+        var threads = options.GetInt("threads", Environment.ProcessorCount);
+        TorchRuntime.Threads = threads;
+        var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+
+        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch };
+        await rig.ProvisionAsync(manifest).ConfigureAwait(false);
+        var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
+        try
+        {
+            var off = new List<Window>();
+            var on = new List<Window>();
+            for (var round = 0; round < rounds; round++)
+            {
+                var prefetch = round % 2 == 1;
+                var window = await RoundAsync(rig, loops, steps, prefetch, serverPoll).ConfigureAwait(false);
+                (prefetch ? on : off).Add(window);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  round {round + 1}/{rounds} prefetch {(prefetch ? "on " : "off")}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s; {BenchStats.Machine(threads)})"));
+            }
+
+            var before = BenchStats.Median(off.Select(w => w.Busy));
+            var after = BenchStats.Median(on.Select(w => w.Busy));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{Key} = {after:F3} with prefetch, {before:F3} without ({hospitals} hospitals, {model.Name} batch {batch}; {BenchStats.Machine(threads)}; target >= 0.9)"));
+            BenchResults.Merge(Key, new JsonObject
+            {
+                ["fraction"] = after,
+                ["fraction_without_prefetch"] = before,
+                ["target"] = ">= 0.9",
+                ["model"] = model.Name,
+                ["batch"] = batch,
+                ["hospitals"] = hospitals,
+                ["threads"] = threads,
+                ["steps_per_hospital_per_round"] = steps,
+                ["server_samples_per_s"] = BenchStats.Median(on.Select(w => w.SamplesPerSecond)),
+                ["server_samples_per_s_without_prefetch"] = BenchStats.Median(off.Select(w => w.SamplesPerSecond)),
+                ["rounds_with_prefetch"] = new JsonArray([.. on.Select(w => JsonValue.Create(w.Busy))]),
+                ["rounds_without_prefetch"] = new JsonArray([.. off.Select(w => JsonValue.Create(w.Busy))]),
+                ["what"] = "sum of TrainingService compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are past " +
+                           "their first step of the round and none has finished; hospitals and server share this machine's cores",
+            }, options.ResultsPath);
+            return 0;
+        }
+        finally
+        {
+            foreach (var loop in loops) loop.Dispose();
+        }
+    }
+
+    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond);
+
+    private static async Task<Window> RoundAsync(SplitRig rig, List<BenchHospital> loops, int steps, bool prefetch, TimeSpan serverPoll)
+    {
+        var drain = await rig.StartDrainAsync(prefetch, serverPoll).ConfigureAwait(false);
+        List<HospitalStep>[] records;
+        try
+        {
+            // Each hospital on its own thread, as three hospitals would be three machines (here they share the cores).
+            records = await Task.WhenAll(loops.Select(loop => Task.Run(async () =>
+            {
+                var done = new List<HospitalStep>();
+                for (var i = 0; i < steps; i++) done.Add(await loop.StepAsync().ConfigureAwait(false));
+                return done;
+            }))).ConfigureAwait(false);
+        }
+        finally
+        {
+            await drain.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            drain.Dispose();
+        }
+
+        var start = records.Max(r => r[0].End);
+        var end = records.Min(r => r[^1].End);
+        var inWindow = records.SelectMany((r, i) => r.Select(s => rig.Processor.Find(loops[i].Hospital, s.Sequence)))
+            .Where(s => s is not null && s.End > start && s.End <= end).Select(s => s!).ToList();
+        var wall = Stopwatch.GetElapsedTime(start, end).TotalSeconds;
+        var compute = inWindow.Sum(s => s.Timings.ComputeMs) / 1000;
+        var samples = inWindow.Count * loops.Count > 0 ? inWindow.Count * (double)records[0][0].Samples : 0;
+        return new Window(wall > 0 ? compute / wall : double.NaN, compute, wall, inWindow.Count, wall > 0 ? samples / wall : double.NaN);
+    }
+}

@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Training;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// The cloud side a benchmark hospital talks to, in this process: one Azurite started for the run, hospital keys in a
+/// temporary key folder, provisioned runs, and the function's real drain loop (QueueDrainService over TrainingService),
+/// as tests/SplitFunctions.Tests/Function/RunHarness.cs drives it.
+/// </summary>
+public sealed class SplitRig : IAsyncDisposable
+{
+    private readonly string keyFolder;
+
+    private SplitRig(AzuriteProcess azurite, string keyFolder)
+    {
+        Azurite = azurite;
+        this.keyFolder = keyFolder;
+        Keys = new LocalKeyStore(keyFolder);
+        Frames = new FrameIo(azurite.Connection, Keys);
+        var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
+        Sessions = new RunSessions(store, Frames, Device.Cpu, "bench", NullLogger<RunSessions>.Instance);
+        Service = new TrainingService(Sessions, Frames, Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue), NullLogger<TrainingService>.Instance);
+        Processor = new TimedProcessor(Service);
+    }
+
+    public AzuriteProcess Azurite { get; }
+
+    public StorageConnection Storage => Azurite.Connection;
+
+    public LocalKeyStore Keys { get; }
+
+    public FrameIo Frames { get; }
+
+    public RunSessions Sessions { get; }
+
+    public TrainingService Service { get; }
+
+    /// <summary>The training service as the drain loop sees it, recording when and how long each message was worked on.</summary>
+    public TimedProcessor Processor { get; }
+
+    public static async Task<SplitRig> StartAsync()
+    {
+        var azurite = await AzuriteProcess.StartAsync(RepoPaths.Root).ConfigureAwait(false);
+        var folder = Path.Combine(Path.GetTempPath(), "splitfn-bench-keys-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        return new SplitRig(azurite, folder);
+    }
+
+    /// <summary>Provisions the run (manifest, containers, queues) and gives each hospital a key.</summary>
+    public async Task ProvisionAsync(RunManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        await new RunProvisioner(Storage).ProvisionAsync(manifest).ConfigureAwait(false);
+        foreach (var hospital in manifest.Hospitals)
+        {
+            if (Keys.GetCurrentKeyId(hospital) is null) Keys.CreateKey(hospital);
+        }
+    }
+
+    /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite.</summary>
+    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay)
+    {
+        var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch };
+        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
+        await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
+        return drain;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Sessions.DisposeAsync().ConfigureAwait(false);
+        await Azurite.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(keyFolder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A key folder left in the temp folder is harmless.
+        }
+    }
+
+    private sealed class BenchLifetime : IHostApplicationLifetime
+    {
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication()
+        {
+        }
+    }
+}
+
+/// <summary>When the server took one message (Stopwatch timestamps) and where its time went.</summary>
+public sealed record ServerStep(long Start, long End, StepTimings Timings)
+{
+    public double TotalMs => Stopwatch.GetElapsedTime(Start, End).TotalMilliseconds;
+}
+
+/// <summary>The training service with a record per message of when it started and ended, for latency breakdowns and busy time.</summary>
+public sealed class TimedProcessor(TrainingService inner) : IMessageProcessor
+{
+    private readonly ConcurrentDictionary<(string Hospital, long Sequence), ServerStep> steps = new();
+
+    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var outcome = await inner.ProcessAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false);
+        var end = Stopwatch.GetTimestamp();
+        var message = MessageCodec.ParseFrame(messageText);
+        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, end, inner.LastStep);
+        return outcome;
+    }
+
+    public Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken) =>
+        inner.PoisonAsync(messageText, dequeueCount, reason, cancellationToken);
+
+    public void Prefetch(string messageText, CancellationToken cancellationToken) => inner.Prefetch(messageText, cancellationToken);
+
+    /// <summary>The server's record of a hospital's message, or null when it has not been handled.</summary>
+    public ServerStep? Find(string hospital, long sequence) => steps.TryGetValue((hospital, sequence), out var step) ? step : null;
+
+    public IReadOnlyList<ServerStep> All => [.. steps.Values];
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// temporal_vs_centralized: samples/s of a temporal-mode server epoch (ServerModel.TrainEpoch over the union of features
+/// the function has decrypted, as after every hospital's 'done') over samples/s of a centralised epoch of the whole
+/// network in process (SplitModel.TrainStep on the raw inputs), same samples, batch and threads, rounds interleaved.
+/// The one-time decrypt + load of the union (TrainingService.LoadUnionAsync from Azurite) is measured separately.
+/// </summary>
+public static class TemporalVsCentralizedBench
+{
+    public const string Key = "temporal_vs_centralized";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var models = options.Get("models", "covid-ct-cnn,ldl-mlp").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var rounds = options.GetInt("rounds", 5, 1);
+        var threads = options.GetInt("threads", Environment.ProcessorCount);
+        TorchRuntime.Threads = threads;
+
+        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        var result = new JsonObject
+        {
+            ["target"] = ">= 0.95",
+            ["threads"] = threads,
+            ["rounds"] = rounds,
+            ["baseline"] = "centralised training of the whole network (client + server layers) on the raw inputs, SplitModel.TrainStep: " +
+                           "the alternative a user weighs temporal split learning against; temporal trains only the server layers on fixed features, " +
+                           "so it does less work per sample and a ratio above 1 is expected",
+        };
+        foreach (var modelName in models)
+        {
+            var model = ModelCatalog.Get(modelName);
+            // Sixteen batches per epoch by default; --samples-<model> to change.
+            var samples = options.GetInt("samples-" + model.Name, model.BatchSize * 16, 128);
+            result[model.Name] = await MeasureAsync(rig, model, samples, rounds, threads, options.Smoke).ConfigureAwait(false);
+        }
+        var headline = result[models[0]]!["ratio"]!.GetValue<double>();
+        result["ratio"] = headline;
+        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}; {BenchStats.Machine(threads)}; target >= 0.95)");
+        BenchResults.Merge(Key, result, options.ResultsPath);
+        return 0;
+    }
+
+    private static async Task<JsonObject> MeasureAsync(SplitRig rig, ModelDefinition model, int samples, int rounds, int threads, bool smoke)
+    {
+        var batch = smoke ? Math.Min(model.BatchSize, 64) : model.BatchSize;
+        var tag = model.Name.Split('-')[0];
+        var manifest = RunManifest.ForModel("temporal-" + tag, model, TrainingMode.Temporal, ["t-" + tag], seed: 7) with { BatchSize = batch };
+        await rig.ProvisionAsync(manifest).ConfigureAwait(false);
+        var data = BenchHospital.SyntheticData(manifest, samples, salt: 3);
+        await UploadFeaturesAsync(rig, manifest, data, chunk: Math.Max(batch, 256)).ConfigureAwait(false);
+
+        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
+        await session.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var loadClock = Stopwatch.StartNew();
+            var union = await rig.Service.LoadUnionAsync(session, CancellationToken.None).ConfigureAwait(false);
+            var loadSeconds = loadClock.Elapsed.TotalSeconds;
+            if (union.Count != samples) throw new InvalidOperationException($"the union holds {union.Count} samples, {samples} were uploaded");
+
+            using var centralised = SplitModel.Create(model, manifest.Seed);
+            var x = new float[batch * data.SampleSize];
+            var y = new float[batch];
+            double CentralisedEpoch(int epoch)
+            {
+                var clock = Stopwatch.StartNew();
+                foreach (var b in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, manifest.Seed, epoch), batch))
+                {
+                    data.Gather(b, x, y);
+                    centralised.TrainStep(x.AsSpan(0, b.Count * data.SampleSize), y.AsSpan(0, b.Count), b.Count);
+                }
+                return data.Count / clock.Elapsed.TotalSeconds;
+            }
+            double TemporalEpoch(int epoch)
+            {
+                var clock = Stopwatch.StartNew();
+                var (_, seen) = session.Model.TrainEpoch(union, epoch);
+                return seen / clock.Elapsed.TotalSeconds;
+            }
+
+            CentralisedEpoch(0);
+            TemporalEpoch(0);
+            var temporal = new List<double>();
+            var central = new List<double>();
+            for (var round = 0; round < rounds; round++)
+            {
+                if (round % 2 == 0)
+                {
+                    temporal.Add(TemporalEpoch(round + 1));
+                    central.Add(CentralisedEpoch(round + 1));
+                }
+                else
+                {
+                    central.Add(CentralisedEpoch(round + 1));
+                    temporal.Add(TemporalEpoch(round + 1));
+                }
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {model.Name} round {round + 1}/{rounds}: temporal epoch {temporal[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, ratio {temporal[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
+            }
+            var ratios = temporal.Zip(central, (t, c) => t / c).ToList();
+            var ratio = BenchStats.Median(ratios);
+            var temporalRate = BenchStats.Median(temporal);
+            var centralRate = BenchStats.Median(central);
+            // One epoch paying the whole load: the worst case; over E epochs the load is paid once.
+            var withLoad = samples / (samples / temporalRate + loadSeconds) / centralRate;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{model.Name} batch {batch}, {samples} samples: ratio {ratio:F3} (temporal {temporalRate:F1} / centralised {centralRate:F1} samples/s); " +
+                $"decrypt + load of the union {loadSeconds * 1000:F0} ms once ({samples / loadSeconds:F0} samples/s), one epoch including it {withLoad:F3}; {BenchStats.Machine(threads)}"));
+            return new JsonObject
+            {
+                ["ratio"] = ratio,
+                ["batch"] = batch,
+                ["samples"] = samples,
+                ["temporal_samples_per_s"] = temporalRate,
+                ["centralized_samples_per_s"] = centralRate,
+                ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
+                ["union_decrypt_load_ms"] = loadSeconds * 1000,
+                ["union_decrypt_load_samples_per_s"] = samples / loadSeconds,
+                ["ratio_one_epoch_including_load"] = withLoad,
+            };
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    // What the agent's TemporalUploader does: the fixed client layer's features in sealed chunks, each indexed by the function.
+    private static async Task UploadFeaturesAsync(SplitRig rig, RunManifest manifest, TrainingSet data, int chunk)
+    {
+        var hospital = manifest.Hospitals[0];
+        var keyId = rig.Keys.GetCurrentKeyId(hospital)!;
+        using var client = ClientLayer.Create(manifest, trainable: false);
+        long sequence = 0;
+        for (var start = 0; start < data.Count; start += chunk)
+        {
+            var n = Math.Min(chunk, data.Count - start);
+            var indices = Enumerable.Range(start, n).ToArray();
+            using var activations = client.Forward(data, indices, train: false, out var targets);
+            var (blob, length, sha, _) = await rig.Frames.WriteAsync(manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, manifest.FeatureType,
+                [(activations.ToArray(), activations.Shape), (targets, [n, 1])], CancellationToken.None).ConfigureAwait(false);
+            var text = MessageCodec.Serialize(new FrameMessage
+            {
+                RunId = manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Chunk, Blob = blob, Length = length, Sha256 = sha,
+                ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
+            });
+            var outcome = await rig.Service.ProcessAsync(text, 1, CancellationToken.None).ConfigureAwait(false);
+            if (outcome.Kind != Functions.Hosting.OutcomeKind.Completed) throw new InvalidOperationException($"chunk {sequence} was not indexed: {outcome.Detail}");
+            sequence++;
+        }
+    }
+}

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// vanilla_vs_centralized: samples/s of vanilla split learning for one hospital through Azurite with encryption on (the
+/// hospital loop in this process, the function's real drain loop over the same Azurite) over samples/s of centralised
+/// training of the same network in process (SplitModel.TrainStep), same threads, rounds interleaved, median round ratio.
+/// Also the per-step latency breakdown at p50 and p99.
+/// </summary>
+public static class VanillaVsCentralizedBench
+{
+    public const string Key = "vanilla_vs_centralized";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var models = options.Get("models", "covid-ct-cnn,ldl-mlp").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var wires = options.Get("wire", "fp32,fp16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(WireTypes.Parse).ToArray();
+        var steps = options.GetInt("steps", 12, 2);
+        var rounds = options.GetInt("rounds", 5, 1);
+        var warmup = options.GetInt("warmup", 4, 1);
+        var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
+        var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
+        var threads = options.GetInt("threads", Environment.ProcessorCount);
+        TorchRuntime.Threads = threads;
+
+        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        var drain = await rig.StartDrainAsync(prefetch: true, serverPoll).ConfigureAwait(false);
+        var result = new JsonObject
+        {
+            ["target"] = ">= 0.8",
+            ["threads"] = threads,
+            ["rounds"] = rounds,
+            ["steps_per_round"] = steps,
+            ["reply_poll_ms"] = replyPoll.TotalMilliseconds,
+            ["server_max_poll_ms"] = serverPoll.TotalMilliseconds,
+            ["what"] = "one hospital, vanilla, Azurite (in memory, loopback) with AES-256-GCM frames, in-process drain loop; " +
+                       "centralised = SplitModel.TrainStep of the same network and batch in process; median of interleaved rounds",
+        };
+        try
+        {
+            foreach (var modelName in models)
+            {
+                var model = ModelCatalog.Get(modelName);
+                var perModel = new JsonObject();
+                foreach (var wire in wires)
+                {
+                    var figures = await MeasureAsync(rig, model, wire, steps, rounds, warmup, replyPoll, threads, options.Smoke).ConfigureAwait(false);
+                    perModel[WireTypes.Name(wire)] = figures;
+                }
+                result[model.Name] = perModel;
+            }
+        }
+        finally
+        {
+            await drain.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            drain.Dispose();
+        }
+
+        // The headline is the configuration: covid-ct-cnn at batch 64, fp32 frames.
+        var headline = (models.Contains("covid-ct-cnn") ? result["covid-ct-cnn"] : result[models[0]])![WireTypes.Name(wires[0])]!["ratio"]!.GetValue<double>();
+        result["ratio"] = headline;
+        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(wires[0])}; {BenchStats.Machine(threads)}; target >= 0.8)");
+        BenchResults.Merge(Key, result, options.ResultsPath);
+        return 0;
+    }
+
+    private static async Task<JsonObject> MeasureAsync(SplitRig rig, ModelDefinition model, ElementType wire, int steps, int rounds, int warmup, TimeSpan replyPoll, int threads, bool smoke)
+    {
+        var tag = $"{model.Name.Split('-')[0]}-{WireTypes.Name(wire)}";
+        var batch = smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+        var manifest = RunManifest.ForModel("vanilla-" + tag, model, TrainingMode.Vanilla, ["h-" + tag], seed: 7) with { FeatureType = wire, BatchSize = batch };
+        await rig.ProvisionAsync(manifest).ConfigureAwait(false);
+        var data = BenchHospital.SyntheticData(manifest, batch * 4, salt: 1);
+        using var hospital = new BenchHospital(rig, manifest, manifest.Hospitals[0], data, replyPoll);
+        using var centralised = SplitModel.Create(model, manifest.Seed);
+        var x = new float[batch * data.SampleSize];
+        var y = new float[batch];
+
+        double Centralised(int count)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < count; i++)
+            {
+                var indices = Enumerable.Range((i % 4) * batch, batch).ToArray();
+                data.Gather(indices, x, y);
+                centralised.TrainStep(x, y, batch);
+            }
+            return count * batch / clock.Elapsed.TotalSeconds;
+        }
+
+        var records = new List<HospitalStep>();
+        async Task<double> SplitAsync(int count, bool keep)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < count; i++)
+            {
+                var step = await hospital.StepAsync().ConfigureAwait(false);
+                if (keep) records.Add(step);
+            }
+            return count * batch / clock.Elapsed.TotalSeconds;
+        }
+
+        Centralised(warmup);
+        await SplitAsync(warmup, keep: false).ConfigureAwait(false);
+        var central = new List<double>();
+        var split = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            // Alternate which side goes first so neither always gets the warmer machine.
+            if (round % 2 == 0)
+            {
+                central.Add(Centralised(steps));
+                split.Add(await SplitAsync(steps, keep: true).ConfigureAwait(false));
+            }
+            else
+            {
+                split.Add(await SplitAsync(steps, keep: true).ConfigureAwait(false));
+                central.Add(Centralised(steps));
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, ratio {split[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
+        }
+
+        var ratios = split.Zip(central, (s, c) => s / c).ToList();
+        var ratio = BenchStats.Median(ratios);
+        var breakdown = Breakdown(rig, hospital.Hospital, records);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{model.Name} batch {batch} {WireTypes.Name(wire)}: ratio {ratio:F3} (split {BenchStats.Median(split):F1} / centralised {BenchStats.Median(central):F1} samples/s; {BenchStats.Machine(threads)})"));
+        Console.WriteLine("  step part           p50 ms    p99 ms");
+        foreach (var (name, p50, p99) in breakdown) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-18} {p50,8:F2}  {p99,8:F2}"));
+
+        var parts = new JsonObject();
+        foreach (var (name, p50, p99) in breakdown) parts[name] = new JsonObject { ["p50_ms"] = p50, ["p99_ms"] = p99 };
+        return new JsonObject
+        {
+            ["ratio"] = ratio,
+            ["batch"] = batch,
+            ["wire"] = WireTypes.Name(wire),
+            ["split_samples_per_s"] = BenchStats.Median(split),
+            ["centralized_samples_per_s"] = BenchStats.Median(central),
+            ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
+            ["sent_bytes_per_step"] = records.Count == 0 ? 0 : records.Average(r => r.SentBytes),
+            ["received_bytes_per_step"] = records.Count == 0 ? 0 : records.Average(r => r.ReceivedBytes),
+            ["latency_ms"] = parts,
+        };
+    }
+
+    // Joins the hospital's timings with the server's record of the same message.
+    private static List<(string Name, double P50, double P99)> Breakdown(SplitRig rig, string hospitalId, List<HospitalStep> records)
+    {
+        var joined = records.Select(r => (Hospital: r, Server: rig.Processor.Find(hospitalId, r.Sequence))).Where(j => j.Server is not null).ToList();
+        var parts = new (string Name, Func<HospitalStep, ServerStep, double> Value)[]
+        {
+            ("client_forward", (h, _) => h.ForwardMs),
+            ("encode_encrypt", (h, _) => h.SealMs),
+            ("upload", (h, _) => h.UploadMs),
+            ("enqueue", (h, _) => h.EnqueueMs),
+            ("queue_wait", (h, s) => Stopwatch.GetElapsedTime(h.EnqueuedAt, s.Start).TotalMilliseconds),
+            ("server_step", (_, s) => s.TotalMs),
+            ("server_download", (_, s) => s.Timings.DownloadMs),
+            ("server_decrypt", (_, s) => s.Timings.DecryptMs),
+            ("server_compute", (_, s) => s.Timings.ComputeMs),
+            ("server_encrypt", (_, s) => s.Timings.EncryptMs),
+            ("server_upload", (_, s) => s.Timings.UploadMs),
+            ("server_commit_reply", (_, s) => s.Timings.CommitMs),
+            ("reply_wait", (h, s) => Math.Max(0, Stopwatch.GetElapsedTime(s.End, h.RepliedAt).TotalMilliseconds)),
+            ("download", (h, _) => h.DownloadMs),
+            ("decrypt_decode", (h, _) => h.OpenMs),
+            ("client_backward", (h, _) => h.BackwardMs),
+            ("total", (h, _) => h.TotalMs),
+        };
+        return [.. parts.Select(p => (p.Name, BenchStats.Percentile(joined.Select(j => p.Value(j.Hospital, j.Server!)), 50),
+            BenchStats.Percentile(joined.Select(j => p.Value(j.Hospital, j.Server!)), 99)))];
+    }
+}
+
+/// <summary>Wire element types by their short names.</summary>
+public static class WireTypes
+{
+    public static ElementType Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "fp32" => ElementType.Float32,
+        "fp16" => ElementType.Float16,
+        "bf16" => ElementType.BFloat16,
+        _ => throw new ArgumentException($"wire type '{name}' is not one of fp32, fp16, bf16"),
+    };
+
+    public static string Name(ElementType type) => type switch
+    {
+        ElementType.Float32 => "fp32",
+        ElementType.Float16 => "fp16",
+        ElementType.BFloat16 => "bf16",
+        _ => type.ToString(),
+    };
+}
