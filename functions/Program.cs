@@ -32,7 +32,7 @@ switch (mode)
         builder.Services.AddSingleton(sp =>
         {
             var settings = sp.GetRequiredService<ServerSettings>();
-            return new DrainOptions(settings.VisibilityTimeout, settings.MaxDequeueCount, exitWhenEmpty, TimeSpan.FromSeconds(1));
+            return new DrainOptions(settings.VisibilityTimeout, settings.MaxDequeueCount, exitWhenEmpty, TimeSpan.FromMilliseconds(500));
         });
         builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageConnection>().GetQueueClient(StorageNames.FeaturesQueue));
         builder.Services.AddHostedService<QueueDrainService>();

@@ -74,7 +74,8 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
     public async Task<ReceivedReply> AwaitReplyAsync(long sequence, CancellationToken cancellationToken)
     {
         var waited = TimeSpan.Zero;
-        var delay = TimeSpan.FromMilliseconds(100);
+        // A server step takes tens to hundreds of milliseconds: poll often at first, then back off to 1 s for a cold function.
+        var delay = TimeSpan.FromMilliseconds(20);
         while (true)
         {
             var messages = await resilience.RunAsync("receive replies",
@@ -102,7 +103,7 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
             }
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             waited += delay;
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 1000));
         }
     }
 

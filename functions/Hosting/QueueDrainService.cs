@@ -77,7 +77,7 @@ public sealed partial class QueueDrainService(
                             return;
                         }
                         await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
-                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.MaxPollDelay.Ticks));
+                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 3 / 2, options.MaxPollDelay.Ticks));
                         continue;
                     }
                     current = new Received(received[0], null);
