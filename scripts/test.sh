@@ -12,8 +12,7 @@ dotnet test SplitFunctions.sln -c Release --no-build -nologo \
 rc=${PIPESTATUS[0]}
 set -e
 
-# One closing line for every runner: "tests: N passed, N failed, N skipped".
-summary=$(grep -E '(Passed|Failed)!\s+-\s+Failed:' "$log" | sed -E 's/.*Failed:\s*([0-9]+), Passed:\s*([0-9]+), Skipped:\s*([0-9]+).*/\1 \2 \3/' |
-  awk '{f+=$1; p+=$2; s+=$3} END {printf "%d passed, %d failed, %d skipped", p, f, s}')
-echo "tests: ${summary:-0 passed, 0 failed, 0 skipped}"
+# One closing line for every runner: "tests: N passed, N failed, N skipped" (from the console logger's totals).
+count() { grep -E "^\s+$1:\s+[0-9]+" "$log" | awk '{s+=$2} END {print s+0}' || true; }
+echo "tests: $(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped (exit code $rc)"
 exit "$rc"
