@@ -45,7 +45,11 @@ public static class StudyReport
             var series = arms.Where(a => a.TestPredictions is not null)
                 .Select(a => new CdfSeries(a.Arm, RegressionMetrics.AbsoluteErrors(material.RawTestTargets, Array.ConvertAll(a.TestPredictions!, material.Scaling.FromWire)))).ToList();
             if (friedewald is { } fw) series.Add(new CdfSeries("friedewald", RegressionMetrics.AbsoluteErrors(material.RawTestTargets, fw.Predictions)));
-            report.AddChart(new CdfChart("Per-patient absolute error on the test split (CDF, Fig. 9 style)", "|LDL - predicted| (mg/dL)", series));
+            // The x axis stops at the 99th percentile of all errors (larger ones are drawn at the edge), so the curves stay readable.
+            var all = series.SelectMany(x => x.Samples).Order().ToList();
+            var cut = all.Count == 0 ? 0 : all[(int)(0.99 * (all.Count - 1))];
+            series = [.. series.Select(x => new CdfSeries(x.Name, [.. x.Samples.Select(v => Math.Min(v, cut))]))]; // larger errors pile up at the edge
+            report.AddChart(new CdfChart($"Per-patient absolute error on the test split (CDF, Fig. 9 style; up to the 99th percentile, {cut:F0} mg/dL)", "|LDL - predicted| (mg/dL)", series));
         }
         report.AddConfiguration(new Dictionary<string, string>
         {
