@@ -30,6 +30,9 @@ public sealed class BenchSmokeTests
             root.Should().ContainKey(key);
             root[key]!["machine_cores"]!.GetValue<int>().Should().Be(Environment.ProcessorCount);
         }
+        // The markdown table beside it has a row per key.
+        var table = await File.ReadAllTextAsync(System.IO.Path.ChangeExtension(results, ".md"));
+        foreach (var key in keys.Split(',')) table.Should().Contain($"| `{key}` |");
     }
 
     private static Task<int> Run(string bench, string[] args) => bench switch
