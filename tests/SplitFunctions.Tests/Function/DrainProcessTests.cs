@@ -29,7 +29,7 @@ public sealed class DrainProcessTests
                 drain.Kill();
                 drain = FunctionProcess.Start(run, "drain", "drain-a");
             }
-            var reply = await run.NextReplyAsync("alpha", TimeSpan.FromSeconds(90));
+            var reply = await run.ReplyToAsync("alpha", seq, TimeSpan.FromSeconds(90));
             reply.Sequence.Should().Be(seq, drain.Output);
             reply.Kind.Should().Be(ReplyKind.Gradients);
         }
@@ -57,7 +57,7 @@ public sealed class DrainProcessTests
             {
                 var (a, y, shape) = run.Batch(8, salt: salt + seq);
                 await run.Features.SendMessageAsync(await run.PrepareAsync(hospital, seq, FrameKind.Train, a, shape, y));
-                (await run.NextReplyAsync(hospital, TimeSpan.FromSeconds(90))).Sequence.Should().Be(seq);
+                (await run.ReplyToAsync(hospital, seq, TimeSpan.FromSeconds(90))).Sequence.Should().Be(seq);
             }
         }
         await Task.WhenAll(HospitalAsync("alpha", 0), HospitalAsync("beta", 1000));

@@ -133,6 +133,16 @@ internal sealed class RunHarness : IAsyncDisposable
         throw new TimeoutException($"no reply for {hospital} within the timeout");
     }
 
+    /// <summary>The reply to <paramref name="sequence"/>, skipping older ones (a redelivered message is answered again, as the agent expects).</summary>
+    public async Task<ReplyMessage> ReplyToAsync(string hospital, long sequence, TimeSpan? timeout = null)
+    {
+        while (true)
+        {
+            var reply = await NextReplyAsync(hospital, timeout);
+            if (reply.Sequence >= sequence) return reply;
+        }
+    }
+
     /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
     public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
     {

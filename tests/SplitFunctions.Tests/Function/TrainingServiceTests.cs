@@ -150,14 +150,14 @@ public sealed class TrainingServiceTests
     {
         async Task<byte[]> TrainAsync(bool interrupt)
         {
-            await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 4);
+            await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 8);
             var (service, sessions) = run.CreateService("temporal-instance");
             var seq = 0;
             foreach (var hospital in run.Manifest.Hospitals)
             {
                 for (var chunk = 0; chunk < 2; chunk++)
                 {
-                    var (a, y, shape) = run.Batch(20, salt: hospital.Length * 10 + chunk);
+                    var (a, y, shape) = run.Batch(150, salt: hospital.Length * 10 + chunk);
                     var text = await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y);
                     (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
                 }
@@ -172,7 +172,7 @@ public sealed class TrainingServiceTests
                 var store = sessions.Store;
                 var watcher = Task.Run(async () =>
                 {
-                    while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 3) await Task.Delay(5);
+                    while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 3) await Task.Delay(1);
                     await cts.CancelAsync();
                 });
                 var act = async () => await service.ProcessAsync(last, 1, cts.Token);
@@ -182,9 +182,9 @@ public sealed class TrainingServiceTests
                 (service, sessions) = run.CreateService("temporal-instance");
             }
             var outcome = await service.ProcessAsync(last, 2, CancellationToken.None);
-            outcome.Detail.Should().Contain("4 epochs");
+            outcome.Detail.Should().Contain("8 epochs");
             var session = await sessions.OpenAsync("run-1", CancellationToken.None);
-            session!.State.EpochsCompleted.Should().Be(4);
+            session!.State.EpochsCompleted.Should().Be(8);
             var weights = session.Model.SaveWeights();
             await sessions.DisposeAsync();
             return weights;
