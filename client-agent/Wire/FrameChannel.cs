@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Azure;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
@@ -137,7 +138,8 @@ public sealed class FrameChannel(HospitalStorage storage, StorageResilience resi
         }
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
             ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
-        return SecureFrameCodec.Open(key, reply, data.ToMemory().Span);
+        // The downloaded buffer is ours alone: open it in place rather than copy it.
+        return SecureFrameCodec.OpenInPlace(key, EnvelopeContext.For(reply), MemoryMarshal.AsMemory(data.ToMemory()).Span, reply.Length, reply.Sha256!);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>
