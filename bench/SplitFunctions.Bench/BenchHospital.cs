@@ -46,9 +46,7 @@ public sealed class BenchHospital : IDisposable
         Hospital = hospital;
         client = ClientLayer.Create(manifest, trainable: true);
         key = rig.Keys.GetKey(hospital);
-        // One Put Blob per frame, as the function writes its frames (FrameIo.SingleUploadBytes).
-        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital),
-            new StorageClientOptions { SingleUploadThresholdBytes = FrameIo.SingleUploadBytes });
+        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
         features = rig.Storage.GetQueueClient(StorageNames.FeaturesQueue);
         replies = rig.Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
     }

@@ -26,15 +26,7 @@ public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
 
     private readonly ConcurrentDictionary<string, Task<(DecodedTensor[] Tensors, FrameTimings Timings)?>> prefetched = new(StringComparer.Ordinal);
 
-    /// <summary>
-    /// Frames are in memory already: one Put Blob up to this size. Above the default 8 MiB threshold a frame went as Put
-    /// Blocks + Put Block List, which made a 8 MiB covid-ct-cnn gradient about ten times slower to write on Azurite.
-    /// </summary>
-    public const long SingleUploadBytes = 64L * 1024 * 1024;
-
-    private readonly StorageClientOptions frameOptions = new() { SingleUploadThresholdBytes = SingleUploadBytes };
-
-    public BlobContainerClient Container(string hospital) => storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital), frameOptions);
+    public BlobContainerClient Container(string hospital) => storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
 
     public QueueClient Replies(string hospital) => storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
