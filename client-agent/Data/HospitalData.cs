@@ -64,9 +64,8 @@ public static class HospitalDataLoader
             // One pool of rows: either a plain images/labels pair, or every MedMNIST-style split (train, val, test, ...).
             var pairs = npz.Contains("images") && npz.Contains("labels")
                 ? ["images"]
-                : npz.Names.Where(n => n.EndsWith("_images", StringComparison.Ordinal) && npz.Contains(n[..^7] + "_labels"))
-                    .OrderBy(n => n switch { "train_images" => 0, "val_images" => 1, "test_images" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal)
-                    .ToList();
+                : ImageArchive.PoolOrder(npz.Names.Where(n => n.EndsWith("_images", StringComparison.Ordinal) && npz.Contains(n[..^7] + "_labels")).Select(n => n[..^7]))
+                    .Select(split => split + "_images").ToList();
             if (pairs.Count == 0)
             {
                 throw new DataFormatException(settings.Path,

@@ -13,6 +13,13 @@ public static class ImageArchive
             .Order(StringComparer.Ordinal)];
     }
 
+    /// <summary>
+    /// The order every process pools an archive's splits in (train, val, test, then the rest by name), so that one seeded
+    /// split of the pooled rows names the same rows in the agents and in the experiment driver.
+    /// </summary>
+    public static IReadOnlyList<string> PoolOrder(IEnumerable<string> splits) =>
+        [.. splits.OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal)];
+
     /// <summary>Reads one split and prepares it; reuse the preprocessor so every split gets the training statistics.</summary>
     public static ImageDataset LoadSplit(string path, string split, ImagePreprocessor preprocessor)
     {

@@ -30,19 +30,16 @@ public sealed class ImageStudy
     public ImageDataset Hospital(int index) => Pooled.Subset(Split.Hospitals[index]);
 
     /// <summary>Loads an archive with pixels scaled to [0, 1]; normalisation follows whoever trains (see StudyMaterial).</summary>
-    public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null)
+    public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null) =>
+        Create(path, LoadPooled(path, height, width), hospitals, seed, maxSamples);
+
+    // Every split of the archive, pooled in the order the agents pool it, pixels scaled to [0, 1].
+    private static ImageDataset LoadPooled(string path, int height, int width)
     {
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
-        ImageDataset? pooled = null;
-        // Pool in the order the agent pools (train, val, test, then the rest) so a seeded split names the same rows.
-        var splits = ImageArchive.Splits(path).OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal);
-        foreach (var split in splits)
-        {
-            var part = ImageArchive.LoadSplit(path, split, preprocessor);
-            pooled = pooled is null ? part : pooled.Concat(part);
-        }
-        if (pooled is null) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images and train_labels");
-        return Create(path, pooled, hospitals, seed, maxSamples);
+        var splits = ImageArchive.PoolOrder(ImageArchive.Splits(path));
+        if (splits.Count == 0) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images and train_labels");
+        return splits.Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
     }
 
     /// <summary>The built-in synthetic task (a fresh machine without real data).</summary>
@@ -61,9 +58,7 @@ public sealed class ImageStudy
     /// <summary>Writes a seeded random subset of an archive's pooled rows as a new archive (quick runs that every process reads alike).</summary>
     public static int WriteSubset(string path, int height, int width, int maxSamples, long seed, string output)
     {
-        var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
-        var splits = ImageArchive.Splits(path).OrderBy(n => n switch { "train" => 0, "val" => 1, "test" => 2, _ => 3 }).ThenBy(n => n, StringComparer.Ordinal);
-        var pooled = splits.Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
+        var pooled = LoadPooled(path, height, width);
         var subset = pooled.Subset(SeededRandom.Permutation(pooled.Count, seed)[..Math.Min(maxSamples, pooled.Count)]);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         ImageArchive.Save(output, [new("train", subset)]);
