@@ -114,9 +114,11 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         {
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4).
             var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
-            var properties = await frames.Container(message.HospitalId).GetBlobClient(blob).GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false);
+            // One download gives both the length and the digest the reply announces.
+            var stored = await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
+            var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stored.ToMemory().Span));
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
-            await ReplyAsync(message, ReplyKind.Gradients, blob, properties.ContentLength, await Sha256Async(message.HospitalId, blob, ct).ConfigureAwait(false), record?.Loss, null, ct).ConfigureAwait(false);
+            await ReplyAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
             return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record");
         }
 
@@ -307,12 +309,6 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         };
         var queue = frames.Replies(message.HospitalId);
         await queue.SendMessageAsync(MessageCodec.Serialize(reply), cancellationToken: ct).ConfigureAwait(false);
-    }
-
-    private async Task<string> Sha256Async(string hospital, string blob, CancellationToken ct)
-    {
-        var bytes = await frames.Container(hospital).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.ToMemory().Span));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: another writer changed the run ({Reason}); session dropped, message deferred")]
