@@ -34,7 +34,7 @@ public static class FederatedAveraging
                 for (var k = 0; k < hospitals.Count; k++)
                 {
                     CopyWeights(global, locals[k]);
-                    lossSum += TrainEpoch(locals[k], hospitals[k], batchSize, seed + (ulong)k, round) * hospitals[k].Count;
+                    lossSum += locals[k].TrainEpoch(hospitals[k], batchSize, seed + (ulong)k, round);
                 }
                 Average(global, locals, hospitals.Select(h => h.Count / total).ToArray());
                 var validationScore = score(global.Predict(validation), validation.Targets);
@@ -58,19 +58,6 @@ public static class FederatedAveraging
             global.Server.LoadState(w.Server);
         }
         return (global, history);
-    }
-
-    private static double TrainEpoch(SplitModel model, TrainingSet data, int batchSize, ulong seed, int epoch)
-    {
-        var features = new float[batchSize * data.SampleSize];
-        var targets = new float[batchSize];
-        double sum = 0;
-        foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, seed, epoch), batchSize))
-        {
-            data.Gather(batch, features, targets);
-            sum += model.TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count), batch.Count) * batch.Count;
-        }
-        return data.Count == 0 ? 0 : sum / data.Count;
     }
 
     private static void CopyWeights(SplitModel from, SplitModel to)

@@ -21,17 +21,10 @@ public static class LocalTrainer
         var history = new List<EpochResult>();
         var best = double.NegativeInfinity;
         (byte[] Client, byte[] Server)? bestWeights = null;
-        var features = new float[batchSize * train.SampleSize];
-        var targets = new float[batchSize];
         for (var epoch = 0; epoch < epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            double sum = 0;
-            foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(train.Count, seed, epoch), batchSize))
-            {
-                train.Gather(batch, features, targets);
-                sum += model.TrainStep(features.AsSpan(0, batch.Count * train.SampleSize), targets.AsSpan(0, batch.Count), batch.Count) * batch.Count;
-            }
+            var sum = model.TrainEpoch(train, batchSize, seed, epoch);
             var validationScore = score(model.Predict(validation), validation.Targets);
             var result = new EpochResult(epoch + 1, sum / train.Count, validationScore, clock.Elapsed.TotalSeconds);
             history.Add(result);

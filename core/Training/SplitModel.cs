@@ -52,6 +52,21 @@ public sealed class SplitModel : IDisposable
         return loss;
     }
 
+    /// <summary>One epoch over <paramref name="data"/> in the seeded order of (seed, epoch); returns the loss summed over samples.</summary>
+    public double TrainEpoch(TrainingSet data, int batchSize, ulong seed, int epoch)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var features = new float[batchSize * data.SampleSize];
+        var targets = new float[batchSize];
+        double sum = 0;
+        foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, seed, epoch), batchSize))
+        {
+            data.Gather(batch, features, targets);
+            sum += TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count), batch.Count) * batch.Count;
+        }
+        return sum;
+    }
+
     /// <summary>Eval-mode outputs (probabilities or values), one per sample, in batches.</summary>
     public float[] Predict(TrainingSet data, int batchSize = 256)
     {
