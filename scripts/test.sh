@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test (unit, golden, Azurite integration). Installs what it needs first.
+# Runs every test (unit, golden, Azurite integration). Installs what it needs first,
+# including Debian's python3-torch: the PyTorch interop and engine-benchmark smoke tests need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SPLITFN_WITH_BROWSER=1 scripts/setup.sh
+SPLITFN_WITH_PYTORCH=1 SPLITFN_WITH_BROWSER=1 scripts/setup.sh
 
 mkdir -p artifacts/test
 log=artifacts/test/dotnet-test.log
