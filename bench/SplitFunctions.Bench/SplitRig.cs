@@ -29,7 +29,7 @@ public sealed class SplitRig : IAsyncDisposable
         Frames = new FrameIo(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
         Sessions = new RunSessions(store, Frames, Device.Cpu, "bench", NullLogger<RunSessions>.Instance);
-        Service = new TrainingService(Sessions, Frames, Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue), NullLogger<TrainingService>.Instance);
+        Service = new TrainingService(Sessions, Frames, NullLogger<TrainingService>.Instance);
         Processor = new TimedProcessor(Service);
     }
 
@@ -71,7 +71,7 @@ public sealed class SplitRig : IAsyncDisposable
     public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay)
     {
         var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch };
-        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
+        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
         await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
         return drain;
     }
@@ -124,9 +124,6 @@ public sealed class TimedProcessor(TrainingService inner) : IMessageProcessor
         steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, end, inner.LastStep);
         return outcome;
     }
-
-    public Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken) =>
-        inner.PoisonAsync(messageText, dequeueCount, reason, cancellationToken);
 
     public void Prefetch(string messageText, CancellationToken cancellationToken) => inner.Prefetch(messageText, cancellationToken);
 

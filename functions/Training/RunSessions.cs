@@ -10,7 +10,7 @@ namespace SplitFunctions.Functions.Training;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger) : IAsyncDisposable
+public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -35,7 +35,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             sessions.TryRemove(run, out _);
             await existing.DisposeAsync().ConfigureAwait(false);
         }
-        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, logger, ct).ConfigureAwait(false);
+        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct).ConfigureAwait(false);
         if (lease is null) return null;
         try
         {
@@ -70,6 +70,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     public async Task CheckpointAsync(RunSession session, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
+        await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
         session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, session.ToCheckpoint(), session.LatestETag, ct).ConfigureAwait(false);
         session.SinceCheckpoint = 0;
         LogCheckpoint(logger, session.Manifest.RunId, session.State.Step);
@@ -85,6 +86,11 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             try
             {
                 if (session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
+            }
+            catch (ConcurrentWriterException e)
+            {
+                // Another instance owns the run now: what this one applied is in the journal, which the owner replays.
+                LogReleaseLost(logger, run, e.Message);
             }
             finally
             {
@@ -152,6 +158,9 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
     private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: not checkpointed on release ({Reason})")]
+    private static partial void LogReleaseLost(ILogger logger, string run, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
     private static partial void LogCheckpoint(ILogger logger, string run, long step);

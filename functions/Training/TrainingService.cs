@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
@@ -15,7 +14,7 @@ namespace SplitFunctions.Functions.Training;
 /// applies it to its run exactly once, makes the effect durable, then answers the hospital. Anything that cannot be
 /// trusted is rejected with a reason (and the hospital told), never trained on, and never stalls other hospitals.
 /// </summary>
-public sealed partial class TrainingService(RunSessions sessions, FrameIo frames, QueueClient poison, ILogger<TrainingService> logger) : IMessageProcessor
+public sealed partial class TrainingService(RunSessions sessions, FrameIo frames, ILogger<TrainingService> logger) : IMessageProcessor
 {
     /// <summary>Step timings of the last vanilla step, for the benchmark's latency breakdown.</summary>
     public StepTimings LastStep { get; private set; } = new(0, 0, 0, 0, 0, 0);
@@ -207,6 +206,8 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
             state.EpochsCompleted++;
             state.BatchesApplied += (samples + manifest.BatchSize - 1) / manifest.BatchSize;
             state.Epochs.Add(new EpochRecord(epoch + 1, loss, samples, clock.Elapsed.TotalSeconds));
+            // Lost while this epoch computed: its result is not this instance's to record; the new owner redoes the epoch.
+            if (!session.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal epoch {epoch + 1}");
             await sessions.CheckpointAsync(session, ct).ConfigureAwait(false);
             LogEpoch(logger, manifest.RunId, epoch + 1, manifest.Epochs, loss, samples / clock.Elapsed.TotalSeconds);
         }
@@ -238,15 +239,6 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
             SplitFunctions.Core.ElementType.Float32, [(predictions, [Batch(tensors[0]), 1])], ct).ConfigureAwait(false);
         await ReplyAsync(message, ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {Batch(tensors[0])} predictions");
-    }
-
-    public async Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(messageText);
-        var record = new PoisonRecord(reason, dequeueCount, DateTimeOffset.UtcNow,
-            messageText.Length <= PoisonRecord.MaxMessageChars ? messageText : messageText[..PoisonRecord.MaxMessageChars]);
-        await poison.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
-        await poison.SendMessageAsync(JsonSerializer.Serialize(record, StoreJson.Options), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     private static bool IsReplay(RunSession session, FrameMessage message) =>
@@ -323,9 +315,3 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
 
 /// <summary>Where the time of one vanilla step went, in milliseconds.</summary>
 public sealed record StepTimings(double DownloadMs, double DecryptMs, double ComputeMs, double EncryptMs, double UploadMs, double CommitMs);
-
-/// <summary>What goes to `features-poison`: the reason first, then the original message (truncated).</summary>
-public sealed record PoisonRecord(string Reason, long DequeueCount, DateTimeOffset At, string Message)
-{
-    public const int MaxMessageChars = 16 * 1024;
-}

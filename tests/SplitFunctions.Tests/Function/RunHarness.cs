@@ -6,6 +6,7 @@ using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Training;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -43,6 +44,8 @@ internal sealed class RunHarness : IAsyncDisposable
 
     public QueueClient Poison => Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
 
+    public QueueClient Rejections => Storage.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
+
     public QueueClient Replies(string hospital) => Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
     /// <summary>Starts Azurite and provisions a run of ldl-mlp (fast) or the given model.</summary>
@@ -61,7 +64,7 @@ internal sealed class RunHarness : IAsyncDisposable
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
         var sessions = new RunSessions(store, Frames, Device.Cpu, instanceId, NullLogger<RunSessions>.Instance);
-        return (new TrainingService(sessions, Frames, Poison, NullLogger<TrainingService>.Instance), sessions);
+        return (new TrainingService(sessions, Frames, NullLogger<TrainingService>.Instance), sessions);
     }
 
     /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>
@@ -150,12 +153,21 @@ internal sealed class RunHarness : IAsyncDisposable
         return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
     }
 
-    /// <summary>All poison records currently in `features-poison`.</summary>
+    /// <summary>The messages currently in `features-poison` (each as the hospital sent it).</summary>
     public async Task<List<string>> PoisonTextsAsync()
     {
         var texts = new List<string>();
         foreach (var m in await Poison.PeekMessagesAsync(32)) texts.Add(m.MessageText);
         return texts;
+    }
+
+    /// <summary>The records on `features-rejections` saying why each message was poisoned.</summary>
+    public async Task<List<PoisonRecord>> PoisonRecordsAsync()
+    {
+        var records = new List<PoisonRecord>();
+        await Rejections.CreateIfNotExistsAsync();
+        foreach (var m in await Rejections.PeekMessagesAsync(32)) records.Add(PoisonRecord.Parse(m.MessageText));
+        return records;
     }
 
     public async ValueTask DisposeAsync()
