@@ -26,9 +26,9 @@ public sealed class SplitRig : IAsyncDisposable
         Azurite = azurite;
         this.keyFolder = keyFolder;
         Keys = new LocalKeyStore(keyFolder);
-        Frames = new FrameIo(azurite.Connection, Keys);
+        Frames = new ServerFrameStore(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        Sessions = new RunSessions(store, Frames, Device.Cpu, "bench", NullLogger<RunSessions>.Instance);
+        Sessions = new LeasedRuns(store, Frames, Device.Cpu, "bench", NullLogger<LeasedRuns>.Instance);
         Service = new TrainingService(Sessions, Frames, NullLogger<TrainingService>.Instance);
         Processor = new TimedProcessor(Service);
     }
@@ -39,9 +39,9 @@ public sealed class SplitRig : IAsyncDisposable
 
     public LocalKeyStore Keys { get; }
 
-    public FrameIo Frames { get; }
+    public ServerFrameStore Frames { get; }
 
-    public RunSessions Sessions { get; }
+    public LeasedRuns Sessions { get; }
 
     public TrainingService Service { get; }
 

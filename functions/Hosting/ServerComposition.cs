@@ -35,13 +35,13 @@ public static class ServerComposition
         services.AddSingleton<IKeyProvider>(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value is { KeyVaultUri: { } vault }
             ? new KeyVaultKeyProvider(new SecretClient(vault, new DefaultAzureCredential()))
             : new LocalKeyStore(sp.GetRequiredService<IOptions<ServerOptions>>().Value.KeyDirectory!));
-        services.AddSingleton(sp => new FrameIo(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
+        services.AddSingleton(sp => new ServerFrameStore(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<StorageConnection>().GetBlobContainerClient(StorageNames.RunsContainer),
             sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention));
-        services.AddSingleton(sp => new RunSessions(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<FrameIo>(), sp.GetRequiredService<ServerEngine>().Device,
-            instance.Id, sp.GetRequiredService<ILogger<RunSessions>>()));
+        services.AddSingleton(sp => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
+            instance.Id, sp.GetRequiredService<ILogger<LeasedRuns>>()));
         services.AddSingleton(sp => new PoisonQueue(sp.GetRequiredService<StorageConnection>()));
-        services.AddSingleton(sp => new TrainingService(sp.GetRequiredService<RunSessions>(), sp.GetRequiredService<FrameIo>(), sp.GetRequiredService<ILogger<TrainingService>>()));
+        services.AddSingleton(sp => new TrainingService(sp.GetRequiredService<LeasedRuns>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ILogger<TrainingService>>()));
         services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<TrainingService>());
         services.AddHostedService<SessionHousekeeping>();
         return services;
@@ -69,7 +69,7 @@ public sealed class ServerEngine
 }
 
 /// <summary>Checkpoints and releases idle runs, and every run at shutdown, so no applied step waits on a crash to be replayed.</summary>
-internal sealed class SessionHousekeeping(RunSessions sessions) : BackgroundService
+internal sealed class SessionHousekeeping(LeasedRuns sessions) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

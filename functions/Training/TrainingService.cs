@@ -14,7 +14,7 @@ namespace SplitFunctions.Functions.Training;
 /// applies it to its run exactly once, makes the effect durable, then answers the hospital. Anything that cannot be
 /// trusted is rejected with a reason (and the hospital told), never trained on, and never stalls other hospitals.
 /// </summary>
-public sealed partial class TrainingService(RunSessions sessions, FrameIo frames, ILogger<TrainingService> logger) : IMessageProcessor
+public sealed partial class TrainingService(LeasedRuns sessions, ServerFrameStore frames, ILogger<TrainingService> logger) : IMessageProcessor
 {
     /// <summary>Step timings of the last vanilla step, for the benchmark's latency breakdown.</summary>
     public StepTimings LastStep { get; private set; } = new(0, 0, 0, 0, 0, 0);
@@ -35,7 +35,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
             return await RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false);
         }
 
-        RunSession? session;
+        LeasedRun? session;
         try
         {
             session = await sessions.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
@@ -105,7 +105,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         }
     }
 
-    private async Task<MessageOutcome> TrainAsync(RunSession session, FrameMessage message, CancellationToken ct)
+    private async Task<MessageOutcome> TrainAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
         var manifest = session.Manifest;
         if (manifest.Mode != TrainingMode.Vanilla) return await RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false);
@@ -142,7 +142,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: step {session.State.BatchesApplied}, loss {loss:F4}");
     }
 
-    private async Task<MessageOutcome> IndexChunkAsync(RunSession session, FrameMessage message, CancellationToken ct)
+    private async Task<MessageOutcome> IndexChunkAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
         if (session.Manifest.Mode != TrainingMode.Temporal) return await RejectAsync(message, $"run '{message.RunId}' is {session.Manifest.Mode}: 'chunk' messages belong to temporal runs", ct).ConfigureAwait(false);
         if (session.State.Done.ContainsKey(message.HospitalId) && !IsReplay(session, message))
@@ -162,7 +162,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: chunk indexed ({session.State.Chunks.Count} in all)");
     }
 
-    private async Task<MessageOutcome> CompleteHospitalAsync(RunSession session, FrameMessage message, CancellationToken ct)
+    private async Task<MessageOutcome> CompleteHospitalAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
         var state = session.State;
         if (session.Manifest.Mode != TrainingMode.Temporal) return await RejectAsync(message, $"run '{message.RunId}' is {session.Manifest.Mode}: 'done' messages belong to temporal runs", ct).ConfigureAwait(false);
@@ -190,7 +190,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
 
     // Algorithm 1: E epochs over the union of every hospital's features, seeded order, a checkpoint per epoch so an
     // interrupted run resumes at the epoch boundary and ends with the same weights.
-    private async Task<double> TrainTemporalAsync(RunSession session, CancellationToken ct)
+    private async Task<double> TrainTemporalAsync(LeasedRun session, CancellationToken ct)
     {
         var state = session.State;
         var manifest = session.Manifest;
@@ -215,7 +215,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
     }
 
     /// <summary>All indexed chunks decrypted into one set, in (hospital, sequence) order so every replay sees the same data.</summary>
-    public async Task<TrainingSet> LoadUnionAsync(RunSession session, CancellationToken ct)
+    public async Task<TrainingSet> LoadUnionAsync(LeasedRun session, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         var features = new List<float>();
@@ -229,7 +229,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         return new TrainingSet([.. features], [.. labels], session.Model.CutShape);
     }
 
-    private async Task<MessageOutcome> EvaluateAsync(RunSession session, FrameMessage message, CancellationToken ct)
+    private async Task<MessageOutcome> EvaluateAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
         var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the hospital); it has {tensors.Length} tensors");
@@ -241,10 +241,10 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {Batch(tensors[0])} predictions");
     }
 
-    private static bool IsReplay(RunSession session, FrameMessage message) =>
+    private static bool IsReplay(LeasedRun session, FrameMessage message) =>
         message.Sequence <= session.State.Watermarks.GetValueOrDefault(message.HospitalId, -1);
 
-    private static void RequireTrainingFrame(RunSession session, DecodedTensor[] tensors)
+    private static void RequireTrainingFrame(LeasedRun session, DecodedTensor[] tensors)
     {
         if (tensors.Length != 2) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a training frame holds activations and labels; it has {tensors.Length} tensors");
         RequireCut(session, tensors[0]);
@@ -255,7 +255,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         }
     }
 
-    private static void RequireCut(RunSession session, DecodedTensor activations)
+    private static void RequireCut(LeasedRun session, DecodedTensor activations)
     {
         var cut = session.Model.CutShape;
         if (activations.Shape.Length != cut.Length + 1 || !activations.Shape.AsSpan(1).SequenceEqual(cut) || activations.Shape[0] < 1)
@@ -267,7 +267,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
 
     private static int Batch(DecodedTensor tensor) => checked((int)tensor.Shape[0]);
 
-    private static JournalEntry Entry(RunSession session, FrameMessage message, string kind) =>
+    private static JournalEntry Entry(LeasedRun session, FrameMessage message, string kind) =>
         new(session.State.Step, kind, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId ?? "", message.ChunkCount);
 
     private async Task<MessageOutcome> RejectAsync(FrameMessage message, string reason, CancellationToken ct)

@@ -25,7 +25,7 @@ internal sealed class RunHarness : IAsyncDisposable
         Azurite = azurite;
         Manifest = manifest;
         Keys = new LocalKeyStore(keyFolder.Path);
-        Frames = new FrameIo(azurite.Connection, Keys);
+        Frames = new ServerFrameStore(azurite.Connection, Keys);
     }
 
     public AzuriteProcess Azurite { get; }
@@ -38,7 +38,7 @@ internal sealed class RunHarness : IAsyncDisposable
 
     public string KeyFolder => keyFolder.Path;
 
-    public FrameIo Frames { get; }
+    public ServerFrameStore Frames { get; }
 
     public QueueClient Features => Storage.GetQueueClient(StorageNames.FeaturesQueue);
 
@@ -60,10 +60,10 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
-    public (TrainingService Service, RunSessions Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
+    public (TrainingService Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var sessions = new RunSessions(store, Frames, Device.Cpu, instanceId, NullLogger<RunSessions>.Instance);
+        var sessions = new LeasedRuns(store, Frames, Device.Cpu, instanceId, NullLogger<LeasedRuns>.Instance);
         return (new TrainingService(sessions, Frames, NullLogger<TrainingService>.Instance), sessions);
     }
 

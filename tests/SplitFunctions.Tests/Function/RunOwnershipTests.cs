@@ -33,7 +33,7 @@ public sealed class RunOwnershipTests
 
         var session = await sessions.OpenAsync("run-1", CancellationToken.None);
         var weights = session!.Model.SaveWeights();
-        session.LastUsed = DateTimeOffset.UtcNow - RunSessions.IdleRelease - TimeSpan.FromSeconds(1);
+        session.LastUsed = DateTimeOffset.UtcNow - LeasedRuns.IdleRelease - TimeSpan.FromSeconds(1);
         await sessions.ReleaseIdleAsync(all: false, CancellationToken.None);
 
         var (checkpoint, _) = await store.LoadLatestAsync("run-1", CancellationToken.None);
@@ -60,7 +60,7 @@ public sealed class RunOwnershipTests
             var store = new RunStore(run.Storage.GetBlobContainerClient(StorageNames.RunsContainer), 50);
             var frames = run.Frames;
             // Renewing every second so the loss is noticed within an epoch or two.
-            var sessions = new RunSessions(store, frames, Device.Cpu, "instance-a", NullLogger<RunSessions>.Instance, TimeSpan.FromSeconds(1));
+            var sessions = new LeasedRuns(store, frames, Device.Cpu, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
             var service = new TrainingService(sessions, frames, NullLogger<TrainingService>.Instance);
             foreach (var hospital in run.Manifest.Hospitals)
             {

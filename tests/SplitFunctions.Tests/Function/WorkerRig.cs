@@ -47,7 +47,7 @@ internal sealed class WorkerRig : IAsyncDisposable
 
     public ProcessFeaturesFunction Function { get; }
 
-    public RunSessions Sessions => services.GetRequiredService<RunSessions>();
+    public LeasedRuns Sessions => services.GetRequiredService<LeasedRuns>();
 
     private static string Key(string setting) => setting.Replace("__", ":", StringComparison.Ordinal);
 
@@ -92,7 +92,7 @@ internal sealed class WorkerRig : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await services.GetRequiredService<RunSessions>().DisposeAsync();
+        await services.GetRequiredService<LeasedRuns>().DisposeAsync();
         await services.DisposeAsync();
     }
 }

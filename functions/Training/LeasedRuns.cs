@@ -10,7 +10,7 @@ namespace SplitFunctions.Functions.Training;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
+public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -18,12 +18,12 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     /// <summary>A session unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
     public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(30);
 
-    private readonly ConcurrentDictionary<string, RunSession> sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LeasedRun> sessions = new(StringComparer.Ordinal);
 
     public RunStore Store => store;
 
     /// <summary>The run's session, or null when another instance holds the run.</summary>
-    public async Task<RunSession?> OpenAsync(string run, CancellationToken ct)
+    public async Task<LeasedRun?> OpenAsync(string run, CancellationToken ct)
     {
         if (sessions.TryGetValue(run, out var existing))
         {
@@ -51,7 +51,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     /// <summary>Drops a session without writing (after a concurrent-writer conflict); the next message reloads durable state.</summary>
-    public async Task AbandonAsync(RunSession session)
+    public async Task AbandonAsync(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
         sessions.TryRemove(session.Manifest.RunId, out _);
@@ -59,7 +59,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     /// <summary>Records a journal entry for an applied message; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
-    public async Task CommitAsync(RunSession session, JournalEntry entry, CancellationToken ct)
+    public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
@@ -67,7 +67,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
     }
 
-    public async Task CheckpointAsync(RunSession session, CancellationToken ct)
+    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
@@ -101,7 +101,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         }
     }
 
-    private async Task<RunSession> LoadAsync(string run, RunLease lease, CancellationToken ct)
+    private async Task<LeasedRun> LoadAsync(string run, RunLease lease, CancellationToken ct)
     {
         var manifest = await store.LoadManifestAsync(run, ct).ConfigureAwait(false);
         var model = new ServerModel(manifest, device);
@@ -110,7 +110,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             var (checkpoint, etag) = await store.LoadLatestAsync(run, ct).ConfigureAwait(false);
             var state = checkpoint?.State ?? new RunState();
             if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
-            var session = new RunSession(manifest, lease, model, state, etag);
+            var session = new LeasedRun(manifest, lease, model, state, etag);
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
             foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
@@ -125,7 +125,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     // Re-applies what the journal says happened after the checkpoint, in the same order.
-    private async Task ReplayAsync(RunSession session, JournalEntry entry, CancellationToken ct)
+    private async Task ReplayAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
     {
         var run = session.Manifest.RunId;
         switch (entry.Kind)
