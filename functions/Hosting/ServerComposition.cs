@@ -41,8 +41,14 @@ public static class ServerComposition
         services.AddSingleton(sp => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
             instance.Id, sp.GetRequiredService<ILogger<LeasedRuns>>()));
         services.AddSingleton(sp => new PoisonQueue(sp.GetRequiredService<StorageConnection>()));
-        services.AddSingleton(sp => new TrainingService(sp.GetRequiredService<LeasedRuns>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ILogger<TrainingService>>()));
-        services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<TrainingService>());
+        services.AddSingleton<StepTimeline>();
+        services.AddSingleton<HospitalReplies>();
+        services.AddSingleton<VanillaSteps>();
+        services.AddSingleton<TemporalEpochs>();
+        services.AddSingleton<TemporalChunks>();
+        services.AddSingleton<RemoteEvaluation>();
+        services.AddSingleton<MessageRouter>();
+        services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<MessageRouter>());
         services.AddHostedService<SessionHousekeeping>();
         return services;
     }

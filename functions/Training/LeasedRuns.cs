@@ -112,7 +112,7 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
             var session = new LeasedRun(manifest, lease, model, state, etag);
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
-            foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
+            foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
             LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
             return session;
@@ -122,32 +122,6 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             model.Dispose();
             throw;
         }
-    }
-
-    // Re-applies what the journal says happened after the checkpoint, in the same order.
-    private async Task ReplayAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
-    {
-        var run = session.Manifest.RunId;
-        switch (entry.Kind)
-        {
-            case JournalKinds.Train:
-                var (tensors, _) = await frames.ReadAsync(run, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
-                var batch = checked((int)tensors[0].Shape[0]);
-                var (loss, _) = session.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
-                session.State.BatchesApplied++;
-                session.State.RecordBatch(entry.Hospital, entry.Sequence, loss, batch);
-                break;
-            case JournalKinds.Chunk:
-                session.State.Chunks.Add(new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));
-                break;
-            case JournalKinds.Done:
-                session.State.Done[entry.Hospital] = entry.ChunkCount ?? 0;
-                break;
-            default:
-                throw new InvalidDataException($"run '{run}': journal step {entry.Step} has unknown kind '{entry.Kind}'");
-        }
-        session.State.Watermarks[entry.Hospital] = Math.Max(session.State.Watermarks.GetValueOrDefault(entry.Hospital, -1), entry.Sequence);
-        session.State.Step = entry.Step + 1;
     }
 
     public async ValueTask DisposeAsync()

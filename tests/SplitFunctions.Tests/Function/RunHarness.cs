@@ -60,11 +60,11 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
-    public (TrainingService Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
+    public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
         var sessions = new LeasedRuns(store, Frames, Device.Cpu, instanceId, NullLogger<LeasedRuns>.Instance);
-        return (new TrainingService(sessions, Frames, NullLogger<TrainingService>.Instance), sessions);
+        return (MessageRouter.Create(sessions, Frames, new StepTimeline()), sessions);
     }
 
     /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>

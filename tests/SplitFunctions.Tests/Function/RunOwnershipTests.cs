@@ -61,7 +61,7 @@ public sealed class RunOwnershipTests
             var frames = run.Frames;
             // Renewing every second so the loss is noticed within an epoch or two.
             var sessions = new LeasedRuns(store, frames, Device.Cpu, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
-            var service = new TrainingService(sessions, frames, NullLogger<TrainingService>.Instance);
+            var service = MessageRouter.Create(sessions, frames, new StepTimeline());
             foreach (var hospital in run.Manifest.Hospitals)
             {
                 for (var chunk = 0; chunk < 2; chunk++)
