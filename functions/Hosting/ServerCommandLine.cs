@@ -55,13 +55,29 @@ public static class ServerCommandLine
     public static async Task<int> InvokeAsync(string[] args)
     {
         var parse = Build().Parse(args);
-        if (parse.Errors.Count > 0)
+        var errors = UsageErrors(parse);
+        if (errors.Count > 0)
         {
-            foreach (var e in parse.Errors) await Console.Error.WriteLineAsync($"{Program}: {e.Message}").ConfigureAwait(false);
+            foreach (var e in errors) await Console.Error.WriteLineAsync($"{Program}: {e}").ConfigureAwait(false);
             return (int)ServerExitCode.Usage;
         }
         // The hosts handle SIGTERM/Ctrl-C themselves (checkpoint and release every run); no forced exit after two seconds.
         return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Parse errors, plus unknown arguments anywhere but at the root: only the worker takes arguments it does not know
+    /// (the Functions host's), so a mistyped drain option cannot start a drain that never exits.
+    /// </summary>
+    public static IReadOnlyList<string> UsageErrors(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        var errors = parse.Errors.Select(e => e.Message).ToList();
+        if (parse.CommandResult.Command != parse.RootCommandResult.Command && parse.UnmatchedTokens.Count > 0)
+        {
+            errors.Add($"unknown argument(s) for '{parse.CommandResult.Command.Name}': {string.Join(' ', parse.UnmatchedTokens)} (see --help)");
+        }
+        return errors;
     }
 
     private static async Task<int> RunAsync(Func<Task> host)
