@@ -47,9 +47,10 @@ public static class ClinicalRanges
 {
     public static IReadOnlyDictionary<ClinicalMeasure, PlausibleRange> Defaults { get; } = new Dictionary<ClinicalMeasure, PlausibleRange>
     {
-        [ClinicalMeasure.Age] = new(0, 120),
-        [ClinicalMeasure.Height] = new(40, 250),
-        [ClinicalMeasure.Weight] = new(1, 650),
+        // The oldest (122 years), tallest (272 cm) and heaviest (about 635 kg) people recorded; premature newborns.
+        [ClinicalMeasure.Age] = new(0, 125),
+        [ClinicalMeasure.Height] = new(20, 275),
+        [ClinicalMeasure.Weight] = new(0.2, 650),
         // Abetalipoproteinaemia (TC ~ 30) to homozygous familial hypercholesterolaemia (TC > 1000).
         [ClinicalMeasure.TotalCholesterol] = new(20, 2000),
         // Tangier disease (HDL < 5) to CETP deficiency (HDL well above 150).

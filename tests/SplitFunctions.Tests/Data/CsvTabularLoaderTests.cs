@@ -58,7 +58,7 @@ public sealed class CsvTabularLoaderTests
         report.Count(DropReason.UnknownCategory, "sex").Should().Be(1);
         report.Count(DropReason.NotANumber, "age").Should().Be(1);
         report.Count(DropReason.NotANumber, "chol").Should().Be(1);
-        report.Count(DropReason.OutOfRange, "age").Should().Be(1, "age 500 is outside the default 0-120");
+        report.Count(DropReason.OutOfRange, "age").Should().Be(1, "age 500 is outside the default 0-125");
         report.Drops.Single(d => d.Reason == DropReason.Missing && d.Column == "age").FirstLines.Should().Equal(3, 6);
         data.Count.Should().Be(1);
         data.Row(0).ToArray().Should().Equal(0, 40, 200);
@@ -115,7 +115,7 @@ public sealed class CsvTabularLoaderTests
     {
         var limits = new Dictionary<string, (double Min, double Max)>
         {
-            ["age"] = (0, 120), ["height"] = (40, 250), ["weight"] = (1, 650), ["tot_chole"] = (20, 2000),
+            ["age"] = (0, 125), ["height"] = (20, 275), ["weight"] = (0.2, 650), ["tot_chole"] = (20, 2000),
             ["HDL_chole"] = (1, 300), ["triglyceride"] = (5, 30000), ["LDL_chole"] = (10, 2000),
         };
         var lines = File.ReadAllLines(path);

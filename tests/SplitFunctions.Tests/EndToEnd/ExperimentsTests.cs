@@ -37,6 +37,11 @@ public sealed class ExperimentsTests
             double.IsFinite(msle).Should().BeTrue($"{name} scored the test split");
             arm.GetProperty("test").GetProperty("regression").GetProperty("samples").GetInt32().Should().Be(60, "10% of 600 rows are the test split");
         }
+        foreach (var name in new[] { "centralised", "federated" })
+        {
+            var losses = arms[name].GetProperty("history").EnumerateArray().Select(h => h.GetProperty("trainLoss").GetDouble()).ToList();
+            losses[^1].Should().BeLessThan(losses[0], $"{name} learned from the four columns");
+        }
         arms["split-vanilla"].GetProperty("perHospital").EnumerateObject().Should().HaveCount(3, "every hospital scored the test rows itself");
 
         // The contract: the manifest the agents and the function read says the network takes four inputs.
@@ -151,7 +156,7 @@ public sealed class ExperimentsTests
         AssertOneLineError(other, 2, "--resume", "other settings");
     }
 
-    /// <summary>A clinic's lipid panel in mg/dL: LDL follows Friedewald below TG 400 (with noise) and falls short of it above.</summary>
+    /// <summary>A clinic's lipid panel in mg/dL: measured LDL follows Friedewald below TG 400 (with noise) and exceeds its estimate above.</summary>
     private static string WriteLipids(string path, int rows)
     {
         var random = new Random(17);
@@ -161,8 +166,9 @@ public sealed class ExperimentsTests
         {
             var hdl = i % 50 == 0 ? 9 : Math.Max(15, Math.Round(Gauss(52, 13)));
             var tg = Math.Round(i % 12 == 0 ? 400 + random.NextDouble() * 600 : Math.Exp(Gauss(4.8, 0.4)));
-            var tc = Math.Round(Gauss(200, 35));
-            var ldl = Math.Round(Math.Max(20, tc - hdl - tg / (tg < 400 ? 5 : 3) + Gauss(0, 5)));
+            // Total cholesterol = LDL + HDL + VLDL; VLDL is TG/5 below 400 mg/dL and less above it (where Friedewald overstates it).
+            var ldl = Math.Round(Math.Max(40, Gauss(120, 30)));
+            var tc = Math.Round(ldl + hdl + tg / (tg < 400 ? 5 : 8) + Gauss(0, 4));
             text.Append(CultureInfo.InvariantCulture, $"{20 + random.Next(65)},{tc},{tg},{hdl},{ldl}\n");
         }
         File.WriteAllText(path, text.ToString());
