@@ -22,7 +22,7 @@ public sealed class ArmStore
     /// <summary>Arms already done (by the name given to --arms), with their results.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<ArmResult>> Done => done;
 
-    /// <summary>Opens the study folder: with <paramref name="resume"/> keeps what an earlier run of the same settings finished, otherwise starts empty.</summary>
+    /// <summary>Opens the study folder: with <paramref name="resume"/> keeps what an earlier run of the same settings finished, otherwise starts empty (earlier arms moved aside).</summary>
     public static ArmStore Open(string folder, StudyOptions options, bool resume)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -51,9 +51,12 @@ public sealed class ArmStore
                 }
             }
         }
-        else
+        else if (Directory.Exists(arms) && Directory.EnumerateFiles(arms, "*.json").Any())
         {
-            if (Directory.Exists(arms)) Directory.Delete(arms, recursive: true);
+            // A fresh start never throws finished work away: the earlier arms move aside.
+            var aside = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{arms}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+            Directory.Move(arms, aside);
+            Console.WriteLine($"earlier arms moved to {aside} (pass --resume to continue them instead)");
         }
         Directory.CreateDirectory(arms);
         File.WriteAllText(settingsFile, settings);

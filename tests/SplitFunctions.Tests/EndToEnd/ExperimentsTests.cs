@@ -95,8 +95,13 @@ public sealed class ExperimentsTests
         var badLipids = await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--lipids", "tc=chol_total,hdl=nope,tg=trigs", .. common]);
         AssertOneLineError(badLipids, 2, "'nope' is not a mapped feature");
 
+        var demoData = await RunAsync(["demo", "--data", dir.File("absent.npz"), "--out", dir.File("demo")]);
+        AssertOneLineError(demoData, 3, "absent.npz does not exist");
+        var demoModel = await RunAsync(["demo", "--model", "resnet-9000", "--out", dir.File("demo")]);
+        AssertOneLineError(demoModel, 4, "unknown model 'resnet-9000'");
+
         // None of these got as far as storage or an agent.
-        foreach (var run in new[] { unknownColumn, missingData, unknownModel, imageModel, width, badLipids })
+        foreach (var run in new[] { unknownColumn, missingData, unknownModel, imageModel, width, badLipids, demoData, demoModel })
         {
             run.Log.Should().NotContain("Azurite on ports");
         }
@@ -154,6 +159,12 @@ public sealed class ExperimentsTests
         // Resuming with other settings would mix incomparable arms: refused.
         var other = await RunAsync([.. args.Select(a => a == "15" ? "16" : a), "--resume"]);
         AssertOneLineError(other, 2, "--resume", "other settings");
+
+        // Starting over (no --resume) keeps the finished arms, moved aside.
+        var fresh = await RunAsync([.. args.Select(a => a is "single" or "federated" ? "centralised" : a).Distinct()]);
+        fresh.Code.Should().Be(0, fresh.Log);
+        Directory.GetDirectories(study, "arms-*").Should().ContainSingle()
+            .Which.Should().Match(d => File.Exists(Path.Combine(d, "single.json")) && File.Exists(Path.Combine(d, "federated.json")));
     }
 
     /// <summary>A clinic's lipid panel in mg/dL: measured LDL follows Friedewald below TG 400 (with noise) and exceeds its estimate above.</summary>
