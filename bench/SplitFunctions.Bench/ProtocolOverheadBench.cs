@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using SplitFunctions.Core;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
 using SplitFunctions.Core.Protocol;
-using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 
 namespace SplitFunctions.Bench;
 
@@ -48,7 +51,7 @@ public static class ProtocolOverheadBench
             for (var i = 0; i < count; i++)
             {
                 var blob = container.GetBlobClient(StorageNames.FrameBlob("plain", "bench", sequence++));
-                await blob.UploadAsync(plainFrame.AsMemory());
+                await blob.UploadReplacingAsync(BinaryData.FromBytes(plainFrame));
                 await DownloadAsync(blob, plainFrame.Length);
                 written.Add(blob);
             }
@@ -69,10 +72,10 @@ public static class ProtocolOverheadBench
                 var sealedFrame = SecureFrameCodec.Seal(key, context, tensor);
                 sealSeconds += clock.Elapsed.TotalSeconds - t0;
                 var blob = container.GetBlobClient(StorageNames.FrameBlob(StorageNames.FeaturesFolder, "bench", context.Sequence));
-                await blob.UploadAsync(sealedFrame.Blob.AsMemory());
+                await blob.UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob));
                 var back = await DownloadAsync(blob, sealedFrame.Length);
                 var t1 = clock.Elapsed.TotalSeconds;
-                var opened = SecureFrameCodec.OpenInPlace(key, context, back, sealedFrame.Length, sealedFrame.Sha256);
+                var opened = SecureFrameCodec.OpenInPlace(key, context, back.Span, sealedFrame.Length, sealedFrame.Sha256);
                 openSeconds += clock.Elapsed.TotalSeconds - t1;
                 if (opened[0].Values.Length != values.Length) throw new InvalidOperationException("secure frame came back short");
                 written.Add(blob);
@@ -129,14 +132,12 @@ public static class ProtocolOverheadBench
         return 0;
     }
 
-    // As the function does: the message announces the length, so the download lands in one exactly sized buffer.
-    private static async Task<byte[]> DownloadAsync(BlobClient blob, long length)
+    // As the function and the agent do: one DownloadContent, opened in place.
+    private static async Task<Memory<byte>> DownloadAsync(BlobClient blob, long length)
     {
-        using var download = await blob.DownloadStreamingAsync();
-        if (download.Details!.ContentLength != length) throw new InvalidOperationException($"download is {download.Details.ContentLength} bytes, expected {length}");
-        var buffer = GC.AllocateUninitializedArray<byte>((int)length);
-        await download.Content.ReadExactlyAsync(buffer);
-        return buffer;
+        var content = (await blob.DownloadContentAsync()).Value.Content;
+        if (content.ToMemory().Length != length) throw new InvalidOperationException($"download is {content.ToMemory().Length} bytes, expected {length}");
+        return System.Runtime.InteropServices.MemoryMarshal.AsMemory(content.ToMemory());
     }
 
     private static double MiBPerSecond(int frames, int frameMiB, double seconds) => frames * frameMiB / seconds;

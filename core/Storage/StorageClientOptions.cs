@@ -1,57 +1,68 @@
 using Azure.Core;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
 
 namespace SplitFunctions.Core.Storage;
 
-/// <summary>Options of the blob and queue clients: pipeline settings (retries, diagnostics, transport) plus the service version.</summary>
-public class StorageClientOptions : ClientOptions
+/// <summary>Who retries a failed storage request: the SDK's pipeline, or the caller's own policy (the agent's Polly outage budget).</summary>
+public enum StorageRetries
 {
-    /// <summary>The x-ms-version every request and SAS is made with (Azurite accepts it with --skipApiVersionCheck).</summary>
-    public const string DefaultServiceVersion = "2021-12-02";
+    /// <summary>The SDK pipeline retries transient failures (exponential, 5 tries); the function and the tools use this.</summary>
+    Pipeline,
 
-    public StorageClientOptions()
-    {
-        Retry.Mode = RetryMode.Exponential;
-        Retry.MaxRetries = 5;
-        Retry.Delay = TimeSpan.FromMilliseconds(200);
-        Retry.MaxDelay = TimeSpan.FromSeconds(10);
-        Retry.NetworkTimeout = TimeSpan.FromSeconds(100);
-        foreach (var header in new[]
-                 {
-                     "x-ms-version", "x-ms-date", "x-ms-blob-type", "x-ms-lease-action", "x-ms-lease-id", "x-ms-lease-state",
-                     "x-ms-lease-status", "x-ms-lease-duration", "x-ms-proposed-lease-id", "x-ms-error-code", "x-ms-popreceipt",
-                     "x-ms-time-next-visible", "x-ms-approximate-messages-count", "If-Match", "If-None-Match", "ETag", "Last-Modified",
-                 })
-        {
-            Diagnostics.LoggedHeaderNames.Add(header);
-        }
-        foreach (var query in new[] { "restype", "comp", "prefix", "maxresults", "blockid", "numofmessages", "visibilitytimeout", "peekonly", "messagettl" })
-        {
-            Diagnostics.LoggedQueryParameters.Add(query);
-        }
-    }
-
-    /// <summary>The REST API version to use.</summary>
-    public string ServiceVersion { get; set; } = DefaultServiceVersion;
-
-    /// <summary>
-    /// Payloads up to this size are uploaded with one Put Blob; larger ones in blocks. One request is several times faster
-    /// than Put Block + Put Block List for the 8-64 MiB frames of split learning (Put Blob takes up to 5000 MiB).
-    /// </summary>
-    public long SingleUploadThresholdBytes { get; set; } = 64 * 1024 * 1024;
-
-    /// <summary>Size of each Put Block when a payload is uploaded in blocks.</summary>
-    public int BlockSizeBytes { get; set; } = 4 * 1024 * 1024;
-
-    /// <summary>How queue message text is put on the wire; Base64 is what the Functions queue trigger expects by default.</summary>
-    public QueueMessageEncoding MessageEncoding { get; set; } = QueueMessageEncoding.Base64;
+    /// <summary>No pipeline retries: the caller's policy decides (the agent rides out long outages with Polly).</summary>
+    Caller,
 }
 
-/// <summary>How queue message text is encoded inside the REST body.</summary>
-public enum QueueMessageEncoding
+/// <summary>
+/// The one place the SDK's client options are set: service version, retries and the queue message encoding.
+/// Every blob and queue client of the function, the agent, local-run, the benchmarks and the tests is built with these.
+/// </summary>
+public static class StorageClientDefaults
 {
-    /// <summary>UTF-8 bytes of the text, base64-encoded (Azure Functions queue trigger default, host.json messageEncoding=base64).</summary>
-    Base64,
+    // Pinned rather than starting Azurite with --skipApiVersionCheck: the SDK's default (2026-10-06) is newer than
+    // Azurite 3.37 implements, and skipping the check would let requests of a version the emulator does not implement
+    // pass silently, so the tests would no longer check the behaviour production gets. 2026-06-06 is the newest version
+    // Azurite 3.37 accepts; Azure serves it for years, so the function and the agents use it in Azure too: what runs in
+    // production is exactly the API version the tests, the demo and the benchmarks exercise. Raise it with Azurite.
 
-    /// <summary>The text itself, XML-escaped.</summary>
-    None,
+    /// <summary>The blob REST API version every request and SAS uses.</summary>
+    public const BlobClientOptions.ServiceVersion BlobServiceVersion = BlobClientOptions.ServiceVersion.V2026_06_06;
+
+    /// <summary>The queue REST API version every request and SAS uses.</summary>
+    public const QueueClientOptions.ServiceVersion QueueServiceVersion = QueueClientOptions.ServiceVersion.V2026_06_06;
+
+    /// <summary>Blob client options: pinned version, retries per <paramref name="retries"/>.</summary>
+    public static BlobClientOptions Blob(StorageRetries retries = StorageRetries.Pipeline)
+    {
+        var options = new BlobClientOptions(BlobServiceVersion);
+        Configure(options, retries);
+        return options;
+    }
+
+    /// <summary>Queue client options: pinned version, Base64 message text (what the Functions queue trigger expects), retries per <paramref name="retries"/>.</summary>
+    public static QueueClientOptions Queue(StorageRetries retries = StorageRetries.Pipeline)
+    {
+        var options = new QueueClientOptions(QueueServiceVersion) { MessageEncoding = QueueMessageEncoding.Base64 };
+        Configure(options, retries);
+        return options;
+    }
+
+    private static void Configure(ClientOptions options, StorageRetries retries)
+    {
+        options.Retry.Mode = RetryMode.Exponential;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(10);
+        if (retries == StorageRetries.Caller)
+        {
+            options.Retry.MaxRetries = 0;
+            // One attempt that hangs must end so the caller's policy can try again.
+            options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        }
+        else
+        {
+            options.Retry.MaxRetries = 5;
+            options.Retry.NetworkTimeout = TimeSpan.FromSeconds(100);
+        }
+    }
 }

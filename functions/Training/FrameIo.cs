@@ -1,10 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 
 namespace SplitFunctions.Functions.Training;
 
@@ -95,7 +100,7 @@ public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
         try
         {
             // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
-            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -118,7 +123,7 @@ public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
         var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
         var crypto = clock.Elapsed.TotalMilliseconds;
         var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
-        await Container(hospital).GetBlobClient(blob).UploadAsync(sealedFrame.Blob, cancellationToken: ct).ConfigureAwait(false);
+        await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
 

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
@@ -115,7 +117,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4).
             var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
             // One download gives both the length and the digest the reply announces.
-            var stored = await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
+            var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
             var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stored.ToMemory().Span));
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await ReplyAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
@@ -245,7 +247,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
         ArgumentNullException.ThrowIfNull(messageText);
         var record = new PoisonRecord(reason, dequeueCount, DateTimeOffset.UtcNow,
             messageText.Length <= PoisonRecord.MaxMessageChars ? messageText : messageText[..PoisonRecord.MaxMessageChars]);
-        await poison.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+        await poison.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await poison.SendMessageAsync(JsonSerializer.Serialize(record, StoreJson.Options), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 

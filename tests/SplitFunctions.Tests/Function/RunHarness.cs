@@ -1,11 +1,13 @@
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Logging.Abstractions;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 using SplitFunctions.Functions.Training;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -100,7 +102,7 @@ internal sealed class RunHarness : IAsyncDisposable
         var key = Keys.GetKey(hospital);
         var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
-        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadAsync(sealedBytes);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
         return MessageCodec.Serialize(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
@@ -122,11 +124,11 @@ internal sealed class RunHarness : IAsyncDisposable
         var queue = Replies(hospital);
         while (DateTime.UtcNow < deadline)
         {
-            var received = await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30));
-            if (received.Count == 1)
+            QueueMessage[] received = await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30));
+            if (received.Length == 1)
             {
                 await queue.DeleteMessageAsync(received[0].MessageId, received[0].PopReceipt);
-                return MessageCodec.ParseReply(received[0].MessageText);
+                return MessageCodec.ParseReply(received[0].Body.ToString());
             }
             await Task.Delay(50);
         }
@@ -146,7 +148,7 @@ internal sealed class RunHarness : IAsyncDisposable
     /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
     public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
     {
-        var bytes = await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync();
+        var bytes = (await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync()).Value.Content;
         return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
     }
 
@@ -154,7 +156,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public async Task<List<string>> PoisonTextsAsync()
     {
         var texts = new List<string>();
-        foreach (var m in await Poison.PeekMessagesAsync(32)) texts.Add(m.MessageText);
+        foreach (var m in (await Poison.PeekMessagesAsync(32)).Value) texts.Add(m.Body.ToString());
         return texts;
     }
 
