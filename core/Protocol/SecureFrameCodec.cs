@@ -1,9 +1,8 @@
 using System.Buffers;
-using System.Security.Cryptography;
 
 namespace SplitFunctions.Core.Protocol;
 
-/// <summary>A sealed frame ready to upload, with the length and SHA-256 its queue message announces.</summary>
+/// <summary>A sealed frame ready to upload, with the length and seal digest (<see cref="Envelope.SealDigest"/>) its queue message announces.</summary>
 public sealed record SealedFrame(byte[] Blob, string Sha256)
 {
     public long Length => Blob.Length;
@@ -33,7 +32,7 @@ public static class SecureFrameCodec
             frame.Clear();
             throw;
         }
-        return new SealedFrame(blob, Convert.ToHexStringLower(SHA256.HashData(blob)));
+        return new SealedFrame(blob, Envelope.SealDigest(blob));
     }
 
     /// <summary>Opens the blob a frame message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
@@ -84,7 +83,10 @@ public static class SecureFrameCodec
         }
     }
 
-    /// <summary>Throws unless <paramref name="blob"/> has exactly the length and SHA-256 its message announced.</summary>
+    /// <summary>The digest a message announces for <paramref name="sealedBlob"/> (<see cref="Envelope.SealDigest"/>).</summary>
+    public static string Digest(ReadOnlySpan<byte> sealedBlob) => Envelope.SealDigest(sealedBlob);
+
+    /// <summary>Throws unless <paramref name="blob"/> has exactly the length and seal digest its message announced.</summary>
     public static void VerifyDigest(ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256)
     {
         ArgumentNullException.ThrowIfNull(expectedSha256);
@@ -95,12 +97,10 @@ public static class SecureFrameCodec
         }
         if (blob.Length > expectedLength)
             throw new ProtocolException(ProtocolRejection.DigestMismatch, $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the blob was overwritten after the message was sent.");
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(blob, hash);
-        if (!string.Equals(Convert.ToHexStringLower(hash), expectedSha256, StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(Envelope.SealDigest(blob), expectedSha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ProtocolException(ProtocolRejection.DigestMismatch,
-                "The blob's SHA-256 differs from the one in its message: the blob was overwritten or corrupted after the message was sent. It is refused.");
+                "The blob's SHA-256 seal digest differs from the one in its message: the blob was overwritten (sealed again) or its header corrupted after the message was sent. It is refused.");
         }
     }
 

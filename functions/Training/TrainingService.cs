@@ -118,7 +118,7 @@ public sealed partial class TrainingService(RunSessions sessions, FrameIo frames
             var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
             // One download gives both the length and the digest the reply announces.
             var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stored.ToMemory().Span));
+            var sha256 = SecureFrameCodec.Digest(stored.ToMemory().Span);
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await ReplyAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
             return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record");

@@ -111,7 +111,7 @@ internal sealed class TestResponder : IAsyncDisposable
             Interlocked.Increment(ref Replays);
             var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
             var bytes = (await container.GetBlobClient(name).DownloadContentAsync(ct)).Value.Content.ToArray();
-            await Reply(ReplyKind.Gradients, name, new SealedFrame(bytes, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))), 0.0);
+            await Reply(ReplyKind.Gradients, name, new SealedFrame(bytes, SecureFrameCodec.Digest(bytes)), 0.0);
             return;
         }
         var blob = (await container.GetBlobClient(message.Blob!).DownloadContentAsync(ct)).Value.Content.ToArray();

@@ -106,7 +106,7 @@ internal sealed class RunHarness : IAsyncDisposable
         return MessageCodec.Serialize(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
-            Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(sealedBytes)),
+            Sha256 = SecureFrameCodec.Digest(sealedBytes),
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
         });
     }

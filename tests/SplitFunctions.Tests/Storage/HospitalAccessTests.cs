@@ -79,6 +79,11 @@ public sealed class HospitalAccessTests(AzuriteFixture azurite)
         var othersReplies = new QueueClient(beta.RepliesQueueUri, new AzureSasCredential(alpha.RepliesQueueSas), StorageClientDefaults.Queue());
         var steal = () => othersReplies.ReceiveMessagesAsync();
         (await steal.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
+        var forgeOthers = () => othersReplies.SendMessageAsync("forged reply to beta");
+        (await forgeOthers.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
+        var addWithFeaturesSas = new QueueClient(beta.RepliesQueueUri, new AzureSasCredential(alpha.FeaturesQueueSas), StorageClientDefaults.Queue());
+        var forgeWithAdd = () => addWithFeaturesSas.SendMessageAsync("forged reply to beta");
+        (await forgeWithAdd.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
         var sendToOwnReplies = () => replies.SendMessageAsync("forged reply");
         (await sendToOwnReplies.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
 
