@@ -70,10 +70,10 @@ public static class ProtocolOverheadBench
             {
                 var context = new EnvelopeContext("bench", key.HospitalId, sequence++, PayloadKind.Features, key.KeyId);
                 var t0 = clock.Elapsed.TotalSeconds;
-                var sealedFrame = SecureFrameCodec.Seal(key, context, tensor);
+                using var sealedFrame = SecureFrameCodec.SealPooled(key, context, tensor);
                 sealSeconds += clock.Elapsed.TotalSeconds - t0;
                 var blob = container.GetBlobClient(StorageNames.FrameBlob(StorageNames.FeaturesFolder, "bench", context.Sequence));
-                await blob.UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob));
+                await blob.UploadReplacingAsync(new BinaryData(sealedFrame.Blob));
                 var back = await DownloadAsync(blob, sealedFrame.Length);
                 var t1 = clock.Elapsed.TotalSeconds;
                 var opened = SecureFrameCodec.OpenInPlace(key, context, back.Span, sealedFrame.Length, sealedFrame.Sha256);

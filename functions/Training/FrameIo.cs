@@ -120,10 +120,10 @@ public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
         var clock = Stopwatch.StartNew();
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
         var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
-        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        using var sealedFrame = SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
         var crypto = clock.Elapsed.TotalMilliseconds;
         var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
-        await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
+        await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
 
