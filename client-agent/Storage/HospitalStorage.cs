@@ -31,9 +31,10 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
                     connection.GetQueueClient(StorageNames.FeaturesQueue, queueOptions),
                     connection.GetQueueClient(StorageNames.RepliesQueue(config.HospitalId), queueOptions));
             }
-            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!, "containerUri");
-            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!, "featuresQueueUri");
-            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!, "repliesQueueUri");
+            // What the agent does with each: read manifests and replies' frames, write its frames; add to features; read and delete replies.
+            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!, "containerUri", ("r", "read"), ("w", "write"));
+            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!, "featuresQueueUri", ("a", "add"));
+            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!, "repliesQueueUri", ("r", "read"), ("p", "process"));
             RequireName(containerUri, StorageNames.HospitalContainer(config.HospitalId), "containerUri");
             RequireName(repliesUri, StorageNames.RepliesQueue(config.HospitalId), "repliesQueueUri");
             RequireName(featuresUri, StorageNames.FeaturesQueue, "featuresQueueUri");
@@ -70,7 +71,8 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         }
     }
 
-    private static (Uri Uri, string Sas) SplitSas(string uriWithSas, string field)
+    // An expired SAS or one without a permission would only fail later, as a bare 403: name the field and what to fix now.
+    private static (Uri Uri, string Sas) SplitSas(string uriWithSas, string field, params (string Letter, string Name)[] needs)
     {
         if (!Uri.TryCreate(uriWithSas, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
@@ -80,6 +82,20 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         if (!sas.Contains("sig=", StringComparison.Ordinal))
         {
             throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} carries no SAS (no 'sig=' in its query): paste the whole URI the operator issued, including '?sv=...&sig=...'.");
+        }
+        var query = System.Web.HttpUtility.ParseQueryString(sas);
+        if (query["se"] is { } se && DateTimeOffset.TryParse(se, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var expiresOn)
+            && expiresOn <= DateTimeOffset.UtcNow)
+        {
+            throw new AgentException(ExitCode.StorageAccess,
+                $"configuration: the SAS of storage.{field} expired at {expiresOn:u}: ask the operator for new storage URIs (docs/deploy.md, onboarding) and update the configuration; the run's state is kept.");
+        }
+        var permissions = query["sp"] ?? "";
+        var missing = needs.Where(n => !permissions.Contains(n.Letter, StringComparison.Ordinal)).Select(n => $"'{n.Letter}' ({n.Name})").ToList();
+        if (missing.Count > 0)
+        {
+            throw new AgentException(ExitCode.StorageAccess,
+                $"configuration: the SAS of storage.{field} lacks permission {string.Join(" and ", missing)} (it has sp={permissions}): ask the operator for URIs minted for this hospital; the run's state is kept.");
         }
         return (new Uri(uri.GetLeftPart(UriPartial.Path)), sas);
     }
