@@ -32,12 +32,15 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
                     connection.GetQueueClient(StorageNames.RepliesQueue(config.HospitalId), queueOptions));
             }
             // What the agent does with each: read manifests and replies' frames, write its frames; add to features; read and delete replies.
-            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!, "containerUri", ("r", "read"), ("w", "write"));
-            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!, "featuresQueueUri", ("a", "add"));
-            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!, "repliesQueueUri", ("r", "read"), ("p", "process"));
+            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!, "containerUri");
+            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!, "featuresQueueUri");
+            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!, "repliesQueueUri");
             RequireName(containerUri, StorageNames.HospitalContainer(config.HospitalId), "containerUri");
             RequireName(repliesUri, StorageNames.RepliesQueue(config.HospitalId), "repliesQueueUri");
             RequireName(featuresUri, StorageNames.FeaturesQueue, "featuresQueueUri");
+            CheckSas(containerSas, "containerUri", ("r", "read"), ("w", "write"));
+            CheckSas(featuresSas, "featuresQueueUri", ("a", "add"));
+            CheckSas(repliesSas, "repliesQueueUri", ("r", "read"), ("p", "process"));
             return new HospitalStorage(
                 new BlobContainerClient(containerUri, new AzureSasCredential(containerSas), blobOptions),
                 new QueueClient(featuresUri, new AzureSasCredential(featuresSas), queueOptions),
@@ -72,7 +75,7 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
     }
 
     // An expired SAS or one without a permission would only fail later, as a bare 403: name the field and what to fix now.
-    private static (Uri Uri, string Sas) SplitSas(string uriWithSas, string field, params (string Letter, string Name)[] needs)
+    private static (Uri Uri, string Sas) SplitSas(string uriWithSas, string field)
     {
         if (!Uri.TryCreate(uriWithSas, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
@@ -83,6 +86,11 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         {
             throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} carries no SAS (no 'sig=' in its query): paste the whole URI the operator issued, including '?sv=...&sig=...'.");
         }
+        return (new Uri(uri.GetLeftPart(UriPartial.Path)), sas);
+    }
+
+    private static void CheckSas(string sas, string field, params (string Letter, string Name)[] needs)
+    {
         var query = System.Web.HttpUtility.ParseQueryString(sas);
         if (query["se"] is { } se && DateTimeOffset.TryParse(se, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var expiresOn)
             && expiresOn <= DateTimeOffset.UtcNow)
@@ -97,6 +105,5 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
             throw new AgentException(ExitCode.StorageAccess,
                 $"configuration: the SAS of storage.{field} lacks permission {string.Join(" and ", missing)} (it has sp={permissions}): ask the operator for URIs minted for this hospital; the run's state is kept.");
         }
-        return (new Uri(uri.GetLeftPart(UriPartial.Path)), sas);
     }
 }
