@@ -85,10 +85,10 @@ public static class SplitRun
         var runs = system.Azurite.Connection.GetBlobContainerClient(SplitFunctions.Core.Storage.StorageNames.RunsContainer);
         try
         {
-            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
             var number = latest.RootElement.GetProperty("number").GetInt64();
             var stateBlob = string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/state.json");
-            using var state = JsonDocument.Parse((await runs.GetBlobClient(stateBlob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            using var state = JsonDocument.Parse((await runs.GetBlobClient(stateBlob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
             return [.. state.RootElement.GetProperty("epochs").EnumerateArray().Select(e => new ServerEpoch(
                 e.GetProperty("epoch").GetInt32(), e.GetProperty("loss").GetDouble(), e.GetProperty("samples").GetInt32(), e.GetProperty("seconds").GetDouble()))];
         }

@@ -1,12 +1,17 @@
 using System.Diagnostics;
 using System.Text;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using SplitFunctions.ClientAgent.Training;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Training;
+using SplitFunctions.Core;
 using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Bench;
@@ -74,7 +79,7 @@ public sealed class BenchHospital : IDisposable
         var t2 = clock.Elapsed;
 
         var blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, seq);
-        await container.GetBlobClient(blob).UploadAsync(sealedFrame.Blob.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+        await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var t3 = clock.Elapsed;
 
         var text = MessageCodec.Serialize(new FrameMessage
@@ -91,7 +96,7 @@ public sealed class BenchHospital : IDisposable
         var t5 = clock.Elapsed;
         if (reply.Kind != ReplyKind.Gradients) throw new InvalidOperationException($"{Hospital}#{seq}: the function answered {reply.Kind}: {reply.Reason}");
 
-        var bytes = (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
+        var bytes = (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
         var t6 = clock.Elapsed;
         var gradient = SecureFrameCodec.Open(key, reply, bytes);
         var t7 = clock.Elapsed;
@@ -102,7 +107,7 @@ public sealed class BenchHospital : IDisposable
 
         return new HospitalStep(seq, n, Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(t5 - t4), Ms(t6 - t5), Ms(t7 - t6), Ms(t8 - t7), Ms(t8 - t0),
             enqueuedAt, repliedAt, Stopwatch.GetTimestamp(),
-            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.MessageText));
+            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()));
     }
 
     // Polls the hospital's reply queue at a fixed interval (the agent starts at 100 ms and backs off; see README).
@@ -111,9 +116,9 @@ public sealed class BenchHospital : IDisposable
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            foreach (var message in await replies.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false))
+            foreach (var message in (await replies.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)).Value)
             {
-                var reply = MessageCodec.ParseReply(message.MessageText);
+                var reply = MessageCodec.ParseReply(message.Body.ToString());
                 if (reply.RunId == manifest.RunId && reply.Sequence == seq) return (reply, message);
                 await replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
             }

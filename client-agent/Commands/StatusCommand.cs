@@ -25,7 +25,7 @@ internal static class StatusCommand
                 var storage = HospitalStorage.Create(config);
                 var resilience = new StorageResilience(TimeSpan.FromSeconds(5), attemptTimeout: TimeSpan.FromSeconds(5), maxDelay: TimeSpan.FromSeconds(1));
                 var properties = await resilience.RunAsync("read the reply queue length", ct => storage.Replies.GetPropertiesAsync(ct), cancellationToken).ConfigureAwait(false);
-                replies = properties.ApproximateMessagesCount.ToString(CultureInfo.InvariantCulture);
+                replies = properties.Value.ApproximateMessagesCount.ToString(CultureInfo.InvariantCulture);
             }
             catch (AgentException e)
             {

@@ -1,6 +1,11 @@
-using Azure;
 using Azure.Core;
 using Azure.Identity;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
+using Azure;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.Core.Storage;
 
@@ -9,38 +14,41 @@ namespace SplitFunctions.ClientAgent.Storage;
 /// <summary>The three storage endpoints a hospital uses: its container, the shared `features` queue (add only) and its reply queue.</summary>
 public sealed record HospitalStorage(BlobContainerClient Container, QueueClient Features, QueueClient Replies)
 {
-    /// <summary>Clients from the configuration; retries are the agent's Polly policy, so the pipeline's own are off.</summary>
+    /// <summary>Clients from the configuration; retries are the agent's Polly policy (it rides out long outages), so the pipeline's own are off.</summary>
     public static HospitalStorage Create(AgentConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var options = new StorageClientOptions();
-        options.Retry.MaxRetries = 0;
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        var blobOptions = StorageClientDefaults.Blob(StorageRetries.Caller);
+        var queueOptions = StorageClientDefaults.Queue(StorageRetries.Caller);
         var storage = config.Storage;
         try
         {
             if (storage.ConnectionString is not null || storage.Identity is not null)
             {
-                var connection = storage.Identity is { } identity ? IdentityConnection(identity) : StorageConnection.Parse(storage.ConnectionString!);
+                var connection = storage.Identity is { } identity ? IdentityConnection(identity) : StorageConnection.Parse(storage.ConnectionString!, "storage.connectionString");
                 return new HospitalStorage(
-                    connection.GetBlobContainerClient(StorageNames.HospitalContainer(config.HospitalId), options),
-                    connection.GetQueueClient(StorageNames.FeaturesQueue, options),
-                    connection.GetQueueClient(StorageNames.RepliesQueue(config.HospitalId), options));
+                    connection.GetBlobContainerClient(StorageNames.HospitalContainer(config.HospitalId), blobOptions),
+                    connection.GetQueueClient(StorageNames.FeaturesQueue, queueOptions),
+                    connection.GetQueueClient(StorageNames.RepliesQueue(config.HospitalId), queueOptions));
             }
-            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!);
+            // What the agent does with each: read manifests and replies' frames, write its frames; add to features; read and delete replies.
+            var (containerUri, containerSas) = SplitSas(storage.ContainerUri!, "containerUri");
+            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!, "featuresQueueUri");
+            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!, "repliesQueueUri");
             RequireName(containerUri, StorageNames.HospitalContainer(config.HospitalId), "containerUri");
-            RequireName(new Uri(storage.RepliesQueueUri!), StorageNames.RepliesQueue(config.HospitalId), "repliesQueueUri");
-            RequireName(new Uri(storage.FeaturesQueueUri!), StorageNames.FeaturesQueue, "featuresQueueUri");
-            var (featuresUri, featuresSas) = SplitSas(storage.FeaturesQueueUri!);
-            var (repliesUri, repliesSas) = SplitSas(storage.RepliesQueueUri!);
+            RequireName(repliesUri, StorageNames.RepliesQueue(config.HospitalId), "repliesQueueUri");
+            RequireName(featuresUri, StorageNames.FeaturesQueue, "featuresQueueUri");
+            CheckSas(containerSas, "containerUri", ("r", "read"), ("w", "write"));
+            CheckSas(featuresSas, "featuresQueueUri", ("a", "add"));
+            CheckSas(repliesSas, "repliesQueueUri", ("r", "read"), ("p", "process"));
             return new HospitalStorage(
-                new BlobContainerClient(containerUri, new AzureSasCredential(containerSas), options),
-                new QueueClient(featuresUri, new AzureSasCredential(featuresSas), options),
-                new QueueClient(repliesUri, new AzureSasCredential(repliesSas), options));
+                new BlobContainerClient(containerUri, new AzureSasCredential(containerSas), blobOptions),
+                new QueueClient(featuresUri, new AzureSasCredential(featuresSas), queueOptions),
+                new QueueClient(repliesUri, new AzureSasCredential(repliesSas), queueOptions));
         }
-        catch (FormatException e)
+        catch (StorageSettingsException e)
         {
-            throw new AgentException(ExitCode.Configuration, $"configuration: storage: {e.Message}", e);
+            throw new AgentException(ExitCode.Configuration, $"configuration: {e.Message}", e);
         }
     }
 
@@ -66,9 +74,36 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         }
     }
 
-    private static (Uri Uri, string Sas) SplitSas(string uriWithSas)
+    // An expired SAS or one without a permission would only fail later, as a bare 403: name the field and what to fix now.
+    private static (Uri Uri, string Sas) SplitSas(string uriWithSas, string field)
     {
-        var uri = new Uri(uriWithSas);
-        return (new Uri(uri.GetLeftPart(UriPartial.Path)), uri.Query.TrimStart('?'));
+        if (!Uri.TryCreate(uriWithSas, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} is not an https URL with a SAS: paste the URI the operator issued for this hospital.");
+        }
+        var sas = uri.Query.TrimStart('?');
+        if (!sas.Contains("sig=", StringComparison.Ordinal))
+        {
+            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} carries no SAS (no 'sig=' in its query): paste the whole URI the operator issued, including '?sv=...&sig=...'.");
+        }
+        return (new Uri(uri.GetLeftPart(UriPartial.Path)), sas);
+    }
+
+    private static void CheckSas(string sas, string field, params (string Letter, string Name)[] needs)
+    {
+        var query = System.Web.HttpUtility.ParseQueryString(sas);
+        if (query["se"] is { } se && DateTimeOffset.TryParse(se, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var expiresOn)
+            && expiresOn <= DateTimeOffset.UtcNow)
+        {
+            throw new AgentException(ExitCode.StorageAccess,
+                $"configuration: the SAS of storage.{field} expired at {expiresOn:u}: ask the operator for new storage URIs (docs/deploy.md, onboarding) and update the configuration; the run's state is kept.");
+        }
+        var permissions = query["sp"] ?? "";
+        var missing = needs.Where(n => !permissions.Contains(n.Letter, StringComparison.Ordinal)).Select(n => $"'{n.Letter}' ({n.Name})").ToList();
+        if (missing.Count > 0)
+        {
+            throw new AgentException(ExitCode.StorageAccess,
+                $"configuration: the SAS of storage.{field} lacks permission {string.Join(" and ", missing)} (it has sp={permissions}): ask the operator for URIs minted for this hospital; the run's state is kept.");
+        }
     }
 }

@@ -140,7 +140,7 @@ public sealed class HospitalRun : IDisposable
         {
             var content = await resilience.RunAsync("read the run manifest",
                 ct => storage.Container.GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
-            bytes = content.ToArray();
+            bytes = content.Value.Content.ToArray();
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {

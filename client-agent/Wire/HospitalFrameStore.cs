@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
@@ -45,7 +47,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
         {
             var bytes = sealedBytes ?? throw new ArgumentNullException(nameof(sealedBytes));
             await resilience.RunAsync($"upload frame #{pending.Sequence}",
-                ct => storage.Container.GetBlobClient(pending.Blob).UploadAsync(bytes, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+                ct => storage.Container.GetBlobClient(pending.Blob).UploadReplacingAsync(BinaryData.FromBytes(bytes), ct), cancellationToken).ConfigureAwait(false);
         }
         var train = pending.Kind == FrameKind.Train;
         var message = new FrameMessage
@@ -80,7 +82,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
         var delay = TimeSpan.FromMilliseconds(20);
         while (true)
         {
-            var messages = await resilience.RunAsync("receive replies",
+            QueueMessage[] messages = await resilience.RunAsync("receive replies",
                 ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
             ReceivedReply? found = null;
             foreach (var message in messages)
@@ -96,7 +98,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
                 }
             }
             if (found is not null) return found;
-            if (messages.Count == MaxReceive) continue;
+            if (messages.Length == MaxReceive) continue;
             if (waited >= replyTimeout)
             {
                 throw new AgentException(ExitCode.FunctionTimeout,
@@ -112,7 +114,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
     /// <summary>Takes what is in the reply queue now without waiting: deletes this run's answered replies up to <paramref name="upTo"/> and returns the first rejection, if any.</summary>
     public async Task<ReceivedReply?> CollectRejectionAsync(long upTo, CancellationToken cancellationToken)
     {
-        var messages = await resilience.RunAsync("receive replies",
+        QueueMessage[] messages = await resilience.RunAsync("receive replies",
             ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
         foreach (var message in messages)
         {
@@ -140,7 +142,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
             ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         // The downloaded buffer is ours alone: open it in place rather than copy it.
-        return SecureFrameCodec.OpenInPlace(key, EnvelopeContext.For(reply), MemoryMarshal.AsMemory(data.ToMemory()).Span, reply.Length, reply.Sha256!);
+        return SecureFrameCodec.OpenInPlace(key, EnvelopeContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length, reply.Sha256!);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>
@@ -162,7 +164,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
     {
         try
         {
-            var reply = MessageCodec.ParseReply(message.MessageText);
+            var reply = MessageCodec.ParseReply(message.Body.ToString());
             return reply.RunId == runId && reply.HospitalId == Hospital ? reply : null;
         }
         catch (ProtocolException e)

@@ -155,6 +155,23 @@ public static class Envelope
         }
     }
 
+    /// <summary>
+    /// SHA-256 over the blob's header, nonce and tag: what a queue message announces to bind itself to one sealing of one
+    /// frame. The GCM tag already authenticates every ciphertext byte under the key, so hashing the ciphertext again (4-8 MiB
+    /// a frame) would add nothing: a ciphertext altered under an unchanged tag fails <see cref="Open(ReadOnlySpan{byte}, EnvelopeContext, ReadOnlySpan{byte})"/>
+    /// (Tampered), while another sealing of the frame (new random nonce, new tag) or a changed header gives another digest.
+    /// </summary>
+    public static string SealDigest(ReadOnlySpan<byte> sealedBlob)
+    {
+        var headerLength = ParseHeader(sealedBlob).HeaderLength;
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(sealedBlob[..(headerLength + NonceSize)]);
+        sha.AppendData(sealedBlob[^TagSize..]);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        sha.GetHashAndReset(hash);
+        return Convert.ToHexStringLower(hash);
+    }
+
     /// <summary>Plaintext length announced by the header, after checking the blob holds exactly that much.</summary>
     public static int GetPlaintextLength(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).PlaintextLength;
 

@@ -18,16 +18,16 @@ public sealed class RunProvisioner(StorageConnection storage)
         manifest.Validate();
         var json = manifest.ToJson();
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
-        await runs.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
-        await runs.GetBlobClient($"{manifest.RunId}/manifest.json").UploadAsync(json, cancellationToken: cancellationToken).ConfigureAwait(false);
-        await storage.GetQueueClient(StorageNames.FeaturesQueue).CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
-        await storage.GetQueueClient(StorageNames.FeaturesPoisonQueue).CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+        await runs.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        await runs.GetBlobClient($"{manifest.RunId}/manifest.json").UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
+        await storage.GetQueueClient(StorageNames.FeaturesQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        await storage.GetQueueClient(StorageNames.FeaturesPoisonQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         foreach (var hospital in manifest.Hospitals)
         {
             var container = storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
-            await container.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
-            await container.GetBlobClient(HospitalManifestBlob(manifest.RunId)).UploadAsync(json, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await storage.GetQueueClient(StorageNames.RepliesQueue(hospital)).CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+            await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await container.GetBlobClient(HospitalManifestBlob(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
+            await storage.GetQueueClient(StorageNames.RepliesQueue(hospital)).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         }
     }
 }

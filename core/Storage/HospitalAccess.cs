@@ -1,4 +1,7 @@
 using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
+using Azure.Storage.Sas;
 
 namespace SplitFunctions.Core.Storage;
 
@@ -11,55 +14,75 @@ public sealed record HospitalCredentials(
     Uri ContainerUri,
     string ContainerSas,
     Uri RepliesQueueUri,
-    string? RepliesQueueSas,
+    string RepliesQueueSas,
     Uri FeaturesQueueUri,
-    string? FeaturesQueueSas,
+    string FeaturesQueueSas,
     DateTimeOffset ExpiresOn)
 {
-    public BlobContainerClient GetContainerClient(StorageClientOptions? options = null) => new(ContainerUri, new AzureSasCredential(ContainerSas), options);
+    public BlobContainerClient GetContainerClient(BlobClientOptions? options = null) =>
+        new(ContainerUri, new AzureSasCredential(ContainerSas), options ?? StorageClientDefaults.Blob());
 
-    /// <summary>The reply queue client; needs a queue SAS (account-key connections; with Entra ID grant the hospital's identity a queue role instead).</summary>
-    public QueueClient GetRepliesQueueClient(StorageClientOptions? options = null) =>
-        new(RepliesQueueUri, new AzureSasCredential(RepliesQueueSas ?? throw NoQueueSas()), options);
+    public QueueClient GetRepliesQueueClient(QueueClientOptions? options = null) =>
+        new(RepliesQueueUri, new AzureSasCredential(RepliesQueueSas), options ?? StorageClientDefaults.Queue());
 
-    public QueueClient GetFeaturesQueueClient(StorageClientOptions? options = null) =>
-        new(FeaturesQueueUri, new AzureSasCredential(FeaturesQueueSas ?? throw NoQueueSas()), options);
-
-    private static InvalidOperationException NoQueueSas() => new(
-        "No queue SAS was minted: Azure Storage has no user delegation SAS for queues. With a Microsoft Entra connection, " +
-        "give the hospital's identity 'Storage Queue Data Message Sender' on 'features' and 'Storage Queue Data Message Processor' on its reply queue.");
+    public QueueClient GetFeaturesQueueClient(QueueClientOptions? options = null) =>
+        new(FeaturesQueueUri, new AzureSasCredential(FeaturesQueueSas), options ?? StorageClientDefaults.Queue());
 }
 
-/// <summary>Mints <see cref="HospitalCredentials"/>: service SAS signed with the account key (Azurite, key-based accounts), or a user delegation SAS for the container when the connection uses a token credential.</summary>
+/// <summary>
+/// Mints <see cref="HospitalCredentials"/> with the SDK's SAS builders: service SAS signed with the account key (Azurite,
+/// key-based accounts), or user delegation SAS (blob and queue) when the connection uses a Microsoft Entra token credential.
+/// </summary>
 public sealed class HospitalAccess(StorageConnection connection)
 {
-    private const ContainerSasPermissions ContainerPermissions = ContainerSasPermissions.All;
+    private const BlobContainerSasPermissions ContainerPermissions =
+        BlobContainerSasPermissions.Read | BlobContainerSasPermissions.Add | BlobContainerSasPermissions.Create |
+        BlobContainerSasPermissions.Write | BlobContainerSasPermissions.Delete | BlobContainerSasPermissions.List;
+
+    private const QueueSasPermissions RepliesPermissions = QueueSasPermissions.Read | QueueSasPermissions.Process;
+
+    private const QueueSasPermissions FeaturesPermissions = QueueSasPermissions.Add;
 
     public async Task<HospitalCredentials> MintAsync(string hospitalId, TimeSpan lifetime, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(connection);
         var container = StorageNames.HospitalContainer(hospitalId);
         var replies = StorageNames.RepliesQueue(hospitalId);
         var startsOn = DateTimeOffset.UtcNow.AddMinutes(-5); // clock skew between the minting host and the service
         var expiresOn = DateTimeOffset.UtcNow.Add(lifetime);
-        var containerUri = StorageRestClient.Append(connection.BlobServiceUri, container);
-        var repliesUri = StorageRestClient.Append(connection.QueueServiceUri, replies);
-        var featuresUri = StorageRestClient.Append(connection.QueueServiceUri, StorageNames.FeaturesQueue);
+        var blobs = connection.GetBlobServiceClient();
+        var queues = connection.GetQueueServiceClient();
+        var containerUri = blobs.GetBlobContainerClient(container).Uri;
+        var repliesUri = queues.GetQueueClient(replies).Uri;
+        var featuresUri = queues.GetQueueClient(StorageNames.FeaturesQueue).Uri;
+
+        var containerSas = new BlobSasBuilder(ContainerPermissions, expiresOn) { BlobContainerName = container, Resource = "c", StartsOn = startsOn, Protocol = Protocol(containerUri) };
+        var repliesSas = new QueueSasBuilder(RepliesPermissions, expiresOn) { QueueName = replies, StartsOn = startsOn, Protocol = Protocol(repliesUri) };
+        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn) { QueueName = StorageNames.FeaturesQueue, StartsOn = startsOn, Protocol = Protocol(featuresUri) };
 
         if (connection.SharedKey is { } key)
         {
             return new HospitalCredentials(hospitalId,
-                containerUri, SasBuilder.ContainerSas(key, container, ContainerPermissions, expiresOn, startsOn),
-                repliesUri, SasBuilder.QueueSas(key, replies, QueueSasPermissions.Read | QueueSasPermissions.Process, expiresOn, startsOn),
-                featuresUri, SasBuilder.QueueSas(key, StorageNames.FeaturesQueue, QueueSasPermissions.Add, expiresOn, startsOn),
+                containerUri, containerSas.ToSasQueryParameters(key).ToString(),
+                repliesUri, repliesSas.ToSasQueryParameters(key).ToString(),
+                featuresUri, featuresSas.ToSasQueryParameters(key).ToString(),
                 expiresOn);
         }
         if (connection.TokenCredential is not null)
         {
-            var delegationKey = await connection.GetBlobServiceClient().GetUserDelegationKeyAsync(startsOn, expiresOn, cancellationToken).ConfigureAwait(false);
+            // No account key with Entra ID: sign with user delegation keys (the identity needs the right to get user delegation keys, e.g. 'Storage Blob Delegator').
+            var blobKey = (await blobs.GetUserDelegationKeyAsync(startsOn, expiresOn, cancellationToken).ConfigureAwait(false)).Value;
+            var queueKey = (await queues.GetUserDelegationKeyAsync(startsOn, expiresOn, cancellationToken).ConfigureAwait(false)).Value;
             return new HospitalCredentials(hospitalId,
-                containerUri, SasBuilder.ContainerUserDelegationSas(delegationKey, connection.AccountName, container, ContainerPermissions, expiresOn, startsOn),
-                repliesUri, null, featuresUri, null, expiresOn);
+                containerUri, containerSas.ToSasQueryParameters(blobKey, connection.AccountName).ToString(),
+                repliesUri, repliesSas.ToSasQueryParameters(queueKey, connection.AccountName).ToString(),
+                featuresUri, featuresSas.ToSasQueryParameters(queueKey, connection.AccountName).ToString(),
+                expiresOn);
         }
-        throw new InvalidOperationException("A SAS-based connection cannot mint SAS tokens for hospitals: use the account key or a Microsoft Entra identity with 'Storage Blob Delegator'.");
+        throw new StorageSettingsException(StorageConnection.DefaultSettingName,
+            "A SAS-based connection cannot mint SAS tokens for hospitals: use the account key or a Microsoft Entra identity with the right to get user delegation keys (e.g. 'Storage Blob Delegator').");
     }
+
+    // HTTPS only in Azure; Azurite listens on plain HTTP.
+    private static SasProtocol Protocol(Uri uri) => uri.Scheme == Uri.UriSchemeHttps ? SasProtocol.Https : SasProtocol.HttpsAndHttp;
 }

@@ -1,3 +1,4 @@
+using Azure.Storage.Queues;
 using System.Text.Json;
 using SplitFunctions.Core.Storage;
 
@@ -45,7 +46,7 @@ public sealed class PoisonQueue(StorageConnection storage)
     {
         ArgumentNullException.ThrowIfNull(messageText);
         await RecordAsync(messageId, messageText, dequeueCount, reason, host, ct).ConfigureAwait(false);
-        await poison.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+        await poison.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         await poison.SendMessageAsync(messageText, cancellationToken: ct).ConfigureAwait(false);
     }
 
@@ -55,7 +56,7 @@ public sealed class PoisonQueue(StorageConnection storage)
         ArgumentNullException.ThrowIfNull(messageText);
         var record = new PoisonRecord(reason, messageId, dequeueCount, host, DateTimeOffset.UtcNow,
             messageText.Length <= PoisonRecord.MaxMessageChars ? messageText : messageText[..PoisonRecord.MaxMessageChars]);
-        await rejections.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+        await rejections.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         await rejections.SendMessageAsync(record.ToJson(), cancellationToken: ct).ConfigureAwait(false);
     }
 }

@@ -1,3 +1,5 @@
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -34,7 +36,7 @@ public sealed partial class QueueDrainService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await features.CreateIfNotExistsAsync(stoppingToken).ConfigureAwait(false);
+        await features.CreateIfNotExistsAsync(cancellationToken: stoppingToken).ConfigureAwait(false);
         LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds);
         // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
         var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
@@ -52,10 +54,10 @@ public sealed partial class QueueDrainService(
                 }
                 else
                 {
-                    IReadOnlyList<QueueMessage> received;
+                    QueueMessage[] received;
                     try
                     {
-                        received = await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false);
+                        received = (await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false)).Value;
                     }
                     catch (RequestFailedException e)
                     {
@@ -63,13 +65,14 @@ public sealed partial class QueueDrainService(
                         await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
                         continue;
                     }
-                    catch (HttpRequestException e)
+                    catch (Exception e) when (e is HttpRequestException or AggregateException)
                     {
+                        // AggregateException: the SDK pipeline's retries all failed to reach storage.
                         LogStorageDown(logger, 0, e.Message);
                         await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
                         continue;
                     }
-                    if (received.Count == 0)
+                    if (received.Length == 0)
                     {
                         if (options.ExitWhenEmpty)
                         {
@@ -120,20 +123,20 @@ public sealed partial class QueueDrainService(
         while (!stoppingToken.IsCancellationRequested)
         {
             var wasHandled = handled.IsCancellationRequested;
-            IReadOnlyList<QueueMessage> received;
+            QueueMessage[] received;
             try
             {
-                received = await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false);
+                received = (await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false)).Value;
             }
-            catch (Exception e) when (e is RequestFailedException or HttpRequestException or OperationCanceledException)
+            catch (Exception e) when (e is RequestFailedException or HttpRequestException or AggregateException or OperationCanceledException)
             {
                 return null; // The main loop receives (and reports storage trouble) as usual.
             }
-            if (received.Count == 1)
+            if (received.Length == 1)
             {
                 var message = received[0];
                 var keeper = new VisibilityKeeper(features, message, options.VisibilityTimeout);
-                if (message.DequeueCount <= options.MaxDequeueCount) processor.Prefetch(message.MessageText, stoppingToken);
+                if (message.DequeueCount <= options.MaxDequeueCount) processor.Prefetch(message.Body.ToString(), stoppingToken);
                 return new Received(message, keeper);
             }
             if (wasHandled) return null;
@@ -158,15 +161,16 @@ public sealed partial class QueueDrainService(
     {
         if (message.DequeueCount > options.MaxDequeueCount)
         {
+            var popReceipt = message.PopReceipt;
             if (receivedAhead is not null)
             {
                 var renewed = await receivedAhead.StopAsync().ConfigureAwait(false);
                 receivedAhead.Dispose();
                 if (renewed is null) return; // Lost to another consumer, which will poison it.
-                message = message with { PopReceipt = renewed };
+                popReceipt = renewed;
             }
             // Only a process that stopped during the last attempts gets here: a failed last attempt is poisoned at once, below.
-            await PoisonAsync(message, message.PopReceipt,
+            await PoisonAsync(message, popReceipt,
                 $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); the server stopped during the last attempts (crash or kill): see the function's log", stoppingToken).ConfigureAwait(false);
             return;
         }
@@ -174,7 +178,7 @@ public sealed partial class QueueDrainService(
         MessageOutcome outcome;
         try
         {
-            outcome = await processor.ProcessAsync(message.MessageText, message.DequeueCount, stoppingToken).ConfigureAwait(false);
+            outcome = await processor.ProcessAsync(message.Body.ToString(), message.DequeueCount, stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -217,7 +221,7 @@ public sealed partial class QueueDrainService(
                 break;
             case OutcomeKind.Deferred:
                 LogDeferred(logger, message.MessageId, outcome.Detail);
-                await features.SendMessageAsync(message.MessageText, TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false);
+                await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false);
                 await features.DeleteMessageAsync(message.MessageId, receipt, stoppingToken).ConfigureAwait(false);
                 break;
         }
@@ -226,7 +230,7 @@ public sealed partial class QueueDrainService(
     private async Task PoisonAsync(QueueMessage message, string popReceipt, string reason, CancellationToken ct)
     {
         LogPoisoned(logger, message.MessageId, reason);
-        await poison.PoisonAsync(message.MessageId, message.MessageText, message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
+        await poison.PoisonAsync(message.MessageId, message.Body.ToString(), message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
         await features.DeleteMessageAsync(message.MessageId, popReceipt, ct).ConfigureAwait(false);
     }
 

@@ -1,3 +1,5 @@
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
 using SplitFunctions.Core.Storage;
 
@@ -42,7 +44,7 @@ internal sealed class VisibilityKeeper : IDisposable
             {
                 await Task.Delay(every, stop.Token).ConfigureAwait(false);
                 var receipt = await queue.UpdateMessageAsync(message.MessageId, popReceipt!, visibilityTimeout: timeout, cancellationToken: stop.Token).ConfigureAwait(false);
-                popReceipt = receipt.PopReceipt;
+                popReceipt = receipt.Value.PopReceipt;
             }
             catch (OperationCanceledException)
             {

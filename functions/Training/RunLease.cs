@@ -1,3 +1,6 @@
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
 using Azure;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Storage;
@@ -48,10 +51,7 @@ public sealed partial class RunLease : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(runs);
         var blob = runs.GetBlobClient(RunStore.LeaseBlob(run));
-        using (var empty = new MemoryStream())
-        {
-            await blob.UploadIfNotExistsAsync(empty, ct).ConfigureAwait(false);
-        }
+        await blob.UploadIfNotExistsAsync(BinaryData.Empty, ct).ConfigureAwait(false);
         var client = blob.GetBlobLeaseClient(LeaseIdFor(instanceId, run));
         try
         {
@@ -80,7 +80,7 @@ public sealed partial class RunLease : IAsyncDisposable
         if (lost) throw new ConcurrentWriterException($"run '{Run}': lease lost");
         try
         {
-            await lease.RenewAsync(ct).ConfigureAwait(false);
+            await lease.RenewAsync(cancellationToken: ct).ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
@@ -97,7 +97,7 @@ public sealed partial class RunLease : IAsyncDisposable
             try
             {
                 await Task.Delay(renewEvery, stop.Token).ConfigureAwait(false);
-                await lease.RenewAsync(stop.Token).ConfigureAwait(false);
+                await lease.RenewAsync(cancellationToken: stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
 using Azure;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
@@ -37,7 +40,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     {
         try
         {
-            var data = await runs.GetBlobClient(ManifestBlob(run)).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
+            var data = (await runs.GetBlobClient(ManifestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
             var manifest = RunManifest.Parse(data.ToMemory().Span);
             if (manifest.RunId != run) throw new RunManifestException($"runs/{run}/manifest.json names run '{manifest.RunId}'");
             return manifest;
@@ -51,8 +54,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task SaveManifestAsync(RunManifest manifest, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        await runs.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
-        await runs.GetBlobClient(ManifestBlob(manifest.RunId)).UploadAsync(manifest.ToJson(), cancellationToken: ct).ConfigureAwait(false);
+        await runs.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        await runs.GetBlobClient(ManifestBlob(manifest.RunId)).UploadReplacingAsync(BinaryData.FromBytes(manifest.ToJson()), ct).ConfigureAwait(false);
     }
 
     /// <summary>The newest checkpoint and the ETag of the `latest` pointer, or (null, null) for a new run.</summary>
@@ -62,9 +65,9 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         ETag etag;
         try
         {
-            using var result = await runs.GetBlobClient(LatestBlob(run)).DownloadStreamingAsync(cancellationToken: ct).ConfigureAwait(false);
-            etag = result.Details!.ETag;
-            pointer = await BinaryData.FromStreamAsync(result.Content, ct).ConfigureAwait(false);
+            var result = (await runs.GetBlobClient(LatestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value;
+            etag = result.Details.ETag;
+            pointer = result.Content;
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -88,17 +91,17 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         ArgumentNullException.ThrowIfNull(checkpoint);
         var number = ++checkpoint.State.CheckpointNumber;
         var folder = CheckpointFolder(run, number);
-        await runs.GetBlobClient($"{folder}/server.pt").UploadAsync(checkpoint.ServerWeights, cancellationToken: ct).ConfigureAwait(false);
-        await runs.GetBlobClient($"{folder}/optimizer.bin").UploadAsync(checkpoint.OptimizerState, cancellationToken: ct).ConfigureAwait(false);
-        await runs.GetBlobClient($"{folder}/state.json").UploadAsync(checkpoint.State.ToJson(), cancellationToken: ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/server.pt").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/optimizer.bin").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/state.json").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
 
         var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(number, checkpoint.State.Step, DateTimeOffset.UtcNow), StoreJson.Options);
         var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
         ETag etag;
         try
         {
-            var info = await runs.GetBlobClient(LatestBlob(run)).UploadAsync(pointer, new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
-            etag = info.ETag;
+            var info = await runs.GetBlobClient(LatestBlob(run)).UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
+            etag = info.Value.ETag;
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)
         {
@@ -112,9 +115,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task AppendJournalAsync(string run, JournalEntry entry, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(entry, StoreJson.Options));
-        var result = await runs.GetBlobClient(JournalBlob(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false);
-        if (!result.Created)
+        var content = BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(entry, StoreJson.Options));
+        if (!await runs.GetBlobClient(JournalBlob(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false))
         {
             throw new ConcurrentWriterException($"run '{run}': journal step {entry.Step} already exists (another writer applied it)");
         }
@@ -124,7 +126,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string run, long fromStep, CancellationToken ct)
     {
         var names = new List<string>();
-        await foreach (var item in runs.GetBlobsAsync($"{run}/journal/", ct).ConfigureAwait(false)) names.Add(item.Name);
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false)) names.Add(item.Name);
         names.Sort(StringComparer.Ordinal);
         var entries = new List<JournalEntry>();
         var expected = fromStep;
@@ -145,7 +147,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
     {
         var steps = new SortedSet<long>();
-        await foreach (var item in runs.GetBlobsAsync($"{run}/checkpoints/", ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/checkpoints/", cancellationToken: ct).ConfigureAwait(false))
         {
             var parts = item.Name.Split('/');
             if (parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var step)) steps.Add(step);
@@ -167,7 +169,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         }
         // Journal entries before the oldest kept checkpoint can never be replayed again.
         var oldest = RunState.FromJson(await DownloadAsync($"{CheckpointFolder(run, keep[0])}/state.json", ct).ConfigureAwait(false));
-        await foreach (var item in runs.GetBlobsAsync($"{run}/journal/", ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false))
         {
             var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
             if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
@@ -175,7 +177,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     }
 
     private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
-        (await runs.GetBlobClient(name).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToArray();
+        (await runs.GetBlobClient(name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
 
     private sealed record LatestPointer(long Number, long Step, DateTimeOffset WrittenAt);
 }

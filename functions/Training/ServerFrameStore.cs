@@ -1,10 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 
 namespace SplitFunctions.Functions.Training;
 
@@ -96,7 +101,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         try
         {
             // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
-            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false)).ToMemory());
+            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -116,10 +121,10 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         var clock = Stopwatch.StartNew();
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
         var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
-        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        using var sealedFrame = SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
         var crypto = clock.Elapsed.TotalMilliseconds;
         var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
-        await Container(hospital).GetBlobClient(blob).UploadAsync(sealedFrame.Blob, cancellationToken: ct).ConfigureAwait(false);
+        await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
 

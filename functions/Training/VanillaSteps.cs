@@ -23,8 +23,8 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4).
             var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
             // One download gives both the length and the digest the reply announces.
-            var stored = await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(cancellationToken: ct).ConfigureAwait(false);
-            var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stored.ToMemory().Span));
+            var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var sha256 = SecureFrameCodec.Digest(stored.ToMemory().Span);
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await replies.SendAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
             return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record");

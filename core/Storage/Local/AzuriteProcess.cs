@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Azure.Storage;
 using System.Net;
 using System.Net.Sockets;
 
@@ -93,7 +94,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
-        foreach (var arg in new[] { hostFlag, host, portFlag, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--inMemoryPersistence", "--skipApiVersionCheck", "--loose" })
+        foreach (var arg in new[] { hostFlag, host, portFlag, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--inMemoryPersistence", "--loose" })
         {
             start.ArgumentList.Add(arg);
         }

@@ -3,6 +3,7 @@ using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Agent;
@@ -140,7 +141,7 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
         var json = JsonNode.Parse(manifest.ToJson())!.AsObject();
         json["model"] = "covid-ct-transformer";
         var container = azurite.Connection.GetBlobContainerClient(Core.Storage.StorageNames.HospitalContainer(AgentTestBed.Hospital));
-        await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadAsync(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
+        await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadReplacingAsync(BinaryData.FromString(json.ToJsonString()));
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
         run.ExitCode.Should().Be((int)ExitCode.Manifest, run.ToString());

@@ -59,7 +59,7 @@ internal sealed class AgentTestBed : IDisposable
         await container.CreateIfNotExistsAsync();
         await storage.GetQueueClient(StorageNames.FeaturesQueue).CreateIfNotExistsAsync();
         await storage.GetQueueClient(StorageNames.RepliesQueue(hospital)).CreateIfNotExistsAsync();
-        await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadAsync(manifest.ToJson());
+        await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadReplacingAsync(BinaryData.FromBytes(manifest.ToJson()));
     }
 
     /// <summary>Runs `init` with a connection string; extra arguments are appended.</summary>

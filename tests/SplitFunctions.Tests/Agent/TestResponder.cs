@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
@@ -56,15 +57,15 @@ internal sealed class TestResponder : IAsyncDisposable
         {
             while (!ct.IsCancellationRequested)
             {
-                var messages = await queue.ReceiveMessagesAsync(8, TimeSpan.FromSeconds(30), ct);
-                if (messages.Count == 0)
+                QueueMessage[] messages = await queue.ReceiveMessagesAsync(8, TimeSpan.FromSeconds(30), ct);
+                if (messages.Length == 0)
                 {
                     await Task.Delay(50, ct);
                     continue;
                 }
                 foreach (var m in messages)
                 {
-                    var message = MessageCodec.ParseFrame(m.MessageText);
+                    var message = MessageCodec.ParseFrame(m.Body.ToString());
                     // Other tests' runs share the queue; they are not this responder's to answer.
                     if (message.RunId == _manifest.RunId) await HandleAsync(message, ct);
                     await queue.DeleteMessageAsync(m.MessageId, m.PopReceipt, ct);
@@ -109,11 +110,11 @@ internal sealed class TestResponder : IAsyncDisposable
             // Answer from the record: the stored gradient blob, never a second step.
             Interlocked.Increment(ref Replays);
             var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
-            var bytes = (await container.GetBlobClient(name).DownloadContentAsync(cancellationToken: ct)).ToArray();
-            await Reply(ReplyKind.Gradients, name, new SealedFrame(bytes, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))), 0.0);
+            var bytes = (await container.GetBlobClient(name).DownloadContentAsync(ct)).Value.Content.ToArray();
+            await Reply(ReplyKind.Gradients, name, new SealedFrame(bytes, SecureFrameCodec.Digest(bytes)), 0.0);
             return;
         }
-        var blob = (await container.GetBlobClient(message.Blob!).DownloadContentAsync(cancellationToken: ct)).ToArray();
+        var blob = (await container.GetBlobClient(message.Blob!).DownloadContentAsync(ct)).Value.Content.ToArray();
         var tensors = SecureFrameCodec.Open(key, message, blob);
         var n = (int)tensors[0].Shape[0];
         switch (message.Kind)
@@ -130,7 +131,7 @@ internal sealed class TestResponder : IAsyncDisposable
                 var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
                 var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, key.KeyId),
                     new FrameTensor(_manifest.FeatureType, tensors[0].Shape, g.ToArray()));
-                await container.GetBlobClient(name).UploadAsync(frame.Blob, cancellationToken: ct);
+                await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 Watermarks[message.HospitalId] = message.Sequence;
                 Applied.GetOrAdd(message.HospitalId, _ => []).Add(message.Sequence);
                 await Reply(ReplyKind.Gradients, name, frame, loss);
@@ -143,7 +144,7 @@ internal sealed class TestResponder : IAsyncDisposable
                 var name = StorageNames.FrameBlob(StorageNames.PredictionsFolder, message.RunId, message.Sequence);
                 var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, key.KeyId),
                     new FrameTensor(ElementType.Float32, [n, 1], p.ToArray()));
-                await container.GetBlobClient(name).UploadAsync(frame.Blob, cancellationToken: ct);
+                await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 await Reply(ReplyKind.Predictions, name, frame);
                 break;
             }

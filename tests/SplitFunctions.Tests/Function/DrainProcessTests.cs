@@ -74,9 +74,9 @@ public sealed class DrainProcessTests
         var (a, y, shape) = run.Batch(8, salt: 21);
         var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
         var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
-        var bytes = (await blob.DownloadContentAsync()).ToArray();
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^3] ^= 0x10;
-        await blob.UploadAsync(bytes);
+        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
         var failing = await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y);
         foreach (var file in Directory.GetFiles(run.KeyFolder, "beta*.key", SearchOption.AllDirectories)) await File.WriteAllTextAsync(file, "not base64 !");
         await run.Features.SendMessageAsync(tampered);
@@ -100,7 +100,7 @@ public sealed class DrainProcessTests
         var exhausted = records.Single(r => r.Message == failing);
         exhausted.Reason.Should().Contain("delivery 2").And.Contain("base64");
         (await run.PoisonTextsAsync()).Should().BeEquivalentTo([tampered, failing], "features-poison holds each message as the hospital sent it");
-        (await run.Features.PeekMessagesAsync(1)).Should().BeEmpty();
+        (await run.Features.PeekMessagesAsync(1)).Value.Should().BeEmpty();
     }
 
     [Fact]

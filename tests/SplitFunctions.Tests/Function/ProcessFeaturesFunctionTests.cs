@@ -1,3 +1,4 @@
+using Azure.Storage.Queues;
 using System.Text.Json;
 using SplitFunctions.Core.Configuration;
 using SplitFunctions.Core.Protocol;
@@ -48,7 +49,7 @@ public sealed class ProcessFeaturesFunctionTests
         queues.GetProperty("newBatchThreshold").GetInt32().Should().Be(0, "no next message is fetched while one is still running");
         queues.GetProperty("maxDequeueCount").GetInt32().Should().Be(ServerOptions.DefaultMaxDequeueCount, "drain mode and the function poison after the same count");
         queues.GetProperty("messageEncoding").GetString().Should().Be("base64");
-        new StorageClientOptions().MessageEncoding.Should().Be(QueueMessageEncoding.Base64, "what the agents send must be what the trigger decodes");
+        StorageClientDefaults.Queue().MessageEncoding.Should().Be(QueueMessageEncoding.Base64, "what the agents send must be what the trigger decodes");
         TimeSpan.Parse(queues.GetProperty("visibilityTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture)
             .Should().BeLessThan(RunLease.Duration, "a failed step is retried sooner than a crashed instance's run lease expires");
         File.ReadAllText(Path.Combine(BuildOutput, "host.json")).Should().Be(File.ReadAllText(Path.Combine(RepoRoot.Path, "functions", "host.json")));
@@ -86,9 +87,9 @@ public sealed class ProcessFeaturesFunctionTests
         var (a, y, shape) = run.Batch(8, salt: 5);
         var text = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
         var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
-        var bytes = (await blob.DownloadContentAsync()).ToArray();
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^3] ^= 0x10;
-        await blob.UploadAsync(bytes);
+        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
         await worker.FeaturesQueue().SendMessageAsync(text);
 
         var (failure, message) = await worker.DeliverNextAsync();

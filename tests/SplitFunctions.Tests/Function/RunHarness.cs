@@ -1,12 +1,14 @@
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Logging.Abstractions;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Storage.Local;
 using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 using SplitFunctions.Functions.Training;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -103,11 +105,11 @@ internal sealed class RunHarness : IAsyncDisposable
         var key = Keys.GetKey(hospital);
         var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
-        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadAsync(sealedBytes);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
         return MessageCodec.Serialize(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
-            Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(sealedBytes)),
+            Sha256 = SecureFrameCodec.Digest(sealedBytes),
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
         });
     }
@@ -125,11 +127,11 @@ internal sealed class RunHarness : IAsyncDisposable
         var queue = Replies(hospital);
         while (DateTime.UtcNow < deadline)
         {
-            var received = await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30));
-            if (received.Count == 1)
+            QueueMessage[] received = await queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30));
+            if (received.Length == 1)
             {
                 await queue.DeleteMessageAsync(received[0].MessageId, received[0].PopReceipt);
-                return MessageCodec.ParseReply(received[0].MessageText);
+                return MessageCodec.ParseReply(received[0].Body.ToString());
             }
             await Task.Delay(50);
         }
@@ -149,7 +151,7 @@ internal sealed class RunHarness : IAsyncDisposable
     /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
     public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
     {
-        var bytes = await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync();
+        var bytes = (await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync()).Value.Content;
         return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
     }
 
@@ -157,7 +159,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public async Task<List<string>> PoisonTextsAsync()
     {
         var texts = new List<string>();
-        foreach (var m in await Poison.PeekMessagesAsync(32)) texts.Add(m.MessageText);
+        foreach (var m in (await Poison.PeekMessagesAsync(32)).Value) texts.Add(m.Body.ToString());
         return texts;
     }
 
@@ -166,7 +168,7 @@ internal sealed class RunHarness : IAsyncDisposable
     {
         var records = new List<PoisonRecord>();
         await Rejections.CreateIfNotExistsAsync();
-        foreach (var m in await Rejections.PeekMessagesAsync(32)) records.Add(PoisonRecord.Parse(m.MessageText));
+        foreach (var m in (await Rejections.PeekMessagesAsync(32)).Value) records.Add(PoisonRecord.Parse(m.Body.ToString()));
         return records;
     }
 

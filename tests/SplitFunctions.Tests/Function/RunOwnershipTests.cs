@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs.Specialized;
 using Microsoft.Extensions.Logging.Abstractions;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;

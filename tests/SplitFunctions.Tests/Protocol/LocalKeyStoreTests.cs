@@ -84,12 +84,4 @@ public sealed class LocalKeyStoreTests
         var sealedBlob = Envelope.Seal(key.Key, context, "hello"u8);
         Envelope.Open(new LocalKeyStore(cloud.Path).GetKey("st-marys", key.KeyId).Key, context, sealedBlob).Should().Equal("hello"u8.ToArray());
     }
-
-    [Fact]
-    public void Key_Vault_secret_names_follow_the_documented_pattern()
-    {
-        KeyVaultKeyProvider.SecretName("st-marys").Should().Be("splitfn-hospital-st-marys");
-        var bad = () => KeyVaultKeyProvider.SecretName("St Marys");
-        bad.Should().Throw<ArgumentException>();
-    }
 }

@@ -1,7 +1,13 @@
 using System.Security.Cryptography;
-using SplitFunctions.Core;
+using Azure;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using SplitFunctions.Core;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Protocol;
@@ -29,7 +35,7 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
     private static async Task<FrameMessage> SendAsync(Hospital h, string run, long seq, SealedFrame frame, string? blobName = null)
     {
         var blob = blobName ?? StorageNames.FrameBlob(StorageNames.FeaturesFolder, run, seq);
-        await h.Container.GetBlobClient(blob).UploadAsync(frame.Blob.AsMemory());
+        await h.Container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob));
         var message = new FrameMessage
         {
             RunId = run, HospitalId = h.Id, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = frame.Length, Sha256 = frame.Sha256,
@@ -41,10 +47,10 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
 
     private static async Task<(FrameMessage Message, byte[] Blob)> ReceiveAsync(Hospital h)
     {
-        var received = (await h.Features.ReceiveMessagesAsync()).Should().ContainSingle().Which;
+        var received = (await h.Features.ReceiveMessagesAsync()).Value.Should().ContainSingle().Which;
         await h.Features.DeleteMessageAsync(received.MessageId, received.PopReceipt);
-        var message = MessageCodec.ParseFrame(received.MessageText);
-        var blob = (await h.Container.GetBlobClient(message.Blob!).DownloadContentAsync()).ToArray();
+        var message = MessageCodec.ParseFrame(received.Body.ToString());
+        var blob = (await h.Container.GetBlobClient(message.Blob!).DownloadContentAsync()).Value.Content.ToArray();
         return (message, blob);
     }
 
@@ -89,7 +95,7 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
         var h = await ProvisionAsync();
         var message = await SendAsync(h, "run-1", 7, Seal(h, "run-1", 7));
         var tampered = Seal(h, "run-1", 7);
-        await h.Container.GetBlobClient(message.Blob!).UploadAsync(tampered.Blob.AsMemory());
+        await h.Container.GetBlobClient(message.Blob!).UploadReplacingAsync(BinaryData.FromBytes(tampered.Blob));
 
         var (received, blob) = await ReceiveAsync(h);
         var open = () => SecureFrameCodec.Open(h.Key, received, blob);
@@ -105,14 +111,16 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
         var h = await ProvisionAsync();
         var huge = "{\"v\":1,\"pad\":\"" + new string('x', 64 * 1024) + "\"}";
         var send = () => h.Features.SendMessageAsync(huge);
-        await send.Should().ThrowAsync<ArgumentException>();
+        await send.Should().ThrowAsync<RequestFailedException>();
 
         // Base64 keeps any message the queue takes within 48 KiB of text; a sender writing raw text (messageEncoding
         // "none") can put up to 64 KiB there, and the codec refuses it unparsed.
-        var raw = azurite.Connection.GetQueueClient(h.Features.Name, new StorageClientOptions { MessageEncoding = QueueMessageEncoding.None });
+        var rawOptions = StorageClientDefaults.Queue();
+        rawOptions.MessageEncoding = QueueMessageEncoding.None;
+        var raw = azurite.Connection.GetQueueClient(h.Features.Name, rawOptions);
         await raw.SendMessageAsync("{\"v\":1,\"pad\":\"" + new string('x', 60 * 1024) + "\"}");
-        var received = (await raw.ReceiveMessagesAsync()).Single();
-        var parse = () => MessageCodec.ParseFrame(received.MessageText);
+        var received = (await raw.ReceiveMessagesAsync()).Value.Single();
+        var parse = () => MessageCodec.ParseFrame(received.Body.ToString());
         parse.Should().Throw<ProtocolException>().Which.Rejection.Should().Be(ProtocolRejection.MessageTooLarge);
     }
 }

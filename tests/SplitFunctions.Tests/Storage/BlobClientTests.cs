@@ -1,148 +1,129 @@
 using System.Security.Cryptography;
 using Azure;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Storage;
 
+/// <summary>The SDK blob behaviours the run store, the frame store and the lease rely on, against Azurite as the clients are configured.</summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class BlobClientTests(AzuriteFixture azurite)
 {
-    private async Task<BlobContainerClient> NewContainerAsync(StorageClientOptions? options = null)
+    private async Task<BlobContainerClient> NewContainerAsync()
     {
-        var container = azurite.Connection.GetBlobContainerClient(AzuriteFixture.UniqueName("blobs"), options);
-        (await container.CreateIfNotExistsAsync()).Should().BeTrue();
+        var container = azurite.Connection.GetBlobContainerClient(AzuriteFixture.UniqueName("blobs"));
+        (await container.CreateIfNotExistsAsync()).Should().NotBeNull("a new container is created");
         return container;
     }
 
     [Fact]
-    public async Task CreateIfNotExists_reports_whether_it_created_the_container()
+    public async Task CreateIfNotExists_creates_once_and_returns_null_when_the_container_exists()
     {
         var container = azurite.Connection.GetBlobContainerClient(AzuriteFixture.UniqueName("create"));
-        (await container.CreateIfNotExistsAsync()).Should().BeTrue();
-        (await container.CreateIfNotExistsAsync()).Should().BeFalse();
-        (await container.DeleteIfExistsAsync()).Should().BeTrue();
-        (await container.DeleteIfExistsAsync()).Should().BeFalse();
+        (await container.CreateIfNotExistsAsync()).Should().NotBeNull();
+        (await container.CreateIfNotExistsAsync()).Should().BeNull("the SDK answers null, not an error, for an existing container");
+        ((bool)await container.DeleteIfExistsAsync()).Should().BeTrue();
+        ((bool)await container.DeleteIfExistsAsync()).Should().BeFalse();
     }
 
     [Fact]
-    public async Task Small_upload_round_trips_through_a_streaming_download()
+    public async Task The_pinned_service_version_works_without_skipApiVersionCheck_and_the_SDK_default_does_not()
+    {
+        // Azurite runs without --skipApiVersionCheck (AzuriteProcess): the pinned version is accepted, the SDK's newer default refused.
+        var pinned = await NewContainerAsync();
+        await pinned.GetBlobClient("v").UploadAsync(BinaryData.FromString("ok"));
+        var unpinned = new BlobContainerClient(pinned.Uri, azurite.Connection.SharedKey!, new BlobClientOptions());
+        var refused = () => unpinned.GetBlobClient("v").DownloadContentAsync();
+        var failure = (await refused.Should().ThrowAsync<RequestFailedException>()).Which;
+        failure.Status.Should().Be(400);
+        failure.Message.Should().Contain("API version");
+    }
+
+    [Fact]
+    public async Task Upload_defaults_to_no_overwrite_so_replacing_writes_say_so()
     {
         var container = await NewContainerAsync();
         var blob = container.GetBlobClient("features/run-1/000000000001.sfe");
         var payload = RandomNumberGenerator.GetBytes(10_000);
+        await blob.UploadAsync(BinaryData.FromBytes(payload));
 
-        var info = await blob.UploadAsync(new MemoryStream(payload), new BlobUploadOptions { ContentType = "application/octet-stream" });
+        var again = () => blob.UploadAsync(BinaryData.FromBytes(payload));
+        var conflict = (await again.Should().ThrowAsync<RequestFailedException>()).Which;
+        conflict.Status.Should().Be(409);
+        conflict.ErrorCode.Should().Be("BlobAlreadyExists");
 
-        using var download = await blob.DownloadStreamingAsync();
-        download.NotModified.Should().BeFalse();
-        download.Details!.ETag.Should().Be(info.ETag);
-        download.Details.ContentLength.Should().Be(payload.Length);
-        var copy = new MemoryStream();
-        await download.Content.CopyToAsync(copy);
-        copy.ToArray().Should().Equal(payload);
-        (await blob.GetPropertiesAsync()).ContentType.Should().Be("application/octet-stream");
+        var replacement = RandomNumberGenerator.GetBytes(4 * 1024 * 1024 + 3);
+        var info = await blob.UploadReplacingAsync(BinaryData.FromBytes(replacement));
+        var download = (await blob.DownloadContentAsync()).Value;
+        download.Details.ETag.Should().Be(info.ETag);
+        download.Content.ToArray().Should().Equal(replacement);
     }
 
     [Fact]
-    public async Task Large_non_seekable_upload_goes_in_blocks_and_round_trips()
-    {
-        var options = new StorageClientOptions { SingleUploadThresholdBytes = 100_000, BlockSizeBytes = 64 * 1024 };
-        var container = await NewContainerAsync(options);
-        var blob = container.GetBlobClient("big.bin");
-        var payload = RandomNumberGenerator.GetBytes(300_001); // 4 full blocks and a partial one
-
-        await blob.UploadAsync(new NonSeekableStream(payload));
-        (await blob.DownloadContentAsync()).ToArray().Should().Equal(payload);
-
-        // The same from memory, above the threshold, with a condition on the commit.
-        var etag = (await blob.GetPropertiesAsync()).ETag;
-        var second = RandomNumberGenerator.GetBytes(200_000);
-        await blob.UploadAsync(second.AsMemory(), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = etag } });
-        (await blob.DownloadContentAsync()).ToArray().Should().Equal(second);
-        var stale = () => blob.UploadAsync(second.AsMemory(), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = etag } });
-        (await stale.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(412);
-    }
-
-    [Fact]
-    public async Task Conditional_requests_have_clear_outcomes()
+    public async Task Conditional_writes_create_once_and_lose_to_a_changed_ETag()
     {
         var container = await NewContainerAsync();
-        var blob = container.GetBlobClient("state.json");
+        var blob = container.GetBlobClient("journal/000000000001.json");
 
-        var first = await blob.UploadIfNotExistsAsync(new MemoryStream("one"u8.ToArray()));
-        first.Created.Should().BeTrue();
-        var second = await blob.UploadIfNotExistsAsync(new MemoryStream("two"u8.ToArray()));
-        second.Created.Should().BeFalse();
-        (await blob.DownloadContentAsync()).ToString().Should().Be("one");
+        (await blob.UploadIfNotExistsAsync(BinaryData.FromString("one"))).Should().BeTrue();
+        (await blob.UploadIfNotExistsAsync(BinaryData.FromString("two"))).Should().BeFalse("If-None-Match: * keeps the first write");
+        var first = (await blob.DownloadContentAsync()).Value;
+        first.Content.ToString().Should().Be("one");
 
-        // If-None-Match with the current ETag: not modified, no body.
-        using (var cached = await blob.DownloadStreamingAsync(new BlobRequestConditions { IfNoneMatch = first.Info!.ETag }))
-        {
-            cached.NotModified.Should().BeTrue();
-            cached.Details.Should().BeNull();
-        }
-
-        var updated = await blob.UploadAsync(new MemoryStream("three"u8.ToArray()), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Info.ETag } });
-        updated.ETag.Should().NotBe(first.Info.ETag);
+        var updated = (await blob.UploadAsync(BinaryData.FromString("three"), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } })).Value;
+        updated.ETag.Should().NotBe(first.Details.ETag);
 
         // A writer holding the old ETag loses: 412 ConditionNotMet.
-        var lostUpdate = () => blob.UploadAsync(new MemoryStream("four"u8.ToArray()), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Info.ETag } });
+        var lostUpdate = () => blob.UploadAsync(BinaryData.FromString("four"), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } });
         var failure = (await lostUpdate.Should().ThrowAsync<RequestFailedException>()).Which;
         failure.Status.Should().Be(412);
         failure.ErrorCode.Should().Be("ConditionNotMet");
-
-        var staleRead = () => blob.DownloadStreamingAsync(new BlobRequestConditions { IfMatch = first.Info.ETag });
-        (await staleRead.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(412);
-        (await blob.DownloadContentAsync(new BlobRequestConditions { IfMatch = updated.ETag })).ToString().Should().Be("three");
+        (await blob.DownloadContentAsync()).Value.Content.ToString().Should().Be("three");
     }
 
     [Fact]
     public async Task Listing_by_prefix_pages_with_a_continuation_token()
     {
         var container = await NewContainerAsync();
-        for (var i = 0; i < 5; i++) await container.GetBlobClient($"features/r1/{i:D3}").UploadAsync(new MemoryStream([(byte)i]));
-        await container.GetBlobClient("gradients/r1/000").UploadAsync(new MemoryStream([9]));
+        for (var i = 0; i < 5; i++) await container.GetBlobClient($"features/r1/{i:D3}").UploadAsync(BinaryData.FromBytes([(byte)i]));
+        await container.GetBlobClient("gradients/r1/000").UploadAsync(BinaryData.FromBytes([9]));
 
         var all = new List<string>();
-        await foreach (var item in container.GetBlobsAsync("features/")) all.Add(item.Name);
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "features/", CancellationToken.None)) all.Add(item.Name);
         all.Should().Equal("features/r1/000", "features/r1/001", "features/r1/002", "features/r1/003", "features/r1/004");
 
-        var pages = container.GetBlobsAsync("features/").AsPages(pageSizeHint: 2);
         string? continuation = null;
-        await foreach (var page in pages)
+        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "features/", CancellationToken.None).AsPages(pageSizeHint: 2))
         {
             page.Values.Should().HaveCount(2);
-            page.ContinuationToken.Should().NotBeNullOrEmpty();
             continuation = page.ContinuationToken;
             break;
         }
+        continuation.Should().NotBeNullOrEmpty();
         var rest = new List<BlobItem>();
-        await foreach (var page in container.GetBlobsAsync("features/").AsPages(continuation, 2)) rest.AddRange(page.Values);
+        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "features/", CancellationToken.None).AsPages(continuation, 2)) rest.AddRange(page.Values);
         rest.Select(b => b.Name).Should().Equal("features/r1/002", "features/r1/003", "features/r1/004");
-        rest.Should().OnlyContain(b => b.ContentLength == 1);
+        rest.Should().OnlyContain(b => b.Properties.ContentLength == 1);
     }
 
     [Fact]
-    public async Task Missing_blobs_fail_with_status_and_error_code()
+    public async Task Missing_blobs_and_containers_fail_with_status_and_error_code()
     {
         var container = await NewContainerAsync();
         var blob = container.GetBlobClient("nothing-here");
-        (await blob.ExistsAsync()).Should().BeFalse();
-        var get = () => blob.GetPropertiesAsync();
-        var head = (await get.Should().ThrowAsync<RequestFailedException>()).Which;
-        head.Status.Should().Be(404);
-        head.ErrorCode.Should().Be("BlobNotFound");
-        var download = () => blob.DownloadStreamingAsync();
+        ((bool)await blob.ExistsAsync()).Should().BeFalse();
+        var download = () => blob.DownloadContentAsync();
         var body = (await download.Should().ThrowAsync<RequestFailedException>()).Which;
+        body.Status.Should().Be(404);
         body.ErrorCode.Should().Be("BlobNotFound");
-        body.Message.Should().Contain("404");
+        ((bool)await blob.DeleteIfExistsAsync()).Should().BeFalse();
 
-        await blob.UploadAsync(new MemoryStream([1]));
-        (await blob.DeleteIfExistsAsync()).Should().BeTrue();
-        (await blob.DeleteIfExistsAsync()).Should().BeFalse();
         var missingContainer = azurite.Connection.GetBlobContainerClient("no-such-container").GetBlobClient("x");
-        var upload = () => missingContainer.UploadAsync(new MemoryStream([1]));
+        var upload = () => missingContainer.UploadAsync(BinaryData.FromBytes([1]));
         (await upload.Should().ThrowAsync<RequestFailedException>()).Which.ErrorCode.Should().Be("ContainerNotFound");
     }
 
@@ -150,33 +131,30 @@ public sealed class BlobClientTests(AzuriteFixture azurite)
     public async Task Leases_give_one_writer_and_can_be_renewed_released_and_broken()
     {
         var container = await NewContainerAsync();
-        var blob = container.GetBlobClient("runs/r1/state.json");
-        await blob.UploadAsync(new MemoryStream("{}"u8.ToArray()));
+        var blob = container.GetBlobClient("runs/r1/lease");
+        (await blob.UploadIfNotExistsAsync(BinaryData.Empty)).Should().BeTrue();
 
-        var holder = blob.GetBlobLeaseClient();
-        var lease = await holder.AcquireAsync(TimeSpan.FromSeconds(15));
-        lease.LeaseId.Should().Be(holder.LeaseId);
-        (await blob.GetPropertiesAsync()).LeaseState.Should().Be("leased");
+        var holder = blob.GetBlobLeaseClient(Guid.NewGuid().ToString());
+        (await holder.AcquireAsync(TimeSpan.FromSeconds(15))).Value.LeaseId.Should().Be(holder.LeaseId);
+        (await blob.GetPropertiesAsync()).Value.LeaseState.Should().Be(LeaseState.Leased);
 
-        var rival = blob.GetBlobLeaseClient();
+        var rival = blob.GetBlobLeaseClient(Guid.NewGuid().ToString());
         var steal = () => rival.AcquireAsync(TimeSpan.FromSeconds(15));
         (await steal.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(409);
 
-        var writeWithoutLease = () => blob.UploadAsync(new MemoryStream("x"u8.ToArray()));
+        var writeWithoutLease = () => blob.UploadAsync(BinaryData.FromString("x"), overwrite: true);
         (await writeWithoutLease.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(412);
-        await blob.UploadAsync(new MemoryStream("y"u8.ToArray()), new BlobUploadOptions { Conditions = new BlobRequestConditions { LeaseId = holder.LeaseId } });
+        await blob.UploadAsync(BinaryData.FromString("y"), new BlobUploadOptions { Conditions = new BlobRequestConditions { LeaseId = holder.LeaseId } });
 
-        (await holder.RenewAsync()).LeaseId.Should().Be(holder.LeaseId);
+        (await holder.RenewAsync()).Value.LeaseId.Should().Be(holder.LeaseId);
         await holder.ReleaseAsync();
-        (await rival.AcquireAsync(BlobLeaseClient.InfiniteLeaseDuration)).LeaseId.Should().Be(rival.LeaseId);
+        (await rival.AcquireAsync(BlobLeaseClient.InfiniteLeaseDuration)).Value.LeaseId.Should().Be(rival.LeaseId);
 
-        var broken = await holder.BreakAsync(TimeSpan.Zero);
-        broken.LeaseTimeSeconds.Should().Be(0);
-        (await blob.GetPropertiesAsync()).LeaseState.Should().Be("broken");
+        var broken = (await holder.BreakAsync(TimeSpan.Zero)).Value;
+        broken.LeaseTime.Should().Be(0);
+        (await blob.GetPropertiesAsync()).Value.LeaseState.Should().Be(LeaseState.Broken);
         var renewBroken = () => rival.RenewAsync();
         await renewBroken.Should().ThrowAsync<RequestFailedException>();
-        var tooLong = () => holder.AcquireAsync(TimeSpan.FromSeconds(61));
-        await tooLong.Should().ThrowAsync<ArgumentOutOfRangeException>();
     }
 
     [Fact]
@@ -184,9 +162,8 @@ public sealed class BlobClientTests(AzuriteFixture azurite)
     {
         var settings = new Dictionary<string, string?> { ["AzureWebJobsStorage"] = azurite.Azurite.ConnectionString };
         var connection = StorageConnection.FromSettings(settings);
-        var container = connection.GetBlobContainerClient(AzuriteFixture.UniqueName("settings"));
-        (await container.CreateIfNotExistsAsync()).Should().BeTrue();
-        (await connection.GetQueueClient(AzuriteFixture.UniqueName("settings")).CreateIfNotExistsAsync()).Should().BeTrue();
+        (await connection.GetBlobContainerClient(AzuriteFixture.UniqueName("settings")).CreateIfNotExistsAsync()).Should().NotBeNull();
+        (await connection.GetQueueClient(AzuriteFixture.UniqueName("settings")).CreateIfNotExistsAsync()).Should().NotBeNull();
     }
 
     [Fact]
@@ -197,28 +174,5 @@ public sealed class BlobClientTests(AzuriteFixture azurite)
             azurite.Azurite.BlobServiceUri, azurite.Azurite.QueueServiceUri);
         var create = () => wrong.GetBlobContainerClient("forbidden").CreateIfNotExistsAsync();
         (await create.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
-    }
-
-    private sealed class NonSeekableStream(byte[] data) : Stream
-    {
-        private int _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            // Short reads on purpose: the uploader must fill each block itself.
-            var n = Math.Min(Math.Min(count, 7_000), data.Length - _position);
-            Array.Copy(data, _position, buffer, offset, n);
-            _position += n;
-            return n;
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

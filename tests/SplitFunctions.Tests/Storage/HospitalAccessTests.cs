@@ -1,3 +1,8 @@
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
 using Azure;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
@@ -29,12 +34,12 @@ public sealed class HospitalAccessTests(AzuriteFixture azurite)
         var container = alpha.GetContainerClient();
         container.Name.Should().Be(StorageNames.HospitalContainer(alpha.HospitalId));
         var blob = container.GetBlobClient("features/run-1/000000000000.sfe");
-        await blob.UploadAsync(new MemoryStream([1, 2, 3]));
-        (await blob.DownloadContentAsync()).ToArray().Should().Equal(1, 2, 3);
+        await blob.UploadAsync(BinaryData.FromBytes([1, 2, 3]));
+        (await blob.DownloadContentAsync()).Value.Content.ToArray().Should().Equal(1, 2, 3);
         var names = new List<string>();
-        await foreach (var item in container.GetBlobsAsync()) names.Add(item.Name);
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, CancellationToken.None)) names.Add(item.Name);
         names.Should().Equal("features/run-1/000000000000.sfe");
-        (await blob.DeleteIfExistsAsync()).Should().BeTrue();
+        ((bool)await blob.DeleteIfExistsAsync()).Should().BeTrue();
     }
 
     [Fact]
@@ -42,21 +47,21 @@ public sealed class HospitalAccessTests(AzuriteFixture azurite)
     {
         var (alpha, beta) = await ProvisionAsync();
         var betaBlob = beta.GetContainerClient().GetBlobClient("features/run-1/000000000000.sfe");
-        await betaBlob.UploadAsync(new MemoryStream([42]));
+        await betaBlob.UploadAsync(BinaryData.FromBytes([42]));
 
         // Alpha's SAS pointed at beta's container.
-        var trespass = new BlobContainerClient(beta.ContainerUri, new AzureSasCredential(alpha.ContainerSas));
+        var trespass = new BlobContainerClient(beta.ContainerUri, new AzureSasCredential(alpha.ContainerSas), StorageClientDefaults.Blob());
         var read = () => trespass.GetBlobClient("features/run-1/000000000000.sfe").DownloadContentAsync();
         (await read.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
-        var write = () => trespass.GetBlobClient("features/run-1/000000000001.sfe").UploadAsync(new MemoryStream([1]));
+        var write = () => trespass.GetBlobClient("features/run-1/000000000001.sfe").UploadAsync(BinaryData.FromBytes([1]));
         (await write.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
-        var list = async () => { await foreach (var _ in trespass.GetBlobsAsync()) { } };
+        var list = async () => { await foreach (var _ in trespass.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, CancellationToken.None)) { } };
         (await list.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
-        var runs = new BlobContainerClient(new Uri(azurite.Azurite.BlobServiceUri + "/" + StorageNames.RunsContainer), new AzureSasCredential(alpha.ContainerSas));
+        var runs = new BlobContainerClient(new Uri(azurite.Azurite.BlobServiceUri + "/" + StorageNames.RunsContainer), new AzureSasCredential(alpha.ContainerSas), StorageClientDefaults.Blob());
         var readRuns = () => runs.GetBlobClient("r/manifest.json").DownloadContentAsync();
         (await readRuns.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
 
-        (await betaBlob.DownloadContentAsync()).ToArray().Should().Equal(42);
+        (await betaBlob.DownloadContentAsync()).Value.Content.ToArray().Should().Equal(42);
     }
 
     [Fact]
@@ -67,18 +72,23 @@ public sealed class HospitalAccessTests(AzuriteFixture azurite)
         await azurite.Connection.GetQueueClient(StorageNames.RepliesQueue(beta.HospitalId)).SendMessageAsync("for beta");
 
         var replies = alpha.GetRepliesQueueClient();
-        var mine = (await replies.ReceiveMessagesAsync()).Should().ContainSingle().Which;
-        mine.MessageText.Should().Be("for alpha");
+        var mine = (await replies.ReceiveMessagesAsync()).Value.Should().ContainSingle().Which;
+        mine.Body.ToString().Should().Be("for alpha");
         await replies.DeleteMessageAsync(mine.MessageId, mine.PopReceipt);
 
-        var othersReplies = new QueueClient(beta.RepliesQueueUri, new AzureSasCredential(alpha.RepliesQueueSas!));
+        var othersReplies = new QueueClient(beta.RepliesQueueUri, new AzureSasCredential(alpha.RepliesQueueSas), StorageClientDefaults.Queue());
         var steal = () => othersReplies.ReceiveMessagesAsync();
         (await steal.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
+        var forgeOthers = () => othersReplies.SendMessageAsync("forged reply to beta");
+        (await forgeOthers.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
+        var addWithFeaturesSas = new QueueClient(beta.RepliesQueueUri, new AzureSasCredential(alpha.FeaturesQueueSas), StorageClientDefaults.Queue());
+        var forgeWithAdd = () => addWithFeaturesSas.SendMessageAsync("forged reply to beta");
+        (await forgeWithAdd.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
         var sendToOwnReplies = () => replies.SendMessageAsync("forged reply");
         (await sendToOwnReplies.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
 
         var features = alpha.GetFeaturesQueueClient();
-        (await features.SendMessageAsync("frame")).MessageId.Should().NotBeNullOrEmpty();
+        (await features.SendMessageAsync("frame")).Value.MessageId.Should().NotBeNullOrEmpty();
         var readFeatures = () => features.ReceiveMessagesAsync();
         (await readFeatures.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
     }

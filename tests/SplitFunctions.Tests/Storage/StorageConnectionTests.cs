@@ -55,12 +55,46 @@ public sealed class StorageConnectionTests
     public void Bad_or_missing_settings_say_what_to_set()
     {
         var none = () => StorageConnection.FromSettings(new Dictionary<string, string?>());
-        none.Should().Throw<InvalidOperationException>().WithMessage("*AzureWebJobsStorage*AzureWebJobsStorage__accountName*");
-        var noKey = () => StorageConnection.Parse("AccountName=x");
-        noKey.Should().Throw<FormatException>().WithMessage("*neither AccountKey nor SharedAccessSignature*");
-        var badKey = () => StorageConnection.Parse("AccountName=x;AccountKey=not base64!");
-        badKey.Should().Throw<ArgumentException>().WithMessage("*not valid base64*");
+        none.Should().Throw<StorageSettingsException>().WithMessage("*AzureWebJobsStorage*AzureWebJobsStorage__accountName*");
+
+        var noKey = () => StorageConnection.Parse("DefaultEndpointsProtocol=https;AccountName=splitfn;EndpointSuffix=core.windows.net");
+        var missing = noKey.Should().Throw<StorageSettingsException>().Which;
+        missing.Setting.Should().Be("AzureWebJobsStorage");
+        missing.Message.Should().Contain("'AzureWebJobsStorage'").And.Contain("no AccountKey").And.NotContain("\n");
+
+        var badKey = () => StorageConnection.Parse("AccountName=x;AccountKey=not base64!", "storage.connectionString");
+        badKey.Should().Throw<StorageSettingsException>().WithMessage("*'storage.connectionString'*AccountKey is not a base64 account key*")
+            .Which.Message.Should().NotContain("not base64!", "the key itself is never echoed");
+
+        var badEndpoint = () => StorageConnection.Parse("BlobEndpoint=htp:/127.0.0.1:10000;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;AccountKey=" + StorageConnection.DevelopmentAccountKey);
+        badEndpoint.Should().Throw<StorageSettingsException>().WithMessage("*BlobEndpoint in 'AzureWebJobsStorage' is not an endpoint URL*");
+
+        var badServiceUri = () => StorageConnection.FromSettings(new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage__blobServiceUri"] = "https://splitfn.blob.core.windows.net",
+            ["AzureWebJobsStorage__queueServiceUri"] = "splitfn.queue",
+        });
+        badServiceUri.Should().Throw<StorageSettingsException>().Which.Setting.Should().Be("AzureWebJobsStorage__queueServiceUri");
+
+        var oneEndpoint = () => StorageConnection.FromSettings(new Dictionary<string, string?> { ["AzureWebJobsStorage__blobServiceUri"] = "https://splitfn.blob.core.windows.net" });
+        oneEndpoint.Should().Throw<StorageSettingsException>().Which.Setting.Should().Be("AzureWebJobsStorage__queueServiceUri");
+
+        var unknownCredential = () => StorageConnection.FromSettings(new Dictionary<string, string?> { ["AzureWebJobsStorage__accountName"] = "splitfn", ["AzureWebJobsStorage__credential"] = "password" });
+        unknownCredential.Should().Throw<StorageSettingsException>().WithMessage("*'AzureWebJobsStorage__credential' is 'password'*managedidentity*");
+
         var junk = () => StorageConnection.Parse("AccountKey");
-        junk.Should().Throw<FormatException>().WithMessage("*Name=Value*");
+        junk.Should().Throw<StorageSettingsException>().WithMessage("*Name=Value*");
+    }
+
+    [Fact]
+    public void Clients_are_built_with_the_pinned_service_version_and_base64_queue_messages()
+    {
+        var blob = StorageClientDefaults.Blob();
+        var queue = StorageClientDefaults.Queue();
+        queue.MessageEncoding.Should().Be(Azure.Storage.Queues.QueueMessageEncoding.Base64);
+        blob.Retry.MaxRetries.Should().Be(5);
+        StorageClientDefaults.Blob(StorageRetries.Caller).Retry.MaxRetries.Should().Be(0, "the agent's Polly policy owns its retries");
+        StorageClientDefaults.BlobServiceVersion.Should().Be(Azure.Storage.Blobs.BlobClientOptions.ServiceVersion.V2026_06_06);
+        StorageClientDefaults.QueueServiceVersion.Should().Be(Azure.Storage.Queues.QueueClientOptions.ServiceVersion.V2026_06_06);
     }
 }

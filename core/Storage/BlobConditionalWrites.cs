@@ -1,0 +1,33 @@
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace SplitFunctions.Core.Storage;
+
+/// <summary>Create-only and replace writes, spelled out once: the SDK's UploadAsync neither replaces (overwrite: false) nor creates exclusively by default.</summary>
+public static class BlobConditionalWrites
+{
+    private static readonly BlobRequestConditions OnlyIfAbsent = new() { IfNoneMatch = ETag.All };
+
+    /// <summary>Writes the blob only if no blob of this name exists (If-None-Match: *); false when it existed (nothing was written).</summary>
+    public static async Task<bool> UploadIfNotExistsAsync(this BlobClient blob, BinaryData content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(blob);
+        try
+        {
+            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = OnlyIfAbsent }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412 && e.ErrorCode is "BlobAlreadyExists" or "ConditionNotMet")
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Writes the blob, replacing any blob of this name (the SDK's UploadAsync would fail with 409 BlobAlreadyExists).</summary>
+    public static async Task<BlobContentInfo> UploadReplacingAsync(this BlobClient blob, BinaryData content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(blob);
+        return (await blob.UploadAsync(content, overwrite: true, cancellationToken).ConfigureAwait(false)).Value;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Protocol;
+
+namespace SplitFunctions.Tests.Protocol;
+
+/// <summary>The sealed frame and its seal digest: every way a frame can go wrong is still refused, each with its reason.</summary>
+public sealed class SecureFrameCodecTests
+{
+    private static readonly HospitalKey Key = new("alpha", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
+    private static readonly EnvelopeContext Context = new("run-1", "alpha", 7, PayloadKind.Features, "k1");
+    private static readonly float[] Values = [.. Enumerable.Range(0, 4096).Select(i => i * 0.25f)];
+    private static readonly FrameTensor Tensor = new(ElementType.Float32, [64, 64], Values);
+
+    private static ProtocolRejection Rejection(Action open) => open.Should().Throw<ProtocolException>().Which.Rejection;
+
+    [Fact]
+    public void A_pooled_seal_opens_to_the_same_tensors_with_the_same_digest_rule()
+    {
+        using var pooled = SecureFrameCodec.SealPooled(Key, Context, Tensor);
+        var bytes = pooled.Blob.ToArray();
+        pooled.Sha256.Should().Be(SecureFrameCodec.Digest(bytes)).And.MatchRegex("^[0-9a-f]{64}$");
+        SecureFrameCodec.OpenInPlace(Key, Context, bytes, pooled.Length, pooled.Sha256)[0].Values.Should().Equal(Values);
+        pooled.Dispose();
+        var afterDispose = () => pooled.Blob;
+        afterDispose.Should().Throw<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public void Every_altered_frame_is_refused_with_its_reason()
+    {
+        var frame = SecureFrameCodec.Seal(Key, Context, Tensor);
+        byte[] Copy() => (byte[])frame.Blob.Clone();
+
+        // Overwritten by another sealing of the same frame (a resend): new nonce and tag, so another digest.
+        var resealed = SecureFrameCodec.Seal(Key, Context, Tensor);
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, (byte[])resealed.Blob.Clone(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.DigestMismatch);
+
+        // One ciphertext bit flipped, header, nonce and tag intact: the digest matches, GCM refuses it.
+        var flipped = Copy();
+        flipped[flipped.Length / 2] ^= 0x01;
+        SecureFrameCodec.Digest(flipped).Should().Be(frame.Sha256, "the digest covers header, nonce and tag; the tag covers the ciphertext");
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, flipped, frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Tampered);
+
+        // Tag flipped: another digest.
+        var tag = Copy();
+        tag[^1] ^= 0x80;
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, tag, frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.DigestMismatch);
+
+        // Truncated.
+        Rejection(() => SecureFrameCodec.Open(Key, Context, frame.Blob.AsSpan(0, frame.Blob.Length - 1), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Truncated);
+
+        // Moved to another sequence (replayed under another name), digest recomputed by the mover.
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context with { Sequence = 8 }, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Replayed);
+
+        // Wrong key under the right id: authentication fails.
+        var wrongKey = Key with { Key = RandomNumberGenerator.GetBytes(Envelope.KeySize) };
+        Rejection(() => SecureFrameCodec.OpenInPlace(wrongKey, Context, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Tampered);
+
+        // Another key id.
+        var otherId = new HospitalKey("alpha", "k2", Key.Key);
+        Rejection(() => SecureFrameCodec.OpenInPlace(otherId, Context with { KeyId = "k2" }, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.WrongKeyId);
+
+        SecureFrameCodec.OpenInPlace(Key, Context, Copy(), frame.Length, frame.Sha256)[0].Values.Should().Equal(Values);
+    }
+}
