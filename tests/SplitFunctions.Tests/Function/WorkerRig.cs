@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.ProcessFeatures;
 using SplitFunctions.Functions.Training;
@@ -86,8 +87,7 @@ internal sealed class WorkerRig : IAsyncDisposable
     /// <summary>The `features` queue through Azure.Storage.Queues, base64 as host.json's messageEncoding says.</summary>
     public QueueClient FeaturesQueue()
     {
-        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
-        return new QueueClient(Run.Azurite.ConnectionString, "features", options);
+        return new QueueClient(Run.Azurite.ConnectionString, "features", StorageClientDefaults.Queue());
     }
 
     public async ValueTask DisposeAsync()
