@@ -28,7 +28,7 @@ public sealed class SplitRig : IAsyncDisposable
         Keys = new LocalKeyStore(keyFolder);
         Frames = new FrameIo(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        Sessions = new RunSessions(store, Frames, Device.Cpu, "bench", NullLogger<RunSessions>.Instance);
+        Sessions = new RunSessions(store, Frames, TorchSharp.torch.CPU, "bench", NullLogger<RunSessions>.Instance);
         Service = new TrainingService(Sessions, Frames, Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue), NullLogger<TrainingService>.Instance);
         Processor = new TimedProcessor(Service);
     }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using TorchSharp;
 
 namespace SplitFunctions.Functions.Training;
 
@@ -10,7 +11,7 @@ namespace SplitFunctions.Functions.Training;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger) : IAsyncDisposable
+public sealed partial class RunSessions(RunStore store, FrameIo frames, torch.Device device, string instanceId, ILogger<RunSessions> logger) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -108,7 +109,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
             foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
-            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
+            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device, TorchRuntime.Summary);
             return session;
         }
         catch
@@ -150,8 +151,8 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         sessions.Clear();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
-    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, engine {Engine})")]
+    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, torch.Device device, string engine);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
     private static partial void LogCheckpoint(ILogger logger, string run, long step);

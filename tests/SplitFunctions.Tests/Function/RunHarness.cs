@@ -60,7 +60,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public (TrainingService Service, RunSessions Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var sessions = new RunSessions(store, Frames, Device.Cpu, instanceId, NullLogger<RunSessions>.Instance);
+        var sessions = new RunSessions(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<RunSessions>.Instance);
         return (new TrainingService(sessions, Frames, Poison, NullLogger<TrainingService>.Instance), sessions);
     }
 
