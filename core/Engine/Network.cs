@@ -175,7 +175,7 @@ public sealed class Network : IDisposable
         var expected = Module.state_dict();
         var problems = new List<string>();
         var missing = expected.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
-        var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k)).ToList();
+        var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList(); // the pickle's order is lost
         var mismatched = expected.Where(e => loaded.TryGetValue(e.Key, out var t) && !t.shape.SequenceEqual(e.Value.shape))
             .Select(e => $"{e.Key} [{TensorData.Format(loaded[e.Key].shape)}] vs ours [{TensorData.Format(e.Value.shape)}]").ToList();
         if (missing.Count > 0) problems.Add("missing " + string.Join(", ", missing));

@@ -80,7 +80,7 @@ public sealed class BadInputTests
 
         using var wider = Network.Create([new Linear(7, 64), new LeakyReLU(), new Linear(64, 2)], [7]);
         var extra = () => ldl.LoadState(wider.SaveState());
-        extra.Should().Throw<StateMismatchException>().WithMessage("*unexpected 2.weight, 2.bias*");
+        extra.Should().Throw<StateMismatchException>().WithMessage("*unexpected 2.bias, 2.weight*");
     }
 
     [Fact]
