@@ -14,6 +14,7 @@ namespace SplitFunctions.Bench;
 /// checkpoint's weights and optimizer state every 25 steps) and of the agent's (ClientLayer forward, dL/dA applied,
 /// weights and optimizer state saved every step, as the agent commits them). Each side runs in its own child process;
 /// RSS at step 100 and at the last step shows whether tensors are freed every step (dispose scopes) or leak.
+/// `--model` (default pneumonia-cnn), `--steps` (2000), `--batch` (32).
 /// </summary>
 public static class NativeMemoryBench
 {
@@ -23,14 +24,17 @@ public static class NativeMemoryBench
         var steps = options.GetInt("steps", 2000, 120);
         var batch = options.GetInt("batch", 32, 8);
         var side = options.Get("side", "");
-        if (side is "function" or "agent") return Measure(side, steps, batch);
+        var modelName = options.Get("model", ModelCatalog.PneumoniaCnn.Name);
+        if (side is "function" or "agent") return Measure(side, ModelCatalog.Get(modelName), steps, batch);
 
         var results = new JsonObject();
         foreach (var child in new[] { "function", "agent" })
         {
-            var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-            if (!Environment.ProcessPath!.EndsWith("splitfn-bench", StringComparison.Ordinal)) info.ArgumentList.Add(typeof(NativeMemoryBench).Assembly.Location);
-            foreach (var a in new[] { "memory", "--side", child, "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            // The apphost runs itself; anywhere else (dotnet splitfn-bench.dll, a test host) run the dll with dotnet.
+            var apphost = Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "splitfn-bench";
+            var info = new ProcessStartInfo(apphost ? Environment.ProcessPath! : "dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+            if (!apphost) info.ArgumentList.Add(typeof(NativeMemoryBench).Assembly.Location);
+            foreach (var a in new[] { "memory", "--side", child, "--model", modelName, "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture) })
                 info.ArgumentList.Add(a);
             using var process = Process.Start(info)!;
             string? last = null;
@@ -45,22 +49,21 @@ public static class NativeMemoryBench
         }
         results["steps"] = steps;
         results["batch"] = batch;
-        results["model"] = ModelCatalog.PneumoniaCnn.Name;
+        results["model"] = modelName;
         BenchResults.Merge("native_rss", results, options.ResultsPath);
         return 0;
     }
 
-    private static int Measure(string side, int steps, int batch)
+    private static int Measure(string side, ModelDefinition model, int steps, int batch)
     {
-        var model = ModelCatalog.PneumoniaCnn;
         var manifest = RunManifest.ForModel("memory", model, TrainingMode.Vanilla, ["h"], seed: 1) with { BatchSize = batch };
         var random = new Random(1);
         var sampleSize = (int)model.InputShape.Aggregate(1L, (a, b) => a * b);
         var data = new TrainingSet([.. Enumerable.Range(0, batch * 4 * sampleSize).Select(_ => random.NextSingle())],
             [.. Enumerable.Range(0, batch * 4).Select(i => (float)(i % 2))], model.InputShape);
+        var labels = Enumerable.Range(0, batch).Select(i => (float)(i % 2)).ToArray();
         var cut = (int)manifest.CutShape.Aggregate(1L, (a, b) => a * b);
         var activations = Enumerable.Range(0, batch * cut).Select(_ => random.NextSingle()).ToArray();
-        var labels = Enumerable.Range(0, batch).Select(i => (float)(i % 2)).ToArray();
         var gradient = Enumerable.Range(0, batch * cut).Select(_ => (random.NextSingle() - 0.5f) * 1e-3f).ToArray();
         var indices = Enumerable.Range(0, batch).ToArray();
         long at100 = 0, last = 0;
