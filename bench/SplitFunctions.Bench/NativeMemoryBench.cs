@@ -24,7 +24,8 @@ public static class NativeMemoryBench
         var steps = options.GetInt("steps", 2000, 120);
         var batch = options.GetInt("batch", 32, 8);
         var side = options.Get("side", "");
-        var modelName = options.Get("model", ModelCatalog.PneumoniaCnn.Name);
+        // --smoke: the small MLP, so the smoke test stays short; the figures then mean nothing.
+        var modelName = options.Get("model", options.Smoke ? ModelCatalog.LdlMlp.Name : ModelCatalog.PneumoniaCnn.Name);
         if (side is "function" or "agent") return Measure(side, ModelCatalog.Get(modelName), steps, batch);
 
         var results = new JsonObject();
