@@ -29,7 +29,33 @@ public static class DemoCommand
         };
         command.SetAction(async (result, ct) =>
         {
-            var definition = ModelCatalog.Get(result.GetValue(model)!);
+            try
+            {
+                return await RunAsync(result, data, mode, epochs, model, hospitals, seed, maxSamples, output, ct).ConfigureAwait(false);
+            }
+            catch (StudyException e)
+            {
+                await Console.Error.WriteLineAsync($"splitfn-local: {e.Message} (exit code {(int)e.Code})").ConfigureAwait(false);
+                return (int)e.Code;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
+        Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<DirectoryInfo> output, CancellationToken ct)
+    {
+        {
+            ModelDefinition definition;
+            try
+            {
+                definition = ModelCatalog.Get(result.GetValue(model)!);
+            }
+            catch (UnknownModelException e)
+            {
+                throw new StudyException(StudyExitCode.Model, $"--model: {e.Message}", e);
+            }
+            if (result.GetValue(data) is { Exists: false } missing) throw new StudyException(StudyExitCode.Data, $"data file {missing.FullName} does not exist: check --data");
             if (definition.InputShape.Length != 3)
             {
                 await Console.Error.WriteLineAsync($"the demo trains an image model; '{definition.Name}' is tabular (use `splitfn-local experiments --data <csv>`)").ConfigureAwait(false);
@@ -38,7 +64,15 @@ public static class DemoCommand
             var folder = result.GetValue(output)!.FullName;
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
             Directory.CreateDirectory(folder);
-            var (dataPath, source) = ResolveData(result.GetValue(data), result.GetValue(maxSamples), definition, result.GetValue(seed), folder);
+            string dataPath, source;
+            try
+            {
+                (dataPath, source) = ResolveData(result.GetValue(data), result.GetValue(maxSamples), definition, result.GetValue(seed), folder);
+            }
+            catch (DataFormatException e)
+            {
+                throw new StudyException(StudyExitCode.Data, e.Message, e);
+            }
             var count = result.GetValue(hospitals);
             if (count is < 1 or > 10)
             {
@@ -71,8 +105,7 @@ public static class DemoCommand
             }
             DemoReport.Write(folder, settings, source, outcomes, serverEpochs, clock.Elapsed);
             return outcomes.All(o => o.TrainExitCode == 0 && o.EvaluateExitCode == 0) ? 0 : 1;
-        });
-        return command;
+        }
     }
 
     private static (string Path, string Description) ResolveData(FileInfo? given, int? maxSamples, ModelDefinition model, long seed, string folder)

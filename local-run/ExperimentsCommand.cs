@@ -1,11 +1,12 @@
 using System.CommandLine;
+using System.Globalization;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Models;
 using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;
 
-/// <summary>`splitfn-local experiments`: the paper's comparisons for one dataset in one run.</summary>
+/// <summary>`splitfn-local experiments`: the paper's comparisons for one dataset in one run (docs/experiments.md).</summary>
 public static class ExperimentsCommand
 {
     public static readonly string[] AllArms = ["vanilla", "temporal", "single", "centralised", "federated"];
@@ -14,66 +15,144 @@ public static class ExperimentsCommand
     {
         var data = new Option<FileInfo>("--data") { Description = "An image archive (.npz with <split>_images/_labels) or a CSV file.", Required = true };
         var name = new Option<string?>("--name") { Description = "Study name: results go to artifacts/experiments/<name>/ (default: the data file's name)." };
-        var model = new Option<string?>("--model") { Description = $"Catalog model ({string.Join(", ", ModelCatalog.Names)}); default pneumonia-cnn for images, ldl-mlp for CSV." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Folder the study folder goes in (default artifacts/experiments)." };
+        var model = new Option<string?>("--model") { Description = $"Catalog model ({string.Join(", ", ModelCatalog.Names)}); default pneumonia-cnn for images, ldl-mlp for CSV (its input width follows --features)." };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (rounds for federated averaging); the best epoch on validation is kept. Default: the catalog's." };
         var batch = new Option<int?>("--batch-size") { Description = "Batch size. Default: the catalog's." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (Adam). Default: the catalog's." };
         var seed = new Option<long>("--seed") { Description = "Seed of the split, the initial weights and the batch order.", DefaultValueFactory = _ => 42 };
         var arms = new Option<string[]>("--arms") { Description = $"Arms to run: {string.Join(", ", AllArms)}.", DefaultValueFactory = _ => AllArms, AllowMultipleArgumentsPerToken = true };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many samples (quick runs)." };
-        var features = new Option<string[]>("--features") { Description = "CSV: feature columns (default: the NHIS lipids columns).", AllowMultipleArgumentsPerToken = true };
+        var features = new Option<string[]>("--features") { Description = "CSV: feature columns, any number, space- or comma-separated (default: the NHIS lipids columns).", AllowMultipleArgumentsPerToken = true };
         var target = new Option<string?>("--target") { Description = "CSV: target column (default LDL_chole)." };
-        var categorical = new Option<string[]>("--categorical") { Description = "CSV: categorical encodings, e.g. sex=1:0,2:1 (value:code pairs).", AllowMultipleArgumentsPerToken = true };
+        var categorical = new Option<string[]>("--categorical") { Description = "CSV: categorical encodings, e.g. sex=1:0,2:1 (value:code pairs; repeat per column).", AllowMultipleArgumentsPerToken = true };
+        var lipids = new Option<string?>("--lipids") { Description = "CSV: the Friedewald columns, e.g. tc=chol_total,hdl=hdl_c,tg=trigs (default: found by their usual names)." };
+        var ranges = new Option<string[]>("--range") { Description = "CSV: a column's plausible range, e.g. hdl_c=1:300 (repeat); rows outside it are dropped and counted.", AllowMultipleArgumentsPerToken = true };
+        var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "CSV: check only the --range columns, not the clinical defaults (docs/experiments.md)." };
+        var keepSplits = new Option<bool>("--keep-splits") { Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) instead of pooling and re-splitting." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the study of the same name and settings: arms already finished are kept, the others run." };
 
         var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital alone, centralised training and federated averaging.")
         {
-            data, name, model, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical,
+            data, name, output, model, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, resume,
         };
         command.SetAction(async (result, ct) =>
         {
-            var path = result.GetValue(data)!;
-            if (!path.Exists)
+            try
             {
-                await Console.Error.WriteLineAsync($"data file '{path.FullName}' does not exist").ConfigureAwait(false);
-                return 2;
+                var path = result.GetValue(data)!;
+                if (!path.Exists) throw new StudyException(StudyExitCode.Data, $"data file {path.FullName} does not exist: check --data");
+                var isCsv = path.Extension.Equals(".csv", StringComparison.OrdinalIgnoreCase);
+                var chosenArms = result.GetValue(arms)!.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+                var unknown = chosenArms.Except(AllArms, StringComparer.Ordinal).ToList();
+                if (unknown.Count > 0) throw new StudyException(StudyExitCode.Usage, $"unknown arm(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", AllArms)}");
+                ModelDefinition definition;
+                try
+                {
+                    definition = ModelCatalog.Get(result.GetValue(model) ?? (isCsv ? "ldl-mlp" : "pneumonia-cnn"));
+                }
+                catch (UnknownModelException e)
+                {
+                    throw new StudyException(StudyExitCode.Model, $"--model: {e.Message}", e);
+                }
+                var mapping = isCsv
+                    ? Mapping(path.FullName, result.GetValue(features), result.GetValue(target), result.GetValue(categorical), result.GetValue(lipids), result.GetValue(ranges), result.GetValue(noDefaultRanges))
+                    : null;
+                if (result.GetValue(keepSplits) && (isCsv || result.GetValue(maxSamples) is not null))
+                {
+                    throw new StudyException(StudyExitCode.Usage, isCsv
+                        ? "--keep-splits keeps an image archive's own val and test splits; a CSV is split by --seed"
+                        : "--keep-splits and --max-samples do not combine: the official splits are kept whole");
+                }
+                var options = new StudyOptions
+                {
+                    Name = result.GetValue(name) ?? Path.GetFileNameWithoutExtension(path.Name),
+                    Data = path.FullName,
+                    Model = definition.Name,
+                    Epochs = result.GetValue(epochs) ?? definition.Epochs,
+                    BatchSize = result.GetValue(batch) ?? definition.BatchSize,
+                    LearningRate = result.GetValue(lr) ?? definition.Optimizer.LearningRate,
+                    Seed = result.GetValue(seed),
+                    Hospitals = 3,
+                    Arms = chosenArms,
+                    MaxSamples = result.GetValue(maxSamples),
+                    Mapping = mapping,
+                    KeepSplits = result.GetValue(keepSplits),
+                    Resume = result.GetValue(resume),
+                    OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
+                };
+                if (options.Epochs < 1 || options.BatchSize < 1 || !(options.LearningRate > 0))
+                    throw new StudyException(StudyExitCode.Usage, "--epochs and --batch-size must be at least 1 and --lr positive");
+                return await Study.RunAsync(options, ct).ConfigureAwait(false);
             }
-            var isCsv = path.Extension.Equals(".csv", StringComparison.OrdinalIgnoreCase);
-            var definition = ModelCatalog.Get(result.GetValue(model) ?? (isCsv ? "ldl-mlp" : "pneumonia-cnn"));
-            var chosenArms = result.GetValue(arms)!;
-            var unknown = chosenArms.Except(AllArms, StringComparer.Ordinal).ToList();
-            if (unknown.Count > 0)
+            catch (StudyException e)
             {
-                await Console.Error.WriteLineAsync($"unknown arm(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", AllArms)}").ConfigureAwait(false);
-                return 2;
+                await Console.Error.WriteLineAsync($"splitfn-local: {e.Message} (exit code {(int)e.Code})").ConfigureAwait(false);
+                return (int)e.Code;
             }
-            var options = new StudyOptions
+            catch (OperationCanceledException)
             {
-                Name = result.GetValue(name) ?? Path.GetFileNameWithoutExtension(path.Name),
-                Data = path.FullName,
-                Model = definition.Name,
-                Epochs = result.GetValue(epochs) ?? definition.Epochs,
-                BatchSize = result.GetValue(batch) ?? definition.BatchSize,
-                LearningRate = result.GetValue(lr) ?? definition.Optimizer.LearningRate,
-                Seed = result.GetValue(seed),
-                Hospitals = 3,
-                Arms = chosenArms,
-                MaxSamples = result.GetValue(maxSamples),
-                Mapping = isCsv ? Mapping(result.GetValue(features), result.GetValue(target), result.GetValue(categorical)) : null,
-            };
-            return await Study.RunAsync(options, ct).ConfigureAwait(false);
+                await Console.Error.WriteLineAsync("splitfn-local: stopped; every process it started has been stopped, finished arms are saved (--resume continues)").ConfigureAwait(false);
+                return (int)StudyExitCode.Cancelled;
+            }
         });
         return command;
     }
 
-    private static ColumnMapping Mapping(string[]? features, string? target, string[]? categorical)
+    /// <summary>The CSV mapping from the options, checked against the file's header before anything starts.</summary>
+    private static ColumnMapping Mapping(string path, string[]? features, string? target, string[]? categorical, string? lipids, string[]? ranges, bool noDefaultRanges)
     {
-        if ((features is null || features.Length == 0) && target is null && (categorical is null || categorical.Length == 0)) return ColumnMapping.NhisLipids;
+        var names = (features ?? []).SelectMany(f => f.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+        var preset = names.Length == 0 && target is null && (categorical is null || categorical.Length == 0);
         var codes = new Dictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
         foreach (var spec in categorical ?? [])
         {
-            var (column, pairs) = (spec[..spec.IndexOf('=', StringComparison.Ordinal)], spec[(spec.IndexOf('=', StringComparison.Ordinal) + 1)..]);
-            codes[column] = pairs.Split(',').Select(p => p.Split(':')).ToDictionary(p => p[0], p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture), StringComparer.Ordinal);
+            var eq = spec.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new StudyException(StudyExitCode.Usage, $"--categorical '{spec}' is not column=value:code,value:code (e.g. sex=Male:0,Female:1)");
+            var values = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var pair in spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var colon = pair.LastIndexOf(':');
+                if (colon <= 0 || !double.TryParse(pair[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var code))
+                    throw new StudyException(StudyExitCode.Usage, $"--categorical '{spec}': '{pair}' is not value:code");
+                values[pair[..colon]] = code;
+            }
+            codes[spec[..eq].Trim()] = values;
         }
-        return new ColumnMapping(features is { Length: > 0 } ? features : ColumnMapping.NhisLipids.Features, target ?? ColumnMapping.NhisLipids.Target) { Categorical = codes };
+        var explicitRanges = new Dictionary<string, PlausibleRange>(StringComparer.Ordinal);
+        foreach (var spec in ranges ?? [])
+        {
+            var eq = spec.LastIndexOf('=');
+            if (eq <= 0 || !PlausibleRange.TryParse(spec[(eq + 1)..], out var range))
+                throw new StudyException(StudyExitCode.Usage, $"--range '{spec}' is not column=min:max (e.g. hdl_c=1:300)");
+            explicitRanges[spec[..eq].Trim()] = range;
+        }
+        ColumnMapping mapping;
+        try
+        {
+            var basis = preset ? ColumnMapping.NhisLipids : new ColumnMapping(names.Length > 0 ? names : ColumnMapping.NhisLipids.Features, target ?? ColumnMapping.NhisLipids.Target) { Categorical = codes };
+            mapping = basis with
+            {
+                Ranges = new Dictionary<string, PlausibleRange>(basis.Ranges.Concat(explicitRanges).GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value)),
+                UseDefaultRanges = !noDefaultRanges,
+                Lipids = lipids is null ? null : LipidColumns.Parse(lipids, basis.Features),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            throw new StudyException(StudyExitCode.Usage, e.Message.Split(" (Parameter", 2)[0], e);
+        }
+        try
+        {
+            var header = CsvTabularLoader.ReadHeader(path);
+            CsvTabularLoader.RequireColumns(header, mapping, path);
+            foreach (var column in mapping.Categorical.Keys.Concat(explicitRanges.Keys).Where(c => !mapping.Columns.Contains(c)))
+                throw new StudyException(StudyExitCode.Usage, $"column '{column}' has a --categorical or --range setting but is not mapped (--features {string.Join(",", mapping.Features)}, --target {mapping.Target})");
+        }
+        catch (DataFormatException e)
+        {
+            throw new StudyException(StudyExitCode.Data, e.Message, e);
+        }
+        return mapping;
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Protocol;
 
 namespace SplitFunctions.ClientAgent.Commands;
@@ -37,11 +38,18 @@ internal static class InitCommand
             Description = "A categorical CSV column and its codes, e.g. sex=Male:0,Female:1 (repeat for more columns).",
             AllowMultipleArgumentsPerToken = false,
         };
+        var range = new Option<string[]>("--range")
+        {
+            Description = "A CSV column's plausible range, e.g. HDL_chole=1:300 (repeat for more columns); rows outside it are dropped and counted.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "Check only the --range columns, not the clinical defaults (docs/experiments.md)." };
         var seed = new Option<long>("--partition-seed") { Description = "Seed of the shared shuffle that splits the data (same at every simulated hospital).", DefaultValueFactory = _ => 0 };
         var weights = new Option<string>("--partition-weights") { Description = "Shares of the training rows per hospital, e.g. 0.7,0.2,0.1.", DefaultValueFactory = _ => "1" };
         var index = new Option<int>("--partition-index") { Description = "Which share is this hospital's (0-based).", DefaultValueFactory = _ => 0 };
         var validation = new Option<double>("--validation-fraction") { Description = "Rows held out for validation.", DefaultValueFactory = _ => 0.1 };
         var test = new Option<double>("--test-fraction") { Description = "Rows held out for testing.", DefaultValueFactory = _ => 0.1 };
+        var predefined = new Option<bool>("--predefined-splits") { Description = "Images: keep the archive's own val and test splits (e.g. MedMNIST's official ones); only its train split is shared by --partition-weights." };
         var replyTimeout = new Option<int>("--reply-timeout") { Description = "Seconds to wait for the function's reply before stopping.", DefaultValueFactory = _ => 300 };
         var outage = new Option<int>("--storage-outage") { Description = "Seconds a storage outage may last before the agent stops.", DefaultValueFactory = _ => 600 };
         var force = new Option<bool>("--force") { Description = "Overwrite an existing configuration file." };
@@ -49,7 +57,7 @@ internal static class InitCommand
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
             hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
-            preset, features, target, categorical, seed, weights, index, validation, test, replyTimeout, outage, force,
+            preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -93,7 +101,9 @@ internal static class InitCommand
                 {
                     Path = dataPath,
                     Kind = kind,
-                    Columns = kind == DataKinds.TabularCsv ? Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []) : null,
+                    Columns = kind == DataKinds.TabularCsv
+                        ? WithRanges(Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []), parse.GetValue(range) ?? [], parse.GetValue(noDefaultRanges))
+                        : null,
                     Partition = new PartitionSettings
                     {
                         Seed = parse.GetValue(seed),
@@ -101,6 +111,7 @@ internal static class InitCommand
                         Index = parse.GetValue(index),
                         ValidationFraction = parse.GetValue(validation),
                         TestFraction = parse.GetValue(test),
+                        PredefinedSplits = parse.GetValue(predefined),
                     },
                 },
                 StateFolder = Place(state),
@@ -112,6 +123,22 @@ internal static class InitCommand
                     "no storage given: pass --connection-string (development), --account-name with the hospital identity (--tenant-id, --client-id, --certificate), or --container-uri, --features-queue-uri and --replies-queue-uri (SAS from onboarding).");
             }
             AgentConfigurationFile.Validate(config, path);
+            if (config.Data.Columns is { } columns)
+            {
+                // An unknown column is a typo best caught now, not at the first scheduled training session.
+                try
+                {
+                    CsvTabularLoader.RequireColumns(CsvTabularLoader.ReadHeader(dataPath), new ColumnMapping(columns.Features, columns.Target), dataPath);
+                }
+                catch (DataFormatException e)
+                {
+                    throw new AgentException(ExitCode.Data, $"data error in {e.Message}", e);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new AgentException(ExitCode.Configuration, $"column mapping: {e.Message.Split(" (Parameter", 2)[0]}", e);
+                }
+            }
 
             var store = new LocalKeyStore(config.Key.Directory);
             HospitalKey key;
@@ -146,6 +173,7 @@ internal static class InitCommand
                 Features = [.. m.Features],
                 Target = m.Target,
                 Categorical = m.Categorical.ToDictionary(c => c.Key, c => c.Value.ToDictionary(v => v.Key, v => v.Value)),
+                Ranges = m.Ranges.ToDictionary(r => r.Key, r => new RangeSettings(r.Value.Min, r.Value.Max)),
             };
         }
         if (string.IsNullOrWhiteSpace(features) || string.IsNullOrWhiteSpace(target))
@@ -175,6 +203,19 @@ internal static class InitCommand
             Target = target.Trim(),
             Categorical = codes,
         };
+    }
+
+    private static ColumnSettings WithRanges(ColumnSettings columns, string[] ranges, bool noDefaults)
+    {
+        var all = new Dictionary<string, RangeSettings>(columns.Ranges);
+        foreach (var spec in ranges)
+        {
+            var eq = spec.LastIndexOf('=');
+            if (eq <= 0 || !PlausibleRange.TryParse(spec[(eq + 1)..], out var r))
+                throw new AgentException(ExitCode.Configuration, $"--range '{spec}' is not column=min:max (e.g. HDL_chole=1:300).");
+            all[spec[..eq].Trim()] = new RangeSettings(r.Min, r.Max);
+        }
+        return columns with { Ranges = all, UseDefaultRanges = !noDefaults };
     }
 
     private static double[] ParseWeights(string text)

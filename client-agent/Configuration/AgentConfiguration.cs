@@ -97,6 +97,8 @@ public sealed record PartitionSettings
     public int Index { get; init; }
     public double ValidationFraction { get; init; } = 0.1;
     public double TestFraction { get; init; } = 0.1;
+    /// <summary>Images only: keep the archive's own val and test splits (MedMNIST's official ones) and share only its train split by weight; the fractions are then unused.</summary>
+    public bool PredefinedSplits { get; init; }
 }
 
 /// <summary>How long the agent waits before giving up.</summary>

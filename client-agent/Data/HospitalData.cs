@@ -59,6 +59,7 @@ public static class HospitalDataLoader
         var (channels, height, width) = ((int)model.InputShape[0], (int)model.InputShape[1], (int)model.InputShape[2]);
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         ImageDataset? all = null;
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         using (var npz = NpzReader.Open(settings.Path))
         {
             // One pool of rows: either a plain images/labels pair, or every MedMNIST-style split (train, val, test, ...).
@@ -75,6 +76,7 @@ public static class HospitalDataLoader
             {
                 var labelsName = name == "images" ? "labels" : name[..^7] + "_labels";
                 var part = preprocessor.Prepare(npz.Read(name), npz.Read(labelsName), $"{settings.Path}:{name}");
+                counts[name == "images" ? "" : name[..^7]] = part.Count;
                 all = all is null ? part : all.Concat(part);
             }
         }
@@ -89,7 +91,9 @@ public static class HospitalDataLoader
         }
         RequireBinaryLabels(model, all.Labels, settings.Path);
 
-        var rows = Partition(settings.Partition, all.Count, settings.Path);
+        var rows = settings.Partition.PredefinedSplits
+            ? PredefinedPartition(settings.Partition, counts, settings.Path)
+            : Partition(settings.Partition, all.Count, settings.Path);
         var train = all.Subset(rows.Train);
         var statistics = ChannelStatistics.Compute(train);
         TrainingSet Prepare(int[] indices)
@@ -105,11 +109,9 @@ public static class HospitalDataLoader
     private static HospitalData LoadTable(DataSettings settings, ModelDefinition model, TargetScaling scaling)
     {
         var columns = settings.Columns!;
-        if (model.InputShape.Length != 1 || model.InputShape[0] != columns.Features.Count)
+        if (settings.Partition.PredefinedSplits)
         {
-            throw new AgentException(ExitCode.Data,
-                $"data.columns.features lists {columns.Features.Count} columns, but model '{model.Name}' takes input of shape [{string.Join(",", model.InputShape)}]. " +
-                "Map exactly the model's features (docs/agent.md shows the ldl-mlp mapping).");
+            throw new DataFormatException(settings.Path, "data.partition.predefinedSplits needs an image archive with train, val and test splits; a CSV is split by seed. Set it to false.");
         }
         var mapping = new ColumnMapping(columns.Features, columns.Target)
         {
@@ -119,6 +121,13 @@ public static class HospitalDataLoader
             Ranges = columns.Ranges.ToDictionary(r => r.Key, r => new PlausibleRange(r.Value.Min, r.Value.Max)),
             UseDefaultRanges = columns.UseDefaultRanges,
         };
+        // The run manifest fixes the network's input width (inputShape); this hospital's mapping must give exactly that.
+        if (model.InputShape.Length != 1 || model.InputShape[0] != mapping.EncodedWidth)
+        {
+            throw new AgentException(ExitCode.Data,
+                $"data.columns.features maps {columns.Features.Count} columns ({mapping.EncodedWidth} inputs after encoding), but the run's model '{model.Name}' takes input [{string.Join(",", model.InputShape)}] (run manifest inputShape). " +
+                "Map the same features, in the same order, as the other hospitals of this run (docs/agent.md, \"Column mapping\").");
+        }
         var table = CsvTabularLoader.Load(settings.Path, mapping);
         if (table.Count == 0)
         {
@@ -149,6 +158,23 @@ public static class HospitalDataLoader
                 $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of {count} rows is empty. Use more data or a larger weight.");
         }
         return (train, split.Validation, split.Test);
+    }
+
+    // The archive's own splits (pooled train, val, test): this hospital's share of train, and the official val and test.
+    private static (int[] Train, int[] Validation, int[] Test) PredefinedPartition(PartitionSettings p, IReadOnlyDictionary<string, int> counts, string source)
+    {
+        if (!counts.TryGetValue("train", out var train) || !counts.TryGetValue("val", out var validation) || !counts.TryGetValue("test", out var test))
+        {
+            throw new DataFormatException(source,
+                $"data.partition.predefinedSplits needs train, val and test splits (train_images/train_labels, val_..., test_...); the archive has: {string.Join(", ", counts.Keys.Select(k => k.Length == 0 ? "images" : k))}.");
+        }
+        var split = DataSplit.Predefined(train, validation, test, p.Seed, p.Weights);
+        var mine = split.Hospitals[p.Index];
+        if (mine.Length == 0)
+        {
+            throw new DataFormatException(source, $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of the {train} training rows is empty. Use more data or a larger weight.");
+        }
+        return (mine, split.Validation, split.Test);
     }
 
     private static void RequireBinaryLabels(ModelDefinition model, float[] labels, string source)

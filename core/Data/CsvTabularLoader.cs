@@ -29,13 +29,7 @@ public static class CsvTabularLoader
             throw new DataFormatException(source, "the file is empty; expected a header line naming the columns.");
 
         var columns = mapping.Columns.ToArray();
-        var positions = new int[columns.Length];
-        for (var c = 0; c < columns.Length; c++)
-        {
-            positions[c] = Array.IndexOf(header, columns[c]);
-            if (positions[c] < 0)
-                throw new DataFormatException(source, $"mapped column '{columns[c]}' is not in the header. The header has: {string.Join(", ", header)}. Fix the column mapping (names are case-sensitive).");
-        }
+        var positions = RequireColumns(header, mapping, source);
 
         var report = new DataValidationReport(source);
         var featureCount = mapping.Features.Count;
@@ -62,6 +56,36 @@ public static class CsvTabularLoader
             targets.Add(row[featureCount]);
         }
         return new TabularDataset([.. features], [.. targets], mapping.Features, mapping.Target, report);
+    }
+
+    /// <summary>The header line of a CSV file (its column names), for checking a mapping before anything starts.</summary>
+    public static IReadOnlyList<string> ReadHeader(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+            throw new DataFormatException(path, "file not found. Check the --data path; the folder must be readable by the agent's account.");
+        using var reader = new StreamReader(path);
+        using var csv = CsvReader.Create(reader, new CsvReaderOptions { TrimWhitespace = true }, leaveOpen: true);
+        var header = csv.Headers.ToArray();
+        if (header.Length == 0)
+            throw new DataFormatException(path, "the file is empty; expected a header line naming the columns.");
+        return header;
+    }
+
+    /// <summary>Where each mapped column (features, then target) sits in <paramref name="header"/>; an unknown column lists the header's.</summary>
+    public static int[] RequireColumns(IReadOnlyList<string> header, ColumnMapping mapping, string source)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(mapping);
+        var columns = mapping.Columns.ToArray();
+        var positions = new int[columns.Length];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            positions[c] = header.ToList().IndexOf(columns[c]);
+            if (positions[c] < 0)
+                throw new DataFormatException(source, $"mapped column '{columns[c]}' is not in the header. The header has: {string.Join(", ", header)}. Fix the column mapping (names are case-sensitive).");
+        }
+        return positions;
     }
 
     private static DropReason? Parse(ColumnMapping mapping, string column, string text, out double value)

@@ -39,6 +39,31 @@ public sealed record DataSplit(int[] Validation, int[] Test, IReadOnlyList<int[]
     }
 
     /// <summary>
+    /// The splits an archive already has (MedMNIST's official train/val/test), pooled in the order train, val, test:
+    /// rows [0, train) are shuffled with <paramref name="seed"/> and shared across hospitals by weight, the next
+    /// <paramref name="validation"/> rows are the validation split and the <paramref name="test"/> after them the test split.
+    /// </summary>
+    public static DataSplit Predefined(int train, int validation, int test, long seed, IReadOnlyList<double>? hospitalWeights = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(train);
+        ArgumentOutOfRangeException.ThrowIfNegative(validation);
+        ArgumentOutOfRangeException.ThrowIfNegative(test);
+        var weights = hospitalWeights ?? PaperHospitalWeights;
+        if (weights.Count == 0 || weights.Any(w => w < 0 || !double.IsFinite(w)) || weights.Sum() <= 0)
+            throw new ArgumentException("hospital weights must be non-negative with a positive sum", nameof(hospitalWeights));
+        var order = SeededRandom.Permutation(train, seed);
+        var sizes = Apportion(train, weights);
+        var hospitals = new int[sizes.Length][];
+        var start = 0;
+        for (var h = 0; h < sizes.Length; h++)
+        {
+            hospitals[h] = order[start..(start + sizes[h])];
+            start += sizes[h];
+        }
+        return new DataSplit([.. Enumerable.Range(train, validation)], [.. Enumerable.Range(train + validation, test)], hospitals);
+    }
+
+    /// <summary>
     /// The rows [offset, offset + fraction) of a seeded shuffle of <paramref name="count"/> rows: one machine simulates
     /// a hospital holding that share of a file; hospitals given the same seed and adjacent offsets never share a row.
     /// </summary>

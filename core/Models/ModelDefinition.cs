@@ -26,6 +26,27 @@ public sealed record ModelDefinition(
     int Epochs,
     OptimizerSettings Optimizer)
 {
+    /// <summary>Whether the input is one row of numbers (a table) rather than an image.</summary>
+    public bool IsTabular => InputShape.Length == 1;
+
+    /// <summary>
+    /// The same network for <paramref name="inputShape"/>: a tabular network's first linear layer takes that many
+    /// features (a hospital's own column mapping); an image network keeps its input (images are resized to it).
+    /// </summary>
+    public ModelDefinition WithInputShape(IReadOnlyList<long> inputShape)
+    {
+        ArgumentNullException.ThrowIfNull(inputShape);
+        if (inputShape.SequenceEqual(InputShape)) return this;
+        if (!IsTabular || inputShape.Count != 1 || inputShape[0] is < 1 or > MaxTabularWidth || ClientLayers.Count == 0 || ClientLayers[0] is not Linear first)
+        {
+            throw new ArgumentException($"model '{Name}' takes input [{string.Join(",", InputShape)}]; only a tabular model's width can change (to 1..{MaxTabularWidth}), not to [{string.Join(",", inputShape)}]", nameof(inputShape));
+        }
+        return this with { InputShape = [inputShape[0]], ClientLayers = [first with { In = (int)inputShape[0] }, .. ClientLayers.Skip(1)] };
+    }
+
+    /// <summary>Widest tabular input accepted (features after categorical encoding).</summary>
+    public const int MaxTabularWidth = 4096;
+
     /// <summary>Builds the hospital's part.</summary>
     public Network BuildClient(Device? device = null) => Network.Create(ClientLayers, InputShape, device);
 

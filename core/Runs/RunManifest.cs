@@ -54,6 +54,11 @@ public sealed record RunManifest
     public required string RunId { get; init; }
     public required TaskKind Task { get; init; }
     public required string Model { get; init; }
+    /// <summary>
+    /// Per-sample input shape of the network: for a tabular model the number of mapped features after categorical
+    /// encoding (the catalog entry's first layer takes that width), for an image model the catalog's input.
+    /// </summary>
+    public required long[] InputShape { get; init; }
     /// <summary>Human-readable cut point, checked against the catalog (the client part's output shape).</summary>
     public required long[] CutShape { get; init; }
     public required TrainingMode Mode { get; init; }
@@ -75,9 +80,9 @@ public sealed record RunManifest
     /// <summary>The engine that created the run (e.g. "TorchSharp 0.107.0 / libtorch 2.10.0"), for the record.</summary>
     public string Engine { get; init; } = TorchRuntime.EngineVersion;
 
-    /// <summary>The catalog entry this run trains.</summary>
+    /// <summary>The catalog entry this run trains, for this run's input shape.</summary>
     [JsonIgnore]
-    public ModelDefinition ModelDefinition => ModelCatalog.Get(Model);
+    public ModelDefinition ModelDefinition => ModelCatalog.Get(Model).WithInputShape(InputShape);
 
     /// <summary>A manifest with the catalog's settings for <paramref name="model"/>; callers override what they need.</summary>
     public static RunManifest ForModel(string runId, ModelDefinition model, TrainingMode mode, IReadOnlyList<string> hospitals, ulong seed)
@@ -88,6 +93,7 @@ public sealed record RunManifest
             RunId = runId,
             Task = model.Task,
             Model = model.Name,
+            InputShape = model.InputShape,
             CutShape = client.OutputShape,
             Mode = mode,
             Loss = model.Loss,
@@ -135,11 +141,20 @@ public sealed record RunManifest
         ModelDefinition model;
         try
         {
-            model = ModelDefinition;
+            model = ModelCatalog.Get(Model);
         }
         catch (UnknownModelException e)
         {
             throw new RunManifestException($"model: {e.Message}", e);
+        }
+        if (InputShape is null || InputShape.Length == 0) throw new RunManifestException($"inputShape is missing: write the network's per-sample input, e.g. [{string.Join(",", model.InputShape)}] for '{Model}'");
+        try
+        {
+            model = model.WithInputShape(InputShape);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RunManifestException($"inputShape [{string.Join(",", InputShape)}] does not fit: {e.Message.Split(" (Parameter", 2)[0]}", e);
         }
         if (Task != model.Task) throw new RunManifestException($"task {Task} does not match model '{Model}', which is a {model.Task} model");
         var expectedLoss = model.Task == TaskKind.Classification

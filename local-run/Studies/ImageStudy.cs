@@ -33,6 +33,23 @@ public sealed class ImageStudy
     public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null) =>
         Create(path, LoadPooled(path, height, width), hospitals, seed, maxSamples);
 
+    /// <summary>
+    /// Keeps the archive's own val and test splits (MedMNIST's official ones, so results compare with published
+    /// figures); only its train split is shared 7:2:1 across hospitals. The agents do the same (--predefined-splits).
+    /// </summary>
+    public static ImageStudy LoadPredefined(string path, int height, int width, int hospitals, long seed)
+    {
+        var splits = ImageArchive.Splits(path);
+        string[] needed = ["train", "val", "test"];
+        var missing = needed.Except(splits).ToList();
+        if (missing.Count > 0)
+            throw new DataFormatException(path, $"--keep-splits needs train, val and test splits, but {string.Join(", ", missing)} is missing (the archive has: {string.Join(", ", splits)}). Leave --keep-splits out to pool and re-split.");
+        var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
+        var parts = ImageArchive.PoolOrder(splits).Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).ToList();
+        var pooled = parts.Aggregate((a, b) => a.Concat(b));
+        return new ImageStudy(path, pooled, DataSplit.Predefined(parts[0].Count, parts[1].Count, parts[2].Count, seed, HospitalWeights(hospitals)));
+    }
+
     // Every split of the archive, pooled in the order the agents pool it, pixels scaled to [0, 1].
     private static ImageDataset LoadPooled(string path, int height, int width)
     {

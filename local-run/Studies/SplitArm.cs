@@ -14,9 +14,8 @@ namespace SplitFunctions.LocalRun.Studies;
 /// </summary>
 public static class SplitArm
 {
-    private static int? selectedVanillaEpochs;
-
-    public static async Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder, CancellationToken ct)
+    /// <summary>Runs one arm; <paramref name="vanillaEpochs"/> is the epoch count the vanilla arm chose on validation (for temporal).</summary>
+    public static async Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder, int? vanillaEpochs, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(material);
@@ -40,20 +39,21 @@ public static class SplitArm
         if (mode == TrainingMode.Vanilla)
         {
             Console.WriteLine($"   selection run: {options.Epochs} epochs with validation at every hospital");
-            var selection = await SplitRun.RunAsync(settings, Path.Combine(folder, $"{name}-selection"), "validation", ct).ConfigureAwait(false);
-            RequireSuccess(selection, name);
+            var selectionFolder = Path.Combine(folder, $"{name}-selection");
+            var selection = await Run(() => SplitRun.RunAsync(settings, selectionFolder, "validation", ct), selectionFolder).ConfigureAwait(false);
+            RequireSuccess(selection, name, selectionFolder);
             history = MeanHistory(selection, model.Task);
             epochs = history.Count == 0 ? options.Epochs : history.MaxBy(h => h.ValidationScore)!.Epoch;
-            selectedVanillaEpochs = epochs;
             Console.WriteLine($"   best mean validation score at epoch {epochs}; final run of {epochs} epochs, scored on test once");
         }
         else
         {
-            epochs = selectedVanillaEpochs ?? options.Epochs;
-            Console.WriteLine($"   {epochs} epochs ({(selectedVanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
+            epochs = vanillaEpochs ?? options.Epochs;
+            Console.WriteLine($"   {epochs} epochs ({(vanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
         }
-        var (final, serverEpochs) = await SplitRun.RunWithServerAsync(settings with { Epochs = epochs }, Path.Combine(folder, name), "test", ct).ConfigureAwait(false);
-        RequireSuccess(final, name);
+        var finalFolder = Path.Combine(folder, name);
+        var (final, serverEpochs) = await Run(() => SplitRun.RunWithServerAsync(settings with { Epochs = epochs }, finalFolder, "test", ct), finalFolder).ConfigureAwait(false);
+        RequireSuccess(final, name, finalFolder);
         // Temporal: the hospitals are offline while the server trains, so the curve is the server's own loss per epoch.
         if (mode == TrainingMode.Temporal) history = [.. serverEpochs.Select(e => new EpochResult(e.Epoch, e.Loss, double.NaN, e.Seconds))];
 
@@ -77,24 +77,47 @@ public static class SplitArm
             material.Hospitals.Sum(h => h.Count), epochs);
     }
 
+    // The agents must read exactly the rows the in-process arms read: the same mapping, ranges written out, splits kept or not.
     private static string[] InitArguments(StudyOptions options)
     {
-        if (options.Mapping is not { } mapping) return [];
-        List<string> args = ["--features", string.Join(',', mapping.Features), "--target", mapping.Target];
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        if (options.Mapping is not { } mapping) return options.KeepSplits ? ["--predefined-splits"] : [];
+        List<string> args = ["--features", string.Join(',', mapping.Features), "--target", mapping.Target, "--no-default-ranges"];
         foreach (var (column, codes) in mapping.Categorical)
         {
             args.Add("--categorical");
-            args.Add($"{column}={string.Join(',', codes.Select(c => $"{c.Key}:{c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}"))}");
+            args.Add($"{column}={string.Join(',', codes.Select(c => $"{c.Key}:{c.Value.ToString(invariant)}"))}");
+        }
+        foreach (var column in mapping.Columns.Where(c => !mapping.Categorical.ContainsKey(c)))
+        {
+            if (mapping.RangeFor(column) is not { } range) continue;
+            args.Add("--range");
+            args.Add($"{column}={range.Min.ToString("R", invariant)}:{range.Max.ToString("R", invariant)}");
         }
         return [.. args];
     }
 
-    private static void RequireSuccess(IReadOnlyList<HospitalOutcome> outcomes, string name)
+    // Starting the local system or enrolling a hospital can fail too (an agent's init refusing the data): that is the arm failing.
+    private static async Task<T> Run<T>(Func<Task<T>> run, string folder)
+    {
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArmFailedException(e.Message, Path.Combine(folder, "logs"));
+        }
+    }
+
+    private static void RequireSuccess(IReadOnlyList<HospitalOutcome> outcomes, string name, string folder)
     {
         var failed = outcomes.Where(o => o.TrainExitCode != 0 || o.EvaluateExitCode != 0 || o.Evaluation is null).ToList();
         if (failed.Count > 0)
         {
-            throw new InvalidOperationException($"split-{name}: {string.Join(", ", failed.Select(f => $"{f.HospitalId} (train exit {f.TrainExitCode}, evaluate exit {f.EvaluateExitCode})"))} failed; see the logs folder");
+            throw new ArmFailedException(
+                $"split-{name}: {string.Join(", ", failed.Select(f => $"{f.HospitalId} (train exit {f.TrainExitCode}, evaluate exit {f.EvaluateExitCode})"))} failed",
+                Path.Combine(folder, "logs"));
         }
     }
 

@@ -7,6 +7,9 @@ using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.LocalRun.Studies;
 
+/// <summary>Friedewald's estimate scored on the test rows: all of them, those with TG below 400 mg/dL, and those at or above it.</summary>
+public sealed record FriedewaldBaseline(LipidColumns Columns, TestScores All, TestScores? TgBelow400, int RowsTgBelow400, TestScores? TgFrom400, int RowsTgFrom400, float[] Predictions);
+
 /// <summary>
 /// The data of a study in every form the arms need: each hospital's training set (standardised with its own statistics
 /// for tabular data), pooled validation/test sets for the centralised and federated arms, each hospital's view of
@@ -78,14 +81,16 @@ public sealed class StudyMaterial
         ArgumentNullException.ThrowIfNull(model);
         if (options.Mapping is { } mapping)
         {
-            if (model.Task != TaskKind.Regression) throw new ArgumentException($"a CSV study needs a regression model; '{model.Name}' is {model.Task}");
-            return new StudyMaterial(model, TabularStudy.Load(options.Data, mapping, options.Hospitals, options.Seed));
+            var study = TabularStudy.Load(options.Data, mapping, options.Hospitals, options.Seed);
+            if (study.Rows.Count == 0) throw new DataFormatException(options.Data, $"no usable rows: every row was dropped ({study.Validation}). Check the units (mg/dL) and the ranges (--range).");
+            return new StudyMaterial(model, study);
         }
-        if (model.InputShape.Length != 3) throw new ArgumentException($"an image study needs an image model; '{model.Name}' takes [{string.Join(",", model.InputShape)}]");
-        var study = options.Data == "synthetic"
+        var images = options.Data == "synthetic"
             ? ImageStudy.Synthetic(options.MaxSamples ?? 3000, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed)
-            : ImageStudy.Load(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed, options.MaxSamples);
-        return new StudyMaterial(model, study);
+            : options.KeepSplits
+                ? ImageStudy.LoadPredefined(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed)
+                : ImageStudy.Load(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed, options.MaxSamples);
+        return new StudyMaterial(model, images);
     }
 
     public double Share(int hospital) => Hospitals[hospital].Count / (double)Hospitals.Sum(h => h.Count);
@@ -119,25 +124,26 @@ public sealed class StudyMaterial
         return Path.Combine(folder, "train.csv");
     }
 
-    /// <summary>Friedewald's LDL = TC - HDL - TG/5 on the test rows, when the mapping names those columns.</summary>
-    public (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? FriedewaldBaseline()
+    /// <summary>
+    /// Friedewald's LDL = TC - HDL - TG/5 on the test rows, whenever the mapping has total cholesterol, HDL and
+    /// triglyceride columns (named with --lipids or found by their usual names); rows with TG >= 400 are scored apart.
+    /// </summary>
+    public FriedewaldBaseline? FriedewaldBaseline()
     {
-        if (tabular is null) return null;
-        var names = tabular.Rows.FeatureNames;
-        string[] needed = ["tot_chole", "HDL_chole", "triglyceride"];
-        if (!needed.All(n => names.Contains(n, StringComparer.OrdinalIgnoreCase))) return null;
+        if (tabular?.Mapping.LipidColumns is not { } lipids) return null;
         var test = tabular.TestRows;
-        float[] Column(string n) => test.Column(names.First(x => string.Equals(x, n, StringComparison.OrdinalIgnoreCase)));
-        var tc = Column("tot_chole");
-        var hdl = Column("HDL_chole");
-        var tg = Column("triglyceride");
+        var tc = test.Column(lipids.TotalCholesterol);
+        var hdl = test.Column(lipids.Hdl);
+        var tg = test.Column(lipids.Triglycerides);
         var predicted = Friedewald.Ldl(tc, hdl, tg);
         // MSLE needs predictions above -1 mg/dL; Friedewald can go negative, clamp at 1 as labs report it.
         var clamped = Array.ConvertAll(predicted, p => Math.Max(1f, p));
         var applicable = Enumerable.Range(0, test.Count).Where(i => Friedewald.IsApplicable(tg[i])).ToArray();
+        var high = Enumerable.Range(0, test.Count).Where(i => !Friedewald.IsApplicable(tg[i])).ToArray();
+        TestScores? Score(int[] rows) => rows.Length == 0 ? null
+            : new TestScores(null, RegressionMetrics.Score(rows.Select(i => test.Targets[i]).ToArray(), rows.Select(i => clamped[i]).ToArray()));
         var all = new TestScores(null, RegressionMetrics.Score(test.Targets, clamped));
-        var within = new TestScores(null, RegressionMetrics.Score(applicable.Select(i => test.Targets[i]).ToArray(), applicable.Select(i => clamped[i]).ToArray()));
-        return (all, within, applicable.Length, clamped);
+        return new FriedewaldBaseline(lipids, all, Score(applicable), applicable.Length, Score(high), high.Length, clamped);
     }
 
     public string Describe()

@@ -16,5 +16,10 @@ public sealed record StudyOptions
     public required IReadOnlyList<string> Arms { get; init; }
     public int? MaxSamples { get; init; }
     public ColumnMapping? Mapping { get; init; }
+    /// <summary>Images: keep the archive's own val and test splits instead of pooling and re-splitting.</summary>
+    public bool KeepSplits { get; init; }
+    /// <summary>Continue an earlier run of the same settings: arms already in arms/ are not run again.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Resume { get; init; }
     public string OutputFolder { get; init; } = "artifacts/experiments";
 }

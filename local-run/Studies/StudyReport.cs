@@ -10,7 +10,7 @@ namespace SplitFunctions.LocalRun.Studies;
 public static class StudyReport
 {
     public static void Write(string folder, StudyOptions options, StudyMaterial material, IReadOnlyList<ArmResult> arms,
-        (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? friedewald)
+        FriedewaldBaseline? friedewald)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(material);
@@ -24,7 +24,9 @@ public static class StudyReport
             split = new { validation = material.Validation.Count, test = material.Test.Count, hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count }) },
             targetScaling = material.IsTabular ? material.Scaling : null,
             arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History }),
-            friedewald = friedewald is { } f ? new { all = f.All, tgBelow400 = f.Applicable, rowsTgBelow400 = f.ApplicableRows } : null,
+            friedewald = friedewald is { } f
+                ? new { columns = f.Columns, all = f.All, tgBelow400 = f.TgBelow400, rowsTgBelow400 = f.RowsTgBelow400, tgFrom400 = f.TgFrom400, rowsTgFrom400 = f.RowsTgFrom400 }
+                : null,
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(json, JsonOptions));
 
@@ -78,7 +80,7 @@ public static class StudyReport
     }
 
     private static ReportTable ResultsTable(StudyMaterial material, IReadOnlyList<ArmResult> arms,
-        (TestScores All, TestScores Applicable, int ApplicableRows, float[] Predictions)? friedewald)
+        FriedewaldBaseline? friedewald)
     {
         var rows = new List<IReadOnlyList<string>>();
         if (!material.IsTabular)
@@ -101,10 +103,15 @@ public static class StudyReport
         }
         if (friedewald is { } f)
         {
-            var all = f.All.Regression!;
-            rows.Add(["friedewald", "TC - HDL - TG/5, no training (all test rows)", ReportTable.Number(all.Msle), ReportTable.Number(all.Rmsle), $"{all.SmapePercent:F2}%", "-", "-"]);
-            var ok = f.Applicable.Regression!;
-            rows.Add(["friedewald (TG<400)", $"the {f.ApplicableRows} test rows where the formula is valid", ReportTable.Number(ok.Msle), ReportTable.Number(ok.Rmsle), $"{ok.SmapePercent:F2}%", "-", "-"]);
+            void Add(string arm, string what, TestScores? scores)
+            {
+                if (scores?.Regression is not { } r) rows.Add([arm, what, "-", "-", "-", "-", "-"]);
+                else rows.Add([arm, what, ReportTable.Number(r.Msle), ReportTable.Number(r.Rmsle), $"{r.SmapePercent:F2}%", "-", "-"]);
+            }
+            var formula = $"{f.Columns.TotalCholesterol} - {f.Columns.Hdl} - {f.Columns.Triglycerides}/5, no training";
+            Add("friedewald", $"{formula} (all {f.All.Regression!.Samples} test rows)", f.All);
+            Add("friedewald (TG<400)", $"the {f.RowsTgBelow400} test rows where the formula is valid", f.TgBelow400);
+            Add("friedewald (TG>=400)", $"the {f.RowsTgFrom400} test rows with TG >= 400 mg/dL, where the formula is not valid", f.TgFrom400);
         }
         return new ReportTable(["arm", "what", "MSLE", "RMSLE", "sMAPE (paper eq. 5)", "epoch (validation)", "training samples"], rows)
         {

@@ -108,3 +108,66 @@ public sealed class HospitalDataLoaderTests
         missing.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("data.path"));
     }
 }
+
+/// <summary>A hospital's own columns: the width the run manifest fixes, and an archive's own splits.</summary>
+public sealed class HospitalColumnMappingTests
+{
+    private static string FourColumns(TempDirectory dir)
+    {
+        var path = dir.File("four.csv");
+        File.WriteAllLines(path, ["years,tc,trigs,hdl_c,ldl_direct", .. Enumerable.Range(0, 60).Select(i => $"{30 + i % 40},{180 + i},{100 + 3 * i},{40 + i % 20},{110 + i}")]);
+        return path;
+    }
+
+    [Fact]
+    public void A_four_column_mapping_loads_for_a_four_wide_run_and_is_refused_by_a_seven_wide_one()
+    {
+        using var dir = new TempDirectory();
+        var settings = new DataSettings
+        {
+            Path = FourColumns(dir),
+            Kind = DataKinds.TabularCsv,
+            Columns = new ColumnSettings { Features = ["years", "tc", "trigs", "hdl_c"], Target = "ldl_direct" },
+        };
+        var data = HospitalDataLoader.Load(settings, ModelCatalog.LdlMlp.WithInputShape([4]));
+        data.Train.SampleShape.Should().Equal(4);
+
+        var seven = () => HospitalDataLoader.Load(settings, ModelCatalog.LdlMlp);
+        seven.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("maps 4 columns") && e.Message.Contains("[7]"));
+    }
+
+    [Fact]
+    public void Predefined_splits_keep_the_archives_val_and_test()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("splits.npz");
+        ImageArchive.Save(path, [new("train", SyntheticImages.Generate(100, 28, 28, seed: 1)), new("val", SyntheticImages.Generate(20, 28, 28, seed: 2)), new("test", SyntheticImages.Generate(30, 28, 28, seed: 3))]);
+        var shares = Enumerable.Range(0, 3).Select(i => HospitalDataLoader.Load(new DataSettings
+        {
+            Path = path,
+            Kind = DataKinds.ImagesNpz,
+            Partition = new PartitionSettings { Seed = 4, Weights = [7, 2, 1], Index = i, PredefinedSplits = true },
+        }, ModelCatalog.PneumoniaCnn)).ToList();
+        shares.Select(s => s.Train.Count).Should().Equal(70, 20, 10);
+        shares[0].Validation.Count.Should().Be(20);
+        shares[0].Test.Count.Should().Be(30);
+        shares[0].Test.Targets.Should().Equal(SyntheticImages.Generate(30, 28, 28, seed: 3).Labels, "the test split is the archive's own, in its order");
+
+        var trainOnly = dir.File("train-only.npz");
+        ImageArchive.Save(trainOnly, [new("train", SyntheticImages.Generate(40, 28, 28, seed: 1))]);
+        var load = () => HospitalDataLoader.Load(new DataSettings { Path = trainOnly, Kind = DataKinds.ImagesNpz, Partition = new PartitionSettings { PredefinedSplits = true } }, ModelCatalog.PneumoniaCnn);
+        load.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("needs train, val and test"));
+    }
+
+    [Fact]
+    public async Task Init_refuses_a_mapped_column_the_file_does_not_have_and_lists_the_header()
+    {
+        using var dir = new TempDirectory();
+        var csv = FourColumns(dir);
+        var run = await AgentTestBed.RunAsync(["init", "--config", dir.File("agent.json"), "--hospital", "hospital-a", "--run", "run-four", "--data", csv,
+            "--connection-string", "UseDevelopmentStorage=true", "--key-dir", dir.File("keys"), "--features", "years,tc,trigs,hdl", "--target", "ldl_direct"]);
+        run.ExitCode.Should().Be((int)ExitCode.Data, run.ToString());
+        run.Error.Should().Contain("'hdl' is not in the header").And.Contain("years, tc, trigs, hdl_c, ldl_direct");
+        File.Exists(dir.File("agent.json")).Should().BeFalse("nothing is written for a mapping that cannot load");
+    }
+}

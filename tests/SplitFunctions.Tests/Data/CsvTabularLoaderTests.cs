@@ -14,22 +14,23 @@ public sealed class CsvTabularLoaderTests
         var report = data.Validation!;
 
         report.TotalRows.Should().Be(expected.Total).And.Be(28460);
-        report.DroppedRows.Should().Be(expected.Dropped).And.Be(16);
-        data.Count.Should().Be(28460 - 16);
+        report.DroppedRows.Should().Be(expected.Dropped).And.Be(14);
+        data.Count.Should().Be(28460 - 14);
         foreach (var (column, rows) in expected.PerColumn)
             report.Count(DropReason.OutOfRange, column).Should().Be(rows, $"column {column}");
         report.Count(DropReason.OutOfRange, "LDL_chole").Should().Be(11);
-        report.Count(DropReason.OutOfRange, "HDL_chole").Should().Be(5);
-        report.Count(DropReason.OutOfRange, "tot_chole").Should().Be(1);
+        // Only the HDLs above 300 mg/dL (typing errors such as 8110); the file's HDLs of 4 and 6 mg/dL are kept (Tangier disease is real).
+        report.Count(DropReason.OutOfRange, "HDL_chole").Should().Be(3);
+        report.Count(DropReason.OutOfRange, "tot_chole").Should().Be(0);
         report.Count(DropReason.OutOfRange, "triglyceride").Should().Be(1);
         report.Count(DropReason.Missing).Should().Be(0);
         report.Count(DropReason.UnknownCategory).Should().Be(0);
-        report.ToString().Should().Contain("OutOfRange in 'HDL_chole': 5 rows");
+        report.ToString().Should().Contain("OutOfRange in 'HDL_chole': 3 rows");
 
         data.FeatureNames.Should().Equal("age", "sex", "height", "weight", "tot_chole", "HDL_chole", "triglyceride");
         data.Row(0).ToArray().Should().Equal(35, 0, 170, 75, 193, 48, 92);
         data.Targets[0].Should().Be(126);
-        data.Targets.Should().OnlyContain(v => v >= 10 && v <= 1000);
+        data.Targets.Should().OnlyContain(v => v >= 10 && v <= 2000);
     }
 
     [Fact]
@@ -57,7 +58,7 @@ public sealed class CsvTabularLoaderTests
         report.Count(DropReason.UnknownCategory, "sex").Should().Be(1);
         report.Count(DropReason.NotANumber, "age").Should().Be(1);
         report.Count(DropReason.NotANumber, "chol").Should().Be(1);
-        report.Count(DropReason.OutOfRange, "age").Should().Be(1, "age 500 is outside the default 0-120");
+        report.Count(DropReason.OutOfRange, "age").Should().Be(1, "age 500 is outside the default 0-125");
         report.Drops.Single(d => d.Reason == DropReason.Missing && d.Column == "age").FirstLines.Should().Equal(3, 6);
         data.Count.Should().Be(1);
         data.Row(0).ToArray().Should().Equal(0, 40, 200);
@@ -114,8 +115,8 @@ public sealed class CsvTabularLoaderTests
     {
         var limits = new Dictionary<string, (double Min, double Max)>
         {
-            ["age"] = (0, 120), ["height"] = (100, 230), ["weight"] = (20, 300), ["tot_chole"] = (50, 1000),
-            ["HDL_chole"] = (10, 250), ["triglyceride"] = (10, 10000), ["LDL_chole"] = (10, 1000),
+            ["age"] = (0, 125), ["height"] = (20, 275), ["weight"] = (0.2, 650), ["tot_chole"] = (20, 2000),
+            ["HDL_chole"] = (1, 300), ["triglyceride"] = (5, 30000), ["LDL_chole"] = (10, 2000),
         };
         var lines = File.ReadAllLines(path);
         var header = lines[0].Split(',');
