@@ -1,6 +1,6 @@
 namespace SplitFunctions.Core;
 
-/// <summary>Element type of a tensor, on the wire and across the engine boundary (codes match native/include).</summary>
+/// <summary>Element type of a tensor, on the wire and across the engine boundary (codes are the wire format's).</summary>
 public enum ElementType : byte
 {
     Float32 = 0,

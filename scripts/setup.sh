@@ -9,10 +9,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
+# The engine (TorchSharp with libtorch 2.10) comes from NuGet with the build: no ML library from apt.
 need=()
-for pkg in cmake g++ libtorch-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
 # The report tests render the HTML reports in headless Chromium (scripts/test.sh sets this).
 if [ "${SPLITFN_WITH_BROWSER:-0}" = "1" ]; then
   dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
@@ -39,5 +37,5 @@ if [ -f package-lock.json ]; then
   fi
 fi
 
-echo "setup: building (native engine + .NET, Release)"
+echo "setup: building (.NET, Release; the first build restores TorchSharp and libtorch, about 600 MB)"
 dotnet build SplitFunctions.sln -c Release -nologo -clp:ErrorsOnly -v:q

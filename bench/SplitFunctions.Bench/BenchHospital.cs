@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using System.Text;
 using Azure.Storage.Blobs.Models;
@@ -69,12 +70,12 @@ public sealed class BenchHospital : IDisposable
         var t0 = clock.Elapsed;
 
         using var activations = client.Forward(data, indices, train: true, out var targets);
-        var values = activations.ToArray();
+        var values = activations.ToFloats();
         var t1 = clock.Elapsed;
 
         var context = new EnvelopeContext(manifest.RunId, Hospital, seq, PayloadKind.Features, key.KeyId);
         var sealedFrame = SecureFrameCodec.Seal(key, context,
-            new FrameTensor(manifest.FeatureType, activations.Shape, values),
+            new FrameTensor(manifest.FeatureType, activations.shape, values),
             new FrameTensor(ElementType.Float32, [n, 1], targets));
         var t2 = clock.Elapsed;
 

@@ -7,8 +7,8 @@ using SplitFunctions.Core.Models;
 namespace SplitFunctions.Bench;
 
 /// <summary>
-/// engine_vs_pytorch: centralised training samples/s of covid-ct-cnn (batch 64, 64x64x1) through our
-/// binding and through PyTorch 1.13.1, same machine, same run, same threads. Rounds alternate so
+/// engine_vs_pytorch: centralised training samples/s of covid-ct-cnn (batch 64, 64x64x1) through TorchSharp
+/// (libtorch 2.10) and through PyTorch 1.13.1, same machine, same run, same threads. Rounds alternate so
 /// drift in the machine's speed hits both sides alike; the median round counts.
 /// </summary>
 public static class EngineVsPyTorchBench
@@ -30,13 +30,13 @@ public static class EngineVsPyTorchBench
         {
             ours.Add(MeasureOurs(model, batch, steps, warmup));
             theirs.Add(await MeasurePyTorchAsync(model.Name, batch, steps, warmup, threads));
-            Console.WriteLine($"  round {round + 1}/{rounds}: binding {ours[^1]:F1} samples/s, PyTorch {theirs[^1]:F1} samples/s");
+            Console.WriteLine($"  round {round + 1}/{rounds}: TorchSharp {ours[^1]:F1} samples/s, PyTorch {theirs[^1]:F1} samples/s");
         }
 
         var oursMedian = Median(ours);
         var theirsMedian = Median(theirs);
         var ratio = oursMedian / theirsMedian;
-        Console.WriteLine($"engine_vs_pytorch = {ratio:F3}  (binding {oursMedian:F1} / PyTorch {theirsMedian:F1} samples/s; {model.Name}, batch {batch}, {threads} threads, {Environment.ProcessorCount} cores; target >= 1.0)");
+        Console.WriteLine($"engine_vs_pytorch = {ratio:F3}  (TorchSharp {oursMedian:F1} / PyTorch {theirsMedian:F1} samples/s; {model.Name}, batch {batch}, {threads} threads, {Environment.ProcessorCount} cores; target >= 1.0)");
         BenchResults.Merge("engine_vs_pytorch", new JsonObject
         {
             ["ratio"] = ratio,
@@ -44,7 +44,7 @@ public static class EngineVsPyTorchBench
             ["model"] = model.Name,
             ["batch"] = batch,
             ["threads"] = threads,
-            ["binding_samples_per_s"] = oursMedian,
+            ["torchsharp_samples_per_s"] = oursMedian,
             ["pytorch_samples_per_s"] = theirsMedian,
             ["rounds"] = rounds,
             ["steps_per_round"] = steps,
@@ -56,20 +56,21 @@ public static class EngineVsPyTorchBench
     {
         TorchRuntime.Seed(0);
         // Centralised: the client and server layers as one network, one optimizer, no cut.
-        using var net = Network.Create(LayerSpec.ToSpecText([.. model.ClientLayers, .. model.ServerLayers]), model.InputShape);
+        using var net = model.BuildWhole();
         using var optimizer = Optimizer.Create(net, OptimizerSettings.Adam(1e-3));
         var random = new Random(0);
         var inputCount = batch * model.InputShape.Aggregate(1L, (a, b) => a * b);
         var x = new float[inputCount];
         for (var i = 0; i < x.Length; i++) x[i] = random.NextSingle();
         var y = Enumerable.Range(0, batch).Select(_ => random.Next(2) * 1f).ToArray();
-        using var input = Tensor.FromFloats(x, [batch, .. model.InputShape]);
-        using var target = Tensor.FromFloats(y, [batch, 1]);
+        using var input = TensorData.FromFloats(x, [batch, .. model.InputShape]);
+        using var target = TensorData.FromFloats(y, [batch, 1]);
 
         void Step()
         {
+            using var scope = TorchSharp.torch.NewDisposeScope();
             optimizer.ZeroGrad();
-            using var prediction = net.Forward(input, train: true);
+            var prediction = net.Forward(input, train: true);
             Loss.Compute(model.Loss, prediction, target, backward: true);
             optimizer.Step();
         }

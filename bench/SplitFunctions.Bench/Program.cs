@@ -9,6 +9,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["temporal"] = TemporalVsCentralizedBench.RunAsync,
     ["busy"] = ServerBusyBench.RunAsync,
     ["wire"] = WireBytesBench.RunAsync,
+    ["memory"] = NativeMemoryBench.RunAsync,
 };
 
 if (args.Length > 0 && string.Equals(args[0], "all", StringComparison.OrdinalIgnoreCase))

@@ -28,7 +28,7 @@ public sealed class SplitRig : IAsyncDisposable
         Keys = new LocalKeyStore(keyFolder);
         Frames = new ServerFrameStore(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        Sessions = new LeasedRuns(store, Frames, Device.Cpu, "bench", NullLogger<LeasedRuns>.Instance);
+        Sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, "bench", NullLogger<LeasedRuns>.Instance);
         Service = MessageRouter.Create(Sessions, Frames, Timeline);
         Epochs = new TemporalEpochs(Sessions, Frames, NullLogger<TemporalEpochs>.Instance);
         Processor = new TimedProcessor(Service, Timeline);

@@ -153,7 +153,7 @@ public static class TemporalVsCentralizedBench
             var indices = Enumerable.Range(start, n).ToArray();
             using var activations = client.Forward(data, indices, train: false, out var targets);
             var (blob, length, sha, _) = await rig.Frames.WriteAsync(manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, manifest.FeatureType,
-                [(activations.ToArray(), activations.Shape), (targets, [n, 1])], CancellationToken.None).ConfigureAwait(false);
+                [(activations.ToFloats(), activations.shape), (targets, [n, 1])], CancellationToken.None).ConfigureAwait(false);
             var text = MessageCodec.Serialize(new FrameMessage
             {
                 RunId = manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Chunk, Blob = blob, Length = length, Sha256 = sha,

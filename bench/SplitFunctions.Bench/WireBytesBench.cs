@@ -108,7 +108,7 @@ public static class WireBytesBench
         var model = ModelCatalog.PneumoniaCnn;
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
         using var client = ClientLayer.Create(manifest, trainable: true);
-        using var server = new ServerModel(manifest, Device.Cpu);
+        using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
         var history = new JsonArray();
         var best = (Epoch: 0, Validation: double.NegativeInfinity, Accuracy: double.NaN, Auc: double.NaN);
         for (var epoch = 0; epoch < epochs; epoch++)
@@ -118,9 +118,9 @@ public static class WireBytesBench
             foreach (var batch in BatchOrder.Batches(order, manifest.BatchSize))
             {
                 using var activations = client.Forward(train, batch, train: true, out var targets);
-                var sent = RoundTrip(wire, activations.Shape, activations.ToArray());
+                var sent = RoundTrip(wire, activations.shape, activations.ToFloats());
                 var (loss, gradient) = server.TrainStep(sent, targets, batch.Count);
-                client.ApplyGradient(activations, RoundTrip(wire, activations.Shape, gradient));
+                client.ApplyGradient(activations, RoundTrip(wire, activations.shape, gradient));
                 lossSum += loss * batch.Count;
             }
             var validationAuc = ClassificationMetrics.RocAuc(Predict(client, server, validation, wire), validation.Targets);
@@ -154,7 +154,7 @@ public static class WireBytesBench
         {
             var n = Math.Min(size, data.Count - start);
             using var activations = client.Forward(data, Enumerable.Range(start, n).ToArray(), train: false, out _);
-            server.Predict(RoundTrip(wire, activations.Shape, activations.ToArray()), n).CopyTo(scores, start);
+            server.Predict(RoundTrip(wire, activations.shape, activations.ToFloats()), n).CopyTo(scores, start);
         }
         return scores;
     }

@@ -9,7 +9,8 @@ namespace SplitFunctions.ClientAgent.State;
 /// </summary>
 public sealed record AgentState
 {
-    public const int CurrentVersion = 1;
+    /// <summary>2: client weights and optimizer state are PyTorch state dicts written by TorchSharp (1: the retired native engine).</summary>
+    public const int CurrentVersion = 2;
 
     [JsonPropertyName("v")] public int Version { get; init; } = CurrentVersion;
     public required string RunId { get; init; }

@@ -56,7 +56,7 @@ public sealed class StateFolder : IDisposable
         {
             var state = JsonSerializer.Deserialize<AgentState>(File.ReadAllBytes(path), StateJson.Options)
                         ?? throw new JsonException("the file holds JSON null");
-            if (state.Version != AgentState.CurrentVersion) throw new JsonException($"state version {state.Version} is not {AgentState.CurrentVersion}");
+            if (state.Version != AgentState.CurrentVersion) throw new JsonException($"state version {state.Version} was written by another agent release; this agent reads version {AgentState.CurrentVersion}");
             return state;
         }
         catch (JsonException e)

@@ -2,6 +2,7 @@ using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
+using TorchSharp;
 
 namespace SplitFunctions.ClientAgent.Training;
 
@@ -45,25 +46,31 @@ public sealed class ClientLayer : IDisposable
         if (optimizerState is not null) Optimizer?.LoadState(optimizerState);
     }
 
-    /// <summary>Runs the layer on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="ApplyGradient"/>.</summary>
-    public Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
+    /// <summary>
+    /// Runs the layer on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for
+    /// <see cref="ApplyGradient"/>. The caller owns the result: run each step inside a dispose scope.
+    /// </summary>
+    public torch.Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
     {
         ArgumentNullException.ThrowIfNull(data);
         var features = new float[indices.Length * data.SampleSize];
         targets = new float[indices.Length];
         data.Gather(indices, features, targets);
-        using var x = Tensor.FromFloats(features, data.BatchShape(indices.Length));
-        return Network.Forward(x, train);
+        // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
+        using var scope = torch.NewDisposeScope();
+        var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
+        return Network.Forward(x, train).MoveToOuterDisposeScope();
     }
 
     /// <summary>Client backward with dL/dA from the function, then one optimizer step.</summary>
-    public void ApplyGradient(Tensor activations, float[] gradient)
+    public void ApplyGradient(torch.Tensor activations, float[] gradient)
     {
         ArgumentNullException.ThrowIfNull(activations);
         var optimizer = Optimizer ?? throw new InvalidOperationException("a fixed client layer is never updated");
-        using var g = Tensor.FromFloats(gradient, activations.Shape);
+        using var scope = torch.NewDisposeScope();
+        var g = TensorData.FromFloats(gradient, activations.shape);
         optimizer.ZeroGrad();
-        activations.Backward(g);
+        activations.backward([g]);
         optimizer.Step();
     }
 

@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Engine;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Wire;
 using SplitFunctions.Core.Protocol;
@@ -29,9 +30,9 @@ public static class RemotePrediction
             FeatureFrame frame;
             using (var activations = client.Forward(data, order.AsSpan(start, n), train: false, out _))
             {
-                var values = activations.ToArray();
+                var values = activations.ToFloats();
                 ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
-                frame = session.Frames.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.Shape, values)]);
+                frame = session.Frames.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.shape, values)]);
             }
             var pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
             session.Folder.WritePendingFrame(frame.Bytes);

@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
@@ -55,11 +56,11 @@ public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
                     FeatureFrame frame;
                     using (var activations = client.Forward(train, rows.AsSpan(start, n), train: false, out var targets))
                     {
-                        var values = activations.ToArray();
+                        var values = activations.ToFloats();
                         ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, state.NextSequence);
                         frame = session.Frames.SealFeatures(state.NextSequence,
                         [
-                            new FrameTensor(manifest.FeatureType, activations.Shape, values),
+                            new FrameTensor(manifest.FeatureType, activations.shape, values),
                             new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
                         ]);
                     }

@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
@@ -92,11 +93,11 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         if (pending is null)
         {
             var sequence = state.NextSequence;
-            var values = activations.ToArray();
+            var values = activations.ToFloats();
             ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
             var frame = session.Frames.SealFeatures(sequence,
             [
-                new FrameTensor(manifest.FeatureType, activations.Shape, values),
+                new FrameTensor(manifest.FeatureType, activations.shape, values),
                 new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
             ]);
             pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Train, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
@@ -113,7 +114,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         var reply = await session.Frames.AwaitReplyAsync(pending.Sequence, cancellationToken).ConfigureAwait(false);
         if (reply.Reply.Kind == ReplyKind.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
         var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Gradients, cancellationToken).ConfigureAwait(false);
-        var shape = activations.Shape;
+        var shape = activations.shape;
         if (tensors.Length != 1 || !tensors[0].Shape.SequenceEqual(shape))
         {
             throw new AgentException(ExitCode.Protocol,

@@ -2,17 +2,14 @@ using System.Runtime.InteropServices;
 
 namespace SplitFunctions.Core.Engine;
 
-/// <summary>A failure inside the native engine, carrying the engine's own message.</summary>
+/// <summary>A failure inside the engine (TorchSharp/libtorch), carrying a message that names the problem.</summary>
 public class EngineException : Exception
 {
     public EngineException(string message) : base(message) { }
     public EngineException(string message, Exception inner) : base(message, inner) { }
-
-    /// <summary>The native status code (see native/include/splitfn_engine.h).</summary>
-    public int Status { get; init; }
 }
 
-/// <summary>A network spec names an unknown layer or a bad layer option.</summary>
+/// <summary>A network definition that cannot be built (a layer option out of range).</summary>
 public sealed class InvalidNetworkSpecException(string message) : EngineException(message);
 
 /// <summary>Shapes do not fit: between layers, between a buffer and its shape, or between tensors.</summary>
@@ -22,31 +19,57 @@ public sealed class TensorShapeException(string message) : EngineException(messa
 public sealed class NonFiniteValueException(string message) : EngineException(message);
 
 /// <summary>Weights or optimizer state bytes cannot be parsed.</summary>
-public sealed class CorruptStateException(string message) : EngineException(message);
+public sealed class CorruptStateException : EngineException
+{
+    public CorruptStateException(string message) : base(message) { }
+    public CorruptStateException(string message, Exception inner) : base(message, inner) { }
+}
 
 /// <summary>Weights or optimizer state belong to a different architecture.</summary>
 public sealed class StateMismatchException(string message) : EngineException(message);
 
 /// <summary>The requested device is unavailable or out of memory.</summary>
-public sealed class DeviceException(string message) : EngineException(message);
-
-internal static class NativeStatus
+public sealed class DeviceException : EngineException
 {
-    /// <summary>Turns a native status into the matching exception, with the per-thread native message.</summary>
-    public static void Check(int status)
+    public DeviceException(string message) : base(message) { }
+    public DeviceException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>
+/// TorchSharp reports libtorch failures as <see cref="ExternalException"/> with libtorch's text only; the typed
+/// checks happen in C# before each call, and what still escapes becomes an <see cref="EngineException"/> here.
+/// </summary>
+internal static class LibTorchErrors
+{
+    public static T Guard<T>(string what, Func<T> call)
     {
-        if (status == 0) return;
-        var message = Marshal.PtrToStringUTF8(NativeMethods.sf_last_error()) ?? "(no message)";
-        throw status switch
+        try
         {
-            2 => new InvalidNetworkSpecException(message) { Status = status },
-            3 => new TensorShapeException(message) { Status = status },
-            4 => new NonFiniteValueException(message) { Status = status },
-            5 => new CorruptStateException(message) { Status = status },
-            6 => new StateMismatchException(message) { Status = status },
-            7 => new DeviceException(message) { Status = status },
-            1 => new ArgumentException(message),
-            _ => new EngineException(message) { Status = status },
-        };
+            return call();
+        }
+        catch (Exception e) when (e is ExternalException or ArgumentException)
+        {
+            throw Classify(what, e);
+        }
+    }
+
+    /// <summary>libtorch's own errors (ExternalException) and TorchSharp's argument checks (ArgumentException), typed by their text.</summary>
+    public static EngineException Classify(string what, Exception e)
+    {
+        var text = FirstLine(e.Message);
+        if (text.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || text.Contains("CUDA", StringComparison.Ordinal))
+            return new DeviceException($"{what}: {text}", e);
+        if (text.Contains("shape", StringComparison.OrdinalIgnoreCase) || text.Contains("size", StringComparison.OrdinalIgnoreCase)
+            || text.Contains("channels", StringComparison.OrdinalIgnoreCase) || text.Contains("dimension", StringComparison.OrdinalIgnoreCase)
+            || text.Contains("input", StringComparison.OrdinalIgnoreCase))
+            return new TensorShapeException($"{what}: {text}");
+        return new EngineException($"{what}: {text}", e);
+    }
+
+    // libtorch appends a C++ backtrace to its messages; the first line is the one that names the problem.
+    private static string FirstLine(string message)
+    {
+        var line = message.Split('\n', 2)[0].Trim();
+        return line.Length == 0 ? message : line;
     }
 }

@@ -1,3 +1,8 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
 namespace SplitFunctions.Core.Engine;
 
 /// <summary>Which update rule an optimizer applies.</summary>
@@ -23,14 +28,14 @@ public sealed record OptimizerSettings(
     public static OptimizerSettings Sgd(double learningRate, double momentum = 0) => new(OptimizerKind.Sgd, learningRate, momentum);
 }
 
-/// <summary>A libtorch optimizer over one network's parameters.</summary>
-public sealed unsafe class Optimizer : IDisposable
+/// <summary>A torch.optim optimizer over one network's parameters; its state saves as PyTorch's optimizer state dict.</summary>
+public sealed class Optimizer : IDisposable
 {
-    private readonly OptimizerHandle handle;
+    private readonly OptimizerHelper optimizer;
 
-    private Optimizer(OptimizerHandle handle, OptimizerSettings settings)
+    private Optimizer(OptimizerHelper optimizer, OptimizerSettings settings)
     {
-        this.handle = handle;
+        this.optimizer = optimizer;
         Settings = settings;
     }
 
@@ -40,33 +45,46 @@ public sealed unsafe class Optimizer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(settings);
-        OptimizerHandle h;
-        var status = settings.Kind switch
+        var parameters = network.Module.parameters();
+        OptimizerHelper optimizer = settings.Kind switch
         {
-            OptimizerKind.Sgd => NativeMethods.sf_optimizer_sgd(network.Handle, settings.LearningRate, settings.Momentum, settings.WeightDecay, settings.Nesterov ? 1 : 0, out h),
-            OptimizerKind.Adam => NativeMethods.sf_optimizer_adam(network.Handle, settings.LearningRate, settings.Beta1, settings.Beta2, settings.Epsilon, settings.WeightDecay, out h),
+            OptimizerKind.Sgd => optim.SGD(parameters, settings.LearningRate, settings.Momentum, dampening: 0, settings.WeightDecay, settings.Nesterov),
+            OptimizerKind.Adam => optim.Adam(parameters, settings.LearningRate, settings.Beta1, settings.Beta2, settings.Epsilon, settings.WeightDecay),
             _ => throw new ArgumentException($"unknown optimizer {settings.Kind}"),
         };
-        NativeStatus.Check(status);
-        return new Optimizer(h, settings);
+        return new Optimizer(optimizer, settings);
     }
 
-    public void Step() => NativeStatus.Check(NativeMethods.sf_optimizer_step(handle));
+    public void Step()
+    {
+        using var scope = NewDisposeScope();
+        LibTorchErrors.Guard("optimizer step", () => optimizer.step());
+    }
 
-    public void ZeroGrad() => NativeStatus.Check(NativeMethods.sf_optimizer_zero_grad(handle));
+    public void ZeroGrad() => optimizer.zero_grad();
 
-    /// <summary>Optimizer state (moments, step counts) as bytes.</summary>
+    /// <summary>Optimizer state (moments, step counts) as PyTorch's optimizer state dict (torch.load reads it).</summary>
     public byte[] SaveState()
     {
-        NativeStatus.Check(NativeMethods.sf_optimizer_save_state(handle, out var buffer));
-        return NativeBuffer.TakeBytes(buffer);
+        using var stream = new MemoryStream();
+        optimizer.save_py(stream, leaveOpen: true);
+        return stream.ToArray();
     }
 
+    /// <summary>Restores state saved by <see cref="SaveState"/>; unreadable bytes are a <see cref="CorruptStateException"/>.</summary>
     public void LoadState(ReadOnlySpan<byte> state)
     {
-        fixed (byte* p = state)
-            NativeStatus.Check(NativeMethods.sf_optimizer_load_state(handle, p, state.Length));
+        if (state.IsEmpty) throw new CorruptStateException("optimizer state is empty: not a readable PyTorch optimizer state dict");
+        try
+        {
+            using var stream = new MemoryStream(state.ToArray(), writable: false);
+            optimizer.load_py(stream, leaveOpen: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new CorruptStateException($"optimizer state ({state.Length} bytes) is not a readable PyTorch optimizer state dict for this network: {e.Message.Split('\n')[0]}", e);
+        }
     }
 
-    public void Dispose() => handle.Dispose();
+    public void Dispose() => optimizer.Dispose();
 }

@@ -1,4 +1,5 @@
 using SplitFunctions.Core.Engine;
+using static TorchSharp.torch;
 
 namespace SplitFunctions.Core.Models;
 
@@ -47,13 +48,16 @@ public sealed record ModelDefinition(
     public const int MaxTabularWidth = 4096;
 
     /// <summary>Builds the hospital's part.</summary>
-    public Network BuildClient(Device device = Device.Cpu) => Network.Create(LayerSpec.ToSpecText(ClientLayers), InputShape, device);
+    public Network BuildClient(Device? device = null) => Network.Create(ClientLayers, InputShape, device);
 
     /// <summary>Builds the server's part for the given per-sample cut shape (the client's output shape).</summary>
-    public Network BuildServer(ReadOnlySpan<long> cutShape, Device device = Device.Cpu) => Network.Create(LayerSpec.ToSpecText(ServerLayers), cutShape, device);
+    public Network BuildServer(ReadOnlySpan<long> cutShape, Device? device = null) => Network.Create(ServerLayers, cutShape, device);
+
+    /// <summary>Both parts as one network, as PyTorch would hold the whole model (keys 0..n over all layers).</summary>
+    public Network BuildWhole(Device? device = null) => Network.Create([.. ClientLayers, .. ServerLayers], InputShape, device);
 
     /// <summary>Builds both parts; the server's input is the client's output.</summary>
-    public (Network Client, Network Server) BuildSplit(Device device = Device.Cpu)
+    public (Network Client, Network Server) BuildSplit(Device? device = null)
     {
         var client = BuildClient(device);
         try

@@ -44,7 +44,8 @@ public sealed record TargetScaling(double Offset, double Scale)
 /// </summary>
 public sealed record RunManifest
 {
-    public const int CurrentVersion = 1;
+    /// <summary>2: weights and optimizer state are PyTorch 2.x state dicts written by TorchSharp (1: the retired native engine).</summary>
+    public const int CurrentVersion = 2;
 
     /// <summary>Largest manifest accepted: manifests are small, anything bigger is not one.</summary>
     public const int MaxBytes = 64 * 1024;
@@ -75,6 +76,9 @@ public sealed record RunManifest
 
     /// <summary>Scaling of regression targets on the wire (classification labels are sent as 0/1).</summary>
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
+
+    /// <summary>The engine that created the run (e.g. "TorchSharp 0.107.0 / libtorch 2.10.0"), for the record.</summary>
+    public string Engine { get; init; } = TorchRuntime.EngineVersion;
 
     /// <summary>The catalog entry this run trains, for this run's input shape.</summary>
     [JsonIgnore]

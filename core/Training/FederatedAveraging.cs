@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
+using TorchSharp;
 
 namespace SplitFunctions.Core.Training;
 
@@ -72,22 +73,15 @@ public static class FederatedAveraging
         AverageNetwork(global.Server, locals.Select(l => l.Server).ToList(), weights);
     }
 
+    // The sample-weighted mean of every state entry, computed in libtorch (one scope per network).
     private static void AverageNetwork(Network global, List<Network> locals, double[] weights)
     {
+        using var scope = torch.NewDisposeScope();
         foreach (var name in global.StateNames)
         {
-            float[]? sum = null;
-            long[] shape = [];
-            for (var k = 0; k < locals.Count; k++)
-            {
-                using var t = locals[k].GetState(name);
-                var values = t.ToArray();
-                shape = t.Shape;
-                sum ??= new float[values.Length];
-                for (var i = 0; i < values.Length; i++) sum[i] += (float)(weights[k] * values[i]);
-            }
-            using var averaged = Tensor.FromFloats(sum!, shape);
-            global.SetState(name, averaged);
+            var sum = torch.zeros_like(locals[0].GetState(name));
+            for (var k = 0; k < locals.Count; k++) sum.add_(locals[k].GetState(name), alpha: weights[k]);
+            global.SetState(name, sum);
         }
     }
 }

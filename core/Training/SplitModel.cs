@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
+using TorchSharp;
 
 namespace SplitFunctions.Core.Training;
 
@@ -29,7 +30,7 @@ public sealed class SplitModel : IDisposable
     public Network Server { get; }
 
     /// <summary>Builds the model with the run's initial weights: seeding first makes every hospital's client identical.</summary>
-    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, Device device = Device.Cpu)
+    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         TorchRuntime.Seed(seed);
@@ -40,12 +41,13 @@ public sealed class SplitModel : IDisposable
     /// <summary>One optimizer step on a batch; returns the batch loss.</summary>
     public double TrainStep(ReadOnlySpan<float> features, ReadOnlySpan<float> targets, int batch)
     {
-        using var x = Tensor.FromFloats(features, [batch, .. Definition.InputShape]);
-        using var y = Tensor.FromFloats(targets, [batch, 1]);
+        using var scope = torch.NewDisposeScope();
+        var x = TensorData.FromFloats(features, [batch, .. Definition.InputShape], Client.Device);
+        var y = TensorData.FromFloats(targets, [batch, 1], Client.Device);
         clientOptimizer.ZeroGrad();
         serverOptimizer.ZeroGrad();
-        using var activations = Client.Forward(x, train: true);
-        using var prediction = Server.Forward(activations, train: true);
+        var activations = Client.Forward(x, train: true);
+        var prediction = Server.Forward(activations, train: true);
         var loss = Loss.Compute(Definition.Loss, prediction, y, backward: true);
         serverOptimizer.Step();
         clientOptimizer.Step();
@@ -75,9 +77,9 @@ public sealed class SplitModel : IDisposable
         for (var start = 0; start < data.Count; start += batchSize)
         {
             var n = Math.Min(batchSize, data.Count - start);
-            using var x = Tensor.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n));
-            using var a = Client.Forward(x, train: false);
-            using var p = Server.Forward(a, train: false);
+            using var scope = torch.NewDisposeScope();
+            var x = TensorData.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n), Client.Device);
+            var p = Server.Forward(Client.Forward(x, train: false), train: false);
             p.CopyTo(output.AsSpan(start, n));
         }
         return output;

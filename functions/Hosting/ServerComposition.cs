@@ -71,7 +71,7 @@ public sealed class ServerEngine
         Device = TorchRuntime.ParseDevice(options.Value.Device);
     }
 
-    public Device Device { get; }
+    public TorchSharp.torch.Device Device { get; }
 }
 
 /// <summary>Checkpoints and releases idle runs, and every run at shutdown, so no applied step waits on a crash to be replayed.</summary>

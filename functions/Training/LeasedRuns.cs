@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using TorchSharp;
 
 namespace SplitFunctions.Functions.Training;
 
@@ -10,7 +11,7 @@ namespace SplitFunctions.Functions.Training;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
+public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, torch.Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -114,7 +115,7 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
             foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
-            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
+            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device, TorchRuntime.Summary);
             return session;
         }
         catch
@@ -130,8 +131,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
         sessions.Clear();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
-    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, engine {Engine})")]
+    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, torch.Device device, string engine);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: not checkpointed on release ({Reason})")]
     private static partial void LogReleaseLost(ILogger logger, string run, string reason);

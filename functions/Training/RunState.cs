@@ -12,6 +12,12 @@ public sealed record FeatureChunk(string Hospital, long Sequence, string Blob, l
 /// </summary>
 public sealed record RunState
 {
+    /// <summary>2: server.pt and optimizer.bin are PyTorch state dicts written by TorchSharp (1: the retired native engine).</summary>
+    public const int CurrentFormat = 2;
+
+    /// <summary>Checkpoint format; 0 when the state was written before formats were recorded (format 1).</summary>
+    public int Format { get; init; }
+
     /// <summary>Journal entries applied so far (also the next journal entry's number).</summary>
     public long Step { get; set; }
 
@@ -39,10 +45,16 @@ public sealed record RunState
 
     public const int RecentBatchLimit = 2000;
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StoreJson.Options);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this with { Format = CurrentFormat }, StoreJson.Options);
 
-    public static RunState FromJson(ReadOnlySpan<byte> json) =>
-        JsonSerializer.Deserialize<RunState>(json, StoreJson.Options) ?? throw new InvalidDataException("run state is JSON null");
+    /// <summary>Reads a checkpoint's state; one of another format is refused with both versions named.</summary>
+    public static RunState FromJson(ReadOnlySpan<byte> json)
+    {
+        var state = JsonSerializer.Deserialize<RunState>(json, StoreJson.Options) ?? throw new InvalidDataException("run state is JSON null");
+        if (state.Format != CurrentFormat)
+            throw new InvalidDataException($"checkpoint format {Math.Max(state.Format, 1)} is not supported (this build reads format {CurrentFormat}, PyTorch state dicts written by TorchSharp): the run was written by an older SplitFunctions release; start a new run");
+        return state;
+    }
 
     public void RecordBatch(string hospital, long sequence, double loss, int samples)
     {

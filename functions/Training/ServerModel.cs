@@ -1,6 +1,7 @@
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
+using TorchSharp;
 
 namespace SplitFunctions.Functions.Training;
 
@@ -14,7 +15,7 @@ public sealed class ServerModel : IDisposable
     private readonly Optimizer optimizer;
     private readonly RunManifest manifest;
 
-    public ServerModel(RunManifest manifest, Device device)
+    public ServerModel(RunManifest manifest, torch.Device device)
     {
         ArgumentNullException.ThrowIfNull(manifest);
         this.manifest = manifest;
@@ -27,7 +28,7 @@ public sealed class ServerModel : IDisposable
         Device = device;
     }
 
-    public Device Device { get; }
+    public torch.Device Device { get; }
 
     public long[] CutShape => network.InputShape;
 
@@ -44,23 +45,24 @@ public sealed class ServerModel : IDisposable
     /// <summary>Vanilla step: forward, loss, backward, optimizer step; returns the loss and dL/dA for the hospital.</summary>
     public (double Loss, float[] ActivationGradient) TrainStep(float[] activations, float[] labels, int batch)
     {
-        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
-        using var y = Tensor.FromFloats(labels, [batch, 1], Device);
+        using var scope = torch.NewDisposeScope();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device).requires_grad_();
+        var y = TensorData.FromFloats(labels, [batch, 1], Device);
         optimizer.ZeroGrad();
-        using var prediction = network.Forward(a, train: true, needInputGrad: true);
+        var prediction = network.Forward(a, train: true);
         var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
         optimizer.Step();
-        using var grad = a.Grad();
-        return (loss, grad.ToArray());
+        return (loss, a.grad!.ToFloats());
     }
 
     /// <summary>Temporal step on features already at the server: no gradient goes back.</summary>
     public double TrainStepNoReply(ReadOnlySpan<float> activations, ReadOnlySpan<float> labels, int batch)
     {
-        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
-        using var y = Tensor.FromFloats(labels, [batch, 1], Device);
+        using var scope = torch.NewDisposeScope();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
+        var y = TensorData.FromFloats(labels, [batch, 1], Device);
         optimizer.ZeroGrad();
-        using var prediction = network.Forward(a, train: true);
+        var prediction = network.Forward(a, train: true);
         var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
         optimizer.Step();
         return loss;
@@ -90,9 +92,9 @@ public sealed class ServerModel : IDisposable
     /// <summary>Eval-mode outputs for a batch of activations.</summary>
     public float[] Predict(float[] activations, int batch)
     {
-        using var a = Tensor.FromFloats(activations, [batch, .. CutShape], Device);
-        using var p = network.Forward(a, train: false);
-        return p.ToArray();
+        using var scope = torch.NewDisposeScope();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
+        return network.Forward(a, train: false).ToFloats();
     }
 
     public void Dispose()

@@ -121,16 +121,17 @@ internal sealed class TestResponder : IAsyncDisposable
         {
             case FrameKind.Train:
             {
-                using var x = Tensor.FromFloats(tensors[0].Values, tensors[0].Shape);
-                using var y = Tensor.FromFloats(tensors[1].Values, [n, 1]);
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var x = TensorData.FromFloats(tensors[0].Values, tensors[0].Shape).requires_grad_();
+                var y = TensorData.FromFloats(tensors[1].Values, [n, 1]);
                 _optimizer.ZeroGrad();
-                using var p = _server.Forward(x, train: true, needInputGrad: true);
+                var p = _server.Forward(x, train: true);
                 var loss = Loss.Compute(_manifest.Loss, p, y, backward: true);
                 _optimizer.Step();
-                using var g = x.Grad();
+                var g = x.grad!;
                 var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
                 var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, key.KeyId),
-                    new FrameTensor(_manifest.FeatureType, tensors[0].Shape, g.ToArray()));
+                    new FrameTensor(_manifest.FeatureType, tensors[0].Shape, g.ToFloats()));
                 await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 Watermarks[message.HospitalId] = message.Sequence;
                 Applied.GetOrAdd(message.HospitalId, _ => []).Add(message.Sequence);
@@ -139,11 +140,11 @@ internal sealed class TestResponder : IAsyncDisposable
             }
             case FrameKind.Evaluate:
             {
-                using var x = Tensor.FromFloats(tensors[0].Values, tensors[0].Shape);
+                using var x = TensorData.FromFloats(tensors[0].Values, tensors[0].Shape);
                 using var p = _server.Forward(x, train: false);
                 var name = StorageNames.FrameBlob(StorageNames.PredictionsFolder, message.RunId, message.Sequence);
                 var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, key.KeyId),
-                    new FrameTensor(ElementType.Float32, [n, 1], p.ToArray()));
+                    new FrameTensor(ElementType.Float32, [n, 1], p.ToFloats()));
                 await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 await Reply(ReplyKind.Predictions, name, frame);
                 break;

@@ -16,6 +16,7 @@ public sealed class BenchSmokeTests
     [InlineData("wire", "wire_bytes_per_sample_ratio_fp32,wire_bytes_per_sample_ratio_fp16,wire_bytes_per_sample_ratio_bf16")]
     [InlineData("protocol", "protocol_overhead_ratio")]
     [InlineData("engine", "engine_vs_pytorch")]
+    [InlineData("memory", "native_rss")]
     public async Task Benchmark_writes_its_keys_to_the_results_file(string bench, string keys)
     {
         using var folder = new TempDirectory();
@@ -43,6 +44,7 @@ public sealed class BenchSmokeTests
         "wire" => WireBytesBench.RunAsync(args),
         "protocol" => ProtocolOverheadBench.RunAsync(args),
         "engine" => EngineVsPyTorchBench.RunAsync(args),
+        "memory" => NativeMemoryBench.RunAsync(args),
         _ => throw new ArgumentException(bench),
     };
 }

@@ -23,15 +23,16 @@ public sealed class CatalogTests
         using var clientOptimizer = Optimizer.Create(client, model.Optimizer);
         using var serverOptimizer = Optimizer.Create(server, model.Optimizer);
         var count = batch * model.InputShape.Aggregate(1L, (a, b) => a * b);
-        using var x = Tensor.FromFloats(GoldenValues.Values("catalog-input", count, 1.0), [batch, .. model.InputShape]);
+        using var x = TensorData.FromFloats(GoldenValues.Values("catalog-input", count, 1.0), [batch, .. model.InputShape]);
         using var y = GoldenValues.Targets(model.Task == TaskKind.Classification, batch);
 
         double Step()
         {
+            using var scope = TorchSharp.torch.NewDisposeScope();
             clientOptimizer.ZeroGrad();
             serverOptimizer.ZeroGrad();
-            using var a = client.Forward(x, train: true);
-            using var prediction = server.Forward(a, train: true);
+            var a = client.Forward(x, train: true);
+            var prediction = server.Forward(a, train: true);
             var loss = Loss.Compute(model.Loss, prediction, y, backward: true);
             clientOptimizer.Step();
             serverOptimizer.Step();

@@ -33,30 +33,29 @@ public sealed class FiniteDifferenceTests
         // L(x, w) = sum(client(x) * r): dL/dOutput = r.
         double Objective(float[] input)
         {
-            using var t = Tensor.FromFloats(input, inputShape);
-            using var output = client.Forward(t, train: false);
-            var values = output.ToArray();
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var t = TensorData.FromFloats(input, inputShape);
+            var values = client.Forward(t, train: false).ToFloats();
             double sum = 0;
             for (var i = 0; i < values.Length; i++) sum += (double)values[i] * r[i];
             return sum;
         }
 
         // Autograd: input gradient directly; weight gradient read off an SGD step with lr = 1 (w0 - w1 = g).
-        using var xt = Tensor.FromFloats(x, inputShape);
-        using var output = client.Forward(xt, train: true, needInputGrad: true);
-        using var projection = Tensor.FromFloats(r, outputShape);
+        using var xt = TensorData.FromFloats(x, inputShape).requires_grad_();
+        using var output = client.Forward(xt, train: true);
+        using var projection = TensorData.FromFloats(r, outputShape);
         // The last weight: perturbing an earlier one moves every later ReLU and crosses too many kinks.
         var weightName = client.StateNames.Last(n => n.EndsWith(".weight", StringComparison.Ordinal));
         using var w0 = client.GetState(weightName);
-        var before = w0.ToArray();
+        var before = w0.ToFloats();
         var saved = client.SaveState();
         using var sgd = Optimizer.Create(client, OptimizerSettings.Sgd(1.0));
-        output.Backward(projection);
-        using var inputGradient = xt.Grad();
-        var gx = inputGradient.ToArray();
+        output.backward([projection]);
+        var gx = xt.grad!.ToFloats();
         sgd.Step();
         using var w1 = client.GetState(weightName);
-        var after = w1.ToArray();
+        var after = w1.ToFloats();
         var gw = before.Select((b, i) => (double)b - after[i]).ToArray();
         client.LoadState(saved); // the step moved every parameter
 
@@ -90,7 +89,7 @@ public sealed class FiniteDifferenceTests
             {
                 var w = (float[])before.Clone();
                 w[i] += (float)delta;
-                using var t = Tensor.FromFloats(w, w0.Shape);
+                using var t = TensorData.FromFloats(w, w0.shape);
                 client.SetState(weightName, t);
                 return Objective(x);
             }

@@ -1,5 +1,6 @@
 using System.Text;
 using SplitFunctions.Core.Engine;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace SplitFunctions.Tests.Engine;
 
@@ -39,18 +40,18 @@ internal static class GoldenValues
         foreach (var name in network.StateNames)
         {
             using var current = network.GetState(name);
-            var shape = current.Shape;
+            var shape = current.shape;
             var key = prefix + "." + name;
-            using var value = Tensor.FromFloats(Values(key, current.ElementCount, InitBound(shape)), shape);
+            using var value = TensorData.FromFloats(Values(key, current.numel(), InitBound(shape)), shape);
             network.SetState(name, value);
         }
     }
 
     public static Tensor Input(long[] shape) =>
-        Tensor.FromFloats(Values("input", shape.Aggregate(1L, (a, b) => a * b), 1.0), shape);
+        TensorData.FromFloats(Values("input", shape.Aggregate(1L, (a, b) => a * b), 1.0), shape);
 
     public static Tensor Targets(bool classification, int batch) =>
         classification
-            ? Tensor.FromFloats(Enumerable.Range(0, batch).Select(j => j % 3 == 0 ? 1f : 0f).ToArray(), [batch, 1])
-            : Tensor.FromFloats(Values("target", batch, 1.0), [batch, 1]);
+            ? TensorData.FromFloats(Enumerable.Range(0, batch).Select(j => j % 3 == 0 ? 1f : 0f).ToArray(), [batch, 1])
+            : TensorData.FromFloats(Values("target", batch, 1.0), [batch, 1]);
 }

@@ -6,7 +6,7 @@ using SplitFunctions.Core.Models;
 
 namespace SplitFunctions.Tests.Engine;
 
-/// <summary>State dicts cross between the binding and PyTorch in both directions with identical predictions.</summary>
+/// <summary>State dicts cross between TorchSharp and PyTorch in both directions with identical predictions.</summary>
 public sealed class PyTorchInteropTests
 {
     // Debian's own interpreter: the python3 first on PATH may be another one without torch.
@@ -19,13 +19,13 @@ public sealed class PyTorchInteropTests
         using var expectedJson = JsonDocument.Parse(File.ReadAllText(GoldenRun.FixturePath("ldl-mlp.pytorch-predictions.json")));
         var expected = expectedJson.RootElement.GetProperty("predictions").EnumerateArray().Select(e => e.GetDouble()).ToArray();
 
-        // PyTorch saved client and server as one nn.Sequential: the same layers, one spec.
+        // PyTorch saved client and server as one nn.Sequential: the same layers, numbered through.
         var model = ModelCatalog.LdlMlp;
-        using var whole = Network.Create(LayerSpec.ToSpecText([.. model.ClientLayers, .. model.ServerLayers]), model.InputShape);
+        using var whole = model.BuildWhole();
         whole.LoadState(state);
         using var x = GoldenValues.Input([8, 7]);
         using var y = whole.Forward(x, train: false);
-        var predictions = y.ToArray();
+        var predictions = y.ToFloats();
         predictions.Should().HaveCount(expected.Length);
         for (var i = 0; i < expected.Length; i++)
             predictions[i].Should().BeApproximately((float)expected[i], 1e-5f * Math.Max(1f, Math.Abs((float)expected[i])));
@@ -34,7 +34,7 @@ public sealed class PyTorchInteropTests
     [Theory]
     [InlineData("ldl-mlp")]
     [InlineData("pneumonia-cnn")]
-    public void StateSavedByTheBinding_LoadsInPyTorch_WithIdenticalPredictions(string name)
+    public void StateSavedByTorchSharp_LoadsInPyTorch_WithIdenticalPredictions(string name)
     {
         var model = ModelCatalog.Get(name);
         TorchRuntime.Seed(11);
@@ -48,38 +48,39 @@ public sealed class PyTorchInteropTests
         var clientState = client.SaveState();
         var serverState = server.SaveState();
 
-        if (!PyTorchAvailable())
-        {
-            // Fixture path (no python3-torch): the bytes must at least reload into the binding identically.
-            using var again = model.BuildClient();
-            again.LoadState(clientState);
-            using var a2 = again.Forward(x, train: false);
-            a2.ToArray().Should().Equal(a.ToArray());
-            return;
-        }
+        // The reference must really run: without Debian's PyTorch this test fails (scripts/test.sh installs it).
+        RequirePyTorch();
 
         using var dir = new TempDirectory();
-        var aValues = a.ToArray();
+        var aValues = a.ToFloats();
         File.WriteAllBytes(dir.File("client.pt"), clientState);
         File.WriteAllBytes(dir.File("server.pt"), serverState);
-        File.WriteAllBytes(dir.File("x.f32"), MemoryMarshal.AsBytes(x.ToArray().AsSpan()).ToArray());
+        File.WriteAllBytes(dir.File("x.f32"), MemoryMarshal.AsBytes(x.ToFloats().AsSpan()).ToArray());
         File.WriteAllBytes(dir.File("a.f32"), MemoryMarshal.AsBytes(aValues.AsSpan()).ToArray());
         RunPython(name + ":client", dir.File("client.pt"), dir.File("x.f32"), batch, dir.File("a-py.f32"));
         RunPython(name + ":server", dir.File("server.pt"), dir.File("a.f32"), batch, dir.File("p-py.f32"), string.Join(",", client.OutputShape));
 
-        MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(dir.File("a-py.f32"))).ToArray().Should().Equal(aValues, "client predictions must be identical");
-        var ours = p.ToArray();
-        var theirs = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(dir.File("p-py.f32"))).ToArray();
-        theirs.Should().HaveCount(ours.Length);
-        for (var i = 0; i < ours.Length; i++) theirs[i].Should().BeApproximately(ours[i], 1e-6f);
+        // libtorch 2.10 here, 1.13.1 in Debian's PyTorch: the kernels differ in the last float32 bits (GoldenTests measures
+        // it), so the same weights give the same outputs within 1e-5 of the largest output, not bit for bit.
+        ShouldAgree(MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(dir.File("a-py.f32"))).ToArray(), aValues, "client outputs");
+        ShouldAgree(MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(dir.File("p-py.f32"))).ToArray(), p.ToFloats(), "server predictions");
     }
 
-    private static bool PyTorchAvailable()
+    private static void ShouldAgree(float[] theirs, float[] ours, string what)
     {
-        if (!File.Exists(DebianPython)) return false;
+        theirs.Should().HaveCount(ours.Length, what);
+        var scale = Math.Max(ours.Max(Math.Abs), 1e-6f);
+        for (var i = 0; i < ours.Length; i++)
+            (Math.Abs(theirs[i] - ours[i]) / scale).Should().BeLessThanOrEqualTo(1e-5f, $"{what}[{i}]: PyTorch {theirs[i]:R}, ours {ours[i]:R}");
+    }
+
+    private static void RequirePyTorch()
+    {
+        File.Exists(DebianPython).Should().BeTrue($"the interop test needs Debian's {DebianPython} with python3-torch (scripts/test.sh installs it: apt-get install python3-torch)");
         using var probe = Process.Start(new ProcessStartInfo(DebianPython, "-c \"import torch\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var stderr = probe.StandardError.ReadToEnd();
         probe.WaitForExit();
-        return probe.ExitCode == 0;
+        probe.ExitCode.Should().Be(0, $"{DebianPython} cannot import torch; install python3-torch (scripts/test.sh does): {stderr}");
     }
 
     private static void RunPython(params object[] arguments)

@@ -65,7 +65,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var sessions = new LeasedRuns(store, Frames, Device.Cpu, instanceId, NullLogger<LeasedRuns>.Instance);
+        var sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
         return (MessageRouter.Create(sessions, Frames, new StepTimeline()), sessions);
     }
 

@@ -61,7 +61,7 @@ public sealed class RunOwnershipTests
             var store = new RunStore(run.Storage.GetBlobContainerClient(StorageNames.RunsContainer), 50);
             var frames = run.Frames;
             // Renewing every second so the loss is noticed within an epoch or two.
-            var sessions = new LeasedRuns(store, frames, Device.Cpu, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
+            var sessions = new LeasedRuns(store, frames, TorchSharp.torch.CPU, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
             var service = MessageRouter.Create(sessions, frames, new StepTimeline());
             foreach (var hospital in run.Manifest.Hospitals)
             {

@@ -27,7 +27,7 @@ public sealed class TrainingServiceTests
         var gradient = (await run.ReadReplyAsync(reply)).Should().ContainSingle().Subject;
         gradient.Shape.Should().Equal(shape);
 
-        using var direct = new ServerModel(run.Manifest, Device.Cpu);
+        using var direct = new ServerModel(run.Manifest, TorchSharp.torch.CPU);
         var (loss, expected) = direct.TrainStep(activations, labels, 16);
         reply.Loss.Should().BeApproximately(loss, 1e-9);
         gradient.Values.Should().Equal(expected);
@@ -200,7 +200,7 @@ public sealed class TrainingServiceTests
         foreach (var name in network.StateNames)
         {
             using var t = network.GetState(name);
-            all.AddRange(t.ToArray());
+            all.AddRange(t.ToFloats());
         }
         return all;
     }
