@@ -80,7 +80,8 @@ param externalImage string = ''
 
 @description('Optional. Command that starts drain mode inside the image (hostingMode `job`); must match functions/Dockerfile.')
 param drainCommand string[] = [
-  '/home/site/wwwroot/SplitFunctions.Functions'
+  'dotnet'
+  '/home/site/wwwroot/SplitFunctions.Functions.dll'
   'drain'
 ]
 
@@ -94,7 +95,7 @@ param threads int = 0
 @maxValue(100)
 param checkpointRetention int = 3
 
-@description('Optional. Deliveries after which drain mode moves a message to `features-poison` (keep equal to host.json maxDequeueCount).')
+@description('Optional. Deliveries after which a failing message is poisoned, in drain mode and in the function app (overrides host.json maxDequeueCount).')
 @minValue(1)
 @maxValue(100)
 param maxDequeueCount int = 5
@@ -225,10 +226,15 @@ var registryServer = deployRegistry ? registry!.outputs.loginServer : ''
 // Every environment variable the server gets. The consistency test reads this block: each name is
 // either in FunctionSettings.All or in its allow-list of platform settings.
 var appSettings = [
-  // Platform: the Functions host runs a custom handler.
+  // Platform: the Functions host starts the .NET isolated worker (functions.metadata, worker.config.json).
   {
     name: 'FUNCTIONS_WORKER_RUNTIME'
-    value: 'custom'
+    value: 'dotnet-isolated'
+  }
+  // Platform: host.json's maxDequeueCount, from the same parameter as drain mode's, so both hosts poison after one count.
+  {
+    name: 'AzureFunctionsJobHost__extensions__queues__maxDequeueCount'
+    value: string(maxDequeueCount)
   }
   // Platform: where the Functions host sends telemetry (a secret of the app, see functionapp.bicep).
   {

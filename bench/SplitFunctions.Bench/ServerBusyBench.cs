@@ -64,7 +64,7 @@ public static class ServerBusyBench
                 ["server_samples_per_s_without_prefetch"] = BenchStats.Median(off.Select(w => w.SamplesPerSecond)),
                 ["rounds_with_prefetch"] = new JsonArray([.. on.Select(w => JsonValue.Create(w.Busy))]),
                 ["rounds_without_prefetch"] = new JsonArray([.. off.Select(w => JsonValue.Create(w.Busy))]),
-                ["what"] = "sum of TrainingService compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are past " +
+                ["what"] = "sum of the server's step compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are past " +
                            "their first step of the round and none has finished; hospitals and server share this machine's cores",
             }, options.ResultsPath);
             return 0;

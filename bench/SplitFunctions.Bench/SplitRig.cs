@@ -14,7 +14,7 @@ namespace SplitFunctions.Bench;
 
 /// <summary>
 /// The cloud side a benchmark hospital talks to, in this process: one Azurite started for the run, hospital keys in a
-/// temporary key folder, provisioned runs, and the function's real drain loop (QueueDrainService over TrainingService),
+/// temporary key folder, provisioned runs, and the function's real drain loop (QueueDrainService over MessageRouter),
 /// as tests/SplitFunctions.Tests/Function/RunHarness.cs drives it.
 /// </summary>
 public sealed class SplitRig : IAsyncDisposable
@@ -26,11 +26,12 @@ public sealed class SplitRig : IAsyncDisposable
         Azurite = azurite;
         this.keyFolder = keyFolder;
         Keys = new LocalKeyStore(keyFolder);
-        Frames = new FrameIo(azurite.Connection, Keys);
+        Frames = new ServerFrameStore(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        Sessions = new RunSessions(store, Frames, Device.Cpu, "bench", NullLogger<RunSessions>.Instance);
-        Service = new TrainingService(Sessions, Frames, Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue), NullLogger<TrainingService>.Instance);
-        Processor = new TimedProcessor(Service);
+        Sessions = new LeasedRuns(store, Frames, Device.Cpu, "bench", NullLogger<LeasedRuns>.Instance);
+        Service = MessageRouter.Create(Sessions, Frames, Timeline);
+        Epochs = new TemporalEpochs(Sessions, Frames, NullLogger<TemporalEpochs>.Instance);
+        Processor = new TimedProcessor(Service, Timeline);
     }
 
     public AzuriteProcess Azurite { get; }
@@ -39,11 +40,17 @@ public sealed class SplitRig : IAsyncDisposable
 
     public LocalKeyStore Keys { get; }
 
-    public FrameIo Frames { get; }
+    public ServerFrameStore Frames { get; }
 
-    public RunSessions Sessions { get; }
+    public LeasedRuns Sessions { get; }
 
-    public TrainingService Service { get; }
+    public MessageRouter Service { get; }
+
+    /// <summary>The timings of the last vanilla step the service applied.</summary>
+    public StepTimeline Timeline { get; } = new();
+
+    /// <summary>Temporal mode's epochs over the same runs (the benchmark times loading the union apart).</summary>
+    public TemporalEpochs Epochs { get; }
 
     /// <summary>The training service as the drain loop sees it, recording when and how long each message was worked on.</summary>
     public TimedProcessor Processor { get; }
@@ -71,7 +78,7 @@ public sealed class SplitRig : IAsyncDisposable
     public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay)
     {
         var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch };
-        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
+        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
         await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
         return drain;
     }
@@ -111,7 +118,7 @@ public sealed record ServerStep(long Start, long End, StepTimings Timings)
 }
 
 /// <summary>The training service with a record per message of when it started and ended, for latency breakdowns and busy time.</summary>
-public sealed class TimedProcessor(TrainingService inner) : IMessageProcessor
+public sealed class TimedProcessor(MessageRouter inner, StepTimeline timeline) : IMessageProcessor
 {
     private readonly ConcurrentDictionary<(string Hospital, long Sequence), ServerStep> steps = new();
 
@@ -121,12 +128,9 @@ public sealed class TimedProcessor(TrainingService inner) : IMessageProcessor
         var outcome = await inner.ProcessAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false);
         var end = Stopwatch.GetTimestamp();
         var message = MessageCodec.ParseFrame(messageText);
-        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, end, inner.LastStep);
+        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, end, timeline.LastStep);
         return outcome;
     }
-
-    public Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken) =>
-        inner.PoisonAsync(messageText, dequeueCount, reason, cancellationToken);
 
     public void Prefetch(string messageText, CancellationToken cancellationToken) => inner.Prefetch(messageText, cancellationToken);
 

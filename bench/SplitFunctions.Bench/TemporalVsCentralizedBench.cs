@@ -16,7 +16,7 @@ namespace SplitFunctions.Bench;
 /// temporal_vs_centralized: samples/s of a temporal-mode server epoch (ServerModel.TrainEpoch over the union of features
 /// the function has decrypted, as after every hospital's 'done') over samples/s of a centralised epoch of the whole
 /// network in process (SplitModel.TrainStep on the raw inputs), same samples, batch and threads, rounds interleaved.
-/// The one-time decrypt + load of the union (TrainingService.LoadUnionAsync from Azurite) is measured separately.
+/// The one-time decrypt + load of the union (TemporalEpochs.LoadUnionAsync from Azurite) is measured separately.
 /// </summary>
 public static class TemporalVsCentralizedBench
 {
@@ -69,7 +69,7 @@ public static class TemporalVsCentralizedBench
         try
         {
             var loadClock = Stopwatch.StartNew();
-            var union = await rig.Service.LoadUnionAsync(session, CancellationToken.None).ConfigureAwait(false);
+            var union = await rig.Epochs.LoadUnionAsync(session, CancellationToken.None).ConfigureAwait(false);
             var loadSeconds = loadClock.Elapsed.TotalSeconds;
             if (union.Count != samples) throw new InvalidOperationException($"the union holds {union.Count} samples, {samples} were uploaded");
 

@@ -22,7 +22,7 @@ internal static class EvaluateCommand
         {
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
-            using var session = await RunSession.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
             if (session.State.Pending is { Kind: FrameKind.Train } pending)
             {
                 throw new AgentException(ExitCode.Usage,

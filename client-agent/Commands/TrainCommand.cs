@@ -50,10 +50,10 @@ internal static class TrainCommand
             var minutes = parse.GetValue(maxMinutes);
             var limits = new TrainingLimits(parse.GetValue(maxBatches), minutes > 0 ? TimeSpan.FromMinutes(minutes) : null,
                 !parse.GetValue(noValidation), parse.GetValue(retryRejected));
-            using var session = await RunSession.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
             if (session.State.LastRejection is { } rejection)
             {
-                if (!limits.RetryRejected) throw RunSession.RejectionError(rejection);
+                if (!limits.RetryRejected) throw HospitalRun.RejectionError(rejection);
                 if (session.Manifest.Mode == TrainingMode.Temporal)
                 {
                     throw new AgentException(ExitCode.Rejected,

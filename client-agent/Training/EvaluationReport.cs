@@ -19,7 +19,7 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
     /// <summary>The one number a history or a log line shows: AUC for classification, MSLE for regression.</summary>
     public (string Metric, double Value) Headline => Classification is { } c ? ("auc", c.RocAuc) : ("msle", Regression!.Msle);
 
-    public static EvaluationReport Score(RunSession session, string split, TrainingSet data, float[] predictions)
+    public static EvaluationReport Score(HospitalRun session, string split, TrainingSet data, float[] predictions)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(data);

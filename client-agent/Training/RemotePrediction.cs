@@ -11,7 +11,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// </summary>
 public static class RemotePrediction
 {
-    public static async Task<float[]> PredictAsync(RunSession session, ClientLayer client, TrainingSet data, Action<int>? onBatch, CancellationToken cancellationToken)
+    public static async Task<float[]> PredictAsync(HospitalRun session, ClientLayer client, TrainingSet data, Action<int>? onBatch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(client);
@@ -31,14 +31,14 @@ public static class RemotePrediction
             {
                 var values = activations.ToArray();
                 ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
-                frame = session.Channel.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.Shape, values)]);
+                frame = session.Frames.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.Shape, values)]);
             }
             var pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
             session.Folder.WritePendingFrame(frame.Bytes);
             session.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
 
-            await session.Channel.SendAsync(pending, frame.Bytes, cancellationToken).ConfigureAwait(false);
-            var reply = await session.Channel.AwaitReplyAsync(sequence, cancellationToken).ConfigureAwait(false);
+            await session.Frames.SendAsync(pending, frame.Bytes, cancellationToken).ConfigureAwait(false);
+            var reply = await session.Frames.AwaitReplyAsync(sequence, cancellationToken).ConfigureAwait(false);
             if (reply.Reply.Kind == ReplyKind.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
             var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Predictions, cancellationToken).ConfigureAwait(false);
             if (tensors.Length != 1 || tensors[0].Shape is not [var rows, 1] || rows != n)
@@ -48,7 +48,7 @@ public static class RemotePrediction
             tensors[0].Values.CopyTo(predictions, start);
             session.Commit(session.State with { Pending = null });
             session.Folder.DeletePendingFrame();
-            await session.Channel.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);
+            await session.Frames.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);
             onBatch?.Invoke(n);
         }
         return predictions;

@@ -12,7 +12,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// with the chunk count, after which the hospital may go offline. Chunks are not awaited one by one; rejections are
 /// collected as they arrive. A restart re-sends the pending chunk as is and continues with the next.
 /// </summary>
-public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
+public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
 {
     public async Task<TrainingOutcome> RunAsync(CancellationToken cancellationToken)
     {
@@ -57,7 +57,7 @@ public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
                     {
                         var values = activations.ToArray();
                         ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, state.NextSequence);
-                        frame = session.Channel.SealFeatures(state.NextSequence,
+                        frame = session.Frames.SealFeatures(state.NextSequence,
                         [
                             new FrameTensor(manifest.FeatureType, activations.Shape, values),
                             new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
@@ -73,7 +73,7 @@ public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
                 }
                 if (state.Pending is null) session.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
 
-                await session.Channel.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
+                await session.Frames.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
                 session.Commit(session.State with
                 {
                     Pending = null,
@@ -95,7 +95,7 @@ public sealed class TemporalUploader(RunSession session, TrainingLimits limits)
 
     private async Task ThrowIfRejectedAsync(CancellationToken cancellationToken)
     {
-        var rejection = await session.Channel.CollectRejectionAsync(session.State.NextSequence - 1, cancellationToken).ConfigureAwait(false);
+        var rejection = await session.Frames.CollectRejectionAsync(session.State.NextSequence - 1, cancellationToken).ConfigureAwait(false);
         if (rejection is not null) throw await session.RejectedAsync(rejection, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -14,7 +14,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// A restart between (1) and (5) re-sends the same bytes under the same sequence and recomputes the forward pass of
 /// the same batch, so no batch is lost or applied twice.
 /// </summary>
-public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
+public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
 {
     public async Task<TrainingOutcome> RunAsync(CancellationToken cancellationToken)
     {
@@ -94,7 +94,7 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
             var sequence = state.NextSequence;
             var values = activations.ToArray();
             ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
-            var frame = session.Channel.SealFeatures(sequence,
+            var frame = session.Frames.SealFeatures(sequence,
             [
                 new FrameTensor(manifest.FeatureType, activations.Shape, values),
                 new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
@@ -109,8 +109,8 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
             sealedBytes = session.Folder.ReadPendingFrame(pending.Sequence);
         }
 
-        await session.Channel.SendAsync(pending, sealedBytes, cancellationToken).ConfigureAwait(false);
-        var reply = await session.Channel.AwaitReplyAsync(pending.Sequence, cancellationToken).ConfigureAwait(false);
+        await session.Frames.SendAsync(pending, sealedBytes, cancellationToken).ConfigureAwait(false);
+        var reply = await session.Frames.AwaitReplyAsync(pending.Sequence, cancellationToken).ConfigureAwait(false);
         if (reply.Reply.Kind == ReplyKind.Rejected) throw await session.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
         var tensors = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Gradients, cancellationToken).ConfigureAwait(false);
         var shape = activations.Shape;
@@ -147,7 +147,7 @@ public sealed class VanillaTrainer(RunSession session, TrainingLimits limits)
         }
         session.Folder.RemoveStaleWeights(session.State);
         session.Folder.DeletePendingFrame();
-        await session.Channel.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);
+        await session.Frames.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);
         tracker.Report(new StepProgress("train", epoch + 1, manifest.Epochs, batch + 1, batchesPerEpoch, loss, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
     }
 

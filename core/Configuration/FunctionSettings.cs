@@ -25,9 +25,6 @@ public static class FunctionSettings
     /// <summary>Identity-based storage: queue endpoint, set together with <see cref="StorageBlobServiceUri"/>.</summary>
     public const string StorageQueueServiceUri = "AzureWebJobsStorage__queueServiceUri";
 
-    /// <summary>Port the Functions host forwards invocations to (custom handler contract).</summary>
-    public const string CustomHandlerPort = "FUNCTIONS_CUSTOMHANDLER_PORT";
-
     /// <summary>Key Vault URI holding one secret per hospital key (Azure); unset means the local key folder.</summary>
     public const string KeyVaultUri = "SplitFunctions__KeyVaultUri";
 
@@ -43,7 +40,7 @@ public static class FunctionSettings
     /// <summary>How many checkpoints to keep per run besides `latest`.</summary>
     public const string CheckpointRetention = "SplitFunctions__CheckpointRetention";
 
-    /// <summary>Drain mode: deliveries after which a message goes to `features-poison` (host.json's maxDequeueCount).</summary>
+    /// <summary>Deliveries after which a failing message is poisoned: drain mode's count, and the one the function compares with host.json's maxDequeueCount.</summary>
     public const string MaxDequeueCount = "SplitFunctions__MaxDequeueCount";
 
     /// <summary>Drain mode: visibility timeout of a received message, renewed while it is being worked on.</summary>
@@ -53,9 +50,6 @@ public static class FunctionSettings
     public static IReadOnlyList<string> All { get; } =
     [
         Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
-        CustomHandlerPort, KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds,
+        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds,
     ];
-
-    /// <summary>Settings the Functions host sets for the handler process itself: app settings must not set them.</summary>
-    public static IReadOnlyList<string> HostProvided { get; } = [CustomHandlerPort];
 }

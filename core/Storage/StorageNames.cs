@@ -11,8 +11,11 @@ public static class StorageNames
     /// <summary>Queue the agents enqueue frame messages on.</summary>
     public const string FeaturesQueue = "features";
 
-    /// <summary>Queue the Functions host moves failed messages to.</summary>
+    /// <summary>Queue of poisoned messages, each exactly as the hospital sent it (the Functions host's `&lt;queue&gt;-poison`).</summary>
     public const string FeaturesPoisonQueue = "features-poison";
+
+    /// <summary>Queue of JSON records saying why each message was poisoned (docs/architecture.md, "Poison messages").</summary>
+    public const string FeaturesRejectionsQueue = "features-rejections";
 
     /// <summary>Folder of a hospital container holding sealed features (agent to function).</summary>
     public const string FeaturesFolder = "features";

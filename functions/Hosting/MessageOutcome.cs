@@ -6,14 +6,14 @@ public enum OutcomeKind
     /// <summary>The effect is durable: delete the message.</summary>
     Completed,
 
-    /// <summary>The message can never succeed (tampered, malformed, wrong run, NaN, oversized): poison it with the reason.</summary>
+    /// <summary>The message can never succeed (tampered, malformed, wrong run, NaN, oversized): poison it at once, with the reason.</summary>
     Rejected,
 
     /// <summary>Not now (the run is busy on another instance): leave it for later without counting a failure.</summary>
     Deferred,
 }
 
-/// <summary>The outcome with its reason, as logged and written to `features-poison`.</summary>
+/// <summary>The outcome with its reason, as logged and recorded on `features-rejections`.</summary>
 public sealed record MessageOutcome(OutcomeKind Kind, string Detail)
 {
     public static MessageOutcome Completed(string detail) => new(OutcomeKind.Completed, detail);
@@ -39,7 +39,4 @@ public interface IMessageProcessor
     void Prefetch(string messageText, CancellationToken cancellationToken)
     {
     }
-
-    /// <summary>Writes the reason and the original message to `features-poison`.</summary>
-    Task PoisonAsync(string messageText, long dequeueCount, string reason, CancellationToken cancellationToken);
 }

@@ -17,15 +17,16 @@ public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCoun
 
 /// <summary>
 /// Drain mode: pulls the `features` queue itself with the Functions host's semantics, for local runs on Azurite and
-/// Container Apps jobs. One message at a time; its visibility is renewed while it is worked on; a message delivered
-/// more than MaxDequeueCount times, or rejected, goes to `features-poison` with the reason; a deferred one is put back
+/// Container Apps jobs. One message at a time; its visibility is renewed while it is worked on; a rejected message, or
+/// one whose MaxDequeueCount-th delivery fails, is poisoned (<see cref="PoisonQueue"/>: the message unchanged on
+/// `features-poison`, the reason on `features-rejections`); a deferred one is put back
 /// (copy first, then delete) so waiting for another instance never counts as a failure. With
 /// <see cref="DrainOptions.Prefetch"/> the next message is received while the current one is handled and its blob is read
 /// ahead (<see cref="IMessageProcessor.Prefetch"/>); its visibility is kept from the moment it is received, and it is
 /// handled only after the current message is finished, so deletion still follows durability message by message.
 /// </summary>
 public sealed partial class QueueDrainService(
-    QueueClient features, IMessageProcessor processor, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
+    QueueClient features, IMessageProcessor processor, PoisonQueue poison, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
     : BackgroundService
 {
     /// <summary>Messages handled so far (any outcome).</summary>
@@ -164,8 +165,9 @@ public sealed partial class QueueDrainService(
                 if (renewed is null) return; // Lost to another consumer, which will poison it.
                 message = message with { PopReceipt = renewed };
             }
+            // Only a process that stopped during the last attempts gets here: a failed last attempt is poisoned at once, below.
             await PoisonAsync(message, message.PopReceipt,
-                $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); every attempt failed, see the function's log", stoppingToken).ConfigureAwait(false);
+                $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); the server stopped during the last attempts (crash or kill): see the function's log", stoppingToken).ConfigureAwait(false);
             return;
         }
         using var keepAlive = receivedAhead ?? new VisibilityKeeper(features, message, options.VisibilityTimeout);
@@ -183,7 +185,20 @@ public sealed partial class QueueDrainService(
 #pragma warning restore CA1031
         {
             LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
-            await keepAlive.StopAsync().ConfigureAwait(false);
+            var current = await keepAlive.StopAsync().ConfigureAwait(false);
+            if (message.DequeueCount >= options.MaxDequeueCount && current is not null)
+            {
+                try
+                {
+                    await PoisonAsync(message, current,
+                        $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.MaxDequeueCount}): {e.GetType().Name}: {e.Message}", stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception poisonFailure) when (poisonFailure is RequestFailedException or HttpRequestException)
+                {
+                    // Storage is down: the message comes back, is seen as over the count and poisoned then.
+                    LogFailed(logger, message.MessageId, message.DequeueCount, "PoisonFailed", poisonFailure.Message);
+                }
+            }
             return;
         }
         var receipt = await keepAlive.StopAsync().ConfigureAwait(false);
@@ -211,7 +226,7 @@ public sealed partial class QueueDrainService(
     private async Task PoisonAsync(QueueMessage message, string popReceipt, string reason, CancellationToken ct)
     {
         LogPoisoned(logger, message.MessageId, reason);
-        await processor.PoisonAsync(message.MessageText, message.DequeueCount, reason, ct).ConfigureAwait(false);
+        await poison.PoisonAsync(message.MessageId, message.MessageText, message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
         await features.DeleteMessageAsync(message.MessageId, popReceipt, ct).ConfigureAwait(false);
     }
 

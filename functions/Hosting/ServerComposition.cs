@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
@@ -11,36 +12,70 @@ using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Functions.Hosting;
 
-/// <summary>Wires the training service the same way for the custom handler and drain mode.</summary>
+/// <summary>This server instance's stable id: it names the run leases it takes, so a restart under the same id takes them back at once.</summary>
+public sealed record ServerInstance(string Id)
+{
+    /// <summary>The replica name Azure Container Apps sets, else the machine name.</summary>
+    public static string DefaultId => Environment.GetEnvironmentVariable("CONTAINER_APP_REPLICA_NAME") ?? Environment.MachineName;
+}
+
+/// <summary>
+/// The training service as both hosts (the Functions worker and drain mode) register it. Registration only describes
+/// services: settings are read and validated when the host starts, storage and the engine are touched when first used.
+/// </summary>
 public static class ServerComposition
 {
-    public static IServiceCollection AddSplitFunctionsServer(this IServiceCollection services, IConfiguration configuration, string instanceId)
+    public static IServiceCollection AddTrainingService(this IServiceCollection services, ServerInstance instance)
     {
-        var settings = ServerSettings.From(configuration);
-        if (settings.Threads > 0) TorchRuntime.Threads = settings.Threads;
-        else TorchRuntime.EnsureConfigured();
-        var device = TorchRuntime.ParseDevice(settings.Device);
-        var storage = StorageConnection.FromConfiguration(configuration);
-
-        services.AddSingleton(settings);
-        services.AddSingleton(storage);
-        services.AddSingleton<IKeyProvider>(_ => settings.KeyVaultUri is { } vault
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidation>();
+        services.AddSingleton(instance);
+        services.AddSingleton(sp => StorageConnection.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        services.AddSingleton<ServerEngine>();
+        services.AddSingleton<IKeyProvider>(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value is { KeyVaultUri: { } vault }
             ? new KeyVaultKeyProvider(new SecretClient(vault, new DefaultAzureCredential()))
-            : new LocalKeyStore(settings.KeyDirectory!));
-        services.AddSingleton(sp => new FrameIo(storage, sp.GetRequiredService<IKeyProvider>()));
-        services.AddSingleton(_ => new RunStore(storage.GetBlobContainerClient(StorageNames.RunsContainer), settings.CheckpointRetention));
-        services.AddSingleton(sp => new RunSessions(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<FrameIo>(), device, instanceId,
-            sp.GetRequiredService<ILogger<RunSessions>>()));
-        services.AddSingleton(sp => new TrainingService(sp.GetRequiredService<RunSessions>(), sp.GetRequiredService<FrameIo>(),
-            storage.GetQueueClient(StorageNames.FeaturesPoisonQueue), sp.GetRequiredService<ILogger<TrainingService>>()));
-        services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<TrainingService>());
+            : new LocalKeyStore(sp.GetRequiredService<IOptions<ServerOptions>>().Value.KeyDirectory!));
+        services.AddSingleton(sp => new ServerFrameStore(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
+        services.AddSingleton(sp => new RunStore(sp.GetRequiredService<StorageConnection>().GetBlobContainerClient(StorageNames.RunsContainer),
+            sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention));
+        services.AddSingleton(sp => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
+            instance.Id, sp.GetRequiredService<ILogger<LeasedRuns>>()));
+        services.AddSingleton(sp => new PoisonQueue(sp.GetRequiredService<StorageConnection>()));
+        services.AddSingleton<StepTimeline>();
+        services.AddSingleton<HospitalReplies>();
+        services.AddSingleton<VanillaSteps>();
+        services.AddSingleton<TemporalEpochs>();
+        services.AddSingleton<TemporalChunks>();
+        services.AddSingleton<RemoteEvaluation>();
+        services.AddSingleton<MessageRouter>();
+        services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<MessageRouter>());
         services.AddHostedService<SessionHousekeeping>();
         return services;
     }
+
+    /// <summary>
+    /// What ValidateOnStart checks, before the host starts, so bad settings end as one line each (exit code 2) rather
+    /// than the host's start-failure log with its stack trace.
+    /// </summary>
+    public static void RequireValidSettings(this IServiceProvider services) => _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+}
+
+/// <summary>The engine as the settings ask for it: libtorch's thread count set and the device chosen, once, when first needed.</summary>
+public sealed class ServerEngine
+{
+    public ServerEngine(IOptions<ServerOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Value.Threads > 0) TorchRuntime.Threads = options.Value.Threads;
+        else TorchRuntime.EnsureConfigured();
+        Device = TorchRuntime.ParseDevice(options.Value.Device);
+    }
+
+    public Device Device { get; }
 }
 
 /// <summary>Checkpoints and releases idle runs, and every run at shutdown, so no applied step waits on a crash to be replayed.</summary>
-internal sealed class SessionHousekeeping(RunSessions sessions) : BackgroundService
+internal sealed class SessionHousekeeping(LeasedRuns sessions) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -11,7 +11,11 @@ namespace SplitFunctions.Functions.Training;
 public sealed partial class RunLease : IAsyncDisposable
 {
     public static readonly TimeSpan Duration = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(15);
+
+    /// <summary>Renewal interval: a quarter of the lease, so two failed renewals still leave time for a third.</summary>
+    public static readonly TimeSpan DefaultRenewEvery = TimeSpan.FromSeconds(15);
+
+    private readonly TimeSpan renewEvery;
 
     private readonly BlobLeaseClient lease;
     private readonly ILogger logger;
@@ -19,9 +23,10 @@ public sealed partial class RunLease : IAsyncDisposable
     private readonly Task renewal;
     private volatile bool lost;
 
-    private RunLease(string run, BlobLeaseClient lease, ILogger logger)
+    private RunLease(string run, BlobLeaseClient lease, TimeSpan renewEvery, ILogger logger)
     {
         Run = run;
+        this.renewEvery = renewEvery;
         this.lease = lease;
         this.logger = logger;
         renewal = Task.Run(RenewLoopAsync);
@@ -39,7 +44,7 @@ public sealed partial class RunLease : IAsyncDisposable
     /// <paramref name="instanceId"/> and the run, so an instance restarted under the same id takes its own lease back at once
     /// instead of waiting for it to expire.
     /// </summary>
-    public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, ILogger logger, CancellationToken ct)
+    public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, TimeSpan renewEvery, ILogger logger, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runs);
         var blob = runs.GetBlobClient(RunStore.LeaseBlob(run));
@@ -51,7 +56,7 @@ public sealed partial class RunLease : IAsyncDisposable
         try
         {
             await client.AcquireAsync(Duration, cancellationToken: ct).ConfigureAwait(false);
-            return new RunLease(run, client, logger);
+            return new RunLease(run, client, renewEvery, logger);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
@@ -66,13 +71,32 @@ public sealed partial class RunLease : IAsyncDisposable
         return new Guid(hash.AsSpan(0, 16)).ToString();
     }
 
+    /// <summary>
+    /// Renews now and fails with <see cref="ConcurrentWriterException"/> when the run is no longer this instance's, so
+    /// nothing is recorded by an instance that lost its lease since the last renewal.
+    /// </summary>
+    public async Task ConfirmAsync(CancellationToken ct)
+    {
+        if (lost) throw new ConcurrentWriterException($"run '{Run}': lease lost");
+        try
+        {
+            await lease.RenewAsync(ct).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            lost = true;
+            LogLost(logger, Run, e.Message);
+            throw new ConcurrentWriterException($"run '{Run}': lease lost ({e.ErrorCode ?? e.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)})", e);
+        }
+    }
+
     private async Task RenewLoopAsync()
     {
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(RenewEvery, stop.Token).ConfigureAwait(false);
+                await Task.Delay(renewEvery, stop.Token).ConfigureAwait(false);
                 await lease.RenewAsync(stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)

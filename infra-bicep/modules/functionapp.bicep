@@ -1,5 +1,5 @@
 // The server: Azure Functions on Container Apps (`Microsoft.App/containerApps` with kind `functionapp`),
-// running the custom-handler image built from functions/Dockerfile on the GPU workload profile.
+// running the .NET isolated-worker image built from functions/Dockerfile on the GPU workload profile.
 // One replica at most: the single-writer design (ARCHITECTURE.md, invariant 5) wants one instance
 // working a run at a time; the run lease and ETag conditions still guard the moments when two
 // revisions overlap during an update.

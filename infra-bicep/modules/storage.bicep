@@ -42,6 +42,7 @@ param skuName string = 'Standard_ZRS'
 var runsContainerName = 'runs'
 var featuresQueueName = 'features'
 var featuresPoisonQueueName = 'features-poison'
+var featuresRejectionsQueueName = 'features-rejections'
 var hospitalContainerPrefix = 'h-'
 var repliesQueuePrefix = 'replies-'
 
@@ -140,6 +141,12 @@ resource featuresQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2
 resource featuresPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = {
   parent: queueService
   name: featuresPoisonQueueName
+}
+
+// Why each poisoned message was poisoned: one JSON record per message (docs/architecture.md, "Poison messages").
+resource featuresRejectionsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = {
+  parent: queueService
+  name: featuresRejectionsQueueName
 }
 
 resource repliesQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = [

@@ -53,7 +53,7 @@ internal sealed class DrainFunction : IAsyncDisposable
     public static async Task<(long Watermark, long BatchesApplied)> ReadRunStateAsync(StorageConnection storage, string keyDirectory, string runId, string hospital)
     {
         var store = new RunStore(storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        await using var sessions = new RunSessions(store, new FrameIo(storage, new LocalKeyStore(keyDirectory)), Device.Cpu, "agent-tests-reader", NullLogger<RunSessions>.Instance);
+        await using var sessions = new LeasedRuns(store, new ServerFrameStore(storage, new LocalKeyStore(keyDirectory)), Device.Cpu, "agent-tests-reader", NullLogger<LeasedRuns>.Instance);
         var session = await sessions.OpenAsync(runId, CancellationToken.None) ?? throw new InvalidOperationException("the run is still leased by the function");
         return (session.State.Watermarks[hospital], session.State.BatchesApplied);
     }

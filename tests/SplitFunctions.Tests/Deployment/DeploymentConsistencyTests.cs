@@ -17,11 +17,16 @@ public sealed class DeploymentConsistencyTests
     /// </summary>
     private static readonly Dictionary<string, string> PlatformSettings = new(StringComparer.Ordinal)
     {
-        // The host must know the worker is a custom handler (host.json's customHandler section).
-        ["FUNCTIONS_WORKER_RUNTIME"] = "custom handler runtime",
+        // The host must know the worker is the .NET isolated worker (it then reads functions.metadata and worker.config.json).
+        ["FUNCTIONS_WORKER_RUNTIME"] = "isolated worker runtime",
+        // host.json's maxDequeueCount, set from the same parameter as SplitFunctions__MaxDequeueCount.
+        [HostMaxDequeueCount] = "the host's poison count, equal to the server's",
         // The host's telemetry; the connection string is a Container Apps secret, not a literal.
         ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = "Functions host telemetry",
     };
+
+    /// <summary>The app-setting form of host.json's extensions.queues.maxDequeueCount.</summary>
+    private const string HostMaxDequeueCount = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount";
 
     /// <summary>Settings the code reads that Azure does not set, and why.</summary>
     private static readonly Dictionary<string, string> NotSetInAzure = new(StringComparer.Ordinal)
@@ -63,11 +68,10 @@ public sealed class DeploymentConsistencyTests
     public void BicepAppSettings_SetEveryFunctionSetting_ExceptTheDocumentedOnes()
     {
         var names = BicepAppSettingNames();
-        var expected = FunctionSettings.All.Except(FunctionSettings.HostProvided).Except(NotSetInAzure.Keys);
+        var expected = FunctionSettings.All.Except(NotSetInAzure.Keys);
 
         names.Should().OnlyHaveUniqueItems();
         names.Should().Contain(expected, "main.bicep's appSettings must set every setting the function reads (FunctionSettings.All)");
-        names.Should().NotContain(FunctionSettings.HostProvided, "the Functions host sets these for the handler process");
         names.Should().NotContain(NotSetInAzure.Keys);
     }
 
@@ -89,12 +93,27 @@ public sealed class DeploymentConsistencyTests
         Value(block, FunctionSettings.StorageQueueServiceUri).Should().Be("storage.outputs.queueEndpoint");
         Value(block, FunctionSettings.KeyVaultUri).Should().Be("keyVault.outputs.uri");
         Value(block, "APPLICATIONINSIGHTS_CONNECTION_STRING").Should().BeNull("the connection string is a secret reference, not a value");
+        Value(block, "FUNCTIONS_WORKER_RUNTIME").Should().Be("'dotnet-isolated'");
+        Value(block, HostMaxDequeueCount).Should().Be("string(maxDequeueCount)").And.Be(Value(block, FunctionSettings.MaxDequeueCount),
+            "the Functions host and the server poison after the same number of deliveries");
 
-        static string? Value(string block, string name)
-        {
-            var m = Regex.Match(block, $@"name:\s*'{Regex.Escape(name)}'\s*\n\s*value:\s*(.+?)\s*\n");
-            return m.Success ? m.Groups[1].Value : null;
-        }
+    }
+
+    [Fact]
+    public void PoisonCount_IsOneNumber_InHostJson_TheServerDefault_AndTheParameters()
+    {
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot.Path, "functions", "host.json")));
+        var count = host.RootElement.GetProperty("extensions").GetProperty("queues").GetProperty("maxDequeueCount").GetInt32();
+        count.Should().Be(SplitFunctions.Functions.Hosting.ServerOptions.DefaultMaxDequeueCount);
+        Regex.Match(BicepText.Load("main.bicep").Code, @"param\s+maxDequeueCount\s+int\s*=\s*(\d+)").Groups[1].Value.Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Regex.Match(BicepText.Load("main.bicepparam").Code, @"param\s+maxDequeueCount\s*=\s*(\d+)").Groups[1].Value.Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        SampleValues()[FunctionSettings.MaxDequeueCount].Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    internal static string? Value(string block, string name)
+    {
+        var m = Regex.Match(block, $@"name:\s*'{Regex.Escape(name)}'\s*\n\s*value:\s*(.+?)\s*\n");
+        return m.Success ? m.Groups[1].Value : null;
     }
 
     [Fact]
@@ -112,11 +131,11 @@ public sealed class DeploymentConsistencyTests
     public void SampleSettings_SetEveryFunctionSetting_ForAzurite_AndNothingElse()
     {
         var values = SampleValues();
-        var expected = FunctionSettings.All.Except(FunctionSettings.HostProvided).Append("FUNCTIONS_WORKER_RUNTIME");
+        var expected = FunctionSettings.All.Append("FUNCTIONS_WORKER_RUNTIME");
 
         values.Keys.Should().BeEquivalentTo(expected, "local.settings.sample.json must set exactly what the function reads");
         values.Keys.Where(k => !FunctionSettings.All.Contains(k) && !PlatformSettings.ContainsKey(k)).Should().BeEmpty();
-        values["FUNCTIONS_WORKER_RUNTIME"].Should().Be("custom");
+        values["FUNCTIONS_WORKER_RUNTIME"].Should().Be("dotnet-isolated");
         values[FunctionSettings.Storage].Should().Be("UseDevelopmentStorage=true");
         foreach (var name in AzureOnlySettings)
             values[name].Should().BeEmpty($"{name} is for Azure; locally the Azurite connection string and key folder are used");
@@ -143,6 +162,8 @@ public sealed class DeploymentConsistencyTests
         storage.StringVariable("runsContainerName").Should().Be(StorageNames.RunsContainer);
         storage.StringVariable("featuresQueueName").Should().Be(StorageNames.FeaturesQueue);
         storage.StringVariable("featuresPoisonQueueName").Should().Be(StorageNames.FeaturesPoisonQueue);
+        storage.StringVariable("featuresRejectionsQueueName").Should().Be(StorageNames.FeaturesRejectionsQueue);
+        storage.Code.Should().Contain("name: featuresRejectionsQueueName", "the record queue is created with the others");
         storage.StringVariable("hospitalContainerPrefix").Should().Be(containerPrefix);
         storage.StringVariable("repliesQueuePrefix").Should().Be(repliesPrefix);
         storage.Code.Should().Contain("name: '${hospitalContainerPrefix}${hospital}'").And.Contain("name: '${repliesQueuePrefix}${hospital}'");
@@ -295,7 +316,7 @@ public sealed class DeploymentConsistencyTests
         }
     }
 
-    private static Dictionary<string, string?> SampleValues()
+    internal static Dictionary<string, string?> SampleValues()
     {
         var path = Path.Combine(RepoRoot.Path, "local.settings.sample.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(path));

@@ -1,15 +1,11 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Tests.Function;
 
-/// <summary>The function as a real process: drain mode across a crash, two instances on one run, the custom-handler contract.</summary>
+/// <summary>The function as a real process in drain mode: across a crash, two instances on one run, poisoning, bad settings.</summary>
 public sealed class DrainProcessTests
 {
     [Fact]
@@ -72,63 +68,53 @@ public sealed class DrainProcessTests
     }
 
     [Fact]
-    public async Task The_custom_handler_answers_the_host_contract_and_fails_an_invocation_it_cannot_serve()
+    public async Task Drain_mode_poisons_a_rejected_and_an_always_failing_message_with_a_readable_reason_for_each()
     {
         await using var run = await RunHarness.StartAsync();
-        var port = FreePort();
-        await using var serve = FunctionProcess.Start(run, "serve", "handler", new Dictionary<string, string> { ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        await WaitListeningAsync(http, serve);
+        var (a, y, shape) = run.Batch(8, salt: 21);
+        var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
+        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
+        var bytes = (await blob.DownloadContentAsync()).ToArray();
+        bytes[^3] ^= 0x10;
+        await blob.UploadAsync(bytes);
+        var failing = await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y);
+        foreach (var file in Directory.GetFiles(run.KeyFolder, "beta*.key", SearchOption.AllDirectories)) await File.WriteAllTextAsync(file, "not base64 !");
+        await run.Features.SendMessageAsync(tampered);
+        await run.Features.SendMessageAsync(failing);
 
-        var (a, y, shape) = run.Batch(8, salt: 3);
-        var message = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
-        // As the host sends it: the queue message JSON-encoded as a string in Data, delivery details in Metadata.
-        var payload = new JsonObject
+        await using var drain = FunctionProcess.Start(run, "drain", "drain-poison", new Dictionary<string, string>
         {
-            ["Data"] = new JsonObject { ["message"] = JsonSerializer.Serialize(message) },
-            ["Metadata"] = new JsonObject { ["DequeueCount"] = 1, ["Id"] = Guid.NewGuid().ToString(), ["PopReceipt"] = "AgAAAAMAAAAAAAAA", ["InsertionTime"] = DateTimeOffset.UtcNow.ToString("O") },
-        };
-        using var ok = await http.PostAsJsonAsync("ProcessFeatures", payload);
-        ok.StatusCode.Should().Be(HttpStatusCode.OK, serve.Output);
-        var body = JsonNode.Parse(await ok.Content.ReadAsStringAsync())!;
-        body["Outputs"].Should().NotBeNull();
-        body["Logs"]!.AsArray().Select(l => l!.GetValue<string>()).Should().ContainMatch("*alpha#0*loss*");
-        (await run.NextReplyAsync("alpha")).Kind.Should().Be(ReplyKind.Gradients);
+            ["SplitFunctions__MaxDequeueCount"] = "2",
+            ["SplitFunctions__VisibilityTimeoutSeconds"] = "5",
+        });
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        List<PoisonRecord> records;
+        while ((records = await run.PoisonRecordsAsync()).Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(200);
+        await drain.StopAsync();
 
-        using var malformed = await http.PostAsJsonAsync("ProcessFeatures", new JsonObject { ["Metadata"] = new JsonObject() });
-        ((int)malformed.StatusCode).Should().BeGreaterThanOrEqualTo(400);
-
-        // Storage gone: the invocation fails (non-2xx) so the host retries it later; the handler keeps running.
-        var next = await run.PrepareAsync("alpha", 1, FrameKind.Train, a, shape, y);
-        payload["Data"] = new JsonObject { ["message"] = JsonSerializer.Serialize(next) };
-        await run.Azurite.DisposeAsync();
-        using var failed = await http.PostAsJsonAsync("ProcessFeatures", payload);
-        ((int)failed.StatusCode).Should().BeGreaterThanOrEqualTo(500, serve.Output);
-        serve.HasExited.Should().BeFalse();
+        records.Should().HaveCount(2, drain.Output);
+        records.Should().OnlyContain(r => r.Host == PoisonHosts.Drain);
+        var rejected = records.Single(r => r.Message == tampered);
+        rejected.Reason.Should().Contain("alpha#0").And.MatchRegex("(?i)sha-256|tamper|authentic");
+        rejected.DequeueCount.Should().Be(1, "a message that can never succeed is poisoned on its first delivery");
+        var exhausted = records.Single(r => r.Message == failing);
+        exhausted.Reason.Should().Contain("delivery 2").And.Contain("base64");
+        (await run.PoisonTextsAsync()).Should().BeEquivalentTo([tampered, failing], "features-poison holds each message as the hospital sent it");
+        (await run.Features.PeekMessagesAsync(1)).Should().BeEmpty();
     }
 
-    private static int FreePort()
+    [Fact]
+    public async Task Bad_settings_stop_the_server_at_start_with_one_line_each_and_exit_code_2()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitListeningAsync(HttpClient http, FunctionProcess process)
-    {
-        for (var i = 0; i < 300; i++)
+        await using var run = await RunHarness.StartAsync();
+        await using var drain = FunctionProcess.Start(run, "drain", "drain-bad", new Dictionary<string, string>
         {
-            try
-            {
-                using var response = await http.GetAsync("health");
-                return;
-            }
-            catch (HttpRequestException)
-            {
-                process.HasExited.Should().BeFalse(process.Output);
-                await Task.Delay(100);
-            }
-        }
-        throw new TimeoutException("custom handler did not listen within 30 s: " + process.Output);
+            ["SplitFunctions__Device"] = "quantum",
+            ["SplitFunctions__CheckpointRetention"] = "0",
+        });
+        var exitCode = await drain.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        exitCode.Should().Be(2, drain.Output);
+        drain.Output.Should().Contain("SplitFunctions__Device='quantum' is invalid").And.Contain("SplitFunctions__CheckpointRetention=0 is invalid");
+        drain.Output.Should().NotContain("   at ", "no stack trace");
     }
 }

@@ -5,7 +5,7 @@ using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Function;
 
-/// <summary>The real function executable as a child process (drain or serve), with its output captured for diagnostics.</summary>
+/// <summary>The real function executable as a child process in drain mode, with its output captured for diagnostics.</summary>
 internal sealed class FunctionProcess : IAsyncDisposable
 {
     private readonly Process process;
@@ -41,6 +41,14 @@ internal sealed class FunctionProcess : IAsyncDisposable
         info.Environment[FunctionSettings.VisibilityTimeoutSeconds] = "6";
         foreach (var (k, v) in extra ?? new Dictionary<string, string>()) info.Environment[k] = v;
         return new FunctionProcess(Process.Start(info)!);
+    }
+
+    /// <summary>Waits for the process to end by itself; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cts.Token);
+        return process.ExitCode;
     }
 
     /// <summary>Kills the process at once (no shutdown, no checkpoint), as a crash would.</summary>

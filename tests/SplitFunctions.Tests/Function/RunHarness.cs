@@ -6,6 +6,7 @@ using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Training;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -24,7 +25,7 @@ internal sealed class RunHarness : IAsyncDisposable
         Azurite = azurite;
         Manifest = manifest;
         Keys = new LocalKeyStore(keyFolder.Path);
-        Frames = new FrameIo(azurite.Connection, Keys);
+        Frames = new ServerFrameStore(azurite.Connection, Keys);
     }
 
     public AzuriteProcess Azurite { get; }
@@ -37,11 +38,13 @@ internal sealed class RunHarness : IAsyncDisposable
 
     public string KeyFolder => keyFolder.Path;
 
-    public FrameIo Frames { get; }
+    public ServerFrameStore Frames { get; }
 
     public QueueClient Features => Storage.GetQueueClient(StorageNames.FeaturesQueue);
 
     public QueueClient Poison => Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
+
+    public QueueClient Rejections => Storage.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
 
     public QueueClient Replies(string hospital) => Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
@@ -57,11 +60,11 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
-    public (TrainingService Service, RunSessions Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
+    public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var sessions = new RunSessions(store, Frames, Device.Cpu, instanceId, NullLogger<RunSessions>.Instance);
-        return (new TrainingService(sessions, Frames, Poison, NullLogger<TrainingService>.Instance), sessions);
+        var sessions = new LeasedRuns(store, Frames, Device.Cpu, instanceId, NullLogger<LeasedRuns>.Instance);
+        return (MessageRouter.Create(sessions, Frames, new StepTimeline()), sessions);
     }
 
     /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>
@@ -150,12 +153,21 @@ internal sealed class RunHarness : IAsyncDisposable
         return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
     }
 
-    /// <summary>All poison records currently in `features-poison`.</summary>
+    /// <summary>The messages currently in `features-poison` (each as the hospital sent it).</summary>
     public async Task<List<string>> PoisonTextsAsync()
     {
         var texts = new List<string>();
         foreach (var m in await Poison.PeekMessagesAsync(32)) texts.Add(m.MessageText);
         return texts;
+    }
+
+    /// <summary>The records on `features-rejections` saying why each message was poisoned.</summary>
+    public async Task<List<PoisonRecord>> PoisonRecordsAsync()
+    {
+        var records = new List<PoisonRecord>();
+        await Rejections.CreateIfNotExistsAsync();
+        foreach (var m in await Rejections.PeekMessagesAsync(32)) records.Add(PoisonRecord.Parse(m.MessageText));
+        return records;
     }
 
     public async ValueTask DisposeAsync()

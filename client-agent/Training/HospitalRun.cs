@@ -13,19 +13,19 @@ using SplitFunctions.Core.Storage;
 namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>
-/// Everything one agent start works with, opened in the order that gives the most useful first error: configuration,
+/// The hospital's side of one run (the server's is <c>LeasedRun</c>): everything one agent start works with, opened in the order that gives the most useful first error: configuration,
 /// state lock, key, storage and manifest, local data, local state. Owns the state folder's lock until disposed.
 /// </summary>
-public sealed class RunSession : IDisposable
+public sealed class HospitalRun : IDisposable
 {
-    private RunSession(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, FrameChannel channel,
+    private HospitalRun(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, HospitalFrameStore channel,
         StorageResilience resilience, IAgentOutput output, AgentState state)
     {
         Config = config;
         Folder = folder;
         Manifest = manifest;
         Data = data;
-        Channel = channel;
+        Frames = channel;
         Resilience = resilience;
         Output = output;
         State = state;
@@ -36,7 +36,7 @@ public sealed class RunSession : IDisposable
     public StateFolder Folder { get; }
     public RunManifest Manifest { get; }
     public HospitalData Data { get; }
-    public FrameChannel Channel { get; }
+    public HospitalFrameStore Frames { get; }
     public StorageResilience Resilience { get; }
     public IAgentOutput Output { get; }
     public AgentState State { get; private set; }
@@ -47,7 +47,7 @@ public sealed class RunSession : IDisposable
     /// <summary>Manifest blob in the hospital's container (the operator copies it there; `runs/` is out of the hospital's reach).</summary>
     public static string ManifestBlob(string runId) => $"manifests/{runId}.json";
 
-    public static async Task<RunSession> OpenAsync(AgentConfiguration config, IAgentOutput output, CancellationToken cancellationToken)
+    public static async Task<HospitalRun> OpenAsync(AgentConfiguration config, IAgentOutput output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(output);
@@ -72,8 +72,8 @@ public sealed class RunSession : IDisposable
                 TrainSamples = data.Train.Count,
             };
             RequireSameRun(state, config, manifestSha, data, folder);
-            var channel = new FrameChannel(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn);
-            return new RunSession(config, folder, manifest, data, channel, resilience, output, state);
+            var channel = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn);
+            return new HospitalRun(config, folder, manifest, data, channel, resilience, output, state);
         }
         catch
         {
@@ -96,7 +96,7 @@ public sealed class RunSession : IDisposable
         var reply = rejection.Reply;
         var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind : FrameKind.Chunk;
         Commit(State with { LastRejection = new RejectionRecord(reply.Sequence, kind, reply.Reason ?? "(no reason given)", DateTimeOffset.UtcNow) });
-        await Channel.DeleteAsync(rejection.Message, cancellationToken).ConfigureAwait(false);
+        await Frames.DeleteAsync(rejection.Message, cancellationToken).ConfigureAwait(false);
         return RejectionError(State.LastRejection!);
     }
 

@@ -14,11 +14,12 @@ public sealed record FeatureFrame(byte[] Bytes, string Blob, long Length, string
 public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
 
 /// <summary>
-/// The agent's side of the wire contract with the function (one file, so the protocol can change in one place):
+/// The frame store seen from the hospital (the server's side is <c>ServerFrameStore</c>); the agent's side of the wire
+/// contract with the function (one file, so the protocol can change in one place):
 /// seal tensor frames for (run, hospital, sequence, kind, key id), upload them to the hospital's container, enqueue
 /// `features` messages, wait for the matching reply, and open reply frames after checking name, length and SHA-256.
 /// </summary>
-public sealed class FrameChannel(HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log)
+public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log)
 {
     private const int MaxReceive = 32;
     private static readonly TimeSpan ReceiveVisibility = TimeSpan.FromSeconds(30);

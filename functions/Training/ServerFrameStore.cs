@@ -12,11 +12,12 @@ namespace SplitFunctions.Functions.Training;
 public sealed record FrameTimings(double TransferMs, double CryptoMs);
 
 /// <summary>
+/// The frame store seen from the server (the hospital's side is the agent's <c>HospitalFrameStore</c>).
 /// Sealed frames in a hospital's container: download, check length and SHA-256 against the message, open the envelope
 /// for exactly (run, hospital, sequence, kind, key id), decode and validate; and the reverse for replies.
 /// The one place the function touches blobs of frames, so the storage client can be swapped here.
 /// </summary>
-public sealed class FrameIo(StorageConnection storage, IKeyProvider keys)
+public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider keys)
 {
     /// <summary>Largest sealed frame accepted before downloading it (the message's announced length).</summary>
     public const long MaxFrameBytes = MessageCodec.MaxPayloadBytes;

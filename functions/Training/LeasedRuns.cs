@@ -10,7 +10,7 @@ namespace SplitFunctions.Functions.Training;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class RunSessions(RunStore store, FrameIo frames, Device device, string instanceId, ILogger<RunSessions> logger) : IAsyncDisposable
+public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -18,12 +18,12 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     /// <summary>A session unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
     public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(30);
 
-    private readonly ConcurrentDictionary<string, RunSession> sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LeasedRun> sessions = new(StringComparer.Ordinal);
 
     public RunStore Store => store;
 
     /// <summary>The run's session, or null when another instance holds the run.</summary>
-    public async Task<RunSession?> OpenAsync(string run, CancellationToken ct)
+    public async Task<LeasedRun?> OpenAsync(string run, CancellationToken ct)
     {
         if (sessions.TryGetValue(run, out var existing))
         {
@@ -35,7 +35,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             sessions.TryRemove(run, out _);
             await existing.DisposeAsync().ConfigureAwait(false);
         }
-        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, logger, ct).ConfigureAwait(false);
+        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct).ConfigureAwait(false);
         if (lease is null) return null;
         try
         {
@@ -51,7 +51,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     /// <summary>Drops a session without writing (after a concurrent-writer conflict); the next message reloads durable state.</summary>
-    public async Task AbandonAsync(RunSession session)
+    public async Task AbandonAsync(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
         sessions.TryRemove(session.Manifest.RunId, out _);
@@ -59,7 +59,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
     }
 
     /// <summary>Records a journal entry for an applied message; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
-    public async Task CommitAsync(RunSession session, JournalEntry entry, CancellationToken ct)
+    public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
@@ -67,9 +67,10 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
     }
 
-    public async Task CheckpointAsync(RunSession session, CancellationToken ct)
+    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
+        await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
         session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, session.ToCheckpoint(), session.LatestETag, ct).ConfigureAwait(false);
         session.SinceCheckpoint = 0;
         LogCheckpoint(logger, session.Manifest.RunId, session.State.Step);
@@ -86,6 +87,11 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             {
                 if (session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
             }
+            catch (ConcurrentWriterException e)
+            {
+                // Another instance owns the run now: what this one applied is in the journal, which the owner replays.
+                LogReleaseLost(logger, run, e.Message);
+            }
             finally
             {
                 session.Gate.Release();
@@ -95,7 +101,7 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         }
     }
 
-    private async Task<RunSession> LoadAsync(string run, RunLease lease, CancellationToken ct)
+    private async Task<LeasedRun> LoadAsync(string run, RunLease lease, CancellationToken ct)
     {
         var manifest = await store.LoadManifestAsync(run, ct).ConfigureAwait(false);
         var model = new ServerModel(manifest, device);
@@ -104,9 +110,9 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
             var (checkpoint, etag) = await store.LoadLatestAsync(run, ct).ConfigureAwait(false);
             var state = checkpoint?.State ?? new RunState();
             if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
-            var session = new RunSession(manifest, lease, model, state, etag);
+            var session = new LeasedRun(manifest, lease, model, state, etag);
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
-            foreach (var entry in journal) await ReplayAsync(session, entry, ct).ConfigureAwait(false);
+            foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
             LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device);
             return session;
@@ -118,32 +124,6 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
         }
     }
 
-    // Re-applies what the journal says happened after the checkpoint, in the same order.
-    private async Task ReplayAsync(RunSession session, JournalEntry entry, CancellationToken ct)
-    {
-        var run = session.Manifest.RunId;
-        switch (entry.Kind)
-        {
-            case JournalKinds.Train:
-                var (tensors, _) = await frames.ReadAsync(run, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
-                var batch = checked((int)tensors[0].Shape[0]);
-                var (loss, _) = session.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
-                session.State.BatchesApplied++;
-                session.State.RecordBatch(entry.Hospital, entry.Sequence, loss, batch);
-                break;
-            case JournalKinds.Chunk:
-                session.State.Chunks.Add(new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));
-                break;
-            case JournalKinds.Done:
-                session.State.Done[entry.Hospital] = entry.ChunkCount ?? 0;
-                break;
-            default:
-                throw new InvalidDataException($"run '{run}': journal step {entry.Step} has unknown kind '{entry.Kind}'");
-        }
-        session.State.Watermarks[entry.Hospital] = Math.Max(session.State.Watermarks.GetValueOrDefault(entry.Hospital, -1), entry.Sequence);
-        session.State.Step = entry.Step + 1;
-    }
-
     public async ValueTask DisposeAsync()
     {
         foreach (var session in sessions.Values) await session.DisposeAsync().ConfigureAwait(false);
@@ -152,6 +132,9 @@ public sealed partial class RunSessions(RunStore store, FrameIo frames, Device d
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device})")]
     private static partial void LogOpened(ILogger logger, string run, long step, int replayed, Device device);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: not checkpointed on release ({Reason})")]
+    private static partial void LogReleaseLost(ILogger logger, string run, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
     private static partial void LogCheckpoint(ILogger logger, string run, long step);

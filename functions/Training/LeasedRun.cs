@@ -4,10 +4,10 @@ using SplitFunctions.Core.Runs;
 namespace SplitFunctions.Functions.Training;
 
 /// <summary>
-/// A run this instance currently owns: the lease, the manifest, the server model and the run state, plus the ETag of
+/// A run this server instance holds the lease of (the hospital's side of a run is the agent's <c>HospitalRun</c>): the lease, the manifest, the server model and the run state, plus the ETag of
 /// the `latest` pointer it last wrote. Lives between messages so consecutive batches do not reload the checkpoint.
 /// </summary>
-public sealed class RunSession(RunManifest manifest, RunLease lease, ServerModel model, RunState state, ETag? latest) : IAsyncDisposable
+public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel model, RunState state, ETag? latest) : IAsyncDisposable
 {
     public RunManifest Manifest { get; } = manifest;
 

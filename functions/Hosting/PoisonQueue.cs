@@ -1,0 +1,61 @@
+using System.Text.Json;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.Functions.Hosting;
+
+/// <summary>Which host poisoned a message.</summary>
+public static class PoisonHosts
+{
+    /// <summary>The Functions isolated worker (the host itself moves messages after maxDequeueCount failures).</summary>
+    public const string Worker = "worker";
+
+    /// <summary>Drain mode (it moves every poisoned message itself).</summary>
+    public const string Drain = "drain";
+}
+
+/// <summary>
+/// Why a message was poisoned, as one JSON message on `features-rejections`. The message itself goes to
+/// `features-poison` unchanged, the format the Functions host writes there, so an operator can move it back to
+/// `features` once the cause is fixed; the record is matched to it by <see cref="Message"/> (docs/architecture.md).
+/// </summary>
+public sealed record PoisonRecord(string Reason, string MessageId, long DequeueCount, string Host, DateTimeOffset At, string Message)
+{
+    /// <summary>Longest message text kept in a record (queue messages are at most 64 KiB after base64).</summary>
+    public const int MaxMessageChars = 16 * 1024;
+
+    public static PoisonRecord Parse(string json) =>
+        JsonSerializer.Deserialize<PoisonRecord>(json, Json) ?? throw new JsonException("poison record is JSON null");
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+}
+
+/// <summary>
+/// The one poison format of both hosts: the raw message on `features-poison`, its <see cref="PoisonRecord"/> on
+/// `features-rejections`. The record is written first, so a crash in between leaves a reason, never a silent message.
+/// </summary>
+public sealed class PoisonQueue(StorageConnection storage)
+{
+    private readonly QueueClient poison = storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
+    private readonly QueueClient rejections = storage.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
+
+    /// <summary>Records why and moves the message to `features-poison` (drain mode; the worker for a rejected message).</summary>
+    public async Task PoisonAsync(string messageId, string messageText, long dequeueCount, string reason, string host, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(messageText);
+        await RecordAsync(messageId, messageText, dequeueCount, reason, host, ct).ConfigureAwait(false);
+        await poison.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+        await poison.SendMessageAsync(messageText, cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Only records why (the worker's last failed delivery: the Functions host moves the message itself).</summary>
+    public async Task RecordAsync(string messageId, string messageText, long dequeueCount, string reason, string host, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(messageText);
+        var record = new PoisonRecord(reason, messageId, dequeueCount, host, DateTimeOffset.UtcNow,
+            messageText.Length <= PoisonRecord.MaxMessageChars ? messageText : messageText[..PoisonRecord.MaxMessageChars]);
+        await rejections.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+        await rejections.SendMessageAsync(record.ToJson(), cancellationToken: ct).ConfigureAwait(false);
+    }
+}

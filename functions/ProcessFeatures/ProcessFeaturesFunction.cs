@@ -1,0 +1,89 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Storage;
+using QueueMessage = Azure.Storage.Queues.Models.QueueMessage;
+using SplitFunctions.Functions.Hosting;
+
+namespace SplitFunctions.Functions.ProcessFeatures;
+
+/// <summary>A run held by another instance did not come free in time: the invocation fails so the host delivers the message again later.</summary>
+public sealed class RunBusyException(string message) : Exception(message);
+
+/// <summary>
+/// The queue-triggered function. Returning deletes the message (the host's contract); throwing makes the host deliver it
+/// again after host.json's visibilityTimeout and, after maxDequeueCount failures, move it to `features-poison` unchanged.
+/// A rejected message is poisoned here at once (it can never succeed, so it should not burn retries), and the last
+/// failed delivery records its reason on `features-rejections` before the host moves it (docs/architecture.md).
+/// </summary>
+public sealed partial class ProcessFeaturesFunction(IMessageProcessor processor, PoisonQueue poison, IOptions<ServerOptions> options, ILogger<ProcessFeaturesFunction> logger)
+{
+    public const string Name = "ProcessFeatures";
+
+    /// <summary>How long an invocation waits for a run held by another instance before failing (the lease lasts 60 s).</summary>
+    public static readonly TimeSpan DefaultLeaseWait = TimeSpan.FromSeconds(45);
+
+    /// <inheritdoc cref="DefaultLeaseWait"/>
+    public TimeSpan LeaseWait { get; init; } = DefaultLeaseWait;
+
+    /// <summary>How often the run is tried again while it is held elsewhere.</summary>
+    public static readonly TimeSpan LeasePoll = TimeSpan.FromSeconds(1);
+
+    [Function(Name)]
+    public async Task RunAsync([QueueTrigger(StorageNames.FeaturesQueue, Connection = FunctionSettings.Storage)] QueueMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        try
+        {
+            var outcome = await ProcessUntilFreeAsync(message, cancellationToken).ConfigureAwait(false);
+            if (outcome.Kind == OutcomeKind.Rejected)
+            {
+                LogRejected(logger, message.MessageId, outcome.Detail);
+                await poison.PoisonAsync(message.MessageId, message.MessageText, message.DequeueCount, outcome.Detail, PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
+            if (message.DequeueCount >= options.Value.MaxDequeueCount) await RecordLastFailureAsync(message, e, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<MessageOutcome> ProcessUntilFreeAsync(QueueMessage message, CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + LeaseWait;
+        while (true)
+        {
+            var outcome = await processor.ProcessAsync(message.MessageText, message.DequeueCount, ct).ConfigureAwait(false);
+            if (outcome.Kind != OutcomeKind.Deferred) return outcome;
+            if (DateTimeOffset.UtcNow >= deadline) throw new RunBusyException($"deferred for {LeaseWait.TotalSeconds:F0} s: {outcome.Detail}");
+            await Task.Delay(LeasePoll, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RecordLastFailureAsync(QueueMessage message, Exception failure, CancellationToken ct)
+    {
+        var reason = $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.Value.MaxDequeueCount}): {failure.GetType().Name}: {failure.Message}";
+        try
+        {
+            await poison.RecordAsync(message.MessageId, message.MessageText, message.DequeueCount, reason, PoisonHosts.Worker, ct).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The original failure is what the host must see; a failed record is only logged.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogRecordFailed(logger, message.MessageId, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "message {Id} rejected and poisoned: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string id, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "message {Id} failed on delivery {Count} ({Type}: {Reason}); the host will retry it")]
+    private static partial void LogFailed(ILogger logger, string id, long count, string type, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "message {Id}: could not record why it is poisoned ({Reason})")]
+    private static partial void LogRecordFailed(ILogger logger, string id, string reason);
+}

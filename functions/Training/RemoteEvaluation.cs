@@ -1,0 +1,23 @@
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Functions.Hosting;
+
+namespace SplitFunctions.Functions.Training;
+
+/// <summary>Evaluation at the hospital: activations in, the server layers' predictions sealed back (labels and metrics stay at the hospital).</summary>
+public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies replies)
+{
+    public async Task<MessageOutcome> EvaluateAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
+        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the hospital); it has {tensors.Length} tensors");
+        TrainingFrames.RequireCut(session, tensors[0]);
+        var batch = TrainingFrames.Batch(tensors[0]);
+        var predictions = session.Model.Predict(tensors[0].Values, batch);
+        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
+            SplitFunctions.Core.ElementType.Float32, [(predictions, [batch, 1])], ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {batch} predictions");
+    }
+}

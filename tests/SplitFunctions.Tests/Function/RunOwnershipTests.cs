@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Training;
+
+namespace SplitFunctions.Tests.Function;
+
+/// <summary>Who owns a run and when: idle release with its checkpoint, and a lease lost in the middle of a temporal epoch.</summary>
+public sealed class RunOwnershipTests
+{
+    [Fact]
+    public async Task An_idle_run_is_checkpointed_and_released_so_another_instance_continues_without_replay()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (service, sessions) = run.CreateService("instance-a");
+        await using var _ = sessions;
+        for (var seq = 0; seq < 3; seq++)
+        {
+            var (a, y, shape) = run.Batch(8, salt: seq);
+            (await service.ProcessAsync(await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        }
+        var store = sessions.Store;
+        (await store.LoadLatestAsync("run-1", CancellationToken.None)).Checkpoint.Should().BeNull("3 steps are fewer than the checkpoint interval");
+
+        // Not idle yet: kept, lease and all.
+        await sessions.ReleaseIdleAsync(all: false, CancellationToken.None);
+        var (_, other) = run.CreateService("instance-b");
+        await using var __ = other;
+        (await other.OpenAsync("run-1", CancellationToken.None)).Should().BeNull("instance-a still holds the run");
+
+        var session = await sessions.OpenAsync("run-1", CancellationToken.None);
+        var weights = session!.Model.SaveWeights();
+        session.LastUsed = DateTimeOffset.UtcNow - LeasedRuns.IdleRelease - TimeSpan.FromSeconds(1);
+        await sessions.ReleaseIdleAsync(all: false, CancellationToken.None);
+
+        var (checkpoint, _) = await store.LoadLatestAsync("run-1", CancellationToken.None);
+        checkpoint.Should().NotBeNull("releasing a run writes what was applied since the last checkpoint");
+        checkpoint!.State.Step.Should().Be(3);
+        checkpoint.State.BatchesApplied.Should().Be(3);
+        var taken = await other.OpenAsync("run-1", CancellationToken.None);
+        taken.Should().NotBeNull("the lease was released, not left to expire");
+        taken!.State.Watermarks["alpha"].Should().Be(2);
+        taken.SinceCheckpoint.Should().Be(0, "nothing left to replay from the journal");
+        TrainingServiceTests.WeightsOf(taken.Model.SaveWeights()).Should().Equal(TrainingServiceTests.WeightsOf(weights));
+    }
+
+    [Fact]
+    public async Task Losing_the_lease_during_a_temporal_epoch_records_nothing_more_and_the_new_owner_ends_with_the_uninterrupted_weights()
+    {
+        var uninterrupted = await TemporalAsync(breakLease: false);
+        var resumed = await TemporalAsync(breakLease: true);
+        TrainingServiceTests.WeightsOf(resumed).Should().Equal(TrainingServiceTests.WeightsOf(uninterrupted));
+
+        static async Task<byte[]> TemporalAsync(bool breakLease)
+        {
+            await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 4, epochs: 20);
+            var store = new RunStore(run.Storage.GetBlobContainerClient(StorageNames.RunsContainer), 50);
+            var frames = run.Frames;
+            // Renewing every second so the loss is noticed within an epoch or two.
+            var sessions = new LeasedRuns(store, frames, Device.Cpu, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
+            var service = MessageRouter.Create(sessions, frames, new StepTimeline());
+            foreach (var hospital in run.Manifest.Hospitals)
+            {
+                for (var chunk = 0; chunk < 2; chunk++)
+                {
+                    var (a, y, shape) = run.Batch(400, salt: hospital.Length * 10 + chunk);
+                    (await service.ProcessAsync(await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                }
+            }
+            (await service.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            var last = run.DoneMessage("beta", 2, 2);
+            if (!breakLease)
+            {
+                (await service.ProcessAsync(last, 1, CancellationToken.None)).Detail.Should().Contain("20 epochs");
+                var weights = (await sessions.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
+                await sessions.DisposeAsync();
+                return weights;
+            }
+
+            // Another instance takes the run while instance-a trains: break its lease and acquire it under instance-b's id.
+            var training = service.ProcessAsync(last, 1, CancellationToken.None);
+            while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 4) await Task.Delay(5);
+            var leaseBlob = store.Container.GetBlobClient(RunStore.LeaseBlob("run-1"));
+            await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-a", "run-1")).BreakAsync(TimeSpan.Zero);
+            await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-b", "run-1")).AcquireAsync(RunLease.Duration);
+            var lostAt = (await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Max();
+
+            var outcome = await training;
+            outcome.Kind.Should().Be(OutcomeKind.Deferred, "the message goes back to the queue for the instance that owns the run now");
+            outcome.Detail.Should().Contain("lease lost");
+            var after = await store.ListCheckpointsAsync("run-1", CancellationToken.None);
+            after.Max().Should().BeLessThanOrEqualTo(lostAt + 1, "at most the checkpoint already being written when the lease broke; no epoch after the loss is recorded");
+            await sessions.DisposeAsync();
+
+            var (next, nextSessions) = run.CreateService("instance-b");
+            (await next.ProcessAsync(last, 2, CancellationToken.None)).Detail.Should().Contain("20 epochs");
+            var resumed = await nextSessions.OpenAsync("run-1", CancellationToken.None);
+            resumed!.State.EpochsCompleted.Should().Be(20);
+            resumed.State.Epochs.Select(e => e.Epoch).Should().Equal(Enumerable.Range(1, 20), "each epoch recorded once, in order");
+            var result = resumed.Model.SaveWeights();
+            await nextSessions.DisposeAsync();
+            return result;
+        }
+    }
+}
