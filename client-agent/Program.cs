@@ -1,4 +1,6 @@
+using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.Commands;
 
 // The hospital agent: see docs/agent.md for commands, configuration and exit codes.
-return await AgentCli.InvokeAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+using var stop = new StopSignals();
+return await AgentCli.InvokeAsync(args, Console.Out, Console.Error, stop.Token).ConfigureAwait(false);

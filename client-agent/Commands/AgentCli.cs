@@ -54,7 +54,9 @@ public static class AgentCli
     {
         var root = Build(output, error);
         var parse = root.Parse(args);
-        var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        // Signals are the caller's (Program.cs: StopSignals): System.CommandLine's own handler would exit 143 after 2 s,
+        // before a step in flight has finished and said so.
+        var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-agent: {e.Message}").ConfigureAwait(false);
@@ -84,7 +86,7 @@ public static class AgentCli
         }
         catch (OperationCanceledException)
         {
-            await error.WriteLineAsync("splitfn-agent: stopped; local state is consistent and the next start continues.").ConfigureAwait(false);
+            await error.WriteLineAsync("splitfn-agent: stopped on request (Ctrl-C or SIGTERM); local state is consistent and the next start resumes from here (exit code 130).").ConfigureAwait(false);
             return (int)ExitCode.Cancelled;
         }
         catch (CorruptStateException e)

@@ -22,7 +22,12 @@ public static class CsvTabularLoader
     public static TabularDataset Load(TextReader text, ColumnMapping mapping, string source)
     {
         ArgumentNullException.ThrowIfNull(mapping);
-        var options = new CsvReaderOptions { TrimWhitespace = true, TrackLineNumbers = true };
+        // A row with too many or too few fields, or a quote never closed (it would swallow the lines after it), is a broken
+        // file, not a dirty value: reject it with its line rather than keep or drop rows silently.
+        var options = new CsvReaderOptions
+        {
+            TrimWhitespace = true, TrackLineNumbers = true, MalformedData = CsvMalformedDataHandling.Throw, FieldCountMismatch = CsvFieldCountHandling.Throw,
+        };
         using var csv = CsvReader.Create(text, options, leaveOpen: true);
         var header = csv.Headers.ToArray();
         if (header.Length == 0)
@@ -36,7 +41,7 @@ public static class CsvTabularLoader
         var features = new List<float>();
         var targets = new List<float>();
         var row = new float[columns.Length];
-        while (csv.Read())
+        while (ReadRow(csv, header.Length, source))
         {
             var line = csv.LineNumber;
             var ok = true;
@@ -56,6 +61,22 @@ public static class CsvTabularLoader
             targets.Add(row[featureCount]);
         }
         return new TabularDataset([.. features], [.. targets], mapping.Features, mapping.Target, report);
+    }
+
+    private static bool ReadRow(CsvReader csv, int headerFields, string source)
+    {
+        try
+        {
+            return csv.Read();
+        }
+        catch (CsvFormatException e)
+        {
+            var problem = e.Message.Contains("field", StringComparison.OrdinalIgnoreCase) && !e.Message.Contains("quot", StringComparison.OrdinalIgnoreCase)
+                ? $"the row has a different number of fields than the header's {headerFields}"
+                : "a quote is not closed or is misplaced";
+            throw new DataFormatException(source, string.Create(CultureInfo.InvariantCulture,
+                $"line {e.LineNumber}: {problem}. Fix that line (quote values that contain commas or quotes), then run again."), e);
+        }
     }
 
     /// <summary>The header line of a CSV file (its column names), for checking a mapping before anything starts.</summary>

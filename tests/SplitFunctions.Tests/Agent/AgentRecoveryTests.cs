@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Tests.Infrastructure;
@@ -14,9 +16,9 @@ public sealed class AgentRecoveryTests(AzuriteFixture azurite)
 {
     private const int Batches = 15; // 100 images: 80 training rows, batch 16: 5 batches per epoch, 3 epochs
 
-    private async Task<(AgentTestBed Bed, RunManifest Manifest)> ProvisionAsync(string? connectionString = null)
+    private async Task<(AgentTestBed Bed, RunManifest Manifest)> ProvisionAsync(string? connectionString = null, int epochs = 3)
     {
-        var manifest = AgentTestBed.SmallManifest("run-" + Guid.NewGuid().ToString("N")[..12], epochs: 3);
+        var manifest = AgentTestBed.SmallManifest("run-" + Guid.NewGuid().ToString("N")[..12], epochs: epochs);
         var bed = new AgentTestBed(manifest.RunId);
         await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
         await bed.InitAsync(connectionString ?? azurite.Azurite.ConnectionString, bed.WriteImages(100));
@@ -59,6 +61,38 @@ public sealed class AgentRecoveryTests(AzuriteFixture azurite)
         var (watermark, applied) = await DrainFunction.ReadRunStateAsync(azurite.Connection, bed.KeyDirectory, manifest.RunId, AgentTestBed.Hospital);
         applied.Should().Be(Batches, "every batch was applied exactly once at the function");
         watermark.Should().Be(final.NextSequence - 1, "the function's watermark is the agent's last sequence");
+    }
+
+    [Fact(Skip = "Unfinished (issue #18): in the agent process SIGTERM reaches neither StopSignals' handler nor the runtime's default (the agent trains on and exits 0); " +
+                 "suspected: a library loaded with the native engine replaces the SIGTERM handler. Re-check once the TorchSharp engine (#12) replaces native/.")]
+    public async Task SIGTERM_mid_run_stops_the_agent_cleanly_with_exit_130_and_says_the_next_start_resumes()
+    {
+        if (OperatingSystem.IsWindows()) return; // SIGTERM is a POSIX signal; Ctrl-C takes the same path (StopSignals)
+        // Enough epochs that the run is still going when the signal lands (starting `kill` takes seconds on a busy machine).
+        var (bed, manifest) = await ProvisionAsync(epochs: 40);
+        using var _ = bed;
+        var function = DrainFunction.Start(azurite.Azurite.ConnectionString, bed.KeyDirectory);
+        await using (function)
+        {
+            using var agent = AgentTestBed.StartProcess("train", "--config", bed.ConfigPath, "--output", "log", "--log-every", "1", "--no-validation");
+            var error = agent.StandardError.ReadToEndAsync();
+            var lines = 0;
+            while (await agent.StandardOutput.ReadLineAsync() is { } line)
+            {
+                if (line.Contains(" batch=", StringComparison.Ordinal) && ++lines == 2) break;
+            }
+            lines.Should().Be(2, "the agent reports its batches before it is stopped\n" + await error + "\n--- function\n" + function.Output);
+            using (var kill = Process.Start("kill", ["-TERM", agent.Id.ToString(CultureInfo.InvariantCulture)])!) await kill.WaitForExitAsync();
+            var rest = agent.StandardOutput.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await agent.WaitForExitAsync(timeout.Token);
+            var stderr = await error;
+            agent.ExitCode.Should().Be(130, "SIGTERM is ExitCode.Cancelled (docs/agent.md)\n" + stderr + await rest);
+            stderr.Split('\n').Where(l => l.Contains("stopped", StringComparison.Ordinal)).Should()
+                .ContainSingle().Which.Should().Contain("next start resumes");
+            await function.StopAsync();
+        }
+        StateFolder.Peek(bed.StateFolder, manifest.RunId)!.ClientSteps.Should().BeGreaterThanOrEqualTo(2, "the state read after the stop is whole");
     }
 
     [Fact]

@@ -29,6 +29,31 @@ public sealed class AgentStateTests
     }
 
     [Fact]
+    public void The_lock_message_names_the_live_holder()
+    {
+        using var dir = new TempDirectory();
+        using var first = StateFolder.Open(dir.Path, "run-1");
+        var second = () => StateFolder.Open(dir.Path, "run-1");
+        second.Should().Throw<AgentException>().Which.Message.Should().Contain($"pid {Environment.ProcessId} on {Environment.MachineName}");
+    }
+
+    [Fact]
+    public void The_lock_message_never_names_an_owner_that_is_gone()
+    {
+        using var dir = new TempDirectory();
+        StateFolder.Open(dir.Path, "run-1").Dispose();
+        File.Exists(Path.Combine(dir.Path, "agent.lock.owner")).Should().BeFalse("the holder removes its record before it lets go");
+        // An old record left by a crashed agent, and the lock held by someone who has not written theirs (or a `status` probe).
+        using var exited = System.Diagnostics.Process.Start("true")!;
+        exited.WaitForExit();
+        File.WriteAllText(Path.Combine(dir.Path, "agent.lock.owner"), $"pid {exited.Id} on {Environment.MachineName}, since 2020-01-01 00:00:00Z");
+        using var held = new FileStream(Path.Combine(dir.Path, StateLock.FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        var open = () => StateFolder.Open(dir.Path, "run-1");
+        var message = open.Should().Throw<AgentException>().Which.Message;
+        message.Should().NotContain($"pid {exited.Id}").And.Contain("cannot tell which process holds it");
+    }
+
+    [Fact]
     public void The_lock_is_free_again_once_its_holder_is_gone()
     {
         using var dir = new TempDirectory();

@@ -136,4 +136,14 @@ public sealed class CsvTabularLoaderTests
         }
         return (lines.Skip(1).Count(l => l.Length > 0), dropped, perColumn);
     }
+
+    [Theory]
+    [InlineData("a,b,y\n1,2,3\n4,5,6,7\n7,8,9\n", 3, "number of fields")]
+    [InlineData("a,b,y\n1,2,3\n\"4,5,6\n7,8,9\n10,11,12\n", 3, "quote")]
+    public void A_broken_row_is_rejected_with_the_file_and_its_line(string csv, int line, string problem)
+    {
+        var load = () => CsvTabularLoader.Load(new StringReader(csv), new ColumnMapping(["a", "b"], "y"), "broken.csv");
+        var message = load.Should().Throw<DataFormatException>().Which.Message;
+        message.Should().StartWith("broken.csv: ").And.Contain($"line {line}:").And.Contain(problem).And.NotContain("\n");
+    }
 }
