@@ -64,7 +64,7 @@ public sealed class AgentRecoveryTests(AzuriteFixture azurite)
     }
 
     [Fact(Skip = "Unfinished (issue #18): in the agent process SIGTERM reaches neither StopSignals' handler nor the runtime's default (the agent trains on and exits 0); " +
-                 "suspected: a library loaded with the native engine replaces the SIGTERM handler. Re-check once the TorchSharp engine (#12) replaces native/.")]
+                 "re-checked on the TorchSharp engine (native/ is gone): still the same, so the cause is not the old native engine.")]
     public async Task SIGTERM_mid_run_stops_the_agent_cleanly_with_exit_130_and_says_the_next_start_resumes()
     {
         if (OperatingSystem.IsWindows()) return; // SIGTERM is a POSIX signal; Ctrl-C takes the same path (StopSignals)
