@@ -31,10 +31,7 @@ public static class TorchRuntime
         {
             if (configured) return;
             LoadLibTorch();
-            var threads = Environment.ProcessorCount;
-            if (int.TryParse(Environment.GetEnvironmentVariable("SPLITFN_THREADS"), out var requested) && requested > 0)
-                threads = requested;
-            torch.set_num_threads(threads);
+            torch.set_num_threads(DefaultThreads);
             configured = true;
         }
     }
@@ -66,6 +63,10 @@ public static class TorchRuntime
         }
         LibTorchSource = folder;
     }
+
+    /// <summary>The thread count a process starts with: SPLITFN_THREADS when set to a positive number, else the processor count.</summary>
+    public static int DefaultThreads =>
+        int.TryParse(Environment.GetEnvironmentVariable("SPLITFN_THREADS"), out var requested) && requested > 0 ? requested : Environment.ProcessorCount;
 
     /// <summary>Intra-op threads libtorch uses.</summary>
     public static int Threads

@@ -116,16 +116,4 @@ public sealed class BadInputTests
         TorchRuntime.ParseDevice("auto").type.Should().Be(TorchSharp.DeviceType.CPU);
         TorchRuntime.ParseDevice("cpu").type.Should().Be(TorchSharp.DeviceType.CPU);
     }
-
-    [Fact]
-    public void ThreadCount_DefaultsToProcessorCount_AndIsConfigurable()
-    {
-        var original = TorchRuntime.Threads;
-        original.Should().Be(int.TryParse(Environment.GetEnvironmentVariable("SPLITFN_THREADS"), out var t) && t > 0 ? t : Environment.ProcessorCount);
-        TorchRuntime.Threads = 1;
-        TorchRuntime.Threads.Should().Be(1);
-        TorchRuntime.Threads = original;
-        var act = () => TorchRuntime.Threads = 0;
-        act.Should().Throw<ArgumentOutOfRangeException>();
-    }
 }
