@@ -73,10 +73,7 @@ public sealed class DrainProcessTests
         await using var run = await RunHarness.StartAsync();
         var (a, y, shape) = run.Batch(8, salt: 21);
         var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
-        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
-        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
-        bytes[^3] ^= 0x10;
-        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
+        await run.TamperFeaturesAsync("alpha", 0);
         var failing = await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y);
         foreach (var file in Directory.GetFiles(run.KeyFolder, "beta*.key", SearchOption.AllDirectories)) await File.WriteAllTextAsync(file, "not base64 !");
         await run.Features.SendMessageAsync(tampered);

@@ -86,10 +86,7 @@ public sealed class ProcessFeaturesFunctionTests
         await using var worker = new WorkerRig(run);
         var (a, y, shape) = run.Batch(8, salt: 5);
         var text = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
-        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
-        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
-        bytes[^3] ^= 0x10;
-        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
+        await run.TamperFeaturesAsync("alpha", 0);
         await worker.FeaturesQueue().SendMessageAsync(text);
 
         var (failure, message) = await worker.DeliverNextAsync();

@@ -83,6 +83,15 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>Uploads a sealed frame as the hospital would and returns the message text (not yet sent).</summary>
+    /// <summary>Flips one bit near the end of a prepared features frame, as a storage attacker would.</summary>
+    public async Task TamperFeaturesAsync(string hospital, long sequence)
+    {
+        var blob = Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(StorageNames.FrameBlob("features", "run-1", sequence));
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
+        bytes[^3] ^= 0x10;
+        await blob.UploadReplacingAsync(BinaryData.FromBytes(bytes));
+    }
+
     public async Task<string> PrepareAsync(string hospital, long sequence, FrameKind kind, float[] activations, long[] shape, float[]? labels)
     {
         List<(float[], long[])> tensors = [(activations, shape)];

@@ -108,10 +108,7 @@ public sealed class TrainingServiceTests
 
         // Tampered: flip one bit of the sealed blob after upload.
         var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
-        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0));
-        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
-        bytes[^3] ^= 0x10;
-        await blob.UploadReplacingAsync(BinaryData.FromBytes(bytes));
+        await run.TamperFeaturesAsync("alpha", 0);
         var tamperedOutcome = await service.ProcessAsync(tampered, 1, CancellationToken.None);
 
         var malformed = await service.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
