@@ -18,6 +18,7 @@ public static class DemoCommand
         var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch) or temporal (features uploaded once, the paper's Algorithm 1).", DefaultValueFactory = _ => TrainingMode.Vanilla };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 4 };
         var model = new Option<string>("--model") { Description = $"Catalog model: {string.Join(", ", ModelCatalog.Names)}.", DefaultValueFactory = _ => "pneumonia-cnn" };
+        var modelFile = new Option<FileInfo?>("--model-file") { Description = "An image network of your own as a JSON model file (docs/models/, format in docs/architecture.md) instead of --model." };
         var hospitals = new Option<int>("--hospitals") { Description = "Number of hospitals (3 splits the data 7:2:1 like the paper, otherwise equally).", DefaultValueFactory = _ => 3 };
         var seed = new Option<long>("--seed") { Description = "Seed of the data split, initial weights and batch order.", DefaultValueFactory = _ => 42 };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many images (quick runs); synthetic data defaults to 3000." };
@@ -25,13 +26,13 @@ public static class DemoCommand
 
         var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per hospital as separate processes.")
         {
-            data, mode, epochs, model, hospitals, seed, maxSamples, output,
+            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, output,
         };
         command.SetAction(async (result, ct) =>
         {
             try
             {
-                return await RunAsync(result, data, mode, epochs, model, hospitals, seed, maxSamples, output, ct).ConfigureAwait(false);
+                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, output, ct).ConfigureAwait(false);
             }
             catch (StudyException e)
             {
@@ -43,18 +44,11 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
-        Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<DirectoryInfo> output, CancellationToken ct)
+        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<DirectoryInfo> output, CancellationToken ct)
     {
         {
-            ModelDefinition definition;
-            try
-            {
-                definition = ModelCatalog.Get(result.GetValue(model)!);
-            }
-            catch (UnknownModelException e)
-            {
-                throw new StudyException(StudyExitCode.Model, $"--model: {e.Message}", e);
-            }
+            var definition = ModelChoice.Resolve(result.GetValue(model)!, result.GetValue(modelFile));
+            if (definition.TailLayers.Count > 0) throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped split); the demo trains the two-part split only");
             if (result.GetValue(data) is { Exists: false } missing) throw new StudyException(StudyExitCode.Data, $"data file {missing.FullName} does not exist: check --data");
             if (definition.InputShape.Length != 3)
             {

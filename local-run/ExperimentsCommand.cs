@@ -17,6 +17,7 @@ public static class ExperimentsCommand
         var name = new Option<string?>("--name") { Description = "Study name: results go to artifacts/experiments/<name>/ (default: the data file's name)." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Folder the study folder goes in (default artifacts/experiments)." };
         var model = new Option<string?>("--model") { Description = $"Catalog model ({string.Join(", ", ModelCatalog.Names)}); default pneumonia-cnn for images, ldl-mlp for CSV (its input width follows --features)." };
+        var modelFile = new Option<FileInfo?>("--model-file") { Description = "A network of your own as a JSON model file (docs/models/, format in docs/architecture.md) instead of --model." };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (rounds for federated averaging); the best epoch on validation is kept. Default: the catalog's." };
         var batch = new Option<int?>("--batch-size") { Description = "Batch size. Default: the catalog's." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (Adam). Default: the catalog's." };
@@ -34,7 +35,7 @@ public static class ExperimentsCommand
 
         var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital alone, centralised training and federated averaging.")
         {
-            data, name, output, model, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, resume,
+            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, resume,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -46,15 +47,9 @@ public static class ExperimentsCommand
                 var chosenArms = result.GetValue(arms)!.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
                 var unknown = chosenArms.Except(AllArms, StringComparer.Ordinal).ToList();
                 if (unknown.Count > 0) throw new StudyException(StudyExitCode.Usage, $"unknown arm(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", AllArms)}");
-                ModelDefinition definition;
-                try
-                {
-                    definition = ModelCatalog.Get(result.GetValue(model) ?? (isCsv ? "ldl-mlp" : "pneumonia-cnn"));
-                }
-                catch (UnknownModelException e)
-                {
-                    throw new StudyException(StudyExitCode.Model, $"--model: {e.Message}", e);
-                }
+                var file = result.GetValue(modelFile);
+                if (file is not null && result.GetValue(model) is not null) throw new StudyException(StudyExitCode.Usage, "--model and --model-file do not combine: name a preset or give a file");
+                var definition = ModelChoice.Resolve(result.GetValue(model) ?? (isCsv ? "ldl-mlp" : "pneumonia-cnn"), file);
                 var mapping = isCsv
                     ? Mapping(path.FullName, result.GetValue(features), result.GetValue(target), result.GetValue(categorical), result.GetValue(lipids), result.GetValue(ranges), result.GetValue(noDefaultRanges))
                     : null;
@@ -69,6 +64,8 @@ public static class ExperimentsCommand
                     Name = result.GetValue(name) ?? Path.GetFileNameWithoutExtension(path.Name),
                     Data = path.FullName,
                     Model = definition.Name,
+                    ModelFile = file?.FullName,
+                    ModelFileSha256 = file is null ? null : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file.FullName))),
                     Epochs = result.GetValue(epochs) ?? definition.Epochs,
                     BatchSize = result.GetValue(batch) ?? definition.BatchSize,
                     LearningRate = result.GetValue(lr) ?? definition.Optimizer.LearningRate,

@@ -44,22 +44,28 @@ public sealed record TargetScaling(double Offset, double Scale)
 /// </summary>
 public sealed record RunManifest
 {
-    /// <summary>2: weights and optimizer state are PyTorch 2.x state dicts written by TorchSharp (1: the retired native engine).</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>
+    /// 3: the network itself is written out (<see cref="Layers"/>, the cut marked), so a consortium's own network trains like a preset.
+    /// (2: catalog models by name only; 1: the retired native engine.)
+    /// </summary>
+    public const int CurrentVersion = 3;
 
-    /// <summary>Largest manifest accepted: manifests are small, anything bigger is not one.</summary>
-    public const int MaxBytes = 64 * 1024;
+    /// <summary>Largest manifest accepted: manifests are small (VGG19's layers are under 8 KiB), anything bigger is not one.</summary>
+    public const int MaxBytes = 256 * 1024;
 
     [JsonPropertyName("v")] public int Version { get; init; } = CurrentVersion;
     public required string RunId { get; init; }
     public required TaskKind Task { get; init; }
+    /// <summary>The network's name (a catalog preset's or a model file's), for the record: <see cref="Layers"/> is the network.</summary>
     public required string Model { get; init; }
     /// <summary>
     /// Per-sample input shape of the network: for a tabular model the number of mapped features after categorical
-    /// encoding (the catalog entry's first layer takes that width), for an image model the catalog's input.
+    /// encoding, for an image model the network's input (images are resized to it).
     /// </summary>
     public required long[] InputShape { get; init; }
-    /// <summary>Human-readable cut point, checked against the catalog (the client part's output shape).</summary>
+    /// <summary>The network's layers in order, the cut marked: the agents build the part before it, the function the part after.</summary>
+    public required SplitLayers Layers { get; init; }
+    /// <summary>Human-readable cut point, checked against <see cref="Layers"/> (the client part's output shape).</summary>
     public required long[] CutShape { get; init; }
     public required TrainingMode Mode { get; init; }
     public required LossKind Loss { get; init; }
@@ -80,21 +86,23 @@ public sealed record RunManifest
     /// <summary>The engine that created the run (e.g. "TorchSharp 0.107.0 / libtorch 2.10.0"), for the record.</summary>
     public string Engine { get; init; } = TorchRuntime.EngineVersion;
 
-    /// <summary>The catalog entry this run trains, for this run's input shape.</summary>
+    /// <summary>The network this run trains, as the manifest describes it.</summary>
     [JsonIgnore]
-    public ModelDefinition ModelDefinition => ModelCatalog.Get(Model).WithInputShape(InputShape);
+    public ModelDefinition ModelDefinition =>
+        new(Model, "", Task, InputShape, Layers.Client, Layers.Server, Loss, BatchSize, Epochs, Optimizer) { TailLayers = Layers.Tail };
 
-    /// <summary>A manifest with the catalog's settings for <paramref name="model"/>; callers override what they need.</summary>
+    /// <summary>A manifest with <paramref name="model"/>'s network and settings (a preset or a model file's); callers override what they need.</summary>
     public static RunManifest ForModel(string runId, ModelDefinition model, TrainingMode mode, IReadOnlyList<string> hospitals, ulong seed)
     {
-        using var client = model.BuildClient();
+        ArgumentNullException.ThrowIfNull(model);
         return new RunManifest
         {
             RunId = runId,
             Task = model.Task,
             Model = model.Name,
             InputShape = model.InputShape,
-            CutShape = client.OutputShape,
+            Layers = model.Layers,
+            CutShape = model.CutShape,
             Mode = mode,
             Loss = model.Loss,
             Optimizer = model.Optimizer,
@@ -116,6 +124,7 @@ public sealed record RunManifest
         {
             throw new RunManifestException($"manifest is {json.Length} bytes; at most {MaxBytes} are accepted");
         }
+        RequireVersion(json);
         RunManifest? manifest;
         try
         {
@@ -123,44 +132,45 @@ public sealed record RunManifest
         }
         catch (JsonException e)
         {
-            throw new RunManifestException($"manifest is not valid JSON for version {CurrentVersion}: {e.Message}", e);
+            throw new RunManifestException($"manifest is not valid JSON for version {CurrentVersion}: {e.Message.ReplaceLineEndings(" ")}", e);
+        }
+        catch (ModelDefinitionException e)
+        {
+            throw new RunManifestException(e.Message, e);
         }
         if (manifest is null) throw new RunManifestException("manifest is empty (JSON null)");
         manifest.Validate();
         return manifest;
     }
 
-    /// <summary>Checks every field and the consistency with the model catalog.</summary>
+    // A manifest of another version is refused by its version before its fields are read (version 2 has no layers).
+    private static void RequireVersion(ReadOnlySpan<byte> json)
+    {
+        int? version = null;
+        try
+        {
+            using var document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = Options.MaxDepth });
+            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("v", out var v) && v.TryGetInt32(out var number)) version = number;
+        }
+        catch (JsonException)
+        {
+            return; // malformed: the deserializer names where
+        }
+        if (version is { } other && other != CurrentVersion) throw VersionNotSupported(other);
+    }
+
+    private static RunManifestException VersionNotSupported(int version) =>
+        new($"manifest version {version} is not supported (this build reads version {CurrentVersion}); upgrade the agent and the function together");
+
+    /// <summary>Checks every field and that the network it describes trains (<see cref="ModelDefinition.Validate"/>).</summary>
     public void Validate()
     {
-        if (Version != CurrentVersion)
-        {
-            throw new RunManifestException($"manifest version {Version} is not supported (this build reads version {CurrentVersion}); upgrade the agent and the function together");
-        }
+        if (Version != CurrentVersion) throw VersionNotSupported(Version);
         if (!StorageNames.IsValidRunId(RunId)) throw new RunManifestException($"runId '{RunId}' is invalid: use 1-63 lowercase letters, digits and single hyphens");
-        ModelDefinition model;
-        try
-        {
-            model = ModelCatalog.Get(Model);
-        }
-        catch (UnknownModelException e)
-        {
-            throw new RunManifestException($"model: {e.Message}", e);
-        }
-        if (InputShape is null || InputShape.Length == 0) throw new RunManifestException($"inputShape is missing: write the network's per-sample input, e.g. [{string.Join(",", model.InputShape)}] for '{Model}'");
-        try
-        {
-            model = model.WithInputShape(InputShape);
-        }
-        catch (ArgumentException e)
-        {
-            throw new RunManifestException($"inputShape [{string.Join(",", InputShape)}] does not fit: {e.Message.Split(" (Parameter", 2)[0]}", e);
-        }
-        if (Task != model.Task) throw new RunManifestException($"task {Task} does not match model '{Model}', which is a {model.Task} model");
-        var expectedLoss = model.Task == TaskKind.Classification
-            ? Loss is LossKind.BinaryCrossEntropy
-            : Loss is LossKind.MeanSquaredError;
-        if (!expectedLoss) throw new RunManifestException($"loss {Loss} does not fit model '{Model}' (its catalog loss is {model.Loss})");
+        if (string.IsNullOrWhiteSpace(Model) || Model.Length > 64) throw new RunManifestException("model must name the network (1-64 characters)");
+        if (InputShape is null || InputShape.Length == 0) throw new RunManifestException("inputShape is missing: write the network's per-sample input, e.g. [1,28,28] or [7]");
+        if (Layers is null) throw new RunManifestException("layers is missing: write the network's layers with the cut marked");
+        if (Layers.Tail.Count > 0) throw new RunManifestException("layers marks a tail (a U-shaped split); this build trains the two-part split only: remove the \"tail\" marker");
         if (BatchSize is < 1 or > 65536) throw new RunManifestException($"batchSize {BatchSize} is out of range 1..65536");
         if (Epochs is < 1 or > 100000) throw new RunManifestException($"epochs {Epochs} is out of range 1..100000");
         if (FeatureType is not (ElementType.Float32 or ElementType.Float16 or ElementType.BFloat16))
@@ -169,6 +179,16 @@ public sealed record RunManifest
         }
         ValidateOptimizer("optimizer", Optimizer);
         ValidateOptimizer("clientOptimizer", ClientOptimizer);
+        var model = ModelDefinition;
+        long[] cut;
+        try
+        {
+            cut = model.Validate().Cut;
+        }
+        catch (ModelDefinitionException e)
+        {
+            throw new RunManifestException($"network '{Model}': {e.Message}", e);
+        }
         if (Hospitals is null || Hospitals.Count == 0) throw new RunManifestException("hospitals is empty: list at least one hospital id");
         foreach (var hospital in Hospitals)
         {
@@ -183,11 +203,9 @@ public sealed record RunManifest
         {
             throw new RunManifestException("targetScaling needs a finite offset and a positive scale");
         }
-        long[] cut;
-        using (var client = model.BuildClient()) cut = client.OutputShape;
         if (CutShape is null || !CutShape.SequenceEqual(cut))
         {
-            throw new RunManifestException($"cutShape [{string.Join(",", CutShape ?? [])}] does not match model '{Model}', whose client part outputs [{string.Join(",", cut)}]");
+            throw new RunManifestException($"cutShape [{string.Join(",", CutShape ?? [])}] does not match network '{Model}', whose client part outputs [{string.Join(",", cut)}]");
         }
     }
 

@@ -115,26 +115,44 @@ public static class Study
         return new StudyException(StudyExitCode.ArmFailed, $"arm '{arm}' failed: {why}; logs: {logFolder}; {kept}; fix it and rerun with --resume to continue", inner);
     }
 
-    // The catalog entry for this data: a tabular network takes the mapped features' width; the run manifest carries it to the agents and the function.
+    // The network for this data: a preset's tabular network takes the mapped features' width; a model file's must already
+    // take it (its layers are the user's). The run manifest carries the network to the agents and the function.
     private static ModelDefinition Model(StudyOptions options)
     {
         ModelDefinition definition;
         try
         {
-            definition = ModelCatalog.Get(options.Model);
+            definition = options.ModelFile is { } file ? ModelFile.Load(file) : ModelCatalog.Get(options.Model);
         }
-        catch (UnknownModelException e)
+        catch (Exception e) when (e is UnknownModelException or ModelDefinitionException)
         {
-            throw new StudyException(StudyExitCode.Model, $"--model: {e.Message}", e);
+            throw new StudyException(StudyExitCode.Model, options.ModelFile is null ? $"--model: {e.Message}" : $"--model-file: {e.Message}", e);
         }
+        if (definition.TailLayers.Count > 0)
+            throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped split); splitfn-local trains the two-part split only");
         var isTable = options.Mapping is not null;
         if (isTable != definition.IsTabular)
         {
+            var flag = options.ModelFile is null ? $"--model {definition.Name}" : $"--model-file {Path.GetFileName(options.ModelFile)}";
+            var presets = string.Join(", ", ModelCatalog.All.Where(m => m.IsTabular == isTable).Select(m => m.Name));
             throw new StudyException(StudyExitCode.Model, isTable
-                ? $"--model {definition.Name} takes images [{string.Join(",", definition.InputShape)}], but {options.Data} is a CSV (rows of {options.Mapping!.EncodedWidth} features): use a tabular model ({string.Join(", ", ModelCatalog.All.Where(m => m.IsTabular).Select(m => m.Name))})"
-                : $"--model {definition.Name} takes rows of features [{string.Join(",", definition.InputShape)}], but {options.Data} is an image archive: use an image model ({string.Join(", ", ModelCatalog.All.Where(m => !m.IsTabular).Select(m => m.Name))})");
+                ? $"{flag} takes images [{string.Join(",", definition.InputShape)}], but {options.Data} is a CSV (rows of {options.Mapping!.EncodedWidth} features): use a tabular model ({presets})"
+                : $"{flag} takes rows of features [{string.Join(",", definition.InputShape)}], but {options.Data} is an image archive: use an image model ({presets})");
         }
-        return options.Mapping is { } mapping ? definition.WithInputShape([mapping.EncodedWidth]) : definition;
+        if (options.Mapping is not { } mapping) return definition;
+        if (options.ModelFile is null) return definition.WithInputShape([mapping.EncodedWidth]);
+        long[] data = [mapping.EncodedWidth];
+        try
+        {
+            definition.Validate(data);
+        }
+        catch (ModelDefinitionException e)
+        {
+            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: {e.Message} ({mapping.Features.Count} --features columns)", e);
+        }
+        if (!data.SequenceEqual(definition.InputShape))
+            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: inputShape is [{string.Join(",", definition.InputShape)}], but the data gives input [{mapping.EncodedWidth}]: write inputShape [{mapping.EncodedWidth}]");
+        return definition;
     }
 
     // The samples the data gives must be what the network takes (e.g. RGB images for a one-channel network do not fit).

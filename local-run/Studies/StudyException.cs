@@ -10,7 +10,7 @@ public enum StudyExitCode
     Usage = 2,
     /// <summary>The data file is missing or unreadable, a mapped column is not in it, or no usable rows are left.</summary>
     Data = 3,
-    /// <summary>The model is unknown or does not fit the data (task, input width, channels).</summary>
+    /// <summary>The model is unknown, its model file malformed or invalid (a layer, the shapes, the cut, the loss), or it does not fit the data (task, input width, channels).</summary>
     Model = 4,
     /// <summary>An arm failed while running; the message names its log folder. Finished arms are saved (--resume continues).</summary>
     ArmFailed = 5,

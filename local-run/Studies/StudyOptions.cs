@@ -8,6 +8,10 @@ public sealed record StudyOptions
     public required string Name { get; init; }
     public required string Data { get; init; }
     public required string Model { get; init; }
+    /// <summary>The model file the network comes from (--model-file) instead of the catalog; null for a preset.</summary>
+    public string? ModelFile { get; init; }
+    /// <summary>SHA-256 of that file, so --resume refuses a changed network.</summary>
+    public string? ModelFileSha256 { get; init; }
     public required int Epochs { get; init; }
     public required int BatchSize { get; init; }
     public required double LearningRate { get; init; }

@@ -9,21 +9,26 @@ using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Tests.Engine;
 
-/// <summary>Runs and hospital states written by the native-engine build (format 1) are refused with the versions named.</summary>
+/// <summary>Runs and hospital states of earlier formats (1: the native engine; manifest 2: catalog models by name only) are refused with the versions named.</summary>
 public sealed class FormatVersionTests
 {
     [Fact]
-    public void A_manifest_records_the_engine_and_a_version_1_manifest_is_refused_by_version()
+    public void A_manifest_records_the_engine_and_manifests_of_versions_1_and_2_are_refused_by_version()
     {
         var manifest = RunManifest.ForModel("run-1", ModelCatalog.LdlMlp, TrainingMode.Vanilla, ["h1"], 7);
-        manifest.Version.Should().Be(2);
+        manifest.Version.Should().Be(3);
         manifest.Engine.Should().Be(TorchRuntime.EngineVersion);
         RunManifest.Parse(manifest.ToJson()).Engine.Should().Be(TorchRuntime.EngineVersion);
 
-        var old = JsonNode.Parse(manifest.ToJson())!;
-        old["v"] = 1;
-        var act = () => RunManifest.Parse(Encoding.UTF8.GetBytes(old.ToJsonString()));
-        act.Should().Throw<RunManifestException>().WithMessage("*manifest version 1 is not supported (this build reads version 2)*");
+        foreach (var version in new[] { 1, 2 })
+        {
+            // As that build wrote it: version 2 named a catalog model and had no layers.
+            var old = JsonNode.Parse(manifest.ToJson())!.AsObject();
+            old["v"] = version;
+            old.Remove("layers");
+            var act = () => RunManifest.Parse(Encoding.UTF8.GetBytes(old.ToJsonString()));
+            act.Should().Throw<RunManifestException>().WithMessage($"run manifest: manifest version {version} is not supported (this build reads version 3); upgrade the agent and the function together");
+        }
     }
 
     [Fact]
