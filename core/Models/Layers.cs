@@ -44,7 +44,7 @@ public abstract record Layer
     protected static bool TryWindow(IReadOnlyList<long> input, int channels, long outChannels, int kernel, int stride, int padding, out long[] output, out string why)
     {
         if (input.Count != 3) return Misfit($"takes images [channels,height,width], gets [{string.Join(",", input)}]", out output, out why);
-        if (channels > 0 && input[0] != channels) return Misfit($"takes {channels} channels, gets {input[0]} (input [{string.Join(",", input)}])", out output, out why);
+        if (channels > 0 && input[0] != channels) return Misfit($"takes {channels} channels, gets {input[0]}", out output, out why);
         var height = (input[1] + 2 * padding - kernel) / stride + 1;
         var width = (input[2] + 2 * padding - kernel) / stride + 1;
         if (input[1] + 2 * padding < kernel || input[2] + 2 * padding < kernel)

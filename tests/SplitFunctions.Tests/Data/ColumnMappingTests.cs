@@ -89,8 +89,8 @@ public sealed class ColumnMappingTests
         noShape.Remove("inputShape");
         var missing = () => RunManifest.Parse(System.Text.Encoding.UTF8.GetBytes(noShape.ToJsonString()));
         missing.Should().Throw<RunManifestException>().WithMessage("*inputShape*");
-        var image = () => (manifest with { Model = "pneumonia-cnn", Task = TaskKind.Classification, Loss = Core.Engine.LossKind.BinaryCrossEntropy }).Validate();
-        image.Should().Throw<RunManifestException>().WithMessage("*inputShape [4] does not fit*");
+        var wider = () => (manifest with { InputShape = [5] }).Validate();
+        wider.Should().Throw<RunManifestException>().WithMessage("*network 'ldl-mlp': layer 0 'linear in=4 out=64' (hospital) does not fit: takes 4 features, gets 5; input [5]*");
     }
 
     [Fact]

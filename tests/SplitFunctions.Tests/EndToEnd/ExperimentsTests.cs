@@ -167,6 +167,79 @@ public sealed class ExperimentsTests
             .Which.Should().Match(d => File.Exists(Path.Combine(d, "single.json")) && File.Exists(Path.Combine(d, "federated.json")));
     }
 
+    [Fact]
+    public async Task A_network_from_a_model_file_trains_through_the_real_system_and_every_arm()
+    {
+        using var dir = new TempDirectory();
+        var csv = WriteLipids(dir.File("clinic.csv"), rows: 600);
+        var output = dir.File("studies");
+        var modelFile = Path.Combine(RepoRoot.Path, "docs", "models", "lipid-mlp.json");
+
+        var run = await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--target", "ldl_measured", "--model-file", modelFile,
+            "--epochs", "3", "--batch-size", "64", "--arms", "vanilla", "centralised", "--out", output]);
+        run.Code.Should().Be(0, run.Log);
+
+        var study = Path.Combine(output, "clinic");
+        // The agents and the function built the file's network from the manifest: its own layers (tanh, dropout), the cut where the file has it.
+        using (var manifest = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(study, "vanilla", "manifest.json"))))
+        {
+            manifest.RootElement.GetProperty("model").GetString().Should().Be("lipid-mlp");
+            manifest.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("type").GetString())
+                .Should().Equal("linear", "tanh", "cut", "linear", "leaky_relu", "dropout", "linear");
+            manifest.RootElement.GetProperty("cutShape").EnumerateArray().Select(e => e.GetInt64()).Should().Equal(32);
+        }
+        using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(study, "results.json")));
+        var arms = results.RootElement.GetProperty("arms").EnumerateArray().ToDictionary(a => a.GetProperty("arm").GetString()!);
+        arms.Keys.Should().BeEquivalentTo("split-vanilla", "centralised");
+        foreach (var (name, arm) in arms)
+        {
+            var losses = arm.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("trainLoss").GetDouble()).ToList();
+            losses[^1].Should().BeLessThan(losses[0], $"{name} learned with the file's network");
+            double.IsFinite(arm.GetProperty("test").GetProperty("regression").GetProperty("msle").GetDouble()).Should().BeTrue();
+        }
+        arms["split-vanilla"].GetProperty("perHospital").EnumerateObject().Should().HaveCount(3);
+    }
+
+    [Fact]
+    public async Task A_bad_model_file_is_one_line_with_exit_code_4_before_anything_starts()
+    {
+        using var dir = new TempDirectory();
+        var csv = WriteLipids(dir.File("clinic.csv"), rows: 100);
+        string[] common = ["--target", "ldl_measured", "--epochs", "1", "--out", dir.File("studies")];
+        var good = await File.ReadAllTextAsync(Path.Combine(RepoRoot.Path, "docs", "models", "lipid-mlp.json"));
+        string Write(string name, string text)
+        {
+            var path = dir.File(name);
+            System.IO.File.WriteAllText(path, text);
+            return path;
+        }
+
+        var badLayer = Write("bad-layer.json", good.Replace("\"tanh\"", "\"swish\"", StringComparison.Ordinal));
+        var shape = Write("shape.json", good);
+        // The cut before the first linear layer: the hospital's part (dropout) would send its rows out unmixed.
+        var cut = Write("cut.json", good.Replace("    { \"type\": \"cut\" },\n", "", StringComparison.Ordinal)
+            .Replace("    { \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", "    { \"type\": \"dropout\", \"p\": 0.1 },\n    { \"type\": \"cut\" },\n    { \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", StringComparison.Ordinal));
+        var loss = Write("loss.json", good.Replace("\"Regression\"", "\"Classification\"", StringComparison.Ordinal));
+        var malformed = Write("malformed.json", good[..(good.Length / 2)]);
+
+        var runs = new List<LocalRun>
+        {
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--model-file", badLayer, .. common]),
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns[..3], "--model-file", shape, .. common]),
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--model-file", cut, .. common]),
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--model-file", loss, .. common]),
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--model-file", malformed, .. common]),
+            await RunAsync(["experiments", "--data", csv, "--features", .. FourColumns, "--model-file", dir.File("absent.json"), .. common]),
+        };
+        AssertOneLineError(runs[0], 4, "--model-file: model file bad-layer.json: layers[1]: unknown layer type 'swish'", "known: conv2d");
+        AssertOneLineError(runs[1], 4, "layer 0 'linear in=4 out=32' (hospital) does not fit: takes 4 features, gets 3; the data gives input [3]");
+        AssertOneLineError(runs[2], 4, "cut.json", "mix no inputs");
+        AssertOneLineError(runs[3], 4, "loss.json", "loss MeanSquaredError does not fit a Classification task");
+        AssertOneLineError(runs[4], 4, "model file malformed.json is not valid: ");
+        AssertOneLineError(runs[5], 4, "absent.json does not exist");
+        foreach (var run in runs) run.Log.Should().NotContain("Azurite on ports");
+    }
+
     /// <summary>A clinic's lipid panel in mg/dL: measured LDL follows Friedewald below TG 400 (with noise) and exceeds its estimate above.</summary>
     private static string WriteLipids(string path, int rows)
     {

@@ -73,7 +73,7 @@ public sealed class ModelFileTests
     {
         var act = () => Parse(Layers("""{"type":"conv2d","in":1,"out":8,"kernel":3},{"type":"relu"},{"type":"cut"},{"type":"flatten"},{"type":"linear","in":100,"out":1},{"type":"sigmoid"}"""));
         act.Should().Throw<ModelDefinitionException>()
-            .WithMessage("model file m.json: layer 4 'linear in=100 out=1' (cloud) does not fit: takes 100 features, gets 5408; input [1,28,28], [5408] reaches this layer");
+            .WithMessage("model file m.json: layer 3 'linear in=100 out=1' (cloud) does not fit: takes 100 features, gets 5408; input [1,28,28], [5408] reaches this layer");
 
         var channels = () => Parse(Layers("""{"type":"conv2d","in":3,"out":8,"kernel":3},{"type":"cut"},{"type":"flatten"},{"type":"linear","in":5408,"out":1},{"type":"sigmoid"}"""));
         channels.Should().Throw<ModelDefinitionException>().WithMessage("*layer 0 'conv2d in=3 out=8 kernel=3 stride=1 padding=0' (hospital) does not fit: takes 3 channels, gets 1*");
@@ -163,7 +163,8 @@ public sealed class ModelFileTests
         var manifest = RunManifest.ForModel("run-own", model, TrainingMode.Vanilla, ["h1"], 7);
         var parsed = RunManifest.Parse(manifest.ToJson());
         parsed.Model.Should().Be("small-cnn");
-        parsed.ModelDefinition.Layers.Should().Be(model.Layers);
+        parsed.ModelDefinition.Layers.All.Select(l => l.Spec).Should().Equal(model.Layers.All.Select(l => l.Spec));
+        parsed.ModelDefinition.ClientLayers.Should().HaveCount(4);
         parsed.CutShape.Should().Equal(16, 14, 14);
 
         // The manifest's layers are the network: edit one and the cut shape no longer matches, or the shapes no longer flow.
@@ -175,7 +176,7 @@ public sealed class ModelFileTests
         node["layers"]![0]!["out"] = 8;
         node["layers"]![1]!["features"] = 8;
         var cut = () => RunManifest.Parse(Encoding.UTF8.GetBytes(node.ToJsonString()));
-        cut.Should().Throw<RunManifestException>().WithMessage("*layer 5 'conv2d in=16 out=32*(cloud) does not fit: takes 16 channels, gets 8*");
+        cut.Should().Throw<RunManifestException>().WithMessage("*layer 4 'conv2d in=16 out=32*(cloud) does not fit: takes 16 channels, gets 8*");
         node = JsonNode.Parse(manifest.ToJson())!;
         node["layers"]![0]!["type"] = "conv9d";
         var unknown = () => RunManifest.Parse(Encoding.UTF8.GetBytes(node.ToJsonString()));
