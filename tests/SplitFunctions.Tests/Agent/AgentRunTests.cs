@@ -134,18 +134,18 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task A_manifest_for_an_unknown_model_or_no_manifest_is_a_manifest_error()
+    public async Task A_manifest_with_an_unknown_layer_or_no_manifest_is_a_manifest_error()
     {
         var (bed, manifest) = await HospitalAsync();
         using var _ = bed;
         var json = JsonNode.Parse(manifest.ToJson())!.AsObject();
-        json["model"] = "covid-ct-transformer";
+        json["layers"]![0]!["type"] = "transformer";
         var container = azurite.Connection.GetBlobContainerClient(Core.Storage.StorageNames.HospitalContainer(AgentTestBed.Hospital));
         await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadReplacingAsync(BinaryData.FromString(json.ToJsonString()));
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
         run.ExitCode.Should().Be((int)ExitCode.Manifest, run.ToString());
-        run.Error.Should().Contain("unknown model 'covid-ct-transformer'");
+        run.Error.Should().Contain("layers[0]: unknown layer type 'transformer'");
 
         await container.GetBlobClient($"manifests/{manifest.RunId}.json").DeleteAsync();
         var missing = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
