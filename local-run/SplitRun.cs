@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.LocalRun.Studies;
 
@@ -54,6 +55,13 @@ public static class SplitRun
             ClientOptimizer = optimizer,
             TargetScaling = settings.TargetScaling,
         };
+        // The hospitals' shared secret (initial client weights): the operator and the function get only its commitment.
+        Directory.CreateDirectory(folder);
+        var secretPath = Path.Combine(folder, "consortium.secret");
+        var secret = File.Exists(secretPath) ? ConsortiumSecret.Load(secretPath) : ConsortiumSecret.Create();
+        if (!File.Exists(secretPath)) secret.Save(secretPath);
+        manifest = manifest with { Privacy = manifest.Privacy with { ConsortiumCommitment = secret.Commitment } };
+        string[] initArguments = [.. settings.ExtraInitArguments, "--consortium-secret", secretPath];
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);
         var token = linked.Token;
@@ -65,7 +73,7 @@ public static class SplitRun
         var enrolled = new List<EnrolledHospital>();
         for (var i = 0; i < settings.Hospitals.Count; i++)
         {
-            enrolled.Add(await system.EnrollAsync(runId, new HospitalShare(settings.Hospitals[i], i, weights, settings.Seed, settings.DataPath, settings.ExtraInitArguments), token).ConfigureAwait(false));
+            enrolled.Add(await system.EnrollAsync(runId, new HospitalShare(settings.Hospitals[i], i, weights, settings.Seed, settings.DataPath, initArguments), token).ConfigureAwait(false));
         }
         system.StartFunction(settings.Threads);
         var trained = await system.TrainAsync(enrolled, settings.Threads, token).ConfigureAwait(false);

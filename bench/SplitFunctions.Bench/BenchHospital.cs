@@ -50,7 +50,7 @@ public sealed class BenchHospital : IDisposable
         this.data = data ?? throw new ArgumentNullException(nameof(data));
         this.replyPoll = replyPoll;
         Hospital = hospital;
-        client = ClientLayer.Create(manifest, trainable: true);
+        client = ClientLayer.Create(manifest, trainable: true, secret: null);
         key = rig.Keys.GetKey(hospital);
         container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
         features = rig.Storage.GetQueueClient(StorageNames.FeaturesQueue);

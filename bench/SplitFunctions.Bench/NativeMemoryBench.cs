@@ -70,7 +70,7 @@ public static class NativeMemoryBench
         long at100 = 0, last = 0;
         var clock = Stopwatch.StartNew();
         using var server = side == "function" ? new ServerModel(manifest, TorchSharp.torch.CPU) : null;
-        using var client = side == "agent" ? ClientLayer.Create(manifest, trainable: true) : null;
+        using var client = side == "agent" ? ClientLayer.Create(manifest, trainable: true, secret: null) : null;
         for (var step = 1; step <= steps; step++)
         {
             if (server is not null)

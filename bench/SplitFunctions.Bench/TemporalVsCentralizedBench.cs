@@ -145,7 +145,7 @@ public static class TemporalVsCentralizedBench
     {
         var hospital = manifest.Hospitals[0];
         var keyId = rig.Keys.GetCurrentKeyId(hospital)!;
-        using var client = ClientLayer.Create(manifest, trainable: false);
+        using var client = ClientLayer.Create(manifest, trainable: false, secret: null);
         long sequence = 0;
         for (var start = 0; start < data.Count; start += chunk)
         {

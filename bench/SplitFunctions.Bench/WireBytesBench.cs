@@ -107,7 +107,7 @@ public static class WireBytesBench
     {
         var model = ModelCatalog.PneumoniaCnn;
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
-        using var client = ClientLayer.Create(manifest, trainable: true);
+        using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
         using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
         var history = new JsonArray();
         var best = (Epoch: 0, Validation: double.NegativeInfinity, Accuracy: double.NaN, Auc: double.NaN);

@@ -46,6 +46,7 @@ public static class AgentCli
         root.Subcommands.Add(TrainCommand.Build(output, error));
         root.Subcommands.Add(EvaluateCommand.Build(output, error));
         root.Subcommands.Add(StatusCommand.Build(output, error));
+        root.Subcommands.Add(AuditCommand.Build(output, error));
         return root;
     }
 
@@ -65,7 +66,7 @@ public static class AgentCli
         }
         if (parse.CommandResult.Command == root && !args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
         {
-            await error.WriteLineAsync("splitfn-agent: name a command (init, train, evaluate, status); `splitfn-agent --help` lists them.").ConfigureAwait(false);
+            await error.WriteLineAsync("splitfn-agent: name a command (init, train, evaluate, status, audit); `splitfn-agent --help` lists them.").ConfigureAwait(false);
             return (int)ExitCode.Usage;
         }
         return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);

@@ -35,7 +35,7 @@ internal static class EvaluateCommand
                 agentOutput.Info($"dropping interrupted {stale.Kind} message #{stale.Sequence}");
             }
             var vanilla = session.Manifest.Mode == TrainingMode.Vanilla;
-            using var client = ClientLayer.Create(session.Manifest, trainable: vanilla);
+            using var client = ClientLayer.Create(session.Manifest, trainable: vanilla, session.ConsortiumSecret);
             if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
             else if (vanilla) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Protocol;
 
 namespace SplitFunctions.ClientAgent.Commands;
@@ -53,11 +54,13 @@ internal static class InitCommand
         var replyTimeout = new Option<int>("--reply-timeout") { Description = "Seconds to wait for the function's reply before stopping.", DefaultValueFactory = _ => 300 };
         var outage = new Option<int>("--storage-outage") { Description = "Seconds a storage outage may last before the agent stops.", DefaultValueFactory = _ => 600 };
         var force = new Option<bool>("--force") { Description = "Overwrite an existing configuration file." };
+        var consortium = new Option<string?>("--consortium-secret") { Description = "The consortium secret file the hospitals share at onboarding (never given to the operator or the function).", HelpName = "file" };
+        var newConsortium = new Option<bool>("--new-consortium-secret") { Description = "Create the consortium secret at --consortium-secret (one hospital does this once, then copies the file to the others)." };
 
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
             hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
-            preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
+            preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force, consortium, newConsortium,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -116,7 +119,9 @@ internal static class InitCommand
                 },
                 StateFolder = Place(state),
                 Timeouts = new TimeoutSettings { ReplySeconds = parse.GetValue(replyTimeout), StorageOutageSeconds = parse.GetValue(outage) },
+                ConsortiumSecretFile = parse.GetValue(consortium) is { } secretFile ? Path.GetFullPath(secretFile) : null,
             };
+            var secret = OpenConsortiumSecret(config.ConsortiumSecretFile, parse.GetValue(newConsortium));
             if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null && config.Storage.Identity is null)
             {
                 throw new AgentException(ExitCode.Configuration,
@@ -157,10 +162,41 @@ internal static class InitCommand
             await output.WriteLineAsync($"configuration written to {path} (readable by its owner only)").ConfigureAwait(false);
             await output.WriteLineAsync($"hospital key '{key.KeyId}' in {store.Directory}").ConfigureAwait(false);
             await output.WriteLineAsync("The function must hold the same key (Key Vault secret hospital-<id>--<keyId>, or its local key folder in development); see docs/deploy.md.").ConfigureAwait(false);
+            if (secret is not null)
+            {
+                await output.WriteLineAsync($"consortium secret {config.ConsortiumSecretFile}: commitment {secret.Commitment} (the operator writes it into the run manifest as privacy.consortiumCommitment; the secret itself stays with the hospitals)").ConfigureAwait(false);
+            }
             await output.WriteLineAsync($"next: splitfn-agent train --config {path}").ConfigureAwait(false);
             return ExitCode.Ok;
         }));
         return command;
+    }
+
+    private static ConsortiumSecret? OpenConsortiumSecret(string? path, bool create)
+    {
+        if (path is null)
+        {
+            if (create) throw new AgentException(ExitCode.Usage, "--new-consortium-secret needs --consortium-secret <file> to say where to write it.");
+            return null;
+        }
+        try
+        {
+            if (create && !File.Exists(path))
+            {
+                var secret = ConsortiumSecret.Create();
+                secret.Save(path);
+                return secret;
+            }
+            return ConsortiumSecret.Load(path);
+        }
+        catch (ConsortiumSecretException e)
+        {
+            throw new AgentException(ExitCode.Configuration, e.Message + ".", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentException(ExitCode.Configuration, $"consortium secret {path} cannot be written ({e.Message}).", e);
+        }
     }
 
     private static ColumnSettings Columns(string? preset, string? features, string? target, string[] categorical)

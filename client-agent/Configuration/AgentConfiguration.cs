@@ -16,6 +16,8 @@ public sealed record AgentConfiguration
     /// <summary>Folder for local state (weights, optimizer, cursor, pending message); relative paths are relative to the configuration file.</summary>
     public required string StateFolder { get; init; }
     public TimeoutSettings Timeouts { get; init; } = new();
+    /// <summary>The consortium secret file the hospitals share at onboarding (never the function); relative to the configuration file.</summary>
+    public string? ConsortiumSecretFile { get; init; }
 }
 
 /// <summary>

@@ -48,6 +48,7 @@ public static class AgentConfigurationFile
             StateFolder = Resolve(baseDir, config.StateFolder),
             Key = config.Key is null ? null! : config.Key with { Directory = Resolve(baseDir, config.Key.Directory) },
             Data = config.Data is null ? null! : config.Data with { Path = Resolve(baseDir, config.Data.Path) },
+            ConsortiumSecretFile = config.ConsortiumSecretFile is null ? null : Resolve(baseDir, config.ConsortiumSecretFile),
         };
         Validate(config, full);
         return config;

@@ -1,5 +1,5 @@
-using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
 using TorchSharp;
@@ -7,15 +7,20 @@ using TorchSharp;
 namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>
-/// The hospital's part of the network and (vanilla mode) its optimizer. Initial weights are the run's shared ones: seed
-/// libtorch with the manifest's seed, then build the client first, exactly as the function and every other hospital do.
+/// The hospital's part of the network and (vanilla mode) its optimizer. Initial weights are the consortium's: libtorch
+/// seeded from the consortium secret (which the function never receives), the same at every hospital of the run
+/// (docs/privacy.md). Without a secret they come from the manifest seed, which the server knows.
 /// </summary>
 public sealed class ClientLayer : IDisposable
 {
-    private ClientLayer(Network network, Optimizer? optimizer)
+    private readonly double noPeekAlpha;
+    private torch.Tensor? lastInput;
+
+    private ClientLayer(Network network, Optimizer? optimizer, double noPeekAlpha)
     {
         Network = network;
         Optimizer = optimizer;
+        this.noPeekAlpha = noPeekAlpha;
     }
 
     public Network Network { get; }
@@ -23,14 +28,24 @@ public sealed class ClientLayer : IDisposable
     /// <summary>Null in temporal mode, where the client layer is a fixed privacy layer.</summary>
     public Optimizer? Optimizer { get; }
 
-    public static ClientLayer Create(RunManifest manifest, bool trainable)
+    /// <summary>The NoPeek penalty alpha * DCor(x, A) of the last trained batch (0 when NoPeek is off).</summary>
+    public double LastNoPeekPenalty { get; private set; }
+
+    /// <summary>Seed of the initial client weights: from the consortium secret when the run has one, else the manifest's.</summary>
+    public static ulong InitialSeed(RunManifest manifest, ConsortiumSecret? secret)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        TorchRuntime.Seed(manifest.Seed);
+        return secret?.ClientInitSeed(manifest.RunId) ?? manifest.Seed;
+    }
+
+    public static ClientLayer Create(RunManifest manifest, bool trainable, ConsortiumSecret? secret)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        TorchRuntime.Seed(InitialSeed(manifest, secret));
         var network = manifest.ModelDefinition.BuildClient();
         try
         {
-            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null);
+            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy.NoPeekAlpha);
         }
         catch
         {
@@ -59,10 +74,17 @@ public sealed class ClientLayer : IDisposable
         // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-        return Network.Forward(x, train).MoveToOuterDisposeScope();
+        var result = Network.Forward(x, train).MoveToOuterDisposeScope();
+        // NoPeek needs the batch's input again in ApplyGradient.
+        lastInput?.Dispose();
+        lastInput = train && noPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
+        return result;
     }
 
-    /// <summary>Client backward with dL/dA from the function, then one optimizer step.</summary>
+    /// <summary>
+    /// Client backward with dL/dA from the function, then one optimizer step. With NoPeek the gradient of
+    /// alpha * DCor(x, A) joins dL/dA: one backward of sum(A * dL/dA) + alpha * DCor(x, A).
+    /// </summary>
     public void ApplyGradient(torch.Tensor activations, float[] gradient)
     {
         ArgumentNullException.ThrowIfNull(activations);
@@ -70,21 +92,25 @@ public sealed class ClientLayer : IDisposable
         using var scope = torch.NewDisposeScope();
         var g = TensorData.FromFloats(gradient, activations.shape);
         optimizer.ZeroGrad();
-        activations.backward([g]);
+        if (noPeekAlpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
+        {
+            var penalty = noPeekAlpha * DistanceCorrelation.Compute(x, activations);
+            LastNoPeekPenalty = penalty.item<float>();
+            ((activations * g).sum() + penalty).backward();
+        }
+        else
+        {
+            activations.backward([g]);
+        }
         optimizer.Step();
     }
 
-    /// <summary>Gaussian noise on the activations (privacy.noiseSigma), seeded per sequence so a re-computed frame is the same frame.</summary>
-    public static void AddNoise(float[] values, double sigma, ulong runSeed, ulong hospitalSalt, long sequence)
-    {
-        ArgumentNullException.ThrowIfNull(values);
-        if (sigma <= 0) return;
-        var random = new SeededRandom(unchecked((long)(runSeed ^ hospitalSalt ^ ((ulong)sequence * 0x9E3779B97F4A7C15UL))));
-        for (var i = 0; i < values.Length; i++) values[i] += (float)(sigma * random.NextGaussian());
-    }
+    /// <summary>Gaussian noise on the activations (privacy.noiseSigma) from a cryptographically secure generator, fresh per value.</summary>
+    public static void AddNoise(float[] values, double sigma) => ActivationNoise.Add(values, sigma);
 
     public void Dispose()
     {
+        lastInput?.Dispose();
         Optimizer?.Dispose();
         Network.Dispose();
     }

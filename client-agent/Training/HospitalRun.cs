@@ -6,6 +6,7 @@ using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
 using SplitFunctions.ClientAgent.Wire;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
@@ -19,8 +20,9 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed class HospitalRun : IDisposable
 {
     private HospitalRun(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, HospitalFrameStore channel,
-        StorageResilience resilience, IAgentOutput output, AgentState state)
+        StorageResilience resilience, IAgentOutput output, AgentState state, ConsortiumSecret? secret)
     {
+        ConsortiumSecret = secret;
         Config = config;
         Folder = folder;
         Manifest = manifest;
@@ -41,6 +43,9 @@ public sealed class HospitalRun : IDisposable
     public IAgentOutput Output { get; }
     public AgentState State { get; private set; }
 
+    /// <summary>The consortium secret whose commitment the manifest carries; null for a run without one (weights from the public seed).</summary>
+    public ConsortiumSecret? ConsortiumSecret { get; }
+
     /// <summary>Mixed into this hospital's batch order and noise so hospitals sharing a seed do not draw the same numbers.</summary>
     public ulong HospitalSalt { get; }
 
@@ -58,6 +63,7 @@ public sealed class HospitalRun : IDisposable
             var storage = HospitalStorage.Create(config);
             var resilience = new StorageResilience(TimeSpan.FromSeconds(config.Timeouts.StorageOutageSeconds), output.Warn);
             var (manifest, manifestSha) = await LoadManifestAsync(config, storage, resilience, cancellationToken).ConfigureAwait(false);
+            var secret = LoadConsortiumSecret(config, manifest, output);
             var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition, manifest.TargetScaling);
             output.Info(data.Summary);
             if (data.Report is { DroppedRows: > 0 } report) output.Warn($"data validation dropped rows:{Environment.NewLine}{report}");
@@ -73,7 +79,7 @@ public sealed class HospitalRun : IDisposable
             };
             RequireSameRun(state, config, manifestSha, data, folder);
             var channel = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn);
-            return new HospitalRun(config, folder, manifest, data, channel, resilience, output, state);
+            return new HospitalRun(config, folder, manifest, data, channel, resilience, output, state, secret);
         }
         catch
         {
@@ -166,6 +172,50 @@ public sealed class HospitalRun : IDisposable
                 $"hospital '{config.HospitalId}' is not part of run '{config.RunId}' (the manifest lists {string.Join(", ", manifest.Hospitals)}): check hospitalId and runId.");
         }
         return (manifest, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
+    /// <summary>
+    /// The consortium secret of this run, checked against the manifest's commitment: a hospital whose secret differs
+    /// would train from other initial weights (temporal mode: another feature space), so it stops before sending anything.
+    /// </summary>
+    public static ConsortiumSecret? LoadConsortiumSecret(AgentConfiguration config, RunManifest manifest, IAgentOutput output)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentNullException.ThrowIfNull(output);
+        var commitment = manifest.Privacy.ConsortiumCommitment;
+        if (config.ConsortiumSecretFile is null)
+        {
+            if (commitment is not null)
+            {
+                throw new AgentException(ExitCode.Configuration,
+                    $"run '{manifest.RunId}' expects the consortium secret (commitment {commitment[..12]}...), but the configuration names no consortiumSecretFile: " +
+                    "copy the secret file the consortium shared at onboarding here and set consortiumSecretFile (or `splitfn-agent init --consortium-secret <file>`).");
+            }
+            output.Warn("privacy: this run has no consortium secret, so the initial client weights come from the manifest seed, which the server knows (docs/privacy.md)");
+            return null;
+        }
+        ConsortiumSecret secret;
+        try
+        {
+            secret = ConsortiumSecret.Load(config.ConsortiumSecretFile);
+        }
+        catch (ConsortiumSecretException e)
+        {
+            throw new AgentException(ExitCode.Configuration, e.Message + ".", e);
+        }
+        if (commitment is null)
+        {
+            throw new AgentException(ExitCode.Manifest,
+                $"the run manifest of '{manifest.RunId}' carries no privacy.consortiumCommitment, but this hospital holds a consortium secret: ask the operator to provision the run with the commitment `splitfn-agent init` printed ({secret.Commitment}).");
+        }
+        if (!string.Equals(commitment, secret.Commitment, StringComparison.Ordinal))
+        {
+            throw new AgentException(ExitCode.Configuration,
+                $"consortium secret {config.ConsortiumSecretFile} does not match run '{manifest.RunId}': its commitment is {secret.Commitment[..12]}..., the manifest's is {commitment[..12]}.... " +
+                "This hospital holds another consortium's secret (or the operator wrote another commitment); nothing was sent. Get the secret the other hospitals hold.");
+        }
+        return secret;
     }
 
     private static void RequireSameRun(AgentState state, AgentConfiguration config, string manifestSha, HospitalData data, StateFolder folder)

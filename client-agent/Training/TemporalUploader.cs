@@ -27,7 +27,7 @@ public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
             session.Output.Info($"upload complete: {chunks} chunks and the completion message were sent; the function trains once every hospital is done");
             return TrainingOutcome.Complete;
         }
-        using var client = ClientLayer.Create(manifest, trainable: false);
+        using var client = ClientLayer.Create(manifest, trainable: false, session.ConsortiumSecret);
         var rows = Enumerable.Range(0, train.Count).ToArray();
         return await session.Output.TrackAsync($"upload features {manifest.RunId}", chunks + 1, session.State.ChunksSent, async tracker =>
         {
@@ -57,7 +57,7 @@ public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
                     using (var activations = client.Forward(train, rows.AsSpan(start, n), train: false, out var targets))
                     {
                         var values = activations.ToFloats();
-                        ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, state.NextSequence);
+                        ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
                         frame = session.Frames.SealFeatures(state.NextSequence,
                         [
                             new FrameTensor(manifest.FeatureType, activations.shape, values),

@@ -22,7 +22,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         var manifest = session.Manifest;
         var train = session.Data.Train;
         var batchesPerEpoch = (train.Count + manifest.BatchSize - 1) / manifest.BatchSize;
-        using var client = ClientLayer.Create(manifest, trainable: true);
+        using var client = ClientLayer.Create(manifest, trainable: true, session.ConsortiumSecret);
         var state = session.State;
         if (state.ClientWeights is { } weights)
         {
@@ -94,7 +94,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         {
             var sequence = state.NextSequence;
             var values = activations.ToFloats();
-            ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
+            ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
             var frame = session.Frames.SealFeatures(sequence,
             [
                 new FrameTensor(manifest.FeatureType, activations.shape, values),

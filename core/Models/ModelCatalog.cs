@@ -103,13 +103,28 @@ public static class ModelCatalog
         Epochs: 50,
         Optimizer: OptimizerSettings.Adam(1e-4));
 
-    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19];
+    /// <summary>PneumoniaMNIST network with blocks 1-2 at the hospital (a deeper cut, a privacy defence; docs/privacy.md): sends 64x7x7.</summary>
+    public static ModelDefinition PneumoniaCnnCut2 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut2", 3, "PneumoniaMNIST classifier with blocks 1-2 at the hospital (deeper cut)");
+
+    /// <summary>PneumoniaMNIST network with blocks 1-3 at the hospital: sends 128x3x3.</summary>
+    public static ModelDefinition PneumoniaCnnCut3 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut3", 6, "PneumoniaMNIST classifier with blocks 1-3 at the hospital (deeper cut)");
+
+    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);
 
     /// <summary>Finds an entry by name; an unknown name lists the known ones.</summary>
     public static ModelDefinition Get(string name) =>
         All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)) ?? throw new UnknownModelException(name);
+
+    // The same network with the first `serverLayers` server layers moved to the hospital.
+    private static ModelDefinition DeeperCut(ModelDefinition model, string name, int serverLayers, string description) => model with
+    {
+        Name = name,
+        Description = description,
+        ClientLayers = [.. model.ClientLayers, .. model.ServerLayers.Take(serverLayers)],
+        ServerLayers = [.. model.ServerLayers.Skip(serverLayers)],
+    };
 
     // VGG block: `convs` 3x3 convolutions with ReLU, then a 2x2 max pool.
     private static Layer[] VggBlock(int inChannels, int outChannels, int convs)

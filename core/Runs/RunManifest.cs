@@ -17,11 +17,17 @@ public enum TrainingMode
     Temporal,
 }
 
-/// <summary>Optional privacy settings applied at the hospital.</summary>
+/// <summary>Privacy settings applied at the hospital (docs/privacy.md).</summary>
 public sealed record PrivacySettings
 {
-    /// <summary>Standard deviation of Gaussian noise added to the activations before upload; 0 turns it off.</summary>
+    /// <summary>Standard deviation of Gaussian noise (cryptographically secure, fresh per value) added to the activations before upload; 0 turns it off.</summary>
     public double NoiseSigma { get; init; }
+
+    /// <summary>NoPeek weight: the client layer also minimises alpha * DCor(input, activations) (vanilla mode); 0 turns it off.</summary>
+    public double NoPeekAlpha { get; init; }
+
+    /// <summary>Hex HMAC-SHA256 commitment to the consortium secret the hospitals hold (ConsortiumSecret.Commitment); null: no secret, initial client weights from <see cref="RunManifest.Seed"/>.</summary>
+    public string? ConsortiumCommitment { get; init; }
 }
 
 /// <summary>
@@ -198,6 +204,11 @@ public sealed record RunManifest
         if (Privacy is null || !double.IsFinite(Privacy.NoiseSigma) || Privacy.NoiseSigma < 0)
         {
             throw new RunManifestException("privacy.noiseSigma must be a finite number >= 0");
+        }
+        if (!double.IsFinite(Privacy.NoPeekAlpha) || Privacy.NoPeekAlpha < 0) throw new RunManifestException("privacy.noPeekAlpha must be a finite number >= 0");
+        if (Privacy.ConsortiumCommitment is { } commitment && (commitment.Length != 64 || !commitment.All(char.IsAsciiHexDigitLower)))
+        {
+            throw new RunManifestException("privacy.consortiumCommitment must be 64 lowercase hex digits (the commitment `splitfn-agent init` prints)");
         }
         if (TargetScaling is null || !double.IsFinite(TargetScaling.Offset) || !double.IsFinite(TargetScaling.Scale) || TargetScaling.Scale <= 0)
         {

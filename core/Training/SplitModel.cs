@@ -29,13 +29,27 @@ public sealed class SplitModel : IDisposable
 
     public Network Server { get; }
 
-    /// <summary>Builds the model with the run's initial weights: seeding first makes every hospital's client identical.</summary>
-    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null)
+    /// <summary>
+    /// Builds the model with a run's initial weights: the client part from <paramref name="clientSeed"/> (a hospital's
+    /// consortium-derived seed; <paramref name="seed"/> when null), the server part from <paramref name="seed"/> as the
+    /// function builds it.
+    /// </summary>
+    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null, ulong? clientSeed = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        TorchRuntime.Seed(seed);
-        var (client, server) = definition.BuildSplit(device);
-        return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
+        TorchRuntime.Seed(clientSeed ?? seed);
+        var client = definition.BuildClient(device);
+        try
+        {
+            TorchRuntime.Seed(seed);
+            var server = definition.BuildServer(client.OutputShape, device);
+            return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
     }
 
     /// <summary>One optimizer step on a batch; returns the batch loss.</summary>

@@ -7,7 +7,8 @@ namespace SplitFunctions.Functions.Training;
 
 /// <summary>
 /// The server layers of one run and their optimizer: the compute of a split-learning step, with no I/O.
-/// Initial weights come from the run's seed exactly as the hospitals and the in-process baselines build them.
+/// Initial weights come from the run's seed exactly as the in-process baselines build their server part. The function
+/// never builds a client layer: the hospitals' initial client weights derive from a consortium secret it does not hold.
 /// </summary>
 public sealed class ServerModel : IDisposable
 {
@@ -19,11 +20,9 @@ public sealed class ServerModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(manifest);
         this.manifest = manifest;
-        // Same construction order as SplitModel.Create: seed, client, server; the client is dropped.
+        // As SplitModel.Create builds its server part: seed, then the server layers for the manifest's cut.
         TorchRuntime.Seed(manifest.Seed);
-        var (client, server) = manifest.ModelDefinition.BuildSplit(device);
-        client.Dispose();
-        network = server;
+        network = manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
         optimizer = Optimizer.Create(network, manifest.Optimizer);
         Device = device;
     }

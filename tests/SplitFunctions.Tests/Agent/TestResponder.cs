@@ -29,10 +29,8 @@ internal sealed class TestResponder : IAsyncDisposable
         _keys = keys;
         _manifest = manifest;
         TorchRuntime.Seed(manifest.Seed);
-        var (client, server) = manifest.ModelDefinition.BuildSplit();
-        client.Dispose();
-        _server = server;
-        _optimizer = Optimizer.Create(server, manifest.Optimizer);
+        _server = manifest.ModelDefinition.BuildServer(manifest.CutShape);
+        _optimizer = Optimizer.Create(_server, manifest.Optimizer);
         _loop = Task.Run(() => LoopAsync(_cts.Token));
     }
 

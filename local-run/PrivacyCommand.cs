@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Globalization;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Privacy;
+using SplitFunctions.LocalRun.Studies;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>`splitfn-local privacy`: the defence grid on an image archive, test AUC beside the leakage audit per arm (docs/privacy.md).</summary>
+public static class PrivacyCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "Image archive with train, val and test splits (e.g. PneumoniaMNIST's .npz); omitted: synthetic images." };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs per arm.", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--audit-steps") { Description = "Optimizer steps per attacker decoder.", DefaultValueFactory = _ => 300 };
+        var grid = new Option<string>("--grid") { Description = "default (9 arms) or tiny (2 arms).", DefaultValueFactory = _ => "default" };
+        grid.AcceptOnlyFromAmong("default", "tiny");
+        var maxTrain = new Option<int?>("--max-train") { Description = "Use at most this many training images (quick runs)." };
+        var seed = new Option<long>("--seed") { Description = "Seed of initial weights, batch order and attackers.", DefaultValueFactory = _ => 42 };
+        var output = new Option<string>("--out") { Description = "Folder for privacy.md and each arm's audit.", DefaultValueFactory = _ => "privacy-study" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var command = new Command("privacy", "Privacy/accuracy trade-off: train each defence arm, audit what a curious server rebuilds, choose the default on validation.")
+        {
+            data, epochs, steps, grid, maxTrain, seed, output, threads,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                if (parse.GetValue(threads) > 0) TorchRuntime.Threads = parse.GetValue(threads);
+                var folder = Path.GetFullPath(parse.GetValue(output)!);
+                var s = parse.GetValue(seed);
+                var study = parse.GetValue(data) is { } path
+                    ? ImageStudy.LoadPredefined(path, 28, 28, 1, s)
+                    : ImageStudy.Synthetic(1200, 28, 28, 1, s);
+                var trainImages = study.Hospital(0);
+                if (parse.GetValue(maxTrain) is { } max && max < trainImages.Count) trainImages = trainImages.Subset(SeededRandom.Permutation(trainImages.Count, s)[..max]);
+                var statistics = ChannelStatistics.Compute(trainImages);
+                var train = ImageStudy.ToTrainingSet(trainImages, statistics);
+                var validation = ImageStudy.ToTrainingSet(study.Validation, statistics);
+                var test = ImageStudy.ToTrainingSet(study.Test, statistics);
+                Console.WriteLine($"privacy study on {study.Source}: {train.Count} train, {validation.Count} validation, {test.Count} test; {parse.GetValue(epochs)} epochs; {TorchRuntime.Threads} threads on {Environment.ProcessorCount} cores");
+                var results = new List<PrivacyArmResult>();
+                var audit = new AuditOptions { DecoderSteps = parse.GetValue(steps) };
+                foreach (var arm in PrivacyStudy.Grid(parse.GetValue(grid)!))
+                {
+                    var r = PrivacyStudy.RunArm(arm, train, validation, test, parse.GetValue(epochs), 64, 1e-3, (ulong)s, audit);
+                    results.Add(r);
+                    LeakageReportFiles.Save(r.Test, Path.Combine(folder, Slug(arm.Name)));
+                    Console.WriteLine(FormattableString.Invariant($"{arm.Name}: val AUC {r.ValidationAuc:F4}, test AUC {r.TestAuc:F4}; best test SSIM {r.Test.Best.Ssim:F3} (mean image {r.Test.Baseline.Ssim:F3}), re-id {r.Test.Best.Reidentification:P1}; {r.Seconds:F0} s"));
+                }
+                var chosen = PrivacyStudy.Choose(results, 0.01);
+                var table = PrivacyStudy.Table(results, chosen);
+                File.WriteAllText(Path.Combine(folder, "privacy.md"),
+                    $"# Privacy trade-off\n\n{table}\nChosen on validation (AUC within 0.01 of no defence, lowest best SSIM): **{chosen.Arm.Name}**.\n\n## Audit of the chosen arm (test)\n\n{LeakageReportFiles.Markdown(chosen.Test)}\n![audit]({Slug(chosen.Arm.Name)}/audit.png)\n");
+                Console.WriteLine(table);
+                Console.WriteLine($"chosen on validation: {chosen.Arm.Name}; written to {Path.Combine(folder, "privacy.md")}");
+                return (int)StudyExitCode.Ok;
+            }
+            catch (Exception e) when (e is DataFormatException or FileNotFoundException or IOException)
+            {
+                Console.Error.WriteLine($"splitfn-local privacy: {e.Message}");
+                return (int)StudyExitCode.Data;
+            }
+        });
+        return command;
+    }
+
+    private static string Slug(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')).Replace("--", "-", StringComparison.Ordinal).ToLower(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,100 @@
+using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Privacy;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+using TorchSharp;
+
+namespace SplitFunctions.Tests.Privacy;
+
+/// <summary>Issue 15, item 3: the built-in audit finds that an undefended layer leaks and a defended one leaks less (tiny data).</summary>
+public sealed class LeakageAuditTests
+{
+    private static TrainingSet Images(int count, long seed)
+    {
+        var images = SyntheticImages.Generate(count, 28, 28, seed);
+        return new TrainingSet(images.Images, images.Labels, [1, 28, 28]);
+    }
+
+    [Fact]
+    public void UndefendedLayer_LeaksWellAboveTheMeanImage_AndNoiseLeaksLess()
+    {
+        var auxiliary = Images(240, 1);
+        var test = Images(60, 2);
+        TorchRuntime.Seed(7);
+        using var client = ModelCatalog.PneumoniaCnn.BuildClient();
+        var options = new AuditOptions { DecoderSteps = 150, LeakedPairs = [50], PictureColumns = 6 };
+
+        var open = LeakageAudit.Run(client, auxiliary, test, options);
+        var defended = LeakageAudit.Run(client, auxiliary, test, options with { NoiseSigma = 2.0 });
+
+        open.Attacks.Select(a => a.Name).Should().HaveCount(3).And.Contain(n => n.Contains("50 leaked pairs"));
+        open.Best.Ssim.Should().BeGreaterThan(open.Baseline.Ssim + 0.1, "one conv block is an almost invertible encoding");
+        open.Best.Reidentification.Should().BeGreaterThan(5 * open.Chance);
+        open.DistanceCorrelation.Should().BeGreaterThan(open.ShuffledDistanceCorrelation);
+        defended.Best.Ssim.Should().BeLessThan(open.Best.Ssim - 0.05, "noise the server cannot subtract hides detail");
+        open.Png.AsSpan(0, 8).ToArray().Should().Equal([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+
+        var folder = Directory.CreateTempSubdirectory("audit-");
+        try
+        {
+            LeakageReportFiles.Save(open, folder.FullName);
+            File.ReadAllText(Path.Combine(folder.FullName, "audit.md")).Should().Contain("baseline: the mean image").And.Contain("re-identification");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Ssim_IsOneForIdenticalImages_AndDistanceCorrelationSeparatesDependentFromIndependent()
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = torch.rand(4, 1, 28, 28);
+        ImageSimilarity.Ssim(x, x).mean().item<float>().Should().BeApproximately(1f, 1e-4f);
+        ImageSimilarity.Ssim(x, torch.rand(4, 1, 28, 28)).mean().item<float>().Should().BeLessThan(0.2f);
+        var v = torch.randn(200, 5);
+        DistanceCorrelation.Value(v, v * 3 + 1).Should().BeApproximately(1, 1e-6);
+        DistanceCorrelation.Value(v, torch.randn(200, 5)).Should().BeLessThan(0.35);
+    }
+
+    [Fact]
+    public void NoPeek_ItsGradientJoinsTheServersInTheClientBackward()
+    {
+        var data = Images(16, 3);
+        var manifest = RunManifest.ForModel("run-nopeek", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["hospital-a"], 5);
+        using var plain = ClientLayer.Create(manifest, trainable: true, secret: null);
+        using var nopeek = ClientLayer.Create(manifest with { Privacy = new PrivacySettings { NoPeekAlpha = 1 } }, trainable: true, secret: null);
+        var before = plain.Network.SaveState();
+        int[] rows = [.. Enumerable.Range(0, 16)];
+        foreach (var layer in new[] { plain, nopeek })
+        {
+            using var scope = torch.NewDisposeScope();
+            var a = layer.Forward(data, rows, train: true, out _);
+            layer.ApplyGradient(a, new float[a.numel()]); // the server's dL/dA is zero here
+        }
+        using var w0 = plain.Network.GetState("0.weight");
+        using var w1 = nopeek.Network.GetState("0.weight");
+        plain.Network.SaveState().Should().Equal(before, "a zero server gradient moves nothing without NoPeek");
+        nopeek.LastNoPeekPenalty.Should().BeGreaterThan(0);
+        w1.ToFloats().Should().NotEqual(w0.ToFloats(), "the DCor penalty's gradient reached the client weights");
+    }
+
+    [Theory]
+    [InlineData("pneumonia-cnn-cut2", new long[] { 64, 7, 7 })]
+    [InlineData("pneumonia-cnn-cut3", new long[] { 128, 3, 3 })]
+    public void DeeperCutPresets_MoveBlocksToTheHospital(string name, long[] cut)
+    {
+        var model = ModelCatalog.Get(name);
+        TorchRuntime.Seed(1);
+        var (client, server) = model.BuildSplit();
+        using var _c = client;
+        using var _s = server;
+        client.OutputShape.Should().Equal(cut);
+        server.OutputShape.Should().Equal([1L]);
+        (model.ClientLayers.Count + model.ServerLayers.Count).Should().Be(ModelCatalog.PneumoniaCnn.ClientLayers.Count + ModelCatalog.PneumoniaCnn.ServerLayers.Count);
+    }
+}
