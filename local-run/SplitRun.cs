@@ -28,6 +28,8 @@ public sealed record SplitRunSettings
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
     public string[] ExtraInitArguments { get; init; } = [];
     public int Threads { get; init; } = 1;
+    /// <summary>U-shaped runs: the second-leg timeout and the hospitals' label-leakage defence.</summary>
+    public UShapedSettings UShaped { get; init; } = new();
 }
 
 /// <summary>
@@ -53,6 +55,7 @@ public static class SplitRun
             Optimizer = optimizer,
             ClientOptimizer = optimizer,
             TargetScaling = settings.TargetScaling,
+            UShaped = settings.UShaped,
         };
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);

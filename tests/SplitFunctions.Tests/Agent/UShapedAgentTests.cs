@@ -53,7 +53,8 @@ public sealed class UShapedAgentTests(AzuriteFixture azurite)
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         await foreach (BlobItem item in container.GetBlobsAsync())
         {
-            if (!item.Name.EndsWith(".sfe", StringComparison.Ordinal)) continue;
+            // The container is the hospital's, shared by the other tests' runs: this run's frames only.
+            if (!item.Name.EndsWith(".sfe", StringComparison.Ordinal) || item.Name.Split('/')[1] != manifest.RunId) continue;
             var folder = item.Name.Split('/')[0];
             var sequence = long.Parse(Path.GetFileNameWithoutExtension(item.Name), System.Globalization.CultureInfo.InvariantCulture);
             var bytes = (await container.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
