@@ -15,7 +15,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var data = new Option<FileInfo?>("--data") { Description = "An image archive (.npz). Default: PneumoniaMNIST from ../shared/data when present, else built-in synthetic images." };
-        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch) or temporal (features uploaded once, the paper's Algorithm 1).", DefaultValueFactory = _ => TrainingMode.Vanilla };
+        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch), temporal (features uploaded once, the paper's Algorithm 1) or ushaped (head and tail with the loss at the hospital: labels never leave it).", DefaultValueFactory = _ => TrainingMode.Vanilla };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 4 };
         var model = new Option<string>("--model") { Description = $"Catalog model: {string.Join(", ", ModelCatalog.Names)}.", DefaultValueFactory = _ => "pneumonia-cnn" };
         var modelFile = new Option<FileInfo?>("--model-file") { Description = "An image network of your own as a JSON model file (docs/models/, format in docs/architecture.md) instead of --model." };

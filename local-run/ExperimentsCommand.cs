@@ -9,7 +9,7 @@ namespace SplitFunctions.LocalRun;
 /// <summary>`splitfn-local experiments`: the paper's comparisons for one dataset in one run (docs/experiments.md).</summary>
 public static class ExperimentsCommand
 {
-    public static readonly string[] AllArms = ["vanilla", "temporal", "single", "centralised", "federated"];
+    public static readonly string[] AllArms = ["vanilla", "temporal", "ushaped", "single", "centralised", "federated"];
 
     public static Command Create()
     {
@@ -31,11 +31,12 @@ public static class ExperimentsCommand
         var ranges = new Option<string[]>("--range") { Description = "CSV: a column's plausible range, e.g. hdl_c=1:300 (repeat); rows outside it are dropped and counted.", AllowMultipleArgumentsPerToken = true };
         var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "CSV: check only the --range columns, not the clinical defaults (docs/experiments.md)." };
         var keepSplits = new Option<bool>("--keep-splits") { Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) instead of pooling and re-splitting." };
+        var ushapedNoise = new Option<double?>("--ushaped-defence-noise") { Description = "U-shaped arm: the hospitals' max-norm defence with this noise multiplier (docs/results.md); default no defence." };
         var resume = new Option<bool>("--resume") { Description = "Continue the study of the same name and settings: arms already finished are kept, the others run." };
 
         var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital alone, centralised training and federated averaging.")
         {
-            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, resume,
+            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, ushapedNoise, resume,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -75,6 +76,7 @@ public static class ExperimentsCommand
                     MaxSamples = result.GetValue(maxSamples),
                     Mapping = mapping,
                     KeepSplits = result.GetValue(keepSplits),
+                    UShapedDefence = result.GetValue(ushapedNoise) is { } noise ? new Core.Runs.GradientDefence { MaxNorm = true, NoiseMultiplier = noise } : new(),
                     Resume = result.GetValue(resume),
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
                 };

@@ -8,6 +8,7 @@ var root = new RootCommand("SplitFunctions on one machine: a multi-hospital spli
     DemoCommand.Create(),
     ExperimentsCommand.Create(),
     PrivacyCommand.Create(),
+    LeakageCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)

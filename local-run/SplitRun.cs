@@ -29,6 +29,8 @@ public sealed record SplitRunSettings
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
     public string[] ExtraInitArguments { get; init; } = [];
     public int Threads { get; init; } = 1;
+    /// <summary>U-shaped runs: the second-leg timeout and the hospitals' label-leakage defence.</summary>
+    public UShapedSettings UShaped { get; init; } = new();
 }
 
 /// <summary>
@@ -54,6 +56,7 @@ public static class SplitRun
             Optimizer = optimizer,
             ClientOptimizer = optimizer,
             TargetScaling = settings.TargetScaling,
+            UShaped = settings.UShaped,
         };
         // The hospitals' shared secret (initial client weights): the operator and the function get only its commitment.
         Directory.CreateDirectory(folder);

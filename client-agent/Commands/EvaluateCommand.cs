@@ -23,7 +23,7 @@ internal static class EvaluateCommand
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
             using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
-            if (session.State.Pending is { Kind: FrameKind.Train } pending)
+            if (session.State.Pending is { Kind: FrameKind.Train or FrameKind.Forward or FrameKind.Backward } pending)
             {
                 throw new AgentException(ExitCode.Usage,
                     $"training batch #{pending.Sequence} is still in flight: run `splitfn-agent train --max-batches 1` to complete it, then evaluate.");
@@ -35,9 +35,12 @@ internal static class EvaluateCommand
                 agentOutput.Info($"dropping interrupted {stale.Kind} message #{stale.Sequence}");
             }
             var vanilla = session.Manifest.Mode == TrainingMode.Vanilla;
+            var ushaped = session.Manifest.Mode == TrainingMode.UShaped;
             using var client = ClientLayer.Create(session.Manifest, trainable: vanilla, session.ConsortiumSecret);
+            using var layers = ushaped ? UShapedLayers.Create(session.Manifest) : null;
+            if (layers is not null) UShapedTrainer.Restore(session, layers);
             if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
-            else if (vanilla) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
+            else if ((vanilla || ushaped) && session.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
 
             var splitName = parse.GetValue(split)!;
             var data = session.Data.Split(splitName);
@@ -47,11 +50,14 @@ internal static class EvaluateCommand
             {
                 var batch = 0;
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                return await RemotePrediction.PredictAsync(session, client, data, n =>
+                void OnBatch(int n)
                 {
                     tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), session.State.NextSequence - 1));
                     clock.Restart();
-                }, cancellationToken).ConfigureAwait(false);
+                }
+                return layers is not null
+                    ? await UShapedPrediction.PredictAsync(session, layers, data, OnBatch, cancellationToken).ConfigureAwait(false)
+                    : await RemotePrediction.PredictAsync(session, client, data, OnBatch, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
             var report = EvaluationReport.Score(session, splitName, data, predictions);
             report.Save(session.Folder.EvaluationPath);

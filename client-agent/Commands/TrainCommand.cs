@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Protocol;
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Runs;
@@ -59,14 +60,19 @@ internal static class TrainCommand
                     throw new AgentException(ExitCode.Rejected,
                         $"a rejected temporal upload (message #{rejection.Sequence}: {rejection.Reason}) cannot be retried piecemeal: ask the operator to reset this hospital's part of run '{config.RunId}'.");
                 }
-                session.Commit(session.State with { LastRejection = null });
+                // U-shaped: a refused backward leg (expired, or its forward leg gone) is redone from a new forward leg.
+                var redo = session.Manifest.Mode == TrainingMode.UShaped && session.State.Pending is { Kind: FrameKind.Backward } leg && leg.Sequence == rejection.Sequence;
+                session.Commit(session.State with { LastRejection = null, Pending = redo ? null : session.State.Pending });
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }
             agentOutput.Info($"run {config.RunId} ({session.Manifest.Mode}, {session.Manifest.Model}, {session.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
             // Complete and Paused both exit 0: a bounded session is normal for a scheduled agent; `status` tells them apart.
-            _ = session.Manifest.Mode == TrainingMode.Vanilla
-                ? await new VanillaTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false)
-                : await new TemporalUploader(session, limits).RunAsync(cancellationToken).ConfigureAwait(false);
+            _ = session.Manifest.Mode switch
+            {
+                TrainingMode.Vanilla => await new VanillaTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+                TrainingMode.UShaped => await new UShapedTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+                _ => await new TemporalUploader(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+            };
             return ExitCode.Ok;
         }));
         return command;

@@ -33,6 +33,9 @@ public sealed record AgentState
     /// <summary>File (in the run folder) with the client weights after <see cref="ClientSteps"/> steps; null: the run's initial weights.</summary>
     public string? ClientWeights { get; init; }
     public string? OptimizerState { get; init; }
+    /// <summary>U-shaped mode: files with the tail's weights and optimizer state; null: the run's initial tail.</summary>
+    public string? TailWeights { get; init; }
+    public string? TailOptimizerState { get; init; }
     /// <summary>Sum of batch loss x batch size over the epoch in progress, for its mean train loss.</summary>
     public double EpochLossSum { get; init; }
     public int EpochSamples { get; init; }
@@ -64,6 +67,8 @@ public sealed record PendingFrame
     /// <summary>Temporal `chunk`: its index; `done`: the number of chunks.</summary>
     public int? Chunk { get; init; }
     public int? ChunkCount { get; init; }
+    /// <summary>U-shaped `backward` leg: the batch loss the tail computed (it never leaves the hospital).</summary>
+    public double? Loss { get; init; }
 }
 
 /// <summary>Why the function refused a message.</summary>

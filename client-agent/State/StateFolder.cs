@@ -99,6 +99,41 @@ public sealed class StateFolder : IDisposable
         return (clientName, optimizerName);
     }
 
+    /// <summary>U-shaped mode: the sealed bytes of one leg, kept under its own sequence so the forward leg survives until the backward leg is committed.</summary>
+    public void WriteLegFrame(long sequence, ReadOnlySpan<byte> sealedFrame) => AtomicFile.Write(Path.Combine(RunFolder, LegFile(sequence)), sealedFrame);
+
+    public byte[] ReadLegFrame(long sequence)
+    {
+        var path = Path.Combine(RunFolder, LegFile(sequence));
+        if (!File.Exists(path))
+        {
+            throw new AgentException(ExitCode.StateCorrupt,
+                string.Create(CultureInfo.InvariantCulture, $"local state says U-shaped leg #{sequence} is pending, but its frame {path} is missing. Move {RunFolder} aside to restart this hospital's part of the run."));
+        }
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>Deletes the leg frames other than <paramref name="keep"/>'s.</summary>
+    public void DeleteLegFrames(long? keep = null)
+    {
+        foreach (var file in Directory.EnumerateFiles(RunFolder, "leg.*.sfe"))
+        {
+            if (keep is null || Path.GetFileName(file) != LegFile(keep.Value)) File.Delete(file);
+        }
+    }
+
+    /// <summary>U-shaped mode: new tail weight files for <paramref name="step"/>.</summary>
+    public (string Tail, string Optimizer) WriteTailWeights(long step, byte[] tail, byte[] optimizer)
+    {
+        var tailName = string.Create(CultureInfo.InvariantCulture, $"tail.{step:D9}.pt");
+        var optimizerName = string.Create(CultureInfo.InvariantCulture, $"tail-optimizer.{step:D9}.bin");
+        AtomicFile.Write(Path.Combine(RunFolder, tailName), tail);
+        AtomicFile.Write(Path.Combine(RunFolder, optimizerName), optimizer);
+        return (tailName, optimizerName);
+    }
+
+    private static string LegFile(long sequence) => string.Create(CultureInfo.InvariantCulture, $"leg.{sequence:D12}.sfe");
+
     public byte[] ReadFile(string name)
     {
         var path = Path.Combine(RunFolder, name);
@@ -113,8 +148,8 @@ public sealed class StateFolder : IDisposable
         ArgumentNullException.ThrowIfNull(state);
         foreach (var file in Directory.EnumerateFiles(RunFolder).Select(Path.GetFileName))
         {
-            var isWeights = file!.StartsWith("client.", StringComparison.Ordinal) || file.StartsWith("optimizer.", StringComparison.Ordinal);
-            if (isWeights && file != state.ClientWeights && file != state.OptimizerState) File.Delete(Path.Combine(RunFolder, file));
+            var isWeights = file!.StartsWith("client.", StringComparison.Ordinal) || file.StartsWith("optimizer.", StringComparison.Ordinal) || file.StartsWith("tail", StringComparison.Ordinal);
+            if (isWeights && file != state.ClientWeights && file != state.OptimizerState && file != state.TailWeights && file != state.TailOptimizerState) File.Delete(Path.Combine(RunFolder, file));
         }
     }
 

@@ -39,6 +39,13 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
         return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
     }
 
+    /// <summary>U-shaped backward leg: seals dL/d(server output) for one sequence (its own payload kind, so it cannot pass for features).</summary>
+    public FeatureFrame SealOutputGradients(long sequence, params ReadOnlySpan<FrameTensor> tensors)
+    {
+        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.OutputGradients, KeyId), tensors);
+        return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
+    }
+
     /// <summary>Uploads the frame (if any) and enqueues the message. Safe to repeat: the blob is overwritten with the same bytes and the function answers a replayed sequence from its record.</summary>
     public async Task SendAsync(PendingFrame pending, byte[]? sealedBytes, CancellationToken cancellationToken)
     {
@@ -129,7 +136,7 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
     public async Task<DecodedTensor[]> ReadReplyFrameAsync(ReplyMessage reply, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reply);
-        var folder = reply.Kind == ReplyKind.Gradients ? StorageNames.GradientsFolder : StorageNames.PredictionsFolder;
+        var folder = StorageNames.ReplyFolder(reply.Kind);
         var expected = StorageNames.FrameBlob(folder, runId, reply.Sequence);
         if (!string.Equals(reply.Blob, expected, StringComparison.Ordinal))
         {

@@ -20,7 +20,7 @@ public sealed record EnvelopeContext(string RunId, string HospitalId, long Seque
     public static EnvelopeContext For(FrameMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return new(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Features,
+        return new(message.RunId, message.HospitalId, message.Sequence, message.Kind == FrameKind.Backward ? PayloadKind.OutputGradients : PayloadKind.Features,
             message.KeyId ?? throw new ArgumentException($"A '{message.Kind}' message has no payload to open.", nameof(message)));
     }
 
@@ -32,6 +32,7 @@ public sealed record EnvelopeContext(string RunId, string HospitalId, long Seque
         {
             ReplyKind.Gradients => PayloadKind.Gradients,
             ReplyKind.Predictions => PayloadKind.Predictions,
+            ReplyKind.Outputs => PayloadKind.ServerOutputs,
             _ => throw new ArgumentException($"A '{message.Kind}' reply has no payload to open.", nameof(message)),
         };
         return new(message.RunId, message.HospitalId, message.Sequence, kind, message.KeyId!);

@@ -69,8 +69,8 @@ public static class MessageCodec
         if (m.Loss is { } loss && !double.IsFinite(loss)) throw Malformed("loss must be a finite number.");
         switch (m.Kind)
         {
-            case ReplyKind.Gradients or ReplyKind.Predictions:
-                ValidatePayload(m.Blob, m.Length, m.Sha256, m.KeyId, m.Kind == ReplyKind.Gradients ? StorageNames.GradientsFolder : StorageNames.PredictionsFolder, m.RunId);
+            case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:
+                ValidatePayload(m.Blob, m.Length, m.Sha256, m.KeyId, StorageNames.ReplyFolder(m.Kind), m.RunId);
                 if (m.Reason is not null) throw Malformed("reason belongs only on a 'rejected' reply.");
                 break;
             case ReplyKind.Rejected:

@@ -11,4 +11,10 @@ public enum PayloadKind : byte
 
     /// <summary>Model outputs on held-out features, function to agent.</summary>
     Predictions = 3,
+
+    /// <summary>U-shaped mode: the server part's outputs, function to agent.</summary>
+    ServerOutputs = 4,
+
+    /// <summary>U-shaped mode: dL/d(server output) computed by the hospital's tail, agent to function.</summary>
+    OutputGradients = 5,
 }

@@ -14,8 +14,14 @@ public enum FrameKind
     /// <summary>Temporal mode: the hospital has uploaded all <see cref="FrameMessage.ChunkCount"/> chunks; no blob.</summary>
     Done,
 
-    /// <summary>Held-out features; answered with predictions.</summary>
+    /// <summary>Held-out features; answered with predictions (U-shaped runs: with server outputs).</summary>
     Evaluate,
+
+    /// <summary>U-shaped mode, first leg: the head's activations only; answered with the server's outputs.</summary>
+    Forward,
+
+    /// <summary>U-shaped mode, second leg: dL/d(server output) for the forward leg at sequence - 1; answered with dL/dA.</summary>
+    Backward,
 }
 
 /// <summary>What a reply message carries back to the hospital.</summary>
@@ -29,6 +35,9 @@ public enum ReplyKind
 
     /// <summary>The frame was applied and needs no payload back (temporal chunks, done).</summary>
     Accepted,
+
+    /// <summary>U-shaped mode: the server part's outputs (the hospital's tail turns them into predictions).</summary>
+    Outputs,
 }
 
 /// <summary>Message an agent puts on the `features` queue: which sealed blob to process and how to check it. Version 1.</summary>

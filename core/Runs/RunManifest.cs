@@ -15,6 +15,9 @@ public enum TrainingMode
 
     /// <summary>The paper's Algorithm 1: fixed client layer, features uploaded once, the server trains E epochs on the union.</summary>
     Temporal,
+
+    /// <summary>U-shaped: the head and the tail (with the loss) at the hospital, the middle at the server; labels never leave the hospital.</summary>
+    UShaped,
 }
 
 /// <summary>Privacy settings applied at the hospital (docs/privacy.md).</summary>
@@ -85,6 +88,9 @@ public sealed record RunManifest
     public required ElementType FeatureType { get; init; }
     public required IReadOnlyList<string> Hospitals { get; init; }
     public PrivacySettings Privacy { get; init; } = new();
+
+    /// <summary>U-shaped mode's settings (second-leg timeout, label-leakage defence); ignored by the other modes.</summary>
+    public UShapedSettings UShaped { get; init; } = new();
 
     /// <summary>Scaling of regression targets on the wire (classification labels are sent as 0/1).</summary>
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
@@ -210,6 +216,8 @@ public sealed record RunManifest
         {
             throw new RunManifestException("privacy.consortiumCommitment must be 64 lowercase hex digits (the commitment `splitfn-agent init` prints)");
         }
+        UShaped?.Validate();
+        if (UShaped is null) throw new RunManifestException("uShaped is null: leave it out for the defaults");
         if (TargetScaling is null || !double.IsFinite(TargetScaling.Offset) || !double.IsFinite(TargetScaling.Scale) || TargetScaling.Scale <= 0)
         {
             throw new RunManifestException("targetScaling needs a finite offset and a positive scale");

@@ -26,6 +26,18 @@ public static class StorageNames
     /// <summary>Folder of a hospital container holding sealed predictions (function to agent).</summary>
     public const string PredictionsFolder = "predictions";
 
+    /// <summary>Folder of a hospital container holding sealed server outputs (U-shaped mode, function to agent).</summary>
+    public const string OutputsFolder = "outputs";
+
+    /// <summary>The folder a reply of this kind names its blob under.</summary>
+    public static string ReplyFolder(Protocol.ReplyKind kind) => kind switch
+    {
+        Protocol.ReplyKind.Gradients => GradientsFolder,
+        Protocol.ReplyKind.Predictions => PredictionsFolder,
+        Protocol.ReplyKind.Outputs => OutputsFolder,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "this reply kind carries no blob"),
+    };
+
     /// <summary>Longest hospital id: keeps `replies-&lt;hospital&gt;` within the 63-character queue name limit.</summary>
     public const int MaxHospitalIdLength = 40;
 

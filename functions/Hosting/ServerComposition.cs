@@ -44,6 +44,7 @@ public static class ServerComposition
         services.AddSingleton<StepTimeline>();
         services.AddSingleton<HospitalReplies>();
         services.AddSingleton<VanillaSteps>();
+        services.AddSingleton<UShapedSteps>();
         services.AddSingleton<TemporalEpochs>();
         services.AddSingleton<TemporalChunks>();
         services.AddSingleton<RemoteEvaluation>();

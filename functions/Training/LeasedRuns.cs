@@ -147,4 +147,6 @@ public static class JournalKinds
     public const string Train = "train";
     public const string Chunk = "chunk";
     public const string Done = "done";
+    public const string Forward = "forward";
+    public const string Backward = "backward";
 }

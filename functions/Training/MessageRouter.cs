@@ -14,7 +14,7 @@ namespace SplitFunctions.Functions.Training;
 /// (the hospital told, the message poisoned by the host), never a step, and never stalls other hospitals.
 /// </summary>
 public sealed partial class MessageRouter(
-    LeasedRuns sessions, ServerFrameStore frames, VanillaSteps vanilla, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
+    LeasedRuns sessions, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
     ILogger<MessageRouter> logger) : IMessageProcessor
 {
     /// <summary>The router with its handlers, for callers without a container (tests, benchmarks).</summary>
@@ -23,7 +23,7 @@ public sealed partial class MessageRouter(
         loggers ??= NullLoggerFactory.Instance;
         var replies = new HospitalReplies(frames, loggers.CreateLogger<HospitalReplies>());
         var epochs = new TemporalEpochs(sessions, frames, loggers.CreateLogger<TemporalEpochs>());
-        return new MessageRouter(sessions, frames, new VanillaSteps(sessions, frames, replies, timeline), new TemporalChunks(sessions, frames, replies, epochs),
+        return new MessageRouter(sessions, frames, new VanillaSteps(sessions, frames, replies, timeline), new UShapedSteps(sessions, frames, replies), new TemporalChunks(sessions, frames, replies, epochs),
             new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
     }
 
@@ -67,6 +67,8 @@ public sealed partial class MessageRouter(
                 return message.Kind switch
                 {
                     FrameKind.Train => await vanilla.TrainAsync(session, message, cancellationToken).ConfigureAwait(false),
+                    FrameKind.Forward => await ushaped.ForwardAsync(session, message, cancellationToken).ConfigureAwait(false),
+                    FrameKind.Backward => await ushaped.BackwardAsync(session, message, cancellationToken).ConfigureAwait(false),
                     FrameKind.Chunk => await temporal.IndexChunkAsync(session, message, cancellationToken).ConfigureAwait(false),
                     FrameKind.Done => await temporal.CompleteHospitalAsync(session, message, cancellationToken).ConfigureAwait(false),
                     FrameKind.Evaluate => await evaluation.EvaluateAsync(session, message, cancellationToken).ConfigureAwait(false),
@@ -113,7 +115,7 @@ public sealed partial class MessageRouter(
         {
             return;
         }
-        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate)
+        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward)
         {
             frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, cancellationToken);
         }

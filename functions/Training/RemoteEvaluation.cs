@@ -15,9 +15,11 @@ public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies re
         TrainingFrames.RequireCut(session, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
         var predictions = session.Model.Predict(tensors[0].Values, batch);
-        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
-            SplitFunctions.Core.ElementType.Float32, [(predictions, [batch, 1])], ct).ConfigureAwait(false);
-        await replies.SendAsync(message, ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
-        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {batch} predictions");
+        // U-shaped: the body's outputs go back and the hospital's tail makes the predictions (none cross the wire).
+        var ushaped = session.Manifest.Mode == SplitFunctions.Core.Runs.TrainingMode.UShaped;
+        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, ushaped ? PayloadKind.ServerOutputs : PayloadKind.Predictions, message.KeyId!,
+            SplitFunctions.Core.ElementType.Float32, [(predictions, [batch, .. session.Model.OutputShape])], ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ushaped ? ReplyKind.Outputs : ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {batch} {(ushaped ? "server outputs" : "predictions")}");
     }
 }

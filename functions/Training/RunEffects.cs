@@ -21,6 +21,29 @@ public static class RunEffects
         return (loss, gradient);
     }
 
+    /// <summary>A U-shaped `forward` leg: opens the hospital's batch (a newer forward leg replaces an abandoned one).</summary>
+    public static void ApplyForward(LeasedRun run, string hospital, OpenForward open)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(open);
+        run.State.OpenForwards[hospital] = open;
+        Advance(run.State, hospital, open.Sequence);
+    }
+
+    /// <summary>A U-shaped `backward` leg: the server step for the open forward leg's activations; returns dL/dA and closes the leg.</summary>
+    public static float[] ApplyBackward(LeasedRun run, string hospital, long sequence, DecodedTensor activations, DecodedTensor outputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(activations);
+        ArgumentNullException.ThrowIfNull(outputGradient);
+        var batch = TrainingFrames.Batch(activations);
+        var gradient = run.Model.BackwardFromOutputs(activations.Values, outputGradient.Values, batch);
+        run.State.BatchesApplied++;
+        run.State.OpenForwards.Remove(hospital);
+        Advance(run.State, hospital, sequence);
+        return gradient;
+    }
+
     /// <summary>A `chunk` message: the chunk joins the run's index of temporal features.</summary>
     public static void ApplyChunk(LeasedRun run, FeatureChunk chunk)
     {
@@ -65,6 +88,15 @@ public static class RunEffects
             case JournalKinds.Train:
                 var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
                 ApplyTrain(run, entry.Hospital, entry.Sequence, tensors);
+                break;
+            case JournalKinds.Forward:
+                ApplyForward(run, entry.Hospital, new OpenForward(entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId, DateTimeOffset.UtcNow));
+                break;
+            case JournalKinds.Backward:
+                var open = run.State.OpenForwards.GetValueOrDefault(entry.Hospital)
+                    ?? throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} is a backward leg of {entry.Hospital} without an open forward leg");
+                var (legOne, legTwo) = await UShapedSteps.ReadLegsAsync(frames, run.Manifest.RunId, entry.Hospital, open, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                ApplyBackward(run, entry.Hospital, entry.Sequence, legOne, legTwo);
                 break;
             case JournalKinds.Chunk:
                 ApplyChunk(run, new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));

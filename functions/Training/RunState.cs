@@ -40,6 +40,9 @@ public sealed record RunState
 
     public List<EpochRecord> Epochs { get; init; } = [];
 
+    /// <summary>U-shaped mode: per hospital, the forward leg applied and waiting for its backward leg.</summary>
+    public Dictionary<string, OpenForward> OpenForwards { get; init; } = new(StringComparer.Ordinal);
+
     /// <summary>Recent vanilla batch losses per hospital (bounded) for progress and reports.</summary>
     public List<BatchRecord> RecentBatches { get; init; } = [];
 
@@ -62,6 +65,12 @@ public sealed record RunState
         if (RecentBatches.Count > RecentBatchLimit) RecentBatches.RemoveRange(0, RecentBatches.Count - RecentBatchLimit);
     }
 }
+
+/// <summary>
+/// A U-shaped forward leg the server answered and keeps for its backward leg (sequence + 1): where the head's
+/// activations are, and when the leg was opened (a backward leg later than the manifest's timeout is refused).
+/// </summary>
+public sealed record OpenForward(long Sequence, string Blob, long Length, string Sha256, string KeyId, DateTimeOffset OpenedAt);
 
 public sealed record EpochRecord(int Epoch, double Loss, int Samples, double Seconds);
 

@@ -38,7 +38,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
     public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
-        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
     {
         if (blob is null || sha256 is null || keyId is null)
         {
@@ -53,6 +53,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         {
             throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
         }
+        if (kind != PayloadKind.Features) return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, kind).ConfigureAwait(false);
         if (prefetched.TryRemove(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId), out var ahead))
         {
             // Read ahead while the previous message computed: the step waits only for what is left of it.
@@ -94,7 +95,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             length.ToString(System.Globalization.CultureInfo.InvariantCulture), sha256, keyId);
 
     private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadNowAsync(
-        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct)
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
     {
         var clock = Stopwatch.StartNew();
         Memory<byte> sealedBytes;
@@ -109,7 +110,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         }
         var transfer = clock.Elapsed.TotalMilliseconds;
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var tensors = SecureFrameCodec.OpenInPlace(key, new EnvelopeContext(run, hospital, sequence, PayloadKind.Features, keyId), sealedBytes.Span, length, sha256);
+        var tensors = SecureFrameCodec.OpenInPlace(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256);
         return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
     }
 
@@ -133,6 +134,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         PayloadKind.Features => "features",
         PayloadKind.Gradients => "gradients",
         PayloadKind.Predictions => "predictions",
+        PayloadKind.ServerOutputs => StorageNames.OutputsFolder,
+        PayloadKind.OutputGradients => StorageNames.FeaturesFolder,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

@@ -1,4 +1,5 @@
 using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
 using TorchSharp;
@@ -22,7 +23,18 @@ public sealed class ServerModel : IDisposable
         this.manifest = manifest;
         // As SplitModel.Create builds its server part: seed, then the server layers for the manifest's cut.
         TorchRuntime.Seed(manifest.Seed);
-        network = manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
+        if (manifest.Mode == TrainingMode.UShaped)
+        {
+            // Same order as the hospitals (UShapedSplit.Build): head, body, tail; the server keeps the body.
+            var (head, body, tail) = UShapedSplit.Build(manifest.ModelDefinition, device);
+            head.Dispose();
+            tail.Dispose();
+            network = body;
+        }
+        else
+        {
+            network = manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
+        }
         optimizer = Optimizer.Create(network, manifest.Optimizer);
         Device = device;
     }
@@ -30,6 +42,9 @@ public sealed class ServerModel : IDisposable
     public torch.Device Device { get; }
 
     public long[] CutShape => network.InputShape;
+
+    /// <summary>Per-sample shape of what the server part outputs (a prediction, or in U-shaped mode the body's output).</summary>
+    public long[] OutputShape => network.OutputShape;
 
     public byte[] SaveWeights() => network.SaveState();
 
@@ -52,6 +67,31 @@ public sealed class ServerModel : IDisposable
         var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
         optimizer.Step();
         return (loss, a.grad!.ToFloats());
+    }
+
+    /// <summary>U-shaped first leg: the body's outputs for the head's activations (training mode; nothing changes).</summary>
+    public float[] ForwardOutputs(float[] activations, int batch)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
+        return network.Forward(a, train: true).ToFloats();
+    }
+
+    /// <summary>
+    /// U-shaped second leg: the body forward again on the first leg's activations (at the current weights, so a replay
+    /// recomputes exactly), backward from the hospital's dL/d(output), optimizer step; returns dL/dA.
+    /// </summary>
+    public float[] BackwardFromOutputs(float[] activations, float[] outputGradient, int batch)
+    {
+        using var scope = torch.NewDisposeScope();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device).requires_grad_();
+        var g = TensorData.FromFloats(outputGradient, [batch, .. OutputShape], Device);
+        optimizer.ZeroGrad();
+        var output = network.Forward(a, train: true);
+        output.backward([g]);
+        optimizer.Step();
+        return a.grad!.ToFloats();
     }
 
     /// <summary>Temporal step on features already at the server: no gradient goes back.</summary>

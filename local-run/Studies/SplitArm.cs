@@ -32,11 +32,13 @@ public static class SplitArm
             Hospitals = material.HospitalIds,
             TargetScaling = material.Scaling,
             ExtraInitArguments = InitArguments(options),
+            UShaped = new UShapedSettings { Defence = options.UShapedDefence },
         };
         var name = mode.ToString().ToLowerInvariant();
         List<EpochResult> history = [];
         var epochs = options.Epochs;
-        if (mode == TrainingMode.Vanilla)
+        // U-shaped validates at the hospitals every epoch as vanilla does, so it selects its own epoch count.
+        if (mode is TrainingMode.Vanilla or TrainingMode.UShaped)
         {
             Console.WriteLine($"   selection run: {options.Epochs} epochs with validation at every hospital");
             var selectionFolder = Path.Combine(folder, $"{name}-selection");
@@ -70,9 +72,12 @@ public static class SplitArm
             var r = perHospital.Values.Select(s => s.Regression!).ToList();
             headline = new TestScores(null, new RegressionScores(r.Average(x => x.Msle), r.Average(x => x.Rmsle), r.Average(x => x.SmapePercent), r[0].Samples));
         }
-        var description = mode == TrainingMode.Vanilla
-            ? "multi-hospital split learning, vanilla (a round trip per batch); mean over hospitals"
-            : "multi-hospital split learning, temporal (paper Algorithm 1, fixed client layer); mean over hospitals";
+        var description = mode switch
+        {
+            TrainingMode.Vanilla => "multi-hospital split learning, vanilla (a round trip per batch); mean over hospitals",
+            TrainingMode.UShaped => "multi-hospital split learning, U-shaped (head and tail with the loss at the hospital, labels never sent); mean over hospitals",
+            _ => "multi-hospital split learning, temporal (paper Algorithm 1, fixed client layer); mean over hospitals",
+        };
         return new ArmResult($"split-{name}", description, history, headline, perHospital, clock.Elapsed.TotalSeconds,
             material.Hospitals.Sum(h => h.Count), epochs);
     }

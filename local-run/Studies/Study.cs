@@ -71,7 +71,7 @@ public static class Study
         return 0;
     }
 
-    public static bool IsSplitArm(string arm) => arm is "vanilla" or "temporal";
+    public static bool IsSplitArm(string arm) => arm is "vanilla" or "temporal" or "ushaped";
 
     private static async Task<IReadOnlyList<ArmResult>> RunArmAsync(string arm, StudyOptions options, ModelDefinition model, StudyMaterial material, ArmStore store,
         string folder, ulong seed, EpochProgress progress, CancellationToken ct)
@@ -87,10 +87,11 @@ public static class Study
                         material.HospitalValidation(h), material.HospitalTest(h), material.ScoreTest, options.Epochs, options.BatchSize, seed, progress))];
                 case "federated":
                     return [BaselineArms.Federated(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs, options.BatchSize, seed, progress)];
-                case "vanilla" or "temporal":
+                case "vanilla" or "temporal" or "ushaped":
                     // Temporal has no validation at the hospitals while the server trains: it takes the epochs vanilla chose.
                     var vanillaEpochs = store.Done.TryGetValue("vanilla", out var vanilla) ? vanilla[0].SelectedEpoch : (int?)null;
-                    return [await SplitArm.RunAsync(arm == "vanilla" ? TrainingMode.Vanilla : TrainingMode.Temporal, options, model, material, folder, vanillaEpochs, ct).ConfigureAwait(false)];
+                    var mode = arm switch { "vanilla" => TrainingMode.Vanilla, "ushaped" => TrainingMode.UShaped, _ => TrainingMode.Temporal };
+                    return [await SplitArm.RunAsync(mode, options, model, material, folder, vanillaEpochs, ct).ConfigureAwait(false)];
                 default:
                     throw new StudyException(StudyExitCode.Usage, $"unknown arm '{arm}'");
             }

@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Data;
 
 namespace SplitFunctions.LocalRun.Studies;
@@ -22,6 +23,8 @@ public sealed record StudyOptions
     public ColumnMapping? Mapping { get; init; }
     /// <summary>Images: keep the archive's own val and test splits instead of pooling and re-splitting.</summary>
     public bool KeepSplits { get; init; }
+    /// <summary>The U-shaped arm's label-leakage defence at the hospitals (none by default).</summary>
+    public GradientDefence UShapedDefence { get; init; } = new();
     /// <summary>Continue an earlier run of the same settings: arms already in arms/ are not run again.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool Resume { get; init; }

@@ -40,6 +40,13 @@ internal sealed class DrainFunction : IAsyncDisposable
         return new DrainFunction(Process.Start(info)!);
     }
 
+    /// <summary>SIGKILL: the function dies mid-work, without a checkpoint or releasing its lease.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>SIGTERM and wait: the function checkpoints and releases its run lease.</summary>
     public async Task StopAsync()
     {

@@ -51,10 +51,12 @@ internal sealed class RunHarness : IAsyncDisposable
     public QueueClient Replies(string hospital) => Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
     /// <summary>Starts Azurite and provisions a run of ldl-mlp (fast) or the given model.</summary>
-    public static async Task<RunHarness> StartAsync(TrainingMode mode = TrainingMode.Vanilla, string model = "ldl-mlp", string[]? hospitals = null, int batchSize = 16, int epochs = 3, string runId = "run-1")
+    public static async Task<RunHarness> StartAsync(TrainingMode mode = TrainingMode.Vanilla, string model = "ldl-mlp", string[]? hospitals = null, int batchSize = 16, int epochs = 3, string runId = "run-1",
+        Func<RunManifest, RunManifest>? configure = null)
     {
         var azurite = await AzuriteProcess.StartAsync();
         var manifest = RunManifest.ForModel(runId, ModelCatalog.Get(model), mode, hospitals ?? ["alpha", "beta"], seed: 7) with { BatchSize = batchSize, Epochs = epochs };
+        if (configure is not null) manifest = configure(manifest);
         var harness = new RunHarness(azurite, manifest);
         await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
         foreach (var hospital in manifest.Hospitals) harness.Keys.CreateKey(hospital);
@@ -102,6 +104,20 @@ internal sealed class RunHarness : IAsyncDisposable
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
+        });
+    }
+
+    /// <summary>A U-shaped backward leg: dL/d(server output) sealed as the agent seals it, and its message text.</summary>
+    public async Task<string> PrepareBackwardAsync(string hospital, long sequence, float[] outputGradient, long[] shape, PayloadKind sealAs = PayloadKind.OutputGradients)
+    {
+        var key = Keys.GetKey(hospital);
+        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(ElementType.Float32, shape, outputGradient)]);
+        var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
+        return MessageCodec.Serialize(new FrameMessage
+        {
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Backward, Blob = blob, Length = sealedBytes.Length,
+            Sha256 = sealedBytes.Sha256, ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
         });
     }
 

@@ -189,9 +189,9 @@ public sealed class TrainingServiceTests
     }
 
     // The state dict's tensors as one flat list (byte equality of pickles would also compare storage names).
-    internal static List<float> WeightsOf(byte[] state)
+    internal static List<float> WeightsOf(byte[] state, Core.Engine.Network? into = null)
     {
-        using var network = Core.Models.ModelCatalog.LdlMlp.BuildServer([64]);
+        using var network = into ?? Core.Models.ModelCatalog.LdlMlp.BuildServer([64]);
         network.LoadState(state);
         var all = new List<float>();
         foreach (var name in network.StateNames)

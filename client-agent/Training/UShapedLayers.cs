@@ -1,0 +1,100 @@
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+using TorchSharp;
+
+namespace SplitFunctions.ClientAgent.Training;
+
+/// <summary>
+/// The hospital's two ends of a U-shaped network: the head (before the cut) and the tail with the loss (after the
+/// server's body), each with its optimizer. Built as the server builds its body (<see cref="UShapedSplit.Build"/>).
+/// </summary>
+public sealed class UShapedLayers : IDisposable
+{
+    private readonly RunManifest manifest;
+
+    private UShapedLayers(RunManifest manifest, Network head, Network tail)
+    {
+        this.manifest = manifest;
+        Head = head;
+        Tail = tail;
+        HeadOptimizer = Optimizer.Create(head, manifest.ClientOptimizer);
+        TailOptimizer = Optimizer.Create(tail, manifest.ClientOptimizer);
+    }
+
+    public Network Head { get; }
+    public Network Tail { get; }
+    public Optimizer HeadOptimizer { get; }
+    public Optimizer TailOptimizer { get; }
+
+    public static UShapedLayers Create(RunManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        TorchRuntime.Seed(manifest.Seed);
+        var (head, body, tail) = UShapedSplit.Build(manifest.ModelDefinition);
+        body.Dispose();
+        return new UShapedLayers(manifest, head, tail);
+    }
+
+    /// <summary>Loads saved weights and optimizer states (null: still the initial ones).</summary>
+    public void Restore(byte[]? head, byte[]? headOptimizer, byte[]? tail, byte[]? tailOptimizer)
+    {
+        if (head is not null) Head.LoadState(head);
+        if (headOptimizer is not null) HeadOptimizer.LoadState(headOptimizer);
+        if (tail is not null) Tail.LoadState(tail);
+        if (tailOptimizer is not null) TailOptimizer.LoadState(tailOptimizer);
+    }
+
+    /// <summary>Head forward on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="HeadBackward"/>.</summary>
+    public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var features = new float[indices.Length * data.SampleSize];
+        targets = new float[indices.Length];
+        data.Gather(indices, features, targets);
+        using var scope = torch.NewDisposeScope();
+        var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
+        return Head.Forward(x, train).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).</summary>
+    public (double Loss, float[] OutputGradient) TailStep(float[] outputs, long[] shape, float[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        using var scope = torch.NewDisposeScope();
+        var o = TensorData.FromFloats(outputs, shape).requires_grad_();
+        var y = TensorData.FromFloats(targets, [targets.Length, 1]);
+        TailOptimizer.ZeroGrad();
+        var prediction = Tail.Forward(o, train: true);
+        var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
+        TailOptimizer.Step();
+        return (loss, o.grad!.ToFloats());
+    }
+
+    /// <summary>Predictions from the server's outputs (evaluation: computed here, never sent).</summary>
+    public float[] Predict(float[] outputs, long[] shape)
+    {
+        using var scope = torch.NewDisposeScope();
+        return Tail.Forward(TensorData.FromFloats(outputs, shape), train: false).ToFloats();
+    }
+
+    /// <summary>Head backward with dL/dA from the function, then one head optimizer step.</summary>
+    public void HeadBackward(torch.Tensor activations, float[] gradient)
+    {
+        ArgumentNullException.ThrowIfNull(activations);
+        using var scope = torch.NewDisposeScope();
+        var g = TensorData.FromFloats(gradient, activations.shape);
+        HeadOptimizer.ZeroGrad();
+        activations.backward([g]);
+        HeadOptimizer.Step();
+    }
+
+    public void Dispose()
+    {
+        HeadOptimizer.Dispose();
+        TailOptimizer.Dispose();
+        Head.Dispose();
+        Tail.Dispose();
+    }
+}

@@ -1,0 +1,38 @@
+namespace SplitFunctions.Core.Runs;
+
+/// <summary>
+/// U-shaped mode (<see cref="TrainingMode.UShaped"/>): how long the server keeps a forward leg open for its backward
+/// leg, and the defence the hospital applies to dL/d(server output) before it leaves (Li et al., ICLR 2022).
+/// </summary>
+public sealed record UShapedSettings
+{
+    /// <summary>A backward leg arriving later than this after its forward leg is rejected as expired (the hospital redoes the batch).</summary>
+    public int SecondLegTimeoutSeconds { get; init; } = 600;
+
+    /// <summary>The hospital's perturbation of the output gradients the server sees.</summary>
+    public GradientDefence Defence { get; init; } = new();
+
+    /// <summary>Throws <see cref="RunManifestException"/> naming the field.</summary>
+    public void Validate()
+    {
+        if (SecondLegTimeoutSeconds is < 1 or > 86400) throw new RunManifestException($"uShaped.secondLegTimeoutSeconds {SecondLegTimeoutSeconds} is out of range 1..86400");
+        if (Defence is null) throw new RunManifestException("uShaped.defence is null: leave it out for no defence");
+        if (!double.IsFinite(Defence.NoiseMultiplier) || Defence.NoiseMultiplier < 0) throw new RunManifestException("uShaped.defence.noiseMultiplier must be a finite number >= 0");
+    }
+}
+
+/// <summary>
+/// Perturbation of each sample's dL/d(server output) at the hospital, noise from a CSPRNG (never from values the server
+/// holds): <see cref="MaxNorm"/> tops every sample's gradient up with Gaussian noise to the batch's largest norm (Li et
+/// al.'s max-norm, against the norm attack); <see cref="NoiseMultiplier"/> adds isotropic Gaussian noise of total norm
+/// about multiplier x that largest norm (against the direction attack).
+/// </summary>
+public sealed record GradientDefence
+{
+    public bool MaxNorm { get; init; }
+
+    public double NoiseMultiplier { get; init; }
+
+    /// <summary>Whether the gradients leave unchanged.</summary>
+    public bool IsOff => !MaxNorm && NoiseMultiplier == 0;
+}

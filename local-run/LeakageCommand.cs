@@ -1,0 +1,41 @@
+using System.CommandLine;
+using System.Text.Json;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.LocalRun.Studies;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>`splitfn-local leakage`: the label-leakage attacks on a U-shaped PneumoniaMNIST run, without and with the hospital's defence (docs/results.md).</summary>
+public static class LeakageCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<FileInfo>("--data") { Description = "PneumoniaMNIST (.npz with <split>_images/_labels).", Required = true };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per defence setting; the best on validation is kept.", DefaultValueFactory = _ => 5 };
+        var noise = new Option<double[]>("--noise") { Description = "Noise multipliers to try with max-norm (0 = max-norm alone).", DefaultValueFactory = _ => [0.0, 1.0], AllowMultipleArgumentsPerToken = true };
+        var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many samples (quick runs)." };
+        var seed = new Option<long>("--seed") { Description = "Seed of the split, the initial weights and the batch order.", DefaultValueFactory = _ => 42 };
+        var output = new Option<FileInfo?>("--out") { Description = "Also write the results as JSON here." };
+        var command = new Command("leakage", "Norm and direction label-leakage attacks (Li et al., ICLR 2022) on the gradients a U-shaped server receives, without and with the hospital's defence.")
+        {
+            data, epochs, noise, maxSamples, seed, output,
+        };
+        command.SetAction((result, ct) =>
+        {
+            var path = result.GetValue(data)!;
+            if (!path.Exists)
+            {
+                Console.Error.WriteLine($"splitfn-local: data file {path.FullName} does not exist: check --data (exit code {(int)StudyExitCode.Data})");
+                return Task.FromResult((int)StudyExitCode.Data);
+            }
+            List<GradientDefence> defences = [new()];
+            defences.AddRange(result.GetValue(noise)!.Select(m => new GradientDefence { MaxNorm = true, NoiseMultiplier = m }));
+            var results = LabelLeakageStudy.Run(path.FullName, defences, result.GetValue(epochs), result.GetValue(maxSamples), (ulong)result.GetValue(seed), Console.WriteLine);
+            Console.WriteLine();
+            Console.Write(LabelLeakageStudy.ToMarkdown(results));
+            if (result.GetValue(output) is { } file) File.WriteAllText(file.FullName, JsonSerializer.Serialize(results, SplitRun.Json));
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,80 @@
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Privacy;
+using SplitFunctions.Core.Runs;
+
+namespace SplitFunctions.Tests.Privacy;
+
+/// <summary>The U-shaped cut of the catalog, the label-leakage attacks on what the server receives, and the hospital's defence.</summary>
+public sealed class UShapedLeakageTests
+{
+    [Fact]
+    public void The_tail_is_the_last_linear_layer_and_what_follows_it()
+    {
+        UShapedSplit.Tail(ModelCatalog.PneumoniaCnn).Should().Equal(new Linear(64, 1), new Sigmoid());
+        UShapedSplit.Tail(ModelCatalog.CovidCtCnn).Should().Equal(new Linear(128, 1), new Sigmoid());
+        UShapedSplit.Tail(ModelCatalog.LdlMlp).Should().Equal(new Linear(32, 1));
+        UShapedSplit.Body(ModelCatalog.LdlMlp).Count.Should().Be(ModelCatalog.LdlMlp.ServerLayers.Count - 1);
+    }
+
+    // What a sigmoid+BCE tail sends back: (p - y) / n times its weight row, one direction per class.
+    private static (float[] Gradients, float[] Labels) RankOneGradients(int batch, int width, int seed)
+    {
+        var rng = new Random(seed);
+        var w = Enumerable.Range(0, width).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var labels = Enumerable.Range(0, batch).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray();
+        var g = new float[batch * width];
+        for (var i = 0; i < batch; i++)
+        {
+            var p = 0.2 + 0.6 * rng.NextDouble();
+            for (var k = 0; k < width; k++) g[i * width + k] = (float)((p - labels[i]) / batch * w[k]);
+        }
+        return (g, labels);
+    }
+
+    [Fact]
+    public void Undefended_gradients_give_the_labels_away_and_the_defence_takes_them_back()
+    {
+        var (g, labels) = RankOneGradients(64, 64, seed: 1);
+        var (scores, kept) = LabelLeakageAttacks.DirectionScores(g, labels, 64);
+        LabelLeakageAttacks.Auc(scores, kept).Should().Be(1.0, "positives and negatives point in opposite directions");
+
+        var defended = (float[])g.Clone();
+        OutputGradientDefence.Apply(defended, 64, new GradientDefence { MaxNorm = true, NoiseMultiplier = 3 });
+        var (defendedScores, defendedKept) = LabelLeakageAttacks.DirectionScores(defended, labels, 64);
+        LabelLeakageAttacks.Auc(defendedScores, defendedKept).Should().BeLessThan(0.9);
+        defended.Should().NotEqual(g);
+    }
+
+    [Fact]
+    public void Max_norm_equalises_the_norms_and_its_noise_is_never_the_same_twice()
+    {
+        var (g, _) = RankOneGradients(64, 256, seed: 2);
+        var once = (float[])g.Clone();
+        var twice = (float[])g.Clone();
+        var defence = new GradientDefence { MaxNorm = true };
+        OutputGradientDefence.Apply(once, 64, defence);
+        OutputGradientDefence.Apply(twice, 64, defence);
+        once.Should().NotEqual(twice, "the noise comes from the CSPRNG, not from anything the server could know");
+        var norms = LabelLeakageAttacks.NormScores(once, 64);
+        var max = LabelLeakageAttacks.NormScores(g, 64).Max();
+        norms.Should().OnlyContain(n => n > 0.8 * max && n < 1.2 * max, "every sample's gradient is topped up to the batch's largest norm");
+
+        var off = (float[])g.Clone();
+        OutputGradientDefence.Apply(off, 64, new GradientDefence());
+        off.Should().Equal(g);
+    }
+
+    [Fact]
+    public void The_manifest_carries_the_u_shaped_settings_and_refuses_bad_ones()
+    {
+        var manifest = RunManifest.ForModel("run-u", ModelCatalog.LdlMlp, TrainingMode.UShaped, ["alpha"], seed: 1) with
+        {
+            UShaped = new UShapedSettings { SecondLegTimeoutSeconds = 30, Defence = new GradientDefence { MaxNorm = true, NoiseMultiplier = 1.5 } },
+        };
+        var parsed = RunManifest.Parse(manifest.ToJson());
+        parsed.Mode.Should().Be(TrainingMode.UShaped);
+        parsed.UShaped.Should().Be(manifest.UShaped);
+        var bad = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { NoiseMultiplier = -1 } } }).ToJson());
+        bad.Should().Throw<RunManifestException>().WithMessage("*noiseMultiplier*");
+    }
+}
