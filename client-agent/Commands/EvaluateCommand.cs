@@ -37,7 +37,7 @@ internal static class EvaluateCommand
             var vanilla = session.Manifest.Mode == TrainingMode.Vanilla;
             var ushaped = session.Manifest.Mode == TrainingMode.UShaped;
             using var client = ClientLayer.Create(session.Manifest, trainable: vanilla, session.ConsortiumSecret);
-            using var layers = ushaped ? UShapedLayers.Create(session.Manifest) : null;
+            using var layers = ushaped ? UShapedLayers.Create(session.Manifest, session.ConsortiumSecret) : null;
             if (layers is not null) UShapedTrainer.Restore(session, layers);
             if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
             else if ((vanilla || ushaped) && session.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");

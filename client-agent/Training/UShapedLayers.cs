@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Training;
 using TorchSharp;
@@ -28,10 +29,14 @@ public sealed class UShapedLayers : IDisposable
     public Optimizer HeadOptimizer { get; }
     public Optimizer TailOptimizer { get; }
 
-    public static UShapedLayers Create(RunManifest manifest)
+    /// <summary>
+    /// Head and tail from the consortium secret's seed when the hospitals hold one (the server, which knows only the
+    /// manifest seed, cannot rebuild their initial weights); the body built on the way is the server's business and dropped.
+    /// </summary>
+    public static UShapedLayers Create(RunManifest manifest, ConsortiumSecret? secret)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        TorchRuntime.Seed(manifest.Seed);
+        TorchRuntime.Seed(ClientLayer.InitialSeed(manifest, secret));
         var (head, body, tail) = UShapedSplit.Build(manifest.ModelDefinition);
         body.Dispose();
         return new UShapedLayers(manifest, head, tail);

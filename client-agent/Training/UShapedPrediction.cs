@@ -29,7 +29,7 @@ public static class UShapedPrediction
             using (var activations = layers.HeadForward(data, order.AsSpan(start, n), train: false, out _))
             {
                 var values = activations.ToFloats();
-                ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
+                ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
                 frame = session.Frames.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.shape, values)]);
             }
             var pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };

@@ -26,7 +26,7 @@ public sealed class UShapedTrainer(HospitalRun session, TrainingLimits limits)
         var manifest = session.Manifest;
         var train = session.Data.Train;
         var batchesPerEpoch = (train.Count + manifest.BatchSize - 1) / manifest.BatchSize;
-        using var layers = UShapedLayers.Create(manifest);
+        using var layers = UShapedLayers.Create(manifest, session.ConsortiumSecret);
         Restore(session, layers);
         if (session.State.Pending is { Kind: not (FrameKind.Forward or FrameKind.Backward) } stale)
         {
@@ -103,7 +103,7 @@ public sealed class UShapedTrainer(HospitalRun session, TrainingLimits limits)
         {
             var sequence = session.State.NextSequence;
             var values = activations.ToFloats();
-            ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma, manifest.Seed, session.HospitalSalt, sequence);
+            ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
             var frame = session.Frames.SealFeatures(sequence, [new FrameTensor(manifest.FeatureType, activations.shape, values)]);
             pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Forward, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
             session.Folder.WriteLegFrame(sequence, frame.Bytes);
