@@ -56,6 +56,8 @@ public sealed partial class RunLease : IAsyncDisposable
         try
         {
             await client.AcquireAsync(Duration, cancellationToken: ct).ConfigureAwait(false);
+            // Who holds the run, for the operator's `run status` (RunStatusReader.InstanceMetadata); informational only.
+            await blob.SetMetadataAsync(new Dictionary<string, string> { ["instance"] = instanceId }, new BlobRequestConditions { LeaseId = client.LeaseId }, ct).ConfigureAwait(false);
             return new RunLease(run, client, renewEvery, logger);
         }
         catch (RequestFailedException e) when (e.Status == 409)
