@@ -64,7 +64,7 @@ public static class OperatorCli
         var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
-            foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-operator: {e.Message} (exit code {(int)OperatorExitCode.Usage}; --help lists the options)").ConfigureAwait(false);
+            foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-operator: {OneLine(e.Message)} (exit code {(int)OperatorExitCode.Usage}; --help lists the options)").ConfigureAwait(false);
             return (int)OperatorExitCode.Usage;
         }
         if (parse.CommandResult.Command is { } command && command.Subcommands.Count > 0 && command.Action is null && !args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
@@ -174,6 +174,8 @@ public static class OperatorCli
         HttpRequestException or SocketException => true,
         _ => false,
     };
+
+    private static string OneLine(string text) => string.Join(' ', text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 }

@@ -32,7 +32,8 @@ internal static class RunCommands
         var batch = new Option<int?>("--batch-size") { Description = "Batch size (default: the model's)." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate of the server and client optimizers (default: the model's)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the initial weights and batch order.", DefaultValueFactory = _ => 42 };
-        var featureType = new Option<ElementType>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16 or BFloat16.", DefaultValueFactory = _ => ElementType.Float32 };
+        var featureType = new Option<string>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16 or BFloat16.", DefaultValueFactory = _ => nameof(ElementType.Float32) };
+        featureType.AcceptOnlyFromAmong(nameof(ElementType.Float32), nameof(ElementType.Float16), nameof(ElementType.BFloat16));
         var noise = new Option<double>("--noise-sigma") { Description = "Privacy: standard deviation of Gaussian noise the hospitals add to their activations (0: off).", DefaultValueFactory = _ => 0 };
         var inputShape = new Option<string?>("--input-shape") { Description = "Per-sample input shape, comma-separated (tabular models: the number of mapped features), e.g. 7 or 1,28,28 (default: the model's)." };
         var offset = new Option<double>("--target-offset") { Description = "Regression: targets travel as (y - offset) / scale.", DefaultValueFactory = _ => 0 };
@@ -56,7 +57,7 @@ internal static class RunCommands
                 BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(lr),
                 InputShape = ParseShape(parse.GetValue(inputShape)),
-                FeatureType = parse.GetValue(featureType),
+                FeatureType = Enum.Parse<ElementType>(parse.GetValue(featureType)!),
                 Privacy = new PrivacySettings { NoiseSigma = parse.GetValue(noise) },
                 TargetScaling = new TargetScaling(parse.GetValue(offset), parse.GetValue(scale)),
             };
