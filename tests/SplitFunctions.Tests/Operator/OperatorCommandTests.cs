@@ -72,6 +72,30 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Hospital_add_for_an_identity_prints_the_role_assignments_and_writes_identity_init_arguments()
+    {
+        using var dir = new TempDirectory();
+        var keys = dir.File("function-keys");
+        var hospital = NewHospital();
+        var missing = await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "hospital", "add", hospital, "--access", "identity");
+        missing.ExitCode.Should().Be(4, missing.ToString());
+        missing.Error.Should().Contain("--principal-id");
+
+        var add = await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "hospital", "add", hospital, "--access", "identity",
+            "--principal-id", "11111111-2222-3333-4444-555555555555", "--tenant-id", "tenant-x", "--client-id", "app-y");
+        add.ExitCode.Should().Be(0, add.ToString());
+        var assignments = add.Output.Split('\n').Where(l => l.StartsWith("az role assignment create", StringComparison.Ordinal)).ToList();
+        assignments.Should().HaveCount(3);
+        assignments[0].Should().Contain("Storage Blob Data Contributor").And.Contain($"containers/h-{hospital}");
+        assignments[1].Should().Contain("Storage Queue Data Message Processor").And.Contain($"queues/replies-{hospital}");
+        assignments[2].Should().Contain("Storage Queue Data Message Sender").And.Contain("queues/features");
+        add.Output.Should().Contain($"hospitalPrincipals").And.Contain($"hospitalId: '{hospital}'").And.NotContain("SAS expire");
+        var rsp = File.ReadAllLines(Path.Combine(dir.Path, "onboarding", hospital, OnboardingPackage.ResponseFile));
+        rsp.Should().ContainInOrder("--account-name", "devstoreaccount1").And.ContainInOrder("--tenant-id", "tenant-x").And.ContainInOrder("--client-id", "app-y")
+            .And.ContainInOrder("--certificate", $"splitfn-{hospital}.pem").And.NotContain(l => l.Contains("sig=", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Run_create_validates_everything_before_writing_and_prints_each_hospitals_command()
     {
         using var dir = new TempDirectory();
