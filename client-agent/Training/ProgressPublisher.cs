@@ -25,5 +25,10 @@ internal static class ProgressPublisher
         {
             session.Output.Warn($"could not publish progress for the operator ({e.Status} {e.ErrorCode}); training goes on");
         }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A network failure or timeout (the agent's clients leave retries to its own policy): progress is only informational.
+            session.Output.Warn($"could not publish progress for the operator ({e.GetType().Name}); training goes on");
+        }
     }
 }
