@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
@@ -22,8 +22,8 @@ public sealed record EnrolledHospital(string HospitalId, string Folder, string C
 
 /// <summary>
 /// The whole system on one machine, as real processes: Azurite, the function in drain mode, one `splitfn-agent` per
-/// hospital. Hospitals get only SAS for their own container and queues (minted as onboarding would), and their keys
-/// reach the function's key folder the way an operator would load them into Key Vault.
+/// hospital. Hospitals are onboarded and the run created by the operator's code (core/Consortium, what
+/// `splitfn-operator` runs); each agent is configured only from its onboarding package.
 /// </summary>
 public sealed class LocalSystem : IAsyncDisposable
 {
@@ -64,8 +64,19 @@ public sealed class LocalSystem : IAsyncDisposable
         return new LocalSystem(azurite, folder, supervisor);
     }
 
-    /// <summary>Creates the run's containers, queues and manifest (the operator's step).</summary>
-    public Task ProvisionAsync(RunManifest manifest, CancellationToken ct) => new RunProvisioner(Azurite.Connection).ProvisionAsync(manifest, ct);
+    /// <summary>
+    /// Onboards a hospital with the operator's code (`splitfn-operator hospital add`): container, reply queue, its key in the
+    /// function's key folder, and its onboarding package (key and init arguments) in the hospital's folder.
+    /// </summary>
+    public async Task OnboardAsync(string hospitalId, CancellationToken ct)
+    {
+        var onboarding = new HospitalOnboarding(Azurite.Connection, new LocalFunctionKeys(new LocalKeyStore(keyFolder)));
+        var package = await onboarding.AddAsync(new OnboardingRequest { HospitalId = hospitalId, SasLifetime = TimeSpan.FromDays(1) }, ct).ConfigureAwait(false);
+        package.WriteTo(HospitalFolder(hospitalId));
+    }
+
+    /// <summary>Creates the run as `splitfn-operator run create` does (validated, every hospital onboarded).</summary>
+    public Task<RunManifest> CreateRunAsync(RunRequest request, CancellationToken ct) => new RunCreation(Azurite.Connection).CreateAsync(request, ct);
 
     /// <summary>Starts the function in drain mode (one instance; the lease makes more possible).</summary>
     public void StartFunction(int threads)
@@ -97,39 +108,30 @@ public sealed class LocalSystem : IAsyncDisposable
         }
     }
 
-    /// <summary>Onboards a hospital: mints its SAS, runs `splitfn-agent init`, and loads its new key into the function's key folder.</summary>
+    /// <summary>
+    /// The hospital's side: `splitfn-agent init @init.rsp` in its onboarding package folder (what the operator's tool
+    /// printed), plus its data share.
+    /// </summary>
     public async Task<EnrolledHospital> EnrollAsync(string runId, HospitalShare share, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(share);
-        var folder = Path.Combine(Folder, "hospitals", share.HospitalId);
-        Directory.CreateDirectory(folder);
+        var folder = HospitalFolder(share.HospitalId);
         var config = Path.Combine(folder, "agent.json");
-        var credentials = await new HospitalAccess(Azurite.Connection).MintAsync(share.HospitalId, TimeSpan.FromDays(1), ct).ConfigureAwait(false);
         string[] args =
         [
-            "--config", config, "init", "--force",
-            "--hospital", share.HospitalId, "--run", runId, "--data", share.DataPath,
-            "--container-uri", $"{credentials.ContainerUri}?{credentials.ContainerSas}",
-            "--features-queue-uri", $"{credentials.FeaturesQueueUri}?{credentials.FeaturesQueueSas}",
-            "--replies-queue-uri", $"{credentials.RepliesQueueUri}?{credentials.RepliesQueueSas}",
-            "--key-dir", Path.Combine(folder, "keys"), "--state", Path.Combine(folder, "state"),
+            "--config", config, "init", "--force", "@" + OnboardingPackage.ResponseFile,
+            "--run", runId, "--data", Path.GetFullPath(share.DataPath), "--state", Path.Combine(folder, "state"),
             "--partition-seed", share.Seed.ToString(CultureInfo.InvariantCulture),
             "--partition-weights", string.Join(',', share.Weights.Select(w => w.ToString(CultureInfo.InvariantCulture))),
             "--partition-index", share.Index.ToString(CultureInfo.InvariantCulture),
             .. share.ExtraInitArguments,
         ];
-        var code = await supervisor.RunAsync($"{share.HospitalId}-init", AgentDll, args, cancellationToken: ct).ConfigureAwait(false);
+        var code = await supervisor.RunAsync($"{share.HospitalId}-init", AgentDll, args, workingDirectory: folder, cancellationToken: ct).ConfigureAwait(false);
         if (code != 0) throw new InvalidOperationException($"splitfn-agent init for {share.HospitalId} failed with exit code {code}; see {Path.Combine(Folder, "logs", share.HospitalId + "-init.log")}");
-
-        // The operator's side of onboarding: the hospital's key goes where the function reads keys.
-        using var configJson = JsonDocument.Parse(await File.ReadAllBytesAsync(config, ct).ConfigureAwait(false));
-        var keyNode = configJson.RootElement.GetProperty("key");
-        var keyId = keyNode.GetProperty("keyId").GetString()!;
-        var hospitalKey = new LocalKeyStore(keyNode.GetProperty("directory").GetString()!).GetKey(share.HospitalId, keyId);
-        var functionKeys = new LocalKeyStore(keyFolder);
-        if (functionKeys.GetCurrentKeyId(share.HospitalId) != keyId) functionKeys.ImportKey(share.HospitalId, keyId, hospitalKey.Key);
         return new EnrolledHospital(share.HospitalId, folder, config);
     }
+
+    private string HospitalFolder(string hospitalId) => Path.Combine(Folder, "hospitals", hospitalId);
 
     /// <summary>Runs `splitfn-agent train` for every hospital at once, echoing their log lines; returns each exit code.</summary>
     public async Task<IReadOnlyDictionary<string, int>> TrainAsync(IReadOnlyList<EnrolledHospital> hospitals, int threads, CancellationToken ct)

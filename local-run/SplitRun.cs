@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
@@ -48,13 +49,16 @@ public static class SplitRun
     {
         ArgumentNullException.ThrowIfNull(settings);
         var runId = "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + settings.Mode.ToString().ToLowerInvariant();
-        var optimizer = settings.Model.Optimizer with { LearningRate = settings.LearningRate };
-        var manifest = RunManifest.ForModel(runId, settings.Model, settings.Mode, settings.Hospitals, (ulong)settings.Seed) with
+        var request = new RunRequest
         {
+            RunId = runId,
+            Model = settings.Model,
+            Mode = settings.Mode,
+            Hospitals = settings.Hospitals,
+            Seed = (ulong)settings.Seed,
             Epochs = settings.Epochs,
             BatchSize = settings.BatchSize,
-            Optimizer = optimizer,
-            ClientOptimizer = optimizer,
+            LearningRate = settings.LearningRate,
             TargetScaling = settings.TargetScaling,
             UShaped = settings.UShaped,
         };
@@ -63,13 +67,16 @@ public static class SplitRun
         var secretPath = Path.Combine(folder, "consortium.secret");
         var secret = File.Exists(secretPath) ? ConsortiumSecret.Load(secretPath) : ConsortiumSecret.Create();
         if (!File.Exists(secretPath)) secret.Save(secretPath);
-        manifest = manifest with { Privacy = manifest.Privacy with { ConsortiumCommitment = secret.Commitment } };
+        request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment } };
         string[] initArguments = [.. settings.ExtraInitArguments, "--consortium-secret", secretPath];
+        var manifest = RunCreation.BuildManifest(request);
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);
         var token = linked.Token;
         Console.WriteLine($"run {runId}: {manifest.Model} ({manifest.Mode}), {manifest.Epochs} epochs, batch {manifest.BatchSize}, hospitals {string.Join(", ", manifest.Hospitals)}; Azurite on ports {system.Azurite.BlobPort}/{system.Azurite.QueuePort}");
-        await system.ProvisionAsync(manifest, token).ConfigureAwait(false);
+        // The operator's steps, with the operator tool's code: onboard every hospital, then create the run.
+        foreach (var hospital in settings.Hospitals) await system.OnboardAsync(hospital, token).ConfigureAwait(false);
+        await system.CreateRunAsync(request, token).ConfigureAwait(false);
         File.WriteAllBytes(Path.Combine(folder, "manifest.json"), manifest.ToJson());
 
         var weights = ImageStudy.HospitalWeights(settings.Hospitals.Count);

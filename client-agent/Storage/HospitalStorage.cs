@@ -98,6 +98,9 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
             throw new AgentException(ExitCode.StorageAccess,
                 $"configuration: the SAS of storage.{field} expired at {expiresOn:u}: ask the operator for new storage URIs (docs/deploy.md, onboarding) and update the configuration; the run's state is kept.");
         }
+        // A SAS naming a stored access policy (si=, what the operator's tool issues so it can revoke them) carries its
+        // permissions in that policy, not in the URI: only the service can check them.
+        if (query["si"] is not null && query["sp"] is null) return;
         var permissions = query["sp"] ?? "";
         var missing = needs.Where(n => !permissions.Contains(n.Letter, StringComparison.Ordinal)).Select(n => $"'{n.Letter}' ({n.Name})").ToList();
         if (missing.Count > 0)

@@ -83,7 +83,7 @@ public sealed class StorageResilience
         {
             throw new AgentException(ExitCode.StorageAccess,
                 $"storage says the {(e.ErrorCode == "QueueNotFound" ? "queue" : "container")} does not exist while trying to {what}: " +
-                "the operator has not provisioned this hospital (or the configuration names another account).", e);
+                "the operator has not provisioned this hospital (`splitfn-operator hospital add`, docs/operator.md) or the configuration names another account.", e);
         }
     }
 

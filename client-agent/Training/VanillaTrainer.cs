@@ -145,6 +145,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         {
             TrainingHistoryFile.Record(session.Folder.HistoryPath,
                 new EpochHistory(epoch + 1, lossSamples > 0 ? lossSum / lossSamples : double.NaN, train.Count, batchesPerEpoch, null, null, DateTimeOffset.UtcNow));
+            await ProgressPublisher.PublishAsync(session, cancellationToken).ConfigureAwait(false);
         }
         session.Folder.RemoveStaleWeights(session.State);
         session.Folder.DeletePendingFrame();
@@ -164,6 +165,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
         {
             TrainingHistoryFile.Record(session.Folder.HistoryPath, entry with { ValidationMetric = metric, ValidationValue = value });
         }
+        await ProgressPublisher.PublishAsync(session, cancellationToken).ConfigureAwait(false);
         session.Output.Info(FormattableString.Invariant($"epoch {epoch + 1}: mean train loss {entry?.MeanTrainLoss:F4}, validation {metric} {value:F4}"));
     }
 }

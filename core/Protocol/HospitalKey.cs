@@ -22,6 +22,11 @@ public sealed record HospitalKey(string HospitalId, string KeyId, byte[] Key)
         ? keyId!
         : throw new ArgumentException($"Key id '{keyId}' is invalid: use 1-{MaxKeyIdLength} lowercase letters, digits and hyphens, starting with a letter or digit.", nameof(keyId));
 
+    /// <summary>A new key id: `k&lt;UTC yyyyMMddHHmmss&gt;-&lt;6 hex&gt;`, unique without coordination (rotation never reuses an id).</summary>
+    public static string NewKeyId() =>
+        "k" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + "-" +
+        Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
+
     // The key bytes never appear in logs.
     public override string ToString() => $"HospitalKey {{ HospitalId = {HospitalId}, KeyId = {KeyId} }}";
 }

@@ -45,15 +45,38 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
     }
 
     /// <summary>Stores a fresh random key under <paramref name="keyId"/> with the documented name, content type and tags.</summary>
-    public async Task<HospitalKey> CreateKeyAsync(string hospitalId, string keyId, CancellationToken cancellationToken = default)
+    public Task<HospitalKey> CreateKeyAsync(string hospitalId, string keyId, CancellationToken cancellationToken = default) =>
+        StoreKeyAsync(hospitalId, keyId, RandomNumberGenerator.GetBytes(Envelope.KeySize), cancellationToken);
+
+    /// <summary>Stores given key bytes (the operator's tool issues the same bytes to the hospital) with the documented name, content type and tags.</summary>
+    public async Task<HospitalKey> StoreKeyAsync(string hospitalId, string keyId, byte[] keyBytes, CancellationToken cancellationToken = default)
     {
-        var secret = new KeyVaultSecret(KeyVaultKeyNaming.SecretName(hospitalId, keyId), Convert.ToBase64String(RandomNumberGenerator.GetBytes(Envelope.KeySize)));
+        ArgumentNullException.ThrowIfNull(keyBytes);
+        if (keyBytes.Length != Envelope.KeySize) throw new ArgumentException($"Envelope keys are {Envelope.KeySize} bytes, got {keyBytes.Length}.", nameof(keyBytes));
+        var secret = new KeyVaultSecret(KeyVaultKeyNaming.SecretName(hospitalId, keyId), Convert.ToBase64String(keyBytes));
         secret.Properties.ContentType = KeyVaultKeyNaming.ContentType;
         secret.Properties.Tags["hospital"] = hospitalId;
         secret.Properties.Tags["keyId"] = keyId;
         var key = KeyVaultKeyNaming.ToKey(hospitalId, keyId, (await client.SetSecretAsync(secret, cancellationToken).ConfigureAwait(false)).Value);
         _cache.TryRemove((hospitalId, null), out _);
         return key;
+    }
+
+    /// <summary>Disables one key secret (revocation, a retired rotation key); frames under it are refused once the cache expires.</summary>
+    public async Task DisableKeyAsync(string hospitalId, string keyId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            // Updating needs the version, so read the secret's current properties first.
+            var properties = (await client.GetSecretAsync(KeyVaultKeyNaming.SecretName(hospitalId, keyId), cancellationToken: cancellationToken).ConfigureAwait(false)).Value.Properties;
+            properties.Enabled = false;
+            await client.UpdateSecretPropertiesAsync(properties, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // Already gone: nothing left to disable.
+        }
+        _cache.Clear();
     }
 
     private async Task<string> CurrentKeyIdAsync(string hospitalId, CancellationToken cancellationToken)

@@ -33,8 +33,7 @@ public sealed class LocalKeyStore : IKeyProvider
     /// <summary>Creates a fresh random key with a new id and makes it the hospital's current key (rotation).</summary>
     public HospitalKey CreateKey(string hospitalId)
     {
-        var keyId = "k" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-        return ImportKey(hospitalId, keyId, RandomNumberGenerator.GetBytes(Envelope.KeySize));
+        return ImportKey(hospitalId, HospitalKey.NewKeyId(), RandomNumberGenerator.GetBytes(Envelope.KeySize));
     }
 
     /// <summary>Stores a key received from the other side (owner-only) and, by default, makes it current.</summary>
@@ -51,6 +50,15 @@ public sealed class LocalKeyStore : IKeyProvider
         }
         if (makeCurrent) SetCurrentKeyId(hospitalId, keyId);
         return new HospitalKey(hospitalId, keyId, key.ToArray());
+    }
+
+    /// <summary>Deletes one key file (revocation, a retired rotation key); false when there was none.</summary>
+    public bool DeleteKey(string hospitalId, string keyId)
+    {
+        var path = GetKeyPath(hospitalId, keyId);
+        if (!File.Exists(path)) return false;
+        File.Delete(path);
+        return true;
     }
 
     /// <summary>The id new payloads of this hospital are sealed with, or null when it has no key yet.</summary>

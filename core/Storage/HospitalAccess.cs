@@ -43,6 +43,60 @@ public sealed class HospitalAccess(StorageConnection connection)
 
     private const QueueSasPermissions FeaturesPermissions = QueueSasPermissions.Add;
 
+    /// <summary>Name of the stored access policy on `h-&lt;hospital&gt;` and `replies-&lt;hospital&gt;` that revocable SAS refer to.</summary>
+    public const string AccessPolicyId = "hospital-access";
+
+    /// <summary>
+    /// SAS the operator can revoke: with an account key, the container and reply-queue SAS refer to the stored access policy
+    /// <see cref="AccessPolicyId"/> (permissions and expiry live in the policy), so <see cref="RevokeAsync"/> ends them at
+    /// once; the shared `features` queue cannot carry a policy per hospital (5 at most), so its add-only SAS runs to expiry.
+    /// With a Microsoft Entra identity there are no stored policies for user delegation SAS: the result is <see cref="MintAsync"/>'s.
+    /// </summary>
+    public async Task<HospitalCredentials> MintRevocableAsync(string hospitalId, TimeSpan lifetime, CancellationToken cancellationToken = default)
+    {
+        if (connection.SharedKey is not { } key) return await MintAsync(hospitalId, lifetime, cancellationToken).ConfigureAwait(false);
+        var container = connection.GetBlobContainerClient(StorageNames.HospitalContainer(hospitalId));
+        var replies = connection.GetQueueClient(StorageNames.RepliesQueue(hospitalId));
+        var startsOn = DateTimeOffset.UtcNow.AddMinutes(-5);
+        var expiresOn = DateTimeOffset.UtcNow.Add(lifetime);
+        await container.SetAccessPolicyAsync(permissions:
+        [
+            new Azure.Storage.Blobs.Models.BlobSignedIdentifier
+            {
+                Id = AccessPolicyId,
+                AccessPolicy = new Azure.Storage.Blobs.Models.BlobAccessPolicy { PolicyStartsOn = startsOn, PolicyExpiresOn = expiresOn, Permissions = "racwdl" },
+            },
+        ], cancellationToken: cancellationToken).ConfigureAwait(false);
+        await replies.SetAccessPolicyAsync(
+        [
+            new Azure.Storage.Queues.Models.QueueSignedIdentifier
+            {
+                Id = AccessPolicyId,
+                AccessPolicy = new Azure.Storage.Queues.Models.QueueAccessPolicy { StartsOn = startsOn, ExpiresOn = expiresOn, Permissions = "rp" },
+            },
+        ], cancellationToken).ConfigureAwait(false);
+        var featuresUri = connection.GetQueueClient(StorageNames.FeaturesQueue).Uri;
+        var containerSas = new BlobSasBuilder { BlobContainerName = container.Name, Resource = "c", Identifier = AccessPolicyId, Protocol = Protocol(container.Uri) };
+        var repliesSas = new QueueSasBuilder { QueueName = replies.Name, Identifier = AccessPolicyId, Protocol = Protocol(replies.Uri) };
+        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn) { QueueName = StorageNames.FeaturesQueue, StartsOn = startsOn, Protocol = Protocol(featuresUri) };
+        return new HospitalCredentials(hospitalId,
+            container.Uri, containerSas.ToSasQueryParameters(key).ToString(),
+            replies.Uri, repliesSas.ToSasQueryParameters(key).ToString(),
+            featuresUri, featuresSas.ToSasQueryParameters(key).ToString(),
+            expiresOn);
+    }
+
+    /// <summary>Removes the stored access policies, which ends every SAS <see cref="MintRevocableAsync"/> issued for the hospital.</summary>
+    public async Task RevokeAsync(string hospitalId, CancellationToken cancellationToken = default)
+    {
+        var container = connection.GetBlobContainerClient(StorageNames.HospitalContainer(hospitalId));
+        var replies = connection.GetQueueClient(StorageNames.RepliesQueue(hospitalId));
+        if (await container.ExistsAsync(cancellationToken).ConfigureAwait(false))
+            await container.SetAccessPolicyAsync(permissions: [], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (await replies.ExistsAsync(cancellationToken).ConfigureAwait(false))
+            await replies.SetAccessPolicyAsync([], cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<HospitalCredentials> MintAsync(string hospitalId, TimeSpan lifetime, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);

@@ -56,12 +56,21 @@ public sealed partial class RunLease : IAsyncDisposable
         try
         {
             await client.AcquireAsync(Duration, cancellationToken: ct).ConfigureAwait(false);
-            return new RunLease(run, client, renewEvery, logger);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
             return null;
         }
+        try
+        {
+            // Who holds the run, for the operator's `run status` (RunStatusReader.InstanceMetadata); informational only.
+            await blob.SetMetadataAsync(new Dictionary<string, string> { ["instance"] = instanceId }, new BlobRequestConditions { LeaseId = client.LeaseId }, ct).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            LogInstanceNotRecorded(logger, run, e.Message);
+        }
+        return new RunLease(run, client, renewEvery, logger);
     }
 
     /// <summary>A GUID that depends only on (instance, run).</summary>
@@ -137,6 +146,9 @@ public sealed partial class RunLease : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease lost ({Reason}); dropping the session")]
     private static partial void LogLost(ILogger logger, string run, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease taken, but the holding instance was not recorded for `run status` ({Reason})")]
+    private static partial void LogInstanceNotRecorded(ILogger logger, string run, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease renewal failed ({Reason}); retrying")]
     private static partial void LogRenewFailed(ILogger logger, string run, string reason);

@@ -1,0 +1,34 @@
+using Azure;
+using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Runs;
+
+namespace SplitFunctions.ClientAgent.Training;
+
+/// <summary>
+/// Publishes the hospital's per-epoch aggregates (<see cref="HospitalProgress"/>) to its own container for the operator's
+/// `run status`. Best effort: a failed upload is a warning, never a reason to stop training.
+/// </summary>
+internal static class ProgressPublisher
+{
+    public static async Task PublishAsync(HospitalRun session, CancellationToken cancellationToken)
+    {
+        var history = TrainingHistoryFile.Load(session.Folder.HistoryPath);
+        var last = history.LastOrDefault();
+        var progress = new HospitalProgress(session.Config.HospitalId, session.Config.RunId, last?.Epoch ?? 0, last?.MeanTrainLoss,
+            last?.ValidationMetric, last?.ValidationValue, session.State.NextSequence, DateTimeOffset.UtcNow);
+        try
+        {
+            await session.Frames.Storage.Container.GetBlobClient(HospitalProgress.Blob(session.Config.RunId))
+                .UploadAsync(BinaryData.FromBytes(progress.ToJson()), overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            session.Output.Warn($"could not publish progress for the operator ({e.Status} {e.ErrorCode}); training goes on");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A network failure or timeout (the agent's clients leave retries to its own policy): progress is only informational.
+            session.Output.Warn($"could not publish progress for the operator ({e.GetType().Name}); training goes on");
+        }
+    }
+}
