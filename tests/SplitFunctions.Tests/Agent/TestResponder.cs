@@ -90,6 +90,7 @@ internal sealed class TestResponder : IAsyncDisposable
             {
                 RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = kind,
                 Blob = blob, Length = frame?.Length ?? 0, Sha256 = frame?.Sha256, KeyId = frame is null ? null : message.KeyId, Loss = loss, Reason = reason,
+                Answers = message.Mac,
             }), cancellationToken: ct);
 
         if (RejectKind is { } reject && reject.Kind == message.Kind)
