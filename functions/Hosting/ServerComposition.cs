@@ -57,7 +57,12 @@ public static class ServerComposition
     /// What ValidateOnStart checks, before the host starts, so bad settings end as one line each (exit code 2) rather
     /// than the host's start-failure log with its stack trace.
     /// </summary>
-    public static void RequireValidSettings(this IServiceProvider services) => _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+    public static void RequireValidSettings(this IServiceProvider services)
+    {
+        _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        // The storage settings too (StorageSettingsException names the setting), before the host starts any service.
+        _ = services.GetRequiredService<StorageConnection>();
+    }
 }
 
 /// <summary>The engine as the settings ask for it: libtorch's thread count set and the device chosen, once, when first needed.</summary>
