@@ -83,11 +83,11 @@ public sealed class BenchHospital : IDisposable
         await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var t3 = clock.Elapsed;
 
-        var text = MessageCodec.Serialize(new FrameMessage
+        var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
             RunId = manifest.RunId, HospitalId = Hospital, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = sealedFrame.Length,
             Sha256 = sealedFrame.Sha256, ReplyQueue = StorageNames.RepliesQueue(Hospital), KeyId = key.KeyId,
-        });
+        }, key));
         await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
         var enqueuedAt = Stopwatch.GetTimestamp();
         var t4 = clock.Elapsed;

@@ -78,7 +78,7 @@ public sealed class SplitRig : IAsyncDisposable
     public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay)
     {
         var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch };
-        var drain = new QueueDrainService(Storage.GetQueueClient(StorageNames.FeaturesQueue), Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
+        var drain = new QueueDrainService(Storage, Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
         await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
         return drain;
     }

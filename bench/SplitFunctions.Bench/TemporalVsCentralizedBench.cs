@@ -154,11 +154,11 @@ public static class TemporalVsCentralizedBench
             using var activations = client.Forward(data, indices, train: false, out var targets);
             var (blob, length, sha, _) = await rig.Frames.WriteAsync(manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, manifest.FeatureType,
                 [(activations.ToFloats(), activations.shape), (targets, [n, 1])], CancellationToken.None).ConfigureAwait(false);
-            var text = MessageCodec.Serialize(new FrameMessage
+            var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
             {
                 RunId = manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Chunk, Blob = blob, Length = length, Sha256 = sha,
                 ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
-            });
+            }, rig.Keys.GetKey(hospital, keyId)));
             var outcome = await rig.Service.ProcessAsync(text, 1, CancellationToken.None).ConfigureAwait(false);
             if (outcome.Kind != Functions.Hosting.OutcomeKind.Completed) throw new InvalidOperationException($"chunk {sequence} was not indexed: {outcome.Detail}");
             sequence++;

@@ -73,17 +73,19 @@ public static class WireBytesBench
         const long sequence = 123_456;
         var features = SecureFrameCodec.Seal(key, new EnvelopeContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Features, key.KeyId),
             new FrameTensor(wire, shape, values), new FrameTensor(ElementType.Float32, [batch, 1], labels));
-        var message = MessageCodec.Serialize(new FrameMessage
+        var frameMessage = MessageAuthentication.Sign(new FrameMessage
         {
             RunId = manifest.RunId, HospitalId = key.HospitalId, Sequence = sequence, Kind = FrameKind.Train,
             Blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, sequence), Length = features.Length, Sha256 = features.Sha256,
             ReplyQueue = StorageNames.RepliesQueue(key.HospitalId), KeyId = key.KeyId,
-        });
+        }, key);
+        var message = MessageCodec.Serialize(frameMessage);
         var gradient = SecureFrameCodec.Seal(key, new EnvelopeContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Gradients, key.KeyId), new FrameTensor(wire, shape, values));
         var reply = MessageCodec.Serialize(new ReplyMessage
         {
             RunId = manifest.RunId, HospitalId = key.HospitalId, Sequence = sequence, Kind = ReplyKind.Gradients, KeyId = key.KeyId,
             Blob = StorageNames.FrameBlob(StorageNames.GradientsFolder, manifest.RunId, sequence), Length = gradient.Length, Sha256 = gradient.Sha256, Loss = 0.6931,
+            Answers = frameMessage.Mac,
         });
         var up = features.Length + BenchHospital.QueueBytes(message);
         var down = gradient.Length + BenchHospital.QueueBytes(reply);

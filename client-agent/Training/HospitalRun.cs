@@ -78,7 +78,7 @@ public sealed class HospitalRun : IDisposable
                 TrainSamples = data.Train.Count,
             };
             RequireSameRun(state, config, manifestSha, data, folder);
-            var channel = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn);
+            var channel = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn, output.Info);
             return new HospitalRun(config, folder, manifest, data, channel, resilience, output, state, secret);
         }
         catch

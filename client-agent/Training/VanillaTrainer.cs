@@ -35,6 +35,15 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
             session.Commit(state with { Pending = null });
             session.Folder.DeletePendingFrame();
         }
+        // An epoch's validation that was interrupted or rejected runs again now, rather than its metric silently
+        // missing from history.json and `status`: at batch 0 no step of the next epoch is applied yet, so the client
+        // weights are exactly those the validation was for.
+        if (limits.ValidateEachEpoch && session.Data.Validation.Count > 0 && session.State is { Epoch: > 0, Batch: 0 } at &&
+            TrainingHistoryFile.Load(session.Folder.HistoryPath).FirstOrDefault(h => h.Epoch == at.Epoch) is { ValidationMetric: null })
+        {
+            session.Output.Info($"validating epoch {at.Epoch} again: its validation did not finish");
+            await ValidateAsync(client, at.Epoch - 1, cancellationToken).ConfigureAwait(false);
+        }
         if (session.State.Epoch >= manifest.Epochs)
         {
             session.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");

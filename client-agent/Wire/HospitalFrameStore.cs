@@ -21,10 +21,17 @@ public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
 /// seal tensor frames for (run, hospital, sequence, kind, key id), upload them to the hospital's container, enqueue
 /// `features` messages, wait for the matching reply, and open reply frames after checking name, length and SHA-256.
 /// </summary>
-public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log)
+public sealed class HospitalFrameStore(
+    HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log, Action<string>? info = null)
 {
     private const int MaxReceive = 32;
     private static readonly TimeSpan ReceiveVisibility = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often a wait for a reply says it is still waiting.</summary>
+    public static readonly TimeSpan WaitingNotice = TimeSpan.FromSeconds(15);
+
+    // The MAC of each message this process sent, by sequence: a reply is taken only if it answers exactly that message.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, string> sent = new();
 
     public string Hospital => key.HospitalId;
 
@@ -67,11 +74,13 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
             Length = pending.Length,
             Sha256 = pending.Sha256,
             ReplyQueue = StorageNames.RepliesQueue(Hospital),
-            KeyId = pending.Blob is null ? null : KeyId,
+            KeyId = KeyId,
             Epoch = train ? pending.Epoch : null,
             Batch = train ? pending.Batch : null,
             ChunkCount = pending.ChunkCount,
         };
+        message = MessageAuthentication.Sign(message, key);
+        sent[pending.Sequence] = message.Mac!;
         var text = MessageCodec.Serialize(message);
         await resilience.RunAsync($"enqueue message #{pending.Sequence}",
             ct => storage.Features.SendMessageAsync(text, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
@@ -85,6 +94,8 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
     public async Task<ReceivedReply> AwaitReplyAsync(long sequence, CancellationToken cancellationToken)
     {
         var waited = TimeSpan.Zero;
+        var nextNotice = WaitingNotice;
+        sent.TryGetValue(sequence, out var expected);
         // A server step takes tens to hundreds of milliseconds: poll often at first, then back off to 1 s for a cold function.
         var delay = TimeSpan.FromMilliseconds(20);
         while (true)
@@ -95,7 +106,12 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
             foreach (var message in messages)
             {
                 if (Parse(message) is not { } reply) continue;
-                if (reply.Sequence < sequence || (reply.Sequence == sequence && found is not null))
+                if (reply.Sequence == sequence && expected is not null && reply.Answers != expected)
+                {
+                    log($"ignoring a reply #{sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent {Short(expected)}); deleted");
+                    await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+                }
+                else if (reply.Sequence < sequence || (reply.Sequence == sequence && found is not null))
                 {
                     await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
                 }
@@ -114,6 +130,11 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
             }
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             waited += delay;
+            if (waited >= nextNotice)
+            {
+                info?.Invoke($"waiting for the function's reply to message #{sequence} ({waited.TotalSeconds:F0} s of {replyTimeout.TotalSeconds:F0} s)");
+                nextNotice += WaitingNotice;
+            }
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 1000));
         }
     }
@@ -126,6 +147,14 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
         foreach (var message in messages)
         {
             if (Parse(message) is not { } reply || reply.Sequence > upTo) continue;
+            // A message sent by this process is answered only by a reply naming its MAC; one sent before a restart
+            // cannot be checked this way (its fields are not kept), and a forged message never gets a reply.
+            if (sent.TryGetValue(reply.Sequence, out var expected) && reply.Answers != expected)
+            {
+                log($"ignoring a reply #{reply.Sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent {Short(expected)}); deleted");
+                await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
             if (reply.Kind == ReplyKind.Rejected) return new ReceivedReply(reply, message);
             await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
         }
@@ -166,6 +195,8 @@ public sealed class HospitalFrameStore(HospitalStorage storage, StorageResilienc
             // Already deleted, or visible again with a new receipt: it is stale now and will be dropped when seen.
         }
     }
+
+    private static string Short(string? mac) => mac is null ? "nothing" : mac[..Math.Min(12, mac.Length)] + "...";
 
     private ReplyMessage? Parse(QueueMessage message)
     {

@@ -13,8 +13,8 @@ namespace SplitFunctions.Core.Protocol;
 /// </summary>
 public static class MessageCodec
 {
-    /// <summary>The message version this build writes and reads.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>The message version this build writes and reads (2: frame messages carry `mac`, replies `answers`).</summary>
+    public const int CurrentVersion = 2;
 
     /// <summary>Largest serialized message: base64 (the queue trigger's encoding) makes it 64 KiB, the queue's limit.</summary>
     public const int MaxMessageBytes = 48 * 1024;
@@ -48,9 +48,11 @@ public static class MessageCodec
         if (m.ReplyQueue != StorageNames.RepliesQueue(m.HospitalId))
             throw Malformed($"replyQueue is '{m.ReplyQueue}' but hospital '{m.HospitalId}' is answered only on '{StorageNames.RepliesQueue(m.HospitalId)}'.");
         if (m.Epoch < 0 || m.Batch < 0) throw Malformed("epoch and batch must be 0 or more.");
+        if (!HospitalKey.IsValidKeyId(m.KeyId)) throw Malformed($"keyId '{m.KeyId}' is not a valid key id (1-{HospitalKey.MaxKeyIdLength} lowercase letters, digits and hyphens); every message names the key its MAC is made under.");
+        RequireHex(m.Mac, "mac", "the MAC proving the message's hospital (MessageAuthentication.Sign)");
         if (m.Kind == FrameKind.Done)
         {
-            RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "done");
+            RequireNoPayload(m.Blob, m.Length, m.Sha256, null, "done");
             if (m.ChunkCount is not >= 0) throw Malformed("a 'done' message needs chunkCount (0 or more): the number of chunks the hospital uploaded.");
         }
         else
@@ -67,6 +69,7 @@ public static class MessageCodec
         ArgumentNullException.ThrowIfNull(m);
         ValidateCommon(m.Version, m.RunId, m.HospitalId, m.Sequence);
         if (m.Loss is { } loss && !double.IsFinite(loss)) throw Malformed("loss must be a finite number.");
+        RequireHex(m.Answers, "answers", "the MAC of the message this reply answers");
         switch (m.Kind)
         {
             case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:
@@ -114,7 +117,9 @@ public static class MessageCodec
             if (v != CurrentVersion)
             {
                 throw new ProtocolException(ProtocolRejection.UnknownVersion,
-                    $"Queue message version {v} is not supported; this build reads version {CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
+                    $"Queue message version {v} is not supported; this build reads version {CurrentVersion}" +
+                    (v == 1 ? " (version 1 messages carry no MAC proving their hospital)" : "") +
+                    ". Run the same SplitFunctions release at the hospital and in the cloud.");
             }
             return root.Deserialize(type) ?? throw Malformed("the message is null.");
         }
@@ -150,7 +155,13 @@ public static class MessageCodec
     private static void RequireNoPayload(string? blob, long length, string? sha256, string? keyId, string kind)
     {
         if (blob is not null || length != 0 || sha256 is not null || keyId is not null)
-            throw Malformed($"a '{kind}' message carries no payload: blob, sha256 and keyId must be absent and length 0.");
+            throw Malformed($"a '{kind}' message carries no payload: blob{(kind == "done" ? " and sha256" : ", sha256 and keyId")} must be absent and length 0.");
+    }
+
+    private static void RequireHex(string? value, string field, string what)
+    {
+        if (value is not { Length: MessageAuthentication.MacHexLength } || !value.All(char.IsAsciiHexDigitLower))
+            throw Malformed($"{field} must be {MessageAuthentication.MacHexLength} lowercase hex digits: {what}.");
     }
 
     private static bool IsBlobNameChar(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '/' or '.' or '_' or '-';

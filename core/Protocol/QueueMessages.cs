@@ -40,7 +40,10 @@ public enum ReplyKind
     Outputs,
 }
 
-/// <summary>Message an agent puts on the `features` queue: which sealed blob to process and how to check it. Version 1.</summary>
+/// <summary>
+/// Message an agent puts on the `features` queue: which sealed blob to process and how to check it, and the MAC that
+/// proves its hospital (<see cref="MessageAuthentication"/>). Version 2 (version 1 had no MAC and is refused).
+/// </summary>
 public sealed record FrameMessage
 {
     [JsonPropertyName("v"), JsonRequired]
@@ -74,7 +77,7 @@ public sealed record FrameMessage
     [JsonPropertyName("replyQueue")]
     public required string ReplyQueue { get; init; }
 
-    /// <summary>Key id the blob was sealed with; null for <see cref="FrameKind.Done"/>.</summary>
+    /// <summary>Key id of the hospital key the blob was sealed with and the MAC is made under (every kind, `done` included).</summary>
     [JsonPropertyName("keyId")]
     public string? KeyId { get; init; }
 
@@ -87,9 +90,16 @@ public sealed record FrameMessage
     /// <summary>Chunks uploaded in total; only on <see cref="FrameKind.Done"/>.</summary>
     [JsonPropertyName("chunkCount")]
     public int? ChunkCount { get; init; }
+
+    /// <summary>HMAC-SHA256 (hex) of the other fields under the hospital's key <see cref="KeyId"/>: <see cref="MessageAuthentication.Sign"/>.</summary>
+    [JsonPropertyName("mac")]
+    public string? Mac { get; init; }
 }
 
-/// <summary>Message the function puts on `replies-&lt;hospital&gt;` answering one frame message (same run and sequence). Version 1.</summary>
+/// <summary>
+/// Message the function puts on `replies-&lt;hospital&gt;` answering one frame message (same run and sequence, and
+/// <see cref="Answers"/> = that message's MAC). Version 2.
+/// </summary>
 public sealed record ReplyMessage
 {
     [JsonPropertyName("v"), JsonRequired]
@@ -128,4 +138,8 @@ public sealed record ReplyMessage
     /// <summary>Why the frame was rejected; only on <see cref="ReplyKind.Rejected"/>.</summary>
     [JsonPropertyName("reason")]
     public string? Reason { get; init; }
+
+    /// <summary>The <see cref="FrameMessage.Mac"/> of the message this answers: the agent takes a reply only for the exact message it sent.</summary>
+    [JsonPropertyName("answers")]
+    public string? Answers { get; init; }
 }

@@ -48,6 +48,18 @@ public static class StorageClientDefaults
         return options;
     }
 
+    /// <summary>
+    /// Queue client options that read and write message text exactly as stored (no Base64 decoding): for a queue anyone
+    /// with add rights may fill with anything (`features`), so a message that is not Base64 is read and poisoned rather
+    /// than failing the whole receive with a FormatException.
+    /// </summary>
+    public static QueueClientOptions RawQueue(StorageRetries retries = StorageRetries.Pipeline)
+    {
+        var options = new QueueClientOptions(QueueServiceVersion) { MessageEncoding = QueueMessageEncoding.None };
+        Configure(options, retries);
+        return options;
+    }
+
     private static void Configure(ClientOptions options, StorageRetries retries)
     {
         options.Retry.Mode = RetryMode.Exponential;

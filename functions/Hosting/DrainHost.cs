@@ -20,7 +20,7 @@ public static class DrainHost
         {
             var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
             return new QueueDrainService(
-                sp.GetRequiredService<StorageConnection>().GetQueueClient(StorageNames.FeaturesQueue),
+                sp.GetRequiredService<StorageConnection>(),
                 sp.GetRequiredService<IMessageProcessor>(),
                 sp.GetRequiredService<PoisonQueue>(),
                 new DrainOptions(options.VisibilityTimeout, options.MaxDequeueCount, exitWhenEmpty, MaxPollDelay),

@@ -19,16 +19,21 @@ public static class PoisonHosts
 /// </summary>
 public sealed class PoisonQueue(StorageConnection storage)
 {
-    private readonly QueueClient poison = storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
+    // Raw: the message goes to `features-poison` exactly as it was stored on `features` (Base64 or not).
+    private readonly QueueClient poison = storage.GetQueueClient(StorageNames.FeaturesPoisonQueue, StorageClientDefaults.RawQueue());
     private readonly QueueClient rejections = storage.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
 
-    /// <summary>Records why and moves the message to `features-poison` (drain mode; the worker for a rejected message).</summary>
-    public async Task PoisonAsync(string messageId, string messageText, long dequeueCount, string reason, string host, CancellationToken ct)
+    /// <summary>
+    /// Records why and moves the message to `features-poison` (drain mode; the worker for a rejected message):
+    /// <paramref name="wireText"/> is the message as stored on `features`, <paramref name="messageText"/> its decoded
+    /// text for the record (the wire text itself when it could not be decoded).
+    /// </summary>
+    public async Task PoisonAsync(string messageId, string wireText, string messageText, long dequeueCount, string reason, string host, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(messageText);
+        ArgumentNullException.ThrowIfNull(wireText);
         await RecordAsync(messageId, messageText, dequeueCount, reason, host, ct).ConfigureAwait(false);
         await poison.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
-        await poison.SendMessageAsync(messageText, cancellationToken: ct).ConfigureAwait(false);
+        await poison.SendMessageAsync(wireText, cancellationToken: ct).ConfigureAwait(false);
     }
 
     /// <summary>Only records why (the worker's last failed delivery: the Functions host moves the message itself).</summary>

@@ -28,15 +28,22 @@ public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCoun
 /// handled only after the current message is finished, so deletion still follows durability message by message.
 /// </summary>
 public sealed partial class QueueDrainService(
-    QueueClient features, IMessageProcessor processor, PoisonQueue poison, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
+    StorageConnection storage, IMessageProcessor processor, PoisonQueue poison, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
     : BackgroundService
 {
+    // Raw: anyone with add rights may put anything on `features`; the text is decoded here (QueueText), so a message that
+    // is not Base64 is poisoned with that reason instead of failing every receive (the SDK's decoder throws on it).
+    private readonly QueueClient features = storage.GetQueueClient(StorageNames.FeaturesQueue, StorageClientDefaults.RawQueue());
+
+    /// <summary>Longest wait between two looks at storage during an outage.</summary>
+    public static readonly TimeSpan MaxOutageDelay = TimeSpan.FromSeconds(30);
+
     /// <summary>Messages handled so far (any outcome).</summary>
     public long Handled { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await features.CreateIfNotExistsAsync(cancellationToken: stoppingToken).ConfigureAwait(false);
+        await RideOutAsync("create the features queue", ct => features.CreateIfNotExistsAsync(cancellationToken: ct), stoppingToken).ConfigureAwait(false);
         LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds);
         // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
         var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
@@ -59,17 +66,11 @@ public sealed partial class QueueDrainService(
                     {
                         received = (await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false)).Value;
                     }
-                    catch (RequestFailedException e)
+                    catch (Exception e) when (StorageOutage.IsTransient(e, stoppingToken))
                     {
-                        LogStorageDown(logger, e.Status, e.Message);
-                        await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
-                        continue;
-                    }
-                    catch (Exception e) when (e is HttpRequestException or AggregateException)
-                    {
-                        // AggregateException: the SDK pipeline's retries all failed to reach storage.
-                        LogStorageDown(logger, 0, e.Message);
-                        await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
+                        // The SDK's retries are spent (an AggregateException): wait for storage as long as it takes.
+                        LogStorageDown(logger, "receive", StorageOutage.Describe(e));
+                        await WaitForStorageAsync(stoppingToken).ConfigureAwait(false);
                         continue;
                     }
                     if (received.Length == 0)
@@ -92,6 +93,19 @@ public sealed partial class QueueDrainService(
                 try
                 {
                     await HandleAsync(current.Message, current.Keeper, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (StorageOutage.IsTransient(e, stoppingToken))
+                {
+                    // Deleting, poisoning or re-queueing it failed: it becomes visible again and is answered from the record.
+                    LogStorageDown(logger, $"finish message {current.Message.MessageId}", StorageOutage.Describe(e));
+                    await WaitForStorageAsync(stoppingToken).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // Nothing one message does may stop the drain loop (invariant 2): log it, it is redelivered.
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+#pragma warning restore CA1031
+                {
+                    LogUnexpected(logger, current.Message.MessageId, e.GetType().Name, e.Message);
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -128,15 +142,17 @@ public sealed partial class QueueDrainService(
             {
                 received = (await features.ReceiveMessagesAsync(1, options.VisibilityTimeout, stoppingToken).ConfigureAwait(false)).Value;
             }
-            catch (Exception e) when (e is RequestFailedException or HttpRequestException or AggregateException or OperationCanceledException)
+#pragma warning disable CA1031 // A read-ahead never fails the loop: the main loop receives (and reports storage trouble) as usual.
+            catch (Exception)
+#pragma warning restore CA1031
             {
-                return null; // The main loop receives (and reports storage trouble) as usual.
+                return null;
             }
             if (received.Length == 1)
             {
                 var message = received[0];
                 var keeper = new VisibilityKeeper(features, message, options.VisibilityTimeout);
-                if (message.DequeueCount <= options.MaxDequeueCount) processor.Prefetch(message.Body.ToString(), stoppingToken);
+                if (message.DequeueCount <= options.MaxDequeueCount && QueueText.TryDecode(message.Body.ToString(), out _) is { } text) processor.Prefetch(text, stoppingToken);
                 return new Received(message, keeper);
             }
             if (wasHandled) return null;
@@ -175,10 +191,16 @@ public sealed partial class QueueDrainService(
             return;
         }
         using var keepAlive = receivedAhead ?? new VisibilityKeeper(features, message, options.VisibilityTimeout);
+        if (QueueText.TryDecode(message.Body.ToString(), out var undecodable) is not { } text)
+        {
+            var held = await keepAlive.StopAsync().ConfigureAwait(false);
+            if (held is not null) await PoisonAsync(message, held, undecodable, stoppingToken).ConfigureAwait(false);
+            return;
+        }
         MessageOutcome outcome;
         try
         {
-            outcome = await processor.ProcessAsync(message.Body.ToString(), message.DequeueCount, stoppingToken).ConfigureAwait(false);
+            outcome = await processor.ProcessAsync(text, message.DequeueCount, stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -188,8 +210,20 @@ public sealed partial class QueueDrainService(
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
             var current = await keepAlive.StopAsync().ConfigureAwait(false);
+            if (StorageOutage.IsTransient(e, stoppingToken))
+            {
+                // Storage went away during the step: not the message's fault, so it must not burn a delivery. Once storage
+                // is back a fresh copy is queued (delivery count 1) and this one deleted; the step is answered from its
+                // record if it was applied (invariant 4).
+                LogStorageDown(logger, $"handle message {message.MessageId}", StorageOutage.Describe(e));
+                await WaitForStorageAsync(stoppingToken).ConfigureAwait(false);
+                await features.SendMessageAsync(message.Body.ToString(), cancellationToken: stoppingToken).ConfigureAwait(false);
+                if (current is not null) await DeleteIfStillOursAsync(message, current, stoppingToken).ConfigureAwait(false);
+                LogRequeued(logger, message.MessageId);
+                return;
+            }
+            LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
             if (message.DequeueCount >= options.MaxDequeueCount && current is not null)
             {
                 try
@@ -197,7 +231,7 @@ public sealed partial class QueueDrainService(
                     await PoisonAsync(message, current,
                         $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.MaxDequeueCount}): {e.GetType().Name}: {e.Message}", stoppingToken).ConfigureAwait(false);
                 }
-                catch (Exception poisonFailure) when (poisonFailure is RequestFailedException or HttpRequestException)
+                catch (Exception poisonFailure) when (poisonFailure is RequestFailedException || StorageOutage.IsTransient(poisonFailure, stoppingToken))
                 {
                     // Storage is down: the message comes back, is seen as over the count and poisoned then.
                     LogFailed(logger, message.MessageId, message.DequeueCount, "PoisonFailed", poisonFailure.Message);
@@ -211,6 +245,7 @@ public sealed partial class QueueDrainService(
             LogFailed(logger, message.MessageId, message.DequeueCount, "VisibilityLost", "could not keep the message invisible; it will be redelivered and answered from the record");
             return;
         }
+        LogHandled(logger, message.MessageId, message.DequeueCount, outcome.Kind, outcome.Detail);
         switch (outcome.Kind)
         {
             case OutcomeKind.Completed:
@@ -221,7 +256,7 @@ public sealed partial class QueueDrainService(
                 break;
             case OutcomeKind.Deferred:
                 LogDeferred(logger, message.MessageId, outcome.Detail);
-                await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false);
+                await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false); // unchanged wire text
                 await features.DeleteMessageAsync(message.MessageId, receipt, stoppingToken).ConfigureAwait(false);
                 break;
         }
@@ -230,8 +265,46 @@ public sealed partial class QueueDrainService(
     private async Task PoisonAsync(QueueMessage message, string popReceipt, string reason, CancellationToken ct)
     {
         LogPoisoned(logger, message.MessageId, reason);
-        await poison.PoisonAsync(message.MessageId, message.Body.ToString(), message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
+        var wire = message.Body.ToString();
+        await poison.PoisonAsync(message.MessageId, wire, QueueText.TryDecode(wire, out _) ?? wire, message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
         await features.DeleteMessageAsync(message.MessageId, popReceipt, ct).ConfigureAwait(false);
+    }
+
+    private async Task DeleteIfStillOursAsync(QueueMessage message, string popReceipt, CancellationToken ct)
+    {
+        try
+        {
+            await features.DeleteMessageAsync(message.MessageId, popReceipt, ct).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 400)
+        {
+            // Its receipt expired during the outage: it comes back once more and is answered from the record.
+        }
+    }
+
+    /// <summary>Probes the queue with back-off (1 s doubling to <see cref="MaxOutageDelay"/>), logging each miss, until storage answers.</summary>
+    private async Task WaitForStorageAsync(CancellationToken ct)
+    {
+        var away = await StorageOutage.WaitUntilReachableAsync(c => features.GetPropertiesAsync(c), MaxOutageDelay,
+            (attempt, delay, cause) => LogStillDown(logger, attempt, (int)delay.TotalSeconds, cause), ct).ConfigureAwait(false);
+        LogStorageBack(logger, (int)away.TotalSeconds);
+    }
+
+    private async Task RideOutAsync(string what, Func<CancellationToken, Task> operation, CancellationToken ct)
+    {
+        while (true)
+        {
+            try
+            {
+                await operation(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (StorageOutage.IsTransient(e, ct))
+            {
+                LogStorageDown(logger, what, StorageOutage.Describe(e));
+                await WaitForStorageAsync(ct).ConfigureAwait(false);
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drain: pulling queue '{Queue}' (maxDequeueCount {Max}, visibility {Seconds} s)")]
@@ -240,8 +313,23 @@ public sealed partial class QueueDrainService(
     [LoggerMessage(Level = LogLevel.Information, Message = "drain: queue empty, exiting (--exit-when-empty)")]
     private static partial void LogEmpty(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "drain: storage unavailable (status {Status}: {Reason}); retrying in 2 s")]
-    private static partial void LogStorageDown(ILogger logger, int status, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drain: storage unavailable ({What}: {Reason}); waiting for it, nothing is lost")]
+    private static partial void LogStorageDown(ILogger logger, string what, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drain: storage still unavailable (attempt {Attempt}: {Reason}); next look in {Seconds} s")]
+    private static partial void LogStillDown(ILogger logger, int attempt, int seconds, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "drain: storage reachable again after {Seconds} s; resuming")]
+    private static partial void LogStorageBack(ILogger logger, int seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "drain: message {Id} re-queued after the outage (its delivery did not count)")]
+    private static partial void LogRequeued(ILogger logger, string id);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "drain: message {Id} (delivery {Count}): {Kind}: {Detail}")]
+    private static partial void LogHandled(ILogger logger, string id, long count, OutcomeKind kind, string detail);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drain: message {Id}: unexpected {Type}: {Reason}; it will be redelivered")]
+    private static partial void LogUnexpected(ILogger logger, string id, string type, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drain: message {Id} failed on delivery {Count} ({Type}: {Reason}); it will be retried")]
     private static partial void LogFailed(ILogger logger, string id, long count, string type, string reason);

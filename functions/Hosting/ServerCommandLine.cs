@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;
 
@@ -97,6 +98,19 @@ public static class ServerCommandLine
             // A setting that is not a number where one is expected: the binder names the key.
             await Console.Error.WriteLineAsync($"{Program}: {e.Message} (app settings use '__' for ':')").ConfigureAwait(false);
             return (int)ServerExitCode.Usage;
+        }
+        catch (StorageSettingsException e)
+        {
+            // No storage configured, or a connection string that names no account: one line naming the setting.
+            await Console.Error.WriteLineAsync($"{Program}: {e.Message}").ConfigureAwait(false);
+            return (int)ServerExitCode.Usage;
+        }
+#pragma warning disable CA1031 // The last resort: one line and exit 1, never an unhandled exception's stack trace (exit 134).
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            await Console.Error.WriteLineAsync($"{Program}: failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}").ConfigureAwait(false);
+            return (int)ServerExitCode.Failure;
         }
     }
 }

@@ -58,7 +58,12 @@ public static class ServerComposition
     /// What ValidateOnStart checks, before the host starts, so bad settings end as one line each (exit code 2) rather
     /// than the host's start-failure log with its stack trace.
     /// </summary>
-    public static void RequireValidSettings(this IServiceProvider services) => _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+    public static void RequireValidSettings(this IServiceProvider services)
+    {
+        _ = services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        // The storage settings too (StorageSettingsException names the setting), before the host starts any service.
+        _ = services.GetRequiredService<StorageConnection>();
+    }
 }
 
 /// <summary>The engine as the settings ask for it: libtorch's thread count set and the device chosen, once, when first needed.</summary>
@@ -76,7 +81,7 @@ public sealed class ServerEngine
 }
 
 /// <summary>Checkpoints and releases idle runs, and every run at shutdown, so no applied step waits on a crash to be replayed.</summary>
-internal sealed class SessionHousekeeping(LeasedRuns sessions) : BackgroundService
+internal sealed partial class SessionHousekeeping(LeasedRuns sessions, ILogger<SessionHousekeeping> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -85,7 +90,15 @@ internal sealed class SessionHousekeeping(LeasedRuns sessions) : BackgroundServi
             while (!stoppingToken.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
-                await sessions.ReleaseIdleAsync(all: false, stoppingToken).ConfigureAwait(false);
+                try
+                {
+                    await sessions.ReleaseIdleAsync(all: false, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (StorageOutage.IsTransient(e, stoppingToken))
+                {
+                    // A failed background service stops the host: an outage only postpones the checkpoint (the journal has every step).
+                    LogPostponed(logger, StorageOutage.Describe(e));
+                }
             }
         }
         catch (OperationCanceledException)
@@ -96,6 +109,16 @@ internal sealed class SessionHousekeeping(LeasedRuns sessions) : BackgroundServi
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await sessions.ReleaseIdleAsync(all: true, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await sessions.ReleaseIdleAsync(all: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (StorageOutage.IsTransient(e, cancellationToken))
+        {
+            LogPostponed(logger, StorageOutage.Describe(e));
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "checkpoint of idle runs postponed: storage unavailable ({Reason}); the journal holds every applied step")]
+    private static partial void LogPostponed(ILogger logger, string reason);
 }

@@ -55,9 +55,10 @@ internal sealed class VisibilityKeeper : IDisposable
                 popReceipt = null; // It became visible and someone else took it.
                 return;
             }
-            catch (RequestFailedException)
+            catch (Exception e) when (e is RequestFailedException || StorageOutage.IsTransient(e, stop.Token))
             {
-                // Transient: try again at the next tick; the timeout leaves room for two more attempts.
+                // Transient (an outage ends the SDK's retries in an AggregateException): try again at the next tick. If the
+                // message became visible meanwhile, the next renewal answers 404 and the step is answered from its record.
             }
         }
     }

@@ -17,7 +17,8 @@ public sealed class RunBusyException(string message) : Exception(message);
 /// A rejected message is poisoned here at once (it can never succeed, so it should not burn retries), and the last
 /// failed delivery records its reason on `features-rejections` before the host moves it (docs/architecture.md).
 /// </summary>
-public sealed partial class ProcessFeaturesFunction(IMessageProcessor processor, PoisonQueue poison, IOptions<ServerOptions> options, ILogger<ProcessFeaturesFunction> logger)
+public sealed partial class ProcessFeaturesFunction(
+    IMessageProcessor processor, PoisonQueue poison, StorageConnection storage, IOptions<ServerOptions> options, ILogger<ProcessFeaturesFunction> logger)
 {
     public const string Name = "ProcessFeatures";
 
@@ -36,11 +37,12 @@ public sealed partial class ProcessFeaturesFunction(IMessageProcessor processor,
         ArgumentNullException.ThrowIfNull(message);
         try
         {
-            var outcome = await ProcessUntilFreeAsync(message, cancellationToken).ConfigureAwait(false);
+            var outcome = await ProcessThroughOutagesAsync(message, cancellationToken).ConfigureAwait(false);
+            LogHandled(logger, message.MessageId, message.DequeueCount, outcome.Kind, outcome.Detail);
             if (outcome.Kind == OutcomeKind.Rejected)
             {
                 LogRejected(logger, message.MessageId, outcome.Detail);
-                await poison.PoisonAsync(message.MessageId, message.MessageText, message.DequeueCount, outcome.Detail, PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);
+                await poison.PoisonAsync(message.MessageId, QueueText.Encode(message.MessageText), message.MessageText, message.DequeueCount, outcome.Detail, PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -48,6 +50,28 @@ public sealed partial class ProcessFeaturesFunction(IMessageProcessor processor,
             LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
             if (message.DequeueCount >= options.Value.MaxDequeueCount) await RecordLastFailureAsync(message, e, cancellationToken).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    // A storage outage is not the message's fault: rather than fail the invocation (which burns one of maxDequeueCount
+    // deliveries, so a long outage would poison good messages), wait until storage answers and handle the message again
+    // (the host keeps it invisible meanwhile; functionTimeout bounds the wait). An applied step is answered from its record.
+    private async Task<MessageOutcome> ProcessThroughOutagesAsync(QueueMessage message, CancellationToken ct)
+    {
+        var probe = storage.GetQueueClient(StorageNames.FeaturesQueue);
+        while (true)
+        {
+            try
+            {
+                return await ProcessUntilFreeAsync(message, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (StorageOutage.IsTransient(e, ct))
+            {
+                LogStorageDown(logger, message.MessageId, StorageOutage.Describe(e));
+                var away = await StorageOutage.WaitUntilReachableAsync(c => probe.GetPropertiesAsync(c), TimeSpan.FromSeconds(30),
+                    (attempt, delay, cause) => LogStillDown(logger, attempt, (int)delay.TotalSeconds, cause), ct).ConfigureAwait(false);
+                LogStorageBack(logger, (int)away.TotalSeconds, message.MessageId);
+            }
         }
     }
 
@@ -77,6 +101,18 @@ public sealed partial class ProcessFeaturesFunction(IMessageProcessor processor,
             LogRecordFailed(logger, message.MessageId, e.Message);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "message {Id} (delivery {Count}): {Kind}: {Detail}")]
+    private static partial void LogHandled(ILogger logger, string id, long count, OutcomeKind kind, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "message {Id}: storage unavailable ({Reason}); waiting for it, the delivery is kept")]
+    private static partial void LogStorageDown(ILogger logger, string id, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "storage still unavailable (attempt {Attempt}: {Reason}); next look in {Seconds} s")]
+    private static partial void LogStillDown(ILogger logger, int attempt, int seconds, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "storage reachable again after {Seconds} s; handling message {Id} again")]
+    private static partial void LogStorageBack(ILogger logger, int seconds, string id);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "message {Id} rejected and poisoned: {Reason}")]
     private static partial void LogRejected(ILogger logger, string id, string reason);

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Functions.Hosting;
@@ -7,6 +8,20 @@ namespace SplitFunctions.Functions.Training;
 /// <summary>What the server says to a hospital on its reply queue: the answer to a message, or why it was rejected.</summary>
 public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<HospitalReplies> logger)
 {
+    /// <summary>
+    /// The reason as a hospital may read it: file system paths of the server (its key folder, say, in a key store's
+    /// message) are replaced by "&lt;server path&gt;"; the full reason stays in the server's log and poison record.
+    /// </summary>
+    public static string ForHospital(string reason)
+    {
+        var text = ServerPath().Replace(reason ?? "", "<server path>");
+        return text.Length <= MessageCodec.MaxReasonLength ? text : text[..(MessageCodec.MaxReasonLength - 3)] + "...";
+    }
+
+    // An absolute Unix path (a '/' that starts a word, so blob names and URLs are left alone) or a Windows drive path.
+    [GeneratedRegex(@"(?:\b[A-Za-z]:\\|(?<![\w:/.\-])/(?=[\w.\-]))[^\s'""`,;)]*")]
+    private static partial Regex ServerPath();
+
     public async Task SendAsync(FrameMessage message, ReplyKind kind, string? blob, long length, string? sha256, double? loss, string? reason, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -22,6 +37,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
             Sha256 = sha256,
             Loss = loss is { } l && double.IsFinite(l) ? l : null,
             Reason = reason,
+            Answers = message.Mac,
         };
         var queue = frames.Replies(message.HospitalId);
         await queue.SendMessageAsync(MessageCodec.Serialize(reply), cancellationToken: ct).ConfigureAwait(false);
@@ -33,10 +49,11 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
         ArgumentNullException.ThrowIfNull(message);
         try
         {
-            await SendAsync(message, ReplyKind.Rejected, null, 0, null, null, reason, ct).ConfigureAwait(false);
+            await SendAsync(message, ReplyKind.Rejected, null, 0, null, null, ForHospital(reason), ct).ConfigureAwait(false);
         }
-        catch (Azure.RequestFailedException e)
+        catch (Azure.RequestFailedException e) when (!SplitFunctions.Core.Storage.StorageOutage.IsTransient(e, ct))
         {
+            // Storage answered no (not an outage, which is ridden out by the host): the rejection still stands.
             LogReplyFailed(logger, message.HospitalId, e.Message);
         }
         return MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {reason}");

@@ -38,6 +38,13 @@ public sealed partial class MessageRouter(
         {
             return MessageOutcome.Rejected(e.Message);
         }
+        // Before anything else (the run, a reply): does the message prove the hospital it names? Anyone with add rights
+        // on `features` can name any hospital; only that hospital's key makes its MAC. A failure goes to the poison
+        // queue with the reason and the named hospital is told nothing (it did not send it).
+        if (await AuthenticationFailureAsync(message, cancellationToken).ConfigureAwait(false) is { } forged)
+        {
+            return MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {forged}; no reply sent");
+        }
         if (message.ReplyQueue != StorageNames.RepliesQueue(message.HospitalId))
         {
             return await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false);
@@ -101,6 +108,22 @@ public sealed partial class MessageRouter(
             session.Gate.Release();
             if (abandon) await sessions.AbandonAsync(session).ConfigureAwait(false);
         }
+    }
+
+    private async Task<string?> AuthenticationFailureAsync(FrameMessage message, CancellationToken ct)
+    {
+        HospitalKey key;
+        try
+        {
+            key = await frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId, ct).ConfigureAwait(false);
+        }
+        catch (ProtocolException e)
+        {
+            return $"the message names key '{message.KeyId}' of hospital '{message.HospitalId}', which the server does not hold ({e.Rejection})";
+        }
+        return MessageAuthentication.Verify(message, key)
+            ? null
+            : $"the message's MAC does not verify under hospital '{message.HospitalId}''s key '{message.KeyId}': it was not sent by that hospital, or was altered on the way";
     }
 
     /// <summary>Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for <see cref="ProcessAsync"/>.</summary>

@@ -118,10 +118,11 @@ public sealed partial class RunLease : IAsyncDisposable
                 LogLost(logger, Run, e.Message);
                 return;
             }
-            catch (RequestFailedException e)
+            catch (Exception e) when (e is RequestFailedException || StorageOutage.IsTransient(e, stop.Token))
             {
-                // Transient: the lease has 60 s; the next attempt in 15 s may succeed.
-                LogRenewFailed(logger, Run, e.Message);
+                // Transient (an outage ends the SDK's retries in an AggregateException): the lease has 60 s; the next
+                // attempt may succeed, and a lease lost meanwhile is found by ConfirmAsync and the ETag conditions.
+                LogRenewFailed(logger, Run, StorageOutage.Describe(e));
             }
         }
     }
@@ -137,9 +138,10 @@ public sealed partial class RunLease : IAsyncDisposable
             {
                 await lease.ReleaseAsync().ConfigureAwait(false);
             }
-            catch (RequestFailedException e)
+            catch (Exception e) when (e is RequestFailedException || StorageOutage.IsTransient(e))
             {
-                LogRenewFailed(logger, Run, "release: " + e.Message);
+                // Unreleased, the lease expires by itself within 60 s.
+                LogRenewFailed(logger, Run, "release: " + StorageOutage.Describe(e));
             }
         }
     }

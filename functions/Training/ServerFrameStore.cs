@@ -34,6 +34,9 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     public BlobContainerClient Container(string hospital) => storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
 
+    /// <summary>The hospitals' keys (envelopes and message MACs).</summary>
+    public IKeyProvider Keys => keys;
+
     public QueueClient Replies(string hospital) => storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
     /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>

@@ -119,6 +119,45 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_reply_that_answers_another_message_is_ignored_and_deleted_and_a_slow_reply_is_waited_for_aloud()
+    {
+        var (bed, manifest) = await HospitalAsync();
+        using var _ = bed;
+        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { StrayRejections = true, FirstReplyDelay = TimeSpan.FromSeconds(17) };
+
+        var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--max-batches", "3", "--no-validation"]);
+        run.ExitCode.Should().Be(0, "a rejection naming another message is not this batch's\n" + run);
+        responder.Applied[AgentTestBed.Hospital].Should().Equal(1, 2, 3);
+        run.Error.Should().Contain("ignoring a reply #1 that answers another message");
+        run.Output.Should().Contain("waiting for the function's reply to message #1 (15 s", "the agent says it is waiting");
+        (await azurite.Connection.GetQueueClient(StorageNames.RepliesQueue(AgentTestBed.Hospital)).PeekMessagesAsync(32)).Value
+            .Select(m => MessageCodec.ParseReply(m.Body.ToString())).Where(r => r.RunId == manifest.RunId && r.Kind == ReplyKind.Rejected)
+            .Should().BeEmpty("the stray rejections were deleted");
+    }
+
+    [Fact]
+    public async Task A_rejected_validation_is_run_again_on_retry_and_its_metric_is_not_lost()
+    {
+        var (bed, manifest) = await HospitalAsync();
+        using var _ = bed;
+        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { RejectKind = (FrameKind.Evaluate, "predictions unavailable") };
+
+        var first = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
+        first.ExitCode.Should().Be((int)ExitCode.Rejected, first.ToString());
+        TrainingHistoryFile.Load(Path.Combine(bed.RunStateFolder, "history.json")).Single(h => h.Epoch == 1).ValidationMetric.Should().BeNull();
+
+        responder.RejectKind = null;
+        var retry = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--retry-rejected"]);
+        retry.ExitCode.Should().Be(0, retry.ToString());
+        retry.Output.Should().Contain("validating epoch 1 again");
+        var history = TrainingHistoryFile.Load(Path.Combine(bed.RunStateFolder, "history.json"));
+        history.Select(h => h.Epoch).Should().Equal(1, 2);
+        history.Should().OnlyContain(h => h.ValidationMetric == "auc" && h.ValidationValue >= 0, "every epoch keeps its validation metric");
+        var status = await AgentTestBed.RunAsync(["status", "--config", bed.ConfigPath]);
+        status.Output.Should().Contain("epoch 1: mean train loss").And.Contain("validation auc");
+    }
+
+    [Fact]
     public async Task No_reply_is_a_function_timeout_that_asks_whether_it_runs()
     {
         var (bed, _) = await HospitalAsync();

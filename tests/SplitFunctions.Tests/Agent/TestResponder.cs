@@ -43,6 +43,17 @@ internal sealed class TestResponder : IAsyncDisposable
 
     public int Rejections;
 
+    /// <summary>
+    /// When set, each train message is first "answered" by a rejection of the same run, hospital and sequence that names
+    /// another message's MAC (what a forged message answered by an older server would leave): the agent must ignore it.
+    /// </summary>
+    public bool StrayRejections { get; set; }
+
+    /// <summary>How long the first train message waits before it is answered (a slow or cold function).</summary>
+    public TimeSpan FirstReplyDelay { get; set; }
+
+    private int _trainSeen;
+
     /// <summary>When set, every message of this kind is rejected with this reason.</summary>
     public (FrameKind Kind, string Reason)? RejectKind { get; set; }
 
@@ -88,8 +99,18 @@ internal sealed class TestResponder : IAsyncDisposable
             {
                 RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = kind,
                 Blob = blob, Length = frame?.Length ?? 0, Sha256 = frame?.Sha256, KeyId = frame is null ? null : message.KeyId, Loss = loss, Reason = reason,
+                Answers = message.Mac,
             }), cancellationToken: ct);
 
+        if (message.Kind == FrameKind.Train && Interlocked.Increment(ref _trainSeen) == 1 && FirstReplyDelay > TimeSpan.Zero) await Task.Delay(FirstReplyDelay, ct);
+        if (StrayRejections && message.Kind == FrameKind.Train)
+        {
+            await replies.SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
+            {
+                RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = ReplyKind.Rejected,
+                Reason = "blob does not exist", Answers = new string('e', MessageAuthentication.MacHexLength),
+            }), cancellationToken: ct);
+        }
         if (RejectKind is { } reject && reject.Kind == message.Kind)
         {
             Interlocked.Increment(ref Rejections);

@@ -114,4 +114,17 @@ public sealed class DrainProcessTests
         drain.Output.Should().Contain("SplitFunctions__Device='quantum' is invalid").And.Contain("SplitFunctions__CheckpointRetention=0 is invalid");
         drain.Output.Should().NotContain("   at ", "no stack trace");
     }
+
+    [Theory]
+    [InlineData("AzureWebJobsStorage", "AzureWebJobsStorage")]
+    [InlineData("SplitFunctions__KeyDirectory", "No hospital keys configured")]
+    public async Task Missing_storage_or_keys_stop_the_server_at_start_with_one_line_and_exit_code_2(string unset, string named)
+    {
+        await using var run = await RunHarness.StartAsync();
+        await using var drain = FunctionProcess.Start(run, "drain", "drain-unset", new Dictionary<string, string> { [unset] = "" });
+        var exitCode = await drain.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        exitCode.Should().Be(2, drain.Output);
+        drain.Output.Should().Contain(named);
+        drain.Output.Should().NotContain("   at ", "no stack trace").And.NotContain("Unhandled exception");
+    }
 }

@@ -100,11 +100,11 @@ internal sealed class RunHarness : IAsyncDisposable
         if (labels is not null) tensors.Add((labels, [labels.Length, 1]));
         var keyId = Keys.GetCurrentKeyId(hospital)!;
         var (blob, length, sha, _) = await Frames.WriteAsync(Manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, ElementType.Float32, tensors, CancellationToken.None);
-        return MessageCodec.Serialize(new FrameMessage
+        return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
-        });
+        }, Keys.GetKey(hospital, keyId)));
     }
 
     /// <summary>A U-shaped backward leg: dL/d(server output) sealed as the agent seals it, and its message text.</summary>
@@ -131,19 +131,19 @@ internal sealed class RunHarness : IAsyncDisposable
         var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
-        return MessageCodec.Serialize(new FrameMessage
+        return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
             Sha256 = SecureFrameCodec.Digest(sealedBytes),
             ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
-        });
+        }, key));
     }
 
-    public string DoneMessage(string hospital, long sequence, int chunkCount) => MessageCodec.Serialize(new FrameMessage
+    public string DoneMessage(string hospital, long sequence, int chunkCount) => MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
     {
         RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Done, ReplyQueue = StorageNames.RepliesQueue(hospital),
         ChunkCount = chunkCount,
-    });
+    }, Keys.GetKey(hospital)));
 
     /// <summary>Waits for the next reply on the hospital's queue and deletes it.</summary>
     public async Task<ReplyMessage> NextReplyAsync(string hospital, TimeSpan? timeout = null)

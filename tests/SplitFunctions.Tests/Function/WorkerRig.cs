@@ -37,7 +37,7 @@ internal sealed class WorkerRig : IAsyncDisposable
         collection.AddTrainingService(new ServerInstance(instanceId));
         services = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         services.RequireValidSettings();
-        Function = new ProcessFeaturesFunction(services.GetRequiredService<IMessageProcessor>(), services.GetRequiredService<PoisonQueue>(),
+        Function = new ProcessFeaturesFunction(services.GetRequiredService<IMessageProcessor>(), services.GetRequiredService<PoisonQueue>(), services.GetRequiredService<StorageConnection>(),
             services.GetRequiredService<IOptions<ServerOptions>>(), services.GetRequiredService<ILogger<ProcessFeaturesFunction>>())
         {
             LeaseWait = leaseWait ?? ProcessFeaturesFunction.DefaultLeaseWait,

@@ -36,11 +36,11 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
     {
         var blob = blobName ?? StorageNames.FrameBlob(StorageNames.FeaturesFolder, run, seq);
         await h.Container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob));
-        var message = new FrameMessage
+        var message = MessageAuthentication.Sign(new FrameMessage
         {
             RunId = run, HospitalId = h.Id, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = frame.Length, Sha256 = frame.Sha256,
             ReplyQueue = StorageNames.RepliesQueue(h.Id), KeyId = h.Key.KeyId,
-        };
+        }, h.Key);
         await h.Features.SendMessageAsync(MessageCodec.Serialize(message));
         return message;
     }
