@@ -35,9 +35,11 @@ public sealed class PoisonInbox(StorageConnection storage)
 
     private static readonly TimeSpan Hold = TimeSpan.FromSeconds(30);
 
-    private readonly QueueClient poison = storage.GetQueueClient(StorageNames.FeaturesPoisonQueue);
+    // Raw: poisoned messages are kept exactly as they were stored on `features` (Base64 or not, see QueueText), and a
+    // retry puts them back exactly so; the text shown and matched with its reason record is the decoded one.
+    private readonly QueueClient poison = storage.GetQueueClient(StorageNames.FeaturesPoisonQueue, StorageClientDefaults.RawQueue());
     private readonly QueueClient rejections = storage.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
-    private readonly QueueClient features = storage.GetQueueClient(StorageNames.FeaturesQueue);
+    private readonly QueueClient features = storage.GetQueueClient(StorageNames.FeaturesQueue, StorageClientDefaults.RawQueue());
 
     /// <summary>Approximate number of poisoned messages (0 when the queue does not exist yet).</summary>
     public async Task<int> CountAsync(CancellationToken ct = default) =>
@@ -61,7 +63,7 @@ public sealed class PoisonInbox(StorageConnection storage)
         if (!await poison.ExistsAsync(ct).ConfigureAwait(false)) return [];
         var reasons = await ReasonsAsync(ct).ConfigureAwait(false);
         return [.. (await poison.PeekMessagesAsync(PageSize, ct).ConfigureAwait(false)).Value
-            .Select(m => new PoisonedMessage(m.MessageId, m.InsertedOn, m.Body.ToString(), reasons.LastOrDefault(r => r.Message == m.Body.ToString())))];
+            .Select(m => new PoisonedMessage(m.MessageId, m.InsertedOn, Text(m.Body.ToString()), reasons.LastOrDefault(r => r.Message == Text(m.Body.ToString()))))];
     }
 
     /// <summary>Moves the named messages (all when <paramref name="ids"/> is null) back to `features`; returns the ids moved.</summary>
@@ -90,7 +92,7 @@ public sealed class PoisonInbox(StorageConnection storage)
                     if (requeue) await features.SendMessageAsync(message.Body.ToString(), ct).ConfigureAwait(false);
                     await poison.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
                     done.Add(message.MessageId);
-                    texts.Add(message.Body.ToString());
+                    texts.Add(Text(message.Body.ToString()));
                 }
                 else
                 {
@@ -120,6 +122,9 @@ public sealed class PoisonInbox(StorageConnection storage)
         }
         foreach (var message in held) await rejections.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: ct).ConfigureAwait(false);
     }
+
+    // The message's text as the function recorded it: decoded when it is Base64 of UTF-8, else as stored.
+    private static string Text(string stored) => QueueText.TryDecode(stored, out _) ?? stored;
 
     private static PoisonRecord? TryParse(string json)
     {

@@ -149,16 +149,20 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         string Message(int seq) => $$"""{"v":1,"run":"{{runId}}","hospital":"hospital-p","seq":{{seq}},"kind":"Train"}""";
         // The function's own poison writer, as drain mode uses it.
         var poison = new PoisonQueue(azurite.Connection);
-        await poison.PoisonAsync("m1", Message(1), 5, "unknown key 'k-old' for hospital-p", PoisonHosts.Drain, CancellationToken.None);
-        await poison.PoisonAsync("m2", Message(2), 5, "manifest missing for the run", PoisonHosts.Drain, CancellationToken.None);
+        await poison.PoisonAsync("m1", QueueText.Encode(Message(1)), Message(1), 5, "unknown key 'k-old' for hospital-p", PoisonHosts.Drain, CancellationToken.None);
+        await poison.PoisonAsync("m2", QueueText.Encode(Message(2)), Message(2), 5, "manifest missing for the run", PoisonHosts.Drain, CancellationToken.None);
+        // Raw text, not Base64 (as common queue tools write it): kept as stored, listed as it is.
+        var raw = $"raw text for {runId}";
+        await poison.PoisonAsync("m3", raw, raw, 1, "the message is not Base64", PoisonHosts.Drain, CancellationToken.None);
 
         var list = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "list");
         list.ExitCode.Should().Be(0, list.ToString());
         var lines = list.Output.Split('\n').Where(l => l.Contains(runId, StringComparison.Ordinal)).ToList();
-        lines.Should().HaveCount(2);
+        lines.Should().HaveCount(3);
         lines[0].Should().Contain("hospital hospital-p").And.Contain("unknown key 'k-old'");
         lines[1].Should().Contain("manifest missing");
-        var (first, second) = (lines[0].Split(' ')[0], lines[1].Split(' ')[0]);
+        lines[2].Should().Contain("not Base64");
+        var (first, second, third) = (lines[0].Split(' ')[0], lines[1].Split(' ')[0], lines[2].Split(' ')[0]);
 
         var retry = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "retry", first);
         retry.ExitCode.Should().Be(0, retry.ToString());
@@ -167,7 +171,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         moved.Should().ContainSingle("retry puts the message back on 'features' unchanged");
         foreach (var m in moved) await features.DeleteMessageAsync(m.MessageId, m.PopReceipt);
 
-        var drop = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "drop", second);
+        var drop = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "drop", second, third);
         drop.ExitCode.Should().Be(0, drop.ToString());
         var after = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "list");
         after.Output.Should().NotContain(runId, "both messages and their reason records are gone");

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SplitFunctions.Functions.Hosting;
+namespace SplitFunctions.Core.Storage;
 
 /// <summary>
 /// Turns a `features` message as stored (the wire text: Base64 of UTF-8, what agents and the queue trigger use) into
