@@ -40,6 +40,9 @@ public sealed record RunState
 
     public List<EpochRecord> Epochs { get; init; } = [];
 
+    /// <summary>Temporal mode: bytes of sealed chunks per streamed window, fixed when the first epoch starts (0 before).</summary>
+    public long TemporalWindowBytes { get; set; }
+
     /// <summary>Recent vanilla batch losses per hospital (bounded) for progress and reports.</summary>
     public List<BatchRecord> RecentBatches { get; init; } = [];
 
