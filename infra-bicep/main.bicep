@@ -95,6 +95,10 @@ param threads int = 0
 @maxValue(100)
 param checkpointRetention int = 3
 
+@description('Optional. Temporal mode: MiB of sealed feature chunks per streamed window (two are in memory at once); bounds the function\'s memory.')
+@minValue(1)
+param temporalWindowMiB int = 256
+
 @description('Optional. Deliveries after which a failing message is poisoned, in drain mode and in the function app (overrides host.json maxDequeueCount).')
 @minValue(1)
 @maxValue(100)
@@ -285,6 +289,10 @@ var appSettings = [
   {
     name: 'SplitFunctions__VisibilityTimeoutSeconds'
     value: string(visibilityTimeoutSeconds)
+  }
+  {
+    name: 'SplitFunctions__TemporalWindowMiB'
+    value: string(temporalWindowMiB)
   }
 ]
 

@@ -29,6 +29,7 @@ param imageRepository = 'splitfunctions-functions'
 param imageTag = readEnvironmentVariable('SPLITFN_IMAGE_TAG', 'dev')
 
 param checkpointRetention = 3
+param temporalWindowMiB = 256
 
 param maxDequeueCount = 5
 

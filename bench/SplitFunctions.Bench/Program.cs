@@ -7,6 +7,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["protocol"] = ProtocolOverheadBench.RunAsync,
     ["split"] = VanillaVsCentralizedBench.RunAsync,
     ["temporal"] = TemporalVsCentralizedBench.RunAsync,
+    ["temporal-stream"] = TemporalStreamingBench.RunAsync,
     ["busy"] = ServerBusyBench.RunAsync,
     ["wire"] = WireBytesBench.RunAsync,
     ["memory"] = NativeMemoryBench.RunAsync,

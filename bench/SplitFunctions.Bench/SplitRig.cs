@@ -30,7 +30,7 @@ public sealed class SplitRig : IAsyncDisposable
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
         Sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, "bench", NullLogger<LeasedRuns>.Instance);
         Service = MessageRouter.Create(Sessions, Frames, Timeline);
-        Epochs = new TemporalEpochs(Sessions, Frames, NullLogger<TemporalEpochs>.Instance);
+        Stream = new TemporalFeatureStream(Frames);
         Processor = new TimedProcessor(Service, Timeline);
     }
 
@@ -49,8 +49,8 @@ public sealed class SplitRig : IAsyncDisposable
     /// <summary>The timings of the last vanilla step the service applied.</summary>
     public StepTimeline Timeline { get; } = new();
 
-    /// <summary>Temporal mode's epochs over the same runs (the benchmark times loading the union apart).</summary>
-    public TemporalEpochs Epochs { get; }
+    /// <summary>Temporal mode's feature windows, streamed from the chunks as the function's epochs read them.</summary>
+    public TemporalFeatureStream Stream { get; }
 
     /// <summary>The training service as the drain loop sees it, recording when and how long each message was worked on.</summary>
     public TimedProcessor Processor { get; }

@@ -46,10 +46,13 @@ public static class FunctionSettings
     /// <summary>Drain mode: visibility timeout of a received message, renewed while it is being worked on.</summary>
     public const string VisibilityTimeoutSeconds = "SplitFunctions__VisibilityTimeoutSeconds";
 
+    /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window; bounds the function's memory whatever the data size.</summary>
+    public const string TemporalWindowMiB = "SplitFunctions__TemporalWindowMiB";
+
     /// <summary>All of the above, for the consistency test and start-up diagnostics.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
-        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds,
+        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB,
     ];
 }

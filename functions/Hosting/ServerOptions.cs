@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Core.Configuration;
+using SplitFunctions.Functions.Training;
 
 namespace SplitFunctions.Functions.Hosting;
 
@@ -28,6 +29,9 @@ public sealed class ServerOptions
 
     /// <summary>Drain mode: how long a received message stays invisible; renewed at a third of it while worked on.</summary>
     public int VisibilityTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window (two windows are in memory at once).</summary>
+    public int TemporalWindowMiB { get; set; } = (int)(TemporalFeatureStream.DefaultWindowBytes >> 20);
 
     /// <summary>Key Vault holding one secret per hospital key (Azure).</summary>
     public Uri? KeyVaultUri { get; set; }
@@ -72,6 +76,7 @@ public sealed class ServerOptionsValidation(IConfiguration configuration) : IVal
         Range(failures, FunctionSettings.CheckpointRetention, options.CheckpointRetention, 1, 1000);
         Range(failures, FunctionSettings.MaxDequeueCount, options.MaxDequeueCount, 1, 100);
         Range(failures, FunctionSettings.VisibilityTimeoutSeconds, options.VisibilityTimeoutSeconds, 5, 3600);
+        Range(failures, FunctionSettings.TemporalWindowMiB, options.TemporalWindowMiB, 1, 65536);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

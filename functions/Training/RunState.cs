@@ -43,6 +43,9 @@ public sealed record RunState
     /// <summary>U-shaped mode: per hospital, the forward leg applied and waiting for its backward leg.</summary>
     public Dictionary<string, OpenForward> OpenForwards { get; init; } = new(StringComparer.Ordinal);
 
+    /// <summary>Temporal mode: bytes of sealed chunks per streamed window, fixed when the first epoch starts (0 before).</summary>
+    public long TemporalWindowBytes { get; set; }
+
     /// <summary>Recent vanilla batch losses per hospital (bounded) for progress and reports.</summary>
     public List<BatchRecord> RecentBatches { get; init; } = [];
 

@@ -107,24 +107,41 @@ public sealed class ServerModel : IDisposable
         return loss;
     }
 
-    /// <summary>One temporal epoch over the union of features, in the seeded order of (seed, epoch).</summary>
-    public (double MeanLoss, int Samples) TrainEpoch(TrainingSet union, int epoch, Action<int, int>? progress = null)
+    /// <summary>
+    /// One temporal epoch over windows of features in their sample order (<see cref="TemporalFeatureStream"/>): batches
+    /// are cut from the stream of samples, so a batch may span two windows and only the epoch's last batch is short.
+    /// </summary>
+    public async Task<(double MeanLoss, int Samples)> TrainEpochAsync(IAsyncEnumerable<(TrainingSet Window, int[] Order)> windows, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(union);
-        var order = BatchOrder.Shuffle(union.Count, manifest.Seed, epoch);
-        var features = new float[manifest.BatchSize * union.SampleSize];
-        var labels = new float[manifest.BatchSize];
+        ArgumentNullException.ThrowIfNull(windows);
+        var batchSize = manifest.BatchSize;
+        var sampleSize = checked((int)CutShape.Aggregate(1L, (a, b) => a * b));
+        var features = new float[batchSize * sampleSize];
+        var labels = new float[batchSize];
+        var filled = 0;
         double sum = 0;
         var seen = 0;
-        var batchIndex = 0;
-        foreach (var batch in BatchOrder.Batches(order, manifest.BatchSize))
+        void Train(int count)
         {
-            union.Gather(batch, features, labels);
-            var loss = TrainStepNoReply(features.AsSpan(0, batch.Count * union.SampleSize), labels.AsSpan(0, batch.Count), batch.Count);
-            sum += loss * batch.Count;
-            seen += batch.Count;
-            progress?.Invoke(++batchIndex, (union.Count + manifest.BatchSize - 1) / manifest.BatchSize);
+            var loss = TrainStepNoReply(features.AsSpan(0, count * sampleSize), labels.AsSpan(0, count), count);
+            sum += loss * count;
+            seen += count;
         }
+        await foreach (var (window, order) in windows.WithCancellation(ct).ConfigureAwait(false))
+        {
+            if (window.SampleSize != sampleSize) throw new InvalidDataException($"a feature chunk holds samples of {window.SampleSize} values; the server layers take {sampleSize}");
+            foreach (var i in order)
+            {
+                window.Features.AsSpan(i * sampleSize, sampleSize).CopyTo(features.AsSpan(filled * sampleSize, sampleSize));
+                labels[filled++] = window.Targets[i];
+                if (filled == batchSize)
+                {
+                    Train(filled);
+                    filled = 0;
+                }
+            }
+        }
+        if (filled > 0) Train(filled);
         return (seen == 0 ? double.NaN : sum / seen, seen);
     }
 

@@ -12,6 +12,7 @@ public sealed class BenchSmokeTests
     [Theory]
     [InlineData("split", "vanilla_vs_centralized")]
     [InlineData("temporal", "temporal_vs_centralized")]
+    [InlineData("temporal-stream", "temporal_streaming")]
     [InlineData("busy", "server_busy_fraction_3h")]
     [InlineData("wire", "wire_bytes_per_sample_ratio_fp32,wire_bytes_per_sample_ratio_fp16,wire_bytes_per_sample_ratio_bf16")]
     [InlineData("protocol", "protocol_overhead_ratio")]
@@ -40,6 +41,7 @@ public sealed class BenchSmokeTests
     {
         "split" => VanillaVsCentralizedBench.RunAsync(args),
         "temporal" => TemporalVsCentralizedBench.RunAsync(args),
+        "temporal-stream" => TemporalStreamingBench.RunAsync(args),
         "busy" => ServerBusyBench.RunAsync(args),
         "wire" => WireBytesBench.RunAsync(args),
         "protocol" => ProtocolOverheadBench.RunAsync(args),

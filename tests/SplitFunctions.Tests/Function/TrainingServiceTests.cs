@@ -141,10 +141,12 @@ public sealed class TrainingServiceTests
     [Fact]
     public async Task Temporal_training_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_run()
     {
+        // A window smaller than one 150-sample chunk: each chunk streams as its own window and batches of 8 span windows.
+        const long window = 30_000;
         async Task<byte[]> TrainAsync(bool interrupt)
         {
             await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 8);
-            var (service, sessions) = run.CreateService("temporal-instance");
+            var (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
             var seq = 0;
             foreach (var hospital in run.Manifest.Hospitals)
             {
@@ -172,12 +174,14 @@ public sealed class TrainingServiceTests
                 await act.Should().ThrowAsync<OperationCanceledException>();
                 await watcher;
                 await sessions.DisposeAsync();
-                (service, sessions) = run.CreateService("temporal-instance");
+                (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
             }
             var outcome = await service.ProcessAsync(last, 2, CancellationToken.None);
             outcome.Detail.Should().Contain("8 epochs");
             var session = await sessions.OpenAsync("run-1", CancellationToken.None);
             session!.State.EpochsCompleted.Should().Be(8);
+            session.State.Epochs.Should().OnlyContain(e => e.Samples == 600, "every epoch streams each of the 4 chunks' 150 samples once");
+            session.State.TemporalWindowBytes.Should().Be(window);
             var weights = session.Model.SaveWeights();
             await sessions.DisposeAsync();
             return weights;

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Training;
+using SplitFunctions.Functions.Training;
+
+namespace SplitFunctions.Bench;
+
+/// <summary>
+/// temporal_streaming: temporal epochs with features streamed from their sealed chunks (what the function does) against
+/// the in-memory epochs the function used to run (every chunk decrypted once into one array, then global shuffles of it),
+/// at 1x and 8x the data. Figures: epoch samples/s of both (ratio streamed / in-memory, target >= 0.95) and the process's
+/// peak resident memory during each (VmHWM, reset before each measurement): streamed should stay flat from 1x to 8x.
+/// </summary>
+public static class TemporalStreamingBench
+{
+    public const string Key = "temporal_streaming";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var model = ModelCatalog.Get(options.Get("model", options.Smoke ? "ldl-mlp" : "covid-ct-cnn"));
+        var threads = options.GetInt("threads", Environment.ProcessorCount);
+        var rounds = options.GetInt("rounds", 3, 1);
+        var batch = options.GetInt("batch", model.BatchSize, 16);
+        var baseBatches = options.GetInt("batches", 16, 4);
+        var scales = options.Get("scales", options.Smoke ? "1,2" : "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        // Smaller than the 1x data by default, so even 1x streams through several windows: what "flat" is measured against.
+        var windowBytes = (long)options.GetInt("window-mib", 32, 1) << 20;
+        TorchRuntime.Threads = threads;
+
+        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        var runs = new List<(int Scale, RunManifest Manifest, int Samples)>();
+        foreach (var scale in scales)
+        {
+            var manifest = RunManifest.ForModel($"stream-{scale}x", model, TrainingMode.Temporal, ["s-" + scale], seed: 7) with { BatchSize = batch };
+            await rig.ProvisionAsync(manifest).ConfigureAwait(false);
+            var samples = batch * baseBatches * scale;
+            var clock = Stopwatch.StartNew();
+            await TemporalVsCentralizedBench.UploadFeaturesAsync(rig, manifest, BenchHospital.SyntheticData(manifest, samples, salt: scale), chunk: batch).ConfigureAwait(false);
+            Console.WriteLine($"  {scale}x: {samples} samples of {model.Name} features uploaded in {samples / batch} chunks ({clock.Elapsed.TotalSeconds:F1} s)");
+            runs.Add((scale, manifest, samples));
+        }
+
+        var result = new JsonObject
+        {
+            ["target"] = ">= 0.95 (streamed / in-memory epoch samples/s); streamed peak RSS flat from 1x to 8x",
+            ["model"] = model.Name, ["batch"] = batch, ["threads"] = threads, ["rounds"] = rounds, ["window_mib"] = windowBytes >> 20,
+            ["baseline"] = "the in-memory temporal epochs of the previous release: every chunk decrypted once into one array, then a global seeded shuffle per epoch",
+        };
+        // Streamed first: the in-memory baseline's arrays would otherwise stay in the process's heap and hide the figure.
+        var streamed = new Dictionary<int, (double Rate, double PeakMiB)>();
+        foreach (var (scale, manifest, samples) in runs)
+        {
+            streamed[scale] = await MeasureAsync(rig, manifest, rounds, async (session, epoch) =>
+                (await session.Model.TrainEpochAsync(rig.Stream.ReadEpochAsync(session, epoch, windowBytes, CancellationToken.None), CancellationToken.None).ConfigureAwait(false)).Samples).ConfigureAwait(false);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scale}x streamed: {streamed[scale].Rate:F1} samples/s, peak RSS {streamed[scale].PeakMiB:F0} MiB"));
+        }
+        var inMemory = new Dictionary<int, (double Rate, double PeakMiB)>();
+        foreach (var (scale, manifest, samples) in runs)
+        {
+            TrainingSet? union = null;
+            inMemory[scale] = await MeasureAsync(rig, manifest, rounds, async (session, epoch) =>
+            {
+                union ??= await LoadUnionAsync(rig, session).ConfigureAwait(false);
+                return InMemoryEpoch(session, union, epoch);
+            }).ConfigureAwait(false);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scale}x in memory: {inMemory[scale].Rate:F1} samples/s, peak RSS {inMemory[scale].PeakMiB:F0} MiB"));
+        }
+        foreach (var (scale, _, samples) in runs)
+        {
+            result[$"{scale}x"] = new JsonObject
+            {
+                ["samples"] = samples,
+                ["streamed_samples_per_s"] = streamed[scale].Rate,
+                ["in_memory_samples_per_s"] = inMemory[scale].Rate,
+                ["ratio"] = streamed[scale].Rate / inMemory[scale].Rate,
+                ["streamed_peak_rss_mib"] = Math.Round(streamed[scale].PeakMiB, 1),
+                ["in_memory_peak_rss_mib"] = Math.Round(inMemory[scale].PeakMiB, 1),
+            };
+        }
+        var first = scales[0];
+        var last = scales[^1];
+        result["ratio"] = streamed[first].Rate / inMemory[first].Rate;
+        result["ratio_at_largest"] = streamed[last].Rate / inMemory[last].Rate;
+        result["streamed_rss_growth_mib"] = Math.Round(streamed[last].PeakMiB - streamed[first].PeakMiB, 1);
+        result["in_memory_rss_growth_mib"] = Math.Round(inMemory[last].PeakMiB - inMemory[first].PeakMiB, 1);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{Key} = {streamed[first].Rate / inMemory[first].Rate:F3} at {first}x, {streamed[last].Rate / inMemory[last].Rate:F3} at {last}x (target >= 0.95); " +
+            $"peak RSS streamed {streamed[first].PeakMiB:F0} -> {streamed[last].PeakMiB:F0} MiB, in memory {inMemory[first].PeakMiB:F0} -> {inMemory[last].PeakMiB:F0} MiB; " +
+            $"{model.Name} batch {batch}, window {windowBytes >> 20} MiB; {BenchStats.Machine(threads)}"));
+        BenchResults.Merge(Key, result, options.ResultsPath);
+        return 0;
+    }
+
+    // Median epoch samples/s over the rounds (after one warm-up epoch), and the peak RSS while they ran.
+    private static async Task<(double Rate, double PeakMiB)> MeasureAsync(SplitRig rig, RunManifest manifest, int rounds, Func<LeasedRun, int, Task<int>> epoch)
+    {
+        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
+        await session.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            PeakMemory.Reset();
+            await epoch(session, 0).ConfigureAwait(false);
+            var rates = new List<double>();
+            for (var round = 1; round <= rounds; round++)
+            {
+                var clock = Stopwatch.StartNew();
+                var seen = await epoch(session, round).ConfigureAwait(false);
+                rates.Add(seen / clock.Elapsed.TotalSeconds);
+            }
+            return (BenchStats.Median(rates), PeakMemory.PeakBytes() / 1048576.0);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    // The previous release's TemporalEpochs.LoadUnionAsync: every chunk decrypted into one set, in (hospital, sequence) order.
+    private static async Task<TrainingSet> LoadUnionAsync(SplitRig rig, LeasedRun session)
+    {
+        var features = new List<float>();
+        var labels = new List<float>();
+        foreach (var chunk in session.State.Chunks.OrderBy(c => c.Hospital, StringComparer.Ordinal).ThenBy(c => c.Sequence))
+        {
+            var tensors = (await rig.Frames.ReadAsync(session.Manifest.RunId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, CancellationToken.None).ConfigureAwait(false)).Tensors;
+            features.AddRange(tensors[0].Values);
+            labels.AddRange(tensors[1].Values);
+        }
+        return new TrainingSet([.. features], [.. labels], session.Model.CutShape);
+    }
+
+    // The previous release's ServerModel.TrainEpoch: a global seeded shuffle of the in-memory union, batch by batch.
+    private static int InMemoryEpoch(LeasedRun session, TrainingSet union, int epoch)
+    {
+        var batch = session.Manifest.BatchSize;
+        var features = new float[batch * union.SampleSize];
+        var labels = new float[batch];
+        var seen = 0;
+        foreach (var b in BatchOrder.Batches(BatchOrder.Shuffle(union.Count, session.Manifest.Seed, epoch), batch))
+        {
+            union.Gather(b, features, labels);
+            session.Model.TrainStepNoReply(features.AsSpan(0, b.Count * union.SampleSize), labels.AsSpan(0, b.Count), b.Count);
+            seen += b.Count;
+        }
+        return seen;
+    }
+}
