@@ -48,6 +48,8 @@ public static class SplitRun
         SplitRunSettings settings, string folder, string split, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        // Absolute: every agent runs in its own hospital folder, so paths handed to it must not depend on ours.
+        folder = Path.GetFullPath(folder);
         var runId = "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + settings.Mode.ToString().ToLowerInvariant();
         var request = new RunRequest
         {

@@ -77,6 +77,7 @@ public sealed class PoisonInbox(StorageConnection storage)
     private async Task<IReadOnlyList<string>> TakeAsync(IReadOnlyCollection<string>? ids, bool requeue, CancellationToken ct)
     {
         if (!await poison.ExistsAsync(ct).ConfigureAwait(false)) return [];
+        if (requeue) await features.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         var done = new List<string>();
         var texts = new List<string>();
         var held = new List<QueueMessage>();

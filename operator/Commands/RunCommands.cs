@@ -24,8 +24,9 @@ internal static class RunCommands
 
     private static Command Create(TextWriter output, TextWriter error)
     {
-        var model = new Option<string>("--model") { Description = $"Model preset from the catalog: {string.Join(", ", ModelCatalog.Names)}.", Required = true };
-        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch) or temporal (features uploaded once, the paper's Algorithm 1).", DefaultValueFactory = _ => TrainingMode.Vanilla };
+        var model = new Option<string?>("--model") { Description = $"Model preset from the catalog: {string.Join(", ", ModelCatalog.Names)} (or --model-file)." };
+        var modelFile = new Option<string?>("--model-file") { Description = "A model file (JSON layers with the cut marked; docs/models/) instead of a preset.", HelpName = "file" };
+        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch), temporal (features uploaded once, the paper's Algorithm 1) or ushaped (head and tail with the loss at the hospital: labels stay there).", DefaultValueFactory = _ => TrainingMode.Vanilla };
         var hospitals = new Option<string>("--hospitals") { Description = "Onboarded hospital ids, comma-separated, e.g. hospital-a,hospital-b.", Required = true };
         var runId = new Option<string?>("--run-id") { Description = "Run id (1-63 lowercase letters, digits, single hyphens; default: run-<UTC date-time>)." };
         var epochs = new Option<int?>("--epochs") { Description = "Training epochs (default: the model's)." };
@@ -35,6 +36,10 @@ internal static class RunCommands
         var featureType = new Option<string>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16 or BFloat16.", DefaultValueFactory = _ => nameof(ElementType.Float32) };
         featureType.AcceptOnlyFromAmong(nameof(ElementType.Float32), nameof(ElementType.Float16), nameof(ElementType.BFloat16));
         var noise = new Option<double>("--noise-sigma") { Description = "Privacy: standard deviation of Gaussian noise the hospitals add to their activations (0: off).", DefaultValueFactory = _ => 0 };
+        var noPeek = new Option<double>("--nopeek-alpha") { Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, activations) (vanilla; 0: off).", DefaultValueFactory = _ => 0 };
+        var commitment = new Option<string?>("--consortium-commitment") { Description = "Privacy: the commitment `splitfn-agent init --consortium-secret` prints; hospitals then start from their shared secret's weights, which the server cannot rebuild.", HelpName = "hex" };
+        var maxNorm = new Option<bool>("--ushaped-max-norm") { Description = "U-shaped: hospitals scale every output gradient to the batch's largest norm (defends the norm label attack)." };
+        var gradientNoise = new Option<double>("--ushaped-noise") { Description = "U-shaped: Gaussian noise on output gradients, as a multiple of the largest norm (direction attack; costs accuracy).", DefaultValueFactory = _ => 0 };
         var inputShape = new Option<string?>("--input-shape") { Description = "Per-sample input shape, comma-separated (tabular models: the number of mapped features), e.g. 7 or 1,28,28 (default: the model's)." };
         var offset = new Option<double>("--target-offset") { Description = "Regression: targets travel as (y - offset) / scale.", DefaultValueFactory = _ => 0 };
         var scale = new Option<double>("--target-scale") { Description = "Regression: see --target-offset.", DefaultValueFactory = _ => 1 };
@@ -42,14 +47,14 @@ internal static class RunCommands
         var json = new Option<bool>("--json") { Description = "Print the manifest as JSON after the summary." };
         var command = new Command("create", "Create a run: the manifest is validated (model, settings, every hospital onboarded and active) before anything is written; prints the run id and each hospital's commands.")
         {
-            model, mode, hospitals, runId, epochs, batch, lr, seed, featureType, noise, inputShape, offset, scale, onboarding, json,
+            model, modelFile, mode, hospitals, runId, epochs, batch, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise, inputShape, offset, scale, onboarding, json,
         };
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
         {
             var request = new RunRequest
             {
                 RunId = parse.GetValue(runId) ?? "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture),
-                Model = ResolveModel(parse.GetValue(model)!),
+                Model = ResolveModel(parse.GetValue(model), parse.GetValue(modelFile)),
                 Mode = parse.GetValue(mode),
                 Hospitals = [.. parse.GetValue(hospitals)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                 Seed = unchecked((ulong)parse.GetValue(seed)),
@@ -58,7 +63,8 @@ internal static class RunCommands
                 LearningRate = parse.GetValue(lr),
                 InputShape = ParseShape(parse.GetValue(inputShape)),
                 FeatureType = Enum.Parse<ElementType>(parse.GetValue(featureType)!),
-                Privacy = new PrivacySettings { NoiseSigma = parse.GetValue(noise) },
+                Privacy = new PrivacySettings { NoiseSigma = parse.GetValue(noise), NoPeekAlpha = parse.GetValue(noPeek), ConsortiumCommitment = parse.GetValue(commitment)?.Trim().ToLowerInvariant() },
+                UShaped = new UShapedSettings { Defence = new GradientDefence { MaxNorm = parse.GetValue(maxNorm), NoiseMultiplier = parse.GetValue(gradientNoise) } },
                 TargetScaling = new TargetScaling(parse.GetValue(offset), parse.GetValue(scale)),
             };
             // Checked before storage is touched: a wrong setting never needs the account.
@@ -69,8 +75,13 @@ internal static class RunCommands
             await output.WriteLineAsync($"each hospital runs, in its onboarding package folder (e.g. {Path.Combine(parse.GetValue(onboarding)!, "<hospital>")}):").ConfigureAwait(false);
             foreach (var hospital in manifest.Hospitals)
             {
-                await output.WriteLineAsync($"  {hospital}: splitfn-agent --config agent-{manifest.RunId}.json init @{OnboardingPackage.ResponseFile} --run {manifest.RunId} --data <data-file>" +
+                var secretArgument = manifest.Privacy.ConsortiumCommitment is null ? "" : " --consortium-secret <consortium-secret-file>";
+                await output.WriteLineAsync($"  {hospital}: splitfn-agent --config agent-{manifest.RunId}.json init @{OnboardingPackage.ResponseFile} --run {manifest.RunId} --data <data-file>{secretArgument}" +
                     $" && splitfn-agent --config agent-{manifest.RunId}.json train").ConfigureAwait(false);
+            }
+            if (manifest.Privacy.ConsortiumCommitment is null)
+            {
+                await output.WriteLineAsync("warning: no --consortium-commitment: the hospitals' initial client weights come from the run's seed, which the server holds (docs/privacy.md)").ConfigureAwait(false);
             }
             await output.WriteLineAsync($"follow it: splitfn-operator run watch {manifest.RunId}").ConfigureAwait(false);
             if (parse.GetValue(json)) await output.WriteLineAsync(System.Text.Encoding.UTF8.GetString(manifest.ToJson())).ConfigureAwait(false);
@@ -78,16 +89,21 @@ internal static class RunCommands
         return command;
     }
 
-    /// <summary>Presets from the catalog. Model files (another source of a <see cref="ModelDefinition"/>) plug in here.</summary>
-    private static ModelDefinition ResolveModel(string name)
+    /// <summary>A catalog preset or a model file: exactly one of the two.</summary>
+    private static ModelDefinition ResolveModel(string? name, string? file)
     {
+        if ((name is null) == (file is null)) throw new OperatorException(OperatorExitCode.Invalid, "name the network with exactly one of --model <preset> or --model-file <file>");
         try
         {
-            return ModelCatalog.Get(name);
+            return file is not null ? ModelFile.Load(file) : ModelCatalog.Get(name!);
         }
         catch (UnknownModelException e)
         {
             throw new OperatorException(OperatorExitCode.Invalid, $"--model: {e.Message}", e);
+        }
+        catch (ModelDefinitionException e)
+        {
+            throw new OperatorException(OperatorExitCode.Invalid, $"--model-file: {e.Message}", e);
         }
     }
 

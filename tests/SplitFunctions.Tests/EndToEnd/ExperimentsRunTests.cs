@@ -45,7 +45,7 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
         var arms = results.RootElement.GetProperty("arms").EnumerateArray().ToList();
         var names = arms.Select(a => a.GetProperty("arm").GetString()!).ToList();
         output.WriteLine("arms: " + string.Join(", ", names));
-        names.Should().BeEquivalentTo(["split-vanilla", "split-temporal", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated"],
+        names.Should().BeEquivalentTo(["split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated"],
             "every arm runs, the single-hospital arm once per hospital");
         foreach (var arm in arms)
         {

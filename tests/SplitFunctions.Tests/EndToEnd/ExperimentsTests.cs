@@ -30,7 +30,7 @@ public sealed class ExperimentsTests
         var study = Path.Combine(output, "clinic");
         using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(study, "results.json")));
         var arms = results.RootElement.GetProperty("arms").EnumerateArray().ToDictionary(a => a.GetProperty("arm").GetString()!);
-        arms.Keys.Should().BeEquivalentTo("split-vanilla", "split-temporal", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated");
+        arms.Keys.Should().BeEquivalentTo("split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated");
         foreach (var (name, arm) in arms)
         {
             var msle = arm.GetProperty("test").GetProperty("regression").GetProperty("msle").GetDouble();

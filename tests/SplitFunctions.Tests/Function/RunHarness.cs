@@ -115,11 +115,11 @@ internal sealed class RunHarness : IAsyncDisposable
         var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(ElementType.Float32, shape, outputGradient)]);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
-        return MessageCodec.Serialize(new FrameMessage
+        return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
             RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Backward, Blob = blob, Length = sealedBytes.Length,
             Sha256 = sealedBytes.Sha256, ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
-        });
+        }, key));
     }
 
     /// <summary>

@@ -153,7 +153,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         await poison.PoisonAsync("m2", QueueText.Encode(Message(2)), Message(2), 5, "manifest missing for the run", PoisonHosts.Drain, CancellationToken.None);
         // Raw text, not Base64 (as common queue tools write it): kept as stored, listed as it is.
         var raw = $"raw text for {runId}";
-        await poison.PoisonAsync("m3", raw, raw, 1, "the message is not Base64", PoisonHosts.Drain, CancellationToken.None);
+        await poison.PoisonAsync("m3", raw, raw, 1, $"the message is not Base64 (test {runId})", PoisonHosts.Drain, CancellationToken.None);
 
         var list = await OperatorProcess.OperatorAsync(Connection, null, dir.Path, "poison", "list");
         list.ExitCode.Should().Be(0, list.ToString());
