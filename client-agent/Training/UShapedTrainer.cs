@@ -34,42 +34,20 @@ public sealed class UShapedTrainer(HospitalRun session, TrainingLimits limits)
             session.Commit(session.State with { Pending = null });
             session.Folder.DeletePendingFrame();
         }
-        if (session.State.Epoch >= manifest.Epochs)
-        {
-            session.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");
-            return TrainingOutcome.Complete;
-        }
-        if (session.State.Pending is { } pending) session.Output.Info($"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch {pending.Epoch + 1}");
+        return await EpochLoop.RunAsync(session, limits, batchesPerEpoch,
+            pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch {pending.Epoch + 1}",
+            tracker => StepAsync(layers, train, batchesPerEpoch, tracker, cancellationToken),
+            epochBefore => ValidateAsync(layers, epochBefore, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
 
-        var total = (long)manifest.Epochs * batchesPerEpoch;
-        var done = (long)session.State.Epoch * batchesPerEpoch + session.State.Batch;
-        return await session.Output.TrackAsync($"train {manifest.RunId}", total, done, async tracker =>
-        {
-            var clock = Stopwatch.StartNew();
-            var steps = 0;
-            while (session.State.Epoch < manifest.Epochs)
-            {
-                if (limits.Reached(steps, clock.Elapsed))
-                {
-                    session.Output.Info($"stopping at the session limit after {steps} batches; the next start continues with epoch {session.State.Epoch + 1} batch {session.State.Batch + 1}");
-                    return TrainingOutcome.Paused;
-                }
-                cancellationToken.ThrowIfCancellationRequested();
-                var epochBefore = session.State.Epoch;
-                await StepAsync(layers, train, batchesPerEpoch, tracker, cancellationToken).ConfigureAwait(false);
-                steps++;
-                if (session.State.Epoch != epochBefore && limits.ValidateEachEpoch && session.Data.Validation.Count > 0)
-                {
-                    var predictions = await UShapedPrediction.PredictAsync(session, layers, session.Data.Validation, null, cancellationToken).ConfigureAwait(false);
-                    var (metric, value) = EvaluationReport.Score(session, "validation", session.Data.Validation, predictions).Headline;
-                    var entry = TrainingHistoryFile.Load(session.Folder.HistoryPath).FirstOrDefault(h => h.Epoch == epochBefore + 1);
-                    if (entry is not null) TrainingHistoryFile.Record(session.Folder.HistoryPath, entry with { ValidationMetric = metric, ValidationValue = value });
-                    session.Output.Info(FormattableString.Invariant($"epoch {epochBefore + 1}: mean train loss {entry?.MeanTrainLoss:F4}, validation {metric} {value:F4}"));
-                }
-            }
-            session.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");
-            return TrainingOutcome.Complete;
-        }).ConfigureAwait(false);
+    // The epoch's validation metric, computed here from the server's outputs, joins that epoch's history entry.
+    private async Task ValidateAsync(UShapedLayers layers, int epochBefore, CancellationToken cancellationToken)
+    {
+        var predictions = await UShapedPrediction.PredictAsync(session, layers, session.Data.Validation, null, cancellationToken).ConfigureAwait(false);
+        var (metric, value) = EvaluationReport.Score(session, "validation", session.Data.Validation, predictions).Headline;
+        var entry = TrainingHistoryFile.Load(session.Folder.HistoryPath).FirstOrDefault(h => h.Epoch == epochBefore + 1);
+        if (entry is not null) TrainingHistoryFile.Record(session.Folder.HistoryPath, entry with { ValidationMetric = metric, ValidationValue = value });
+        session.Output.Info(FormattableString.Invariant($"epoch {epochBefore + 1}: mean train loss {entry?.MeanTrainLoss:F4}, validation {metric} {value:F4}"));
     }
 
     /// <summary>Loads the head and tail the state names (evaluation uses the same).</summary>

@@ -44,38 +44,10 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
             session.Output.Info($"validating epoch {at.Epoch} again: its validation did not finish");
             await ValidateAsync(client, at.Epoch - 1, cancellationToken).ConfigureAwait(false);
         }
-        if (session.State.Epoch >= manifest.Epochs)
-        {
-            session.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");
-            return TrainingOutcome.Complete;
-        }
-        if (session.State.Pending is { } pending) session.Output.Info($"resuming: re-sending pending batch {pending.Batch + 1} of epoch {pending.Epoch + 1} as message #{pending.Sequence}");
-
-        var total = (long)manifest.Epochs * batchesPerEpoch;
-        var done = (long)session.State.Epoch * batchesPerEpoch + session.State.Batch;
-        return await session.Output.TrackAsync($"train {manifest.RunId}", total, done, async tracker =>
-        {
-            var clock = Stopwatch.StartNew();
-            var steps = 0;
-            while (session.State.Epoch < manifest.Epochs)
-            {
-                if (limits.Reached(steps, clock.Elapsed))
-                {
-                    session.Output.Info($"stopping at the session limit after {steps} batches; the next start continues with epoch {session.State.Epoch + 1} batch {session.State.Batch + 1}");
-                    return TrainingOutcome.Paused;
-                }
-                cancellationToken.ThrowIfCancellationRequested();
-                var epochBefore = session.State.Epoch;
-                await StepAsync(client, train, batchesPerEpoch, tracker, cancellationToken).ConfigureAwait(false);
-                steps++;
-                if (session.State.Epoch != epochBefore && limits.ValidateEachEpoch && session.Data.Validation.Count > 0)
-                {
-                    await ValidateAsync(client, epochBefore, cancellationToken).ConfigureAwait(false);
-                }
-            }
-            session.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");
-            return TrainingOutcome.Complete;
-        }).ConfigureAwait(false);
+        return await EpochLoop.RunAsync(session, limits, batchesPerEpoch,
+            pending => $"resuming: re-sending pending batch {pending.Batch + 1} of epoch {pending.Epoch + 1} as message #{pending.Sequence}",
+            tracker => StepAsync(client, train, batchesPerEpoch, tracker, cancellationToken),
+            epochBefore => ValidateAsync(client, epochBefore, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     private int[]? _order;
