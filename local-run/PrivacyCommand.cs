@@ -15,7 +15,7 @@ public static class PrivacyCommand
         var data = new Option<string?>("--data") { Description = "Image archive with train, val and test splits (e.g. PneumoniaMNIST's .npz); omitted: synthetic images." };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs per arm.", DefaultValueFactory = _ => 3 };
         var steps = new Option<int>("--audit-steps") { Description = "Optimizer steps per attacker decoder.", DefaultValueFactory = _ => 300 };
-        var grid = new Option<string>("--grid") { Description = "default (9 arms) or tiny (2 arms).", DefaultValueFactory = _ => "default" };
+        var grid = new Option<string>("--grid") { Description = "default (13 arms) or tiny (2 arms).", DefaultValueFactory = _ => "default" };
         grid.AcceptOnlyFromAmong("default", "tiny");
         var maxTrain = new Option<int?>("--max-train") { Description = "Use at most this many training images (quick runs)." };
         var seed = new Option<long>("--seed") { Description = "Seed of initial weights, batch order and attackers.", DefaultValueFactory = _ => 42 };

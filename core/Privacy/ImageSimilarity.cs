@@ -48,15 +48,51 @@ public static class ImageSimilarity
         ArgumentNullException.ThrowIfNull(reconstructions);
         ArgumentNullException.ThrowIfNull(originals);
         var n = originals.shape[0];
-        var hits = 0;
-        for (long i = 0; i < n; i++)
+        var hits = 0L;
+        for (long start = 0; start < reconstructions.shape[0]; start += PairRows)
         {
             using var scope = NewDisposeScope();
-            var r = reconstructions[i].unsqueeze(0).expand(n, -1, -1, -1);
-            var scores = Ssim(r, originals);
-            if (scores.argmax().item<long>() == i) hits++;
+            var m = Math.Min(PairRows, reconstructions.shape[0] - start);
+            var nearest = SsimMatrix(reconstructions.narrow(0, start, m), originals).argmax(1);
+            hits += nearest.eq(arange(start, start + m, int64)).sum().item<long>();
         }
         return (double)hits / n;
+    }
+
+    private const long PairRows = 32;
+
+    /// <summary>
+    /// SSIM of every pair (a[i], b[j]): [a.n, b.n], equal to <see cref="Ssim"/> of each pair. Only the cross term
+    /// blur(a_i * b_j) is per pair; it is one batched matrix product over the 11x11 patches (per output pixel, the
+    /// Gaussian-weighted dot product of the two patches), so scoring all n^2 pairs costs GEMMs, not n^2 convolutions.
+    /// </summary>
+    public static Tensor SsimMatrix(Tensor a, Tensor b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        using var scope = NewDisposeScope();
+        var channels = a.shape[1];
+        var g = Kernel(1, a.dtype, a.device).reshape(Window * Window);
+        // Patches [n * channels, window^2, pixels]: per channel a separate image; the map is averaged over both.
+        Tensor Patches(Tensor t) => nn.functional.unfold(t.reshape(t.shape[0] * channels, 1, t.shape[2], t.shape[3]), Window);
+        var pa = Patches(a);
+        var pb = Patches(b);
+        Tensor Mean(Tensor p) => einsum("k,nkp->np", g, p);
+        var muA = Mean(pa);
+        var muB = Mean(pb);
+        var varA = Mean(pa * pa) - muA * muA;
+        var varB = Mean(pb * pb) - muB * muB;
+        var pixels = pa.shape[2];
+        // [pixels, channels, a.n, k] x [pixels, channels, k, b.n] -> blur(a_i * b_j) at each pixel and channel.
+        var left = (pa * g.reshape(1, -1, 1)).reshape(a.shape[0], channels, Window * Window, pixels).permute(3, 1, 0, 2);
+        var right = pb.reshape(b.shape[0], channels, Window * Window, pixels).permute(3, 1, 2, 0);
+        var cross = matmul(left, right); // [pixels, channels, a.n, b.n]
+        Tensor ForA(Tensor t) => t.reshape(a.shape[0], channels, pixels).permute(2, 1, 0).unsqueeze(-1);
+        Tensor ForB(Tensor t) => t.reshape(b.shape[0], channels, pixels).permute(2, 1, 0).unsqueeze(-2);
+        var (mA, mB, vA, vB) = (ForA(muA), ForB(muB), ForA(varA), ForB(varB));
+        var cov = cross - mA * mB;
+        var map = (2 * mA * mB + C1) * (2 * cov + C2) / ((mA * mA + mB * mB + C1) * (vA + vB + C2));
+        return map.mean([0, 1]).MoveToOuterDisposeScope();
     }
 
     private static Tensor Kernel(long channels, ScalarType type, Device device)

@@ -39,6 +39,11 @@ public static class PrivacyStudy
             new("cut 3 blocks", ModelCatalog.PneumoniaCnnCut3, 0, 0),
             new("cut 3 + nopeek a=2", ModelCatalog.PneumoniaCnnCut3, 0, 2),
             new("cut 3 + noise s=0.5", ModelCatalog.PneumoniaCnnCut3, 0.5, 0),
+            // Stronger points, so the front reaches toward the privacy goal (SSIM near the mean image) at a stated AUC cost.
+            new("noise s=2", ModelCatalog.PneumoniaCnn, 2, 0),
+            new("nopeek a=8", ModelCatalog.PneumoniaCnn, 0, 8),
+            new("cut 3 + noise s=1", ModelCatalog.PneumoniaCnnCut3, 1, 0),
+            new("cut 3 + noise s=2 + nopeek a=2", ModelCatalog.PneumoniaCnnCut3, 2, 2),
         ],
     };
 

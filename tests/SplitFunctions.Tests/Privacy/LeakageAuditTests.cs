@@ -61,6 +61,27 @@ public sealed class LeakageAuditTests
         DistanceCorrelation.Value(v, torch.randn(200, 5)).Should().BeLessThan(0.35);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void SsimMatrix_EqualsTheSsimOfEachPair_AndReidentificationFindsExactCopies(int channels)
+    {
+        using var scope = torch.NewDisposeScope();
+        var a = torch.rand(5, channels, 20, 24);
+        var b = torch.rand(7, channels, 20, 24);
+        var matrix = ImageSimilarity.SsimMatrix(a, b);
+        matrix.shape.Should().Equal(5, 7);
+        for (var i = 0; i < 5; i++)
+        {
+            var pairwise = ImageSimilarity.Ssim(a[i].unsqueeze(0).expand(7, -1, -1, -1), b);
+            (matrix[i] - pairwise).abs().max().item<float>().Should().BeLessThan(1e-5f);
+        }
+        // Copies with a little noise are re-identified; reversed order is not (only the middle one matches itself).
+        var originals = torch.rand(40, channels, 28, 28);
+        ImageSimilarity.ReidentificationRate((originals + 0.02 * torch.randn_like(originals)).clamp(0, 1), originals).Should().Be(1.0);
+        ImageSimilarity.ReidentificationRate(originals.flip(0), originals).Should().Be(0.0);
+    }
+
     [Fact]
     public void NoPeek_ItsGradientJoinsTheServersInTheClientBackward()
     {
