@@ -22,17 +22,18 @@ public static class DemoCommand
         var hospitals = new Option<int>("--hospitals") { Description = "Number of hospitals (3 splits the data 7:2:1 like the paper, otherwise equally).", DefaultValueFactory = _ => 3 };
         var seed = new Option<long>("--seed") { Description = "Seed of the data split, initial weights and batch order.", DefaultValueFactory = _ => 42 };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many images (quick runs); synthetic data defaults to 3000." };
+        var auditSteps = new Option<int>("--audit-steps") { Description = "Decoder steps of each hospital's leakage audit after training (0: no audit).", DefaultValueFactory = _ => 300 };
         var output = new Option<DirectoryInfo>("--out") { Description = "Output folder.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("artifacts", "demo")) };
 
         var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per hospital as separate processes.")
         {
-            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, output,
+            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, auditSteps, output,
         };
         command.SetAction(async (result, ct) =>
         {
             try
             {
-                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, output, ct).ConfigureAwait(false);
+                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, auditSteps, output, ct).ConfigureAwait(false);
             }
             catch (StudyException e)
             {
@@ -44,7 +45,7 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
-        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<DirectoryInfo> output, CancellationToken ct)
+        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<int> auditSteps, Option<DirectoryInfo> output, CancellationToken ct)
     {
         {
             var definition = ModelChoice.Resolve(result.GetValue(model)!, result.GetValue(modelFile));
@@ -83,6 +84,7 @@ public static class DemoCommand
                 LearningRate = definition.Optimizer.LearningRate,
                 Seed = result.GetValue(seed),
                 Hospitals = [.. Enumerable.Range(0, count).Select(i => $"hospital-{(char)('a' + i)}")],
+                AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
             };
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();

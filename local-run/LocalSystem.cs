@@ -18,6 +18,9 @@ public sealed record EnrolledHospital(string HospitalId, string Folder, string C
     public string EvaluationPath(string runId) => Path.Combine(Folder, "state", runId, "evaluation.json");
 
     public string HistoryPath(string runId) => Path.Combine(Folder, "state", runId, "history.json");
+
+    /// <summary>Where the hospital's leakage audit (`splitfn-agent audit`) writes audit.json and audit.png.</summary>
+    public string AuditFolder => Path.Combine(Folder, "audit");
 }
 
 /// <summary>
@@ -147,6 +150,15 @@ public sealed class LocalSystem : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(hospital);
         return supervisor.RunAsync($"{hospital.HospitalId}-evaluate-{split}", AgentDll,
             ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "evaluate", "--split", split], echo: true, cancellationToken: ct);
+    }
+
+    /// <summary>The hospital plays the curious server against its own trained layer on its own data (nothing is sent).</summary>
+    public Task<int> AuditAsync(EnrolledHospital hospital, int decoderSteps, int threads, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(hospital);
+        return supervisor.RunAsync($"{hospital.HospitalId}-audit", AgentDll,
+            ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "audit",
+             "--steps", decoderSteps.ToString(CultureInfo.InvariantCulture), "--out", hospital.AuditFolder], echo: true, cancellationToken: ct);
     }
 
     public async ValueTask DisposeAsync()

@@ -14,7 +14,11 @@ namespace SplitFunctions.LocalRun;
 public sealed record ServerEpoch(int Epoch, double Loss, int Samples, double Seconds);
 
 /// <summary>What one hospital reported at the end: its evaluation (computed at the hospital) and its per-epoch history.</summary>
-public sealed record HospitalOutcome(string HospitalId, JsonElement? Evaluation, JsonElement? History, int TrainExitCode, int EvaluateExitCode);
+public sealed record HospitalOutcome(string HospitalId, JsonElement? Evaluation, JsonElement? History, int TrainExitCode, int EvaluateExitCode)
+{
+    /// <summary>The hospital's leakage audit of its trained layer, when the run asked for one.</summary>
+    public AuditSummary? Audit { get; init; }
+}
 
 /// <summary>The settings of one multi-hospital split-learning run on the local system.</summary>
 public sealed record SplitRunSettings
@@ -32,6 +36,8 @@ public sealed record SplitRunSettings
     public int Threads { get; init; } = 1;
     /// <summary>U-shaped runs: the second-leg timeout and the hospitals' label-leakage defence.</summary>
     public UShapedSettings UShaped { get; init; } = new();
+    /// <summary>Decoder steps of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
+    public int AuditSteps { get; init; }
 }
 
 /// <summary>
@@ -93,7 +99,13 @@ public static class SplitRun
         foreach (var hospital in enrolled)
         {
             var evaluated = trained[hospital.HospitalId] == 0 ? await system.EvaluateAsync(hospital, split, settings.Threads, token).ConfigureAwait(false) : -1;
-            outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)), trained[hospital.HospitalId], evaluated));
+            AuditSummary? audit = null;
+            if (evaluated == 0 && settings.AuditSteps > 0 && settings.Model.InputShape.Length == 3
+                && await system.AuditAsync(hospital, settings.AuditSteps, settings.Threads, token).ConfigureAwait(false) == 0)
+            {
+                audit = AuditSummary.Read(hospital.AuditFolder);
+            }
+            outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)), trained[hospital.HospitalId], evaluated) { Audit = audit });
         }
         await system.StopFunctionAsync().ConfigureAwait(false);
         return (outcomes, await ServerEpochsAsync(system, runId, token).ConfigureAwait(false));

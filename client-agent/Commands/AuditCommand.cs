@@ -24,15 +24,20 @@ internal static class AuditCommand
             using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
             var manifest = session.Manifest;
             if (parse.GetValue(steps) < 1 || parse.GetValue(maxTest) < 2) throw new AgentException(ExitCode.Usage, "--steps must be at least 1 and --max-test at least 2.");
-            var vanilla = manifest.Mode == TrainingMode.Vanilla;
+            // The layer whose output the server decrypts: vanilla's trained client layer, U-shaped's trained head,
+            // temporal's fixed privacy layer (from the consortium secret).
             using var client = ClientLayer.Create(manifest, trainable: false, session.ConsortiumSecret);
-            if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
+            using var ushaped = manifest.Mode == TrainingMode.UShaped ? UShapedLayers.Create(manifest, session.ConsortiumSecret) : null;
+            var weights = session.State.ClientWeights is { } file ? session.Folder.ReadFile(file) : null;
+            if (manifest.Mode == TrainingMode.Vanilla && weights is not null) client.Restore(weights, null);
+            ushaped?.Restore(weights, null, null, null);
+            var audited = ushaped?.Head ?? client.Network;
             var data = session.Data;
             if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the attacker's auxiliary data) and 2 test rows.");
             LeakageReport report;
             try
             {
-                report = LeakageAudit.Run(client.Network, data.Train, data.Test, new AuditOptions
+                report = LeakageAudit.Run(audited, data.Train, data.Test, new AuditOptions
                 {
                     NoiseSigma = manifest.Privacy.NoiseSigma,
                     DecoderSteps = parse.GetValue(steps),

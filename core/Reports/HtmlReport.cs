@@ -70,6 +70,13 @@ public sealed class HtmlReport(string title)
         File.Move(temporary, path, overwrite: true);
     }
 
+    /// <summary>A PNG picture, embedded (the report stays one self-contained file).</summary>
+    public HtmlReport AddImage(byte[] png, string caption)
+    {
+        ArgumentNullException.ThrowIfNull(png);
+        return Add($"<figure><img alt=\"{Html(caption)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" style=\"max-width:100%;image-rendering:pixelated\"><figcaption>{Html(caption)}</figcaption></figure>");
+    }
+
     private HtmlReport Figure(string svg) => Add($"<figure>{svg}</figure>");
 
     private HtmlReport Add(string html)

@@ -1,0 +1,27 @@
+using System.Text.Json;
+
+namespace SplitFunctions.LocalRun;
+
+/// <summary>
+/// The headline of one hospital's leakage audit (audit.json written by `splitfn-agent audit`): the best attack's
+/// reconstruction against the mean-image baseline, re-identification against chance, DCor, and the picture.
+/// </summary>
+public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string BestAttack, double BestPsnrDb, double Reidentification,
+    double Chance, double DistanceCorrelation, double NoiseSigma, string PicturePath)
+{
+    public static AuditSummary? Read(string folder)
+    {
+        var json = Path.Combine(folder, "audit.json");
+        if (!File.Exists(json)) return null;
+        using var document = JsonDocument.Parse(File.ReadAllBytes(json));
+        var root = document.RootElement;
+        var attacks = root.GetProperty("attacks").EnumerateArray().Select(a => (
+            Name: a.GetProperty("name").GetString()!, Ssim: a.GetProperty("ssim").GetDouble(),
+            Psnr: a.GetProperty("psnrDb").GetDouble(), Reid: a.GetProperty("reidentification").GetDouble())).ToList();
+        // The first entry is the mean-image baseline; the best attack is the closest reconstruction.
+        var best = attacks.Skip(1).MaxBy(a => a.Ssim);
+        return new AuditSummary(attacks[0].Ssim, best.Ssim, best.Name, best.Psnr, attacks.Skip(1).Max(a => a.Reid),
+            root.GetProperty("chance").GetDouble(), root.GetProperty("distanceCorrelation").GetDouble(), root.GetProperty("noiseSigma").GetDouble(),
+            Path.Combine(folder, "audit.png"));
+    }
+}
