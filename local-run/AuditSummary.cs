@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using SplitFunctions.Core.Reports;
 
 namespace SplitFunctions.LocalRun;
 
@@ -7,7 +9,7 @@ namespace SplitFunctions.LocalRun;
 /// reconstruction against the mean-image baseline, re-identification against chance, DCor, and the picture.
 /// </summary>
 public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string BestAttack, double BestPsnrDb, double Reidentification,
-    double Chance, double DistanceCorrelation, double NoiseSigma, string PicturePath)
+    double Chance, double DistanceCorrelation, double NoiseSigma, [property: System.Text.Json.Serialization.JsonIgnore] string PicturePath)
 {
     public static AuditSummary? Read(string folder)
     {
@@ -24,4 +26,15 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
             root.GetProperty("chance").GetDouble(), root.GetProperty("distanceCorrelation").GetDouble(), root.GetProperty("noiseSigma").GetDouble(),
             Path.Combine(folder, "audit.png"));
     }
+
+    /// <summary>One row per audited layer (a hospital, or an arm's hospital): best reconstruction against the mean image.</summary>
+    public static ReportTable Table(IEnumerable<(string Name, AuditSummary Audit)> audits) =>
+        new(["layer", "mean-image SSIM (baseline)", "best attack SSIM", "best attack", "PSNR dB", "re-identification (chance)", "DCor(x, A)", "noise sigma"],
+            [.. audits.Select(a => (IReadOnlyList<string>)[a.Name, ReportTable.Number(a.Audit.MeanImageSsim), ReportTable.Number(a.Audit.BestSsim), a.Audit.BestAttack,
+                a.Audit.BestPsnrDb.ToString("F1", CultureInfo.InvariantCulture), $"{ReportTable.Percent(a.Audit.Reidentification)} ({ReportTable.Percent(a.Audit.Chance)})",
+                ReportTable.Number(a.Audit.DistanceCorrelation), a.Audit.NoiseSigma.ToString(CultureInfo.InvariantCulture)])])
+        {
+            Caption = "Leakage audit on the test images: what the server could reconstruct from the activations it decrypts",
+            RightAligned = new HashSet<int> { 1, 2, 4, 5, 6, 7 },
+        };
 }

@@ -52,7 +52,7 @@ public static class DemoReport
         }
         if (outcomes.Any(o => o.Audit is not null))
         {
-            var audits = AuditTable(outcomes.Where(o => o.Audit is not null).Select(o => (o.HospitalId, o.Audit!)));
+            var audits = AuditSummary.Table(outcomes.Where(o => o.Audit is not null).Select(o => (o.HospitalId, o.Audit!)));
             report.AddHeading("What a curious server could rebuild (leakage audit at each hospital)")
                 .AddParagraph("Each hospital played the server against its own trained layer on its own data (nothing was sent): decoders from the activations back to the images, trained with the client weights known and from leaked (image, activation) pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own original among all test images.")
                 .AddTable(audits);
@@ -74,17 +74,6 @@ public static class DemoReport
         Console.WriteLine(MarkdownTable.Write(table));
         Console.WriteLine($"results: {Path.Combine(folder, "results.json")}  report: {Path.Combine(folder, "report.html")}  ({elapsed.TotalMinutes:F1} min)");
     }
-
-    /// <summary>One row per audited layer (a hospital, or an arm's hospital): best reconstruction against the mean image.</summary>
-    public static ReportTable AuditTable(IEnumerable<(string Name, AuditSummary Audit)> audits) =>
-        new(["layer", "mean-image SSIM (baseline)", "best attack SSIM", "best attack", "PSNR dB", "re-identification (chance)", "DCor(x, A)", "noise sigma"],
-            [.. audits.Select(a => (IReadOnlyList<string>)[a.Name, ReportTable.Number(a.Audit.MeanImageSsim), ReportTable.Number(a.Audit.BestSsim), a.Audit.BestAttack,
-                a.Audit.BestPsnrDb.ToString("F1", CultureInfo.InvariantCulture), $"{ReportTable.Percent(a.Audit.Reidentification)} ({ReportTable.Percent(a.Audit.Chance)})",
-                ReportTable.Number(a.Audit.DistanceCorrelation), a.Audit.NoiseSigma.ToString(CultureInfo.InvariantCulture)])])
-        {
-            Caption = "Leakage audit on the test images: what the server could reconstruct from the activations it decrypts",
-            RightAligned = new HashSet<int> { 1, 2, 4, 5, 6, 7 },
-        };
 
     private static List<string> Row(HospitalOutcome o)
     {

@@ -31,12 +31,14 @@ public static class ExperimentsCommand
         var ranges = new Option<string[]>("--range") { Description = "CSV: a column's plausible range, e.g. hdl_c=1:300 (repeat); rows outside it are dropped and counted.", AllowMultipleArgumentsPerToken = true };
         var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "CSV: check only the --range columns, not the clinical defaults (docs/experiments.md)." };
         var keepSplits = new Option<bool>("--keep-splits") { Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) instead of pooling and re-splitting." };
+        var auditSteps = new Option<int>("--audit-steps") { Description = "Image data: decoder steps of each hospital's leakage audit after a split arm's test evaluation (0: no audit).", DefaultValueFactory = _ => 300 };
+        var ushapedDirection = new Option<double?>("--ushaped-defence-direction-noise") { Description = "U-shaped arm: the hospitals' max-norm defence with noise along the class-separating direction, this multiple of the largest norm." };
         var ushapedNoise = new Option<double?>("--ushaped-defence-noise") { Description = "U-shaped arm: the hospitals' max-norm defence with this noise multiplier (docs/results.md); default no defence." };
         var resume = new Option<bool>("--resume") { Description = "Continue the study of the same name and settings: arms already finished are kept, the others run." };
 
         var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital alone, centralised training and federated averaging.")
         {
-            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, ushapedNoise, resume,
+            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, ushapedNoise, ushapedDirection, auditSteps, resume,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -76,8 +78,10 @@ public static class ExperimentsCommand
                     MaxSamples = result.GetValue(maxSamples),
                     Mapping = mapping,
                     KeepSplits = result.GetValue(keepSplits),
-                    UShapedDefence = result.GetValue(ushapedNoise) is { } noise ? new Core.Runs.GradientDefence { MaxNorm = true, NoiseMultiplier = noise } : new(),
+                    UShapedDefence = result.GetValue(ushapedNoise) is null && result.GetValue(ushapedDirection) is null ? new()
+                        : new Core.Runs.GradientDefence { MaxNorm = true, NoiseMultiplier = result.GetValue(ushapedNoise) ?? 0, DirectionNoise = result.GetValue(ushapedDirection) ?? 0 },
                     Resume = result.GetValue(resume),
+                    AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
                 };
                 if (options.Epochs < 1 || options.BatchSize < 1 || !(options.LearningRate > 0))

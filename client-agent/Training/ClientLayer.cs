@@ -41,8 +41,7 @@ public sealed class ClientLayer : IDisposable
     public static ClientLayer Create(RunManifest manifest, bool trainable, ConsortiumSecret? secret)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        TorchRuntime.Seed(InitialSeed(manifest, secret));
-        var network = manifest.ModelDefinition.BuildClient();
+        var network = TorchRuntime.Seeded(InitialSeed(manifest, secret), () => manifest.ModelDefinition.BuildClient());
         try
         {
             return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy.NoPeekAlpha);

@@ -14,6 +14,7 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed class UShapedLayers : IDisposable
 {
     private readonly RunManifest manifest;
+    private torch.Tensor? lastInput;
 
     private UShapedLayers(RunManifest manifest, Network head, Network tail)
     {
@@ -36,8 +37,7 @@ public sealed class UShapedLayers : IDisposable
     public static UShapedLayers Create(RunManifest manifest, ConsortiumSecret? secret)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        TorchRuntime.Seed(ClientLayer.InitialSeed(manifest, secret));
-        var (head, body, tail) = UShapedSplit.Build(manifest.ModelDefinition);
+        var (head, body, tail) = TorchRuntime.Seeded(ClientLayer.InitialSeed(manifest, secret), () => UShapedSplit.Build(manifest.ModelDefinition));
         body.Dispose();
         return new UShapedLayers(manifest, head, tail);
     }
@@ -60,7 +60,11 @@ public sealed class UShapedLayers : IDisposable
         data.Gather(indices, features, targets);
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-        return Head.Forward(x, train).MoveToOuterDisposeScope();
+        var result = Head.Forward(x, train).MoveToOuterDisposeScope();
+        // NoPeek needs the batch's input again in HeadBackward.
+        lastInput?.Dispose();
+        lastInput = train && manifest.Privacy.NoPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
+        return result;
     }
 
     /// <summary>Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).</summary>
@@ -84,19 +88,28 @@ public sealed class UShapedLayers : IDisposable
         return Tail.Forward(TensorData.FromFloats(outputs, shape), train: false).ToFloats();
     }
 
-    /// <summary>Head backward with dL/dA from the function, then one head optimizer step.</summary>
+    /// <summary>Head backward with dL/dA from the function (plus NoPeek's alpha * DCor(x, A) when the run asks), then one head optimizer step.</summary>
     public void HeadBackward(torch.Tensor activations, float[] gradient)
     {
         ArgumentNullException.ThrowIfNull(activations);
         using var scope = torch.NewDisposeScope();
         var g = TensorData.FromFloats(gradient, activations.shape);
         HeadOptimizer.ZeroGrad();
-        activations.backward([g]);
+        var alpha = manifest.Privacy.NoPeekAlpha;
+        if (alpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
+        {
+            ((activations * g).sum() + alpha * DistanceCorrelation.Compute(x, activations)).backward();
+        }
+        else
+        {
+            activations.backward([g]);
+        }
         HeadOptimizer.Step();
     }
 
     public void Dispose()
     {
+        lastInput?.Dispose();
         HeadOptimizer.Dispose();
         TailOptimizer.Dispose();
         Head.Dispose();

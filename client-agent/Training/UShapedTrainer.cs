@@ -97,7 +97,7 @@ public sealed class UShapedTrainer(HospitalRun session, TrainingLimits limits)
             var outputs = await ReplyFrames.ReadAsync(session, reply, ReplyKind.Outputs, ct).ConfigureAwait(false);
             var shape = RequireOutputs(outputs, n, pending.Sequence, layers);
             var (loss, outputGradient) = layers.TailStep(outputs[0].Values, shape, targets);
-            OutputGradientDefence.Apply(outputGradient, n, manifest.UShaped.Defence);
+            OutputGradientDefence.Apply(outputGradient, targets.AsSpan(0, n), n, manifest.UShaped.Defence);
             var legTwo = pending.Sequence + 1;
             var frame = session.Frames.SealOutputGradients(legTwo, [new FrameTensor(manifest.FeatureType, shape, outputGradient)]);
             session.Folder.WriteLegFrame(legTwo, frame.Bytes);

@@ -88,6 +88,23 @@ public static class TorchRuntime
         if (CudaDeviceCount > 0) torch.cuda.manual_seed_all(unchecked((long)seed));
     }
 
+    /// <summary>
+    /// Seeds, then builds: the two as one step under a process-wide lock, because libtorch's generator is global and a
+    /// second thread building at the same time (the function serving two runs, parallel tests) would draw from it in
+    /// between and change both networks' initial weights.
+    /// </summary>
+    public static T Seeded<T>(ulong seed, Func<T> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        lock (SeedLock)
+        {
+            Seed(seed);
+            return build();
+        }
+    }
+
+    private static readonly Lock SeedLock = new();
+
     /// <summary>Number of CUDA devices this libtorch can use (0 for the CPU build).</summary>
     public static int CudaDeviceCount
     {

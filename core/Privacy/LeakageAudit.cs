@@ -130,12 +130,12 @@ public static class LeakageAudit
     // the image's size, two 3x3 convs to pixels. Small on purpose: the audit runs on a hospital's CPU.
     private static Func<Tensor, Tensor> TrainDecoder(Tensor activations, Tensor images, AuditOptions options)
     {
-        TorchRuntime.Seed(options.Seed);
         var channels = activations.shape[1];
         var height = images.shape[2];
         var width = images.shape[3];
-        var head = nn.Sequential(nn.Conv2d(channels, 32, 3, padding: 1), nn.ReLU());
-        var tail = nn.Sequential(nn.Conv2d(32, 16, 3, padding: 1), nn.ReLU(), nn.Conv2d(16, images.shape[1], 3, padding: 1), nn.Sigmoid());
+        var (head, tail) = TorchRuntime.Seeded(options.Seed, () => (
+            nn.Sequential(nn.Conv2d(channels, 32, 3, padding: 1), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(32, 16, 3, padding: 1), nn.ReLU(), nn.Conv2d(16, images.shape[1], 3, padding: 1), nn.Sigmoid())));
         Tensor Decode(Tensor a) => tail.forward(nn.functional.interpolate(head.forward(a), size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false));
         using (var optimizer = optim.Adam([.. head.parameters(), .. tail.parameters()], 1e-3))
         {

@@ -18,6 +18,7 @@ public sealed record UShapedSettings
         if (SecondLegTimeoutSeconds is < 1 or > 86400) throw new RunManifestException($"uShaped.secondLegTimeoutSeconds {SecondLegTimeoutSeconds} is out of range 1..86400");
         if (Defence is null) throw new RunManifestException("uShaped.defence is null: leave it out for no defence");
         if (!double.IsFinite(Defence.NoiseMultiplier) || Defence.NoiseMultiplier < 0) throw new RunManifestException("uShaped.defence.noiseMultiplier must be a finite number >= 0");
+        if (!double.IsFinite(Defence.DirectionNoise) || Defence.DirectionNoise < 0) throw new RunManifestException("uShaped.defence.directionNoise must be a finite number >= 0");
     }
 }
 
@@ -25,7 +26,9 @@ public sealed record UShapedSettings
 /// Perturbation of each sample's dL/d(server output) at the hospital, noise from a CSPRNG (never from values the server
 /// holds): <see cref="MaxNorm"/> tops every sample's gradient up with Gaussian noise to the batch's largest norm (Li et
 /// al.'s max-norm, against the norm attack); <see cref="NoiseMultiplier"/> adds isotropic Gaussian noise of total norm
-/// about multiplier x that largest norm (against the direction attack).
+/// about multiplier x that largest norm (against the direction attack); <see cref="DirectionNoise"/> adds one-dimensional
+/// Gaussian noise along the direction that separates the classes (a simplified Marvell, Li et al.), which hides the
+/// direction at a fraction of the isotropic noise's cost.
 /// </summary>
 public sealed record GradientDefence
 {
@@ -33,6 +36,9 @@ public sealed record GradientDefence
 
     public double NoiseMultiplier { get; init; }
 
+    /// <summary>Standard deviation of the noise along the class-separating direction, as a multiple of the batch's largest norm.</summary>
+    public double DirectionNoise { get; init; }
+
     /// <summary>Whether the gradients leave unchanged.</summary>
-    public bool IsOff => !MaxNorm && NoiseMultiplier == 0;
+    public bool IsOff => !MaxNorm && NoiseMultiplier == 0 && DirectionNoise == 0;
 }

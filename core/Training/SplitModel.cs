@@ -37,12 +37,10 @@ public sealed class SplitModel : IDisposable
     public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null, ulong? clientSeed = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        TorchRuntime.Seed(clientSeed ?? seed);
-        var client = definition.BuildClient(device);
+        var client = TorchRuntime.Seeded(clientSeed ?? seed, () => definition.BuildClient(device));
         try
         {
-            TorchRuntime.Seed(seed);
-            var server = definition.BuildServer(client.OutputShape, device);
+            var server = TorchRuntime.Seeded(seed, () => definition.BuildServer(client.OutputShape, device));
             return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
         }
         catch

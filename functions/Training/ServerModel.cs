@@ -22,19 +22,15 @@ public sealed class ServerModel : IDisposable
         ArgumentNullException.ThrowIfNull(manifest);
         this.manifest = manifest;
         // As SplitModel.Create builds its server part: seed, then the server layers for the manifest's cut.
-        TorchRuntime.Seed(manifest.Seed);
-        if (manifest.Mode == TrainingMode.UShaped)
+        network = TorchRuntime.Seeded(manifest.Seed, () =>
         {
+            if (manifest.Mode != TrainingMode.UShaped) return manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
             // Same order as the hospitals (UShapedSplit.Build): head, body, tail; the server keeps the body.
             var (head, body, tail) = UShapedSplit.Build(manifest.ModelDefinition, device);
             head.Dispose();
             tail.Dispose();
-            network = body;
-        }
-        else
-        {
-            network = manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
-        }
+            return body;
+        });
         optimizer = Optimizer.Create(network, manifest.Optimizer);
         Device = device;
     }

@@ -26,6 +26,9 @@ public sealed record ArmResult(
 {
     /// <summary>Test predictions on the original scale (for per-sample error plots); one hospital's for split arms.</summary>
     public float[]? TestPredictions { get; init; }
+
+    /// <summary>Split arms on images: each hospital's leakage audit of its trained layer (what the server could rebuild).</summary>
+    public IReadOnlyDictionary<string, AuditSummary>? Audits { get; init; }
 }
 
 /// <summary>Scores test predictions (on the wire scale) against the study's test targets.</summary>

@@ -38,7 +38,7 @@ public static class LabelLeakageStudy
     }
 
     public static string Describe(GradientDefence d) =>
-        d.IsOff ? "none" : string.Join(" + ", new[] { d.MaxNorm ? "max-norm" : null, d.NoiseMultiplier > 0 ? FormattableString.Invariant($"noise x{d.NoiseMultiplier:0.##}") : null }.Where(s => s is not null));
+        d.IsOff ? "none" : string.Join(" + ", new[] { d.MaxNorm ? "max-norm" : null, d.NoiseMultiplier > 0 ? FormattableString.Invariant($"noise x{d.NoiseMultiplier:0.##}") : null, d.DirectionNoise > 0 ? FormattableString.Invariant($"direction noise x{d.DirectionNoise:0.##}") : null }.Where(s => s is not null));
 
     private static LeakageResult RunOne(ModelDefinition model, GradientDefence defence, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs, ulong seed, Action<string> log)
     {
@@ -76,7 +76,7 @@ public static class LabelLeakageStudy
                 tailOptimizer.Step();
                 // What the server receives: the hospital's dL/d(output) after its defence.
                 var g = oWire.grad!.ToFloats();
-                OutputGradientDefence.Apply(g, n, defence);
+                OutputGradientDefence.Apply(g, labels.AsSpan(0, n), n, defence);
                 var batchLabels = labels.AsSpan(0, n);
                 if (HasBothClasses(batchLabels))
                 {

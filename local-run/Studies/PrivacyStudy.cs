@@ -44,6 +44,8 @@ public static class PrivacyStudy
             new("nopeek a=8", ModelCatalog.PneumoniaCnn, 0, 8),
             new("cut 3 + noise s=1", ModelCatalog.PneumoniaCnnCut3, 1, 0),
             new("cut 3 + noise s=2 + nopeek a=2", ModelCatalog.PneumoniaCnnCut3, 2, 2),
+            new("cut 3 + nopeek a=8", ModelCatalog.PneumoniaCnnCut3, 0, 8),
+            new("cut 3 + noise s=4", ModelCatalog.PneumoniaCnnCut3, 4, 0),
         ],
     };
 

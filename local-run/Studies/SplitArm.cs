@@ -54,7 +54,7 @@ public static class SplitArm
             Console.WriteLine($"   {epochs} epochs ({(vanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
         }
         var finalFolder = Path.Combine(folder, name);
-        var (final, serverEpochs) = await Run(() => SplitRun.RunWithServerAsync(settings with { Epochs = epochs }, finalFolder, "test", ct), finalFolder).ConfigureAwait(false);
+        var (final, serverEpochs) = await Run(() => SplitRun.RunWithServerAsync(settings with { Epochs = epochs, AuditSteps = options.AuditSteps }, finalFolder, "test", ct), finalFolder).ConfigureAwait(false);
         RequireSuccess(final, name, finalFolder);
         // Temporal: the hospitals are offline while the server trains, so the curve is the server's own loss per epoch.
         if (mode == TrainingMode.Temporal) history = [.. serverEpochs.Select(e => new EpochResult(e.Epoch, e.Loss, double.NaN, e.Seconds))];
@@ -78,8 +78,9 @@ public static class SplitArm
             TrainingMode.UShaped => "multi-hospital split learning, U-shaped (head and tail with the loss at the hospital, labels never sent); mean over hospitals",
             _ => "multi-hospital split learning, temporal (paper Algorithm 1, fixed client layer); mean over hospitals",
         };
+        var audits = final.Where(o => o.Audit is not null).ToDictionary(o => o.HospitalId, o => o.Audit!);
         return new ArmResult($"split-{name}", description, history, headline, perHospital, clock.Elapsed.TotalSeconds,
-            material.Hospitals.Sum(h => h.Count), epochs);
+            material.Hospitals.Sum(h => h.Count), epochs) { Audits = audits.Count == 0 ? null : audits };
     }
 
     // The agents must read exactly the rows the in-process arms read: the same mapping, ranges written out, splits kept or not.

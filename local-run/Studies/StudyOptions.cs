@@ -25,6 +25,8 @@ public sealed record StudyOptions
     public bool KeepSplits { get; init; }
     /// <summary>The U-shaped arm's label-leakage defence at the hospitals (none by default).</summary>
     public GradientDefence UShapedDefence { get; init; } = new();
+    /// <summary>Decoder steps of each hospital's leakage audit in the split-learning arms (image data); 0: no audit.</summary>
+    public int AuditSteps { get; init; }
     /// <summary>Continue an earlier run of the same settings: arms already in arms/ are not run again.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool Resume { get; init; }

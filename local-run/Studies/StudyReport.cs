@@ -23,7 +23,7 @@ public static class StudyReport
             machine = new { cores = Environment.ProcessorCount, threads = TorchRuntime.Threads },
             split = new { validation = material.Validation.Count, test = material.Test.Count, hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count }) },
             targetScaling = material.IsTabular ? material.Scaling : null,
-            arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History }),
+            arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History, a.Audits }),
             friedewald = friedewald is { } f
                 ? new { columns = f.Columns, all = f.All, tgBelow400 = f.TgBelow400, rowsTgBelow400 = f.RowsTgBelow400, tgFrom400 = f.TgFrom400, rowsTgFrom400 = f.RowsTgFrom400 }
                 : null,
@@ -32,8 +32,11 @@ public static class StudyReport
 
         var table = ResultsTable(material, arms, friedewald);
         var perHospital = PerHospitalTable(material, arms);
+        var audited = arms.Where(a => a.Audits is not null).SelectMany(a => a.Audits!.Select(h => ($"{a.Arm} {h.Key}", h.Value))).ToList();
+        var audits = audited.Count == 0 ? null : AuditSummary.Table(audited);
         File.WriteAllText(Path.Combine(folder, "results.md"),
-            $"# Study {options.Name}\n\n{material.Describe()}\n\n{MarkdownTable.Write(table)}\n\n{MarkdownTable.Write(perHospital)}\n");
+            $"# Study {options.Name}\n\n{material.Describe()}\n\n{MarkdownTable.Write(table)}\n\n{MarkdownTable.Write(perHospital)}\n"
+            + (audits is null ? "" : $"\n{MarkdownTable.Write(audits)}\n"));
 
         var report = new HtmlReport($"SplitFunctions study: {options.Name}")
             .AddParagraph(material.Describe())
@@ -42,6 +45,17 @@ public static class StudyReport
             .AddChart(new LineChart("Training loss per epoch", "epoch", "loss", [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.TrainLoss)]))]))
             .AddChart(new LineChart(material.IsTabular ? "Validation: minus mean squared error (wire scale)" : "Validation AUC per epoch", "epoch", "score",
                 [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.ValidationScore)]))]));
+        if (audits is not null)
+        {
+            report.AddHeading("What a curious server could rebuild (leakage audit per arm and hospital)")
+                .AddParagraph("After the test evaluation each hospital played the server against its own trained layer on its own data (nothing was sent): decoders from the activations back to the images, trained with the client weights known and from 50 and 1,000 leaked (image, activation) pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own original among all test images.")
+                .AddTable(audits);
+            foreach (var arm in arms.Where(a => a.Audits is not null))
+            {
+                var (hospital, audit) = arm.Audits!.First();
+                if (File.Exists(audit.PicturePath)) report.AddImage(File.ReadAllBytes(audit.PicturePath), $"{arm.Arm}, {hospital}: test originals (top row), the mean image, then each attack's reconstructions");
+            }
+        }
         if (material.IsTabular)
         {
             var series = arms.Where(a => a.TestPredictions is not null)

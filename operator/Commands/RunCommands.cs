@@ -39,6 +39,7 @@ internal static class RunCommands
         var noPeek = new Option<double>("--nopeek-alpha") { Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, activations) (vanilla; 0: off).", DefaultValueFactory = _ => 0 };
         var commitment = new Option<string?>("--consortium-commitment") { Description = "Privacy: the commitment `splitfn-agent init --consortium-secret` prints; hospitals then start from their shared secret's weights, which the server cannot rebuild.", HelpName = "hex" };
         var maxNorm = new Option<bool>("--ushaped-max-norm") { Description = "U-shaped: hospitals scale every output gradient to the batch's largest norm (defends the norm label attack)." };
+        var directionNoise = new Option<double>("--ushaped-direction-noise") { Description = "U-shaped: noise along the class-separating direction of the output gradients, as a multiple of the largest norm (direction attack, cheaper than --ushaped-noise).", DefaultValueFactory = _ => 0 };
         var gradientNoise = new Option<double>("--ushaped-noise") { Description = "U-shaped: Gaussian noise on output gradients, as a multiple of the largest norm (direction attack; costs accuracy).", DefaultValueFactory = _ => 0 };
         var inputShape = new Option<string?>("--input-shape") { Description = "Per-sample input shape, comma-separated (tabular models: the number of mapped features), e.g. 7 or 1,28,28 (default: the model's)." };
         var offset = new Option<double>("--target-offset") { Description = "Regression: targets travel as (y - offset) / scale.", DefaultValueFactory = _ => 0 };
@@ -47,7 +48,7 @@ internal static class RunCommands
         var json = new Option<bool>("--json") { Description = "Print the manifest as JSON after the summary." };
         var command = new Command("create", "Create a run: the manifest is validated (model, settings, every hospital onboarded and active) before anything is written; prints the run id and each hospital's commands.")
         {
-            model, modelFile, mode, hospitals, runId, epochs, batch, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise, inputShape, offset, scale, onboarding, json,
+            model, modelFile, mode, hospitals, runId, epochs, batch, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise, directionNoise, inputShape, offset, scale, onboarding, json,
         };
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
         {
@@ -64,7 +65,7 @@ internal static class RunCommands
                 InputShape = ParseShape(parse.GetValue(inputShape)),
                 FeatureType = Enum.Parse<ElementType>(parse.GetValue(featureType)!),
                 Privacy = new PrivacySettings { NoiseSigma = parse.GetValue(noise), NoPeekAlpha = parse.GetValue(noPeek), ConsortiumCommitment = parse.GetValue(commitment)?.Trim().ToLowerInvariant() },
-                UShaped = new UShapedSettings { Defence = new GradientDefence { MaxNorm = parse.GetValue(maxNorm), NoiseMultiplier = parse.GetValue(gradientNoise) } },
+                UShaped = new UShapedSettings { Defence = new GradientDefence { MaxNorm = parse.GetValue(maxNorm), NoiseMultiplier = parse.GetValue(gradientNoise), DirectionNoise = parse.GetValue(directionNoise) } },
                 TargetScaling = new TargetScaling(parse.GetValue(offset), parse.GetValue(scale)),
             };
             // Checked before storage is touched: a wrong setting never needs the account.

@@ -22,7 +22,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         ImageArchive.Save(data, [new("train", SyntheticImages.Generate(360, 28, 28, seed: 5))]);
         var demo = Path.Combine(dir.Path, "demo");
 
-        var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "2", "--mode", mode, "--out", demo]);
+        var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "2", "--mode", mode, "--audit-steps", "100", "--out", demo]);
         code.Should().Be(0, log);
 
         using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(demo, "results.json")));
@@ -37,6 +37,10 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
             auc.Should().BeGreaterThan(0.7, $"{hospital.GetProperty("hospitalId").GetString()} must have learned: test AUC well above chance");
             (c.GetProperty("truePositives").GetInt32() + c.GetProperty("falsePositives").GetInt32()
              + c.GetProperty("trueNegatives").GetInt32() + c.GetProperty("falseNegatives").GetInt32()).Should().Be(36, "10% of 360 images are each hospital's test rows");
+            // Each hospital audited its own layer after evaluation: undefended, one conv block leaks more than the mean image.
+            var audit = hospital.GetProperty("audit");
+            audit.ValueKind.Should().Be(JsonValueKind.Object, "the demo audits every hospital's trained layer");
+            audit.GetProperty("bestSsim").GetDouble().Should().BeGreaterThan(audit.GetProperty("meanImageSsim").GetDouble(), "an undefended cut leaks more than the mean image");
         }
 
         var report = Path.Combine(demo, "report.html");
@@ -44,6 +48,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         var (dom, browserLog) = HeadlessChromium.DumpDom(report, TimeSpan.FromSeconds(120));
         dom.Split("<svg").Length.Should().BeGreaterThan(2, "the metrics bar chart and the loss curve(s) render");
         dom.Should().Contain("hospital-c");
+        dom.Should().Contain("leakage audit").And.Contain("data:image/png;base64,", "the audit table and the originals-over-reconstructions picture are in the report");
         browserLog.Should().NotContainAny("Uncaught", "net::ERR_", "Failed to load resource");
     }
 
@@ -57,7 +62,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(12));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -65,7 +70,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the demo did not finish within 8 minutes: " + await stdout + await stderr);
+            throw new TimeoutException("the demo did not finish within 12 minutes: " + await stdout + await stderr);
         }
         return (process.ExitCode, await stdout + await stderr);
     }

@@ -21,7 +21,7 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
         var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
         File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
-        foreach (var a in new[] { dll, "experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { dll, "experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32", "--audit-steps", "60" }) info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -56,6 +56,10 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
             output.WriteLine($"{name}: test AUC {auc:F3}");
             auc.Should().BeInRange(0, 1, $"arm {name}").And.NotBe(double.NaN);
             arm.GetProperty("history").GetArrayLength().Should().BeGreaterThan(0, $"arm {name} trained at least one epoch");
+            if (name!.StartsWith("split-", StringComparison.Ordinal))
+            {
+                arm.GetProperty("audits").EnumerateObject().Select(h => h.Name).Should().BeEquivalentTo(["hospital-a", "hospital-b", "hospital-c"], $"arm {name} reports each hospital's leakage audit beside its accuracy");
+            }
         }
     }
 }

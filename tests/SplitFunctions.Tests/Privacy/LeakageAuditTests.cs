@@ -89,7 +89,8 @@ public sealed class LeakageAuditTests
         var manifest = RunManifest.ForModel("run-nopeek", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["hospital-a"], 5);
         using var plain = ClientLayer.Create(manifest, trainable: true, secret: null);
         using var nopeek = ClientLayer.Create(manifest with { Privacy = new PrivacySettings { NoPeekAlpha = 1 } }, trainable: true, secret: null);
-        var before = plain.Network.SaveState();
+        float[] before;
+        using (var w = plain.Network.GetState("0.weight")) before = w.ToFloats();
         int[] rows = [.. Enumerable.Range(0, 16)];
         foreach (var layer in new[] { plain, nopeek })
         {
@@ -99,9 +100,32 @@ public sealed class LeakageAuditTests
         }
         using var w0 = plain.Network.GetState("0.weight");
         using var w1 = nopeek.Network.GetState("0.weight");
-        plain.Network.SaveState().Should().Equal(before, "a zero server gradient moves nothing without NoPeek");
+        // Weights, not SaveState() bytes: the saved archive carries a timestamp.
+        w0.ToFloats().Should().Equal(before, "a zero server gradient moves nothing without NoPeek");
         nopeek.LastNoPeekPenalty.Should().BeGreaterThan(0);
         w1.ToFloats().Should().NotEqual(w0.ToFloats(), "the DCor penalty's gradient reached the client weights");
+    }
+
+    [Fact]
+    public void NoPeek_InUShapedMode_ItsGradientJoinsTheServersInTheHeadBackward()
+    {
+        var data = Images(16, 4);
+        var manifest = RunManifest.ForModel("run-nopeek-u", ModelCatalog.PneumoniaCnn, TrainingMode.UShaped, ["hospital-a"], 5);
+        using var plain = UShapedLayers.Create(manifest, secret: null);
+        using var nopeek = UShapedLayers.Create(manifest with { Privacy = new PrivacySettings { NoPeekAlpha = 1 } }, secret: null);
+        float[] before;
+        using (var w = plain.Head.GetState("0.weight")) before = w.ToFloats();
+        int[] rows = [.. Enumerable.Range(0, 16)];
+        foreach (var layers in new[] { plain, nopeek })
+        {
+            using var scope = torch.NewDisposeScope();
+            var a = layers.HeadForward(data, rows, train: true, out _);
+            layers.HeadBackward(a, new float[a.numel()]); // the server's dL/dA is zero here
+        }
+        using var w0 = plain.Head.GetState("0.weight");
+        using var w1 = nopeek.Head.GetState("0.weight");
+        w0.ToFloats().Should().Equal(before, "a zero server gradient moves nothing without NoPeek");
+        w1.ToFloats().Should().NotEqual(before, "the DCor penalty's gradient reached the head's weights");
     }
 
     [Theory]

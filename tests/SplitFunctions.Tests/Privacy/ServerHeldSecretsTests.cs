@@ -10,10 +10,15 @@ using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Tests.Privacy;
 
+/// <summary>libtorch's generator is process-wide: other tests drawing from it in parallel would change the weights compared here, so these run alone.</summary>
+[CollectionDefinition(nameof(ServerHeldSecretsTests), DisableParallelization = true)]
+public sealed class ServerHeldSecretsCollection;
+
 /// <summary>
 /// Issue 15, item 1: what the function holds (the manifest with its seed and commitment, hospital ids, sequence
 /// numbers) does not let it rebuild the hospitals' initial client weights or the noise on their activations.
 /// </summary>
+[Collection(nameof(ServerHeldSecretsTests))]
 public sealed class ServerHeldSecretsTests
 {
     private static readonly string[] Hospitals = ["hospital-a", "hospital-b"];
@@ -45,15 +50,13 @@ public sealed class ServerHeldSecretsTests
         guesses.AddRange(Enumerable.Range(0, 8).Select(s => manifest.Seed + (ulong)s));
         foreach (var guess in guesses)
         {
-            TorchRuntime.Seed(guess);
-            using var rebuilt = manifest.ModelDefinition.BuildClient();
+            using var rebuilt = TorchRuntime.Seeded(guess, () => manifest.ModelDefinition.BuildClient());
             Weights(rebuilt).Should().NotEqual(hospital, $"seed {guess} is something the function holds");
         }
 
         // Without the secret the agent falls back to the public seed: exactly what the server could rebuild.
         using var publicLayer = ClientLayer.Create(Manifest(null), trainable: false, secret: null);
-        TorchRuntime.Seed(42);
-        using var serverCopy = ModelCatalog.PneumoniaCnn.BuildClient();
+        using var serverCopy = TorchRuntime.Seeded(42, () => ModelCatalog.PneumoniaCnn.BuildClient());
         Weights(serverCopy).Should().Equal(Weights(publicLayer.Network));
         // Another consortium's secret gives another layer.
         using var other = ClientLayer.Create(manifest, trainable: false, ConsortiumSecret.Create());

@@ -39,28 +39,47 @@ public sealed class UShapedLeakageTests
         LabelLeakageAttacks.Auc(scores, kept).Should().Be(1.0, "positives and negatives point in opposite directions");
 
         var defended = (float[])g.Clone();
-        OutputGradientDefence.Apply(defended, 64, new GradientDefence { MaxNorm = true, NoiseMultiplier = 3 });
+        OutputGradientDefence.Apply(defended, labels, 64, new GradientDefence { MaxNorm = true, NoiseMultiplier = 3 });
         var (defendedScores, defendedKept) = LabelLeakageAttacks.DirectionScores(defended, labels, 64);
         LabelLeakageAttacks.Auc(defendedScores, defendedKept).Should().BeLessThan(0.9);
         defended.Should().NotEqual(g);
     }
 
     [Fact]
+    public void Direction_noise_blurs_the_label_sign_and_touches_only_the_separating_direction()
+    {
+        var (g, labels) = RankOneGradients(64, 64, seed: 3);
+        var defended = (float[])g.Clone();
+        OutputGradientDefence.Apply(defended, labels, 64, new GradientDefence { DirectionNoise = 3 });
+        var (scores, kept) = LabelLeakageAttacks.DirectionScores(defended, labels, 64);
+        LabelLeakageAttacks.Auc(scores, kept).Should().BeLessThan(0.85, "the sign along the tail's weight row is what gave the label away");
+
+        // Every row moved along the one direction all rows share (the tail's weight row): nothing else was perturbed.
+        var w = g.AsSpan(0, 64).ToArray();
+        for (var i = 0; i < 64; i++)
+        {
+            var delta = Enumerable.Range(0, 64).Select(k => (double)defended[i * 64 + k] - g[i * 64 + k]).ToArray();
+            var cosine = delta.Zip(w, (d, v) => d * v).Sum() / (Math.Sqrt(delta.Sum(d => d * d)) * Math.Sqrt(w.Sum(v => (double)v * v)));
+            Math.Abs(cosine).Should().BeGreaterThan(0.999);
+        }
+    }
+
+    [Fact]
     public void Max_norm_equalises_the_norms_and_its_noise_is_never_the_same_twice()
     {
-        var (g, _) = RankOneGradients(64, 256, seed: 2);
+        var (g, labels) = RankOneGradients(64, 256, seed: 2);
         var once = (float[])g.Clone();
         var twice = (float[])g.Clone();
         var defence = new GradientDefence { MaxNorm = true };
-        OutputGradientDefence.Apply(once, 64, defence);
-        OutputGradientDefence.Apply(twice, 64, defence);
+        OutputGradientDefence.Apply(once, labels, 64, defence);
+        OutputGradientDefence.Apply(twice, labels, 64, defence);
         once.Should().NotEqual(twice, "the noise comes from the CSPRNG, not from anything the server could know");
         var norms = LabelLeakageAttacks.NormScores(once, 64);
         var max = LabelLeakageAttacks.NormScores(g, 64).Max();
         norms.Should().OnlyContain(n => n > 0.8 * max && n < 1.2 * max, "every sample's gradient is topped up to the batch's largest norm");
 
         var off = (float[])g.Clone();
-        OutputGradientDefence.Apply(off, 64, new GradientDefence());
+        OutputGradientDefence.Apply(off, labels, 64, new GradientDefence());
         off.Should().Equal(g);
     }
 
@@ -69,12 +88,14 @@ public sealed class UShapedLeakageTests
     {
         var manifest = RunManifest.ForModel("run-u", ModelCatalog.LdlMlp, TrainingMode.UShaped, ["alpha"], seed: 1) with
         {
-            UShaped = new UShapedSettings { SecondLegTimeoutSeconds = 30, Defence = new GradientDefence { MaxNorm = true, NoiseMultiplier = 1.5 } },
+            UShaped = new UShapedSettings { SecondLegTimeoutSeconds = 30, Defence = new GradientDefence { MaxNorm = true, NoiseMultiplier = 1.5, DirectionNoise = 0.5 } },
         };
         var parsed = RunManifest.Parse(manifest.ToJson());
         parsed.Mode.Should().Be(TrainingMode.UShaped);
         parsed.UShaped.Should().Be(manifest.UShaped);
         var bad = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { NoiseMultiplier = -1 } } }).ToJson());
         bad.Should().Throw<RunManifestException>().WithMessage("*noiseMultiplier*");
+        var badDirection = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { DirectionNoise = double.NaN } } }).ToJson());
+        badDirection.Should().Throw<Exception>();
     }
 }
