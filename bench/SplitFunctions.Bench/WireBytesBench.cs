@@ -17,47 +17,81 @@ using SplitFunctions.Functions.Training;
 namespace SplitFunctions.Bench;
 
 /// <summary>
-/// wire_bytes_per_sample_ratio_{fp32,fp16,bf16}: bytes that cross the wire per training sample in vanilla mode (the
-/// sealed features frame + its queue message, and the sealed gradient frame + its reply message) over the raw input
-/// bytes of the sample; and the accuracy effect of the wire type on PneumoniaMNIST, training pneumonia-cnn split in
-/// process with the cut-layer activations and gradients rounded through a TensorFrame encode/decode round trip.
+/// wire_bytes_per_sample_ratio_{fp32,fp16,bf16,int8} and _narrow_{fp32,fp16,int8}: bytes that cross the wire per training
+/// sample in vanilla mode (the sealed features frame + its queue message, and the sealed gradient frame + its reply
+/// message) over the raw input bytes of the sample; and the accuracy effect on PneumoniaMNIST, training pneumonia-cnn
+/// (or pneumonia-cnn-narrow) split in process with the cut-layer activations and gradients rounded through a TensorFrame
+/// encode/decode round trip. Target: at most 2x the raw bytes at a test AUC within 0.01 of fp32 pneumonia-cnn, the
+/// baseline trained first in the same run.
 /// </summary>
 public static class WireBytesBench
 {
+    private const double TargetRatio = 2.0;
+    private const double TargetAucDrop = 0.01;
+    private const int RawBytesPerImage = 28 * 28;
+
     public static Task<int> RunAsync(string[] args)
     {
         var options = BenchOptions.Parse(args);
         var epochs = options.GetInt("epochs", 6, 1);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
-        var wires = new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 };
+        // fp32 pneumonia-cnn first: it is the baseline every other configuration's AUC is compared with.
+        var arms = Arms(ModelCatalog.PneumoniaCnn, "", options.Get("wire", "fp32,fp16,bf16,int8"))
+            .Concat(Arms(ModelCatalog.PneumoniaCnnNarrow, "narrow_", options.Get("narrow-wire", "fp32,fp16,int8")))
+            .ToArray();
 
         var (train, validation, test, source) = LoadPneumonia(options);
         Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source})");
-        foreach (var wire in wires)
+        double? baselineAuc = null;
+        var summary = new List<string>();
+        foreach (var (model, wire, key) in arms)
         {
             var name = WireTypes.Name(wire);
-            var pneumonia = Bytes(ModelCatalog.PneumoniaCnn, wire, rawBytesPerSample: 28 * 28, "uint8 28x28 image");
-            var ldl = Bytes(ModelCatalog.LdlMlp, wire, rawBytesPerSample: 7 * sizeof(float), "7 float32 features");
+            var pneumonia = Bytes(model, wire, RawBytesPerImage, "uint8 28x28 image");
             var clock = Stopwatch.StartNew();
-            var accuracy = TrainWithWire(train, validation, test, wire, epochs);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wire_bytes_per_sample_ratio_{name} = {pneumonia["ratio"]!.GetValue<double>():F2} (pneumonia-cnn batch 64: {pneumonia["bytes_per_sample"]!.GetValue<double>():F0} B/sample over 784 B raw; " +
-                $"ldl-mlp batch 2048: {ldl["ratio"]!.GetValue<double>():F2}); test accuracy {accuracy["test_accuracy"]!.GetValue<double>():F4}, AUC {accuracy["test_auc"]!.GetValue<double>():F4} " +
-                $"at epoch {accuracy["chosen_epoch"]} (chosen on validation AUC of {epochs}); {clock.Elapsed.TotalSeconds:F0} s training; {BenchStats.Machine(threads)}"));
-            BenchResults.Merge($"wire_bytes_per_sample_ratio_{name}", new JsonObject
+            var accuracy = TrainWithWire(model, train, validation, test, wire, epochs);
+            var ratio = pneumonia["ratio"]!.GetValue<double>();
+            var auc = accuracy["test_auc"]!.GetValue<double>();
+            if (model == ModelCatalog.PneumoniaCnn && wire == ElementType.Float32) baselineAuc = auc;
+            var result = new JsonObject
             {
-                ["ratio"] = pneumonia["ratio"]!.GetValue<double>(),
-                ["what"] = "per training sample: sealed features frame (activations in this wire type + fp32 labels, AES-GCM envelope) + its queue message (base64 as queued), " +
-                           "and the sealed gradient frame (this wire type) + its reply message, over the raw input bytes; HTTP/XML framing not counted",
-                ["pneumonia-cnn"] = pneumonia,
-                ["ldl-mlp"] = ldl,
+                ["ratio"] = ratio,
+                ["what"] = $"{model.Name}, per training sample: sealed features frame (activations in {name} + fp32 labels, AES-GCM envelope) + its queue message (base64 as queued), " +
+                           $"and the sealed gradient frame ({name}) + its reply message, over the raw input bytes; HTTP/XML framing not counted",
+                ["target"] = $"<= {TargetRatio} at test AUC >= fp32 pneumonia-cnn's - {TargetAucDrop} (same run)",
+                [model.Name] = pneumonia,
                 ["accuracy"] = accuracy,
                 ["threads"] = threads,
-            }, options.ResultsPath);
+            };
+            if (model == ModelCatalog.PneumoniaCnn) result["ldl-mlp"] = Bytes(ModelCatalog.LdlMlp, wire, rawBytesPerSample: 7 * sizeof(float), "7 float32 features");
+            var verdict = "no fp32 pneumonia-cnn baseline in this run";
+            if (baselineAuc is { } baseline)
+            {
+                var meets = ratio <= TargetRatio && auc >= baseline - TargetAucDrop;
+                result["baseline_fp32_test_auc"] = baseline;
+                result["test_auc_minus_fp32"] = auc - baseline;
+                result["meets_target"] = meets;
+                verdict = string.Create(CultureInfo.InvariantCulture, $"AUC {auc - baseline:+0.0000;-0.0000} vs fp32; target {(meets ? "met" : "not met")}");
+            }
+            var line = string.Create(CultureInfo.InvariantCulture,
+                $"wire_bytes_per_sample_ratio_{key} = {ratio:F2} ({model.Name} {pneumonia["cut_shape"]} batch 64: {pneumonia["bytes_per_sample"]!.GetValue<double>():F0} B/sample over {RawBytesPerImage} B raw); " +
+                $"test accuracy {accuracy["test_accuracy"]!.GetValue<double>():F4}, AUC {auc:F4} at epoch {accuracy["chosen_epoch"]} (chosen on validation AUC of {epochs}); {verdict}; " +
+                $"{clock.Elapsed.TotalSeconds:F0} s training; {BenchStats.Machine(threads)}");
+            Console.WriteLine(line);
+            summary.Add(line);
+            BenchResults.Merge($"wire_bytes_per_sample_ratio_{key}", result, options.ResultsPath);
         }
+        Console.WriteLine();
+        foreach (var line in summary) Console.WriteLine(line);
         return Task.FromResult(0);
     }
+
+    // Each wire type of `list` on `model`, keyed `<prefix><wire>`.
+    private static IEnumerable<(ModelDefinition Model, ElementType Wire, string Key)> Arms(ModelDefinition model, string prefix, string list) =>
+        list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(WireTypes.Parse)
+            .Select(wire => (model, wire, prefix + WireTypes.Name(wire)));
 
     // Seals a real batch frame and its messages as the hospital and the function do, and counts their bytes.
     private static JsonObject Bytes(ModelDefinition model, ElementType wire, int rawBytesPerSample, string raw)
@@ -105,9 +139,8 @@ public static class WireBytesBench
 
     // Split training in process with the agent's ClientLayer and the function's ServerModel; only the wire is left out,
     // and the activations and gradients are rounded exactly as a frame of this type would carry them.
-    private static JsonObject TrainWithWire(TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs)
+    private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs)
     {
-        var model = ModelCatalog.PneumoniaCnn;
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
         using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
         using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
