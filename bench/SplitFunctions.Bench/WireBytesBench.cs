@@ -22,7 +22,7 @@ namespace SplitFunctions.Bench;
 /// message) over the raw input bytes of the sample; and the accuracy effect on PneumoniaMNIST, training pneumonia-cnn
 /// (or pneumonia-cnn-narrow) split in process with the cut-layer activations and gradients rounded through a TensorFrame
 /// encode/decode round trip. Target: at most 2x the raw bytes at a test AUC within 0.01 of fp32 pneumonia-cnn, the
-/// baseline trained first in the same run.
+/// baseline trained in the same run.
 /// </summary>
 public static class WireBytesBench
 {
@@ -36,24 +36,36 @@ public static class WireBytesBench
         var epochs = options.GetInt("epochs", 6, 1);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
-        // fp32 pneumonia-cnn first: it is the baseline every other configuration's AUC is compared with.
+        // fp32 pneumonia-cnn is the baseline every other configuration's AUC is compared with.
         var arms = Arms(ModelCatalog.PneumoniaCnn, "", options.Get("wire", "fp32,fp16,bf16,int8"))
             .Concat(Arms(ModelCatalog.PneumoniaCnnNarrow, "narrow_", options.Get("narrow-wire", "fp32,fp16,int8")))
             .ToArray();
 
+        // Arms are independent (own weights, seeded the same way), so `--parallel N` trains N at once, each on
+        // `--threads` libtorch threads: on a shared machine N single-threaded arms waste less in thread synchronisation
+        // than one arm on N threads, and the figures are the same whichever order the arms run in.
+        var parallel = options.GetInt("parallel", 1);
+
         var (train, validation, test, source) = LoadPneumonia(options);
-        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source})");
-        double? baselineAuc = null;
-        var summary = new List<string>();
-        foreach (var (model, wire, key) in arms)
+        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source}); {arms.Length} configurations, {parallel} at a time");
+        var trained = new (JsonObject Accuracy, double Seconds)[arms.Length];
+        Parallel.For(0, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
         {
+            var clock = Stopwatch.StartNew();
+            trained[i] = (TrainWithWire(arms[i].Model, train, validation, test, arms[i].Wire, epochs, arms[i].Key), clock.Elapsed.TotalSeconds);
+        });
+        var baselineAuc = arms.Select((arm, i) => (arm, i)).Where(a => a.arm.Model == ModelCatalog.PneumoniaCnn && a.arm.Wire == ElementType.Float32)
+            .Select(a => (double?)trained[a.i].Accuracy["test_auc"]!.GetValue<double>()).FirstOrDefault();
+
+        var summary = new List<string>();
+        for (var i = 0; i < arms.Length; i++)
+        {
+            var (model, wire, key) = arms[i];
             var name = WireTypes.Name(wire);
             var pneumonia = Bytes(model, wire, RawBytesPerImage, "uint8 28x28 image");
-            var clock = Stopwatch.StartNew();
-            var accuracy = TrainWithWire(model, train, validation, test, wire, epochs);
+            var (accuracy, seconds) = trained[i];
             var ratio = pneumonia["ratio"]!.GetValue<double>();
             var auc = accuracy["test_auc"]!.GetValue<double>();
-            if (model == ModelCatalog.PneumoniaCnn && wire == ElementType.Float32) baselineAuc = auc;
             var result = new JsonObject
             {
                 ["ratio"] = ratio,
@@ -63,6 +75,8 @@ public static class WireBytesBench
                 [model.Name] = pneumonia,
                 ["accuracy"] = accuracy,
                 ["threads"] = threads,
+                ["parallel"] = parallel,
+                ["training_seconds"] = seconds,
             };
             if (model == ModelCatalog.PneumoniaCnn) result["ldl-mlp"] = Bytes(ModelCatalog.LdlMlp, wire, rawBytesPerSample: 7 * sizeof(float), "7 float32 features");
             var verdict = "no fp32 pneumonia-cnn baseline in this run";
@@ -77,8 +91,7 @@ public static class WireBytesBench
             var line = string.Create(CultureInfo.InvariantCulture,
                 $"wire_bytes_per_sample_ratio_{key} = {ratio:F2} ({model.Name} {pneumonia["cut_shape"]} batch 64: {pneumonia["bytes_per_sample"]!.GetValue<double>():F0} B/sample over {RawBytesPerImage} B raw); " +
                 $"test accuracy {accuracy["test_accuracy"]!.GetValue<double>():F4}, AUC {auc:F4} at epoch {accuracy["chosen_epoch"]} (chosen on validation AUC of {epochs}); {verdict}; " +
-                $"{clock.Elapsed.TotalSeconds:F0} s training; {BenchStats.Machine(threads)}");
-            Console.WriteLine(line);
+                $"{seconds:F0} s training ({parallel} configurations at a time); {BenchStats.Machine(threads)}");
             summary.Add(line);
             BenchResults.Merge($"wire_bytes_per_sample_ratio_{key}", result, options.ResultsPath);
         }
@@ -139,11 +152,13 @@ public static class WireBytesBench
 
     // Split training in process with the agent's ClientLayer and the function's ServerModel; only the wire is left out,
     // and the activations and gradients are rounded exactly as a frame of this type would carry them.
-    private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs)
+    private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs, string label)
     {
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
-        using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
-        using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
+        var (client, server) = Build(manifest);
+        using var _client = client;
+        using var _server = server;
+        var clock = Stopwatch.StartNew();
         var history = new JsonArray();
         var best = (Epoch: 0, Validation: double.NegativeInfinity, Accuracy: double.NaN, Auc: double.NaN);
         for (var epoch = 0; epoch < epochs; epoch++)
@@ -163,6 +178,8 @@ public static class WireBytesBench
             var accuracy = ClassificationMetrics.Accuracy(testScores, test.Targets);
             var auc = ClassificationMetrics.RocAuc(testScores, test.Targets);
             history.Add(new JsonObject { ["epoch"] = epoch + 1, ["train_loss"] = lossSum / train.Count, ["validation_auc"] = validationAuc });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {label} epoch {epoch + 1}/{epochs}: train loss {lossSum / train.Count:F4}, validation AUC {validationAuc:F4} ({clock.Elapsed.TotalSeconds:F0} s)"));
             // The epoch is chosen on validation only; the test figures of other epochs are never looked at.
             if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, accuracy, auc);
         }
@@ -177,6 +194,27 @@ public static class WireBytesBench
             ["history"] = history,
         };
     }
+
+    // Both sides seed libtorch's global generator before drawing their weights, so arms trained in parallel build
+    // one at a time: every arm starts from the weights it would get alone.
+    private static (ClientLayer Client, ServerModel Server) Build(RunManifest manifest)
+    {
+        lock (Construction)
+        {
+            var client = ClientLayer.Create(manifest, trainable: true, secret: null);
+            try
+            {
+                return (client, new ServerModel(manifest, TorchSharp.torch.CPU));
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static readonly Lock Construction = new();
 
     private static float[] RoundTrip(ElementType wire, long[] shape, float[] values) =>
         TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(wire, shape, values)))[0].Values;
