@@ -41,19 +41,26 @@ public static class WireBytesBench
             .Concat(Arms(ModelCatalog.PneumoniaCnnNarrow, "narrow_", options.Get("narrow-wire", "fp32,fp16,int8")))
             .ToArray();
 
-        // Arms are independent (own weights, seeded the same way), so `--parallel N` trains N at once, each on
-        // `--threads` libtorch threads: on a shared machine N single-threaded arms waste less in thread synchronisation
-        // than one arm on N threads, and the figures are the same whichever order the arms run in.
+        // `--parallel N` trains N configurations at once, each in its own process on `--threads` libtorch threads: on a
+        // shared machine N single-threaded processes waste less in thread synchronisation than one on N threads. Processes,
+        // not threads: TorchSharp 0.107's optimizers fail when two threads step at once ("Unknown scalar type"). Each
+        // configuration is seeded alike, so its figures do not depend on what runs beside it.
         var parallel = options.GetInt("parallel", 1);
-
         var (train, validation, test, source) = LoadPneumonia(options);
-        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source}); {arms.Length} configurations, {parallel} at a time");
-        var trained = new (JsonObject Accuracy, double Seconds)[arms.Length];
-        Parallel.For(0, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+        if (options.Get("arm", "") is { Length: > 0 } only)
         {
-            var clock = Stopwatch.StartNew();
-            trained[i] = (TrainWithWire(arms[i].Model, train, validation, test, arms[i].Wire, epochs, arms[i].Key), clock.Elapsed.TotalSeconds);
-        });
+            // One configuration for a parent run: its accuracy goes to --arm-out, the parent merges the results.
+            var arm = arms.FirstOrDefault(a => a.Key == only);
+            if (arm.Model is null) throw new ArgumentException($"--arm {only} is not one of {string.Join(", ", arms.Select(a => a.Key))}");
+            var (accuracy, seconds) = TrainTimed(arm, train, validation, test, epochs);
+            File.WriteAllText(options.Get("arm-out", only + ".json"), new JsonObject { ["accuracy"] = accuracy, ["seconds"] = seconds }.ToJsonString());
+            return Task.FromResult(0);
+        }
+
+        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source}); {arms.Length} configurations, {parallel} at a time");
+        var trained = parallel > 1
+            ? TrainInProcesses(arms, options, epochs, threads, parallel)
+            : [.. arms.Select(arm => TrainTimed(arm, train, validation, test, epochs))];
         var baselineAuc = arms.Select((arm, i) => (arm, i)).Where(a => a.arm.Model == ModelCatalog.PneumoniaCnn && a.arm.Wire == ElementType.Float32)
             .Select(a => (double?)trained[a.i].Accuracy["test_auc"]!.GetValue<double>()).FirstOrDefault();
 
@@ -98,6 +105,48 @@ public static class WireBytesBench
         Console.WriteLine();
         foreach (var line in summary) Console.WriteLine(line);
         return Task.FromResult(0);
+    }
+
+    private static (JsonObject Accuracy, double Seconds) TrainTimed((ModelDefinition Model, ElementType Wire, string Key) arm, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs)
+    {
+        var clock = Stopwatch.StartNew();
+        var accuracy = TrainWithWire(arm.Model, train, validation, test, arm.Wire, epochs, arm.Key);
+        return (accuracy, clock.Elapsed.TotalSeconds);
+    }
+
+    // Runs this benchmark once per configuration (--arm), at most `parallel` at a time; their epoch lines go to this console.
+    private static (JsonObject Accuracy, double Seconds)[] TrainInProcesses((ModelDefinition Model, ElementType Wire, string Key)[] arms, BenchOptions options, int epochs, int threads, int parallel)
+    {
+        var folder = Directory.CreateTempSubdirectory("splitfn-wire-");
+        try
+        {
+            var trained = new (JsonObject Accuracy, double Seconds)[arms.Length];
+            Parallel.For(0, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+            {
+                var output = Path.Combine(folder.FullName, arms[i].Key + ".json");
+                var host = Environment.ProcessPath!;
+                var start = new ProcessStartInfo(host) { UseShellExecute = false };
+                if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(typeof(WireBytesBench).Assembly.Location);
+                string[] childArgs = ["wire", "--arm", arms[i].Key, "--arm-out", output, "--epochs", $"{epochs}", "--threads", $"{threads}"];
+                foreach (var a in childArgs) start.ArgumentList.Add(a);
+                if (options.Get("data", "") is { Length: > 0 } data)
+                {
+                    start.ArgumentList.Add("--data");
+                    start.ArgumentList.Add(data);
+                }
+                if (options.Smoke) start.ArgumentList.Add("--smoke");
+                using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {host}");
+                child.WaitForExit();
+                if (child.ExitCode != 0) throw new InvalidOperationException($"configuration {arms[i].Key} failed (exit code {child.ExitCode}); its output is above");
+                var result = JsonNode.Parse(File.ReadAllText(output))!.AsObject();
+                trained[i] = (result["accuracy"]!.DeepClone().AsObject(), result["seconds"]!.GetValue<double>());
+            });
+            return trained;
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     // Each wire type of `list` on `model`, keyed `<prefix><wire>`.
@@ -155,9 +204,8 @@ public static class WireBytesBench
     private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs, string label)
     {
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
-        var (client, server) = Build(manifest);
-        using var _client = client;
-        using var _server = server;
+        using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
+        using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
         var clock = Stopwatch.StartNew();
         var history = new JsonArray();
         var best = (Epoch: 0, Validation: double.NegativeInfinity, Accuracy: double.NaN, Auc: double.NaN);
@@ -194,27 +242,6 @@ public static class WireBytesBench
             ["history"] = history,
         };
     }
-
-    // Both sides seed libtorch's global generator before drawing their weights, so arms trained in parallel build
-    // one at a time: every arm starts from the weights it would get alone.
-    private static (ClientLayer Client, ServerModel Server) Build(RunManifest manifest)
-    {
-        lock (Construction)
-        {
-            var client = ClientLayer.Create(manifest, trainable: true, secret: null);
-            try
-            {
-                return (client, new ServerModel(manifest, TorchSharp.torch.CPU));
-            }
-            catch
-            {
-                client.Dispose();
-                throw;
-            }
-        }
-    }
-
-    private static readonly Lock Construction = new();
 
     private static float[] RoundTrip(ElementType wire, long[] shape, float[] values) =>
         TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(wire, shape, values)))[0].Values;
