@@ -8,6 +8,9 @@ public enum ElementType : byte
     BFloat16 = 2,
     Int64 = 3,
     UInt8 = 4,
+
+    /// <summary>Wire only: int8 with a scale and zero point per sample (affine quantisation, frame version 2).</summary>
+    QInt8 = 5,
 }
 
 /// <summary>Sizes of the element types.</summary>
@@ -21,6 +24,7 @@ public static class ElementTypes
         ElementType.BFloat16 => 2,
         ElementType.Int64 => 8,
         ElementType.UInt8 => 1,
+        ElementType.QInt8 => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown element type"),
     };
 }

@@ -191,7 +191,8 @@ public static class WireTypes
         "fp32" => ElementType.Float32,
         "fp16" => ElementType.Float16,
         "bf16" => ElementType.BFloat16,
-        _ => throw new ArgumentException($"wire type '{name}' is not one of fp32, fp16, bf16"),
+        "int8" => ElementType.QInt8,
+        _ => throw new ArgumentException($"wire type '{name}' is not one of fp32, fp16, bf16, int8"),
     };
 
     public static string Name(ElementType type) => type switch
@@ -199,6 +200,7 @@ public static class WireTypes
         ElementType.Float32 => "fp32",
         ElementType.Float16 => "fp16",
         ElementType.BFloat16 => "bf16",
+        ElementType.QInt8 => "int8",
         _ => type.ToString(),
     };
 }

@@ -109,13 +109,44 @@ public static class ModelCatalog
     /// <summary>PneumoniaMNIST network with blocks 1-3 at the hospital: sends 128x3x3.</summary>
     public static ModelDefinition PneumoniaCnnCut3 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut3", 6, "PneumoniaMNIST classifier with blocks 1-3 at the hospital (deeper cut)");
 
-    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3];
+    /// <summary>
+    /// PneumoniaMNIST network with a narrow cut: block 1 and a 1x1 convolution to 3 channels at the hospital, which sends
+    /// 3x14x14 = 588 values per sample instead of 32x14x14 = 6,272 (fewer than the image's 784 pixels, so int8 in both
+    /// directions moves under twice the raw bytes); the cloud's first convolution takes those 3 channels.
+    /// </summary>
+    public static ModelDefinition PneumoniaCnnNarrow { get; } = new(
+        Name: "pneumonia-cnn-narrow",
+        Description: "PneumoniaMNIST classifier with a narrow cut: block 1 and a 1x1 bottleneck to 3 channels at the hospital",
+        Task: TaskKind.Classification,
+        InputShape: [1, 28, 28],
+        ClientLayers:
+        [
+            new Conv2d(1, 32, 3, Padding: 1), new ReLU(), new MaxPool2d(2),          // block 1 -> 32x14x14
+            new Conv2d(32, NarrowChannels, 1),                                       // bottleneck -> 3x14x14
+        ],
+        // ---- cut: the hospital sends 3x14x14 features ----
+        // The bottleneck is linear (no ReLU): at 3 channels a ReLU would zero out information the cloud needs
+        // (MobileNetV2's linear bottlenecks); the cloud's first convolution follows it directly.
+        ServerLayers:
+        [
+            new Conv2d(NarrowChannels, 64, 3, Padding: 1), new ReLU(), new MaxPool2d(2), // block 2 -> 64x7x7
+            .. PneumoniaCnn.ServerLayers.Skip(3),                                    // blocks 3-5 and the head, unchanged
+        ],
+        Loss: LossKind.BinaryCrossEntropy,
+        BatchSize: 64,
+        Epochs: 100,
+        Optimizer: OptimizerSettings.Adam(1e-3));
+
+    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3, PneumoniaCnnNarrow];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);
 
     /// <summary>Finds an entry by name; an unknown name lists the known ones.</summary>
     public static ModelDefinition Get(string name) =>
         All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)) ?? throw new UnknownModelException(name);
+
+    // Channels of pneumonia-cnn-narrow's cut.
+    private const int NarrowChannels = 3;
 
     // The same network with the first `serverLayers` server layers moved to the hospital.
     private static ModelDefinition DeeperCut(ModelDefinition model, string name, int serverLayers, string description) => model with

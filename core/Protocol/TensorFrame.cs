@@ -11,8 +11,11 @@ public readonly record struct FrameTensor(ElementType WireType, long[] Shape, Re
 /// <summary>One decoded tensor: the wire type it travelled as, its shape, and its values widened to fp32.</summary>
 public sealed record DecodedTensor(ElementType WireType, long[] Shape, float[] Values);
 
-/// <summary>Where one tensor sits inside a frame, after the header has been validated.</summary>
-public readonly record struct TensorLayout(ElementType WireType, long[] Shape, int ElementCount, int DataOffset)
+/// <summary>
+/// Where one tensor sits inside a frame, after the header has been validated; <paramref name="ParametersOffset"/> is where
+/// an int8 tensor's scales and zero points start (-1 for the other types).
+/// </summary>
+public readonly record struct TensorLayout(ElementType WireType, long[] Shape, int ElementCount, int DataOffset, int ParametersOffset = -1)
 {
     /// <summary>Bytes of data on the wire.</summary>
     public int ByteLength => ElementCount * WireType.SizeOf();
@@ -23,8 +26,12 @@ public readonly record struct TensorLayout(ElementType WireType, long[] Shape, i
 /// (features, then labels). Layout, all little-endian:
 /// <code>
 /// frame  = "SFTF" | version u8 | tensor count u8 | reserved u16 (0) | tensor*
-/// tensor = dtype u8 | rank u8 | reserved u16 (0) | element count i64 | shape i64 * rank | data
+/// tensor = dtype u8 | rank u8 | reserved u16 (0) | element count i64 | shape i64 * rank | [int8 parameters] | data
+/// int8 parameters (version 2 only) = scale f32 * slices | zero point i8 * slices    (slices: shape[0], 1 for a scalar)
 /// </code>
+/// dtype: fp32 (0), fp16 (1), bf16 (2), int8 (5, <see cref="QuantisedInt8"/>). A frame with an int8 tensor is version 2;
+/// any other frame is still written as version 1, byte for byte what earlier releases wrote, so they keep reading it,
+/// and this build reads both versions.
 /// Data follows its header directly, so encoding writes straight from the caller's floats and decoding reads straight
 /// into the destination: no intermediate copies.
 /// </summary>
@@ -33,8 +40,11 @@ public static class TensorFrame
     /// <summary>"SFTF" as read little-endian.</summary>
     public const uint Magic = 0x46544653;
 
-    /// <summary>The frame version this build writes and reads.</summary>
-    public const byte CurrentVersion = 1;
+    /// <summary>The newest frame version this build writes and reads (2: int8 tensors with their parameters).</summary>
+    public const byte CurrentVersion = 2;
+
+    /// <summary>The version of frames without int8 tensors (fp32, fp16, bf16 only), still read and written.</summary>
+    public const byte FirstVersion = 1;
 
     /// <summary>Highest tensor rank on the wire.</summary>
     public const int MaxRank = 8;
@@ -64,7 +74,7 @@ public static class TensorFrame
             var count = ShapeProduct(t.Shape);
             if (count != t.Values.Length)
                 throw new ArgumentException($"Tensor {i} has shape {FormatShape(t.Shape)} ({count} elements) but {t.Values.Length} values.", nameof(tensors));
-            length += TensorHeaderLength + 8L * t.Shape.Length + (long)count * t.WireType.SizeOf();
+            length += TensorHeaderLength + 8L * t.Shape.Length + ParametersLength(t.WireType, t.Shape) + (long)count * t.WireType.SizeOf();
         }
         if (length > Array.MaxLength)
             throw new ProtocolException(ProtocolRejection.Oversized, $"The frame would be {length} bytes, more than one buffer holds: send the data in smaller chunks.");
@@ -84,13 +94,14 @@ public static class TensorFrame
     {
         var length = GetEncodedLength(tensors);
         if (destination.Length < length) throw new ArgumentException($"The destination holds {destination.Length} bytes; the frame needs {length}.", nameof(destination));
-        WriteFrameHeader(destination, tensors.Length);
+        WriteFrameHeader(destination, tensors);
         var offset = FrameHeaderLength;
         for (var i = 0; i < tensors.Length; i++)
         {
-            offset += WriteTensorHeader(destination[offset..], tensors[i]);
+            var parameters = ChooseParameters(i, tensors[i]);
+            offset += WriteTensorHeader(destination[offset..], tensors[i], parameters);
             var bytes = tensors[i].Values.Length * tensors[i].WireType.SizeOf();
-            WriteValues(i, 0, tensors[i].WireType, tensors[i].Values.Span, destination.Slice(offset, bytes));
+            WriteValues(i, 0, tensors[i], parameters, tensors[i].Values.Span, destination.Slice(offset, bytes));
             offset += bytes;
         }
         return length;
@@ -101,18 +112,19 @@ public static class TensorFrame
     {
         ArgumentNullException.ThrowIfNull(writer);
         var length = GetEncodedLength(tensors);
-        WriteFrameHeader(writer.GetSpan(FrameHeaderLength), tensors.Length);
+        WriteFrameHeader(writer.GetSpan(FrameHeaderLength), tensors);
         writer.Advance(FrameHeaderLength);
         for (var i = 0; i < tensors.Length; i++)
         {
             var t = tensors[i];
-            var headerLength = TensorHeaderLength + 8 * t.Shape.Length;
-            writer.Advance(WriteTensorHeader(writer.GetSpan(headerLength), t));
+            var parameters = ChooseParameters(i, t);
+            var headerLength = TensorHeaderLength + 8 * t.Shape.Length + parameters.Length;
+            writer.Advance(WriteTensorHeader(writer.GetSpan(headerLength), t, parameters));
             var size = t.WireType.SizeOf();
             for (var start = 0; start < t.Values.Length; start += EncodeChunkElements)
             {
                 var values = t.Values.Span.Slice(start, Math.Min(EncodeChunkElements, t.Values.Length - start));
-                WriteValues(i, start, t.WireType, values, writer.GetSpan(values.Length * size)[..(values.Length * size)]);
+                WriteValues(i, start, t, parameters, values, writer.GetSpan(values.Length * size)[..(values.Length * size)]);
                 writer.Advance(values.Length * size);
             }
         }
@@ -126,8 +138,9 @@ public static class TensorFrame
             throw Reject(ProtocolRejection.Truncated, $"The frame is {frame.Length} bytes, shorter than its {FrameHeaderLength}-byte header: the upload or download was cut short.");
         if (BinaryPrimitives.ReadUInt32LittleEndian(frame) != Magic)
             throw Reject(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions tensor frame (no 'SFTF' magic): the blob holds something else, or it was not decrypted.");
-        if (frame[4] != CurrentVersion)
-            throw Reject(ProtocolRejection.UnknownVersion, $"Tensor frame version {frame[4]} is not supported; this build reads version {CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
+        var version = frame[4];
+        if (version is not (FirstVersion or CurrentVersion))
+            throw Reject(ProtocolRejection.UnknownVersion, $"Tensor frame version {version} is not supported; this build reads versions {FirstVersion}-{CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
         int count = frame[5];
         if (count is 0 or > MaxTensors || BinaryPrimitives.ReadUInt16LittleEndian(frame[6..]) != 0)
             throw Reject(ProtocolRejection.Malformed, $"The frame header is invalid (tensor count {count}, allowed 1-{MaxTensors}; reserved bytes must be zero).");
@@ -140,8 +153,10 @@ public static class TensorFrame
             if (frame.Length - offset < TensorHeaderLength)
                 throw Reject(ProtocolRejection.Truncated, $"The frame ends inside the header of tensor {i}: the upload or download was cut short.");
             var type = (ElementType)frame[offset];
-            if (type is not (ElementType.Float32 or ElementType.Float16 or ElementType.BFloat16))
-                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has element type code {frame[offset]}; the wire carries only fp32 (0), fp16 (1) and bf16 (2).");
+            if (!IsWireType(type))
+                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has element type code {frame[offset]}; the wire carries only fp32 (0), fp16 (1), bf16 (2) and int8 (5).");
+            if (type == ElementType.QInt8 && version == FirstVersion)
+                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} is int8 in a version {FirstVersion} frame; int8 tensors carry their scales in version {CurrentVersion} frames only.");
             int rank = frame[offset + 1];
             if (rank > MaxRank)
                 throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has rank {rank}; the wire allows at most {MaxRank}.");
@@ -167,10 +182,23 @@ public static class TensorFrame
             total += product;
             if (total > maxElements)
                 throw Reject(ProtocolRejection.Oversized, $"The frame holds more than {maxElements} elements (tensor {i} has shape {FormatShape(shape)}): send the data in smaller chunks or raise the limit on both sides.");
+            var parametersOffset = -1;
+            if (type == ElementType.QInt8)
+            {
+                // shape[0] <= total <= maxElements here, so the parameter length cannot overflow.
+                var slices = QuantisedInt8.Slices(shape);
+                var parametersLength = QuantisedInt8.ParameterBytesPerSlice * slices;
+                if (frame.Length - offset < parametersLength)
+                    throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, int8) needs {parametersLength} bytes of scales and zero points but only {frame.Length - offset} remain: the upload or download was cut short.");
+                if (QuantisedInt8.Check(i, frame.Slice(offset, parametersLength), slices) is { } fault)
+                    throw Reject(fault.Rejection, fault.Reason);
+                parametersOffset = offset;
+                offset += parametersLength;
+            }
             var bytes = (int)product * type.SizeOf();
             if (frame.Length - offset < bytes)
                 throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, {Name(type)}) needs {bytes} bytes of data but only {frame.Length - offset} remain: the upload or download was cut short.");
-            layouts[i] = new TensorLayout(type, shape, (int)product, offset);
+            layouts[i] = new TensorLayout(type, shape, (int)product, offset, parametersOffset);
             offset += bytes;
         }
         if (offset != frame.Length)
@@ -208,6 +236,10 @@ public static class TensorFrame
                 break;
             case ElementType.Float16:
                 for (var k = 0; k < destination.Length; k++) destination[k] = (float)BinaryPrimitives.ReadHalfLittleEndian(data[(2 * k)..]);
+                break;
+            case ElementType.QInt8:
+                var slices = QuantisedInt8.Slices(layout.Shape);
+                QuantisedInt8.Dequantise(data, frame.Slice(layout.ParametersOffset, QuantisedInt8.ParameterBytesPerSlice * slices), slices == 0 ? 0 : layout.ElementCount / slices, destination);
                 break;
             default:
                 for (var k = 0; k < destination.Length; k++) destination[k] = BitConverter.UInt32BitsToSingle((uint)BinaryPrimitives.ReadUInt16LittleEndian(data[(2 * k)..]) << 16);
@@ -255,27 +287,42 @@ public static class TensorFrame
         return -1;
     }
 
-    private static void WriteFrameHeader(Span<byte> destination, int count)
+    private static void WriteFrameHeader(Span<byte> destination, ReadOnlySpan<FrameTensor> tensors)
     {
+        var quantised = false;
+        foreach (var t in tensors) quantised |= t.WireType == ElementType.QInt8;
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
-        destination[4] = CurrentVersion;
-        destination[5] = (byte)count;
+        destination[4] = quantised ? CurrentVersion : FirstVersion;
+        destination[5] = (byte)tensors.Length;
         BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], 0);
     }
 
-    private static int WriteTensorHeader(Span<byte> destination, FrameTensor tensor)
+    private static int WriteTensorHeader(Span<byte> destination, FrameTensor tensor, ReadOnlySpan<byte> parameters)
     {
         destination[0] = (byte)tensor.WireType;
         destination[1] = (byte)tensor.Shape.Length;
         BinaryPrimitives.WriteUInt16LittleEndian(destination[2..], 0);
         BinaryPrimitives.WriteInt64LittleEndian(destination[4..], tensor.Values.Length);
         for (var d = 0; d < tensor.Shape.Length; d++) BinaryPrimitives.WriteInt64LittleEndian(destination[(TensorHeaderLength + 8 * d)..], tensor.Shape[d]);
-        return TensorHeaderLength + 8 * tensor.Shape.Length;
+        parameters.CopyTo(destination[(TensorHeaderLength + 8 * tensor.Shape.Length)..]);
+        return TensorHeaderLength + 8 * tensor.Shape.Length + parameters.Length;
     }
 
-    // Refuses to put NaN/Inf on the wire, including finite fp32 values that overflow fp16/bf16.
-    private static void WriteValues(int index, int start, ElementType type, ReadOnlySpan<float> values, Span<byte> destination)
+    // An int8 tensor's scales and zero points (from all its values, so before any data is written); empty for other types.
+    private static byte[] ChooseParameters(int index, FrameTensor tensor)
     {
+        if (tensor.WireType != ElementType.QInt8) return [];
+        var bad = IndexOfNonFinite(tensor.Values.Span);
+        if (bad >= 0) throw NonFiniteInput(index, bad, tensor.Values.Span[bad], tensor.WireType);
+        return QuantisedInt8.ChooseParameters(index, tensor.Shape, tensor.Values.Span);
+    }
+
+    private static int ParametersLength(ElementType type, long[] shape) => type == ElementType.QInt8 ? QuantisedInt8.ParametersLength(shape) : 0;
+
+    // Refuses to put NaN/Inf on the wire, including finite fp32 values that overflow fp16/bf16.
+    private static void WriteValues(int index, int start, FrameTensor tensor, ReadOnlySpan<byte> parameters, ReadOnlySpan<float> values, Span<byte> destination)
+    {
+        var type = tensor.WireType;
         var bad = IndexOfNonFinite(values);
         if (bad >= 0) throw NonFiniteInput(index, start + bad, values[bad], type);
         switch (type)
@@ -293,6 +340,10 @@ public static class TensorFrame
                     if (Half.IsInfinity(half)) throw NonFiniteInput(index, start + k, values[k], type);
                     BinaryPrimitives.WriteHalfLittleEndian(destination[(2 * k)..], half);
                 }
+                break;
+            case ElementType.QInt8:
+                var slices = QuantisedInt8.Slices(tensor.Shape);
+                QuantisedInt8.Quantise(values, start, slices == 0 ? 0 : tensor.Values.Length / slices, parameters, destination);
                 break;
             default:
                 for (var k = 0; k < values.Length; k++)
@@ -312,9 +363,12 @@ public static class TensorFrame
 
     private static void RequireWireType(ElementType type)
     {
-        if (type is not (ElementType.Float32 or ElementType.Float16 or ElementType.BFloat16))
-            throw new ArgumentException($"Element type {type} is not a wire type: use Float32, Float16 or BFloat16.", nameof(type));
+        if (!IsWireType(type))
+            throw new ArgumentException($"Element type {type} is not a wire type: use Float32, Float16, BFloat16 or QInt8.", nameof(type));
     }
+
+    /// <summary>Whether tensors of <paramref name="type"/> can travel in a frame (fp32, fp16, bf16, int8).</summary>
+    public static bool IsWireType(ElementType type) => type is ElementType.Float32 or ElementType.Float16 or ElementType.BFloat16 or ElementType.QInt8;
 
     private static int ShapeProduct(long[] shape)
     {
@@ -335,6 +389,7 @@ public static class TensorFrame
     {
         ElementType.Float16 => "fp16",
         ElementType.BFloat16 => "bf16",
+        ElementType.QInt8 => "int8",
         _ => "fp32",
     };
 

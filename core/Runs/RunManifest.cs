@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Runs;
@@ -84,7 +85,7 @@ public sealed record RunManifest
     public required int BatchSize { get; init; }
     public required int Epochs { get; init; }
     public required ulong Seed { get; init; }
-    /// <summary>Element type of feature and gradient frames on the wire: Float32, Float16 or BFloat16.</summary>
+    /// <summary>Element type of feature and gradient frames on the wire: Float32, Float16, BFloat16 or QInt8 (int8, a scale per sample).</summary>
     public required ElementType FeatureType { get; init; }
     public required IReadOnlyList<string> Hospitals { get; init; }
     public PrivacySettings Privacy { get; init; } = new();
@@ -185,9 +186,9 @@ public sealed record RunManifest
         if (Layers.Tail.Count > 0) throw new RunManifestException("layers marks a tail (a U-shaped split); this build trains the two-part split only: remove the \"tail\" marker");
         if (BatchSize is < 1 or > 65536) throw new RunManifestException($"batchSize {BatchSize} is out of range 1..65536");
         if (Epochs is < 1 or > 100000) throw new RunManifestException($"epochs {Epochs} is out of range 1..100000");
-        if (FeatureType is not (ElementType.Float32 or ElementType.Float16 or ElementType.BFloat16))
+        if (!TensorFrame.IsWireType(FeatureType))
         {
-            throw new RunManifestException($"featureType {FeatureType} cannot travel on the wire: use Float32, Float16 or BFloat16");
+            throw new RunManifestException($"featureType {FeatureType} cannot travel on the wire: use Float32, Float16, BFloat16 or QInt8");
         }
         ValidateOptimizer("optimizer", Optimizer);
         ValidateOptimizer("clientOptimizer", ClientOptimizer);

@@ -89,6 +89,16 @@ def models():
                 nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3),
                 nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid()),
             loss=nn.BCELoss(), optimizer=("sgd", 0.05, 0.9, 1e-4)),
+        "pneumonia-cnn-narrow": dict(
+            input=[1, 28, 28], task="classification", batch=4,
+            client=lambda: nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 3, 1)),
+            server=lambda: nn.Sequential(
+                nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3),
+                nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid()),
+            loss=nn.BCELoss(), optimizer=("adam", 1e-3, 0.0, 0.0)),
         "ldl-mlp": dict(
             input=[7], task="regression", batch=16,
             client=lambda: nn.Sequential(nn.Linear(7, 64), nn.LeakyReLU(0.01)),

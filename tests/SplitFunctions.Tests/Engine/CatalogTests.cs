@@ -10,6 +10,7 @@ public sealed class CatalogTests
     [InlineData("pneumonia-cnn", 4, new long[] { 32, 14, 14 })]
     [InlineData("ldl-mlp", 16, new long[] { 64 })]
     [InlineData("mura-vgg19", 1, new long[] { 64, 112, 112 })]
+    [InlineData("pneumonia-cnn-narrow", 4, new long[] { 3, 14, 14 })]
     public void EachModel_BuildsWithItsCut_AndOneTrainingStepLowersTheLossOnThatBatch(string name, int batch, long[] cut)
     {
         var model = ModelCatalog.Get(name);
@@ -44,6 +45,21 @@ public sealed class CatalogTests
         for (var i = 0; i < 3; i++) later = Step();
         double.IsFinite(first).Should().BeTrue();
         later.Should().BeLessThan(first, "a few steps on one batch must fit it better");
+    }
+
+    [Fact]
+    public void The_narrow_cut_sends_fewer_values_than_the_image_has_pixels_and_keeps_the_preset_key_scheme()
+    {
+        var narrow = ModelCatalog.PneumoniaCnnNarrow;
+        var wide = ModelCatalog.PneumoniaCnn;
+        narrow.CutShape.Aggregate(1L, (a, b) => a * b).Should().BeLessThan(28 * 28, "int8 both ways then stays under 2x the raw uint8 image");
+        using var client = narrow.BuildClient();
+        using var server = narrow.BuildServer(narrow.CutShape);
+        using var wideServer = wide.BuildServer(wide.CutShape);
+        client.StateNames.Should().Equal("0.weight", "0.bias", "3.weight", "3.bias");
+        server.StateNames.Should().Equal(wideServer.StateNames, "the cloud part has pneumonia-cnn's layers, its first convolution taking 3 channels");
+        using var firstServerConv = server.GetState("0.weight");
+        firstServerConv.shape.Should().Equal([64L, 3, 3, 3]);
     }
 
     [Fact]

@@ -33,6 +33,7 @@ public sealed class GoldenTests(ITestOutputHelper output)
     [Theory]
     [InlineData("covid-ct-cnn")]
     [InlineData("pneumonia-cnn")]
+    [InlineData("pneumonia-cnn-narrow")]
     [InlineData("ldl-mlp")]
     public void SplitTrainingSteps_MatchPyTorch(string modelName)
     {

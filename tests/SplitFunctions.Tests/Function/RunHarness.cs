@@ -95,24 +95,27 @@ internal sealed class RunHarness : IAsyncDisposable
         await blob.UploadReplacingAsync(BinaryData.FromBytes(bytes));
     }
 
+    /// <summary>Activations in the manifest's feature type and labels in fp32, as the agent seals them.</summary>
     public async Task<string> PrepareAsync(string hospital, long sequence, FrameKind kind, float[] activations, long[] shape, float[]? labels)
     {
-        List<(float[], long[])> tensors = [(activations, shape)];
-        if (labels is not null) tensors.Add((labels, [labels.Length, 1]));
-        var keyId = Keys.GetCurrentKeyId(hospital)!;
-        var (blob, length, sha, _) = await Frames.WriteAsync(Manifest.RunId, hospital, sequence, PayloadKind.Features, keyId, ElementType.Float32, tensors, CancellationToken.None);
+        List<FrameTensor> tensors = [new(Manifest.FeatureType, shape, activations)];
+        if (labels is not null) tensors.Add(new(ElementType.Float32, [labels.Length, 1], labels));
+        var key = Keys.GetKey(hospital, Keys.GetCurrentKeyId(hospital)!);
+        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
+        var blob = StorageNames.FrameBlob(ServerFrameStore.FolderFor(PayloadKind.Features), Manifest.RunId, sequence);
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = length, Sha256 = sha,
-            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
-        }, Keys.GetKey(hospital, keyId)));
+            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length, Sha256 = sealedBytes.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
+        }, key));
     }
 
     /// <summary>A U-shaped backward leg: dL/d(server output) sealed as the agent seals it, and its message text.</summary>
     public async Task<string> PrepareBackwardAsync(string hospital, long sequence, float[] outputGradient, long[] shape, PayloadKind sealAs = PayloadKind.OutputGradients)
     {
         var key = Keys.GetKey(hospital);
-        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(ElementType.Float32, shape, outputGradient)]);
+        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(Manifest.FeatureType, shape, outputGradient)]);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage

@@ -120,14 +120,14 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         await Refused(2, "a feature type that does not exist", "--model", "pneumonia-cnn", "--hospitals", a, "--feature-type", "Int9");
 
         var created = await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn",
-            "--hospitals", $"{a},{b}", "--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--seed", "9", "--feature-type", "Float16", "--noise-sigma", "0.1", "--mode", "temporal");
+            "--hospitals", $"{a},{b}", "--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--seed", "9", "--feature-type", "QInt8", "--noise-sigma", "0.1", "--mode", "temporal");
         created.ExitCode.Should().Be(0, created.ToString());
         created.Output.Should().Contain($"run {runId} created");
         foreach (var h in new[] { a, b }) created.Output.Should().Contain($"{h}: splitfn-agent --config agent-{runId}.json init @init.rsp --run {runId}");
         var manifest = Core.Runs.RunManifest.Parse((await runs.GetBlobClient($"{runId}/manifest.json").DownloadContentAsync()).Value.Content.ToArray());
         manifest.Hospitals.Should().Equal(a, b);
         (manifest.Epochs, manifest.BatchSize, manifest.Optimizer.LearningRate, manifest.Seed, manifest.FeatureType, manifest.Privacy.NoiseSigma, manifest.Mode)
-            .Should().Be((3, 8, 0.01, 9UL, Core.ElementType.Float16, 0.1, Core.Runs.TrainingMode.Temporal));
+            .Should().Be((3, 8, 0.01, 9UL, Core.ElementType.QInt8, 0.1, Core.Runs.TrainingMode.Temporal));
         (await azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(b)).GetBlobClient($"manifests/{runId}.json").ExistsAsync()).Value.Should().BeTrue();
 
         (await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn", "--hospitals", a))

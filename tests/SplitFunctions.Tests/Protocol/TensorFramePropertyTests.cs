@@ -55,6 +55,47 @@ public sealed class TensorFramePropertyTests
             MathF.Abs(got - sent).Should().BeLessThanOrEqualTo(MathF.Max(MathF.Abs(sent) * MathF.Pow(2, -8), MathF.Pow(2, -133)));
         });
 
+    [Property(MaxTest = 300)]
+    public Property Int8_round_trips_within_half_a_step_of_each_samples_scale() =>
+        // Ranges wider than ~1e36 are refused at encoding (tested in QuantisedInt8FrameTests); everything else round trips.
+        Prop.ForAll(Tensors(ElementType.QInt8, AnyFinite.Where(v => MathF.Abs(v) <= 1e35f)).ToArbitrary(), tensor =>
+        {
+            var decoded = TensorFrame.Decode(TensorFrame.Encode(tensor, new FrameTensor(ElementType.Float32, [1], new[] { 1f })));
+            decoded[0].WireType.Should().Be(ElementType.QInt8);
+            decoded[0].Shape.Should().Equal(tensor.Shape);
+            decoded[1].Values.Should().Equal(1f);
+            var sent = tensor.Values.ToArray();
+            var slices = tensor.Shape.Length == 0 ? 1 : (int)tensor.Shape[0];
+            var sliceLength = sent.Length == 0 ? 0 : sent.Length / slices;
+            for (var s = 0; s < slices && sliceLength > 0; s++)
+            {
+                var slice = sent.AsSpan(s * sliceLength, sliceLength);
+                double low = 0, high = 0;
+                foreach (var v in slice) (low, high) = (Math.Min(low, v), Math.Max(high, v));
+                // Independent of the codec: the step is the sample's range (including 0) over 255 levels.
+                var step = Math.Max((high - low) / 255, QuantisedInt8.MinScale);
+                for (var k = 0; k < sliceLength; k++)
+                {
+                    var got = decoded[0].Values[s * sliceLength + k];
+                    var expected = slice[k];
+                    Math.Abs(got - (double)expected).Should().BeLessThanOrEqualTo(step / 2 * (1 + 1e-4) + Math.Abs(expected) * 1e-6,
+                        $"sample {s} element {k}: sent {expected:R}, got {got:R}, step {step:R}");
+                    if (expected == 0) got.Should().Be(0f, "zero is exact");
+                }
+            }
+        });
+
+    [Property(MaxTest = 200)]
+    public Property Any_truncation_of_an_int8_frame_is_rejected_as_truncated() =>
+        Prop.ForAll(Tensors(ElementType.QInt8, AnyFinite.Where(v => MathF.Abs(v) <= 1e35f)).Where(t => t.Values.Length > 0)
+            .SelectMany(t => Gen.Choose(1, 60).Select(cut => (t, cut))).ToArbitrary(), c =>
+        {
+            var frame = TensorFrame.Encode(c.t);
+            var cut = Math.Min(c.cut, frame.Length);
+            var decode = () => TensorFrame.Decode(frame.AsSpan(0, frame.Length - cut));
+            decode.Should().Throw<ProtocolException>().Which.Rejection.Should().Be(ProtocolRejection.Truncated);
+        });
+
     [Property(MaxTest = 200)]
     public Property Any_truncation_of_a_frame_is_rejected_as_truncated() =>
         Prop.ForAll(Tensors(ElementType.Float32, AnyFinite).Where(t => t.Values.Length > 0).SelectMany(t => Gen.Choose(1, 20).Select(cut => (t, cut))).ToArbitrary(), c =>

@@ -177,9 +177,9 @@ public sealed class TensorFrameTests
     public void Unknown_version_bad_magic_rank_and_dtype_are_named()
     {
         var frame = FeaturesAndLabels();
-        var v2 = (byte[])frame.Clone();
-        v2[4] = 2;
-        Rejected(v2).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.UnknownVersion && e.Message.Contains("version 2"));
+        var v3 = (byte[])frame.Clone();
+        v3[4] = 3;
+        Rejected(v3).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.UnknownVersion && e.Message.Contains("version 3") && e.Message.Contains("versions 1-2"));
 
         var magic = (byte[])frame.Clone();
         magic[0] ^= 1;
@@ -191,7 +191,7 @@ public sealed class TensorFrameTests
 
         var dtype = (byte[])frame.Clone();
         dtype[8] = (byte)ElementType.Int64;
-        Rejected(dtype).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Malformed && e.Message.Contains("fp32 (0), fp16 (1) and bf16 (2)"));
+        Rejected(dtype).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Malformed && e.Message.Contains("fp32 (0), fp16 (1), bf16 (2) and int8 (5)"));
 
         var negative = (byte[])frame.Clone();
         BinaryPrimitives.WriteInt64LittleEndian(negative.AsSpan(20), -2);
