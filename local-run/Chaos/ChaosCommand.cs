@@ -102,21 +102,25 @@ public static class ChaosCommand
         ConsortiumSecret.Create().Save(secretPath);
         var deadline = smoke ? TimeSpan.FromMinutes(4) : TimeSpan.FromMinutes(40);
 
+        ChaosRunSettings Settings(TrainingMode mode) =>
+            new(mode, model, data, mode == TrainingMode.Temporal ? (smoke ? 2 : 10) : (smoke ? 1 : 3), Seed: 7, secretPath, Hospitals, deadline);
+        // The temporal reference run (no faults, its own Azurite) runs beside the first faulted run: it shares nothing with it.
+        var referenceRun = modes.Contains(TrainingMode.Temporal)
+            ? ChaosRun.RunAsync(Settings(TrainingMode.Temporal), null, 0, Path.Combine(folder, "temporal-reference", "system"), Say, ct)
+            : null;
         var figures = new List<ChaosModeFigures>();
         var runs = 0;
         var completed = 0;
         foreach (var mode in modes)
         {
-            var epochs = mode == TrainingMode.Temporal ? (smoke ? 2 : 10) : (smoke ? 1 : 3);
-            var settings = new ChaosRunSettings(mode, model, data, epochs, Seed: 7, secretPath, Hospitals, deadline);
             ChaosRunResult? reference = null;
             if (mode == TrainingMode.Temporal)
             {
-                reference = await ChaosRun.RunAsync(settings, null, 0, Path.Combine(folder, "temporal-reference", "system"), Say, ct).ConfigureAwait(false);
+                reference = await referenceRun!.ConfigureAwait(false);
                 runs++;
                 if (reference.Completed) completed++;
             }
-            var run = await ChaosRun.RunAsync(settings, chaos, reference?.EpochSeconds ?? 0, Path.Combine(folder, mode.ToString().ToLowerInvariant(), "system"), Say, ct).ConfigureAwait(false);
+            var run = await ChaosRun.RunAsync(Settings(mode), chaos, reference?.EpochSeconds ?? 0, Path.Combine(folder, mode.ToString().ToLowerInvariant(), "system"), Say, ct).ConfigureAwait(false);
             runs++;
             if (run.Completed) completed++;
             figures.Add(ChaosReport.Figures(run, reference, model));

@@ -9,7 +9,7 @@ public sealed record ChaosModeFigures(
     string Mode, string RunId, bool Completed, double Seconds, IReadOnlyDictionary<string, int> Faults, double OutageSeconds,
     int FaultsNotFired, long StepsLost, long StepsDoubled, IReadOnlyList<HospitalLedger> Hospitals, long ServerBatchesExpected, long ServerBatchesApplied,
     IReadOnlyList<string> UnplannedExits, int HostileSent, int HostilePoisonedWithReason, int HostileNotPoisoned,
-    IReadOnlyDictionary<string, string> HostileByKind, IReadOnlyList<string> HostileNotPoisonedKinds, IReadOnlyList<string> OtherPoisoned,
+    IReadOnlyDictionary<string, string> HostileByKind, IReadOnlyDictionary<string, string> HostileReasonByKind, IReadOnlyList<string> HostileNotPoisonedKinds, IReadOnlyList<string> OtherPoisoned,
     bool? TemporalWeightsIdentical);
 
 /// <summary>The whole report: settings, each mode's figures, and whether every invariant held.</summary>
@@ -36,7 +36,8 @@ public static class ChaosReport
         return new ChaosModeFigures(run.Mode, run.RunId, run.Completed, Math.Round(run.Seconds, 1), run.Faults, Math.Round(run.OutageSeconds, 1),
             run.FaultsNotFired, run.Ledger.Lost, run.Ledger.Doubled, run.Ledger.Hospitals, run.Ledger.ServerBatchesExpected, run.Ledger.ServerBatchesApplied, run.UnplannedExits,
             run.Hostile.Count, run.Hostile.Count(h => !string.IsNullOrWhiteSpace(h.Reason)), run.Hostile.Count(h => string.IsNullOrWhiteSpace(h.Reason)),
-            byKind, [.. run.Hostile.Where(h => string.IsNullOrWhiteSpace(h.Reason)).Select(h => h.Kind.ToString()).Distinct()], run.OtherPoisoned,
+            byKind, run.Hostile.Where(h => !string.IsNullOrWhiteSpace(h.Reason)).GroupBy(h => h.Kind).OrderBy(g => g.Key)
+                .ToDictionary(g => g.Key.ToString(), g => g.First().Reason!, StringComparer.Ordinal), [.. run.Hostile.Where(h => string.IsNullOrWhiteSpace(h.Reason)).Select(h => h.Kind.ToString()).Distinct()], run.OtherPoisoned,
             identical);
     }
 
@@ -88,6 +89,7 @@ public static class ChaosReport
                 md.AppendLine(inv, $"- {m.Mode} {h.Hospital}: committed {h.Committed} of {h.Expected} {(m.Mode == "temporal" ? "chunks" : "steps")}, server records {h.ServerRecords} ({h.ServerDistinct} distinct), lost {h.Lost}, doubled {h.Doubled}");
             }
             foreach (var exit in m.UnplannedExits) md.AppendLine(inv, $"- {m.Mode} unplanned: {exit}");
+            foreach (var (kind, reason) in m.HostileReasonByKind) md.AppendLine(inv, $"- {m.Mode} {kind} poisoned, e.g.: {reason}");
             foreach (var other in m.OtherPoisoned.Take(10)) md.AppendLine(inv, $"- {m.Mode} valid message poisoned: {other}");
         }
         md.AppendLine();

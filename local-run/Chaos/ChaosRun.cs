@@ -191,16 +191,16 @@ public sealed class ChaosRun
             await WatchFeaturesAsync(features, runId, token).ConfigureAwait(false);
             await CollectPoisonAsync(rejections, token).ConfigureAwait(false);
 
-            // The next planned fault fires a random moment (0-2.5 s) after the run reaches its point, so kills also land mid-step.
-            if (plan.TryPeek(out var head) && progress >= head.At)
+            // Planned faults fire in order once the run reaches their point; a kill a random moment (0-2.5 s) later, so kills
+            // also land mid-step rather than just after a state file changed.
+            while (plan.TryPeek(out var head) && progress >= head.At)
             {
-                headDue ??= now + TimeSpan.FromSeconds(random.NextDouble() * 2.5);
-                if (now >= headDue && CanFire(head, system, agents, restarts, outageEnds))
-                {
-                    plan.Dequeue();
-                    headDue = null;
-                    outageEnds = await FireAsync(head, system, agents, restarts, storm, features, token).ConfigureAwait(false) ?? outageEnds;
-                }
+                headDue ??= now + TimeSpan.FromSeconds(head.Kind == FaultKind.Kill ? random.NextDouble() * 2.5 : 0);
+                if (now < headDue || !CanFire(head, system, agents, restarts, outageEnds)) break;
+                plan.Dequeue();
+                headDue = null;
+                outageEnds = await FireAsync(head, system, agents, restarts, storm, features, token).ConfigureAwait(false) ?? outageEnds;
+                if (head.Kind == FaultKind.Kill) break; // Let the loop see the killed process before the next kill.
             }
 
             var done = finished.Count == enrolled.Count && (settings.Mode != TrainingMode.Temporal || serverEpochs >= settings.Epochs);
