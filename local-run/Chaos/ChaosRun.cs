@@ -179,11 +179,8 @@ public sealed class ChaosRun
             if (settings.Mode == TrainingMode.Temporal)
             {
                 var epochs = await StepLedgers.EpochsCompletedAsync(direct, runId, token).ConfigureAwait(false);
-                if (finished.Count == enrolled.Count && (epochs != serverEpochs || epochClock == DateTime.MaxValue))
-                {
-                    epochClock = now;
-                    if (epochs > 0 && epochsStarted is null) epochsStarted = now;
-                }
+                if (finished.Count == enrolled.Count && (epochs != serverEpochs || epochClock == DateTime.MaxValue)) epochClock = now;
+                // The pace counts from the moment every hospital is done: what the faulted run's epoch phase will take per epoch.
                 epochsStarted ??= finished.Count == enrolled.Count ? now : null;
                 serverEpochs = epochs;
             }
@@ -295,7 +292,7 @@ public sealed class ChaosRun
             {
                 // Hold back the message at the head (received, not deleted): it comes back after 3-8 s, behind later ones.
                 var received = (await features.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(3 + random.Next(6)), ct).ConfigureAwait(false)).Value;
-                if (received.Length == 1 && received[0].DequeueCount == 1 && heldBack.Add(received[0].MessageId) && IsValid(received[0].Body.ToString(), system, out _))
+                if (received.Length == 1 && received[0].DequeueCount == 1 && heldBack.Add(received[0].MessageId) && IsValid(received[0].Body.ToString(), system))
                 {
                     Count("reordered delivery");
                 }
@@ -344,13 +341,13 @@ public sealed class ChaosRun
         }
     }
 
-    private static bool IsValid(string wire, LocalSystem system, out FrameMessage? frame)
+    // A message of a hospital, as its agent sent it (not one of the storm's).
+    private static bool IsValid(string wire, LocalSystem system)
     {
-        frame = null;
         if (QueueText.TryDecode(wire, out _) is not { } text) return false;
         try
         {
-            frame = MessageCodec.ParseFrame(text);
+            var frame = MessageCodec.ParseFrame(text);
             return frame.Sequence < HostileMessages.FirstSequence && MessageAuthentication.Verify(frame, new LocalKeyStore(system.KeyFolder).GetKey(frame.HospitalId, frame.KeyId));
         }
         catch (ProtocolException)
