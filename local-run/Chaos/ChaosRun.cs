@@ -49,10 +49,6 @@ public sealed class ChaosRun
     private readonly Action<string> say;
     private readonly Dictionary<string, int> faults = new(StringComparer.Ordinal);
     private readonly List<string> unplanned = [];
-    private readonly List<HostileMessage> hostile = [];
-    private readonly List<PoisonRecord> poisonRecords = [];
-    private readonly List<string> seen = [];
-    private readonly HashSet<string> seenMacs = new(StringComparer.Ordinal);
     private readonly HashSet<string> heldBack = new(StringComparer.Ordinal);
     private readonly HashSet<int> killed = [];
     private double outageSeconds;
@@ -107,8 +103,7 @@ public sealed class ChaosRun
         say($"{Label}: run {runId}, {settings.Epochs} epochs, hospitals {string.Join(", ", settings.Hospitals)}; {plan.Count} faults planned; logs in {Path.Combine(folder, "logs")}");
 
         var direct = system.Azurite.Connection;
-        var features = direct.GetQueueClient(StorageNames.FeaturesQueue, StorageClientDefaults.RawQueue());
-        var rejections = direct.GetQueueClient(StorageNames.FeaturesRejectionsQueue);
+        var queues = new QueueObserver(direct, runId, system.KeyFolder);
         var storm = new HostileMessages(direct, system.KeyFolder, runId, settings.Mode == TrainingMode.Temporal ? FrameKind.Chunk : FrameKind.Train, settings.Hospitals);
         // A short visibility timeout: a message the killed function held comes back after seconds, not a minute.
         var functionSettings = new Dictionary<string, string> { [FunctionSettings.VisibilityTimeoutSeconds] = VisibilitySeconds.ToString(CultureInfo.InvariantCulture) };
@@ -185,8 +180,8 @@ public sealed class ChaosRun
                 serverEpochs = epochs;
             }
             var progress = Progress(enrolled, manifest, serverEpochs);
-            await WatchFeaturesAsync(features, runId, token).ConfigureAwait(false);
-            await CollectPoisonAsync(rejections, token).ConfigureAwait(false);
+            await queues.WatchAsync(token).ConfigureAwait(false);
+            await queues.CollectPoisonAsync(token).ConfigureAwait(false);
 
             // Planned faults fire in order once the run reaches their point; a kill a random moment (0-2.5 s) later, so kills
             // also land mid-step rather than just after a state file changed.
@@ -196,7 +191,7 @@ public sealed class ChaosRun
                 if (now < headDue || !CanFire(head, system, agents, restarts, outageEnds)) break;
                 plan.Dequeue();
                 headDue = null;
-                outageEnds = await FireAsync(head, system, agents, restarts, storm, features, token).ConfigureAwait(false) ?? outageEnds;
+                outageEnds = await FireAsync(head, system, agents, restarts, storm, queues, token).ConfigureAwait(false) ?? outageEnds;
                 if (head.Kind == FaultKind.Kill) break; // Let the loop see the killed process before the next kill.
             }
 
@@ -205,7 +200,7 @@ public sealed class ChaosRun
             {
                 nextProgress = now + ProgressEvery;
                 say($"{Label} {progress,4:P0} | {StepsLine(enrolled, manifest, serverEpochs)} | faults {faults.Values.Sum()} ({Summary(faults)}), {plan.Count} left" +
-                    (outageEnds is null ? "" : " | STORAGE DOWN") + (hostile.Count > 0 ? $" | hostile poisoned {Matched()}/{hostile.Count}" : "") +
+                    (outageEnds is null ? "" : " | STORAGE DOWN") + (queues.Hostile.Count > 0 ? $" | hostile poisoned {queues.Matched}/{queues.Hostile.Count}" : "") +
                     (unplanned.Count > 0 ? $" | UNPLANNED EXITS {unplanned.Count}" : ""));
             }
             if (done) break;
@@ -216,21 +211,21 @@ public sealed class ChaosRun
         var epochPace = epochsStarted is { } started && serverEpochs > 0 ? (DateTime.UtcNow - started).TotalSeconds / serverEpochs : 0;
 
         // The storm's stragglers: messages still on the queue are poisoned by the running function within seconds each.
-        var settle = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Max(60, hostile.Count / 5));
-        while (hostile.Count > Matched() && DateTime.UtcNow < settle && !token.IsCancellationRequested)
+        var settle = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Max(60, queues.Hostile.Count / 5));
+        while (queues.Hostile.Count > queues.Matched && DateTime.UtcNow < settle && !token.IsCancellationRequested)
         {
             if (system.Function is { HasExited: true }) system.StartFunction(ChaosRunSettings.Threads, functionSettings);
-            await CollectPoisonAsync(rejections, token).ConfigureAwait(false);
+            await queues.CollectPoisonAsync(token).ConfigureAwait(false);
             await Task.Delay(TimeSpan.FromMilliseconds(500), token).ConfigureAwait(false);
         }
         await system.StopFunctionAsync().ConfigureAwait(false);
-        await CollectPoisonAsync(rejections, token).ConfigureAwait(false);
+        await queues.CollectPoisonAsync(token).ConfigureAwait(false);
         foreach (var agent in agents.Values.OfType<Process>()) ProcessSupervisor.Kill(agent);
 
         var ledger = await StepLedgers.ReadAsync(direct, manifest, enrolled, token).ConfigureAwait(false);
         var server = settings.Mode == TrainingMode.Temporal ? await StepLedgers.ServerWeightsAsync(direct, runId, token).ConfigureAwait(false) : null;
-        var outcomes = hostile.Select(h => new HostileOutcome(h.Kind, Record(h)?.Reason)).ToList();
-        var other = poisonRecords.Where(r => !hostile.Any(h => Matches(r, h))).Select(r => $"{r.Reason} [{Shorten(r.Message)}]").ToList();
+        var outcomes = queues.Hostile.Select(h => new HostileOutcome(h.Kind, queues.ReasonFor(h))).ToList();
+        var other = queues.Unmatched.Select(r => $"{r.Reason} [{Shorten(r.Message)}]").ToList();
         return new ChaosRunResult(settings.Mode.ToString().ToLowerInvariant(), runId, chaos is not null, completed && ledger.Complete, clock.Elapsed.TotalSeconds,
             ledger, new Dictionary<string, int>(faults), plan.Count, outageSeconds, unplanned, outcomes, other, server) { EpochSeconds = epochPace };
     }
@@ -245,7 +240,7 @@ public sealed class ChaosRun
 
     // Returns when an outage it started ends.
     private async Task<DateTime?> FireAsync(PlannedFault fault, LocalSystem system, Dictionary<string, Process?> agents, Dictionary<string, DateTime> restarts,
-        HostileMessages storm, QueueClient features, CancellationToken ct)
+        HostileMessages storm, QueueObserver queues, CancellationToken ct)
     {
         switch (fault.Kind)
         {
@@ -280,25 +275,26 @@ public sealed class ChaosRun
                 return DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
             }
             case FaultKind.Duplicate:
-                for (var i = 0; i < fault.Count && seen.Count > 0; i++)
+                for (var i = 0; i < fault.Count && queues.Seen.Count > 0; i++)
                 {
                     // Mostly the newest messages (concurrent duplicates), sometimes any older one (a late replay).
+                    var seen = queues.Seen;
                     var index = random.Next(3) > 0 ? Math.Max(0, seen.Count - 1 - random.Next(Math.Min(3, seen.Count))) : random.Next(seen.Count);
-                    await features.SendMessageAsync(QueueText.Encode(seen[index]), ct).ConfigureAwait(false);
+                    await queues.Features.SendMessageAsync(QueueText.Encode(seen[index]), ct).ConfigureAwait(false);
                     Count("duplicate delivery");
                 }
                 return null;
             case FaultKind.Reorder:
             {
                 // Hold back the message at the head (received, not deleted): it comes back after 3-8 s, behind later ones.
-                var received = (await features.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(3 + random.Next(6)), ct).ConfigureAwait(false)).Value;
-                if (received.Length == 1 && received[0].DequeueCount == 1 && heldBack.Add(received[0].MessageId) && IsValid(received[0].Body.ToString(), system))
+                var received = (await queues.Features.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(3 + random.Next(6)), ct).ConfigureAwait(false)).Value;
+                if (received.Length == 1 && received[0].DequeueCount == 1 && heldBack.Add(received[0].MessageId) && queues.IsValid(received[0].Body.ToString()))
                 {
                     Count("reordered delivery");
                 }
-                if (seen.Count > 1)
+                if (queues.Seen.Count > 1)
                 {
-                    await features.SendMessageAsync(QueueText.Encode(seen[random.Next(seen.Count - 1)]), ct).ConfigureAwait(false);
+                    await queues.Features.SendMessageAsync(QueueText.Encode(queues.Seen[random.Next(queues.Seen.Count - 1)]), ct).ConfigureAwait(false);
                     Count("reordered delivery");
                 }
                 return null;
@@ -308,8 +304,8 @@ public sealed class ChaosRun
                 var kinds = Enum.GetValues<HostileKind>();
                 for (var i = 0; i < fault.Count; i++)
                 {
-                    var kind = kinds[hostile.Count % kinds.Length];
-                    hostile.Add(await storm.SendAsync(kind, random, seen, ct).ConfigureAwait(false));
+                    var kind = kinds[queues.Hostile.Count % kinds.Length];
+                    queues.Sent(await storm.SendAsync(kind, random, queues.Seen, ct).ConfigureAwait(false));
                     Count("hostile message");
                 }
                 return null;
@@ -322,59 +318,6 @@ public sealed class ChaosRun
     private void Count(string kind) => faults[kind] = faults.GetValueOrDefault(kind) + 1;
 
     private static string Summary(Dictionary<string, int> faults) => string.Join(", ", faults.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} {f.Value}"));
-
-    // Valid messages of this run seen on the queue: what duplicates, reorders and replays are made of.
-    private async Task WatchFeaturesAsync(QueueClient features, string runId, CancellationToken ct)
-    {
-        foreach (var message in (await features.PeekMessagesAsync(32, ct).ConfigureAwait(false)).Value)
-        {
-            if (QueueText.TryDecode(message.Body.ToString(), out _) is not { } text) continue;
-            try
-            {
-                var frame = MessageCodec.ParseFrame(text);
-                if (frame.RunId == runId && frame.Sequence < HostileMessages.FirstSequence && seenMacs.Add(frame.Mac!)) seen.Add(text);
-            }
-            catch (ProtocolException)
-            {
-                // A hostile message: not material for duplicates.
-            }
-        }
-    }
-
-    // A message of a hospital, as its agent sent it (not one of the storm's).
-    private static bool IsValid(string wire, LocalSystem system)
-    {
-        if (QueueText.TryDecode(wire, out _) is not { } text) return false;
-        try
-        {
-            var frame = MessageCodec.ParseFrame(text);
-            return frame.Sequence < HostileMessages.FirstSequence && MessageAuthentication.Verify(frame, new LocalKeyStore(system.KeyFolder).GetKey(frame.HospitalId, frame.KeyId));
-        }
-        catch (ProtocolException)
-        {
-            return false;
-        }
-    }
-
-    private async Task CollectPoisonAsync(QueueClient rejections, CancellationToken ct)
-    {
-        while (true)
-        {
-            var batch = (await rejections.ReceiveMessagesAsync(32, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false)).Value;
-            foreach (var message in batch)
-            {
-                poisonRecords.Add(PoisonRecord.Parse(message.Body.ToString()));
-                await rejections.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
-            }
-            if (batch.Length < 32) return;
-        }
-    }
-
-    private static bool Matches(PoisonRecord record, HostileMessage message) => record.Message.Contains(message.Needle, StringComparison.Ordinal);
-
-    private PoisonRecord? Record(HostileMessage message) => poisonRecords.FirstOrDefault(r => Matches(r, message));
-
-    private int Matched() => hostile.Count(h => Record(h) is not null);
 
     private static string Shorten(string text) => text.Length <= 160 ? text : text[..160] + "...";
 

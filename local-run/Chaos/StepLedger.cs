@@ -61,7 +61,8 @@ public static class StepLedgers
             var doubled = (mine.Count - distinct) + Math.Max(0, distinct - committed);
             ledgers.Add(new HospitalLedger(hospital.HospitalId, expected, committed, mine.Count, distinct, lost, doubled));
         }
-        var applied = state?.GetProperty("batchesApplied").GetInt64() ?? 0;
+        // Batches the checkpoint counts plus those journaled after it (vanilla; temporal epochs are checkpointed each).
+        var applied = (state?.GetProperty("batchesApplied").GetInt64() ?? 0) + journal.Count(e => e.Kind == "train");
         var epochs = state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
         // What the server should have applied given what the hospitals committed: vanilla, one batch per committed client step;
         // temporal, ceil(N / B) batches per completed epoch over the union of the chunks.
@@ -83,35 +84,40 @@ public static class StepLedgers
     /// <summary>Temporal epochs completed by the server so far (its latest checkpoint), for progress.</summary>
     public static async Task<int> EpochsCompletedAsync(StorageConnection storage, string runId, CancellationToken ct)
     {
-        var (state, _) = await ServerStateAsync(storage.GetBlobContainerClient(StorageNames.RunsContainer), runId, ct).ConfigureAwait(false);
+        var (state, _) = await ServerStateAsync(storage.GetBlobContainerClient(StorageNames.RunsContainer), runId, ct, journal: false).ConfigureAwait(false);
         return state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
     }
 
     private sealed record JournalLine(long Step, string Kind, string Hospital, long Sequence);
 
-    // The run state is the function's; read as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint).
-    private static async Task<(JsonElement? State, IReadOnlyList<JournalLine> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct)
+    // The run state is the function's; read as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint). A run
+    // whose function was killed before its first checkpoint has only its journal, from step 0.
+    private static async Task<(JsonElement? State, IReadOnlyList<JournalLine> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct, bool journal = true)
     {
-        if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is not { } number) return (null, []);
-        JsonElement state;
-        try
+        JsonElement? state = null;
+        if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is { } number)
         {
-            state = JsonDocument.Parse((await runs.GetBlobClient(CheckpointBlob(runId, number, "state.json")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory()).RootElement.Clone();
+            try
+            {
+                state = JsonDocument.Parse((await runs.GetBlobClient(CheckpointBlob(runId, number, "state.json")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory()).RootElement.Clone();
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // Pruned between the two reads (a newer checkpoint exists): read again.
+                return await ServerStateAsync(runs, runId, ct, journal).ConfigureAwait(false);
+            }
         }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            return (null, []); // Pruned between the two reads: the caller looks again.
-        }
-        var step = state.GetProperty("step").GetInt64();
-        var journal = new List<JournalLine>();
+        if (!journal) return (state, []);
+        var step = state?.GetProperty("step").GetInt64() ?? 0;
+        var entries = new List<JournalLine>();
         await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"{runId}/journal/", ct).ConfigureAwait(false))
         {
             if (long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture) < step) continue;
             using var entry = JsonDocument.Parse((await runs.GetBlobClient(item.Name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
             var e = entry.RootElement;
-            journal.Add(new JournalLine(e.GetProperty("step").GetInt64(), e.GetProperty("kind").GetString()!, e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64()));
+            entries.Add(new JournalLine(e.GetProperty("step").GetInt64(), e.GetProperty("kind").GetString()!, e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64()));
         }
-        return (state, journal);
+        return (state, entries);
     }
 
     private static async Task<long?> LatestNumberAsync(BlobContainerClient runs, string runId, CancellationToken ct)
