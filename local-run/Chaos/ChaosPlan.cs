@@ -37,7 +37,8 @@ public sealed record ChaosSettings(int Kills, int Hostile, int OutageMinSeconds,
 
 /// <summary>
 /// The seeded schedule of one mode's faults: every fault at a progress point drawn from the seed, so a printed seed
-/// replays the same plan (which process a kill hits and how long an outage lasts are drawn from the same seed as they fire).
+/// replays the same plan. Which process a kill hits and how long an outage lasts are drawn from the same generator when
+/// they fire, so they also depend on which processes are running then (the run's timing).
 /// </summary>
 public static class ChaosPlan
 {
