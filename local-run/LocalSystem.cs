@@ -15,6 +15,9 @@ public sealed record HospitalShare(string HospitalId, int Index, IReadOnlyList<d
 /// <summary>A hospital enrolled in a run: its folder with the agent configuration, key store and state.</summary>
 public sealed record EnrolledHospital(string HospitalId, string Folder, string ConfigPath)
 {
+    /// <summary>The agent's state.json (epoch, client steps, chunks sent), replaced atomically after each committed step.</summary>
+    public string StatePath(string runId) => Path.Combine(Folder, "state", runId, "state.json");
+
     public string EvaluationPath(string runId) => Path.Combine(Folder, "state", runId, "evaluation.json");
 
     public string HistoryPath(string runId) => Path.Combine(Folder, "state", runId, "history.json");
@@ -26,23 +29,50 @@ public sealed record EnrolledHospital(string HospitalId, string Folder, string C
 /// <summary>
 /// The whole system on one machine, as real processes: Azurite, the function in drain mode, one `splitfn-agent` per
 /// hospital. Hospitals are onboarded and the run created by the operator's code (core/Consortium, what
-/// `splitfn-operator` runs); each agent is configured only from its onboarding package.
+/// `splitfn-operator` runs); each agent is configured only from its onboarding package. Routed through outage proxies
+/// (<see cref="StartAsync"/>), the function's and the agents' storage traffic passes two <see cref="TcpOutageProxy"/>s
+/// that can take storage away; the operator's calls and observers use <see cref="AzuriteProcess.Connection"/> directly.
 /// </summary>
 public sealed class LocalSystem : IAsyncDisposable
 {
     private readonly ProcessSupervisor supervisor;
-    private readonly string keyFolder;
+    private readonly TcpOutageProxy[] proxies;
     private Process? function;
 
-    private LocalSystem(AzuriteProcess azurite, string folder, ProcessSupervisor supervisor)
+    private LocalSystem(AzuriteProcess azurite, string folder, ProcessSupervisor supervisor, TcpOutageProxy[] proxies)
     {
         Azurite = azurite;
         Folder = folder;
         this.supervisor = supervisor;
-        keyFolder = Path.Combine(folder, "function-keys");
+        this.proxies = proxies;
+        KeyFolder = Path.Combine(folder, "function-keys");
+        if (proxies.Length == 2)
+        {
+            var account = StorageConnection.DevelopmentAccountName;
+            var blob = new Uri($"http://127.0.0.1:{proxies[0].Port}/{account}");
+            var queue = new Uri($"http://127.0.0.1:{proxies[1].Port}/{account}");
+            Storage = StorageConnection.FromSharedKey(new Azure.Storage.StorageSharedKeyCredential(account, StorageConnection.DevelopmentAccountKey), blob, queue);
+            StorageConnectionString = $"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={StorageConnection.DevelopmentAccountKey};BlobEndpoint={blob};QueueEndpoint={queue};";
+        }
+        else
+        {
+            Storage = azurite.Connection;
+            StorageConnectionString = azurite.ConnectionString;
+        }
     }
 
     public AzuriteProcess Azurite { get; }
+
+    /// <summary>Where the function and the agents reach storage: Azurite itself, or the outage proxies in front of it.</summary>
+    public StorageConnection Storage { get; }
+
+    public string StorageConnectionString { get; }
+
+    /// <summary>The function's key folder: every hospital's key, as the operator's tool stored it.</summary>
+    public string KeyFolder { get; }
+
+    /// <summary>The function process while it runs (for watching its exit).</summary>
+    public Process? Function => function;
 
     public string Folder { get; }
 
@@ -55,7 +85,8 @@ public sealed class LocalSystem : IAsyncDisposable
 
     private static string BuildRoot => AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory);
 
-    public static async Task<LocalSystem> StartAsync(string folder, CancellationToken ct)
+    /// <summary>Starts Azurite; with <paramref name="outageProxies"/> the processes reach it only through proxies that <see cref="TakeStorageDown"/> can cut.</summary>
+    public static async Task<LocalSystem> StartAsync(string folder, CancellationToken ct, bool outageProxies = false)
     {
         foreach (var dll in new[] { FunctionDll, AgentDll })
         {
@@ -64,7 +95,19 @@ public sealed class LocalSystem : IAsyncDisposable
         Directory.CreateDirectory(folder);
         var supervisor = new ProcessSupervisor(Path.Combine(folder, "logs"));
         var azurite = await AzuriteProcess.StartAsync(BuildRoot, ct).ConfigureAwait(false);
-        return new LocalSystem(azurite, folder, supervisor);
+        TcpOutageProxy[] proxies = outageProxies ? [new TcpOutageProxy(azurite.BlobPort), new TcpOutageProxy(azurite.QueuePort)] : [];
+        return new LocalSystem(azurite, folder, supervisor, proxies);
+    }
+
+    /// <summary>Storage becomes unreachable for the function and the agents: new connections refused, open ones cut.</summary>
+    public void TakeStorageDown()
+    {
+        foreach (var proxy in proxies) proxy.Down();
+    }
+
+    public void BringStorageBack()
+    {
+        foreach (var proxy in proxies) proxy.Up();
     }
 
     /// <summary>
@@ -73,7 +116,8 @@ public sealed class LocalSystem : IAsyncDisposable
     /// </summary>
     public async Task OnboardAsync(string hospitalId, CancellationToken ct)
     {
-        var onboarding = new HospitalOnboarding(Azurite.Connection, new LocalFunctionKeys(new LocalKeyStore(keyFolder)));
+        // Through Storage: the SAS URIs in the package name the endpoint the hospital's agent will use.
+        var onboarding = new HospitalOnboarding(Storage, new LocalFunctionKeys(new LocalKeyStore(KeyFolder)));
         var package = await onboarding.AddAsync(new OnboardingRequest { HospitalId = hospitalId, SasLifetime = TimeSpan.FromDays(1) }, ct).ConfigureAwait(false);
         package.WriteTo(HospitalFolder(hospitalId));
     }
@@ -81,18 +125,26 @@ public sealed class LocalSystem : IAsyncDisposable
     /// <summary>Creates the run as `splitfn-operator run create` does (validated, every hospital onboarded).</summary>
     public Task<RunManifest> CreateRunAsync(RunRequest request, CancellationToken ct) => new RunCreation(Azurite.Connection).CreateAsync(request, ct);
 
-    /// <summary>Starts the function in drain mode (one instance; the lease makes more possible).</summary>
-    public void StartFunction(int threads)
+    /// <summary>Starts the function in drain mode (one instance; the lease makes more possible); <paramref name="settings"/> adds app settings.</summary>
+    public void StartFunction(int threads, IReadOnlyDictionary<string, string>? settings = null)
     {
-        function = supervisor.Start("function", FunctionDll, ["drain", "--instance-id", "local-function"], new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
-            [FunctionSettings.Storage] = Azurite.ConnectionString,
-            [FunctionSettings.KeyDirectory] = keyFolder,
+            [FunctionSettings.Storage] = StorageConnectionString,
+            [FunctionSettings.KeyDirectory] = KeyFolder,
             [FunctionSettings.Device] = "auto",
             [FunctionSettings.Threads] = threads.ToString(CultureInfo.InvariantCulture),
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__SplitFunctions"] = "Information",
-        });
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) environment[key] = value;
+        function = supervisor.Start("function", FunctionDll, ["drain", "--instance-id", "local-function"], environment);
+    }
+
+    /// <summary>kill -9 of the function: no checkpoint, no lease release (what a crash or an evicted container does).</summary>
+    public void KillFunction()
+    {
+        if (function is not null) ProcessSupervisor.Kill(function);
     }
 
     public async Task StopFunctionAsync()
@@ -139,10 +191,19 @@ public sealed class LocalSystem : IAsyncDisposable
     /// <summary>Runs `splitfn-agent train` for every hospital at once, echoing their log lines; returns each exit code.</summary>
     public async Task<IReadOnlyDictionary<string, int>> TrainAsync(IReadOnlyList<EnrolledHospital> hospitals, int threads, CancellationToken ct)
     {
-        var runs = hospitals.Select(async h => (h.HospitalId, Code: await supervisor.RunAsync($"{h.HospitalId}-train", AgentDll,
-            ["--config", h.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "train"], echo: true, cancellationToken: ct).ConfigureAwait(false)));
+        var runs = hospitals.Select(async h => (h.HospitalId, Code: await supervisor.RunAsync($"{h.HospitalId}-train", AgentDll, TrainArguments(h, threads), echo: true, cancellationToken: ct).ConfigureAwait(false)));
         return (await Task.WhenAll(runs).ConfigureAwait(false)).ToDictionary(r => r.HospitalId, r => r.Code);
     }
+
+    /// <summary>Starts `splitfn-agent train` for one hospital and returns at once (its output goes to its log only).</summary>
+    public Process StartTraining(EnrolledHospital hospital, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(hospital);
+        return supervisor.Start($"{hospital.HospitalId}-train", AgentDll, TrainArguments(hospital, threads));
+    }
+
+    private static string[] TrainArguments(EnrolledHospital hospital, int threads) =>
+        ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "train"];
 
     /// <summary>Runs `splitfn-agent evaluate` at one hospital (metrics are computed there).</summary>
     public Task<int> EvaluateAsync(EnrolledHospital hospital, string split, int threads, CancellationToken ct)
@@ -165,6 +226,7 @@ public sealed class LocalSystem : IAsyncDisposable
     {
         await StopFunctionAsync().ConfigureAwait(false);
         await supervisor.DisposeAsync().ConfigureAwait(false);
+        foreach (var proxy in proxies) await proxy.DisposeAsync().ConfigureAwait(false);
         await Azurite.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -9,6 +9,7 @@ var root = new RootCommand("SplitFunctions on one machine: a multi-hospital spli
     ExperimentsCommand.Create(),
     PrivacyCommand.Create(),
     LeakageCommand.Create(),
+    SplitFunctions.LocalRun.Chaos.ChaosCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)

@@ -61,11 +61,18 @@ public static class RunEffects
         Advance(run.State, hospital, sequence);
     }
 
-    /// <summary>Whether a message at this sequence was applied already (a redelivery or a replay: invariant 4).</summary>
+    /// <summary>Whether this message was applied already (a redelivery or a replay: invariant 4).</summary>
     public static bool IsApplied(LeasedRun run, FrameMessage message)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
+        // Chunks are not awaited one by one (the agent sends the next before the last is answered), so a redelivery after a
+        // crash, an outage or a re-queue can bring a later chunk first: a chunk counts as applied only when it is indexed,
+        // never because a later one raised the watermark (that lost the earlier chunk and stalled `done` for good).
+        if (message.Kind == FrameKind.Chunk)
+        {
+            return run.State.Chunks.Exists(c => c.Hospital == message.HospitalId && c.Sequence == message.Sequence);
+        }
         return message.Sequence <= run.State.Watermarks.GetValueOrDefault(message.HospitalId, -1);
     }
 

@@ -16,6 +16,8 @@ public enum StudyExitCode
     ArmFailed = 5,
     /// <summary>Something the local system needs is not installed or built (Azurite, the function, the agent): run scripts/setup.sh.</summary>
     Setup = 6,
+    /// <summary>`chaos`: an invariant broke under faults (a step lost or doubled, an unplanned crash, a hostile message not poisoned, temporal weights differ).</summary>
+    InvariantBroken = 7,
     /// <summary>Ctrl-C: every process started has been stopped; finished arms are saved.</summary>
     Cancelled = 130,
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage.Local;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Agent;

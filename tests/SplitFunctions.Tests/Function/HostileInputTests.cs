@@ -4,7 +4,7 @@ using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Training;
-using SplitFunctions.Tests.Agent;
+using SplitFunctions.Core.Storage.Local;
 
 namespace SplitFunctions.Tests.Function;
 

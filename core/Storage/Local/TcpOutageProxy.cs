@@ -1,13 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace SplitFunctions.Tests.Agent;
+namespace SplitFunctions.Core.Storage.Local;
 
 /// <summary>
 /// A loopback TCP forwarder in front of Azurite that can take storage away: while down it refuses new connections and
-/// drops open ones, which is what an agent sees when the storage endpoint is unreachable. Azurite keeps its data.
+/// drops open ones, which is what an agent or the function sees when the storage endpoint is unreachable. Azurite keeps
+/// its data. Used by the outage tests and by `splitfn-local chaos`.
 /// </summary>
-internal sealed class TcpOutageProxy : IAsyncDisposable
+public sealed class TcpOutageProxy : IAsyncDisposable
 {
     private readonly int _targetPort;
     private readonly List<TcpClient> _open = [];
@@ -54,11 +55,11 @@ internal sealed class TcpOutageProxy : IAsyncDisposable
         {
             while (!ct.IsCancellationRequested)
             {
-                var inbound = await listener.AcceptTcpClientAsync(ct);
+                var inbound = await listener.AcceptTcpClientAsync(ct).ConfigureAwait(false);
                 var outbound = new TcpClient();
                 try
                 {
-                    await outbound.ConnectAsync(IPAddress.Loopback, _targetPort, ct);
+                    await outbound.ConnectAsync(IPAddress.Loopback, _targetPort, ct).ConfigureAwait(false);
                 }
                 catch (SocketException)
                 {
@@ -84,7 +85,7 @@ internal sealed class TcpOutageProxy : IAsyncDisposable
     {
         try
         {
-            await from.GetStream().CopyToAsync(to.GetStream(), ct);
+            await from.GetStream().CopyToAsync(to.GetStream(), ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {

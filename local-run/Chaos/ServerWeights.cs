@@ -1,0 +1,29 @@
+using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Models;
+
+namespace SplitFunctions.LocalRun.Chaos;
+
+/// <summary>Compares two server.pt state dicts tensor by tensor, bit for bit (the pickles' bytes may differ where the tensors do not).</summary>
+public static class ServerWeights
+{
+    public static bool Identical(byte[] first, byte[] second, ModelDefinition model)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        ArgumentNullException.ThrowIfNull(model);
+        if (first.AsSpan().SequenceEqual(second)) return true;
+        using var a = model.BuildServer(model.CutShape);
+        using var b = model.BuildServer(model.CutShape);
+        a.LoadState(first);
+        b.LoadState(second);
+        if (!a.StateNames.SequenceEqual(b.StateNames)) return false;
+        foreach (var name in a.StateNames)
+        {
+            using var x = a.GetState(name);
+            using var y = b.GetState(name);
+            // Bit patterns, not values: -0 against +0 or two NaNs would pass a value comparison.
+            if (!x.shape.SequenceEqual(y.shape) || !x.ToFloats().Select(BitConverter.SingleToInt32Bits).SequenceEqual(y.ToFloats().Select(BitConverter.SingleToInt32Bits))) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+
+namespace SplitFunctions.LocalRun.Chaos;
+
+/// <summary>One hospital's steps as it committed them and as the server recorded them.</summary>
+public sealed record HospitalLedger(string Hospital, long Expected, long Committed, long ServerRecords, long ServerDistinct, long Lost, long Doubled);
+
+/// <summary>A run's steps compared end to end: per hospital, and the server's own count against what the data implies.</summary>
+public sealed record StepLedger(IReadOnlyList<HospitalLedger> Hospitals, long ServerBatchesExpected, long ServerBatchesApplied, int EpochsCompleted, bool Complete)
+{
+    public long Lost => Hospitals.Sum(h => h.Lost) + Math.Max(0, ServerBatchesExpected - ServerBatchesApplied);
+
+    public long Doubled => Hospitals.Sum(h => h.Doubled) + Math.Max(0, ServerBatchesApplied - ServerBatchesExpected);
+}
+
+/// <summary>
+/// Reads the agents' state.json files and the run's durable server state (latest checkpoint plus the journal after it) and
+/// compares them. Vanilla: each hospital's committed client steps against the server's batch records of that hospital
+/// (a sequence recorded twice, or more distinct records than committed steps, is a doubled step; fewer is a lost one).
+/// Temporal: chunks the agent counts as sent against chunks indexed, and the server's batches against ceil(N / B) per
+/// completed epoch. Whether the run finished is reported apart (<see cref="StepLedger.Complete"/>).
+/// </summary>
+public static class StepLedgers
+{
+    public static async Task<StepLedger> ReadAsync(StorageConnection storage, RunManifest manifest, IReadOnlyList<EnrolledHospital> hospitals, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentNullException.ThrowIfNull(hospitals);
+        var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
+        var (state, journal) = await ServerStateAsync(runs, manifest.RunId, ct).ConfigureAwait(false);
+        var temporal = manifest.Mode == TrainingMode.Temporal;
+        // Vanilla: one record per applied batch; temporal: one per indexed chunk.
+        var records = new List<(string Hospital, long Sequence)>();
+        if (state is { } s)
+        {
+            var list = temporal ? s.GetProperty("chunks") : s.GetProperty("recentBatches");
+            records.AddRange(list.EnumerateArray().Select(e => (e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64())));
+        }
+        records.AddRange(journal.Where(e => e.Kind == (temporal ? "chunk" : "train")).Select(e => (e.Hospital, e.Sequence)));
+
+        var ledgers = new List<HospitalLedger>();
+        long samples = 0;
+        var complete = true;
+        foreach (var hospital in hospitals)
+        {
+            var agent = AgentProgress.Read(hospital.StatePath(manifest.RunId));
+            var perEpoch = (agent.TrainSamples + manifest.BatchSize - 1) / manifest.BatchSize;
+            samples += agent.TrainSamples;
+            var expected = temporal ? perEpoch : (long)perEpoch * manifest.Epochs;
+            var committed = temporal ? agent.ChunksSent : agent.ClientSteps;
+            complete &= temporal ? agent.DoneSent : agent.Epoch >= manifest.Epochs;
+            var mine = records.Where(r => r.Hospital == hospital.HospitalId).ToList();
+            var distinct = mine.Select(r => r.Sequence).Distinct().LongCount();
+            var lost = Math.Max(0, committed - distinct);
+            var doubled = (mine.Count - distinct) + Math.Max(0, distinct - committed);
+            ledgers.Add(new HospitalLedger(hospital.HospitalId, expected, committed, mine.Count, distinct, lost, doubled));
+        }
+        // Batches the checkpoint counts plus those journaled after it (vanilla; temporal epochs are checkpointed each).
+        var applied = (state?.GetProperty("batchesApplied").GetInt64() ?? 0) + journal.Count(e => e.Kind == "train");
+        var epochs = state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
+        // What the server should have applied given what the hospitals committed: vanilla, one batch per committed client step;
+        // temporal, ceil(N / B) batches per completed epoch over the union of the chunks.
+        var expectedBatches = temporal ? epochs * ((samples + manifest.BatchSize - 1) / manifest.BatchSize) : ledgers.Sum(l => l.Committed);
+        if (temporal) complete &= epochs >= manifest.Epochs;
+        // Vanilla's batch records are bounded (RunState.RecentBatchLimit, 2,000): the chaos command keeps runs below it.
+        return new StepLedger(ledgers, expectedBatches, applied, epochs, complete);
+    }
+
+    /// <summary>The final server weights (server.pt of the latest checkpoint), or null when there is none.</summary>
+    public static async Task<byte[]?> ServerWeightsAsync(StorageConnection storage, string runId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
+        if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is not { } number) return null;
+        return (await runs.GetBlobClient(CheckpointBlob(runId, number, "server.pt")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+    }
+
+    /// <summary>Temporal epochs completed by the server so far (its latest checkpoint), for progress.</summary>
+    public static async Task<int> EpochsCompletedAsync(StorageConnection storage, string runId, CancellationToken ct)
+    {
+        var (state, _) = await ServerStateAsync(storage.GetBlobContainerClient(StorageNames.RunsContainer), runId, ct, journal: false).ConfigureAwait(false);
+        return state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
+    }
+
+    private sealed record JournalLine(long Step, string Kind, string Hospital, long Sequence);
+
+    // The run state is the function's; read as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint). A run
+    // whose function was killed before its first checkpoint has only its journal, from step 0.
+    private static async Task<(JsonElement? State, IReadOnlyList<JournalLine> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct, bool journal = true)
+    {
+        JsonElement? state = null;
+        if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is { } number)
+        {
+            try
+            {
+                state = JsonDocument.Parse((await runs.GetBlobClient(CheckpointBlob(runId, number, "state.json")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory()).RootElement.Clone();
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // Pruned between the two reads (a newer checkpoint exists): read again.
+                return await ServerStateAsync(runs, runId, ct, journal).ConfigureAwait(false);
+            }
+        }
+        if (!journal) return (state, []);
+        var step = state?.GetProperty("step").GetInt64() ?? 0;
+        var entries = new List<JournalLine>();
+        await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"{runId}/journal/", ct).ConfigureAwait(false))
+        {
+            if (long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture) < step) continue;
+            using var entry = JsonDocument.Parse((await runs.GetBlobClient(item.Name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
+            var e = entry.RootElement;
+            entries.Add(new JournalLine(e.GetProperty("step").GetInt64(), e.GetProperty("kind").GetString()!, e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64()));
+        }
+        return (state, entries);
+    }
+
+    private static async Task<long?> LatestNumberAsync(BlobContainerClient runs, string runId, CancellationToken ct)
+    {
+        try
+        {
+            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
+            return latest.RootElement.GetProperty("number").GetInt64();
+        }
+        catch (RequestFailedException e) when (e.Status is 404)
+        {
+            return null;
+        }
+    }
+
+    private static string CheckpointBlob(string runId, long number, string file) => string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/{file}");
+}
+
+/// <summary>What the harness reads of an agent's state.json (the agent replaces it atomically, so a read sees a whole file).</summary>
+public sealed record AgentProgress(int Epoch, long ClientSteps, int ChunksSent, bool DoneSent, int TrainSamples)
+{
+    public static AgentProgress Read(string path)
+    {
+        if (!File.Exists(path)) return new AgentProgress(0, 0, 0, false, 0);
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        var s = document.RootElement;
+        return new AgentProgress(s.GetProperty("epoch").GetInt32(), s.GetProperty("clientSteps").GetInt64(), s.GetProperty("chunksSent").GetInt32(),
+            s.GetProperty("doneSent").GetBoolean(), s.GetProperty("trainSamples").GetInt32());
+    }
+}
