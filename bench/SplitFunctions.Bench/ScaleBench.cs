@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
@@ -35,6 +37,8 @@ public static class ScaleBench
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+        // The wire type of a run created with the defaults (`run create` without --feature-type).
+        var wire = WireTypes.Parse(options.Get("wire", WireTypes.Name(RunRequest.DefaultFeatureType)));
         var load = Load();
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
@@ -42,6 +46,7 @@ public static class ScaleBench
         {
             ["model"] = model.Name,
             ["batch"] = batch,
+            ["wire"] = WireTypes.Name(wire),
             ["threads"] = threads,
             ["steps_per_hospital"] = steps,
             ["reply_poll_ms"] = replyPoll.TotalMilliseconds,
@@ -53,19 +58,19 @@ public static class ScaleBench
         var perCount = new JsonObject();
         foreach (var count in counts)
         {
-            var figures = await HospitalsAsync(rig, model, batch, count, steps, replyPoll, threads).ConfigureAwait(false);
+            var figures = await HospitalsAsync(rig, model, wire, batch, count, steps, replyPoll, threads).ConfigureAwait(false);
             perCount[$"{count}h"] = figures;
         }
         result["hospitals"] = perCount;
-        result["two_runs_two_instances"] = await TwoRunsAsync(rig, model, batch, pairHospitals, steps, replyPoll, threads).ConfigureAwait(false);
+        result["two_runs_two_instances"] = await TwoRunsAsync(rig, model, wire, batch, pairHospitals, steps, replyPoll, threads).ConfigureAwait(false);
         result["load_after"] = Load();
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }
 
-    private static async Task<JsonObject> HospitalsAsync(SplitRig rig, ModelDefinition model, int batch, int count, int steps, TimeSpan replyPoll, int threads)
+    private static async Task<JsonObject> HospitalsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int count, int steps, TimeSpan replyPoll, int threads)
     {
-        var manifest = RunManifest.ForModel($"scale-{count}h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")], seed: 7) with { BatchSize = batch };
+        var manifest = RunManifest.ForModel($"scale-{count}h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
         var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
         await using var function = DrainProcess.Start(rig, $"scale-{count}h", threads);
@@ -113,10 +118,10 @@ public static class ScaleBench
     }
 
     // Two runs, each with its own hospitals, and two function instances pulling the one `features` queue.
-    private static async Task<JsonObject> TwoRunsAsync(SplitRig rig, ModelDefinition model, int batch, int hospitals, int steps, TimeSpan replyPoll, int threads)
+    private static async Task<JsonObject> TwoRunsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int hospitals, int steps, TimeSpan replyPoll, int threads)
     {
         var manifests = PairRuns.Select(run =>
-            RunManifest.ForModel(run, model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"{run}-h{i}")], seed: 7) with { BatchSize = batch }).ToList();
+            RunManifest.ForModel(run, model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"{run}-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire }).ToList();
         foreach (var m in manifests) await rig.ProvisionAsync(m).ConfigureAwait(false);
         var loops = manifests.SelectMany(m => m.Hospitals.Select((h, i) => new BenchHospital(rig, m, h, BenchHospital.SyntheticData(m, batch * 4, salt: i + 1), replyPoll))).ToList();
         var instances = new[] { DrainProcess.Start(rig, "scale-instance-1", threads), DrainProcess.Start(rig, "scale-instance-2", threads) };

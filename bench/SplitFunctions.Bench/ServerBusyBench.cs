@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
@@ -28,9 +30,11 @@ public static class ServerBusyBench
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+        // The wire type of a run created with the defaults (`run create` without --feature-type).
+        var wire = WireTypes.Parse(options.Get("wire", WireTypes.Name(RunRequest.DefaultFeatureType)));
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
-        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch };
+        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
         var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
         try
@@ -54,7 +58,7 @@ public static class ServerBusyBench
             var prefetchOnly = Median(1, w => w.Busy);
             var after = Median(2, w => w.Busy);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Key} = {after:F3} with prefetch and overlapped commits, {prefetchOnly:F3} with prefetch only, {before:F3} one message at a time ({hospitals} hospitals, {model.Name} batch {batch}; " +
+                $"{Key} = {after:F3} with prefetch and overlapped commits, {prefetchOnly:F3} with prefetch only, {before:F3} one message at a time ({hospitals} hospitals, {model.Name} batch {batch}, {WireTypes.Name(wire)} frames; " +
                 $"{BenchStats.Machine(threads)}; target >= 0.9; limit 1.0 = the server never waits: {1 - after:F3} short of it, {Median(2, w => w.IdleMsPerStep):F0} ms per step not computing)"));
             BenchResults.Merge(Key, new JsonObject
             {
@@ -68,6 +72,7 @@ public static class ServerBusyBench
                 ["server_compute_ms_per_step"] = Median(2, w => w.ComputeSeconds * 1000 / w.Steps),
                 ["model"] = model.Name,
                 ["batch"] = batch,
+                ["wire"] = WireTypes.Name(wire),
                 ["hospitals"] = hospitals,
                 ["threads"] = threads,
                 ["load_after"] = ScaleBench.Load(),

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using SplitFunctions.Core;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
@@ -23,7 +24,7 @@ public static class VanillaVsCentralizedBench
     {
         var options = BenchOptions.Parse(args);
         var models = options.Get("models", "covid-ct-cnn,ldl-mlp").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var wires = options.Get("wire", "fp32,fp16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(WireTypes.Parse).ToArray();
+        var wires = options.Get("wire", "fp32,fp16,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(WireTypes.Parse).ToArray();
         var steps = options.GetInt("steps", 12, 2);
         var rounds = options.GetInt("rounds", 5, 1);
         var warmup = options.GetInt("warmup", 4, 1);
@@ -70,10 +71,15 @@ public static class VanillaVsCentralizedBench
             drain.Dispose();
         }
 
-        // The headline is the issue's configuration: covid-ct-cnn at batch 64, fp32 frames.
-        var headline = (models.Contains("covid-ct-cnn") ? result["covid-ct-cnn"] : result[models[0]])![WireTypes.Name(wires[0])]!["ratio"]!.GetValue<double>();
+        // The headline is the default configuration: covid-ct-cnn at batch 64 with the default wire type (when measured),
+        // with fp32 frames (issue 20's baseline) beside it.
+        var headlineModel = (models.Contains("covid-ct-cnn") ? result["covid-ct-cnn"] : result[models[0]])!;
+        var headlineWire = wires.Contains(RunRequest.DefaultFeatureType) ? RunRequest.DefaultFeatureType : wires[0];
+        var headline = headlineModel[WireTypes.Name(headlineWire)]!["ratio"]!.GetValue<double>();
         result["ratio"] = headline;
-        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(wires[0])}; {BenchStats.Machine(threads)}; target >= 0.8)");
+        result["ratio_wire"] = WireTypes.Name(headlineWire);
+        if (wires.Contains(ElementType.Float32)) result["ratio_fp32"] = headlineModel["fp32"]!["ratio"]!.GetValue<double>();
+        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(headlineWire)} frames, the default; {BenchStats.Machine(threads)}; target >= 0.8; load {ScaleBench.Load()})");
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }

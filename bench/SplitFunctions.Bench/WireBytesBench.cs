@@ -30,7 +30,8 @@ public static class WireBytesBench
         var epochs = options.GetInt("epochs", 6, 1);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
-        var wires = new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 };
+        // --wire fp32,fp16,bf16 (the default): the accuracy runs are long on a small machine, so one type can be measured alone.
+        var wires = options.Get("wire", "fp32,fp16,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(WireTypes.Parse).ToArray();
 
         var (train, validation, test, source) = LoadPneumonia(options);
         Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source})");

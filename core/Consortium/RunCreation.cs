@@ -22,7 +22,14 @@ public sealed record RunRequest
     public int? BatchSize { get; init; }
     public double? LearningRate { get; init; }
     public long[]? InputShape { get; init; }
-    public ElementType FeatureType { get; init; } = ElementType.Float32;
+    public ElementType FeatureType { get; init; } = DefaultFeatureType;
+
+    /// <summary>
+    /// bf16 on the wire unless asked otherwise: half the bytes of fp32 per step, fp32's range (gradients too small for
+    /// fp16 do not flush to zero) and the cheapest conversion of the 16-bit types; the `wire` benchmark measures its
+    /// accuracy effect and the `split` benchmark its speed (bench/README.md).
+    /// </summary>
+    public const ElementType DefaultFeatureType = ElementType.BFloat16;
     public PrivacySettings Privacy { get; init; } = new();
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
     public UShapedSettings UShaped { get; init; } = new();
