@@ -9,6 +9,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["temporal"] = TemporalVsCentralizedBench.RunAsync,
     ["temporal-stream"] = TemporalStreamingBench.RunAsync,
     ["busy"] = ServerBusyBench.RunAsync,
+    ["scale"] = ScaleBench.RunAsync,
     ["wire"] = WireBytesBench.RunAsync,
     ["memory"] = NativeMemoryBench.RunAsync,
 };

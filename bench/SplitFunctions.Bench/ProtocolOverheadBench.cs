@@ -108,7 +108,7 @@ public static class ProtocolOverheadBench
             Console.WriteLine($"  round {round + 1}/{rounds}: plain {MiBPerSecond(frames, frameMiB, plain[^1]):F1} MiB/s, secure {MiBPerSecond(frames, frameMiB, secure[^1]):F1} MiB/s, ratio {secure[^1] / plain[^1]:F3}");
         }
 
-        var (aesEncrypt, aesDecrypt) = AesGcmMiBPerSecond(frameMiB, rounds);
+        var (aesEncrypt, aesDecrypt) = PhysicalLimits.AesGcmMiBPerSecond(frameMiB, rounds);
         var ratios = plain.Zip(secure, (p, s) => s / p).ToList();
         var ratio = Median(ratios);
         var plainRate = MiBPerSecond(frames, frameMiB, Median(plain));
@@ -150,29 +150,6 @@ public static class ProtocolOverheadBench
     }
 
     private static double MiBPerSecond(int frames, int frameMiB, double seconds) => frames * frameMiB / seconds;
-
-    // Raw AES-256-GCM in place over one frame-sized buffer (the floor under seal and open): median of the repetitions.
-    private static (double Encrypt, double Decrypt) AesGcmMiBPerSecond(int frameMiB, int repetitions)
-    {
-        var data = RandomNumberGenerator.GetBytes(frameMiB * 1024 * 1024);
-        var nonce = new byte[Envelope.NonceSize];
-        var tag = new byte[Envelope.TagSize];
-        using var aes = new AesGcm(RandomNumberGenerator.GetBytes(Envelope.KeySize), Envelope.TagSize);
-        var encrypt = new List<double>();
-        var decrypt = new List<double>();
-        for (var i = 0; i < repetitions + 2; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            aes.Encrypt(nonce, data, data, tag);
-            var encrypted = clock.Elapsed.TotalSeconds;
-            aes.Decrypt(nonce, data, tag, data);
-            var decrypted = clock.Elapsed.TotalSeconds - encrypted;
-            if (i < 2) continue; // warm-up
-            encrypt.Add(frameMiB / encrypted);
-            decrypt.Add(frameMiB / decrypted);
-        }
-        return (Median(encrypt), Median(decrypt));
-    }
 
     private static double Median(List<double> values)
     {

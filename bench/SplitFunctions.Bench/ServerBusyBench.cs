@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using SplitFunctions.Core;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Models;
 using SplitFunctions.Core.Runs;
@@ -22,48 +24,65 @@ public static class ServerBusyBench
         var model = ModelCatalog.Get(options.Get("model", "covid-ct-cnn"));
         var hospitals = options.GetInt("hospitals", 3);
         var steps = options.GetInt("steps", 25, 3);
-        var rounds = options.GetInt("rounds", 4, 2);
+        var rounds = options.GetInt("rounds", 6, 3);
         var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
         var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+        // The wire type of a run created with the defaults (`run create` without --feature-type).
+        var wire = WireTypes.Parse(options.Get("wire", WireTypes.Name(RunRequest.DefaultFeatureType)));
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
-        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch };
+        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
         var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
         try
         {
-            var off = new List<Window>();
-            var on = new List<Window>();
+            // Three drain-loop configurations in turn: one message at a time (before prefetch), prefetch only (the previous
+            // release), prefetch with commits overlapping the next compute (the default).
+            var modes = new (string Name, bool Prefetch, bool Overlap)[] { ("one at a time", false, false), ("prefetch", true, false), ("prefetch+overlap", true, true) };
+            var windows = modes.Select(_ => new List<Window>()).ToArray();
             for (var round = 0; round < rounds; round++)
             {
-                var prefetch = round % 2 == 1;
-                var window = await RoundAsync(rig, loops, steps, prefetch, serverPoll).ConfigureAwait(false);
-                (prefetch ? on : off).Add(window);
+                var m = (round + round / modes.Length) % modes.Length; // rotate which configuration goes first each cycle
+                var window = await RoundAsync(rig, loops, steps, modes[m].Prefetch, modes[m].Overlap, serverPoll).ConfigureAwait(false);
+                windows[m].Add(window);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  round {round + 1}/{rounds} prefetch {(prefetch ? "on " : "off")}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s; {BenchStats.Machine(threads)})"));
+                    $"  round {round + 1}/{rounds} {modes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, " +
+                    $"server not computing {window.IdleMsPerStep:F0} ms per step; {BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
             }
 
-            var before = BenchStats.Median(off.Select(w => w.Busy));
-            var after = BenchStats.Median(on.Select(w => w.Busy));
+            double Median(int m, Func<Window, double> f) => windows[m].Count == 0 ? double.NaN : BenchStats.Median(windows[m].Select(f));
+            var before = Median(0, w => w.Busy);
+            var prefetchOnly = Median(1, w => w.Busy);
+            var after = Median(2, w => w.Busy);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Key} = {after:F3} with prefetch, {before:F3} without ({hospitals} hospitals, {model.Name} batch {batch}; {BenchStats.Machine(threads)}; target >= 0.9)"));
+                $"{Key} = {after:F3} with prefetch and overlapped commits, {prefetchOnly:F3} with prefetch only, {before:F3} one message at a time ({hospitals} hospitals, {model.Name} batch {batch}, {WireTypes.Name(wire)} frames; " +
+                $"{BenchStats.Machine(threads)}; target >= 0.9; limit 1.0 = the server never waits: {1 - after:F3} short of it, {Median(2, w => w.IdleMsPerStep):F0} ms per step not computing)"));
             BenchResults.Merge(Key, new JsonObject
             {
                 ["fraction"] = after,
+                ["fraction_prefetch_only"] = prefetchOnly,
                 ["fraction_without_prefetch"] = before,
                 ["target"] = ">= 0.9",
+                ["limit"] = 1.0,
+                ["server_not_computing_ms_per_step"] = Median(2, w => w.IdleMsPerStep),
+                ["server_not_computing_ms_per_step_prefetch_only"] = Median(1, w => w.IdleMsPerStep),
+                ["server_compute_ms_per_step"] = Median(2, w => w.ComputeSeconds * 1000 / w.Steps),
                 ["model"] = model.Name,
                 ["batch"] = batch,
+                ["wire"] = WireTypes.Name(wire),
                 ["hospitals"] = hospitals,
                 ["threads"] = threads,
+                ["load_after"] = ScaleBench.Load(),
                 ["steps_per_hospital_per_round"] = steps,
-                ["server_samples_per_s"] = BenchStats.Median(on.Select(w => w.SamplesPerSecond)),
-                ["server_samples_per_s_without_prefetch"] = BenchStats.Median(off.Select(w => w.SamplesPerSecond)),
-                ["rounds_with_prefetch"] = new JsonArray([.. on.Select(w => JsonValue.Create(w.Busy))]),
-                ["rounds_without_prefetch"] = new JsonArray([.. off.Select(w => JsonValue.Create(w.Busy))]),
+                ["server_samples_per_s"] = Median(2, w => w.SamplesPerSecond),
+                ["server_samples_per_s_prefetch_only"] = Median(1, w => w.SamplesPerSecond),
+                ["server_samples_per_s_without_prefetch"] = Median(0, w => w.SamplesPerSecond),
+                ["rounds_with_prefetch_and_overlap"] = new JsonArray([.. windows[2].Select(w => JsonValue.Create(w.Busy))]),
+                ["rounds_with_prefetch"] = new JsonArray([.. windows[1].Select(w => JsonValue.Create(w.Busy))]),
+                ["rounds_without_prefetch"] = new JsonArray([.. windows[0].Select(w => JsonValue.Create(w.Busy))]),
                 ["what"] = "sum of the server's step compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are past " +
                            "their first step of the round and none has finished; hospitals and server share this machine's cores",
             }, options.ResultsPath);
@@ -75,11 +94,15 @@ public static class ServerBusyBench
         }
     }
 
-    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond);
-
-    private static async Task<Window> RoundAsync(SplitRig rig, List<BenchHospital> loops, int steps, bool prefetch, TimeSpan serverPoll)
+    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond)
     {
-        var drain = await rig.StartDrainAsync(prefetch, serverPoll).ConfigureAwait(false);
+        /// <summary>Wall time per step in which the server did not compute (storage, crypto, waiting for a message).</summary>
+        public double IdleMsPerStep => Steps == 0 ? double.NaN : (WallSeconds - ComputeSeconds) * 1000 / Steps;
+    }
+
+    private static async Task<Window> RoundAsync(SplitRig rig, List<BenchHospital> loops, int steps, bool prefetch, bool overlap, TimeSpan serverPoll)
+    {
+        var drain = await rig.StartDrainAsync(prefetch, serverPoll, overlap).ConfigureAwait(false);
         List<HospitalStep>[] records;
         try
         {

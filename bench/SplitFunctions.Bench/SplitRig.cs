@@ -38,6 +38,9 @@ public sealed class SplitRig : IAsyncDisposable
 
     public StorageConnection Storage => Azurite.Connection;
 
+    /// <summary>The hospitals' key files, which a function started as its own process reads (SplitFunctions__KeyDirectory).</summary>
+    public string KeyFolder => keyFolder;
+
     public LocalKeyStore Keys { get; }
 
     public ServerFrameStore Frames { get; }
@@ -75,9 +78,9 @@ public sealed class SplitRig : IAsyncDisposable
     }
 
     /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite.</summary>
-    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay)
+    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = true)
     {
-        var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch };
+        var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch, OverlapCommits = overlapCommits };
         var drain = new QueueDrainService(Storage, Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
         await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
         return drain;
@@ -120,16 +123,26 @@ public sealed record ServerStep(long Start, long End, StepTimings Timings)
 /// <summary>The training service with a record per message of when it started and ended, for latency breakdowns and busy time.</summary>
 public sealed class TimedProcessor(MessageRouter inner, StepTimeline timeline) : IMessageProcessor
 {
+    private static readonly StepTimings None = new(0, 0, 0, 0, 0, 0);
+
     private readonly ConcurrentDictionary<(string Hospital, long Sequence), ServerStep> steps = new();
 
-    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
+    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken) =>
+        await (await BeginAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false)).Outcome.ConfigureAwait(false);
+
+    // As the drain loop drives the router: the step's commit may still run while the next message begins.
+    public async Task<PendingOutcome> BeginAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
-        var outcome = await inner.ProcessAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false);
-        var end = Stopwatch.GetTimestamp();
-        var message = MessageCodec.ParseFrame(messageText);
-        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, end, timeline.LastStep);
-        return outcome;
+        var pending = await inner.BeginAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false);
+        return new PendingOutcome(RecordAsync(MessageCodec.ParseFrame(messageText), start, pending.Outcome));
+    }
+
+    private async Task<MessageOutcome> RecordAsync(FrameMessage message, long start, Task<MessageOutcome> outcome)
+    {
+        var done = await outcome.ConfigureAwait(false);
+        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, Stopwatch.GetTimestamp(), timeline.Find(message.RunId, message.HospitalId, message.Sequence) ?? None);
+        return done;
     }
 
     public void Prefetch(string messageText, CancellationToken cancellationToken) => inner.Prefetch(messageText, cancellationToken);

@@ -23,6 +23,9 @@ public sealed record MessageOutcome(OutcomeKind Kind, string Detail)
     public static MessageOutcome Deferred(string reason) => new(OutcomeKind.Deferred, reason);
 }
 
+/// <summary>A message whose effect is applied in memory; <see cref="Outcome"/> completes when it is durable (or fails: the message is retried).</summary>
+public sealed record PendingOutcome(Task<MessageOutcome> Outcome);
+
 /// <summary>The training service as the two hosts see it: one queue message in, one outcome out.</summary>
 public interface IMessageProcessor
 {
@@ -31,6 +34,15 @@ public interface IMessageProcessor
     /// after the maximum dequeue count, poisoned.
     /// </summary>
     Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Handles a message as far as its effect on the run in memory and returns; <see cref="PendingOutcome.Outcome"/>
+    /// completes once that effect is durable (journaled, answered). Drain mode starts the next message then, so the reply
+    /// and journal write of one step overlap the next step's compute; it still deletes each message only after its outcome.
+    /// The default handles the message completely first (no overlap).
+    /// </summary>
+    async Task<PendingOutcome> BeginAsync(string messageText, long dequeueCount, CancellationToken cancellationToken) =>
+        new(Task.FromResult(await ProcessAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false)));
 
     /// <summary>
     /// A hint that this message is next: start reading what it points to, so handling it waits less on storage. Must not

@@ -20,19 +20,43 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
     public ETag? LatestETag { get; set; } = latest;
 
     /// <summary>Journal entries written since the last checkpoint.</summary>
-    public int SinceCheckpoint { get; set; }
+    public int SinceCheckpoint
+    {
+        get => Volatile.Read(ref sinceCheckpoint);
+        set => Volatile.Write(ref sinceCheckpoint, value);
+    }
+
+    private int sinceCheckpoint;
 
     public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.UtcNow;
 
     /// <summary>Serialises work on the run inside this instance (the lease serialises across instances).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 
+    private int commitsInFlight;
+    private int closed;
+
+    /// <summary>The commit of the latest vanilla step (journal entry, reply), which may still run after the gate is released; the next commit waits for it.</summary>
+    public Task PendingCommit { get; set; } = Task.CompletedTask;
+
+    /// <summary>Vanilla steps applied in memory whose commit has not finished.</summary>
+    public int CommitsInFlight => Volatile.Read(ref commitsInFlight);
+
+    public void BeginCommit() => Interlocked.Increment(ref commitsInFlight);
+
+    public void EndCommit() => Interlocked.Decrement(ref commitsInFlight);
+
+    /// <summary>True once the session was dropped: a message that waited for its gate must open the run again.</summary>
+    public bool IsClosed => Volatile.Read(ref closed) == 1;
+
     public Checkpoint ToCheckpoint() => new(State, Model.SaveWeights(), Model.SaveOptimizer());
 
     public async ValueTask DisposeAsync()
     {
+        // Dropped by whichever fails first, a step's commit or the one after it: once is enough. The gate is not disposed,
+        // as a message may still be waiting on it (it then sees IsClosed).
+        if (Interlocked.Exchange(ref closed, 1) == 1) return;
         Model.Dispose();
-        Gate.Dispose();
         await Lease.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -55,8 +55,21 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     public async Task AbandonAsync(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
-        sessions.TryRemove(session.Manifest.RunId, out _);
+        // Only this session: a later one may already hold the run again after a reload.
+        sessions.TryRemove(new KeyValuePair<string, LeasedRun>(session.Manifest.RunId, session));
         await session.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether the next commit writes a checkpoint. Counts the commits still running, read before the entries written,
+    /// so a commit finishing meanwhile makes the answer early, never late (a late one would checkpoint a model that a
+    /// later step has already changed).
+    /// </summary>
+    public static bool CheckpointDue(LeasedRun session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        var inFlight = session.CommitsInFlight;
+        return session.SinceCheckpoint + inFlight + 1 >= CheckpointEvery;
     }
 
     /// <summary>Records a journal entry for an applied message; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
@@ -64,7 +77,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     {
         ArgumentNullException.ThrowIfNull(session);
         await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
-        session.State.Step = entry.Step + 1;
+        // A later step may have numbered its entry already (VanillaSteps): the next step never goes back.
+        session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
         if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
     }
 
@@ -86,7 +100,10 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             if (!await session.Gate.WaitAsync(0, ct).ConfigureAwait(false)) continue;
             try
             {
-                if (session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
+                // The model holds every step applied; the checkpoint may hold only journaled ones, so the commits finish first.
+                // A failed commit drops the session itself (MessageRouter): nothing of it may be checkpointed.
+                await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
+                if (session.PendingCommit.IsCompletedSuccessfully && session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
             }
             catch (ConcurrentWriterException e)
             {

@@ -28,7 +28,16 @@ public sealed partial class MessageRouter(
             new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
     }
 
-    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
+    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken) =>
+        await (await BeginAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false)).Outcome.ConfigureAwait(false);
+
+    /// <summary>
+    /// Applies the message under the run's gate and returns as soon as the gate is free again: a vanilla step's sealing,
+    /// upload, journal entry and reply continue in <see cref="PendingOutcome.Outcome"/> while the next message of the run
+    /// computes. Journal entries stay in step order (each waits for the one before), so the journal still precedes every
+    /// reply, and the host deletes the message only after the outcome (invariants 3 and 4).
+    /// </summary>
+    public async Task<PendingOutcome> BeginAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
     {
         FrameMessage message;
         try
@@ -37,65 +46,89 @@ public sealed partial class MessageRouter(
         }
         catch (ProtocolException e)
         {
-            return MessageOutcome.Rejected(e.Message);
+            return Done(MessageOutcome.Rejected(e.Message));
         }
         // Before anything else (the run, a reply): does the message prove the hospital it names? Anyone with add rights
         // on `features` can name any hospital; only that hospital's key makes its MAC. A failure goes to the poison
         // queue with the reason and the named hospital is told nothing (it did not send it).
         if (await AuthenticationFailureAsync(message, cancellationToken).ConfigureAwait(false) is { } forged)
         {
-            return MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {forged}; no reply sent");
+            return Done(MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {forged}; no reply sent"));
         }
         if (message.ReplyQueue != StorageNames.RepliesQueue(message.HospitalId))
         {
-            return await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false);
+            return Done(await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false));
         }
 
-        LeasedRun? session;
-        try
+        while (true)
         {
-            session = await sessions.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RunManifestException e)
-        {
-            return await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false);
-        }
-        if (session is null) return MessageOutcome.Deferred($"run '{message.RunId}' is being trained by another instance");
+            LeasedRun? session;
+            try
+            {
+                session = await sessions.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RunManifestException e)
+            {
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
+            }
+            if (session is null) return Done(MessageOutcome.Deferred($"run '{message.RunId}' is being trained by another instance"));
 
-        await session.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await session.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // A failed commit of an earlier step closed this session while we waited: open the run again from durable state.
+            if (session.IsClosed)
+            {
+                session.Gate.Release();
+                continue;
+            }
+            return await ApplyAsync(session, message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Under the run's gate (released here): the handler of the message's kind.
+    private async Task<PendingOutcome> ApplyAsync(LeasedRun session, FrameMessage message, CancellationToken cancellationToken)
+    {
         var abandon = false;
         try
         {
             if (!session.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
             {
-                return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", session.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false);
+                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", session.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
             }
             try
             {
-                return message.Kind switch
+                // Every kind but a new vanilla step commits in line: the steps still committing must be journaled first.
+                if (message.Kind != FrameKind.Train) await session.PendingCommit.ConfigureAwait(false);
+                switch (message.Kind)
                 {
-                    FrameKind.Train => await vanilla.TrainAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    FrameKind.Forward => await ushaped.ForwardAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    FrameKind.Backward => await ushaped.BackwardAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    FrameKind.Chunk => await temporal.IndexChunkAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    FrameKind.Done => await temporal.CompleteHospitalAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    FrameKind.Evaluate => await evaluation.EvaluateAsync(session, message, cancellationToken).ConfigureAwait(false),
-                    _ => await replies.RejectAsync(message, $"unknown message kind '{message.Kind}'", cancellationToken).ConfigureAwait(false),
-                };
+                    case FrameKind.Train:
+                        return new(FinishAsync(session, await vanilla.TrainAsync(session, message, cancellationToken).ConfigureAwait(false)));
+                    case FrameKind.Forward:
+                        return Done(await ushaped.ForwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Backward:
+                        return Done(await ushaped.BackwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Chunk:
+                        return Done(await temporal.IndexChunkAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Done:
+                        return Done(await temporal.CompleteHospitalAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Evaluate:
+                        return Done(await evaluation.EvaluateAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    default:
+                        return Done(await replies.RejectAsync(message, $"unknown message kind '{message.Kind}'", cancellationToken).ConfigureAwait(false));
+                }
             }
             catch (ProtocolException e)
             {
-                return await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false);
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
             }
             catch (Exception e) when (e is TensorShapeException or NonFiniteValueException)
             {
-                return await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false);
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
             }
             catch (ConcurrentWriterException e)
             {
                 LogConflict(logger, message.RunId, e.Message);
                 abandon = true;
-                return MessageOutcome.Deferred(e.Message);
+                return Done(MessageOutcome.Deferred(e.Message));
             }
             catch
             {
@@ -106,10 +139,49 @@ public sealed partial class MessageRouter(
         }
         finally
         {
-            session.Gate.Release();
+            // Dropped while the gate is still held, so no other message computes on a model being disposed.
             if (abandon) await sessions.AbandonAsync(session).ConfigureAwait(false);
+            session.Gate.Release();
         }
     }
+
+    // A vanilla step's commit (seal, upload, journal, reply) after the gate is released. If it fails, this step and any
+    // computed after it exist in memory only: the session is dropped, and their messages, not deleted, come back and
+    // are applied again from durable state.
+    private async Task<MessageOutcome> FinishAsync(LeasedRun session, Task<MessageOutcome> committing)
+    {
+        try
+        {
+            return await committing.ConfigureAwait(false);
+        }
+        catch (ConcurrentWriterException e)
+        {
+            LogConflict(logger, session.Manifest.RunId, e.Message);
+            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            return MessageOutcome.Deferred(e.Message);
+        }
+        catch
+        {
+            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    // The next message may be computing on this run: wait for the gate, so the model is never disposed under it.
+    private async Task AbandonUnderGateAsync(LeasedRun session)
+    {
+        await session.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await sessions.AbandonAsync(session).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    private static PendingOutcome Done(MessageOutcome outcome) => new(Task.FromResult(outcome));
 
     private async Task<string?> AuthenticationFailureAsync(FrameMessage message, CancellationToken ct)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
@@ -12,22 +13,30 @@ namespace SplitFunctions.Functions.Training;
 /// </summary>
 public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, HospitalReplies replies, StepTimeline timeline)
 {
-    public async Task<MessageOutcome> TrainAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    /// <summary>
+    /// Applies the step under the run's gate and returns its commit (seal and upload dL/dA, journal entry, reply), which
+    /// goes on after the gate is released so the next step of the run can compute meanwhile. Commits journal in step
+    /// order: each waits for the one before and fails if it failed. A step whose commit writes a checkpoint commits
+    /// before returning, so the checkpoint holds exactly the journaled steps.
+    /// </summary>
+    public async Task<Task<MessageOutcome>> TrainAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(message);
         var manifest = session.Manifest;
-        if (manifest.Mode != TrainingMode.Vanilla) return await replies.RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false);
+        if (manifest.Mode != TrainingMode.Vanilla) return Task.FromResult(await replies.RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false));
         if (RunEffects.IsApplied(session, message))
         {
-            // Redelivered or replayed: answer from the record, never apply twice (invariant 4).
+            // Redelivered or replayed: answer from the record, never apply twice (invariant 4). The record is durable
+            // only once the commits still running are.
+            await session.PendingCommit.ConfigureAwait(false);
             var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
             // One download gives both the length and the digest the reply announces.
             var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
             var sha256 = SecureFrameCodec.Digest(stored.ToMemory().Span);
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await replies.SendAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
-            return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record");
+            return Task.FromResult(MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record"));
         }
 
         var clock = Stopwatch.StartNew();
@@ -37,14 +46,51 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         var computeStart = clock.Elapsed;
         var (loss, gradient) = RunEffects.ApplyTrain(session, message.HospitalId, message.Sequence, tensors);
         var compute = clock.Elapsed - computeStart;
-        // Until the journal entry exists the step is in memory only: a failure from here drops the run (MessageRouter).
-        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
-            manifest.FeatureType, [(gradient, tensors[0].Shape)], ct).ConfigureAwait(false);
-        var commitStart = clock.Elapsed;
-        await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
-        await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
-        timeline.Record(new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, written.Timings.CryptoMs, written.Timings.TransferMs,
-            (clock.Elapsed - commitStart).TotalMilliseconds));
-        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: step {session.State.BatchesApplied}, loss {loss:F4}");
+        var applied = session.State.BatchesApplied;
+        // Until its journal entry exists the step is in memory only: a failed commit drops the run (MessageRouter). The
+        // next step's entry takes the next number now, while this one may still be committing.
+        session.State.Step = entry.Step + 1;
+        var checkpointDue = LeasedRuns.CheckpointDue(session);
+        session.BeginCommit();
+        var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit,
+            new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, 0, 0, 0), ct);
+        session.PendingCommit = commit;
+        if (checkpointDue)
+        {
+            // Still under the gate: no later step may change the model before the checkpoint is written. Failures surface
+            // where the commit is awaited.
+            await Task.WhenAny(commit).ConfigureAwait(false);
+        }
+        return commit;
+    }
+
+    private async Task<MessageOutcome> CommitAsync(LeasedRun session, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
+        Task previous, StepTimings timings, CancellationToken ct)
+    {
+        try
+        {
+            // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that
+            // fails to commit leaves at most a gradient blob that its re-application overwrites.
+            var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
+                session.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
+            await previous.ConfigureAwait(false);
+            var commitStart = Stopwatch.GetTimestamp();
+            await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+            await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
+            timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
+            {
+                EncryptMs = written.Timings.CryptoMs,
+                UploadMs = written.Timings.TransferMs,
+                CommitMs = Stopwatch.GetElapsedTime(commitStart).TotalMilliseconds,
+            });
+            // The compute time goes into the log line so an operator (and the scale benchmark, which runs the function as
+            // its own process) can tell the server's compute from its storage time.
+            return MessageOutcome.Completed(string.Create(CultureInfo.InvariantCulture,
+                $"{message.HospitalId}#{message.Sequence}: step {applied}, loss {loss:F4}, compute {timings.ComputeMs:F1} ms"));
+        }
+        finally
+        {
+            session.EndCommit();
+        }
     }
 }

@@ -33,7 +33,7 @@ internal static class RunCommands
         var batch = new Option<int?>("--batch-size") { Description = "Batch size (default: the model's)." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate of the server and client optimizers (default: the model's)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the initial weights and batch order.", DefaultValueFactory = _ => 42 };
-        var featureType = new Option<string>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16, BFloat16 or QInt8 (int8 with a scale per sample, a quarter of fp32's bytes).", DefaultValueFactory = _ => nameof(ElementType.Float32) };
+        var featureType = new Option<string>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16, BFloat16 or QInt8 (int8 with a scale per sample, a quarter of fp32's bytes).", DefaultValueFactory = _ => RunRequest.DefaultFeatureType.ToString() };
         featureType.AcceptOnlyFromAmong(nameof(ElementType.Float32), nameof(ElementType.Float16), nameof(ElementType.BFloat16), nameof(ElementType.QInt8));
         var noise = new Option<double>("--noise-sigma") { Description = "Privacy: standard deviation of Gaussian noise the hospitals add to their activations (0: off).", DefaultValueFactory = _ => 0 };
         var noPeek = new Option<double>("--nopeek-alpha") { Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, activations) (vanilla; 0: off).", DefaultValueFactory = _ => 0 };

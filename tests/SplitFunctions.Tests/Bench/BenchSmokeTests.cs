@@ -14,6 +14,7 @@ public sealed class BenchSmokeTests
     [InlineData("temporal", "temporal_vs_centralized")]
     [InlineData("temporal-stream", "temporal_streaming")]
     [InlineData("busy", "server_busy_fraction_3h")]
+    [InlineData("scale", "scale")]
     [InlineData("wire", "wire_bytes_per_sample_ratio_fp32,wire_bytes_per_sample_ratio_fp16,wire_bytes_per_sample_ratio_bf16,wire_bytes_per_sample_ratio_int8,wire_bytes_per_sample_ratio_narrow_fp32,wire_bytes_per_sample_ratio_narrow_fp16,wire_bytes_per_sample_ratio_narrow_int8")]
     [InlineData("protocol", "protocol_overhead_ratio")]
     [InlineData("engine", "engine_vs_pytorch")]
@@ -43,6 +44,7 @@ public sealed class BenchSmokeTests
         "temporal" => TemporalVsCentralizedBench.RunAsync(args),
         "temporal-stream" => TemporalStreamingBench.RunAsync(args),
         "busy" => ServerBusyBench.RunAsync(args),
+        "scale" => ScaleBench.RunAsync(args),
         "wire" => WireBytesBench.RunAsync(args),
         "protocol" => ProtocolOverheadBench.RunAsync(args),
         "engine" => EngineVsPyTorchBench.RunAsync(args),
