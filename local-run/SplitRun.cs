@@ -36,6 +36,8 @@ public sealed record SplitRunSettings
     public int Threads { get; init; } = 1;
     /// <summary>U-shaped runs: the second-leg timeout and the hospitals' label-leakage defence.</summary>
     public UShapedSettings UShaped { get; init; } = new();
+    /// <summary>Noise the hospitals add to what they send (privacy.noiseSigma; from their CSPRNG).</summary>
+    public double NoiseSigma { get; init; }
     /// <summary>Decoder steps of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
     public int AuditSteps { get; init; }
 }
@@ -75,7 +77,7 @@ public static class SplitRun
         var secretPath = Path.Combine(folder, "consortium.secret");
         var secret = File.Exists(secretPath) ? ConsortiumSecret.Load(secretPath) : ConsortiumSecret.Create();
         if (!File.Exists(secretPath)) secret.Save(secretPath);
-        request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment } };
+        request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment, NoiseSigma = settings.NoiseSigma } };
         string[] initArguments = [.. settings.ExtraInitArguments, "--consortium-secret", secretPath];
         var manifest = RunCreation.BuildManifest(request);
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
