@@ -62,26 +62,5 @@ public sealed class ChaosRunTests(Xunit.Abstractions.ITestOutputHelper output)
         log.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("--outage-seconds '60,5'");
     }
 
-    private static async Task<(int Code, string Log)> RunChaosAsync(string[] arguments)
-    {
-        var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
-        File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("chaos did not finish within 10 minutes: " + await stdout + await stderr);
-        }
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Log)> RunChaosAsync(string[] arguments) => LocalRunProcess.RunAsync(arguments, TimeSpan.FromMinutes(10));
 }

@@ -52,26 +52,5 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         browserLog.Should().NotContainAny("Uncaught", "net::ERR_", "Failed to load resource");
     }
 
-    private static async Task<(int Code, string Log)> RunDemoAsync(string[] arguments)
-    {
-        var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
-        File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(12));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the demo did not finish within 12 minutes: " + await stdout + await stderr);
-        }
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Log)> RunDemoAsync(string[] arguments) => LocalRunProcess.RunAsync(arguments, TimeSpan.FromMinutes(12));
 }

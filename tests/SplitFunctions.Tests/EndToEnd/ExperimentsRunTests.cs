@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using SplitFunctions.Core.Data;
 
@@ -18,25 +17,9 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
         var data = dir.File("tiny.npz");
         ImageArchive.Save(data, [new("train", SyntheticImages.Generate(300, 28, 28, seed: 9))]);
 
-        var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
-        File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
-        foreach (var a in new[] { dll, "experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32", "--audit-steps", "60" }) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("experiments did not finish within 10 minutes: " + await stdout + await stderr);
-        }
-        var log = await stdout + await stderr;
-        process.ExitCode.Should().Be(0, log);
+        var (code, log) = await LocalRunProcess.RunAsync(["experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32", "--audit-steps", "60"],
+            TimeSpan.FromMinutes(10), workingDirectory: dir.Path);
+        code.Should().Be(0, log);
 
         var folder = Path.Combine(dir.Path, "artifacts", "experiments", "tiny");
         File.Exists(Path.Combine(folder, "results.md")).Should().BeTrue();
