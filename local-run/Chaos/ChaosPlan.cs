@@ -55,6 +55,9 @@ public static class ChaosPlan
             for (var i = 0; i < times; i++) faults.Add(new PlannedFault(First + random.NextDouble() * (Last - First), kind, count(i)));
         }
         Add(FaultKind.Kill, settings.Kills, _ => 1);
+        // The first kill lands at the start: a run that finishes within seconds (a smoke run on a quiet machine) still
+        // meets one. Its point is drawn all the same, so the rest of a seed's plan is unchanged.
+        if (settings.Kills > 0) faults[0] = faults[0] with { At = 0 };
         Add(FaultKind.Outage, settings.Outages, _ => 1);
         Add(FaultKind.Duplicate, settings.Rounds, _ => 1 + random.Next(3));
         Add(FaultKind.Reorder, settings.Rounds, _ => 1);

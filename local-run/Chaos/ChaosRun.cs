@@ -187,7 +187,7 @@ public sealed class ChaosRun
             // also land mid-step rather than just after a state file changed.
             while (plan.TryPeek(out var head) && progress >= head.At)
             {
-                headDue ??= now + TimeSpan.FromSeconds(head.Kind == FaultKind.Kill ? random.NextDouble() * 2.5 : 0);
+                headDue ??= now + TimeSpan.FromSeconds(head.Kind == FaultKind.Kill && head.At > 0 ? random.NextDouble() * 2.5 : 0);
                 if (now < headDue || !CanFire(head, system, agents, restarts, outageEnds)) break;
                 plan.Dequeue();
                 headDue = null;
