@@ -78,7 +78,7 @@ public sealed class SplitRig : IAsyncDisposable
     }
 
     /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite.</summary>
-    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = true)
+    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = false)
     {
         var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch, OverlapCommits = overlapCommits };
         var drain = new QueueDrainService(Storage, Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);

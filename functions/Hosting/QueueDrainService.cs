@@ -19,9 +19,11 @@ public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCoun
     /// <summary>
     /// Begin the next message once the current one is applied in memory, while its commit (sealed reply blob, journal
     /// entry, reply) and deletion finish: the server computes instead of waiting on storage. Off: one message at a time
-    /// from receipt to deletion (kept for the benchmarks' baseline).
+    /// from receipt to deletion. Off by default: with it on, the chaos smoke run once ended with an agent refusing a reply
+    /// (exit 13, a reply that failed verification) under duplicate deliveries; until that is understood and tested, the
+    /// benchmarks measure it and the product does not use it.
     /// </summary>
-    public bool OverlapCommits { get; init; } = true;
+    public bool OverlapCommits { get; init; }
 }
 
 /// <summary>
