@@ -54,7 +54,7 @@ public static class DemoReport
         {
             var audits = AuditSummary.Table(outcomes.Where(o => o.Audit is not null).Select(o => (o.HospitalId, o.Audit!)));
             report.AddHeading("What a curious server could rebuild (leakage audit at each hospital)")
-                .AddParagraph("Each hospital played the server against its own trained layer on its own data (nothing was sent): decoders from the activations back to the images, trained with the client weights known and from leaked (image, activation) pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own original among all test images.")
+                .AddParagraph(AuditSummary.Explanation)
                 .AddTable(audits);
             var first = outcomes.First(o => o.Audit is not null);
             if (File.Exists(first.Audit!.PicturePath))

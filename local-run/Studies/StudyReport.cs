@@ -48,7 +48,7 @@ public static class StudyReport
         if (audits is not null)
         {
             report.AddHeading("What a curious server could rebuild (leakage audit per arm and hospital)")
-                .AddParagraph("After the test evaluation each hospital played the server against its own trained layer on its own data (nothing was sent): decoders from the activations back to the images, trained with the client weights known and from 50 and 1,000 leaked (image, activation) pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own original among all test images.")
+                .AddParagraph(AuditSummary.Explanation)
                 .AddTable(audits);
             foreach (var arm in arms.Where(a => a.Audits is not null))
             {
