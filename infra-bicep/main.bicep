@@ -109,6 +109,9 @@ param maxDequeueCount int = 5
 @maxValue(3600)
 param visibilityTimeoutSeconds int = 300
 
+@description('Optional. Drain mode: begin the next message while the current one\'s reply, journal entry and deletion finish (the server computes instead of waiting on storage).')
+param overlapCommits bool = false
+
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var names = {
   storage: take('${namePrefix}st${suffix}', 24)
@@ -293,6 +296,10 @@ var appSettings = [
   {
     name: 'SplitFunctions__TemporalWindowMiB'
     value: string(temporalWindowMiB)
+  }
+  {
+    name: 'SplitFunctions__OverlapCommits'
+    value: string(overlapCommits)
   }
 ]
 

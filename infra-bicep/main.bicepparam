@@ -35,4 +35,6 @@ param maxDequeueCount = 5
 
 param visibilityTimeoutSeconds = 300
 
+param overlapCommits = false
+
 param threads = 0

@@ -49,10 +49,13 @@ public static class FunctionSettings
     /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window; bounds the function's memory whatever the data size.</summary>
     public const string TemporalWindowMiB = "SplitFunctions__TemporalWindowMiB";
 
+    /// <summary>Drain mode: begin the next message while the current one's reply, journal entry and deletion finish.</summary>
+    public const string OverlapCommits = "SplitFunctions__OverlapCommits";
+
     /// <summary>All of the above, for the consistency test and start-up diagnostics.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
-        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB,
+        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB, OverlapCommits,
     ];
 }

@@ -23,7 +23,7 @@ public static class DrainHost
                 sp.GetRequiredService<StorageConnection>(),
                 sp.GetRequiredService<IMessageProcessor>(),
                 sp.GetRequiredService<PoisonQueue>(),
-                new DrainOptions(options.VisibilityTimeout, options.MaxDequeueCount, exitWhenEmpty, MaxPollDelay),
+                new DrainOptions(options.VisibilityTimeout, options.MaxDequeueCount, exitWhenEmpty, MaxPollDelay) { OverlapCommits = options.OverlapCommits },
                 sp.GetRequiredService<IHostApplicationLifetime>(),
                 sp.GetRequiredService<ILogger<QueueDrainService>>());
         });

@@ -11,6 +11,12 @@ public enum OutcomeKind
 
     /// <summary>Not now (the run is busy on another instance): leave it for later without counting a failure.</summary>
     Deferred,
+
+    /// <summary>
+    /// Part of the work is durable and more remains (a temporal run's next epoch): queue the message again as a fresh
+    /// delivery and delete this one, so a long run is many short deliveries and a few kills in it do not poison it.
+    /// </summary>
+    Continue,
 }
 
 /// <summary>The outcome with its reason, as logged and recorded on `features-rejections`.</summary>
@@ -21,6 +27,8 @@ public sealed record MessageOutcome(OutcomeKind Kind, string Detail)
     public static MessageOutcome Rejected(string reason) => new(OutcomeKind.Rejected, reason);
 
     public static MessageOutcome Deferred(string reason) => new(OutcomeKind.Deferred, reason);
+
+    public static MessageOutcome Continue(string progress) => new(OutcomeKind.Continue, progress);
 }
 
 /// <summary>A message whose effect is applied in memory; <see cref="Outcome"/> completes when it is durable (or fails: the message is retried).</summary>

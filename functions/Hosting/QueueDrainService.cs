@@ -304,6 +304,11 @@ public sealed partial class QueueDrainService(
                 await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false); // unchanged wire text
                 await features.DeleteMessageAsync(message.MessageId, receipt, stoppingToken).ConfigureAwait(false);
                 break;
+            case OutcomeKind.Continue:
+                // A fresh copy first, then the delete: a kill between the two leaves a duplicate, answered from the record.
+                await features.SendMessageAsync(message.Body.ToString(), cancellationToken: stoppingToken).ConfigureAwait(false);
+                await features.DeleteMessageAsync(message.MessageId, receipt, stoppingToken).ConfigureAwait(false);
+                break;
         }
     }
 

@@ -33,6 +33,9 @@ public sealed class ServerOptions
     /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window (two windows are in memory at once).</summary>
     public int TemporalWindowMiB { get; set; } = (int)(TemporalFeatureStream.DefaultWindowBytes >> 20);
 
+    /// <summary>Drain mode: <see cref="DrainOptions.OverlapCommits"/>.</summary>
+    public bool OverlapCommits { get; set; }
+
     /// <summary>Key Vault holding one secret per hospital key (Azure).</summary>
     public Uri? KeyVaultUri { get; set; }
 

@@ -39,7 +39,13 @@ public sealed partial class ProcessFeaturesFunction(
         {
             var outcome = await ProcessThroughOutagesAsync(message, cancellationToken).ConfigureAwait(false);
             LogHandled(logger, message.MessageId, message.DequeueCount, outcome.Kind, outcome.Detail);
-            if (outcome.Kind == OutcomeKind.Rejected)
+            if (outcome.Kind == OutcomeKind.Continue)
+            {
+                // The rest as a fresh delivery (the host deletes this one when the invocation returns): kills during
+                // a long temporal run count per epoch, not against one message.
+                await storage.GetQueueClient(StorageNames.FeaturesQueue).SendMessageAsync(message.MessageText, cancellationToken).ConfigureAwait(false);
+            }
+            else if (outcome.Kind == OutcomeKind.Rejected)
             {
                 LogRejected(logger, message.MessageId, outcome.Detail);
                 await poison.PoisonAsync(message.MessageId, QueueText.Encode(message.MessageText), message.MessageText, message.DequeueCount, outcome.Detail, PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);

@@ -51,10 +51,17 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
         }
     }
 
-    /// <summary>Drops a session without writing (after a concurrent-writer conflict); the next message reloads durable state.</summary>
+    /// <summary>
+    /// Drops a session without writing (after a concurrent-writer conflict or a failed step); the next message reloads
+    /// durable state. Called under the run's gate.
+    /// </summary>
     public async Task AbandonAsync(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
+        // Its commits still in flight settle first (each fails after the first failure, or succeeds): a stale one must not
+        // upload a reply blob after a reloaded session has applied that step again and announced its own blob under the
+        // same name (the hospital would then read bytes that do not match the digest it was sent).
+        await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
         // Only this session: a later one may already hold the run again after a reload.
         sessions.TryRemove(new KeyValuePair<string, LeasedRun>(session.Manifest.RunId, session));
         await session.DisposeAsync().ConfigureAwait(false);

@@ -57,7 +57,11 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
             var waiting = string.Join(", ", session.Manifest.Hospitals.Where(h => !state.Done.ContainsKey(h)));
             return MessageOutcome.Completed($"{message.HospitalId} complete; waiting for {waiting}");
         }
-        var loss = await epochs.TrainAsync(session, ct).ConfigureAwait(false);
+        // One epoch per delivery: a kill costs at most the epoch in flight, and only kills within one epoch count
+        // towards poisoning this message (docs/deploy.md).
+        if (await epochs.TrainNextEpochAsync(session, ct).ConfigureAwait(false) && state.EpochsCompleted < session.Manifest.Epochs)
+            return MessageOutcome.Continue($"temporal epoch {state.EpochsCompleted}/{session.Manifest.Epochs} done; the next comes with the next delivery");
+        var loss = state.Epochs.LastOrDefault()?.Loss ?? double.NaN;
         await replies.SendAsync(message, ReplyKind.Accepted, null, 0, null, loss, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"temporal training complete: {state.EpochsCompleted} epochs, final loss {loss:F4}");
     }

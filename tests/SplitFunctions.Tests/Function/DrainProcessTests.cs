@@ -1,4 +1,6 @@
+using SplitFunctions.Core.Configuration;
 using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Training;
@@ -38,6 +40,59 @@ public sealed class DrainProcessTests
         checkpoint!.State.RecentBatches.Select(b => b.Sequence).Should().Equal(Enumerable.Range(0, batches).Select(i => (long)i), "each batch is applied exactly once, in order");
         checkpoint.State.BatchesApplied.Should().Be(batches);
         checkpoint.State.Watermarks["alpha"].Should().Be(batches - 1);
+    }
+
+    [Fact]
+    public async Task A_temporal_run_killed_more_often_than_maxDequeueCount_during_its_epochs_still_completes_and_nothing_is_poisoned()
+    {
+        // Found by `splitfn-local chaos`: every kill during the epochs was one more delivery of the last `done` message,
+        // so five kills in one training poisoned it and the run waited at its last checkpoint for `poison retry`.
+        const int epochs = 30, kills = ServerOptions.DefaultMaxDequeueCount + 1;
+        await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha"], batchSize: 8, epochs: epochs);
+        for (var chunk = 0; chunk < 2; chunk++)
+        {
+            var (a, y, shape) = run.Batch(400, salt: chunk);
+            await run.Features.SendMessageAsync(await run.PrepareAsync("alpha", chunk, FrameKind.Chunk, a, shape, y));
+        }
+        await run.Features.SendMessageAsync(run.DoneMessage("alpha", 2, 2));
+        var settings = new Dictionary<string, string> { [FunctionSettings.VisibilityTimeoutSeconds] = "5" };
+        var drain = FunctionProcess.Start(run, "drain", "drain-a", settings);
+        var store = new RunStore(run.Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
+        var log = new System.Text.StringBuilder();
+        for (var kill = 0; kill < kills; kill++)
+        {
+            // Kill once this process has finished an epoch and the next is in flight, then start again.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+            while (!drain.Output.Contains(": Continue: temporal epoch", StringComparison.Ordinal))
+            {
+                DateTime.UtcNow.Should().BeBefore(deadline, "an epoch within 90 s\n" + log + drain.Output);
+                await Task.Delay(20);
+            }
+            await Task.Delay(50);
+            drain.Kill();
+            log.Append(drain.Output);
+            await drain.DisposeAsync();
+            drain = FunctionProcess.Start(run, "drain", "drain-a", settings);
+        }
+        await using (drain)
+        {
+            ReplyMessage done;
+            try
+            {
+                do done = await run.NextReplyAsync("alpha", TimeSpan.FromSeconds(180));
+                while (done.Sequence < 2);
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}; poisoned: {string.Join("; ", (await run.PoisonRecordsAsync()).Select(r => r.Reason))}\n{log}{drain.Output}", e);
+            }
+            done.Kind.Should().Be(ReplyKind.Accepted, log + drain.Output);
+            await drain.StopAsync();
+        }
+        (await run.PoisonRecordsAsync()).Should().BeEmpty("no message was poisoned\n" + log);
+        var (checkpoint, _) = await store.LoadLatestAsync("run-1", CancellationToken.None);
+        checkpoint!.State.EpochsCompleted.Should().Be(epochs);
+        checkpoint.State.Epochs.Select(e => e.Epoch).Should().Equal(Enumerable.Range(1, epochs), "each epoch recorded once, in order");
     }
 
     [Fact]

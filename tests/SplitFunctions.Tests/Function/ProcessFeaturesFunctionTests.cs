@@ -80,6 +80,26 @@ public sealed class ProcessFeaturesFunctionTests
     }
 
     [Fact]
+    public async Task A_temporal_run_trains_one_epoch_per_delivery_and_queues_the_rest_as_a_fresh_message()
+    {
+        await using var run = await RunHarness.StartAsync(Core.Runs.TrainingMode.Temporal, hospitals: ["alpha"], batchSize: 8, epochs: 3);
+        await using var worker = new WorkerRig(run);
+        var (a, y, shape) = run.Batch(40, salt: 1);
+        await worker.FeaturesQueue().SendMessageAsync(await run.PrepareAsync("alpha", 0, FrameKind.Chunk, a, shape, y));
+        await worker.FeaturesQueue().SendMessageAsync(run.DoneMessage("alpha", 1, 1));
+        (await worker.DeliverNextAsync()).Failure.Should().BeNull("the chunk is indexed");
+        for (var epoch = 1; epoch <= 3; epoch++)
+        {
+            var (failure, message) = await worker.DeliverNextAsync();
+            failure.Should().BeNull();
+            message.DequeueCount.Should().Be(1, "each epoch comes with a fresh delivery, so kills in one epoch do not add up over the run");
+            (await worker.Sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None))!.State.EpochsCompleted.Should().Be(epoch);
+        }
+        (await worker.FeaturesQueue().PeekMessageAsync()).Value.Should().BeNull("the last epoch's delivery queues nothing more");
+        (await run.ReplyToAsync("alpha", 1)).Kind.Should().Be(ReplyKind.Accepted, "the hospital hears once training is complete");
+    }
+
+    [Fact]
     public async Task A_bad_message_is_rejected_with_its_reason_the_hospital_told_and_the_message_poisoned_unchanged()
     {
         await using var run = await RunHarness.StartAsync();

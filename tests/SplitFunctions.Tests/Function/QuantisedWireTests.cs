@@ -77,7 +77,7 @@ public sealed class QuantisedWireTests
             (await service.ProcessAsync(await run.PrepareAsync(hospital, 0, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         }
         (await service.ProcessAsync(run.DoneMessage("alpha", 1, 1), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var outcome = await service.ProcessAsync(run.DoneMessage("beta", 1, 1), 1, CancellationToken.None);
+        var outcome = await service.ProcessToEndAsync(run.DoneMessage("beta", 1, 1), 1, CancellationToken.None);
         outcome.Detail.Should().Contain("2 epochs");
         var session = await sessions.OpenAsync("run-1", CancellationToken.None);
         session!.State.Epochs.Should().HaveCount(2).And.OnlyContain(e => e.Samples == 80, "both hospitals' int8 chunks are read back and trained on");

@@ -13,6 +13,32 @@ namespace SplitFunctions.Tests.Function;
 public sealed class RunOwnershipTests
 {
     [Fact]
+    public async Task A_dropped_run_is_reopened_only_after_its_commits_in_flight_have_settled()
+    {
+        // A commit still uploading when its run is dropped (the next message failed under an outage, with commits
+        // overlapping compute) could land its reply blob after a reloaded session had applied the step again and announced
+        // its own blob under the same name: the hospital then reads bytes that fail the digest it was sent (exit 13).
+        await using var run = await RunHarness.StartAsync();
+        var (_, sessions) = run.CreateService("instance-a");
+        await using var _ = sessions;
+        var session = (await sessions.OpenAsync("run-1", CancellationToken.None))!;
+        var inFlight = new TaskCompletionSource();
+        session.PendingCommit = inFlight.Task;
+        await session.Gate.WaitAsync();
+        var abandon = sessions.AbandonAsync(session);
+        await Task.Delay(500);
+        abandon.IsCompleted.Should().BeFalse("a commit of the session is still in flight");
+        session.IsClosed.Should().BeFalse();
+        (await sessions.OpenAsync("run-1", CancellationToken.None)).Should().BeSameAs(session,
+            "no session is loaded from durable state meanwhile: the next message waits for this one's gate");
+        inFlight.SetException(new IOException("storage went away"));
+        await abandon;
+        session.IsClosed.Should().BeTrue();
+        session.Gate.Release();
+        (await sessions.OpenAsync("run-1", CancellationToken.None)).Should().NotBeNull().And.NotBeSameAs(session, "reloaded from durable state");
+    }
+
+    [Fact]
     public async Task An_idle_run_is_checkpointed_and_released_so_another_instance_continues_without_replay()
     {
         await using var run = await RunHarness.StartAsync();
@@ -75,14 +101,14 @@ public sealed class RunOwnershipTests
             var last = run.DoneMessage("beta", 2, 2);
             if (!breakLease)
             {
-                (await service.ProcessAsync(last, 1, CancellationToken.None)).Detail.Should().Contain("20 epochs");
+                (await service.ProcessToEndAsync(last, 1, CancellationToken.None)).Detail.Should().Contain("20 epochs");
                 var weights = (await sessions.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
                 await sessions.DisposeAsync();
                 return weights;
             }
 
             // Another instance takes the run while instance-a trains: break its lease and acquire it under instance-b's id.
-            var training = service.ProcessAsync(last, 1, CancellationToken.None);
+            var training = service.ProcessToEndAsync(last, 1, CancellationToken.None);
             while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 4) await Task.Delay(5);
             var leaseBlob = store.Container.GetBlobClient(RunStore.LeaseBlob("run-1"));
             await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-a", "run-1")).BreakAsync(TimeSpan.Zero);
@@ -97,7 +123,7 @@ public sealed class RunOwnershipTests
             await sessions.DisposeAsync();
 
             var (next, nextSessions) = run.CreateService("instance-b");
-            (await next.ProcessAsync(last, 2, CancellationToken.None)).Detail.Should().Contain("20 epochs");
+            (await next.ProcessToEndAsync(last, 2, CancellationToken.None)).Detail.Should().Contain("20 epochs");
             var resumed = await nextSessions.OpenAsync("run-1", CancellationToken.None);
             resumed!.State.EpochsCompleted.Should().Be(20);
             resumed.State.Epochs.Select(e => e.Epoch).Should().Equal(Enumerable.Range(1, 20), "each epoch recorded once, in order");

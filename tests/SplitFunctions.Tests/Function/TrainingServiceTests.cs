@@ -152,7 +152,7 @@ public sealed class TrainingServiceTests
         // The agent does not await chunks one by one: a redelivery after a kill or an outage's re-queue brings chunk 2 first
         // (found by `splitfn-local chaos`: chunks 0 and 1 were then answered as replays, never indexed, and `done` waited forever).
         foreach (var i in new[] { 2, 0, 1, 0 }) (await service.ProcessAsync(texts[i], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var outcome = await service.ProcessAsync(run.DoneMessage("alpha", 3, 3), 1, CancellationToken.None);
+        var outcome = await service.ProcessToEndAsync(run.DoneMessage("alpha", 3, 3), 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
         outcome.Detail.Should().Contain("1 epochs");
         var session = await sessions.OpenAsync("run-1", CancellationToken.None);
@@ -193,13 +193,13 @@ public sealed class TrainingServiceTests
                     while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 3) await Task.Delay(1);
                     await cts.CancelAsync();
                 });
-                var act = async () => await service.ProcessAsync(last, 1, cts.Token);
+                var act = async () => await service.ProcessToEndAsync(last, 1, cts.Token);
                 await act.Should().ThrowAsync<OperationCanceledException>();
                 await watcher;
                 await sessions.DisposeAsync();
                 (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
             }
-            var outcome = await service.ProcessAsync(last, 2, CancellationToken.None);
+            var outcome = await service.ProcessToEndAsync(last, 2, CancellationToken.None);
             outcome.Detail.Should().Contain("8 epochs");
             var session = await sessions.OpenAsync("run-1", CancellationToken.None);
             session!.State.EpochsCompleted.Should().Be(8);
