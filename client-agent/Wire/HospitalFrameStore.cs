@@ -96,7 +96,8 @@ public sealed class HospitalFrameStore(
         var waited = TimeSpan.Zero;
         var nextNotice = WaitingNotice;
         sent.TryGetValue(sequence, out var expected);
-        // A server step takes tens to hundreds of milliseconds: poll often at first, then back off to 1 s for a cold function.
+        // A server step takes tens of milliseconds to seconds: each look comes an eighth of the time waited so far after the
+        // last (20 ms to 1 s), so a reply is picked up at most about an eighth late and a cold function is polled once a second.
         var delay = TimeSpan.FromMilliseconds(20);
         while (true)
         {
@@ -135,7 +136,7 @@ public sealed class HospitalFrameStore(
                 info?.Invoke($"waiting for the function's reply to message #{sequence} ({waited.TotalSeconds:F0} s of {replyTimeout.TotalSeconds:F0} s)");
                 nextNotice += WaitingNotice;
             }
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 1000));
+            delay = TimeSpan.FromMilliseconds(Math.Clamp(waited.TotalMilliseconds / 8, 20, 1000));
         }
     }
 

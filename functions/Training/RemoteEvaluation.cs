@@ -10,16 +10,23 @@ public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies re
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(message);
+        // U-shaped: the body's outputs go back and the hospital's tail makes the predictions (none cross the wire).
+        var ushaped = session.Manifest.Mode == SplitFunctions.Core.Runs.TrainingMode.UShaped;
+        var (kind, replyKind) = ushaped ? (PayloadKind.ServerOutputs, ReplyKind.Outputs) : (PayloadKind.Predictions, ReplyKind.Predictions);
+        // Not journaled (nothing is applied), so a redelivered or duplicated request finds its answer as a blob.
+        if (await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, kind, ct).ConfigureAwait(false) is { } answered)
+        {
+            await replies.SendAsync(message, replyKind, answered.Blob, answered.Length, answered.Sha256, null, null, ct).ConfigureAwait(false);
+            return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: repeated evaluation answered with the {(ushaped ? "server outputs" : "predictions")} already sent");
+        }
         var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the hospital); it has {tensors.Length} tensors");
         TrainingFrames.RequireCut(session, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
         var predictions = session.Model.Predict(tensors[0].Values, batch);
-        // U-shaped: the body's outputs go back and the hospital's tail makes the predictions (none cross the wire).
-        var ushaped = session.Manifest.Mode == SplitFunctions.Core.Runs.TrainingMode.UShaped;
-        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, ushaped ? PayloadKind.ServerOutputs : PayloadKind.Predictions, message.KeyId!,
+        var written = await frames.WriteOnceAsync(message.RunId, message.HospitalId, message.Sequence, kind, message.KeyId!,
             SplitFunctions.Core.ElementType.Float32, [(predictions, [batch, .. session.Model.OutputShape])], ct).ConfigureAwait(false);
-        await replies.SendAsync(message, ushaped ? ReplyKind.Outputs : ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
+        await replies.SendAsync(message, replyKind, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {batch} {(ushaped ? "server outputs" : "predictions")}");
     }
 }

@@ -132,6 +132,42 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
 
+    /// <summary>
+    /// The frame already written for this request, if any (name, length and digest of its bytes): a repeated request is
+    /// answered with the bytes already announced, never sealed again under the same name while the hospital may be
+    /// reading them (it would read bytes that fail the digest it was sent).
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind, CancellationToken ct)
+    {
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        try
+        {
+            var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            return (blob, stored.ToMemory().Length, SecureFrameCodec.Digest(stored.ToMemory().Span));
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WriteAsync"/> for a reply not kept in the run's journal (predictions): written only if no frame of that
+    /// name exists; when one does (a copy of the request answered meanwhile), that one is the answer.
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256)> WriteOnceAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
+        using var sealedFrame = SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob, sealedFrame.Length, sealedFrame.Sha256);
+        return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
+            ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
+    }
+
     public static string FolderFor(PayloadKind kind) => kind switch
     {
         PayloadKind.Features => "features",

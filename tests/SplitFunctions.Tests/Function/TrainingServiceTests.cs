@@ -139,6 +139,30 @@ public sealed class TrainingServiceTests
     }
 
     [Fact]
+    public async Task A_repeated_evaluate_message_is_answered_with_the_predictions_already_sent_never_sealed_again()
+    {
+        // Found by `splitfn-local chaos`: a duplicate evaluate sealed new predictions under the same blob name while the
+        // hospital was reading the first answer, which then failed the digest it had been sent (agent exit 13).
+        await using var run = await RunHarness.StartAsync();
+        var (service, sessions) = run.CreateService();
+        await using var _ = sessions;
+        var (a, _, shape) = run.Batch(8, salt: 5);
+        var text = await run.PrepareAsync("alpha", 0, FrameKind.Evaluate, a, shape, labels: null);
+        (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        var first = await run.NextReplyAsync("alpha");
+        var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(first.Blob);
+        var etag = (await blob.GetPropertiesAsync()).Value.ETag;
+
+        var again = await service.ProcessAsync(text, 2, CancellationToken.None);
+        again.Kind.Should().Be(OutcomeKind.Completed);
+        again.Detail.Should().Contain("already sent");
+        var second = await run.NextReplyAsync("alpha");
+        (second.Blob, second.Sha256, second.Length).Should().Be((first.Blob, first.Sha256, first.Length));
+        (await blob.GetPropertiesAsync()).Value.ETag.Should().Be(etag, "the blob the hospital may be reading is not written again");
+        (await run.ReadReplyAsync(second)).Should().ContainSingle().Which.Shape[0].Should().Be(8);
+    }
+
+    [Fact]
     public async Task Temporal_chunks_delivered_out_of_order_are_all_indexed_and_an_earlier_chunk_is_not_taken_for_a_replay()
     {
         await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha"], batchSize: 8, epochs: 1);
