@@ -110,7 +110,7 @@ param maxDequeueCount int = 5
 param visibilityTimeoutSeconds int = 300
 
 @description('Optional. Drain mode: begin the next message while the current one\'s reply, journal entry and deletion finish (the server computes instead of waiting on storage).')
-param overlapCommits bool = false
+param overlapCommits bool = true
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var names = {

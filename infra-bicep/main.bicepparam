@@ -35,6 +35,6 @@ param maxDequeueCount = 5
 
 param visibilityTimeoutSeconds = 300
 
-param overlapCommits = false
+param overlapCommits = true
 
 param threads = 0

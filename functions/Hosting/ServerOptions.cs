@@ -34,7 +34,7 @@ public sealed class ServerOptions
     public int TemporalWindowMiB { get; set; } = (int)(TemporalFeatureStream.DefaultWindowBytes >> 20);
 
     /// <summary>Drain mode: <see cref="DrainOptions.OverlapCommits"/>.</summary>
-    public bool OverlapCommits { get; set; }
+    public bool OverlapCommits { get; set; } = true;
 
     /// <summary>Key Vault holding one secret per hospital key (Azure).</summary>
     public Uri? KeyVaultUri { get; set; }
