@@ -133,7 +133,7 @@ public sealed class HospitalFrameStore(
             waited += delay;
             if (waited >= nextNotice)
             {
-                info?.Invoke($"waiting for the function's reply to message #{sequence} ({waited.TotalSeconds:F0} s of {replyTimeout.TotalSeconds:F0} s)");
+                info?.Invoke($"waiting for the function's reply to message #{sequence} ({(int)waited.TotalSeconds} s of {replyTimeout.TotalSeconds:F0} s)");
                 nextNotice += WaitingNotice;
             }
             delay = TimeSpan.FromMilliseconds(Math.Clamp(waited.TotalMilliseconds / 8, 20, 1000));
