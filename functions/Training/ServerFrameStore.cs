@@ -121,11 +121,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     public async Task<(string Blob, long Length, string Sha256, FrameTimings Timings)> WriteAsync(
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(tensors);
         var clock = Stopwatch.StartNew();
-        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
-        using var sealedFrame = SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var crypto = clock.Elapsed.TotalMilliseconds;
         var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
         await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
@@ -158,14 +155,20 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     public async Task<(string Blob, long Length, string Sha256)> WriteOnceAsync(
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(tensors);
-        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
-        using var sealedFrame = SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
         if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob, sealedFrame.Length, sealedFrame.Sha256);
         return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
             ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
+    }
+
+    private async Task<PooledSealedFrame> SealAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
+        return SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
     }
 
     public static string FolderFor(PayloadKind kind) => kind switch

@@ -30,12 +30,10 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4). The record is durable
             // only once the commits still running are.
             await session.PendingCommit.ConfigureAwait(false);
-            var blob = StorageNames.FrameBlob("gradients", message.RunId, message.Sequence);
-            // One download gives both the length and the digest the reply announces.
-            var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            var sha256 = SecureFrameCodec.Digest(stored.ToMemory().Span);
+            var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct).ConfigureAwait(false)
+                ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its gradient blob is missing; the message is retried");
             var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
-            await replies.SendAsync(message, ReplyKind.Gradients, blob, stored.ToMemory().Length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
+            await replies.SendAsync(message, ReplyKind.Gradients, blob, length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
             return Task.FromResult(MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record"));
         }
 
