@@ -92,9 +92,10 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     private async Task<MessageOutcome> AnswerFromRecordAsync(FrameMessage message, ReplyKind kind, CancellationToken ct)
     {
         // Redelivered or replayed: answer from the stored reply, never apply twice (invariant 4).
-        var blob = StorageNames.FrameBlob(StorageNames.ReplyFolder(kind), message.RunId, message.Sequence);
-        var stored = (await frames.Container(message.HospitalId).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-        await replies.SendAsync(message, kind, blob, stored.ToMemory().Length, SecureFrameCodec.Digest(stored.ToMemory().Span), null, null, ct).ConfigureAwait(false);
+        var written = kind == ReplyKind.Outputs ? PayloadKind.ServerOutputs : PayloadKind.Gradients;
+        var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, written, ct).ConfigureAwait(false)
+            ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its {written} blob is missing; the message is retried");
+        await replies.SendAsync(message, kind, blob, length, sha256, null, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replayed {message.Kind.ToString().ToLowerInvariant()} leg answered from the record");
     }
 
