@@ -77,8 +77,25 @@ public sealed class SplitRig : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite.</summary>
-    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = false)
+    /// <summary>Runs <paramref name="work"/> on the benchmark's own run, holding its gate as the function does while it trains.</summary>
+    public async Task<T> UnderRunGateAsync<T>(string runId, Func<LeasedRun, Task<T>> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var session = await Sessions.OpenAsync(runId, CancellationToken.None).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
+        await session.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return await work(session).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite; by default as the product configures it.</summary>
+    public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = true)
     {
         var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch, OverlapCommits = overlapCommits };
         var drain = new QueueDrainService(Storage, Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);

@@ -122,10 +122,7 @@ public static class TemporalStreamingBench
     // Median epoch samples/s over the rounds (after one warm-up epoch), and the peak RSS while they ran.
     private static async Task<(double Rate, double PeakMiB)> MeasureAsync(SplitRig rig, RunManifest manifest, int rounds, Func<LeasedRun, int, Task<int>> epoch)
     {
-        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
-            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
-        await session.Gate.WaitAsync().ConfigureAwait(false);
-        try
+        return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
@@ -139,11 +136,7 @@ public static class TemporalStreamingBench
                 rates.Add(seen / clock.Elapsed.TotalSeconds);
             }
             return (BenchStats.Median(rates), PeakMemory.PeakBytes() / 1048576.0);
-        }
-        finally
-        {
-            session.Gate.Release();
-        }
+        }).ConfigureAwait(false);
     }
 
     private static double IfReadingAddsUp(double inMemoryRate, double readOnlyRate) => 1 / (1 + inMemoryRate / readOnlyRate);
@@ -151,20 +144,13 @@ public static class TemporalStreamingBench
     // One epoch's windows read (downloaded, decrypted, decoded) and not trained on: samples/s of the reading alone.
     private static async Task<double> ReadOnlyRateAsync(SplitRig rig, RunManifest manifest, long windowBytes)
     {
-        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
-            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
-        await session.Gate.WaitAsync().ConfigureAwait(false);
-        try
+        return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
             var clock = Stopwatch.StartNew();
             long seen = 0;
             await foreach (var (window, _) in rig.Stream.ReadEpochAsync(session, 0, windowBytes, CancellationToken.None).ConfigureAwait(false)) seen += window.Count;
             return seen / clock.Elapsed.TotalSeconds;
-        }
-        finally
-        {
-            session.Gate.Release();
-        }
+        }).ConfigureAwait(false);
     }
 
     private static async Task<int> StreamedEpochAsync(SplitRig rig, LeasedRun session, int epoch, long windowBytes) =>
@@ -174,10 +160,7 @@ public static class TemporalStreamingBench
     private static async Task<(List<double> Streamed, List<double> InMemory, List<double> Ratios)> InterleavedAsync(SplitRig rig, RunManifest manifest, int rounds,
         Func<LeasedRun, int, Task<int>> streamedEpoch, Func<LeasedRun, int, Task<int>> inMemoryEpoch)
     {
-        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
-            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
-        await session.Gate.WaitAsync().ConfigureAwait(false);
-        try
+        return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
             async Task<double> RateAsync(Func<LeasedRun, int, Task<int>> epoch, int number)
             {
@@ -204,11 +187,7 @@ public static class TemporalStreamingBench
                 ratios.Add(s / m);
             }
             return (streamed, inMemory, ratios);
-        }
-        finally
-        {
-            session.Gate.Release();
-        }
+        }).ConfigureAwait(false);
     }
 
     // The previous release's TemporalEpochs.LoadUnionAsync: every chunk decrypted into one set, in (hospital, sequence) order.

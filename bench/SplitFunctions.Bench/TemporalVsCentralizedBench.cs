@@ -64,10 +64,7 @@ public static class TemporalVsCentralizedBench
         var data = BenchHospital.SyntheticData(manifest, samples, salt: 3);
         await UploadFeaturesAsync(rig, manifest, data, chunk: Math.Max(batch, 256)).ConfigureAwait(false);
 
-        var session = await rig.Sessions.OpenAsync(manifest.RunId, CancellationToken.None).ConfigureAwait(false)
-            ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
-        await session.Gate.WaitAsync().ConfigureAwait(false);
-        try
+        return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
             using var centralised = SplitModel.Create(model, manifest.Seed);
             var x = new float[batch * data.SampleSize];
@@ -143,11 +140,7 @@ public static class TemporalVsCentralizedBench
                 ["limit_is"] = "the server layers' epoch on the same features decrypted once into memory, over the centralised epoch: the ratio if streaming cost nothing",
                 ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
             };
-        }
-        finally
-        {
-            session.Gate.Release();
-        }
+        }).ConfigureAwait(false);
     }
 
     // What the agent's TemporalUploader does: the fixed client layer's features in sealed chunks, each indexed by the function.
