@@ -99,6 +99,10 @@ param checkpointRetention int = 3
 @minValue(1)
 param temporalWindowMiB int = 256
 
+@description('Optional. Temporal mode: MiB of decrypted feature chunks kept between epochs, so data that fits is read from storage once per run (0 reads every epoch); bounds the function\'s memory with the window.')
+@minValue(0)
+param temporalCacheMiB int = 2048
+
 @description('Optional. Deliveries after which a failing message is poisoned, in drain mode and in the function app (overrides host.json maxDequeueCount).')
 @minValue(1)
 @maxValue(100)
@@ -296,6 +300,10 @@ var appSettings = [
   {
     name: 'SplitFunctions__TemporalWindowMiB'
     value: string(temporalWindowMiB)
+  }
+  {
+    name: 'SplitFunctions__TemporalCacheMiB'
+    value: string(temporalCacheMiB)
   }
   {
     name: 'SplitFunctions__OverlapCommits'

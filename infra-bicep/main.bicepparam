@@ -30,6 +30,7 @@ param imageTag = readEnvironmentVariable('SPLITFN_IMAGE_TAG', 'dev')
 
 param checkpointRetention = 3
 param temporalWindowMiB = 256
+param temporalCacheMiB = 2048
 
 param maxDequeueCount = 5
 

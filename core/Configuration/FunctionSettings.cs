@@ -49,6 +49,9 @@ public static class FunctionSettings
     /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window; bounds the function's memory whatever the data size.</summary>
     public const string TemporalWindowMiB = "SplitFunctions__TemporalWindowMiB";
 
+    /// <summary>Temporal mode: MiB of decrypted feature chunks kept between epochs (0: none); a fixed bound, whatever the data size.</summary>
+    public const string TemporalCacheMiB = "SplitFunctions__TemporalCacheMiB";
+
     /// <summary>Drain mode: begin the next message while the current one's reply, journal entry and deletion finish.</summary>
     public const string OverlapCommits = "SplitFunctions__OverlapCommits";
 
@@ -56,6 +59,6 @@ public static class FunctionSettings
     public static IReadOnlyList<string> All { get; } =
     [
         Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
-        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB, OverlapCommits,
+        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB, TemporalCacheMiB, OverlapCommits,
     ];
 }

@@ -31,7 +31,7 @@ public static class ServerCommandLine
             "SplitFunctions server: trains the server layers of split-learning runs from the 'features' queue. Without a command it is the " +
             "Azure Functions isolated worker, started by the Functions host. Settings: AzureWebJobsStorage (or its identity-based __accountName, " +
             "__credential, __clientId, __blobServiceUri, __queueServiceUri), SplitFunctions__KeyVaultUri or SplitFunctions__KeyDirectory, " +
-            "SplitFunctions__Device, __Threads, __CheckpointRetention, __MaxDequeueCount, __VisibilityTimeoutSeconds, __TemporalWindowMiB, __OverlapCommits. Exit codes: 0 stopped, " +
+            "SplitFunctions__Device, __Threads, __CheckpointRetention, __MaxDequeueCount, __VisibilityTimeoutSeconds, __TemporalWindowMiB, __TemporalCacheMiB, __OverlapCommits. Exit codes: 0 stopped, " +
             "1 failure, 2 bad arguments or settings.")
         {
             // The Functions host passes its own options (gRPC endpoint, worker id): they belong to the worker.

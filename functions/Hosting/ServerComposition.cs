@@ -45,7 +45,8 @@ public static class ServerComposition
         services.AddSingleton<HospitalReplies>();
         services.AddSingleton<VanillaSteps>();
         services.AddSingleton<UShapedSteps>();
-        services.AddSingleton(sp => new TemporalFeatureStream(sp.GetRequiredService<ServerFrameStore>()));
+        services.AddSingleton(sp => new TemporalFeatureStream(sp.GetRequiredService<ServerFrameStore>(),
+            new DecryptedChunkCache(sp.GetRequiredService<IOptions<ServerOptions>>().Value.TemporalCacheMiB * (1L << 20))));
         services.AddSingleton(sp => new TemporalEpochs(sp.GetRequiredService<LeasedRuns>(), sp.GetRequiredService<TemporalFeatureStream>(),
             sp.GetRequiredService<ILogger<TemporalEpochs>>(), sp.GetRequiredService<IOptions<ServerOptions>>().Value.TemporalWindowMiB * (1L << 20)));
         services.AddSingleton<TemporalChunks>();

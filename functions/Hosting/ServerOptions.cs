@@ -33,6 +33,9 @@ public sealed class ServerOptions
     /// <summary>Temporal mode: MiB of sealed feature chunks per streamed window (two windows are in memory at once).</summary>
     public int TemporalWindowMiB { get; set; } = (int)(TemporalFeatureStream.DefaultWindowBytes >> 20);
 
+    /// <summary>Temporal mode: MiB of decrypted chunks kept between epochs (<see cref="DecryptedChunkCache"/>; 0: none).</summary>
+    public int TemporalCacheMiB { get; set; } = (int)(DecryptedChunkCache.DefaultBudgetBytes >> 20);
+
     /// <summary>Drain mode: <see cref="DrainOptions.OverlapCommits"/>.</summary>
     public bool OverlapCommits { get; set; } = true;
 
@@ -80,6 +83,7 @@ public sealed class ServerOptionsValidation(IConfiguration configuration) : IVal
         Range(failures, FunctionSettings.MaxDequeueCount, options.MaxDequeueCount, 1, 100);
         Range(failures, FunctionSettings.VisibilityTimeoutSeconds, options.VisibilityTimeoutSeconds, 5, 3600);
         Range(failures, FunctionSettings.TemporalWindowMiB, options.TemporalWindowMiB, 1, 65536);
+        Range(failures, FunctionSettings.TemporalCacheMiB, options.TemporalCacheMiB, 0, 1 << 20);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -19,11 +19,11 @@ public sealed partial class MessageRouter(
 {
     /// <summary>The router with its handlers, for callers without a container (tests, benchmarks).</summary>
     public static MessageRouter Create(LeasedRuns sessions, ServerFrameStore frames, StepTimeline timeline, ILoggerFactory? loggers = null,
-        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes)
+        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {
         loggers ??= NullLoggerFactory.Instance;
         var replies = new HospitalReplies(frames, loggers.CreateLogger<HospitalReplies>());
-        var epochs = new TemporalEpochs(sessions, new TemporalFeatureStream(frames), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
+        var epochs = new TemporalEpochs(sessions, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
         return new MessageRouter(sessions, frames, new VanillaSteps(sessions, frames, replies, timeline), new UShapedSteps(sessions, frames, replies), new TemporalChunks(sessions, frames, replies, epochs),
             new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
     }

@@ -19,7 +19,11 @@ public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStrea
         ArgumentNullException.ThrowIfNull(session);
         var state = session.State;
         var manifest = session.Manifest;
-        if (state.EpochsCompleted >= manifest.Epochs) return false;
+        if (state.EpochsCompleted >= manifest.Epochs)
+        {
+            features.Cache.Release(manifest.RunId);
+            return false;
+        }
         // The window size shapes the sample order: fixed for the run when its first epoch starts, so every instance that
         // resumes it (whatever its own setting) trains the same batches.
         if (state.TemporalWindowBytes <= 0) state.TemporalWindowBytes = windowBytes;
@@ -34,6 +38,7 @@ public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStrea
         // Lost while this epoch computed: its result is not this instance's to record; the new owner redoes the epoch.
         if (!session.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal epoch {epoch + 1}");
         await runs.CheckpointAsync(session, ct).ConfigureAwait(false);
+        if (state.EpochsCompleted >= manifest.Epochs) features.Cache.Release(manifest.RunId);
         LogEpoch(logger, manifest.RunId, epoch + 1, manifest.Epochs, loss, samples / clock.Elapsed.TotalSeconds);
         return true;
     }

@@ -7,10 +7,15 @@ namespace SplitFunctions.Functions.Training;
 /// chunks are visited in a seeded order, grouped into windows of at most the run's window bytes, and each window is
 /// downloaded and decrypted while the one before it trains. Memory is bounded by two windows whatever the data size.
 /// The order depends only on (seed, epoch, the indexed chunks, the window bytes recorded in the run state), so a run
-/// resumed at an epoch boundary on another instance trains on exactly the same batches.
+/// resumed at an epoch boundary on another instance trains on exactly the same batches. Chunks once decrypted are kept
+/// for later epochs in a <see cref="DecryptedChunkCache"/> of fixed budget (none with a budget of 0): what it holds is
+/// not read again, and the batches are the same either way.
 /// </summary>
-public sealed class TemporalFeatureStream(ServerFrameStore frames)
+public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChunkCache? cache = null)
 {
+    /// <summary>The decrypted chunks kept between epochs.</summary>
+    public DecryptedChunkCache Cache { get; } = cache ?? new DecryptedChunkCache(DecryptedChunkCache.DefaultBudgetBytes);
+
     /// <summary>Default window: 256 MiB of sealed frames (two in memory at once while one trains and the next is read).</summary>
     public const long DefaultWindowBytes = 256L << 20;
 
@@ -65,10 +70,18 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames)
     private Task<TrainingSet> ReadWindowAsync(LeasedRun session, IReadOnlyList<FeatureChunk> chunks, CancellationToken ct) => Task.Run(async () =>
     {
         var parts = new List<(float[] Features, float[] Labels)>(chunks.Count);
+        var runId = session.Manifest.RunId;
         foreach (var chunk in chunks)
         {
-            var tensors = (await frames.ReadAsync(session.Manifest.RunId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, ct).ConfigureAwait(false)).Tensors;
+            if (Cache.TryGet(runId, chunk, out var cachedFeatures, out var cachedLabels))
+            {
+                parts.Add((cachedFeatures, cachedLabels));
+                continue;
+            }
+            var tensors = (await frames.ReadAsync(runId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, ct).ConfigureAwait(false)).Tensors;
             parts.Add((tensors[0].Values, tensors[1].Values));
+            // Only read from here on: the window below is a copy, so what the cache holds is never trained on in place.
+            Cache.Offer(runId, chunk, tensors[0].Values, tensors[1].Values);
         }
         var features = new float[parts.Sum(p => (long)p.Features.Length)];
         var labels = new float[parts.Sum(p => p.Labels.Length)];

@@ -65,11 +65,11 @@ internal sealed class RunHarness : IAsyncDisposable
 
     /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
     public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3,
-        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes)
+        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
         var sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
-        return (MessageRouter.Create(sessions, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes), sessions);
+        return (MessageRouter.Create(sessions, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), sessions);
     }
 
     /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>

@@ -186,6 +186,61 @@ public sealed class TrainingServiceTests
     }
 
     [Fact]
+    public async Task Temporal_epochs_after_the_first_read_cached_chunks_not_storage_and_train_the_same_batches()
+    {
+        // Two chunks per hospital, windows of one chunk. With a cache, every chunk is decrypted once: the chunk blobs are
+        // deleted after the first epoch and the later epochs still train. Without one, the same deletion fails the next
+        // epoch. Both end with the weights of a run that deleted nothing and kept no cache.
+        const long window = 30_000;
+        async Task<(byte[]? Weights, MessageOutcome Outcome)> TrainAsync(long cacheBytes, bool deleteChunksAfterEpoch1)
+        {
+            await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 4);
+            var (service, sessions) = run.CreateService("cache-instance", temporalWindowBytes: window, temporalCacheBytes: cacheBytes);
+            foreach (var hospital in run.Manifest.Hospitals)
+            {
+                for (var chunk = 0; chunk < 2; chunk++)
+                {
+                    var (a, y, shape) = run.Batch(150, salt: hospital.Length * 10 + chunk);
+                    (await service.ProcessAsync(await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                }
+            }
+            (await service.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            var last = run.DoneMessage("beta", 2, 2);
+            var outcome = await service.ProcessAsync(last, 1, CancellationToken.None);
+            outcome.Kind.Should().Be(OutcomeKind.Continue, outcome.Detail);
+            var session = await sessions.OpenAsync("run-1", CancellationToken.None);
+            if (deleteChunksAfterEpoch1)
+            {
+                foreach (var chunk in session!.State.Chunks)
+                {
+                    await run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(chunk.Hospital)).GetBlobClient(chunk.Blob).DeleteAsync();
+                }
+            }
+            try
+            {
+                outcome = await service.ProcessToEndAsync(last, 1, CancellationToken.None);
+            }
+            catch (Exception e) when (deleteChunksAfterEpoch1 && cacheBytes == 0)
+            {
+                await sessions.DisposeAsync();
+                return (null, MessageOutcome.Rejected(e.Message));
+            }
+            session = await sessions.OpenAsync("run-1", CancellationToken.None);
+            var weights = outcome.Kind == OutcomeKind.Completed ? session!.Model.SaveWeights() : null;
+            await sessions.DisposeAsync();
+            return (weights, outcome);
+        }
+
+        var reference = await TrainAsync(cacheBytes: 0, deleteChunksAfterEpoch1: false);
+        reference.Outcome.Kind.Should().Be(OutcomeKind.Completed, reference.Outcome.Detail);
+        var cached = await TrainAsync(DecryptedChunkCache.DefaultBudgetBytes, deleteChunksAfterEpoch1: true);
+        cached.Outcome.Kind.Should().Be(OutcomeKind.Completed, "epochs 2-4 read every chunk from the cache: " + cached.Outcome.Detail);
+        WeightsOf(cached.Weights!).Should().Equal(WeightsOf(reference.Weights!), "the cache changes where a chunk comes from, not the batches");
+        var uncached = await TrainAsync(cacheBytes: 0, deleteChunksAfterEpoch1: true);
+        uncached.Weights.Should().BeNull("without a cache every epoch reads the chunks from storage, and they are gone");
+    }
+
+    [Fact]
     public async Task Temporal_training_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_run()
     {
         // A window smaller than one 150-sample chunk: each chunk streams as its own window and batches of 8 span windows.
