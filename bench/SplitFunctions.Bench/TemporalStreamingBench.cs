@@ -12,9 +12,12 @@ namespace SplitFunctions.Bench;
 /// <summary>
 /// temporal_streaming: temporal epochs with features streamed from their sealed chunks (what the function does) against
 /// the in-memory epochs the function used to run (every chunk decrypted once into one array, then global shuffles of it),
-/// at 1x and 8x the data. Figures: epoch samples/s of both, in interleaved rounds (ratio streamed / in-memory, the median
-/// of the rounds' ratios, target >= 0.95), and the process's peak resident memory during each (VmHWM, reset before each
-/// measurement, measured apart from the rounds): streamed should stay flat from 1x to 8x.
+/// at 1x and 8x the data. Streamed as the function streams: with its cache of decrypted chunks (a fixed budget, scaled
+/// with the window: by default 8 windows, as the product's 2 GiB is 8 of its 256 MiB windows), which holds all of the 1x
+/// data and an eighth of the 8x; and without a cache (every epoch reads every chunk). Figures: epoch samples/s of the
+/// three, in interleaved rounds (ratios to in-memory, the median of the rounds' ratios, target >= 0.95), and the
+/// process's peak resident memory during each (VmHWM, reset before each measurement, measured apart from the rounds):
+/// streamed should stay flat from 1x to 8x.
 /// </summary>
 public static class TemporalStreamingBench
 {
@@ -31,9 +34,12 @@ public static class TemporalStreamingBench
         var scales = options.Get("scales", options.Smoke ? "1,2" : "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         // Smaller than the 1x data by default, so even 1x streams through several windows: what "flat" is measured against.
         var windowBytes = (long)options.GetInt("window-mib", 32, 1) << 20;
-        TorchRuntime.Threads = threads;
+        var cacheBytes = (long)options.GetInt("cache-mib", (int)(8 * (windowBytes >> 20)), 0) << 20;
+                TorchRuntime.Threads = threads;
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        var uncached = new TemporalFeatureStream(rig.Frames, new DecryptedChunkCache(0));
+        var cached = new Dictionary<int, TemporalFeatureStream>();
         var runs = new List<(int Scale, RunManifest Manifest, int Samples)>();
         foreach (var scale in scales)
         {
@@ -44,20 +50,23 @@ public static class TemporalStreamingBench
             await TemporalVsCentralizedBench.UploadFeaturesAsync(rig, manifest, BenchHospital.SyntheticData(manifest, samples, salt: scale), chunk: batch).ConfigureAwait(false);
             Console.WriteLine($"  {scale}x: {samples} samples of {model.Name} features uploaded in {samples / batch} chunks ({clock.Elapsed.TotalSeconds:F1} s)");
             runs.Add((scale, manifest, samples));
+            cached[scale] = new TemporalFeatureStream(rig.Frames, new DecryptedChunkCache(cacheBytes));
         }
 
         var result = new JsonObject
         {
             ["target"] = ">= 0.95 (streamed / in-memory epoch samples/s); streamed peak RSS flat from 1x to 8x",
-            ["model"] = model.Name, ["batch"] = batch, ["threads"] = threads, ["rounds"] = rounds, ["window_mib"] = windowBytes >> 20,
+            ["model"] = model.Name, ["batch"] = batch, ["threads"] = threads, ["rounds"] = rounds, ["window_mib"] = windowBytes >> 20, ["cache_mib"] = cacheBytes >> 20,
             ["baseline"] = "the in-memory temporal epochs of the previous release: every chunk decrypted once into one array, then a global seeded shuffle per epoch",
         };
         // Memory first, streamed before in-memory: the in-memory baseline's arrays would otherwise stay in the process's
-        // heap and hide the streamed figure. One warm-up and one measured epoch each.
+        // heap and hide the streamed figure. One warm-up (which fills the cache) and one measured epoch each; a scale's cache
+        // is emptied before the next scale is measured, as a finished run's is.
         var streamed = new Dictionary<int, (double Rate, double PeakMiB)>();
         foreach (var (scale, manifest, samples) in runs)
         {
-            streamed[scale] = await MeasureAsync(rig, manifest, 1, (session, epoch) => StreamedEpochAsync(rig, session, epoch, windowBytes)).ConfigureAwait(false);
+            streamed[scale] = await MeasureAsync(rig, manifest, 1, (session, epoch) => StreamedEpochAsync(cached[scale], session, epoch, windowBytes)).ConfigureAwait(false);
+            cached[scale].Cache.Release(manifest.RunId);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scale}x streamed: peak RSS {streamed[scale].PeakMiB:F0} MiB"));
         }
         var inMemory = new Dictionary<int, (double Rate, double PeakMiB)>();
@@ -74,21 +83,26 @@ public static class TemporalStreamingBench
         // Throughput: streamed and in-memory epochs interleaved round by round (the order alternating), so a change of the
         // machine's load meets both sides; the ratio is the median of the rounds' ratios.
         var ratios = new Dictionary<int, double>();
+        var uncachedRates = new Dictionary<int, (double Rate, double Ratio)>();
         var readOnly = new Dictionary<int, double>();
         foreach (var (scale, manifest, samples) in runs)
         {
-            var (streamRates, memoryRates, roundRatios) = await InterleavedAsync(rig, manifest, rounds,
-                (session, epoch) => StreamedEpochAsync(rig, session, epoch, windowBytes),
+            var (streamRates, uncachedRounds, memoryRates, roundRatios, uncachedRatios) = await InterleavedAsync(rig, manifest, rounds,
+                (session, epoch) => StreamedEpochAsync(cached[scale], session, epoch, windowBytes),
+                (session, epoch) => StreamedEpochAsync(uncached, session, epoch, windowBytes),
                 (session, epoch) => Task.FromResult(InMemoryEpoch(session, unions[scale], epoch))).ConfigureAwait(false);
+            cached[scale].Cache.Release(manifest.RunId);
+            uncachedRates[scale] = (BenchStats.Median(uncachedRounds), BenchStats.Median(uncachedRatios));
             // Reading alone (download, decrypt, decode, no training): on cores the training also uses, if the two simply added
             // up, streamed / in-memory would be 1 / (1 + in-memory rate / read-only rate). An estimate, not a bound: training
             // may leave CPU idle that the reading fills.
-            readOnly[scale] = await ReadOnlyRateAsync(rig, manifest, windowBytes).ConfigureAwait(false);
+            readOnly[scale] = await ReadOnlyRateAsync(rig, uncached, manifest, windowBytes).ConfigureAwait(false);
             streamed[scale] = (BenchStats.Median(streamRates), streamed[scale].PeakMiB);
             inMemory[scale] = (BenchStats.Median(memoryRates), inMemory[scale].PeakMiB);
             ratios[scale] = BenchStats.Median(roundRatios);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {scale}x: streamed {streamed[scale].Rate:F1} vs in memory {inMemory[scale].Rate:F1} samples/s (medians of {rounds} interleaved rounds); ratio {ratios[scale]:F3} (median of the rounds' ratios); " +
+                $"  {scale}x: streamed {streamed[scale].Rate:F1} (without the cache {uncachedRates[scale].Rate:F1}) vs in memory {inMemory[scale].Rate:F1} samples/s (medians of {rounds} interleaved rounds); " +
+                $"ratio {ratios[scale]:F3}, without the cache {uncachedRates[scale].Ratio:F3} (medians of the rounds' ratios); " +
                 $"reading alone {readOnly[scale]:F1} samples/s ({IfReadingAddsUp(inMemory[scale].Rate, readOnly[scale]):F3} if reading and training added up)"));
         }
         foreach (var (scale, _, samples) in runs)
@@ -99,6 +113,9 @@ public static class TemporalStreamingBench
                 ["streamed_samples_per_s"] = streamed[scale].Rate,
                 ["in_memory_samples_per_s"] = inMemory[scale].Rate,
                 ["ratio"] = ratios[scale],
+                ["uncached_samples_per_s"] = uncachedRates[scale].Rate,
+                ["uncached_ratio"] = uncachedRates[scale].Ratio,
+                ["cached_fraction"] = Math.Min(1.0, cacheBytes / (4.0 * samples * (model.CutShape.Aggregate(1L, (a, b) => a * b) + 1))),
                 ["read_only_samples_per_s"] = readOnly[scale],
                 ["ratio_if_reading_adds_to_training"] = IfReadingAddsUp(inMemory[scale].Rate, readOnly[scale]),
                 ["streamed_peak_rss_mib"] = Math.Round(streamed[scale].PeakMiB, 1),
@@ -109,12 +126,14 @@ public static class TemporalStreamingBench
         var last = scales[^1];
         result["ratio"] = ratios[first];
         result["ratio_at_largest"] = ratios[last];
+        result["uncached_ratio"] = uncachedRates[first].Ratio;
+        result["uncached_ratio_at_largest"] = uncachedRates[last].Ratio;
         result["streamed_rss_growth_mib"] = Math.Round(streamed[last].PeakMiB - streamed[first].PeakMiB, 1);
         result["in_memory_rss_growth_mib"] = Math.Round(inMemory[last].PeakMiB - inMemory[first].PeakMiB, 1);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{Key} = {ratios[first]:F3} at {first}x, {ratios[last]:F3} at {last}x (target >= 0.95); " +
+            $"{Key} = {ratios[first]:F3} at {first}x, {ratios[last]:F3} at {last}x (target >= 0.95; without the cache {uncachedRates[first].Ratio:F3}, {uncachedRates[last].Ratio:F3}); " +
             $"peak RSS streamed {streamed[first].PeakMiB:F0} -> {streamed[last].PeakMiB:F0} MiB, in memory {inMemory[first].PeakMiB:F0} -> {inMemory[last].PeakMiB:F0} MiB; " +
-            $"{model.Name} batch {batch}, window {windowBytes >> 20} MiB; {BenchStats.Machine(threads)}"));
+            $"{model.Name} batch {batch}, window {windowBytes >> 20} MiB, cache {cacheBytes >> 20} MiB; {BenchStats.Machine(threads)}"));
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }
@@ -142,51 +161,43 @@ public static class TemporalStreamingBench
     private static double IfReadingAddsUp(double inMemoryRate, double readOnlyRate) => 1 / (1 + inMemoryRate / readOnlyRate);
 
     // One epoch's windows read (downloaded, decrypted, decoded) and not trained on: samples/s of the reading alone.
-    private static async Task<double> ReadOnlyRateAsync(SplitRig rig, RunManifest manifest, long windowBytes)
+    private static async Task<double> ReadOnlyRateAsync(SplitRig rig, TemporalFeatureStream stream, RunManifest manifest, long windowBytes)
     {
         return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
             var clock = Stopwatch.StartNew();
             long seen = 0;
-            await foreach (var (window, _) in rig.Stream.ReadEpochAsync(session, 0, windowBytes, CancellationToken.None).ConfigureAwait(false)) seen += window.Count;
+            await foreach (var (window, _) in stream.ReadEpochAsync(session, 0, windowBytes, CancellationToken.None).ConfigureAwait(false)) seen += window.Count;
             return seen / clock.Elapsed.TotalSeconds;
         }).ConfigureAwait(false);
     }
 
-    private static async Task<int> StreamedEpochAsync(SplitRig rig, LeasedRun session, int epoch, long windowBytes) =>
-        (await session.Model.TrainEpochAsync(rig.Stream.ReadEpochAsync(session, epoch, windowBytes, CancellationToken.None), CancellationToken.None).ConfigureAwait(false)).Samples;
+    private static async Task<int> StreamedEpochAsync(TemporalFeatureStream stream, LeasedRun session, int epoch, long windowBytes) =>
+        (await session.Model.TrainEpochAsync(stream.ReadEpochAsync(session, epoch, windowBytes, CancellationToken.None), CancellationToken.None).ConfigureAwait(false)).Samples;
 
-    // Per round one streamed and one in-memory epoch, the first of the two alternating; samples/s of each and their ratio.
-    private static async Task<(List<double> Streamed, List<double> InMemory, List<double> Ratios)> InterleavedAsync(SplitRig rig, RunManifest manifest, int rounds,
-        Func<LeasedRun, int, Task<int>> streamedEpoch, Func<LeasedRun, int, Task<int>> inMemoryEpoch)
+    // Per round one epoch of each (cached stream, uncached stream, in memory), the order rotating round by round, after one
+    // unmeasured epoch of the cached stream that fills its cache; samples/s of each and their ratios to in-memory.
+    private static async Task<(List<double> Streamed, List<double> Uncached, List<double> InMemory, List<double> Ratios, List<double> UncachedRatios)> InterleavedAsync(
+        SplitRig rig, RunManifest manifest, int rounds, Func<LeasedRun, int, Task<int>> streamedEpoch, Func<LeasedRun, int, Task<int>> uncachedEpoch, Func<LeasedRun, int, Task<int>> inMemoryEpoch)
     {
         return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
-            async Task<double> RateAsync(Func<LeasedRun, int, Task<int>> epoch, int number)
-            {
-                var clock = Stopwatch.StartNew();
-                var seen = await epoch(session, number).ConfigureAwait(false);
-                return seen / clock.Elapsed.TotalSeconds;
-            }
-            var (streamed, inMemory, ratios) = (new List<double>(), new List<double>(), new List<double>());
+            await streamedEpoch(session, 0).ConfigureAwait(false);
+            Func<LeasedRun, int, Task<int>>[] variants = [streamedEpoch, uncachedEpoch, inMemoryEpoch];
+            var rates = variants.Select(_ => new List<double>()).ToArray();
             for (var round = 1; round <= rounds; round++)
             {
-                double s, m;
-                if (round % 2 == 1)
+                for (var k = 0; k < variants.Length; k++)
                 {
-                    s = await RateAsync(streamedEpoch, round).ConfigureAwait(false);
-                    m = await RateAsync(inMemoryEpoch, round).ConfigureAwait(false);
+                    var v = (k + round) % variants.Length;
+                    var clock = Stopwatch.StartNew();
+                    var seen = await variants[v](session, round).ConfigureAwait(false);
+                    rates[v].Add(seen / clock.Elapsed.TotalSeconds);
                 }
-                else
-                {
-                    m = await RateAsync(inMemoryEpoch, round).ConfigureAwait(false);
-                    s = await RateAsync(streamedEpoch, round).ConfigureAwait(false);
-                }
-                streamed.Add(s);
-                inMemory.Add(m);
-                ratios.Add(s / m);
             }
-            return (streamed, inMemory, ratios);
+            var ratios = rates[0].Zip(rates[2], (a, b) => a / b).ToList();
+            var uncachedRatios = rates[1].Zip(rates[2], (a, b) => a / b).ToList();
+            return (rates[0], rates[1], rates[2], ratios, uncachedRatios);
         }).ConfigureAwait(false);
     }
 
