@@ -132,8 +132,12 @@ public sealed class SplitRig : IAsyncDisposable
 }
 
 /// <summary>When the server took one message (Stopwatch timestamps) and where its time went.</summary>
-public sealed record ServerStep(long Start, long End, StepTimings Timings)
+/// <summary>When the server began a message, when its step was applied (the run's gate free again), when its commit ended.</summary>
+public sealed record ServerStep(long Start, long Applied, long End, StepTimings Timings)
 {
+    /// <summary>From the message's start to its step applied: reading the frame, validating, computing, (a due checkpoint).</summary>
+    public double ApplyMs => Stopwatch.GetElapsedTime(Start, Applied).TotalMilliseconds;
+
     public double TotalMs => Stopwatch.GetElapsedTime(Start, End).TotalMilliseconds;
 }
 
@@ -152,13 +156,13 @@ public sealed class TimedProcessor(MessageRouter inner, StepTimeline timeline) :
     {
         var start = Stopwatch.GetTimestamp();
         var pending = await inner.BeginAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false);
-        return new PendingOutcome(RecordAsync(MessageCodec.ParseFrame(messageText), start, pending.Outcome));
+        return new PendingOutcome(RecordAsync(MessageCodec.ParseFrame(messageText), start, Stopwatch.GetTimestamp(), pending.Outcome));
     }
 
-    private async Task<MessageOutcome> RecordAsync(FrameMessage message, long start, Task<MessageOutcome> outcome)
+    private async Task<MessageOutcome> RecordAsync(FrameMessage message, long start, long applied, Task<MessageOutcome> outcome)
     {
         var done = await outcome.ConfigureAwait(false);
-        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, Stopwatch.GetTimestamp(), timeline.Find(message.RunId, message.HospitalId, message.Sequence) ?? None);
+        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, applied, Stopwatch.GetTimestamp(), timeline.Find(message.RunId, message.HospitalId, message.Sequence) ?? None);
         return done;
     }
 

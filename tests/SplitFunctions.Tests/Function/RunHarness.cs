@@ -72,6 +72,24 @@ internal sealed class RunHarness : IAsyncDisposable
         return (MessageRouter.Create(sessions, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), sessions);
     }
 
+    /// <summary>
+    /// A temporal run's chunks as its hospitals upload them: <paramref name="chunks"/> per hospital of
+    /// <paramref name="samples"/> deterministic samples each, every one indexed by <paramref name="service"/>.
+    /// </summary>
+    public async Task SendChunksAsync(IMessageProcessor service, int chunks, int samples)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        foreach (var hospital in Manifest.Hospitals)
+        {
+            for (var chunk = 0; chunk < chunks; chunk++)
+            {
+                var (a, y, shape) = Batch(samples, salt: hospital.Length * 10 + chunk);
+                var outcome = await service.ProcessAsync(await PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None);
+                outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
+            }
+        }
+    }
+
     /// <summary>Deterministic activations of the run's cut shape and 0/1 labels.</summary>
     public (float[] Activations, float[] Labels, long[] Shape) Batch(int batch, int salt)
     {

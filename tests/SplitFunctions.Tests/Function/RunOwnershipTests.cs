@@ -89,14 +89,7 @@ public sealed class RunOwnershipTests
             // Renewing every second so the loss is noticed within an epoch or two.
             var sessions = new LeasedRuns(store, frames, TorchSharp.torch.CPU, "instance-a", NullLogger<LeasedRuns>.Instance, TimeSpan.FromSeconds(1));
             var service = MessageRouter.Create(sessions, frames, new StepTimeline());
-            foreach (var hospital in run.Manifest.Hospitals)
-            {
-                for (var chunk = 0; chunk < 2; chunk++)
-                {
-                    var (a, y, shape) = run.Batch(400, salt: hospital.Length * 10 + chunk);
-                    (await service.ProcessAsync(await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-                }
-            }
+            await run.SendChunksAsync(service, chunks: 2, samples: 400);
             (await service.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var last = run.DoneMessage("beta", 2, 2);
             if (!breakLease)

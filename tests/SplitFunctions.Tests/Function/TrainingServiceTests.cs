@@ -196,14 +196,7 @@ public sealed class TrainingServiceTests
         {
             await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 4);
             var (service, sessions) = run.CreateService("cache-instance", temporalWindowBytes: window, temporalCacheBytes: cacheBytes);
-            foreach (var hospital in run.Manifest.Hospitals)
-            {
-                for (var chunk = 0; chunk < 2; chunk++)
-                {
-                    var (a, y, shape) = run.Batch(150, salt: hospital.Length * 10 + chunk);
-                    (await service.ProcessAsync(await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-                }
-            }
+            await run.SendChunksAsync(service, chunks: 2, samples: 150);
             (await service.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var last = run.DoneMessage("beta", 2, 2);
             var outcome = await service.ProcessAsync(last, 1, CancellationToken.None);
@@ -249,17 +242,8 @@ public sealed class TrainingServiceTests
         {
             await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 8);
             var (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
-            var seq = 0;
-            foreach (var hospital in run.Manifest.Hospitals)
-            {
-                for (var chunk = 0; chunk < 2; chunk++)
-                {
-                    var (a, y, shape) = run.Batch(150, salt: hospital.Length * 10 + chunk);
-                    var text = await run.PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y);
-                    (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-                }
-                seq = 2;
-            }
+            await run.SendChunksAsync(service, chunks: 2, samples: 150);
+            const int seq = 2;
             (await service.ProcessAsync(run.DoneMessage("alpha", seq, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var last = run.DoneMessage("beta", seq, 2);
             if (interrupt)
