@@ -50,7 +50,7 @@ public static class ServerBusyBench
                 windows[m].Add(window);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  round {round + 1}/{rounds} {modes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, " +
-                    $"server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps, {window.BetweenStepsMsPerStep:F0} between them; {BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
+                    $"server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps ({window.ReadMsPerStep:F0} reading the frame), {window.BetweenStepsMsPerStep:F0} between them; {BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
             }
 
             double Median(int m, Func<Window, double> f) => windows[m].Count == 0 ? double.NaN : BenchStats.Median(windows[m].Select(f));
@@ -71,6 +71,7 @@ public static class ServerBusyBench
                 ["server_not_computing_ms_per_step_prefetch_only"] = Median(1, w => w.IdleMsPerStep),
                 ["server_not_computing_inside_steps_ms"] = Median(2, w => w.InStepMsPerStep),
                 ["server_not_computing_between_steps_ms"] = Median(2, w => w.BetweenStepsMsPerStep),
+                ["server_reading_frame_ms"] = Median(2, w => w.ReadMsPerStep),
                 ["server_compute_ms_per_step"] = Median(2, w => w.ComputeSeconds * 1000 / w.Steps),
                 ["model"] = model.Name,
                 ["batch"] = batch,
@@ -96,7 +97,7 @@ public static class ServerBusyBench
         }
     }
 
-    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond, double ApplySeconds)
+    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond, double ApplySeconds, double ReadSeconds)
     {
         /// <summary>Wall time per step in which the server did not compute (storage, crypto, waiting for a message).</summary>
         public double IdleMsPerStep => Steps == 0 ? double.NaN : (WallSeconds - ComputeSeconds) * 1000 / Steps;
@@ -106,6 +107,9 @@ public static class ServerBusyBench
 
         /// <summary>Of that, between steps: no step being applied (the loop's hand-over, waiting for a message to arrive).</summary>
         public double BetweenStepsMsPerStep => Steps == 0 ? double.NaN : (WallSeconds - ApplySeconds) * 1000 / Steps;
+
+        /// <summary>Of the time inside steps: reading the frame, or waiting for what is left of its read-ahead.</summary>
+        public double ReadMsPerStep => Steps == 0 ? double.NaN : ReadSeconds * 1000 / Steps;
     }
 
     private static async Task<Window> RoundAsync(SplitRig rig, List<BenchHospital> loops, int steps, bool prefetch, bool overlap, TimeSpan serverPoll)
@@ -135,7 +139,8 @@ public static class ServerBusyBench
         var wall = Stopwatch.GetElapsedTime(start, end).TotalSeconds;
         var compute = inWindow.Sum(s => s.Timings.ComputeMs) / 1000;
         var apply = inWindow.Sum(s => s.ApplyMs) / 1000;
+        var read = inWindow.Sum(s => s.Timings.DownloadMs + s.Timings.DecryptMs) / 1000;
         var samples = inWindow.Count * loops.Count > 0 ? inWindow.Count * (double)records[0][0].Samples : 0;
-        return new Window(wall > 0 ? compute / wall : double.NaN, compute, wall, inWindow.Count, wall > 0 ? samples / wall : double.NaN, apply);
+        return new Window(wall > 0 ? compute / wall : double.NaN, compute, wall, inWindow.Count, wall > 0 ? samples / wall : double.NaN, apply, read);
     }
 }

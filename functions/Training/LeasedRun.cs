@@ -28,6 +28,15 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
 
     private int sinceCheckpoint;
 
+    /// <summary>A step's commit carries a checkpoint copy not yet written: later steps are not due another.</summary>
+    public bool CheckpointPending
+    {
+        get => Volatile.Read(ref checkpointPending);
+        set => Volatile.Write(ref checkpointPending, value);
+    }
+
+    private bool checkpointPending;
+
     public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.UtcNow;
 
     /// <summary>Serialises work on the run inside this instance (the lease serialises across instances).</summary>
@@ -50,6 +59,12 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
     public bool IsClosed => Volatile.Read(ref closed) == 1;
 
     public Checkpoint ToCheckpoint() => new(State, Model.SaveWeights(), Model.SaveOptimizer());
+
+    /// <summary>
+    /// A copy of the run as it is now (state, weights, optimizer), taken under the gate, which a commit can write later
+    /// while further steps change the live model.
+    /// </summary>
+    public Checkpoint SnapshotCheckpoint() => new(RunState.FromJson(State.ToJson()), Model.SaveWeights(), Model.SaveOptimizer());
 
     public async ValueTask DisposeAsync()
     {

@@ -68,34 +68,53 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     }
 
     /// <summary>
-    /// Whether the next commit writes a checkpoint. Counts the commits still running, read before the entries written,
-    /// so a commit finishing meanwhile makes the answer early, never late (a late one would checkpoint a model that a
-    /// later step has already changed).
+    /// Whether the step just applied takes a checkpoint copy (<see cref="CommitStepAsync"/>). Counts the commits still
+    /// running, read before the entries written, so a commit finishing meanwhile makes the answer early, never late; not
+    /// while an earlier step's copy is still being written.
     /// </summary>
     public static bool CheckpointDue(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
+        if (session.CheckpointPending) return false;
         var inFlight = session.CommitsInFlight;
         return session.SinceCheckpoint + inFlight + 1 >= CheckpointEvery;
     }
 
-    /// <summary>Records a journal entry for an applied message; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
+    /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
     public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
+        session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
+        if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records the journal entry of a vanilla step whose commit runs after the gate was released, so later steps may be
+    /// changing the live model: the checkpoint is written only from <paramref name="snapshot"/>, the copy the step took
+    /// under the gate when <see cref="CheckpointDue"/> (it holds exactly the steps journaled up to this one).
+    /// </summary>
+    public async Task CommitStepAsync(LeasedRun session, JournalEntry entry, Checkpoint? snapshot, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
         await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
         // A later step may have numbered its entry already (VanillaSteps): the next step never goes back.
         session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
-        if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+        ++session.SinceCheckpoint;
+        if (snapshot is not null) await CheckpointAsync(session, ct, snapshot).ConfigureAwait(false);
     }
 
-    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct)
+    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct, Checkpoint? snapshot = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
-        session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, session.ToCheckpoint(), session.LatestETag, ct).ConfigureAwait(false);
+        var checkpoint = snapshot ?? session.ToCheckpoint();
+        // Checkpoints are numbered in commit order from the live state, whenever the snapshot was taken.
+        checkpoint.State.CheckpointNumber = session.State.CheckpointNumber;
+        session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, checkpoint, session.LatestETag, ct).ConfigureAwait(false);
+        session.State.CheckpointNumber = checkpoint.State.CheckpointNumber;
         session.SinceCheckpoint = 0;
-        LogCheckpoint(logger, session.Manifest.RunId, session.State.Step);
+        LogCheckpoint(logger, session.Manifest.RunId, checkpoint.State.Step);
     }
 
     /// <summary>Checkpoints and releases sessions idle longer than <see cref="IdleRelease"/> (all of them with <paramref name="all"/>).</summary>

@@ -16,8 +16,9 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     /// <summary>
     /// Applies the step under the run's gate and returns its commit (seal and upload dL/dA, journal entry, reply), which
     /// goes on after the gate is released so the next step of the run can compute meanwhile. Commits journal in step
-    /// order: each waits for the one before and fails if it failed. A step whose commit writes a checkpoint commits
-    /// before returning, so the checkpoint holds exactly the journaled steps.
+    /// order: each waits for the one before and fails if it failed. A step whose commit writes a checkpoint copies the run
+    /// (model, optimizer, state) under the gate, so the checkpoint holds exactly the journaled steps while the next step
+    /// computes.
     /// </summary>
     public async Task<Task<MessageOutcome>> TrainAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
     {
@@ -49,21 +50,18 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         // next step's entry takes the next number now, while this one may still be committing.
         session.State.Step = entry.Step + 1;
         var checkpointDue = LeasedRuns.CheckpointDue(session);
+        // Still under the gate: the copy is the model after exactly this step, whatever later steps do before it is written.
+        var snapshot = checkpointDue ? session.SnapshotCheckpoint() : null;
+        if (snapshot is not null) session.CheckpointPending = true;
         session.BeginCommit();
-        var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit,
+        var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit, snapshot,
             new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, 0, 0, 0), ct);
         session.PendingCommit = commit;
-        if (checkpointDue)
-        {
-            // Still under the gate: no later step may change the model before the checkpoint is written. Failures surface
-            // where the commit is awaited.
-            await Task.WhenAny(commit).ConfigureAwait(false);
-        }
         return commit;
     }
 
     private async Task<MessageOutcome> CommitAsync(LeasedRun session, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
-        Task previous, StepTimings timings, CancellationToken ct)
+        Task previous, Checkpoint? snapshot, StepTimings timings, CancellationToken ct)
     {
         try
         {
@@ -73,7 +71,7 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
                 session.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
             await previous.ConfigureAwait(false);
             var commitStart = Stopwatch.GetTimestamp();
-            await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+            await runs.CommitStepAsync(session, entry, snapshot, ct).ConfigureAwait(false);
             await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
             timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
             {
@@ -88,6 +86,7 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         }
         finally
         {
+            if (snapshot is not null) session.CheckpointPending = false;
             session.EndCommit();
         }
     }

@@ -16,7 +16,8 @@ public sealed class OverlappedCommitTests
     {
         await using var run = await RunHarness.StartAsync(hospitals: ["alpha", "beta"], batchSize: 8);
         var (service, sessions) = run.CreateService("instance-a");
-        // 30 steps cross the checkpoint at 25: steps before it overlap, the 25th commits under the gate.
+        // 30 steps cross the checkpoint at 25: the 25th takes a copy of the run under the gate, written by its commit while
+        // the 26th computes, so the checkpoint must not see the 26th.
         const int Steps = 30;
         PendingOutcome? previous = null;
         for (var i = 0; i < Steps; i++)
