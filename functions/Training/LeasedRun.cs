@@ -28,14 +28,12 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
 
     private int sinceCheckpoint;
 
-    /// <summary>A step's commit carries a checkpoint copy not yet written: later steps are not due another.</summary>
-    public bool CheckpointPending
-    {
-        get => Volatile.Read(ref checkpointPending);
-        set => Volatile.Write(ref checkpointPending, value);
-    }
-
-    private bool checkpointPending;
+    /// <summary>
+    /// Vanilla steps applied since the last checkpoint copy was taken (or the checkpoint loaded). Read and written only
+    /// under the gate, so the copy is due exactly every <see cref="LeasedRuns.CheckpointEvery"/> steps, however the
+    /// commits in flight finish.
+    /// </summary>
+    public int AppliedSinceCheckpoint { get; set; }
 
     public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.UtcNow;
 

@@ -68,16 +68,15 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     }
 
     /// <summary>
-    /// Whether the step just applied takes a checkpoint copy (<see cref="CommitStepAsync"/>). Counts the commits still
-    /// running, read before the entries written, so a commit finishing meanwhile makes the answer early, never late; not
-    /// while an earlier step's copy is still being written.
+    /// Whether the vanilla step just applied takes a checkpoint copy (<see cref="CommitStepAsync"/>); counts it either way.
+    /// Called under the gate.
     /// </summary>
     public static bool CheckpointDue(LeasedRun session)
     {
         ArgumentNullException.ThrowIfNull(session);
-        if (session.CheckpointPending) return false;
-        var inFlight = session.CommitsInFlight;
-        return session.SinceCheckpoint + inFlight + 1 >= CheckpointEvery;
+        if (++session.AppliedSinceCheckpoint < CheckpointEvery) return false;
+        session.AppliedSinceCheckpoint = 0;
+        return true;
     }
 
     /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
@@ -108,6 +107,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     {
         ArgumentNullException.ThrowIfNull(session);
         await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
+        // Without a copy the caller holds the gate and the live model is the checkpoint: the count of steps restarts.
+        if (snapshot is null) session.AppliedSinceCheckpoint = 0;
         var checkpoint = snapshot ?? session.ToCheckpoint();
         // Checkpoints are numbered in commit order from the live state, whenever the snapshot was taken.
         checkpoint.State.CheckpointNumber = session.State.CheckpointNumber;
@@ -158,6 +159,7 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
             foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
             session.SinceCheckpoint = journal.Count;
+            session.AppliedSinceCheckpoint = journal.Count;
             LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device, TorchRuntime.Summary);
             return session;
         }

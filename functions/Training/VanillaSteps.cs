@@ -52,7 +52,6 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         var checkpointDue = LeasedRuns.CheckpointDue(session);
         // Still under the gate: the copy is the model after exactly this step, whatever later steps do before it is written.
         var snapshot = checkpointDue ? session.SnapshotCheckpoint() : null;
-        if (snapshot is not null) session.CheckpointPending = true;
         session.BeginCommit();
         var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit, snapshot,
             new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, 0, 0, 0), ct);
@@ -86,7 +85,6 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         }
         finally
         {
-            if (snapshot is not null) session.CheckpointPending = false;
             session.EndCommit();
         }
     }
