@@ -82,10 +82,7 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
     public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
-        session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
-        if (++session.SinceCheckpoint >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+        if (await AppendAsync(session, entry, ct).ConfigureAwait(false) >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -95,12 +92,18 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     /// </summary>
     public async Task CommitStepAsync(LeasedRun session, JournalEntry entry, Checkpoint? snapshot, CancellationToken ct)
     {
+        await AppendAsync(session, entry, ct).ConfigureAwait(false);
+        if (snapshot is not null) await CheckpointAsync(session, ct, snapshot).ConfigureAwait(false);
+    }
+
+    // Writes the entry and returns the entries written since the last checkpoint, this one included.
+    private async Task<int> AppendAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    {
         ArgumentNullException.ThrowIfNull(session);
         await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
         // A later step may have numbered its entry already (VanillaSteps): the next step never goes back.
         session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
-        ++session.SinceCheckpoint;
-        if (snapshot is not null) await CheckpointAsync(session, ct, snapshot).ConfigureAwait(false);
+        return ++session.SinceCheckpoint;
     }
 
     public async Task CheckpointAsync(LeasedRun session, CancellationToken ct, Checkpoint? snapshot = null)
