@@ -40,18 +40,10 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
     /// <summary>Serialises work on the run inside this instance (the lease serialises across instances).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 
-    private int commitsInFlight;
     private int closed;
 
     /// <summary>The commit of the latest vanilla step (journal entry, reply), which may still run after the gate is released; the next commit waits for it.</summary>
     public Task PendingCommit { get; set; } = Task.CompletedTask;
-
-    /// <summary>Vanilla steps applied in memory whose commit has not finished.</summary>
-    public int CommitsInFlight => Volatile.Read(ref commitsInFlight);
-
-    public void BeginCommit() => Interlocked.Increment(ref commitsInFlight);
-
-    public void EndCommit() => Interlocked.Decrement(ref commitsInFlight);
 
     /// <summary>True once the session was dropped: a message that waited for its gate must open the run again.</summary>
     public bool IsClosed => Volatile.Read(ref closed) == 1;

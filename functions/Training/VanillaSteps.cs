@@ -52,7 +52,6 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         var checkpointDue = LeasedRuns.CheckpointDue(session);
         // Still under the gate: the copy is the model after exactly this step, whatever later steps do before it is written.
         var snapshot = checkpointDue ? session.SnapshotCheckpoint() : null;
-        session.BeginCommit();
         var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit, snapshot,
             new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, 0, 0, 0), ct);
         session.PendingCommit = commit;
@@ -62,30 +61,23 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     private async Task<MessageOutcome> CommitAsync(LeasedRun session, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
         Task previous, Checkpoint? snapshot, StepTimings timings, CancellationToken ct)
     {
-        try
+        // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that
+        // fails to commit leaves at most a gradient blob that its re-application overwrites.
+        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
+            session.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
+        await previous.ConfigureAwait(false);
+        var commitStart = Stopwatch.GetTimestamp();
+        await runs.CommitStepAsync(session, entry, snapshot, ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
+        timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
         {
-            // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that
-            // fails to commit leaves at most a gradient blob that its re-application overwrites.
-            var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
-                session.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
-            await previous.ConfigureAwait(false);
-            var commitStart = Stopwatch.GetTimestamp();
-            await runs.CommitStepAsync(session, entry, snapshot, ct).ConfigureAwait(false);
-            await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
-            timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
-            {
-                EncryptMs = written.Timings.CryptoMs,
-                UploadMs = written.Timings.TransferMs,
-                CommitMs = Stopwatch.GetElapsedTime(commitStart).TotalMilliseconds,
-            });
-            // The compute time goes into the log line so an operator (and the scale benchmark, which runs the function as
-            // its own process) can tell the server's compute from its storage time.
-            return MessageOutcome.Completed(string.Create(CultureInfo.InvariantCulture,
-                $"{message.HospitalId}#{message.Sequence}: step {applied}, loss {loss:F4}, compute {timings.ComputeMs:F1} ms"));
-        }
-        finally
-        {
-            session.EndCommit();
-        }
+            EncryptMs = written.Timings.CryptoMs,
+            UploadMs = written.Timings.TransferMs,
+            CommitMs = Stopwatch.GetElapsedTime(commitStart).TotalMilliseconds,
+        });
+        // The compute time goes into the log line so an operator (and the scale benchmark, which runs the function as
+        // its own process) can tell the server's compute from its storage time.
+        return MessageOutcome.Completed(string.Create(CultureInfo.InvariantCulture,
+            $"{message.HospitalId}#{message.Sequence}: step {applied}, loss {loss:F4}, compute {timings.ComputeMs:F1} ms"));
     }
 }
