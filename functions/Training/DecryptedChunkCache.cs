@@ -14,6 +14,7 @@ public sealed class DecryptedChunkCache(long budgetBytes)
     public const long DefaultBudgetBytes = 2048L << 20;
 
     private readonly Dictionary<string, Dictionary<(string Hospital, long Sequence, string Sha256), (float[] Features, float[] Labels)>> runs = [];
+    // Runs holding entries only (the same keys as `runs`): when each was last read or added to.
     private readonly Dictionary<string, long> lastUsed = [];
     private readonly Lock gate = new();
     private long bytes;
@@ -32,11 +33,14 @@ public sealed class DecryptedChunkCache(long budgetBytes)
         ArgumentNullException.ThrowIfNull(chunk);
         lock (gate)
         {
-            lastUsed[runId] = ++clock;
-            if (runs.TryGetValue(runId, out var entries) && entries.TryGetValue((chunk.Hospital, chunk.Sequence, chunk.Sha256), out var hit))
+            if (runs.TryGetValue(runId, out var entries))
             {
-                (features, labels) = hit;
-                return true;
+                lastUsed[runId] = ++clock;
+                if (entries.TryGetValue((chunk.Hospital, chunk.Sequence, chunk.Sha256), out var hit))
+                {
+                    (features, labels) = hit;
+                    return true;
+                }
             }
         }
         (features, labels) = ([], []);
@@ -54,7 +58,7 @@ public sealed class DecryptedChunkCache(long budgetBytes)
         {
             while (bytes + size > BudgetBytes)
             {
-                var oldest = lastUsed.Where(r => r.Key != runId && runs.ContainsKey(r.Key)).OrderBy(r => r.Value).Select(r => r.Key).FirstOrDefault();
+                var oldest = lastUsed.Where(r => r.Key != runId).OrderBy(r => r.Value).Select(r => r.Key).FirstOrDefault();
                 if (oldest is null) return;
                 ReleaseLocked(oldest);
             }
