@@ -131,8 +131,10 @@ public sealed class SplitRig : IAsyncDisposable
     }
 }
 
-/// <summary>When the server took one message (Stopwatch timestamps) and where its time went.</summary>
-/// <summary>When the server began a message, when its step was applied (the run's gate free again), when its commit ended.</summary>
+/// <summary>
+/// When the server took one message (Stopwatch timestamps: begun, its step applied with the run's gate free again, its
+/// commit ended) and where its time went.
+/// </summary>
 public sealed record ServerStep(long Start, long Applied, long End, StepTimings Timings)
 {
     /// <summary>From the message's start to its step applied: reading the frame, validating, computing, (a due checkpoint).</summary>
