@@ -16,6 +16,10 @@ public sealed class StorageResilience
 {
     private readonly ResiliencePipeline _pipeline;
     private readonly TimeSpan _outageBudget;
+    private long _retries;
+
+    /// <summary>Retries made so far by every call: a caller that sees it unchanged across its call knows storage answered at once.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
 
     public StorageResilience(TimeSpan outageBudget, Action<string>? onRetry = null, TimeSpan? attemptTimeout = null, TimeSpan? maxDelay = null)
     {
@@ -34,6 +38,7 @@ public sealed class StorageResilience
                 MaxDelay = maxDelay ?? TimeSpan.FromSeconds(15),
                 OnRetry = args =>
                 {
+                    Interlocked.Increment(ref _retries);
                     onRetry?.Invoke($"storage: {Describe(args.Outcome.Exception)}; retry {args.AttemptNumber + 1} in {args.RetryDelay.TotalSeconds:F1} s");
                     return ValueTask.CompletedTask;
                 },

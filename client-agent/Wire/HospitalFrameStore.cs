@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
@@ -99,10 +100,16 @@ public sealed class HospitalFrameStore(
         // A server step takes tens of milliseconds to seconds: each look comes an eighth of the time waited so far after the
         // last (20 ms to 1 s), so a reply is picked up at most about an eighth late and a cold function is polled once a second.
         var delay = TimeSpan.FromMilliseconds(20);
+        var clock = new Stopwatch();
         while (true)
         {
+            // A look counts as waiting unless storage needed retries (an outage): on a busy machine a receive can take
+            // seconds, and leaving that out made the wait, its notices and its timeout lag behind the clock.
+            var retriesBefore = resilience.Retries;
+            clock.Restart();
             QueueMessage[] messages = await resilience.RunAsync("receive replies",
                 ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
+            if (resilience.Retries == retriesBefore) waited += clock.Elapsed;
             ReceivedReply? found = null;
             foreach (var message in messages)
             {

@@ -123,7 +123,7 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     {
         var (bed, manifest) = await HospitalAsync();
         using var _ = bed;
-        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { StrayRejections = true, FirstReplyDelay = TimeSpan.FromSeconds(17) };
+        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { StrayRejections = true, FirstReplyDelay = TimeSpan.FromSeconds(19) };
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--max-batches", "3", "--no-validation"]);
         run.ExitCode.Should().Be(0, "a rejection naming another message is not this batch's\n" + run);
