@@ -140,4 +140,34 @@ public sealed class QuantisedInt8FrameTests
         var wide = () => TensorFrame.Encode(new FrameTensor(ElementType.QInt8, [1, 2], new[] { -3e38f, 3e38f }));
         wide.Should().Throw<ProtocolException>().Where(e => e.Rejection == ProtocolRejection.NonFinite && e.Message.Contains("send fp32"));
     }
+
+    [Fact]
+    public void Every_code_is_the_fp32_formulas_whether_or_not_the_cpu_has_vector_instructions()
+    {
+        // The encoder quantises 32 values at a time where the CPU allows and one at a time otherwise; the codes must
+        // not depend on which ran (temporal mode's weights are compared bit for bit across machines). Slices of 1,003
+        // values leave a tail after the vector rounds, and half the values sit exactly half a step between two codes.
+        const int Slices = 3, Length = 1003;
+        var random = new Random(20);
+        var values = new float[Slices * Length];
+        for (var k = 0; k < values.Length; k++)
+        {
+            var step = (k / Length + 1) * 0.01f;
+            values[k] = k % 2 == 0 ? (random.Next(-100, 150) + 0.5f) * step : (float)(random.NextDouble() * 2.5 - 1) * (k / Length + 1);
+        }
+        var frame = TensorFrame.Encode(new FrameTensor(ElementType.QInt8, [Slices, Length], values));
+
+        // Frame header 8 + tensor header 12 + shape 2 x 8, then 3 scales and 3 zero points, then one byte per value.
+        const int scalesAt = 36, zeroPointsAt = scalesAt + 4 * Slices, dataAt = zeroPointsAt + Slices;
+        var decoded = TensorFrame.Decode(frame)[0].Values;
+        for (var k = 0; k < values.Length; k++)
+        {
+            var s = k / Length;
+            var scale = BinaryPrimitives.ReadSingleLittleEndian(frame.AsSpan(scalesAt + 4 * s));
+            float zeroPoint = (sbyte)frame[zeroPointsAt + s];
+            var expected = (sbyte)Math.Clamp(MathF.Round(values[k] * (1f / scale) + zeroPoint, MidpointRounding.ToEven), sbyte.MinValue, sbyte.MaxValue);
+            ((sbyte)frame[dataAt + k]).Should().Be(expected, $"value {k} ({values[k]:R}) of slice {s}");
+            decoded[k].Should().BeApproximately(values[k], scale / 2 * 1.0001f, $"value {k} decodes within half a step");
+        }
+    }
 }
