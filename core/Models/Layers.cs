@@ -1,4 +1,5 @@
 using System.Globalization;
+using SplitFunctions.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -150,7 +151,7 @@ public sealed record ReLU : ElementwiseLayer
 public sealed record LeakyReLU(double Slope = 0.01) : ElementwiseLayer
 {
     public override string Spec => $"leaky_relu slope={F(Slope)}";
-    public override nn.Module<Tensor, Tensor> Build() => nn.LeakyReLU(Slope);
+    public override nn.Module<Tensor, Tensor> Build() => new LeakyReLUModule(Slope);
 
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why) =>
         double.IsFinite(Slope) ? base.TryOutputShape(input, out output, out why) : Misfit("slope must be a finite number", out output, out why);
