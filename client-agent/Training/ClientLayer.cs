@@ -93,9 +93,9 @@ public sealed class ClientLayer : IDisposable
         optimizer.ZeroGrad();
         if (noPeekAlpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
         {
-            var penalty = noPeekAlpha * DistanceCorrelation.Compute(x, activations);
+            var (objective, penalty) = DistanceCorrelation.NoPeekObjective(x, activations, g, noPeekAlpha);
             LastNoPeekPenalty = penalty.item<float>();
-            ((activations * g).sum() + penalty).backward();
+            objective.backward();
         }
         else
         {

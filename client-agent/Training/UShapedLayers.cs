@@ -98,7 +98,7 @@ public sealed class UShapedLayers : IDisposable
         var alpha = manifest.Privacy.NoPeekAlpha;
         if (alpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
         {
-            ((activations * g).sum() + alpha * DistanceCorrelation.Compute(x, activations)).backward();
+            DistanceCorrelation.NoPeekObjective(x, activations, g, alpha).Objective.backward();
         }
         else
         {

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SplitFunctions.Core.Privacy;
@@ -5,6 +6,8 @@ namespace SplitFunctions.Core.Privacy;
 /// <summary>
 /// Distance correlation (Székely et al.) between two batches of samples, as a differentiable TorchSharp expression:
 /// NoPeek's penalty and the audit's dependence figure. 0 means independent, 1 an exact linear/isometric relation.
+/// Constants are Scalars held through each call: TorchSharp's operators on doubles (and its tensor +, whose alpha of 1
+/// it makes on the fly) pass temporaries a garbage collection can free mid-call (see Engine/Optimizer.Step).
 /// </summary>
 public static class DistanceCorrelation
 {
@@ -20,7 +23,22 @@ public static class DistanceCorrelation
         var xy = (a * b).mean();
         var xx = (a * a).mean();
         var yy = (b * b).mean();
-        return (xy.clamp_min(0) / (xx * yy).sqrt().clamp_min(1e-12)).sqrt();
+        using var zero = 0.0.ToScalar();
+        using var tiny = 1e-12.ToScalar();
+        return xy.clamp_min(zero).div((xx * yy).sqrt().clamp_min(tiny)).sqrt();
+    }
+
+    /// <summary>
+    /// NoPeek's backward objective for a hospital layer: sum(A * dL/dA) + alpha * DCor(x, A), whose gradient is the
+    /// server's dL/dA plus the penalty's; also the penalty alone.
+    /// </summary>
+    public static (Tensor Objective, Tensor Penalty) NoPeekObjective(Tensor input, Tensor activations, Tensor gradient, double alpha)
+    {
+        ArgumentNullException.ThrowIfNull(activations);
+        using var weight = alpha.ToScalar();
+        using var one = 1.ToScalar();
+        var penalty = Compute(input, activations).mul(weight);
+        return ((activations * gradient).sum().add(penalty, one), penalty);
     }
 
     /// <summary>DCor as a number.</summary>
@@ -34,10 +52,18 @@ public static class DistanceCorrelation
     // Euclidean distances; the epsilon keeps the gradient finite on the zero diagonal.
     private static Tensor Distances(Tensor v)
     {
+        using var one = 1.ToScalar();
+        using var minusTwo = (-2.0).ToScalar();
+        using var zero = 0.0.ToScalar();
+        using var epsilon = 1e-10.ToScalar();
         var squared = (v * v).sum(1, keepdim: true);
-        var d2 = squared + squared.t() - 2 * v.matmul(v.t());
-        return (d2.clamp_min(0) + 1e-10).sqrt();
+        var d2 = squared.add(squared.t(), one).add(v.matmul(v.t()), minusTwo);
+        return d2.clamp_min(zero).add(epsilon, one).sqrt();
     }
 
-    private static Tensor Centered(Tensor d) => d - d.mean([0], keepdim: true) - d.mean([1], keepdim: true) + d.mean();
+    private static Tensor Centered(Tensor d)
+    {
+        using var one = 1.ToScalar();
+        return d.sub(d.mean([0], keepdim: true)).sub(d.mean([1], keepdim: true)).add(d.mean(), one);
+    }
 }

@@ -80,7 +80,11 @@ public static class FederatedAveraging
         foreach (var name in global.StateNames)
         {
             var sum = torch.zeros_like(locals[0].GetState(name));
-            for (var k = 0; k < locals.Count; k++) sum.add_(locals[k].GetState(name), alpha: weights[k]);
+            for (var k = 0; k < locals.Count; k++)
+            {
+                using var weight = weights[k].ToScalar(); // held through the call (see DistanceCorrelation)
+                sum.add_(locals[k].GetState(name), weight);
+            }
             global.SetState(name, sum);
         }
     }
