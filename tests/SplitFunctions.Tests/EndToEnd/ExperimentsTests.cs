@@ -289,15 +289,20 @@ public sealed class ExperimentsTests
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         try
         {
-            while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            // Lines are read on a thread of their own: an awaited read resumes on the thread pool, which other tests can
+            // keep busy for seconds, long enough for a short arm to finish before the kill meant for its start.
+            await Task.Factory.StartNew(() =>
             {
-                stdout.AppendLine(line);
-                if (!killed && onLine?.Invoke(line) == true)
+                while (process.StandardOutput.ReadLine() is { } line)
                 {
-                    process.Kill(entireProcessTree: true);
-                    killed = true;
+                    stdout.AppendLine(line);
+                    if (!killed && onLine?.Invoke(line) == true)
+                    {
+                        process.Kill(entireProcessTree: true);
+                        killed = true;
+                    }
                 }
-            }
+            }, TaskCreationOptions.LongRunning).WaitAsync(timeout.Token);
             await process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
