@@ -51,6 +51,17 @@ internal sealed class FunctionProcess : IAsyncDisposable
         return process.ExitCode;
     }
 
+    /// <summary>
+    /// Waits until the log holds <paramref name="text"/> (or <paramref name="timeout"/> passes) and returns the log: a line
+    /// about a message is written after its reply is sent, so a test that has the reply may not have the line yet.
+    /// </summary>
+    public async Task<string> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline && !process.HasExited) await Task.Delay(100);
+        return Output;
+    }
+
     /// <summary>Kills the process at once (no shutdown, no checkpoint), as a crash would.</summary>
     public void Kill()
     {

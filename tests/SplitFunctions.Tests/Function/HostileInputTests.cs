@@ -61,7 +61,7 @@ public sealed class HostileInputTests
         var (a, y, shape) = run.Batch(8, salt: 3);
         await run.Features.SendMessageAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y));
         (await run.ReplyToAsync("alpha", 0, TimeSpan.FromSeconds(60))).Kind.Should().Be(ReplyKind.Gradients, drain.Output);
-        drain.Output.Should().Contain("drain: message").And.Contain("Completed", "one log line per message");
+        (await drain.WaitForOutputAsync("Completed", TimeSpan.FromSeconds(30))).Should().Contain("drain: message").And.Contain("Completed", "one log line per message");
         (await run.Replies("alpha").PeekMessagesAsync(1)).Value.Should().BeEmpty("no hostile message was answered");
     }
 
