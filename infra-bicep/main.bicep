@@ -1,7 +1,7 @@
 // SplitFunctions in Azure: storage for the exchange with the hospitals, Key Vault for their keys, a
 // user-assigned identity, monitoring, an optional registry, a Container Apps environment with a
 // serverless GPU profile, and the server (Functions on Container Apps, or the drain job).
-// Deploy: docs/deploy.md. The app settings below must match core/Configuration/FunctionSettings.cs
+// Deploy: docs/deploy.md. The app settings below must match core/Contract/FunctionSettings.cs
 // (tests/SplitFunctions.Tests/Deployment checks it, and the storage names and role ids).
 
 targetScope = 'resourceGroup'

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using SplitFunctions.Core.Reports;
+using SplitFunctions.LocalRun.Reports;
 
 namespace SplitFunctions.LocalRun;
 

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.LocalStorage;
 using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Reports;
+using SplitFunctions.Core.Model;
+using SplitFunctions.LocalRun.Reports;
 
 namespace SplitFunctions.LocalRun;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.LocalRun.Studies;
 

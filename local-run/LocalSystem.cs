@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
-using SplitFunctions.Core.Configuration;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.LocalRun;
 

@@ -1,4 +1,4 @@
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.LocalRun.Studies;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using SplitFunctions.LocalRun;
 using SplitFunctions.LocalRun.Studies;
+using SplitFunctions.LocalRun;
 
 // splitfn-local: the local multi-hospital demo and the paper's experiments, on one machine. Exit codes: docs/experiments.md.
 var root = new RootCommand("SplitFunctions on one machine: a multi-hospital split-learning demo on Azurite, and the paper's experiments.")

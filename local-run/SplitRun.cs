@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using SplitFunctions.Core.Engine;
+using System.Text.Json;
+using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.LocalRun.Studies;
@@ -116,7 +116,7 @@ public static class SplitRun
     // The run state is the function's; read it as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint).
     private static async Task<IReadOnlyList<ServerEpoch>> ServerEpochsAsync(LocalSystem system, string runId, CancellationToken ct)
     {
-        var runs = system.Azurite.Connection.GetBlobContainerClient(SplitFunctions.Core.Storage.StorageNames.RunsContainer);
+        var runs = system.Azurite.Connection.GetBlobContainerClient(SplitFunctions.Core.Contract.StorageNames.RunsContainer);
         try
         {
             using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Net.Sockets;
-using Azure;
 using Azure.Identity;
 using Azure.Security.KeyVault.Secrets;
-using SplitFunctions.Core.Configuration;
+using Azure;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Operator.Commands;
 

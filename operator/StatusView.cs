@@ -1,7 +1,7 @@
 using System.Globalization;
-using SplitFunctions.Core.Consortium;
-using Spectre.Console;
 using Spectre.Console.Rendering;
+using Spectre.Console;
+using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Operator;
 

@@ -1,4 +1,3 @@
-using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using System.Text;
 using Azure.Storage.Blobs.Models;
@@ -7,13 +6,17 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
 using SplitFunctions.ClientAgent.Training;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core.Training;
-using SplitFunctions.Core;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Bench;
 

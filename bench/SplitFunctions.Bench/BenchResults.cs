@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text;
 
 namespace SplitFunctions.Bench;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Bench;
 

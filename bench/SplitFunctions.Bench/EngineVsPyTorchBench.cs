@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using System.Text.Json;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Bench;
 

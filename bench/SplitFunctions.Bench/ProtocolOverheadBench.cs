@@ -4,10 +4,10 @@ using System.Text.Json.Nodes;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Azure.Storage.Blobs;
-using SplitFunctions.Core.Protocol;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.Bench;
 

@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using SplitFunctions.Core;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Bench;

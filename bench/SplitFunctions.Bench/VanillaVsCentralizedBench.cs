@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using SplitFunctions.Core;
+using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.Bench;
 

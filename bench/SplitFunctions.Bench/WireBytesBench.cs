@@ -3,16 +3,18 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using SplitFunctions.ClientAgent.Training;
-using SplitFunctions.Core;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Metrics;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core.Training;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Bench;
 

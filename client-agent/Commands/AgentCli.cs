@@ -1,7 +1,7 @@
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent.Output;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Commands;
 

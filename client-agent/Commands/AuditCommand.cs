@@ -1,5 +1,7 @@
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 

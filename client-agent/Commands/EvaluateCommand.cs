@@ -1,7 +1,9 @@
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.Training;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.ClientAgent.Commands;

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Privacy;
-using SplitFunctions.Core.Protocol;
 
 namespace SplitFunctions.ClientAgent.Commands;
 

@@ -1,6 +1,8 @@
-using SplitFunctions.Core.Protocol;
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.ClientAgent.Commands;

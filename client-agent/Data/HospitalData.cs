@@ -1,8 +1,9 @@
 using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.ClientAgent.Data;
 

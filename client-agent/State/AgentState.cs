@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.ClientAgent.State;
 

@@ -7,6 +7,7 @@ using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
 using Azure;
 using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.ClientAgent.Storage;

@@ -1,9 +1,9 @@
 using System.Net.Sockets;
 using Azure;
-using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Timeout;
+using Polly;
 
 namespace SplitFunctions.ClientAgent.Storage;
 

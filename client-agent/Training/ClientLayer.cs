@@ -1,7 +1,10 @@
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 using TorchSharp;
 
 namespace SplitFunctions.ClientAgent.Training;

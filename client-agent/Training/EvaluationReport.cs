@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Metrics;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Training;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Training;
 

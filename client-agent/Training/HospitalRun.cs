@@ -6,8 +6,11 @@ using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
 using SplitFunctions.ClientAgent.Wire;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Privacy;
-using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 

@@ -1,5 +1,6 @@
 using Azure;
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.ClientAgent.Training;

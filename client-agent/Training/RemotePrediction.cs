@@ -1,8 +1,10 @@
-using SplitFunctions.Core.Engine;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Wire;
-using SplitFunctions.Core.Protocol;
-using SplitFunctions.Core.Training;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Training;
 

@@ -1,5 +1,6 @@
 using SplitFunctions.ClientAgent.Wire;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.ClientAgent.Training;
 

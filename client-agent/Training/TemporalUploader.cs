@@ -1,9 +1,10 @@
-using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Wire;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Training;
 
@@ -61,7 +62,7 @@ public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
                         frame = session.Frames.SealFeatures(state.NextSequence,
                         [
                             new FrameTensor(manifest.FeatureType, activations.shape, values),
-                            new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
+                            new FrameTensor(SplitFunctions.Core.Contract.ElementType.Float32, [n, 1], targets),
                         ]);
                     }
                     pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
-using SplitFunctions.Core.Protocol;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.ClientAgent.Training;
 

@@ -1,9 +1,11 @@
-using SplitFunctions.Core.Engine;
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Protocol;
-using SplitFunctions.Core.Training;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Training;
 
@@ -79,7 +81,7 @@ public sealed class VanillaTrainer(HospitalRun session, TrainingLimits limits)
             var frame = session.Frames.SealFeatures(sequence,
             [
                 new FrameTensor(manifest.FeatureType, activations.shape, values),
-                new FrameTensor(SplitFunctions.Core.ElementType.Float32, [n, 1], targets),
+                new FrameTensor(SplitFunctions.Core.Contract.ElementType.Float32, [n, 1], targets),
             ]);
             pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Train, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
             session.Folder.WritePendingFrame(frame.Bytes);

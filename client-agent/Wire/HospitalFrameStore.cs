@@ -5,7 +5,8 @@ using Azure.Storage.Queues;
 using Azure;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.ClientAgent.Wire;

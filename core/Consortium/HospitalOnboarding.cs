@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Consortium;

@@ -1,5 +1,6 @@
-using Azure;
 using Azure.Storage.Blobs.Models;
+using Azure;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Consortium;

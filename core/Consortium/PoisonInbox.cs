@@ -1,6 +1,7 @@
 using System.Text.Json;
-using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Consortium;

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
-using Azure;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs;
+using Azure;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 
@@ -20,7 +22,7 @@ public sealed record ServerStatus(string LeaseState, string? Instance, long? Che
 public sealed record RunStatus(RunManifest Manifest, ServerStatus Server, IReadOnlyList<HospitalStatus> Hospitals, DateTimeOffset ReadAt);
 
 /// <summary>
-/// Reads <see cref="RunStatus"/>. The function's run state is its own format (functions/Training/RunState.cs); it is read
+/// Reads <see cref="RunStatus"/>. The function's run state is its own format (functions/Runs/RunState.cs); it is read
 /// here as JSON by field name, the way reports read it, so the operator's tool does not depend on the function's assembly.
 /// </summary>
 public sealed class RunStatusReader(StorageConnection storage)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using SplitFunctions.Core.Audit;
 
 namespace SplitFunctions.Core.Privacy;
 

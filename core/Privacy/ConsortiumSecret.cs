@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using SplitFunctions.Core.Audit;
 
 namespace SplitFunctions.Core.Privacy;
 

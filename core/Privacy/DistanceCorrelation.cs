@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Audit;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Metrics;
 using SplitFunctions.Core.Runs;
 

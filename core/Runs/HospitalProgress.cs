@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Core.Runs;
 

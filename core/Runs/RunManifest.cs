@@ -1,8 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using System.Text.Json;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Runs;

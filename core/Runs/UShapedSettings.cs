@@ -1,3 +1,5 @@
+using SplitFunctions.Core.Consortium;
+
 namespace SplitFunctions.Core.Runs;
 
 /// <summary>

@@ -1,6 +1,7 @@
-using Azure;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs;
+using Azure;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

@@ -1,7 +1,8 @@
-using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using Azure.Storage.Sas;
+using Azure;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

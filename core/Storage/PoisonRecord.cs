@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

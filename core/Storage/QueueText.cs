@@ -1,4 +1,5 @@
 using System.Text;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

@@ -1,6 +1,7 @@
 using Azure.Core;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

@@ -1,10 +1,11 @@
-using Azure;
 using Azure.Core;
 using Azure.Identity;
-using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using Azure.Storage;
+using Azure;
 using Microsoft.Extensions.Configuration;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

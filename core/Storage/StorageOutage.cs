@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Azure;
+using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 

@@ -1,3 +1,5 @@
+using SplitFunctions.Core.Contract;
+
 namespace SplitFunctions.Core.Storage;
 
 /// <summary>A storage setting is missing or malformed; <see cref="Setting"/> names the one to fix.</summary>

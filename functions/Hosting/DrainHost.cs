@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;

@@ -1,4 +1,5 @@
 using Azure.Storage.Queues;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;

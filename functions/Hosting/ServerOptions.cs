@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core.Configuration;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Functions.Hosting;
 

@@ -1,6 +1,7 @@
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
 using Azure;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;

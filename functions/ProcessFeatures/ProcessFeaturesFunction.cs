@@ -1,8 +1,9 @@
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
+
 using QueueMessage = Azure.Storage.Queues.Models.QueueMessage;
 using SplitFunctions.Functions.Hosting;
 

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.LocalRun.Studies;

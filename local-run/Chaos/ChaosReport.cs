@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 
 namespace SplitFunctions.LocalRun.Chaos;
 
@@ -26,7 +26,7 @@ public static class ChaosReport
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public static ChaosModeFigures Figures(ChaosRunResult run, ChaosRunResult? reference, SplitFunctions.Core.Models.ModelDefinition model)
+    public static ChaosModeFigures Figures(ChaosRunResult run, ChaosRunResult? reference, SplitFunctions.Core.Model.ModelDefinition model)
     {
         ArgumentNullException.ThrowIfNull(run);
         var byKind = run.Hostile.GroupBy(h => h.Kind).OrderBy(g => g.Key).ToDictionary(

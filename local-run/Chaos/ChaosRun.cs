@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using Azure.Storage.Queues;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
-using SplitFunctions.Core.Protocol;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.LocalRun.Studies;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Azure.Storage.Queues;
-using SplitFunctions.Core;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.LocalRun.Chaos;

@@ -1,5 +1,6 @@
 using Azure.Storage.Queues;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.LocalRun.Chaos;

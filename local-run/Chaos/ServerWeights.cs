@@ -1,5 +1,4 @@
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.LocalRun.Chaos;
 

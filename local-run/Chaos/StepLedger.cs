@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using Azure;
 using Azure.Storage.Blobs;
+using Azure;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 

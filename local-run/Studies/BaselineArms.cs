@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Training;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.LocalRun.Studies;
 

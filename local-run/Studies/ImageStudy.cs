@@ -1,5 +1,5 @@
+using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.LocalRun.Studies;
 

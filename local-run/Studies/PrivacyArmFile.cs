@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Privacy;
 
 namespace SplitFunctions.LocalRun.Studies;

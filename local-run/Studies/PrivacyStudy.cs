@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Metrics;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
-using SplitFunctions.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

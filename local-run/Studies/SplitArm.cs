@@ -1,8 +1,10 @@
 using System.Text.Json;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Metrics;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.LocalRun.Studies;
 

@@ -1,9 +1,9 @@
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage.Local;
-using SplitFunctions.Core.Training;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.LocalRun.Studies;
 

@@ -1,5 +1,6 @@
-using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.LocalRun.Studies;
 

@@ -1,4 +1,5 @@
-using SplitFunctions.Core.Training;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Data;
 
 namespace SplitFunctions.LocalRun.Studies;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using SplitFunctions.Core.Engine;
 using SplitFunctions.Core.Metrics;
-using SplitFunctions.Core.Reports;
+using SplitFunctions.Core.Model;
+using SplitFunctions.LocalRun.Reports;
 
 namespace SplitFunctions.LocalRun.Studies;
 

@@ -1,6 +1,7 @@
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 
 namespace SplitFunctions.LocalRun.Studies;
 

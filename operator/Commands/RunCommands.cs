@@ -1,12 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using SplitFunctions.Core;
+using Spectre.Console;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
-using Spectre.Console;
 
 namespace SplitFunctions.Operator.Commands;
 

@@ -66,7 +66,7 @@ def vgg_block(cin, cout, convs):
     return layers + [nn.MaxPool2d(2)]
 
 
-# Independent PyTorch definitions of the catalog (core/Models/ModelCatalog.cs).
+# Independent PyTorch definitions of the catalog (core/Model/ModelCatalog.cs).
 def models():
     return {
         "covid-ct-cnn": dict(

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.ClientAgent;
 
 namespace SplitFunctions.Tests.Agent;
 

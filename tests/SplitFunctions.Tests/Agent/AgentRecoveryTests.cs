@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.LocalStorage;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Agent;

@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
-using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.ClientAgent;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
@@ -179,7 +181,7 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
         using var _ = bed;
         var json = JsonNode.Parse(manifest.ToJson())!.AsObject();
         json["layers"]![0]!["type"] = "transformer";
-        var container = azurite.Connection.GetBlobContainerClient(Core.Storage.StorageNames.HospitalContainer(AgentTestBed.Hospital));
+        var container = azurite.Connection.GetBlobContainerClient(Core.Contract.StorageNames.HospitalContainer(AgentTestBed.Hospital));
         await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadReplacingAsync(BinaryData.FromString(json.ToJsonString()));
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
@@ -195,7 +197,7 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     [Fact]
     public async Task A_csv_without_a_mapped_column_fails_the_train_command_with_the_data_code()
     {
-        var manifest = RunManifest.ForModel(NewRunId(), Core.Models.ModelCatalog.LdlMlp, TrainingMode.Vanilla, [AgentTestBed.Hospital], 7);
+        var manifest = RunManifest.ForModel(NewRunId(), Core.Model.ModelCatalog.LdlMlp, TrainingMode.Vanilla, [AgentTestBed.Hospital], 7);
         using var bed = new AgentTestBed(manifest.RunId);
         await AgentTestBed.ProvisionAsync(azurite.Connection, manifest);
         var csv = Path.Combine(bed.Folder, "lipids.csv");

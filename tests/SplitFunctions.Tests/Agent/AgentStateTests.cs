@@ -1,6 +1,7 @@
-using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.ClientAgent;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Tests.Agent;
 

@@ -1,5 +1,7 @@
 using Azure.Storage.Sas;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;

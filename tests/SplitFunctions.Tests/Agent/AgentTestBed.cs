@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using SplitFunctions.ClientAgent.Commands;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 

@@ -1,8 +1,8 @@
-using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent.Data;
+using SplitFunctions.ClientAgent;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Tests.Agent;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Tests.Infrastructure;
 

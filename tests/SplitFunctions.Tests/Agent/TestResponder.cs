@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using Azure.Storage.Queues.Models;
-using SplitFunctions.Core;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 

@@ -1,6 +1,8 @@
 using Azure.Storage.Blobs.Models;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;

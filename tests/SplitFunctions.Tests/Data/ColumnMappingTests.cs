@@ -1,5 +1,6 @@
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Tests.Data;

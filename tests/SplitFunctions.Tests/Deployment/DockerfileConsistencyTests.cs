@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Functions.Hosting;
 
 namespace SplitFunctions.Tests.Deployment;

@@ -1,11 +1,13 @@
-using System.Text;
 using System.Text.Json.Nodes;
-using SplitFunctions.ClientAgent;
+using System.Text;
 using SplitFunctions.ClientAgent.State;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.ClientAgent;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Engine;
 

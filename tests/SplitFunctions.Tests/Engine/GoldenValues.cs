@@ -1,5 +1,6 @@
 using System.Text;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Model;
+
 using Tensor = TorchSharp.torch.Tensor;
 
 namespace SplitFunctions.Tests.Engine;

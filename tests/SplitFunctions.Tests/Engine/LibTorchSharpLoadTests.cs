@@ -1,5 +1,5 @@
 using SplitFunctions.Build;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Tests.Engine;
 

@@ -1,7 +1,7 @@
-using System.Text;
 using System.Text.Json.Nodes;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using System.Text;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Tests.Infrastructure;
 

@@ -1,6 +1,5 @@
 using FluentAssertions;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;

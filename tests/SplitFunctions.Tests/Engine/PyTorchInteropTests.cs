@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Tests.Engine;
 

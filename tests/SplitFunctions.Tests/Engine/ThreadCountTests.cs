@@ -1,5 +1,5 @@
 using FluentAssertions;
-using SplitFunctions.Core.Engine;
+using SplitFunctions.Core.Model;
 using Xunit;
 
 namespace SplitFunctions.Tests.Engine;

@@ -1,9 +1,11 @@
-using SplitFunctions.Core.Configuration;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Function;

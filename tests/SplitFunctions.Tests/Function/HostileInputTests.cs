@@ -1,10 +1,12 @@
 using System.Text;
 using Azure.Storage.Queues;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.Tests.Function;
 

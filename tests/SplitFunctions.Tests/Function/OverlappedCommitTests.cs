@@ -1,6 +1,8 @@
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 

@@ -1,11 +1,12 @@
-using Azure.Storage.Queues;
 using System.Text.Json;
-using SplitFunctions.Core.Configuration;
-using SplitFunctions.Core.Protocol;
+using Azure.Storage.Queues;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.ProcessFeatures;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Function;

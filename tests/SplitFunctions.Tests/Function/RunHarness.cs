@@ -1,15 +1,16 @@
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Logging.Abstractions;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Storage.Local;
-using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
+using SplitFunctions.LocalRun.LocalStorage;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Function;

@@ -1,11 +1,14 @@
 using Azure.Storage.Blobs.Specialized;
 using Microsoft.Extensions.Logging.Abstractions;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 

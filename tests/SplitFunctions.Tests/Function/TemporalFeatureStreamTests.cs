@@ -1,4 +1,6 @@
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 

@@ -1,9 +1,12 @@
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 
@@ -113,7 +116,7 @@ public sealed class TrainingServiceTests
 
         var malformed = await service.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
         var wrongRun = await service.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
-        var frame = TensorFrame.Encode(new FrameTensor(Core.ElementType.Float32, shape, a), new FrameTensor(Core.ElementType.Float32, [8, 1], y));
+        var frame = TensorFrame.Encode(new FrameTensor(Core.Contract.ElementType.Float32, shape, a), new FrameTensor(Core.Contract.ElementType.Float32, [8, 1], y));
         var layout = TensorFrame.ReadLayout(frame)[0];
         BitConverter.TryWriteBytes(frame.AsSpan(layout.DataOffset + 3 * 4, 4), float.NaN).Should().BeTrue();
         var nanOutcome = await service.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
@@ -279,9 +282,9 @@ public sealed class TrainingServiceTests
     }
 
     // The state dict's tensors as one flat list (byte equality of pickles would also compare storage names).
-    internal static List<float> WeightsOf(byte[] state, Core.Engine.Network? into = null)
+    internal static List<float> WeightsOf(byte[] state, Core.Model.Network? into = null)
     {
-        using var network = into ?? Core.Models.ModelCatalog.LdlMlp.BuildServer([64]);
+        using var network = into ?? Core.Model.ModelCatalog.LdlMlp.BuildServer([64]);
         network.LoadState(state);
         var all = new List<float>();
         foreach (var name in network.StateNames)

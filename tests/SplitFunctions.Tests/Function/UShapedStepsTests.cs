@@ -1,8 +1,11 @@
-using SplitFunctions.Core.Models;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
 using TorchSharp;
 
 namespace SplitFunctions.Tests.Function;
@@ -131,6 +134,6 @@ public sealed class UShapedStepsTests
         session.State.OpenForwards.Should().ContainKey("alpha").WhoseValue.Sequence.Should().Be(9, "the state shows alpha's unanswered leg");
     }
 
-    private static Core.Engine.Network UShapedBody() =>
-        Core.Engine.Network.Create(UShapedSplit.Body(ModelCatalog.LdlMlp), [64]);
+    private static Core.Model.Network UShapedBody() =>
+        Core.Model.Network.Create(UShapedSplit.Body(ModelCatalog.LdlMlp), [64]);
 }

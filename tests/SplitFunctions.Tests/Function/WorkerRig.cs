@@ -3,11 +3,13 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SplitFunctions.Core.Configuration;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.ProcessFeatures;
-using SplitFunctions.Functions.Training;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
+
 using SdkQueueMessage = Azure.Storage.Queues.Models.QueueMessage;
 
 namespace SplitFunctions.Tests.Function;

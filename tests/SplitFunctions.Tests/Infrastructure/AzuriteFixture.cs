@@ -1,5 +1,6 @@
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.Tests.Infrastructure;
 

@@ -1,7 +1,8 @@
-using Azure;
 using Azure.Storage.Blobs;
+using Azure;
 using SplitFunctions.Core.Consortium;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Tests.Infrastructure;
@@ -127,7 +128,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         var manifest = Core.Runs.RunManifest.Parse((await runs.GetBlobClient($"{runId}/manifest.json").DownloadContentAsync()).Value.Content.ToArray());
         manifest.Hospitals.Should().Equal(a, b);
         (manifest.Epochs, manifest.BatchSize, manifest.Optimizer.LearningRate, manifest.Seed, manifest.FeatureType, manifest.Privacy.NoiseSigma, manifest.Mode)
-            .Should().Be((3, 8, 0.01, 9UL, Core.ElementType.QInt8, 0.1, Core.Runs.TrainingMode.Temporal));
+            .Should().Be((3, 8, 0.01, 9UL, Core.Contract.ElementType.QInt8, 0.1, Core.Runs.TrainingMode.Temporal));
         (await azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(b)).GetBlobClient($"manifests/{runId}.json").ExistsAsync()).Value.Should().BeTrue();
 
         (await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn", "--hospitals", a))

@@ -1,10 +1,11 @@
 using SplitFunctions.ClientAgent.Training;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Engine;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Core.Training;
 using TorchSharp;
 
 namespace SplitFunctions.Tests.Privacy;

@@ -1,4 +1,6 @@
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Audit;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 

@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Azure.Security.KeyVault.Secrets;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Tests.Protocol;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
-using SplitFunctions.Core.Protocol;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Tests.Protocol;
 

@@ -1,13 +1,13 @@
 using System.Security.Cryptography;
-using Azure;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
-using SplitFunctions.Core.Protocol;
+using Azure;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
-using SplitFunctions.Core;
 using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Protocol;

@@ -1,8 +1,8 @@
-using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using SplitFunctions.Core;
-using SplitFunctions.Core.Protocol;
+using FsCheck;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Tests.Protocol;
 

@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
-using SplitFunctions.Core;
-using SplitFunctions.Core.Protocol;
+using System.Buffers;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Tests.Protocol;
 

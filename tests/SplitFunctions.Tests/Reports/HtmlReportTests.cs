@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
-using SplitFunctions.Core.Reports;
+using SplitFunctions.LocalRun.Reports;
 
 namespace SplitFunctions.Tests.Reports;
 

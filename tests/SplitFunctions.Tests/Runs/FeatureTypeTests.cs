@@ -1,6 +1,7 @@
 using System.Text;
-using SplitFunctions.Core;
-using SplitFunctions.Core.Models;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Tests.Runs;

@@ -1,4 +1,4 @@
-using SplitFunctions.Core.Storage.Local;
+using SplitFunctions.LocalRun.LocalStorage;
 
 namespace SplitFunctions.Tests.Storage;
 

@@ -1,9 +1,10 @@
 using System.Security.Cryptography;
-using Azure;
-using Azure.Storage;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage;
+using Azure;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
 

@@ -4,6 +4,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
 using Azure;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
 

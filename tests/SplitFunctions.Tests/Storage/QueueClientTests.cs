@@ -1,7 +1,8 @@
 using System.Text;
-using Azure;
-using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
+using Azure;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
 

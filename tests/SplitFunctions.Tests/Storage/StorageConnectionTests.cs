@@ -1,4 +1,5 @@
 using Azure.Identity;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Tests.Storage;

@@ -1,0 +1,107 @@
+using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Model;
+using TorchSharp;
+
+namespace SplitFunctions.Core.Baselines;
+
+/// <summary>
+/// Both halves of a catalog model in one process, with their optimizers: the centralised and single-hospital
+/// baselines, and each participant of federated averaging. A step is exactly what split learning computes,
+/// without the wire in between.
+/// </summary>
+public sealed class SplitModel : IDisposable
+{
+    private readonly Optimizer clientOptimizer;
+    private readonly Optimizer serverOptimizer;
+
+    private SplitModel(ModelDefinition definition, Network client, Network server, OptimizerSettings optimizer)
+    {
+        Definition = definition;
+        Client = client;
+        Server = server;
+        clientOptimizer = Optimizer.Create(client, optimizer);
+        serverOptimizer = Optimizer.Create(server, optimizer);
+    }
+
+    public ModelDefinition Definition { get; }
+
+    public Network Client { get; }
+
+    public Network Server { get; }
+
+    /// <summary>
+    /// Builds the model with a run's initial weights: the client part from <paramref name="clientSeed"/> (a hospital's
+    /// consortium-derived seed; <paramref name="seed"/> when null), the server part from <paramref name="seed"/> as the
+    /// function builds it.
+    /// </summary>
+    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null, ulong? clientSeed = null)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var client = TorchRuntime.Seeded(clientSeed ?? seed, () => definition.BuildClient(device));
+        try
+        {
+            var server = TorchRuntime.Seeded(seed, () => definition.BuildServer(client.OutputShape, device));
+            return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One optimizer step on a batch; returns the batch loss.</summary>
+    public double TrainStep(ReadOnlySpan<float> features, ReadOnlySpan<float> targets, int batch)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = TensorData.FromFloats(features, [batch, .. Definition.InputShape], Client.Device);
+        var y = TensorData.FromFloats(targets, [batch, 1], Client.Device);
+        clientOptimizer.ZeroGrad();
+        serverOptimizer.ZeroGrad();
+        var activations = Client.Forward(x, train: true);
+        var prediction = Server.Forward(activations, train: true);
+        var loss = Loss.Compute(Definition.Loss, prediction, y, backward: true);
+        serverOptimizer.Step();
+        clientOptimizer.Step();
+        return loss;
+    }
+
+    /// <summary>One epoch over <paramref name="data"/> in the seeded order of (seed, epoch); returns the loss summed over samples.</summary>
+    public double TrainEpoch(TrainingSet data, int batchSize, ulong seed, int epoch)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var features = new float[batchSize * data.SampleSize];
+        var targets = new float[batchSize];
+        double sum = 0;
+        foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, seed, epoch), batchSize))
+        {
+            data.Gather(batch, features, targets);
+            sum += TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count), batch.Count) * batch.Count;
+        }
+        return sum;
+    }
+
+    /// <summary>Eval-mode outputs (probabilities or values), one per sample, in batches.</summary>
+    public float[] Predict(TrainingSet data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var output = new float[data.Count];
+        for (var start = 0; start < data.Count; start += batchSize)
+        {
+            var n = Math.Min(batchSize, data.Count - start);
+            using var scope = torch.NewDisposeScope();
+            var x = TensorData.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n), Client.Device);
+            var p = Server.Forward(Client.Forward(x, train: false), train: false);
+            p.CopyTo(output.AsSpan(start, n));
+        }
+        return output;
+    }
+
+    public void Dispose()
+    {
+        clientOptimizer.Dispose();
+        serverOptimizer.Dispose();
+        Client.Dispose();
+        Server.Dispose();
+    }
+}

@@ -1,0 +1,146 @@
+using System.Text.Json.Serialization;
+using SplitFunctions.Core.Keys;
+
+namespace SplitFunctions.Core.Contract;
+
+/// <summary>What a frame message asks of the function.</summary>
+public enum FrameKind
+{
+    /// <summary>Vanilla mode: one batch of features and labels; answered with gradients.</summary>
+    Train,
+
+    /// <summary>Temporal mode: one chunk of the hospital's training features and labels; answered with "accepted".</summary>
+    Chunk,
+
+    /// <summary>Temporal mode: the hospital has uploaded all <see cref="FrameMessage.ChunkCount"/> chunks; no blob.</summary>
+    Done,
+
+    /// <summary>Held-out features; answered with predictions (U-shaped runs: with server outputs).</summary>
+    Evaluate,
+
+    /// <summary>U-shaped mode, first leg: the head's activations only; answered with the server's outputs.</summary>
+    Forward,
+
+    /// <summary>U-shaped mode, second leg: dL/d(server output) for the forward leg at sequence - 1; answered with dL/dA.</summary>
+    Backward,
+}
+
+/// <summary>What a reply message carries back to the hospital.</summary>
+public enum ReplyKind
+{
+    Gradients,
+    Predictions,
+
+    /// <summary>The frame was refused; <see cref="ReplyMessage.Reason"/> says why.</summary>
+    Rejected,
+
+    /// <summary>The frame was applied and needs no payload back (temporal chunks, done).</summary>
+    Accepted,
+
+    /// <summary>U-shaped mode: the server part's outputs (the hospital's tail turns them into predictions).</summary>
+    Outputs,
+}
+
+/// <summary>
+/// Message an agent puts on the `features` queue: which sealed blob to process and how to check it, and the MAC that
+/// proves its hospital (<see cref="MessageAuthentication"/>). Version 2 (version 1 had no MAC and is refused).
+/// </summary>
+public sealed record FrameMessage
+{
+    [JsonPropertyName("v"), JsonRequired]
+    public int Version { get; init; } = MessageCodec.CurrentVersion;
+
+    [JsonPropertyName("run")]
+    public required string RunId { get; init; }
+
+    [JsonPropertyName("hospital")]
+    public required string HospitalId { get; init; }
+
+    [JsonPropertyName("seq")]
+    public required long Sequence { get; init; }
+
+    [JsonPropertyName("kind"), JsonConverter(typeof(StrictEnumConverter<FrameKind>))]
+    public required FrameKind Kind { get; init; }
+
+    /// <summary>Blob name in the hospital's container, under `features/&lt;run&gt;/`; null for <see cref="FrameKind.Done"/>.</summary>
+    [JsonPropertyName("blob")]
+    public string? Blob { get; init; }
+
+    /// <summary>Sealed blob length in bytes; 0 without a blob.</summary>
+    [JsonPropertyName("length")]
+    public long Length { get; init; }
+
+    /// <summary>Lowercase hex SHA-256 of the sealed blob.</summary>
+    [JsonPropertyName("sha256")]
+    public string? Sha256 { get; init; }
+
+    /// <summary>Always `replies-&lt;hospital&gt;`: a message cannot send answers to another hospital.</summary>
+    [JsonPropertyName("replyQueue")]
+    public required string ReplyQueue { get; init; }
+
+    /// <summary>Key id of the hospital key the blob was sealed with and the MAC is made under (every kind, `done` included).</summary>
+    [JsonPropertyName("keyId")]
+    public string? KeyId { get; init; }
+
+    [JsonPropertyName("epoch")]
+    public int? Epoch { get; init; }
+
+    [JsonPropertyName("batch")]
+    public int? Batch { get; init; }
+
+    /// <summary>Chunks uploaded in total; only on <see cref="FrameKind.Done"/>.</summary>
+    [JsonPropertyName("chunkCount")]
+    public int? ChunkCount { get; init; }
+
+    /// <summary>HMAC-SHA256 (hex) of the other fields under the hospital's key <see cref="KeyId"/>: <see cref="MessageAuthentication.Sign"/>.</summary>
+    [JsonPropertyName("mac")]
+    public string? Mac { get; init; }
+}
+
+/// <summary>
+/// Message the function puts on `replies-&lt;hospital&gt;` answering one frame message (same run and sequence, and
+/// <see cref="Answers"/> = that message's MAC). Version 2.
+/// </summary>
+public sealed record ReplyMessage
+{
+    [JsonPropertyName("v"), JsonRequired]
+    public int Version { get; init; } = MessageCodec.CurrentVersion;
+
+    [JsonPropertyName("run")]
+    public required string RunId { get; init; }
+
+    [JsonPropertyName("hospital")]
+    public required string HospitalId { get; init; }
+
+    [JsonPropertyName("seq")]
+    public required long Sequence { get; init; }
+
+    [JsonPropertyName("kind"), JsonConverter(typeof(StrictEnumConverter<ReplyKind>))]
+    public required ReplyKind Kind { get; init; }
+
+    /// <summary>Blob name under `gradients/&lt;run&gt;/` or `predictions/&lt;run&gt;/`; only with a payload.</summary>
+    [JsonPropertyName("blob")]
+    public string? Blob { get; init; }
+
+    [JsonPropertyName("length")]
+    public long Length { get; init; }
+
+    [JsonPropertyName("sha256")]
+    public string? Sha256 { get; init; }
+
+    /// <summary>Key id the reply blob was sealed with; only with a payload.</summary>
+    [JsonPropertyName("keyId")]
+    public string? KeyId { get; init; }
+
+    /// <summary>Training loss of the batch, when there is one.</summary>
+    [JsonPropertyName("loss")]
+    public double? Loss { get; init; }
+
+    /// <summary>Why the frame was rejected; only on <see cref="ReplyKind.Rejected"/>.</summary>
+    [JsonPropertyName("reason")]
+    public string? Reason { get; init; }
+
+    /// <summary>The <see cref="FrameMessage.Mac"/> of the message this answers: the agent takes a reply only for the exact message it sent.</summary>
+    [JsonPropertyName("answers")]
+    public string? Answers { get; init; }
+}

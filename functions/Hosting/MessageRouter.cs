@@ -1,0 +1,226 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+using SplitFunctions.Functions.Steps;
+
+namespace SplitFunctions.Functions.Hosting;
+
+/// <summary>
+/// The training service's entry, shared by both hosts: parses a `features` message, checks it belongs to its run and
+/// hospital, takes the run, and hands the message to the handler of its kind; a failure to trust it becomes a rejection
+/// (the hospital told, the message poisoned by the host), never a step, and never stalls other hospitals.
+/// </summary>
+public sealed partial class MessageRouter(
+    LeasedRuns sessions, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
+    ILogger<MessageRouter> logger) : IMessageProcessor
+{
+    /// <summary>The router with its handlers, for callers without a container (tests, benchmarks).</summary>
+    public static MessageRouter Create(LeasedRuns sessions, ServerFrameStore frames, StepTimeline timeline, ILoggerFactory? loggers = null,
+        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
+    {
+        loggers ??= NullLoggerFactory.Instance;
+        var replies = new HospitalReplies(frames, loggers.CreateLogger<HospitalReplies>());
+        var epochs = new TemporalEpochs(sessions, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
+        return new MessageRouter(sessions, frames, new VanillaSteps(sessions, frames, replies, timeline), new UShapedSteps(sessions, frames, replies), new TemporalChunks(sessions, frames, replies, epochs),
+            new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
+    }
+
+    public async Task<MessageOutcome> ProcessAsync(string messageText, long dequeueCount, CancellationToken cancellationToken) =>
+        await (await BeginAsync(messageText, dequeueCount, cancellationToken).ConfigureAwait(false)).Outcome.ConfigureAwait(false);
+
+    /// <summary>
+    /// Applies the message under the run's gate and returns as soon as the gate is free again: a vanilla step's sealing,
+    /// upload, journal entry and reply continue in <see cref="PendingOutcome.Outcome"/> while the next message of the run
+    /// computes. Journal entries stay in step order (each waits for the one before), so the journal still precedes every
+    /// reply, and the host deletes the message only after the outcome (invariants 3 and 4).
+    /// </summary>
+    public async Task<PendingOutcome> BeginAsync(string messageText, long dequeueCount, CancellationToken cancellationToken)
+    {
+        FrameMessage message;
+        try
+        {
+            message = MessageCodec.ParseFrame(messageText);
+        }
+        catch (ProtocolException e)
+        {
+            return Done(MessageOutcome.Rejected(e.Message));
+        }
+        // Before anything else (the run, a reply): does the message prove the hospital it names? Anyone with add rights
+        // on `features` can name any hospital; only that hospital's key makes its MAC. A failure goes to the poison
+        // queue with the reason and the named hospital is told nothing (it did not send it).
+        if (await AuthenticationFailureAsync(message, cancellationToken).ConfigureAwait(false) is { } forged)
+        {
+            return Done(MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {forged}; no reply sent"));
+        }
+        if (message.ReplyQueue != StorageNames.RepliesQueue(message.HospitalId))
+        {
+            return Done(await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false));
+        }
+
+        while (true)
+        {
+            LeasedRun? session;
+            try
+            {
+                session = await sessions.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RunManifestException e)
+            {
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
+            }
+            if (session is null) return Done(MessageOutcome.Deferred($"run '{message.RunId}' is being trained by another instance"));
+
+            await session.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // A failed commit of an earlier step closed this session while we waited: open the run again from durable state.
+            if (session.IsClosed)
+            {
+                session.Gate.Release();
+                continue;
+            }
+            return await ApplyAsync(session, message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Under the run's gate (released here): the handler of the message's kind.
+    private async Task<PendingOutcome> ApplyAsync(LeasedRun session, FrameMessage message, CancellationToken cancellationToken)
+    {
+        var abandon = false;
+        try
+        {
+            if (!session.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
+            {
+                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", session.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
+            }
+            try
+            {
+                // Every kind but a new vanilla step commits in line: the steps still committing must be journaled first.
+                if (message.Kind != FrameKind.Train) await session.PendingCommit.ConfigureAwait(false);
+                switch (message.Kind)
+                {
+                    case FrameKind.Train:
+                        return new(FinishAsync(session, await vanilla.TrainAsync(session, message, cancellationToken).ConfigureAwait(false)));
+                    case FrameKind.Forward:
+                        return Done(await ushaped.ForwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Backward:
+                        return Done(await ushaped.BackwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Chunk:
+                        return Done(await temporal.IndexChunkAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Done:
+                        return Done(await temporal.CompleteHospitalAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    case FrameKind.Evaluate:
+                        return Done(await evaluation.EvaluateAsync(session, message, cancellationToken).ConfigureAwait(false));
+                    default:
+                        return Done(await replies.RejectAsync(message, $"unknown message kind '{message.Kind}'", cancellationToken).ConfigureAwait(false));
+                }
+            }
+            catch (ProtocolException e)
+            {
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is TensorShapeException or NonFiniteValueException)
+            {
+                return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
+            }
+            catch (ConcurrentWriterException e)
+            {
+                LogConflict(logger, message.RunId, e.Message);
+                abandon = true;
+                return Done(MessageOutcome.Deferred(e.Message));
+            }
+            catch
+            {
+                // A step may be applied in memory but not journaled: drop the run, the next message reloads durable state.
+                abandon = true;
+                throw;
+            }
+        }
+        finally
+        {
+            // Dropped while the gate is still held, so no other message computes on a model being disposed.
+            if (abandon) await sessions.AbandonAsync(session).ConfigureAwait(false);
+            session.Gate.Release();
+        }
+    }
+
+    // A vanilla step's commit (seal, upload, journal, reply) after the gate is released. If it fails, this step and any
+    // computed after it exist in memory only: the session is dropped, and their messages, not deleted, come back and
+    // are applied again from durable state.
+    private async Task<MessageOutcome> FinishAsync(LeasedRun session, Task<MessageOutcome> committing)
+    {
+        try
+        {
+            return await committing.ConfigureAwait(false);
+        }
+        catch (ConcurrentWriterException e)
+        {
+            LogConflict(logger, session.Manifest.RunId, e.Message);
+            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            return MessageOutcome.Deferred(e.Message);
+        }
+        catch
+        {
+            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    // The next message may be computing on this run: wait for the gate, so the model is never disposed under it.
+    private async Task AbandonUnderGateAsync(LeasedRun session)
+    {
+        await session.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await sessions.AbandonAsync(session).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    private static PendingOutcome Done(MessageOutcome outcome) => new(Task.FromResult(outcome));
+
+    private async Task<string?> AuthenticationFailureAsync(FrameMessage message, CancellationToken ct)
+    {
+        HospitalKey key;
+        try
+        {
+            key = await frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId, ct).ConfigureAwait(false);
+        }
+        catch (ProtocolException e)
+        {
+            return $"the message names key '{message.KeyId}' of hospital '{message.HospitalId}', which the server does not hold ({e.Rejection})";
+        }
+        return MessageAuthentication.Verify(message, key)
+            ? null
+            : $"the message's MAC does not verify under hospital '{message.HospitalId}''s key '{message.KeyId}': it was not sent by that hospital, or was altered on the way";
+    }
+
+    /// <summary>Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for <see cref="ProcessAsync"/>.</summary>
+    public void Prefetch(string messageText, CancellationToken cancellationToken)
+    {
+        FrameMessage message;
+        try
+        {
+            message = MessageCodec.ParseFrame(messageText);
+        }
+        catch (ProtocolException)
+        {
+            return;
+        }
+        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward)
+        {
+            frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, cancellationToken);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: another writer changed the run ({Reason}); session dropped, message deferred")]
+    private static partial void LogConflict(ILogger logger, string run, string reason);
+}

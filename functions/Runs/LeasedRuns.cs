@@ -1,0 +1,203 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Steps;
+using TorchSharp;
+
+namespace SplitFunctions.Functions.Runs;
+
+/// <summary>
+/// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
+/// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
+/// </summary>
+public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, torch.Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
+{
+    /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
+    public const int CheckpointEvery = 25;
+
+    /// <summary>A session unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
+    public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, LeasedRun> sessions = new(StringComparer.Ordinal);
+
+    public RunStore Store => store;
+
+    /// <summary>The run's session, or null when another instance holds the run.</summary>
+    public async Task<LeasedRun?> OpenAsync(string run, CancellationToken ct)
+    {
+        if (sessions.TryGetValue(run, out var existing))
+        {
+            if (existing.Lease.IsHeld)
+            {
+                existing.LastUsed = DateTimeOffset.UtcNow;
+                return existing;
+            }
+            sessions.TryRemove(run, out _);
+            await existing.DisposeAsync().ConfigureAwait(false);
+        }
+        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct).ConfigureAwait(false);
+        if (lease is null) return null;
+        try
+        {
+            var session = await LoadAsync(run, lease, ct).ConfigureAwait(false);
+            sessions[run] = session;
+            return session;
+        }
+        catch
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Drops a session without writing (after a concurrent-writer conflict or a failed step); the next message reloads
+    /// durable state. Called under the run's gate.
+    /// </summary>
+    public async Task AbandonAsync(LeasedRun session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        // Its commits still in flight settle first (each fails after the first failure, or succeeds): a stale one must not
+        // upload a reply blob after a reloaded session has applied that step again and announced its own blob under the
+        // same name (the hospital would then read bytes that do not match the digest it was sent).
+        await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
+        // Only this session: a later one may already hold the run again after a reload.
+        sessions.TryRemove(new KeyValuePair<string, LeasedRun>(session.Manifest.RunId, session));
+        await session.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether the vanilla step just applied takes a checkpoint copy (<see cref="CommitStepAsync"/>); counts it either way.
+    /// Called under the gate.
+    /// </summary>
+    public static bool CheckpointDue(LeasedRun session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (++session.AppliedSinceCheckpoint < CheckpointEvery) return false;
+        session.AppliedSinceCheckpoint = 0;
+        return true;
+    }
+
+    /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
+    public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    {
+        if (await AppendAsync(session, entry, ct).ConfigureAwait(false) >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records the journal entry of a vanilla step whose commit runs after the gate was released, so later steps may be
+    /// changing the live model: the checkpoint is written only from <paramref name="snapshot"/>, the copy the step took
+    /// under the gate when <see cref="CheckpointDue"/> (it holds exactly the steps journaled up to this one).
+    /// </summary>
+    public async Task CommitStepAsync(LeasedRun session, JournalEntry entry, Checkpoint? snapshot, CancellationToken ct)
+    {
+        await AppendAsync(session, entry, ct).ConfigureAwait(false);
+        if (snapshot is not null) await CheckpointAsync(session, ct, snapshot).ConfigureAwait(false);
+    }
+
+    // Writes the entry and returns the entries written since the last checkpoint, this one included.
+    private async Task<int> AppendAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
+        // A later step may have numbered its entry already (VanillaSteps): the next step never goes back.
+        session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
+        return ++session.SinceCheckpoint;
+    }
+
+    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct, Checkpoint? snapshot = null)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
+        // Without a copy the caller holds the gate and the live model is the checkpoint: the count of steps restarts.
+        if (snapshot is null) session.AppliedSinceCheckpoint = 0;
+        var checkpoint = snapshot ?? session.ToCheckpoint();
+        // Checkpoints are numbered in commit order from the live state, whenever the snapshot was taken.
+        checkpoint.State.CheckpointNumber = session.State.CheckpointNumber;
+        session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, checkpoint, session.LatestETag, ct).ConfigureAwait(false);
+        session.State.CheckpointNumber = checkpoint.State.CheckpointNumber;
+        session.SinceCheckpoint = 0;
+        LogCheckpoint(logger, session.Manifest.RunId, checkpoint.State.Step);
+    }
+
+    /// <summary>Checkpoints and releases sessions idle longer than <see cref="IdleRelease"/> (all of them with <paramref name="all"/>).</summary>
+    public async Task ReleaseIdleAsync(bool all, CancellationToken ct)
+    {
+        foreach (var (run, session) in sessions)
+        {
+            if (!all && DateTimeOffset.UtcNow - session.LastUsed < IdleRelease) continue;
+            if (!await session.Gate.WaitAsync(0, ct).ConfigureAwait(false)) continue;
+            try
+            {
+                // The model holds every step applied; the checkpoint may hold only journaled ones, so the commits finish first.
+                // A failed commit drops the session itself (MessageRouter): nothing of it may be checkpointed.
+                await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
+                if (session.PendingCommit.IsCompletedSuccessfully && session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
+            }
+            catch (ConcurrentWriterException e)
+            {
+                // Another instance owns the run now: what this one applied is in the journal, which the owner replays.
+                LogReleaseLost(logger, run, e.Message);
+            }
+            finally
+            {
+                session.Gate.Release();
+            }
+            sessions.TryRemove(run, out _);
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<LeasedRun> LoadAsync(string run, RunLease lease, CancellationToken ct)
+    {
+        var manifest = await store.LoadManifestAsync(run, ct).ConfigureAwait(false);
+        var model = new ServerModel(manifest, device);
+        try
+        {
+            var (checkpoint, etag) = await store.LoadLatestAsync(run, ct).ConfigureAwait(false);
+            var state = checkpoint?.State ?? new RunState();
+            if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
+            var session = new LeasedRun(manifest, lease, model, state, etag);
+            var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
+            foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
+            session.SinceCheckpoint = journal.Count;
+            session.AppliedSinceCheckpoint = journal.Count;
+            LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device, TorchRuntime.Summary);
+            return session;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var session in sessions.Values) await session.DisposeAsync().ConfigureAwait(false);
+        sessions.Clear();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, engine {Engine})")]
+    private static partial void LogOpened(ILogger logger, string run, long step, int replayed, torch.Device device, string engine);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: not checkpointed on release ({Reason})")]
+    private static partial void LogReleaseLost(ILogger logger, string run, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: checkpoint at step {Step}")]
+    private static partial void LogCheckpoint(ILogger logger, string run, long step);
+}
+
+/// <summary>Kinds of journal entries.</summary>
+public static class JournalKinds
+{
+    public const string Train = "train";
+    public const string Chunk = "chunk";
+    public const string Done = "done";
+    public const string Forward = "forward";
+    public const string Backward = "backward";
+}

@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure;
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Steps;
+
+namespace SplitFunctions.Functions.Runs;
+
+/// <summary>A checkpoint as stored: server weights (PyTorch state dict), optimizer state and run state.</summary>
+public sealed record Checkpoint(RunState State, byte[] ServerWeights, byte[] OptimizerState);
+
+/// <summary>Another instance wrote the run's journal or `latest` pointer first: this instance must drop its session.</summary>
+public sealed class ConcurrentWriterException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The durable side of a run in the `runs` container:
+/// `runs/&lt;run&gt;/manifest.json`, `journal/&lt;step&gt;.json` (written once each, If-None-Match: *),
+/// `checkpoints/&lt;number&gt;/{server.pt, optimizer.bin, state.json}` and `checkpoints/latest.json`, replaced only
+/// with If-Match on the ETag this instance last saw.
+/// </summary>
+public sealed class RunStore(BlobContainerClient runs, int retention)
+{
+    public BlobContainerClient Container => runs;
+
+    public static string ManifestBlob(string run) => $"{run}/manifest.json";
+
+    public static string LeaseBlob(string run) => $"{run}/lease";
+
+    private static string JournalBlob(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/journal/{step:D12}.json");
+
+    private static string CheckpointFolder(string run, long number) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{number:D12}");
+
+    private static string LatestBlob(string run) => $"{run}/checkpoints/latest.json";
+
+    /// <summary>Reads and validates the run's manifest; a missing one is a <see cref="RunManifestException"/>.</summary>
+    public async Task<RunManifest> LoadManifestAsync(string run, CancellationToken ct)
+    {
+        try
+        {
+            var data = (await runs.GetBlobClient(ManifestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var manifest = RunManifest.Parse(data.ToMemory().Span);
+            if (manifest.RunId != run) throw new RunManifestException($"runs/{run}/manifest.json names run '{manifest.RunId}'");
+            return manifest;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new RunManifestException($"run '{run}' has no manifest at runs/{ManifestBlob(run)}: create the run before sending data", e);
+        }
+    }
+
+    public async Task SaveManifestAsync(RunManifest manifest, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        await runs.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        await runs.GetBlobClient(ManifestBlob(manifest.RunId)).UploadReplacingAsync(BinaryData.FromBytes(manifest.ToJson()), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The newest checkpoint and the ETag of the `latest` pointer, or (null, null) for a new run.</summary>
+    public async Task<(Checkpoint? Checkpoint, ETag? LatestETag)> LoadLatestAsync(string run, CancellationToken ct)
+    {
+        BinaryData pointer;
+        ETag etag;
+        try
+        {
+            var result = (await runs.GetBlobClient(LatestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value;
+            etag = result.Details.ETag;
+            pointer = result.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return (null, null);
+        }
+        var latest = JsonSerializer.Deserialize<LatestPointer>(pointer.ToMemory().Span, StoreJson.Options)
+                     ?? throw new InvalidDataException($"runs/{LatestBlob(run)} is JSON null");
+        var folder = CheckpointFolder(run, latest.Number);
+        var state = await DownloadAsync($"{folder}/state.json", ct).ConfigureAwait(false);
+        var weights = await DownloadAsync($"{folder}/server.pt", ct).ConfigureAwait(false);
+        var optimizer = await DownloadAsync($"{folder}/optimizer.bin", ct).ConfigureAwait(false);
+        return (new Checkpoint(RunState.FromJson(state), weights, optimizer), etag);
+    }
+
+    /// <summary>
+    /// Writes a checkpoint and moves `latest` to it with If-Match on <paramref name="expectedLatest"/> (If-None-Match for
+    /// the first); returns the new ETag. Older checkpoints beyond the retention count, and the journal they cover, are removed.
+    /// </summary>
+    public async Task<ETag> WriteCheckpointAsync(string run, Checkpoint checkpoint, ETag? expectedLatest, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var number = ++checkpoint.State.CheckpointNumber;
+        var folder = CheckpointFolder(run, number);
+        await runs.GetBlobClient($"{folder}/server.pt").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/optimizer.bin").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
+        await runs.GetBlobClient($"{folder}/state.json").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
+
+        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(number, checkpoint.State.Step, DateTimeOffset.UtcNow), StoreJson.Options);
+        var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+        ETag etag;
+        try
+        {
+            var info = await runs.GetBlobClient(LatestBlob(run)).UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
+            etag = info.Value.ETag;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            throw new ConcurrentWriterException($"run '{run}': the latest checkpoint pointer changed under this instance (another writer)", ex);
+        }
+        await PruneAsync(run, number, ct).ConfigureAwait(false);
+        return etag;
+    }
+
+    /// <summary>Records one applied message. Fails with <see cref="ConcurrentWriterException"/> when that step number exists.</summary>
+    public async Task AppendJournalAsync(string run, JournalEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var content = BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(entry, StoreJson.Options));
+        if (!await runs.GetBlobClient(JournalBlob(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false))
+        {
+            throw new ConcurrentWriterException($"run '{run}': journal step {entry.Step} already exists (another writer applied it)");
+        }
+    }
+
+    /// <summary>Journal entries from <paramref name="fromStep"/> on, in order, stopping at the first gap.</summary>
+    public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string run, long fromStep, CancellationToken ct)
+    {
+        var names = new List<string>();
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false)) names.Add(item.Name);
+        names.Sort(StringComparer.Ordinal);
+        var entries = new List<JournalEntry>();
+        var expected = fromStep;
+        foreach (var name in names)
+        {
+            var step = long.Parse(Path.GetFileNameWithoutExtension(name), CultureInfo.InvariantCulture);
+            if (step < fromStep) continue;
+            if (step != expected) break;
+            var entry = JsonSerializer.Deserialize<JournalEntry>(await DownloadAsync(name, ct).ConfigureAwait(false), StoreJson.Options)
+                        ?? throw new InvalidDataException($"runs/{name} is JSON null");
+            entries.Add(entry);
+            expected++;
+        }
+        return entries;
+    }
+
+    /// <summary>Checkpoint numbers present, oldest first.</summary>
+    public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
+    {
+        var steps = new SortedSet<long>();
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/checkpoints/", cancellationToken: ct).ConfigureAwait(false))
+        {
+            var parts = item.Name.Split('/');
+            if (parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var step)) steps.Add(step);
+        }
+        return [.. steps];
+    }
+
+    private async Task PruneAsync(string run, long newest, CancellationToken ct)
+    {
+        var numbers = await ListCheckpointsAsync(run, ct).ConfigureAwait(false);
+        var keep = numbers.Where(n => n <= newest).TakeLast(Math.Max(1, retention)).ToList();
+        foreach (var number in numbers.Where(n => n < newest && !keep.Contains(n)))
+        {
+            var folder = CheckpointFolder(run, number);
+            foreach (var file in new[] { "state.json", "server.pt", "optimizer.bin" })
+            {
+                await runs.GetBlobClient($"{folder}/{file}").DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            }
+        }
+        // Journal entries before the oldest kept checkpoint can never be replayed again.
+        var oldest = RunState.FromJson(await DownloadAsync($"{CheckpointFolder(run, keep[0])}/state.json", ct).ConfigureAwait(false));
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false))
+        {
+            var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
+            if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
+        (await runs.GetBlobClient(name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+
+    private sealed record LatestPointer(long Number, long Step, DateTimeOffset WrittenAt);
+}

@@ -1,0 +1,185 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
+using Azure;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Steps;
+
+namespace SplitFunctions.Functions.Runs;
+
+/// <summary>Where the time of reading or writing one sealed frame went, in milliseconds.</summary>
+public sealed record FrameTimings(double TransferMs, double CryptoMs);
+
+/// <summary>
+/// The frame store seen from the server (the hospital's side is the agent's <c>HospitalFrameStore</c>).
+/// Sealed frames in a hospital's container: download, check length and SHA-256 against the message, open the envelope
+/// for exactly (run, hospital, sequence, kind, key id), decode and validate; and the reverse for replies.
+/// The one place the function touches blobs of frames, so the storage client can be swapped here.
+/// </summary>
+public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider keys)
+{
+    /// <summary>Largest sealed frame accepted before downloading it (the message's announced length).</summary>
+    public const long MaxFrameBytes = MessageCodec.MaxPayloadBytes;
+
+    /// <summary>Frames read ahead (<see cref="Prefetch"/>) and not yet taken; a handful at most.</summary>
+    private const int MaxPrefetched = 4;
+
+    private readonly ConcurrentDictionary<string, Task<(DecodedTensor[] Tensors, FrameTimings Timings)?>> prefetched = new(StringComparer.Ordinal);
+
+    public BlobContainerClient Container(string hospital) => storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
+
+    /// <summary>The hospitals' keys (envelopes and message MACs).</summary>
+    public IKeyProvider Keys => keys;
+
+    public QueueClient Replies(string hospital) => storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
+
+    /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
+    public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
+        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
+    {
+        if (blob is null || sha256 is null || keyId is null)
+        {
+            throw new ProtocolException(ProtocolRejection.Malformed, "the message names no blob, SHA-256 or key id to read features from");
+        }
+        if (length <= 0 || length > MaxFrameBytes)
+        {
+            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{MaxFrameBytes} bytes");
+        }
+        var expectedBlob = StorageNames.FrameBlob(FolderFor(PayloadKind.Features), run, sequence);
+        if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
+        {
+            throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
+        }
+        if (kind != PayloadKind.Features) return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, kind).ConfigureAwait(false);
+        if (prefetched.TryRemove(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId), out var ahead))
+        {
+            // Read ahead while the previous message computed: the step waits only for what is left of it.
+            var wait = Stopwatch.StartNew();
+            if (await ahead.ConfigureAwait(false) is { } done) return (done.Tensors, new FrameTimings(wait.Elapsed.TotalMilliseconds, 0));
+            // The early read failed: read again, so the failure (or a transient one's recovery) happens here, as usual.
+        }
+        return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts reading the frame a message points to before its turn; <see cref="ReadAsync"/> for exactly the same frame
+    /// (run, hospital, sequence, blob, length, SHA-256, key id) takes the result. Changes no state; a failure is kept quiet
+    /// here and met again by <see cref="ReadAsync"/>.
+    /// </summary>
+    public void Prefetch(string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+    {
+        if (blob is null || sha256 is null || keyId is null || length <= 0 || length > MaxFrameBytes) return;
+        // Entries never taken (the message turned out to be a replay, or was rejected first) must not pile up.
+        if (prefetched.Count >= MaxPrefetched) prefetched.Clear();
+        prefetched.TryAdd(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId), ReadQuietlyAsync(run, hospital, sequence, blob, length, sha256, keyId, ct));
+    }
+
+    private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)?> ReadQuietlyAsync(
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct)
+    {
+        try
+        {
+            return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    private static string PrefetchKey(string run, string hospital, long sequence, string blob, long length, string sha256, string keyId) =>
+        string.Join('\n', run, hospital, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), blob,
+            length.ToString(System.Globalization.CultureInfo.InvariantCulture), sha256, keyId);
+
+    private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadNowAsync(
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
+    {
+        var clock = Stopwatch.StartNew();
+        Memory<byte> sealedBytes;
+        try
+        {
+            // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
+            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' does not exist in {StorageNames.HospitalContainer(hospital)}: upload the frame before sending its message");
+        }
+        var transfer = clock.Elapsed.TotalMilliseconds;
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var tensors = SecureFrameCodec.OpenInPlace(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256);
+        return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+    }
+
+    /// <summary>Seals and uploads tensors as a reply blob; returns its name, length, SHA-256 and timings.</summary>
+    public async Task<(string Blob, long Length, string Sha256, FrameTimings Timings)> WriteAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
+        var crypto = clock.Elapsed.TotalMilliseconds;
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
+        return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
+    }
+
+    /// <summary>
+    /// The frame already written for this request, if any (name, length and digest of its bytes): a repeated request is
+    /// answered with the bytes already announced, never sealed again under the same name while the hospital may be
+    /// reading them (it would read bytes that fail the digest it was sent).
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind, CancellationToken ct)
+    {
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        try
+        {
+            var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            return (blob, stored.ToMemory().Length, SecureFrameCodec.Digest(stored.ToMemory().Span));
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WriteAsync"/> for a reply not kept in the run's journal (predictions): written only if no frame of that
+    /// name exists; when one does (a copy of the request answered meanwhile), that one is the answer.
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256)> WriteOnceAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
+        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob, sealedFrame.Length, sealedFrame.Sha256);
+        return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
+            ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
+    }
+
+    private async Task<PooledSealedFrame> SealAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
+        return SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+    }
+
+    public static string FolderFor(PayloadKind kind) => kind switch
+    {
+        PayloadKind.Features => "features",
+        PayloadKind.Gradients => "gradients",
+        PayloadKind.Predictions => "predictions",
+        PayloadKind.ServerOutputs => StorageNames.OutputsFolder,
+        PayloadKind.OutputGradients => StorageNames.FeaturesFolder,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}

@@ -1,0 +1,125 @@
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+
+namespace SplitFunctions.Functions.Steps;
+
+/// <summary>
+/// What an applied message changes in a run, coded once: the live handlers apply a message through these, and
+/// <see cref="ReplayAsync"/> applies a journal entry through the same ones when a run is reopened (invariant 7).
+/// </summary>
+public static class RunEffects
+{
+    /// <summary>A `train` message: the server step on its frame and the record of it; returns the loss and dL/dA.</summary>
+    public static (double Loss, float[] ActivationGradient) ApplyTrain(LeasedRun run, string hospital, long sequence, DecodedTensor[] tensors)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(tensors);
+        var batch = TrainingFrames.Batch(tensors[0]);
+        var (loss, gradient) = run.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
+        run.State.BatchesApplied++;
+        run.State.RecordBatch(hospital, sequence, loss, batch);
+        Advance(run.State, hospital, sequence);
+        return (loss, gradient);
+    }
+
+    /// <summary>A U-shaped `forward` leg: opens the hospital's batch (a newer forward leg replaces an abandoned one).</summary>
+    public static void ApplyForward(LeasedRun run, string hospital, OpenForward open)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(open);
+        run.State.OpenForwards[hospital] = open;
+        Advance(run.State, hospital, open.Sequence);
+    }
+
+    /// <summary>A U-shaped `backward` leg: the server step for the open forward leg's activations; returns dL/dA and closes the leg.</summary>
+    public static float[] ApplyBackward(LeasedRun run, string hospital, long sequence, DecodedTensor activations, DecodedTensor outputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(activations);
+        ArgumentNullException.ThrowIfNull(outputGradient);
+        var batch = TrainingFrames.Batch(activations);
+        var gradient = run.Model.BackwardFromOutputs(activations.Values, outputGradient.Values, batch);
+        run.State.BatchesApplied++;
+        run.State.OpenForwards.Remove(hospital);
+        Advance(run.State, hospital, sequence);
+        return gradient;
+    }
+
+    /// <summary>A `chunk` message: the chunk joins the run's index of temporal features.</summary>
+    public static void ApplyChunk(LeasedRun run, FeatureChunk chunk)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(chunk);
+        run.State.Chunks.Add(chunk);
+        Advance(run.State, chunk.Hospital, chunk.Sequence);
+    }
+
+    /// <summary>A `done` message: the hospital's upload is complete with this many chunks.</summary>
+    public static void ApplyDone(LeasedRun run, string hospital, long sequence, int chunkCount)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        run.State.Done[hospital] = chunkCount;
+        Advance(run.State, hospital, sequence);
+    }
+
+    /// <summary>Whether this message was applied already (a redelivery or a replay: invariant 4).</summary>
+    public static bool IsApplied(LeasedRun run, FrameMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(message);
+        // Chunks are not awaited one by one (the agent sends the next before the last is answered), so a redelivery after a
+        // crash, an outage or a re-queue can bring a later chunk first: a chunk counts as applied only when it is indexed,
+        // never because a later one raised the watermark (that lost the earlier chunk and stalled `done` for good).
+        if (message.Kind == FrameKind.Chunk)
+        {
+            return run.State.Chunks.Exists(c => c.Hospital == message.HospitalId && c.Sequence == message.Sequence);
+        }
+        return message.Sequence <= run.State.Watermarks.GetValueOrDefault(message.HospitalId, -1);
+    }
+
+    /// <summary>The journal entry that records an applied message (its step is the run's next).</summary>
+    public static JournalEntry Entry(LeasedRun run, FrameMessage message, string kind)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(message);
+        return new(run.State.Step, kind, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId ?? "", message.ChunkCount);
+    }
+
+    /// <summary>Re-applies one journal entry written after the checkpoint, exactly as the message was applied.</summary>
+    public static async Task ReplayAsync(LeasedRun run, JournalEntry entry, ServerFrameStore frames, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(frames);
+        switch (entry.Kind)
+        {
+            case JournalKinds.Train:
+                var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                ApplyTrain(run, entry.Hospital, entry.Sequence, tensors);
+                break;
+            case JournalKinds.Forward:
+                ApplyForward(run, entry.Hospital, new OpenForward(entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId, DateTimeOffset.UtcNow));
+                break;
+            case JournalKinds.Backward:
+                var open = run.State.OpenForwards.GetValueOrDefault(entry.Hospital)
+                    ?? throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} is a backward leg of {entry.Hospital} without an open forward leg");
+                var (legOne, legTwo) = await UShapedSteps.ReadLegsAsync(frames, run.Manifest.RunId, entry.Hospital, open, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                ApplyBackward(run, entry.Hospital, entry.Sequence, legOne, legTwo);
+                break;
+            case JournalKinds.Chunk:
+                ApplyChunk(run, new FeatureChunk(entry.Hospital, entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId));
+                break;
+            case JournalKinds.Done:
+                ApplyDone(run, entry.Hospital, entry.Sequence, entry.ChunkCount ?? 0);
+                break;
+            default:
+                throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} has unknown kind '{entry.Kind}'");
+        }
+        run.State.Step = entry.Step + 1;
+    }
+
+    private static void Advance(RunState state, string hospital, long sequence) =>
+        state.Watermarks[hospital] = Math.Max(state.Watermarks.GetValueOrDefault(hospital, -1), sequence);
+}

@@ -1,0 +1,107 @@
+using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Runs;
+using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Hosting;
+using SplitFunctions.Functions.Runs;
+
+namespace SplitFunctions.Functions.Steps;
+
+/// <summary>
+/// The U-shaped exchange, two legs per batch, each exactly once: `forward` (the head's activations in, the body's
+/// outputs sealed back, the leg opened in the journal) and `backward` at the next sequence (dL/d(output) in, the body
+/// recomputed on the first leg's activations, backward, optimizer step, dL/dA sealed back). No label, loss or
+/// prediction reaches the server. A redelivered leg is answered from its stored reply.
+/// </summary>
+public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, HospitalReplies replies)
+{
+    public async Task<MessageOutcome> ForwardAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        if (session.Manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(session, message, ct).ConfigureAwait(false);
+        if (RunEffects.IsApplied(session, message)) return await AnswerFromRecordAsync(message, ReplyKind.Outputs, ct).ConfigureAwait(false);
+
+        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
+        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a U-shaped forward leg holds the head's activations only (labels stay at the hospital); it has {tensors.Length} tensors");
+        TrainingFrames.RequireCut(session, tensors[0]);
+        var batch = TrainingFrames.Batch(tensors[0]);
+        var outputs = session.Model.ForwardOutputs(tensors[0].Values, batch);
+        var abandoned = session.State.OpenForwards.GetValueOrDefault(message.HospitalId);
+        var entry = RunEffects.Entry(session, message, JournalKinds.Forward);
+        RunEffects.ApplyForward(session, message.HospitalId, new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
+        // Until the journal entry exists the leg is in memory only: a failure from here drops the run (MessageRouter).
+        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.ServerOutputs, message.KeyId!,
+            session.Manifest.FeatureType, [(outputs, [batch, .. session.Model.OutputShape])], ct).ConfigureAwait(false);
+        await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ReplyKind.Outputs, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
+        var note = abandoned is null ? "" : $" (forward leg #{abandoned.Sequence} never got its backward leg and is dropped)";
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: forward leg, {batch} outputs{note}");
+    }
+
+    public async Task<MessageOutcome> BackwardAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        var manifest = session.Manifest;
+        if (manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(session, message, ct).ConfigureAwait(false);
+        if (RunEffects.IsApplied(session, message)) return await AnswerFromRecordAsync(message, ReplyKind.Gradients, ct).ConfigureAwait(false);
+
+        var open = session.State.OpenForwards.GetValueOrDefault(message.HospitalId);
+        if (open is null || open.Sequence != message.Sequence - 1)
+        {
+            var state = open is null ? "none is open" : $"the open one is #{open.Sequence}";
+            return await replies.RejectAsync(message, $"backward leg #{message.Sequence} answers forward leg #{message.Sequence - 1}, but {state} for hospital '{message.HospitalId}': send the batch's forward leg first", ct).ConfigureAwait(false);
+        }
+        var (activations, outputGradient) = await ReadLegsAsync(frames, message.RunId, message.HospitalId, open, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
+        TrainingFrames.RequireCut(session, activations);
+        long[] expected = [activations.Shape[0], .. session.Model.OutputShape];
+        if (!outputGradient.Shape.SequenceEqual(expected))
+        {
+            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"the backward leg's gradient has shape [{string.Join(",", outputGradient.Shape)}]; the forward leg's outputs were [{string.Join(",", expected)}]");
+        }
+        // Checked after the frames, so a forged or malformed leg is refused for what it is.
+        var age = DateTimeOffset.UtcNow - open.OpenedAt;
+        if (age.TotalSeconds > manifest.UShaped.SecondLegTimeoutSeconds)
+        {
+            return await replies.RejectAsync(message, FormattableString.Invariant(
+                $"backward leg #{message.Sequence} expired: its forward leg #{open.Sequence} was opened {age.TotalSeconds:F0} s ago, more than uShaped.secondLegTimeoutSeconds ({manifest.UShaped.SecondLegTimeoutSeconds} s); nothing was applied, send the batch again from its forward leg"), ct).ConfigureAwait(false);
+        }
+        var entry = RunEffects.Entry(session, message, JournalKinds.Backward);
+        var gradient = RunEffects.ApplyBackward(session, message.HospitalId, message.Sequence, activations, outputGradient);
+        var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
+            manifest.FeatureType, [(gradient, activations.Shape)], ct).ConfigureAwait(false);
+        await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: backward leg, step {session.State.BatchesApplied}");
+    }
+
+    /// <summary>Both legs' frames: the forward leg's activations (from its record) and the backward leg's dL/d(output); one tensor each.</summary>
+    public static async Task<(DecodedTensor Activations, DecodedTensor OutputGradient)> ReadLegsAsync(ServerFrameStore frames, string run, string hospital, OpenForward open,
+        long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        ArgumentNullException.ThrowIfNull(open);
+        var legOne = (await frames.ReadAsync(run, hospital, open.Sequence, open.Blob, open.Length, open.Sha256, open.KeyId, ct).ConfigureAwait(false)).Tensors;
+        var legTwo = (await frames.ReadAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, PayloadKind.OutputGradients).ConfigureAwait(false)).Tensors;
+        if (legOne.Length != 1 || legTwo.Length != 1)
+        {
+            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"U-shaped legs hold one tensor each (no labels); the forward leg has {legOne.Length}, the backward leg {legTwo.Length}");
+        }
+        return (legOne[0], legTwo[0]);
+    }
+
+    private async Task<MessageOutcome> AnswerFromRecordAsync(FrameMessage message, ReplyKind kind, CancellationToken ct)
+    {
+        // Redelivered or replayed: answer from the stored reply, never apply twice (invariant 4).
+        var written = kind == ReplyKind.Outputs ? PayloadKind.ServerOutputs : PayloadKind.Gradients;
+        var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, written, ct).ConfigureAwait(false)
+            ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its {written} blob is missing; the message is retried");
+        await replies.SendAsync(message, kind, blob, length, sha256, null, null, ct).ConfigureAwait(false);
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replayed {message.Kind.ToString().ToLowerInvariant()} leg answered from the record");
+    }
+
+    private Task<MessageOutcome> WrongModeAsync(LeasedRun session, FrameMessage message, CancellationToken ct) =>
+        replies.RejectAsync(message, $"run '{session.Manifest.RunId}' is {session.Manifest.Mode}: '{message.Kind.ToString().ToLowerInvariant()}' legs belong to U-shaped runs", ct);
+}
