@@ -6,7 +6,7 @@ using SplitFunctions.Core.Keys;
 namespace SplitFunctions.Core.Contract;
 
 /// <summary>
-/// AES-256-GCM envelope (ARCHITECTURE.md, "Wire protocol"). Layout, little-endian:
+/// AES-256-GCM envelope (docs/architecture.md, "Tensor frames and wire types"). Layout, little-endian:
 /// <code>
 /// header = "SFEN" | version u8 | kind u8 | reserved u16 (0) | sequence i64 | plaintext length i64
 ///          | key id (u8 length + ASCII) | run (u8 length + ASCII) | hospital (u8 length + ASCII)

@@ -4,7 +4,7 @@ using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Contract;
 
-/// <summary>Names of the containers, queues and blobs the run uses (ARCHITECTURE.md, "Storage names").</summary>
+/// <summary>Names of the containers, queues and blobs the run uses (docs/architecture.md, "Storage layout").</summary>
 public static class StorageNames
 {
     /// <summary>Container with manifests, run state and checkpoints.</summary>

@@ -23,7 +23,7 @@ public readonly record struct TensorLayout(ElementType WireType, long[] Shape, i
 }
 
 /// <summary>
-/// Tensor frame codec (ARCHITECTURE.md, "Wire protocol"): frames carry 1..<see cref="MaxTensors"/> tensors by position
+/// Tensor frame codec (docs/architecture.md, "Tensor frames and wire types"): frames carry 1..<see cref="MaxTensors"/> tensors by position
 /// (features, then labels). Layout, all little-endian:
 /// <code>
 /// frame  = "SFTF" | version u8 | tensor count u8 | reserved u16 (0) | tensor*

@@ -43,9 +43,6 @@ public sealed class ImageDataset
 
     public ReadOnlySpan<float> Image(int index) => Images.AsSpan(index * ImageSize, ImageSize);
 
-    /// <summary>Labels as class indices (binary tasks: 0/1).</summary>
-    public long[] ClassLabels() => Array.ConvertAll(Labels, l => (long)l);
-
     /// <summary>A new dataset with the given images, in the given order.</summary>
     public ImageDataset Subset(IReadOnlyList<int> indices)
     {

@@ -48,9 +48,6 @@ public sealed class ImagePreprocessor(ImagePreprocessingOptions options)
         return dataset;
     }
 
-    /// <summary>Forgets computed statistics, so the next <see cref="Prepare"/> computes them afresh.</summary>
-    public void ResetStatistics() => Statistics = null;
-
     private (int N, int C, int H, int W, ImageLayout Layout) Dimensions(NpyArray images, string source)
     {
         var s = images.Shape;

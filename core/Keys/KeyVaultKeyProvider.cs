@@ -45,10 +45,6 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
         return key;
     }
 
-    /// <summary>Stores a fresh random key under <paramref name="keyId"/> with the documented name, content type and tags.</summary>
-    public Task<HospitalKey> CreateKeyAsync(string hospitalId, string keyId, CancellationToken cancellationToken = default) =>
-        StoreKeyAsync(hospitalId, keyId, RandomNumberGenerator.GetBytes(Envelope.KeySize), cancellationToken);
-
     /// <summary>Stores given key bytes (the operator's tool issues the same bytes to the hospital) with the documented name, content type and tags.</summary>
     public async Task<HospitalKey> StoreKeyAsync(string hospitalId, string keyId, byte[] keyBytes, CancellationToken cancellationToken = default)
     {

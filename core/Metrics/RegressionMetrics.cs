@@ -35,15 +35,6 @@ public static class RegressionMetrics
         return 100.0 * sum / actual.Length;
     }
 
-    /// <summary>Per-sample (log(y+1) - log(ŷ+1))², whose mean is the MSLE: the errors behind an error CDF (the paper's Fig. 9).</summary>
-    public static double[] SquaredLogErrors(ReadOnlySpan<float> actual, ReadOnlySpan<float> predicted)
-    {
-        CheckLengths(actual, predicted);
-        var errors = new double[actual.Length];
-        for (var i = 0; i < errors.Length; i++) errors[i] = SquaredLogError(actual[i], predicted[i], i);
-        return errors;
-    }
-
     /// <summary>Per-sample |y - ŷ| in the target's unit (mg/dL for LDL).</summary>
     public static double[] AbsoluteErrors(ReadOnlySpan<float> actual, ReadOnlySpan<float> predicted)
     {

@@ -8,7 +8,7 @@ using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Core.Runs;
 
-/// <summary>How the hospitals and the function cooperate (ARCHITECTURE.md, "Two training modes").</summary>
+/// <summary>How the hospitals and the function cooperate (shared design card, "Two training modes").</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<TrainingMode>))]
 public enum TrainingMode
 {

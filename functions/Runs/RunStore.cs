@@ -55,13 +55,6 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         }
     }
 
-    public async Task SaveManifestAsync(RunManifest manifest, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(manifest);
-        await runs.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
-        await runs.GetBlobClient(ManifestBlob(manifest.RunId)).UploadReplacingAsync(BinaryData.FromBytes(manifest.ToJson()), ct).ConfigureAwait(false);
-    }
-
     /// <summary>The newest checkpoint and the ETag of the `latest` pointer, or (null, null) for a new run.</summary>
     public async Task<(Checkpoint? Checkpoint, ETag? LatestETag)> LoadLatestAsync(string run, CancellationToken ct)
     {
