@@ -3,7 +3,6 @@ using System.Text;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Engine;
 
