@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test (unit, golden, Azurite integration). Installs what it needs first,
-# including Debian's python3-torch: the PyTorch interop and engine-benchmark smoke tests need it.
+# Runs every test: tests/SplitFunctions.Tests.Unit (no Azurite, no child processes: fast feedback) and
+# tests/SplitFunctions.Tests.Integration (Azurite, the agent, function and operator as processes, end to end), after
+# checking the code layout (scripts/format.sh --check). Installs what it needs first, including Debian's python3-torch:
+# the PyTorch interop and engine-benchmark smoke tests need it.
+#   scripts/test.sh unit   only the unit tests (a developer's quick loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPLITFN_WITH_PYTORCH=1 SPLITFN_WITH_BROWSER=1 scripts/setup.sh
 
+scripts/format.sh --check
+
+target=SplitFunctions.sln
+if [ "${1:-}" = "unit" ]; then target=tests/SplitFunctions.Tests.Unit; fi
+
 mkdir -p artifacts/test
 log=artifacts/test/dotnet-test.log
 set +e
-dotnet test SplitFunctions.sln -c Release --no-build -nologo \
+dotnet test "$target" -c Release --no-build -nologo \
   --logger "console;verbosity=normal" --results-directory artifacts/test 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
