@@ -29,11 +29,11 @@ internal static class AuditCommand
             // The layer whose output the server decrypts: vanilla's trained client layer, U-shaped's trained head,
             // temporal's fixed privacy layer (from the consortium secret).
             using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
-            using var ushaped = manifest.Mode == TrainingMode.UShaped ? UShapedLayers.Create(manifest, run.ConsortiumSecret) : null;
+            using var ushapedLayers = manifest.Mode == TrainingMode.UShaped ? UShapedLayers.Create(manifest, run.ConsortiumSecret) : null;
             var weights = run.State.ClientWeights is { } file ? run.Folder.ReadFile(file) : null;
             if (manifest.Mode == TrainingMode.Vanilla && weights is not null) client.Restore(weights, null);
-            ushaped?.Restore(weights, null, null, null);
-            var audited = ushaped?.Head ?? client.Network;
+            ushapedLayers?.Restore(weights, null, null, null);
+            var audited = ushapedLayers?.Head ?? client.Network;
             var data = run.Data;
             if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the attacker's auxiliary data) and 2 test rows.");
             LeakageReport report;
