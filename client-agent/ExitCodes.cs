@@ -1,16 +1,18 @@
+using SplitFunctions.Core.CommandLine;
+
 namespace SplitFunctions.ClientAgent;
 
 /// <summary>The agent's exit codes; docs/agent.md lists them for the people who schedule it. Never renumber.</summary>
 public enum ExitCode
 {
     /// <summary>Done what was asked (including a bounded run that stopped at --max-minutes/--max-batches).</summary>
-    Ok = 0,
+    Ok = ToolExitCodes.Ok,
 
     /// <summary>An unexpected failure (a bug); the message and stack trace go to stderr.</summary>
-    InternalError = 1,
+    InternalError = ToolExitCodes.InternalError,
 
     /// <summary>The command line is wrong (unknown option, missing value).</summary>
-    Usage = 2,
+    Usage = ToolExitCodes.Usage,
 
     /// <summary>The agent configuration file is missing, unreadable or invalid.</summary>
     Configuration = 3,
@@ -46,5 +48,5 @@ public enum ExitCode
     Protocol = 13,
 
     /// <summary>Stopped by Ctrl-C or SIGTERM; state is consistent and the next start resumes.</summary>
-    Cancelled = 130,
+    Cancelled = ToolExitCodes.Cancelled,
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Azure.Identity;
 using Azure.Security.KeyVault.Secrets;
 using Azure;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -75,70 +76,40 @@ public static class OperatorCli
         return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
     }
 
+    private static readonly CommandFailures Failures = new("splitfn-operator", Describe);
+
     /// <summary>Runs a command body; every failure becomes one line and its exit code.</summary>
-    internal static async Task<int> RunAsync(TextWriter error, Func<Task> body)
+    internal static Task<int> RunAsync(TextWriter error, Func<Task> body) => Failures.RunAsync(error, async () =>
     {
-        OperatorExitCode code;
-        string message;
-        try
+        await body().ConfigureAwait(false);
+        return (int)OperatorExitCode.Ok;
+    });
+
+    private static CommandFailure Describe(Exception failure)
+    {
+        var (code, message) = failure switch
         {
-            await body().ConfigureAwait(false);
-            return (int)OperatorExitCode.Ok;
-        }
-        catch (OperatorException e)
-        {
-            (code, message) = (e.Code, e.Message);
-        }
-        catch (ConsortiumException e)
-        {
-            code = e.Error switch
+            OperatorException e => (e.Code, e.Message),
+            ConsortiumException e => (e.Error switch
             {
                 ConsortiumError.NotFound => OperatorExitCode.NotFound,
                 ConsortiumError.AlreadyExists => OperatorExitCode.AlreadyExists,
                 ConsortiumError.Revoked => OperatorExitCode.Revoked,
                 _ => OperatorExitCode.Invalid,
-            };
-            message = e.Message;
-        }
-        catch (StorageSettingsException e)
-        {
-            (code, message) = (OperatorExitCode.Settings, e.Message);
-        }
-        catch (KeyStoreException e)
-        {
-            (code, message) = (OperatorExitCode.Settings, "key store: " + e.Message);
-        }
-        catch (AuthenticationFailedException e)
-        {
-            (code, message) = (OperatorExitCode.AccessDenied, $"Microsoft Entra sign-in failed ({FirstLine(e.Message)}): run `az login`, or set the environment credentials");
-        }
-        catch (RequestFailedException e) when (e.Status is 401 or 403)
-        {
-            (code, message) = (OperatorExitCode.AccessDenied,
-                $"storage or Key Vault refused the operator's credentials ({e.Status} {e.ErrorCode}): check the account key, or the roles docs/operator.md lists for the operator");
-        }
-        catch (Exception e) when (IsUnreachable(e))
-        {
-            (code, message) = (OperatorExitCode.Unreachable, $"storage or Key Vault unreachable ({FirstLine((e is AggregateException a ? a.InnerExceptions[^1] : e).Message)}): check the endpoint in the settings and that the account (or Azurite) is running");
-        }
-        catch (RequestFailedException e)
-        {
-            (code, message) = (OperatorExitCode.InternalError, $"storage request failed ({e.Status} {e.ErrorCode}): {FirstLine(e.Message)}");
-        }
-        catch (OperationCanceledException)
-        {
-            (code, message) = (OperatorExitCode.Cancelled, "stopped (Ctrl-C)");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            (code, message) = (OperatorExitCode.Settings, $"file error: {e.Message}");
-        }
-        catch (Exception e)
-        {
-            (code, message) = (OperatorExitCode.InternalError, $"unexpected error (please report it): {e.GetType().Name}: {FirstLine(e.Message)}");
-        }
-        await error.WriteLineAsync($"splitfn-operator: {message} (exit code {(int)code})").ConfigureAwait(false);
-        return (int)code;
+            }, e.Message),
+            StorageSettingsException e => (OperatorExitCode.Settings, e.Message),
+            KeyStoreException e => (OperatorExitCode.Settings, "key store: " + e.Message),
+            AuthenticationFailedException e => (OperatorExitCode.AccessDenied, $"Microsoft Entra sign-in failed ({FirstLine(e.Message)}): run `az login`, or set the environment credentials"),
+            RequestFailedException { Status: 401 or 403 } e => (OperatorExitCode.AccessDenied,
+                $"storage or Key Vault refused the operator's credentials ({e.Status} {e.ErrorCode}): check the account key, or the roles docs/operator.md lists for the operator"),
+            var e when IsUnreachable(e) => (OperatorExitCode.Unreachable,
+                $"storage or Key Vault unreachable ({FirstLine((e is AggregateException a ? a.InnerExceptions[^1] : e).Message)}): check the endpoint in the settings and that the account (or Azurite) is running"),
+            RequestFailedException e => (OperatorExitCode.InternalError, $"storage request failed ({e.Status} {e.ErrorCode}): {FirstLine(e.Message)}"),
+            OperationCanceledException => (OperatorExitCode.Cancelled, "stopped (Ctrl-C)"),
+            IOException or UnauthorizedAccessException => (OperatorExitCode.Settings, $"file error: {failure.Message}"),
+            var e => (OperatorExitCode.InternalError, $"unexpected error (please report it): {e.GetType().Name}: {FirstLine(e.Message)}"),
+        };
+        return new((int)code, $"{message} (exit code {(int)code})");
     }
 
     /// <summary>The storage connection: --connection-string, --account-name, else the function's settings from the environment.</summary>

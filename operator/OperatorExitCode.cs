@@ -1,16 +1,18 @@
+using SplitFunctions.Core.CommandLine;
+
 namespace SplitFunctions.Operator;
 
 /// <summary>The operator tool's exit codes; docs/operator.md lists them. Never renumber.</summary>
 public enum OperatorExitCode
 {
     /// <summary>Done what was asked.</summary>
-    Ok = 0,
+    Ok = ToolExitCodes.Ok,
 
     /// <summary>An unexpected failure (a bug); the message goes to stderr.</summary>
-    InternalError = 1,
+    InternalError = ToolExitCodes.InternalError,
 
     /// <summary>The command line is wrong (unknown option, missing value).</summary>
-    Usage = 2,
+    Usage = ToolExitCodes.Usage,
 
     /// <summary>Storage or key settings are missing or invalid (connection string, account, key folder, Key Vault).</summary>
     Settings = 3,
@@ -34,11 +36,5 @@ public enum OperatorExitCode
     AccessDenied = 9,
 
     /// <summary>Stopped by Ctrl-C.</summary>
-    Cancelled = 130,
-}
-
-/// <summary>A failure with its exit code and one line for the operator.</summary>
-public sealed class OperatorException(OperatorExitCode code, string message, Exception? inner = null) : Exception(message, inner)
-{
-    public OperatorExitCode Code { get; } = code;
+    Cancelled = ToolExitCodes.Cancelled,
 }

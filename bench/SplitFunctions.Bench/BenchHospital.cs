@@ -76,7 +76,7 @@ public sealed class BenchHospital : IDisposable
         var values = activations.ToFloats();
         var t1 = clock.Elapsed;
 
-        var context = new EnvelopeContext(manifest.RunId, Hospital, seq, PayloadKind.Features, key.KeyId);
+        var context = new CipherContext(manifest.RunId, Hospital, seq, PayloadKind.Features, key.KeyId);
         var sealedFrame = SecureFrameCodec.Seal(key, context,
             new FrameTensor(manifest.FeatureType, activations.shape, values),
             new FrameTensor(ElementType.Float32, [n, 1], targets));

@@ -54,9 +54,9 @@ public static class PhysicalLimits
     public static (double Encrypt, double Decrypt) AesGcmMiBPerSecond(int mib, int repetitions)
     {
         var data = RandomNumberGenerator.GetBytes(mib * 1024 * 1024);
-        var nonce = new byte[Envelope.NonceSize];
-        var tag = new byte[Envelope.TagSize];
-        using var aes = new AesGcm(RandomNumberGenerator.GetBytes(Envelope.KeySize), Envelope.TagSize);
+        var nonce = new byte[FrameCipher.NonceSize];
+        var tag = new byte[FrameCipher.TagSize];
+        using var aes = new AesGcm(RandomNumberGenerator.GetBytes(FrameCipher.KeySize), FrameCipher.TagSize);
         var encrypt = new List<double>();
         var decrypt = new List<double>();
         for (var i = 0; i < repetitions + 2; i++)

@@ -32,7 +32,7 @@ public static class ProtocolOverheadBench
         for (var i = 0; i < values.Length; i++) values[i] = (float)random.NextDouble() * 2 - 1;
         var tensor = new FrameTensor(ElementType.Float32, [values.Length / 1024, 1024], values);
         var plainFrame = TensorFrame.Encode(tensor);
-        var key = new HospitalKey("bench", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
+        var key = new HospitalKey("bench", "k1", RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
 
         await using var azurite = await AzuriteProcess.StartAsync(RepoPaths.Root);
         var container = azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(key.HospitalId));
@@ -68,7 +68,7 @@ public static class ProtocolOverheadBench
             var clock = Stopwatch.StartNew();
             for (var i = 0; i < count; i++)
             {
-                var context = new EnvelopeContext("bench", key.HospitalId, sequence++, PayloadKind.Features, key.KeyId);
+                var context = new CipherContext("bench", key.HospitalId, sequence++, PayloadKind.Features, key.KeyId);
                 var t0 = clock.Elapsed.TotalSeconds;
                 using var sealedFrame = SecureFrameCodec.SealPooled(key, context, tensor);
                 sealSeconds += clock.Elapsed.TotalSeconds - t0;

@@ -167,9 +167,9 @@ public static class WireBytesBench
         var random = new Random(5);
         for (var i = 0; i < values.Length; i++) values[i] = random.NextSingle();
         var labels = new float[batch];
-        var key = new HospitalKey("hospital-a", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
+        var key = new HospitalKey("hospital-a", "k1", RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
         const long sequence = 123_456;
-        var features = SecureFrameCodec.Seal(key, new EnvelopeContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Features, key.KeyId),
+        var features = SecureFrameCodec.Seal(key, new CipherContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Features, key.KeyId),
             new FrameTensor(wire, shape, values), new FrameTensor(ElementType.Float32, [batch, 1], labels));
         var frameMessage = MessageAuthentication.Sign(new FrameMessage
         {
@@ -178,7 +178,7 @@ public static class WireBytesBench
             ReplyQueue = StorageNames.RepliesQueue(key.HospitalId), KeyId = key.KeyId,
         }, key);
         var message = MessageCodec.Serialize(frameMessage);
-        var gradient = SecureFrameCodec.Seal(key, new EnvelopeContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Gradients, key.KeyId), new FrameTensor(wire, shape, values));
+        var gradient = SecureFrameCodec.Seal(key, new CipherContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Gradients, key.KeyId), new FrameTensor(wire, shape, values));
         var reply = MessageCodec.Serialize(new ReplyMessage
         {
             RunId = manifest.RunId, HospitalId = key.HospitalId, Sequence = sequence, Kind = ReplyKind.Gradients, KeyId = key.KeyId,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent.Output;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.ClientAgent.Commands;
@@ -72,40 +73,22 @@ public static class AgentCli
         return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
     }
 
+    private static readonly CommandFailures Failures = new("splitfn-agent", Describe);
+
     /// <summary>Runs a command body and turns every failure into its exit code and one message.</summary>
-    internal static async Task<int> RunAsync(TextWriter error, Func<Task<ExitCode>> body)
+    internal static Task<int> RunAsync(TextWriter error, Func<Task<ExitCode>> body) =>
+        Failures.RunAsync(error, async () => (int)await body().ConfigureAwait(false));
+
+    private static CommandFailure Describe(Exception failure) => failure switch
     {
-        try
-        {
-            return (int)await body().ConfigureAwait(false);
-        }
-        catch (AgentException e)
-        {
-            await error.WriteLineAsync($"splitfn-agent: {e.Message}").ConfigureAwait(false);
-            await error.WriteLineAsync($"exit code {(int)e.Code} ({e.Code})").ConfigureAwait(false);
-            return (int)e.Code;
-        }
-        catch (OperationCanceledException)
-        {
-            await error.WriteLineAsync("splitfn-agent: stopped on request (Ctrl-C or SIGTERM); local state is consistent and the next start resumes from here (exit code 130).").ConfigureAwait(false);
-            return (int)ExitCode.Cancelled;
-        }
-        catch (CorruptStateException e)
-        {
-            await error.WriteLineAsync($"splitfn-agent: the saved client weights do not load ({e.Message}); move the run's state folder aside to restart this hospital's part.").ConfigureAwait(false);
-            return (int)ExitCode.StateCorrupt;
-        }
-        catch (EngineException e)
-        {
-            await error.WriteLineAsync($"splitfn-agent: engine error: {e.Message}").ConfigureAwait(false);
-            return (int)ExitCode.InternalError;
-        }
-        catch (Exception e)
-        {
-            await error.WriteLineAsync($"splitfn-agent: unexpected error (please report it): {e}").ConfigureAwait(false);
-            return (int)ExitCode.InternalError;
-        }
-    }
+        AgentException e => new((int)e.Code, e.Message, $"exit code {(int)e.Code} ({e.Code})"),
+        OperationCanceledException => new((int)ExitCode.Cancelled,
+            "stopped on request (Ctrl-C or SIGTERM); local state is consistent and the next start resumes from here (exit code 130)."),
+        CorruptStateException e => new((int)ExitCode.StateCorrupt,
+            $"the saved client weights do not load ({e.Message}); move the run's state folder aside to restart this hospital's part."),
+        EngineException e => new((int)ExitCode.InternalError, $"engine error: {e.Message}"),
+        var e => new((int)ExitCode.InternalError, $"unexpected error (please report it): {e}"),
+    };
 
     /// <summary>Loads the configuration named by --config and applies --threads.</summary>
     internal static AgentConfiguration LoadConfiguration(ParseResult parse)

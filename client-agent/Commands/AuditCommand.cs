@@ -23,18 +23,18 @@ internal static class AuditCommand
         {
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
-            using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
-            var manifest = session.Manifest;
+            using var run = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            var manifest = run.Manifest;
             if (parse.GetValue(steps) < 1 || parse.GetValue(maxTest) < 2) throw new AgentException(ExitCode.Usage, "--steps must be at least 1 and --max-test at least 2.");
             // The layer whose output the server decrypts: vanilla's trained client layer, U-shaped's trained head,
             // temporal's fixed privacy layer (from the consortium secret).
-            using var client = ClientLayer.Create(manifest, trainable: false, session.ConsortiumSecret);
-            using var ushaped = manifest.Mode == TrainingMode.UShaped ? UShapedLayers.Create(manifest, session.ConsortiumSecret) : null;
-            var weights = session.State.ClientWeights is { } file ? session.Folder.ReadFile(file) : null;
+            using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
+            using var ushapedLayers = manifest.Mode == TrainingMode.UShaped ? UShapedLayers.Create(manifest, run.ConsortiumSecret) : null;
+            var weights = run.State.ClientWeights is { } file ? run.Folder.ReadFile(file) : null;
             if (manifest.Mode == TrainingMode.Vanilla && weights is not null) client.Restore(weights, null);
-            ushaped?.Restore(weights, null, null, null);
-            var audited = ushaped?.Head ?? client.Network;
-            var data = session.Data;
+            ushapedLayers?.Restore(weights, null, null, null);
+            var audited = ushapedLayers?.Head ?? client.Network;
+            var data = run.Data;
             if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the attacker's auxiliary data) and 2 test rows.");
             LeakageReport report;
             try
@@ -51,7 +51,7 @@ internal static class AuditCommand
             {
                 throw new AgentException(ExitCode.Usage, $"audit: {e.Message}", e);
             }
-            var target = parse.GetValue(folder) is { } f ? Path.GetFullPath(f) : Path.Combine(session.Folder.RunFolder, "audit");
+            var target = parse.GetValue(folder) is { } f ? Path.GetFullPath(f) : Path.Combine(run.Folder.RunFolder, "audit");
             var png = LeakageReportFiles.Save(report, target);
             foreach (var line in LeakageReportFiles.Markdown(report).Split('\n', StringSplitOptions.RemoveEmptyEntries)) agentOutput.Info(line);
             agentOutput.Info($"written to {target} (picture {png})");

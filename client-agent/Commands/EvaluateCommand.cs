@@ -24,47 +24,47 @@ internal static class EvaluateCommand
         {
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
-            using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
-            if (session.State.Pending is { Kind: FrameKind.Train or FrameKind.Forward or FrameKind.Backward } pending)
+            using var run = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            if (run.State.Pending is { Kind: FrameKind.Train or FrameKind.Forward or FrameKind.Backward } pending)
             {
                 throw new AgentException(ExitCode.Usage,
                     $"training batch #{pending.Sequence} is still in flight: run `splitfn-agent train --max-batches 1` to complete it, then evaluate.");
             }
-            if (session.State.Pending is { } stale)
+            if (run.State.Pending is { } stale)
             {
-                session.Commit(session.State with { Pending = null });
-                session.Folder.DeletePendingFrame();
+                run.Commit(run.State with { Pending = null });
+                run.Folder.DeletePendingFrame();
                 agentOutput.Info($"dropping interrupted {stale.Kind} message #{stale.Sequence}");
             }
-            var vanilla = session.Manifest.Mode == TrainingMode.Vanilla;
-            var ushaped = session.Manifest.Mode == TrainingMode.UShaped;
-            using var client = ClientLayer.Create(session.Manifest, trainable: vanilla, session.ConsortiumSecret);
-            using var layers = ushaped ? UShapedLayers.Create(session.Manifest, session.ConsortiumSecret) : null;
-            if (layers is not null) UShapedTrainer.Restore(session, layers);
-            if (vanilla && session.State.ClientWeights is { } weights) client.Restore(session.Folder.ReadFile(weights), null);
-            else if ((vanilla || ushaped) && session.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
+            var vanilla = run.Manifest.Mode == TrainingMode.Vanilla;
+            var ushaped = run.Manifest.Mode == TrainingMode.UShaped;
+            using var client = ClientLayer.Create(run.Manifest, trainable: vanilla, run.ConsortiumSecret);
+            using var layers = ushaped ? UShapedLayers.Create(run.Manifest, run.ConsortiumSecret) : null;
+            if (layers is not null) UShapedTrainer.Restore(run, layers);
+            if (vanilla && run.State.ClientWeights is { } weights) client.Restore(run.Folder.ReadFile(weights), null);
+            else if ((vanilla || ushaped) && run.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
 
             var splitName = parse.GetValue(split)!;
-            var data = session.Data.Split(splitName);
+            var data = run.Data.Split(splitName);
             if (data.Count == 0) throw new AgentException(ExitCode.Data, $"the {splitName} split of this hospital's data is empty: set data.partition.{splitName}Fraction above 0.");
-            var batches = (data.Count + session.Manifest.BatchSize - 1) / session.Manifest.BatchSize;
+            var batches = (data.Count + run.Manifest.BatchSize - 1) / run.Manifest.BatchSize;
             var predictions = await agentOutput.TrackAsync($"evaluate {splitName}", batches, 0, async tracker =>
             {
                 var batch = 0;
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 void OnBatch(int n)
                 {
-                    tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), session.State.NextSequence - 1));
+                    tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), run.State.NextSequence - 1));
                     clock.Restart();
                 }
                 return layers is not null
-                    ? await UShapedPrediction.PredictAsync(session, layers, data, OnBatch, cancellationToken).ConfigureAwait(false)
-                    : await RemotePrediction.PredictAsync(session, client, data, OnBatch, cancellationToken).ConfigureAwait(false);
+                    ? await RemotePrediction.PredictAsync(run, layers, data, OnBatch, cancellationToken).ConfigureAwait(false)
+                    : await RemotePrediction.PredictAsync(run, client, data, OnBatch, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
-            var report = EvaluationReport.Score(session, splitName, data, predictions);
-            report.Save(session.Folder.EvaluationPath);
+            var report = EvaluationReport.Score(run, splitName, data, predictions);
+            report.Save(run.Folder.EvaluationPath);
             foreach (var line in report.Describe()) agentOutput.Info(line);
-            agentOutput.Info($"written to {session.Folder.EvaluationPath}");
+            agentOutput.Info($"written to {run.Folder.EvaluationPath}");
             return ExitCode.Ok;
         }));
         return command;

@@ -53,27 +53,27 @@ internal static class TrainCommand
             var minutes = parse.GetValue(maxMinutes);
             var limits = new TrainingLimits(parse.GetValue(maxBatches), minutes > 0 ? TimeSpan.FromMinutes(minutes) : null,
                 !parse.GetValue(noValidation), parse.GetValue(retryRejected));
-            using var session = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
-            if (session.State.LastRejection is { } rejection)
+            using var run = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
+            if (run.State.LastRejection is { } rejection)
             {
                 if (!limits.RetryRejected) throw HospitalRun.RejectionError(rejection);
-                if (session.Manifest.Mode == TrainingMode.Temporal)
+                if (run.Manifest.Mode == TrainingMode.Temporal)
                 {
                     throw new AgentException(ExitCode.Rejected,
                         $"a rejected temporal upload (message #{rejection.Sequence}: {rejection.Reason}) cannot be retried piecemeal: ask the operator to reset this hospital's part of run '{config.RunId}'.");
                 }
                 // U-shaped: a refused backward leg (expired, or its forward leg gone) is redone from a new forward leg.
-                var redo = session.Manifest.Mode == TrainingMode.UShaped && session.State.Pending is { Kind: FrameKind.Backward } leg && leg.Sequence == rejection.Sequence;
-                session.Commit(session.State with { LastRejection = null, Pending = redo ? null : session.State.Pending });
+                var redo = run.Manifest.Mode == TrainingMode.UShaped && run.State.Pending is { Kind: FrameKind.Backward } leg && leg.Sequence == rejection.Sequence;
+                run.Commit(run.State with { LastRejection = null, Pending = redo ? null : run.State.Pending });
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }
-            agentOutput.Info($"run {config.RunId} ({session.Manifest.Mode}, {session.Manifest.Model}, {session.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
+            agentOutput.Info($"run {config.RunId} ({run.Manifest.Mode}, {run.Manifest.Model}, {run.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
             // Complete and Paused both exit 0: a bounded session is normal for a scheduled agent; `status` tells them apart.
-            _ = session.Manifest.Mode switch
+            _ = run.Manifest.Mode switch
             {
-                TrainingMode.Vanilla => await new VanillaTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
-                TrainingMode.UShaped => await new UShapedTrainer(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
-                _ => await new TemporalUploader(session, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+                TrainingMode.Vanilla => await new VanillaTrainer(run, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+                TrainingMode.UShaped => await new UShapedTrainer(run, limits).RunAsync(cancellationToken).ConfigureAwait(false),
+                _ => await new TemporalUploader(run, limits).RunAsync(cancellationToken).ConfigureAwait(false),
             };
             return ExitCode.Ok;
         }));

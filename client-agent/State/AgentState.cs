@@ -54,23 +54,5 @@ public sealed record AgentState
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-/// <summary>The message in flight: re-sent as is (same sequence, same sealed bytes) after a restart.</summary>
-public sealed record PendingFrame
-{
-    public required long Sequence { get; init; }
-    public required FrameKind Kind { get; init; }
-    public string? Blob { get; init; }
-    public long Length { get; init; }
-    public string? Sha256 { get; init; }
-    /// <summary>Vanilla: which batch this is, so the client forward can be recomputed for the backward pass.</summary>
-    public int Epoch { get; init; }
-    public int Batch { get; init; }
-    /// <summary>Temporal `chunk`: its index; `done`: the number of chunks.</summary>
-    public int? Chunk { get; init; }
-    public int? ChunkCount { get; init; }
-    /// <summary>U-shaped `backward` leg: the batch loss the tail computed (it never leaves the hospital).</summary>
-    public double? Loss { get; init; }
-}
-
 /// <summary>Why the function refused a message.</summary>
 public sealed record RejectionRecord(long Sequence, FrameKind Kind, string Reason, DateTimeOffset At);

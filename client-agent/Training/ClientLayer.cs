@@ -56,10 +56,14 @@ public sealed class ClientLayer : IDisposable
         }
     }
 
-    /// <summary>Loads saved weights and optimizer state (vanilla resume).</summary>
-    public void Restore(byte[] weights, byte[]? optimizerState)
+    /// <summary>A trainable layer around <paramref name="network"/>, as the U-shaped head is: the run's client optimizer and NoPeek.</summary>
+    internal static ClientLayer Trainable(Network network, RunManifest manifest) =>
+        new(network, Optimizer.Create(network, manifest.ClientOptimizer), manifest.Privacy.NoPeekAlpha);
+
+    /// <summary>Loads saved weights and optimizer state (null: still the initial ones).</summary>
+    public void Restore(byte[]? weights, byte[]? optimizerState)
     {
-        Network.LoadState(weights);
+        if (weights is not null) Network.LoadState(weights);
         if (optimizerState is not null) Optimizer?.LoadState(optimizerState);
     }
 

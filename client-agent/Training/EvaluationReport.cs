@@ -20,16 +20,16 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
     /// <summary>The one number a history or a log line shows: AUC for classification, MSLE for regression.</summary>
     public (string Metric, double Value) Headline => Classification is { } c ? ("auc", c.RocAuc) : ("msle", Regression!.Msle);
 
-    public static EvaluationReport Score(HospitalRun session, string split, TrainingSet data, float[] predictions)
+    public static EvaluationReport Score(HospitalRun run, string split, TrainingSet data, float[] predictions)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(data);
-        var manifest = session.Manifest;
+        var manifest = run.Manifest;
         if (manifest.ModelDefinition.Task == TaskKind.Classification)
         {
             var s = ClassificationScores.Score(predictions, data.Targets);
             var c = s.Confusion;
-            return new EvaluationReport(manifest.RunId, session.Config.HospitalId, manifest.Model, split, data.Count,
+            return new EvaluationReport(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count,
                 new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null, DateTimeOffset.UtcNow);
         }
         // Back to the target's units; negative predictions are clipped at 0 because log(1 + y) needs y > -1 and targets are non-negative.
@@ -37,7 +37,7 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
         var actual = Array.ConvertAll(data.Targets, scaling.FromWire);
         var predicted = Array.ConvertAll(predictions, p => Math.Max(0f, scaling.FromWire(p)));
         var r = RegressionMetrics.Score(actual, predicted);
-        return new EvaluationReport(manifest.RunId, session.Config.HospitalId, manifest.Model, split, data.Count, null,
+        return new EvaluationReport(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count, null,
             new RegressionResult(r.Msle, r.Rmsle, r.SmapePercent, RegressionMetrics.SmapeVariant), DateTimeOffset.UtcNow);
     }
 

@@ -22,7 +22,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// </summary>
 public sealed class HospitalRun : IDisposable
 {
-    private HospitalRun(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, HospitalFrameStore channel,
+    private HospitalRun(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, HospitalFrameStore frames,
         StorageResilience resilience, IAgentOutput output, AgentState state, ConsortiumSecret? secret)
     {
         ConsortiumSecret = secret;
@@ -30,7 +30,7 @@ public sealed class HospitalRun : IDisposable
         Folder = folder;
         Manifest = manifest;
         Data = data;
-        Frames = channel;
+        Frames = frames;
         Resilience = resilience;
         Output = output;
         State = state;
@@ -81,8 +81,8 @@ public sealed class HospitalRun : IDisposable
                 TrainSamples = data.Train.Count,
             };
             RequireSameRun(state, config, manifestSha, data, folder);
-            var channel = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn, output.Info);
-            return new HospitalRun(config, folder, manifest, data, channel, resilience, output, state, secret);
+            var frames = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn, output.Info);
+            return new HospitalRun(config, folder, manifest, data, frames, resilience, output, state, secret);
         }
         catch
         {

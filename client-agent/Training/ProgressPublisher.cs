@@ -11,25 +11,25 @@ namespace SplitFunctions.ClientAgent.Training;
 /// </summary>
 internal static class ProgressPublisher
 {
-    public static async Task PublishAsync(HospitalRun session, CancellationToken cancellationToken)
+    public static async Task PublishAsync(HospitalRun run, CancellationToken cancellationToken)
     {
-        var history = TrainingHistoryFile.Load(session.Folder.HistoryPath);
+        var history = TrainingHistoryFile.Load(run.Folder.HistoryPath);
         var last = history.LastOrDefault();
-        var progress = new HospitalProgress(session.Config.HospitalId, session.Config.RunId, last?.Epoch ?? 0, last?.MeanTrainLoss,
-            last?.ValidationMetric, last?.ValidationValue, session.State.NextSequence, DateTimeOffset.UtcNow);
+        var progress = new HospitalProgress(run.Config.HospitalId, run.Config.RunId, last?.Epoch ?? 0, last?.MeanTrainLoss,
+            last?.ValidationMetric, last?.ValidationValue, run.State.NextSequence, DateTimeOffset.UtcNow);
         try
         {
-            await session.Frames.Storage.Container.GetBlobClient(HospitalProgress.Blob(session.Config.RunId))
+            await run.Frames.Storage.Container.GetBlobClient(HospitalProgress.Blob(run.Config.RunId))
                 .UploadAsync(BinaryData.FromBytes(progress.ToJson()), overwrite: true, cancellationToken).ConfigureAwait(false);
         }
         catch (RequestFailedException e)
         {
-            session.Output.Warn($"could not publish progress for the operator ({e.Status} {e.ErrorCode}); training goes on");
+            run.Output.Warn($"could not publish progress for the operator ({e.Status} {e.ErrorCode}); training goes on");
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // A network failure or timeout (the agent's clients leave retries to its own policy): progress is only informational.
-            session.Output.Warn($"could not publish progress for the operator ({e.GetType().Name}); training goes on");
+            run.Output.Warn($"could not publish progress for the operator ({e.GetType().Name}); training goes on");
         }
     }
 }

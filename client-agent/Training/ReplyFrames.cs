@@ -7,7 +7,7 @@ namespace SplitFunctions.ClientAgent.Training;
 /// <summary>Checks a reply's kind and opens its frame; anything unexpected is an <see cref="ExitCode.Protocol"/> error and nothing is applied.</summary>
 internal static class ReplyFrames
 {
-    public static async Task<DecodedTensor[]> ReadAsync(HospitalRun session, ReceivedReply reply, ReplyKind expectedKind, CancellationToken cancellationToken)
+    public static async Task<DecodedTensor[]> ReadAsync(HospitalRun run, ReceivedReply reply, ReplyKind expectedKind, CancellationToken cancellationToken)
     {
         if (reply.Reply.Kind != expectedKind)
         {
@@ -16,7 +16,7 @@ internal static class ReplyFrames
         }
         try
         {
-            return await session.Frames.ReadReplyFrameAsync(reply.Reply, cancellationToken).ConfigureAwait(false);
+            return await run.Frames.ReadReplyFrameAsync(reply.Reply, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ProtocolException or ArgumentException)
         {

@@ -14,41 +14,41 @@ namespace SplitFunctions.ClientAgent.Training;
 /// with the chunk count, after which the hospital may go offline. Chunks are not awaited one by one; rejections are
 /// collected as they arrive. A restart re-sends the pending chunk as is and continues with the next.
 /// </summary>
-public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
+public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
 {
     public async Task<TrainingOutcome> RunAsync(CancellationToken cancellationToken)
     {
-        var manifest = session.Manifest;
-        var train = session.Data.Train;
+        var manifest = run.Manifest;
+        var train = run.Data.Train;
         var chunkSize = manifest.BatchSize;
         var chunks = (train.Count + chunkSize - 1) / chunkSize;
-        if (session.State.DoneSent && session.State.Pending is null)
+        if (run.State.DoneSent && run.State.Pending is null)
         {
             await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
-            session.Output.Info($"upload complete: {chunks} chunks and the completion message were sent; the function trains once every hospital is done");
+            run.Output.Info($"upload complete: {chunks} chunks and the completion message were sent; the function trains once every hospital is done");
             return TrainingOutcome.Complete;
         }
-        using var client = ClientLayer.Create(manifest, trainable: false, session.ConsortiumSecret);
+        using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
         var rows = Enumerable.Range(0, train.Count).ToArray();
-        return await session.Output.TrackAsync($"upload features {manifest.RunId}", chunks + 1, session.State.ChunksSent, async tracker =>
+        return await run.Output.TrackAsync($"upload features {manifest.RunId}", chunks + 1, run.State.ChunksSent, async tracker =>
         {
             var clock = Stopwatch.StartNew();
             var steps = 0;
-            while (!session.State.DoneSent)
+            while (!run.State.DoneSent)
             {
                 if (limits.Reached(steps, clock.Elapsed))
                 {
-                    session.Output.Info($"stopping at the session limit after {steps} messages; the next start continues with chunk {session.State.ChunksSent + 1} of {chunks}");
+                    run.Output.Info($"stopping at the session limit after {steps} messages; the next start continues with chunk {run.State.ChunksSent + 1} of {chunks}");
                     return TrainingOutcome.Paused;
                 }
                 cancellationToken.ThrowIfCancellationRequested();
                 var step = Stopwatch.StartNew();
-                var state = session.State;
+                var state = run.State;
                 var pending = state.Pending;
                 byte[]? bytes = null;
                 if (pending is not null)
                 {
-                    if (pending.Blob is not null) bytes = session.Folder.ReadPendingFrame(pending.Sequence);
+                    if (pending.Blob is not null) bytes = run.Folder.ReadPendingFrame(pending.Sequence);
                 }
                 else if (state.ChunksSent < chunks)
                 {
@@ -57,47 +57,41 @@ public sealed class TemporalUploader(HospitalRun session, TrainingLimits limits)
                     FeatureFrame frame;
                     using (var activations = client.Forward(train, rows.AsSpan(start, n), train: false, out var targets))
                     {
-                        var values = activations.ToFloats();
-                        ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
-                        frame = session.Frames.SealFeatures(state.NextSequence,
-                        [
-                            new FrameTensor(manifest.FeatureType, activations.shape, values),
-                            new FrameTensor(SplitFunctions.Core.Contract.ElementType.Float32, [n, 1], targets),
-                        ]);
+                        frame = ActivationFrames.Seal(run, state.NextSequence, activations, targets);
                     }
                     pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };
-                    session.Folder.WritePendingFrame(frame.Bytes);
+                    run.Folder.WritePendingFrame(frame.Bytes);
                     bytes = frame.Bytes;
                 }
                 else
                 {
                     pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Done, ChunkCount = chunks };
                 }
-                if (state.Pending is null) session.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
+                if (state.Pending is null) run.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
 
-                await session.Frames.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
-                session.Commit(session.State with
+                await run.Frames.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
+                run.Commit(run.State with
                 {
                     Pending = null,
-                    ChunksSent = pending.Kind == FrameKind.Chunk ? pending.Chunk!.Value + 1 : session.State.ChunksSent,
+                    ChunksSent = pending.Kind == FrameKind.Chunk ? pending.Chunk!.Value + 1 : run.State.ChunksSent,
                     DoneSent = pending.Kind == FrameKind.Done,
                     LastRejection = null,
                 });
-                session.Folder.DeletePendingFrame();
+                run.Folder.DeletePendingFrame();
                 steps++;
                 var samples = pending.Kind == FrameKind.Chunk ? Math.Min(chunkSize, train.Count - pending.Chunk!.Value * chunkSize) : 0;
-                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1, Math.Min(session.State.ChunksSent + (session.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
+                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1, Math.Min(run.State.ChunksSent + (run.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
                     samples / Math.Max(step.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
                 await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
             }
-            session.Output.Info($"upload complete: {chunks} chunks ({train.Count} samples) and the completion message sent; this hospital may go offline");
+            run.Output.Info($"upload complete: {chunks} chunks ({train.Count} samples) and the completion message sent; this hospital may go offline");
             return TrainingOutcome.Complete;
         }).ConfigureAwait(false);
     }
 
     private async Task ThrowIfRejectedAsync(CancellationToken cancellationToken)
     {
-        var rejection = await session.Frames.CollectRejectionAsync(session.State.NextSequence - 1, cancellationToken).ConfigureAwait(false);
-        if (rejection is not null) throw await session.RejectedAsync(rejection, cancellationToken).ConfigureAwait(false);
+        var rejection = await run.Frames.CollectRejectionAsync(run.State.NextSequence - 1, cancellationToken).ConfigureAwait(false);
+        if (rejection is not null) throw await run.RejectedAsync(rejection, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -9,13 +9,3 @@ public sealed record TrainingLimits(int MaxBatches, TimeSpan? MaxDuration, bool 
     public bool Reached(int stepsThisSession, TimeSpan elapsed) =>
         (MaxBatches > 0 && stepsThisSession >= MaxBatches) || (MaxDuration is { } d && elapsed >= d);
 }
-
-/// <summary>How a training session ended.</summary>
-public enum TrainingOutcome
-{
-    /// <summary>This hospital's part of the run is complete.</summary>
-    Complete,
-
-    /// <summary>A limit stopped the session; the next start continues.</summary>
-    Paused,
-}

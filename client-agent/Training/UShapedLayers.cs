@@ -16,20 +16,20 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed class UShapedLayers : IDisposable
 {
     private readonly RunManifest manifest;
-    private torch.Tensor? lastInput;
 
     private UShapedLayers(RunManifest manifest, Network head, Network tail)
     {
         this.manifest = manifest;
-        Head = head;
+        HeadLayer = ClientLayer.Trainable(head, manifest);
         Tail = tail;
-        HeadOptimizer = Optimizer.Create(head, manifest.ClientOptimizer);
         TailOptimizer = Optimizer.Create(tail, manifest.ClientOptimizer);
     }
 
-    public Network Head { get; }
+    /// <summary>The head: a client layer like vanilla's (forward, dL/dA with NoPeek, optimizer step), before the cut.</summary>
+    public ClientLayer HeadLayer { get; }
+    public Network Head => HeadLayer.Network;
+    public Optimizer HeadOptimizer => HeadLayer.Optimizer!;
     public Network Tail { get; }
-    public Optimizer HeadOptimizer { get; }
     public Optimizer TailOptimizer { get; }
 
     /// <summary>
@@ -47,27 +47,14 @@ public sealed class UShapedLayers : IDisposable
     /// <summary>Loads saved weights and optimizer states (null: still the initial ones).</summary>
     public void Restore(byte[]? head, byte[]? headOptimizer, byte[]? tail, byte[]? tailOptimizer)
     {
-        if (head is not null) Head.LoadState(head);
-        if (headOptimizer is not null) HeadOptimizer.LoadState(headOptimizer);
+        HeadLayer.Restore(head, headOptimizer);
         if (tail is not null) Tail.LoadState(tail);
         if (tailOptimizer is not null) TailOptimizer.LoadState(tailOptimizer);
     }
 
     /// <summary>Head forward on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="HeadBackward"/>.</summary>
-    public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        var features = new float[indices.Length * data.SampleSize];
-        targets = new float[indices.Length];
-        data.Gather(indices, features, targets);
-        using var scope = torch.NewDisposeScope();
-        var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-        var result = Head.Forward(x, train).MoveToOuterDisposeScope();
-        // NoPeek needs the batch's input again in HeadBackward.
-        lastInput?.Dispose();
-        lastInput = train && manifest.Privacy.NoPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
-        return result;
-    }
+    public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets) =>
+        HeadLayer.Forward(data, indices, train, out targets);
 
     /// <summary>Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).</summary>
     public (double Loss, float[] OutputGradient) TailStep(float[] outputs, long[] shape, float[] targets)
@@ -91,30 +78,12 @@ public sealed class UShapedLayers : IDisposable
     }
 
     /// <summary>Head backward with dL/dA from the function (plus NoPeek's alpha * DCor(x, A) when the run asks), then one head optimizer step.</summary>
-    public void HeadBackward(torch.Tensor activations, float[] gradient)
-    {
-        ArgumentNullException.ThrowIfNull(activations);
-        using var scope = torch.NewDisposeScope();
-        var g = TensorData.FromFloats(gradient, activations.shape);
-        HeadOptimizer.ZeroGrad();
-        var alpha = manifest.Privacy.NoPeekAlpha;
-        if (alpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
-        {
-            DistanceCorrelation.NoPeekObjective(x, activations, g, alpha).Objective.backward();
-        }
-        else
-        {
-            activations.backward([g]);
-        }
-        HeadOptimizer.Step();
-    }
+    public void HeadBackward(torch.Tensor activations, float[] gradient) => HeadLayer.ApplyGradient(activations, gradient);
 
     public void Dispose()
     {
-        lastInput?.Dispose();
-        HeadOptimizer.Dispose();
+        HeadLayer.Dispose();
         TailOptimizer.Dispose();
-        Head.Dispose();
         Tail.Dispose();
     }
 }

@@ -44,14 +44,14 @@ public sealed class HospitalFrameStore(
     /// <summary>Encodes and seals features (activations, plus labels for training) for one sequence number.</summary>
     public FeatureFrame SealFeatures(long sequence, params ReadOnlySpan<FrameTensor> tensors)
     {
-        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.Features, KeyId), tensors);
+        var sealedFrame = SecureFrameCodec.Seal(key, new CipherContext(runId, Hospital, sequence, PayloadKind.Features, KeyId), tensors);
         return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
     }
 
     /// <summary>U-shaped backward leg: seals dL/d(server output) for one sequence (its own payload kind, so it cannot pass for features).</summary>
     public FeatureFrame SealOutputGradients(long sequence, params ReadOnlySpan<FrameTensor> tensors)
     {
-        var sealedFrame = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, Hospital, sequence, PayloadKind.OutputGradients, KeyId), tensors);
+        var sealedFrame = SecureFrameCodec.Seal(key, new CipherContext(runId, Hospital, sequence, PayloadKind.OutputGradients, KeyId), tensors);
         return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
     }
 
@@ -187,7 +187,7 @@ public sealed class HospitalFrameStore(
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
             ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         // The downloaded buffer is ours alone: open it in place rather than copy it.
-        return SecureFrameCodec.OpenInPlace(key, EnvelopeContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length, reply.Sha256!);
+        return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length, reply.Sha256!);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>

@@ -113,7 +113,7 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
 
     private async Task<HospitalKey> IssueKeyAsync(string hospitalId, CancellationToken ct)
     {
-        var key = new HospitalKey(hospitalId, HospitalKey.NewKeyId(), RandomNumberGenerator.GetBytes(Envelope.KeySize));
+        var key = new HospitalKey(hospitalId, HospitalKey.NewKeyId(), RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
         await functionKeys.StoreAsync(key, ct).ConfigureAwait(false);
         return key;
     }

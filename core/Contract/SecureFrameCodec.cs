@@ -3,7 +3,7 @@ using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Core.Contract;
 
-/// <summary>A sealed frame ready to upload, with the length and seal digest (<see cref="Envelope.SealDigest"/>) its queue message announces.</summary>
+/// <summary>A sealed frame ready to upload, with the length and seal digest (<see cref="FrameCipher.SealDigest"/>) its queue message announces.</summary>
 public sealed record SealedFrame(byte[] Blob, string Sha256)
 {
     public long Length => Blob.Length;
@@ -42,41 +42,41 @@ public sealed class PooledSealedFrame : IDisposable
 public static class SecureFrameCodec
 {
     /// <summary>Encodes <paramref name="tensors"/> as a frame and seals it for <paramref name="context"/>.</summary>
-    public static SealedFrame Seal(HospitalKey key, EnvelopeContext context, params ReadOnlySpan<FrameTensor> tensors)
+    public static SealedFrame Seal(HospitalKey key, CipherContext context, params ReadOnlySpan<FrameTensor> tensors)
     {
         RequireMatchingKey(key, context);
         var frameLength = TensorFrame.GetEncodedLength(tensors);
-        var blob = GC.AllocateUninitializedArray<byte>(Envelope.GetSealedLength(context, frameLength));
-        var frame = blob.AsSpan(Envelope.GetPlaintextOffset(context), frameLength);
+        var blob = GC.AllocateUninitializedArray<byte>(FrameCipher.GetSealedLength(context, frameLength));
+        var frame = blob.AsSpan(FrameCipher.GetPlaintextOffset(context), frameLength);
         try
         {
             // Encoded straight into the blob and encrypted in place: no second copy of the plaintext exists.
             TensorFrame.Encode(tensors, frame);
-            Envelope.SealInPlace(key.Key, context, blob);
+            FrameCipher.SealInPlace(key.Key, context, blob);
         }
         catch
         {
             frame.Clear();
             throw;
         }
-        return new SealedFrame(blob, Envelope.SealDigest(blob));
+        return new SealedFrame(blob, FrameCipher.SealDigest(blob));
     }
 
     /// <summary>
     /// Like <see cref="Seal"/> but into a buffer from <see cref="ArrayPool{T}.Shared"/>: a fresh 4-8 MiB array per frame costs
     /// more in page faults and gen-2 collections than AES-GCM costs to encrypt it. Dispose the result once uploaded.
     /// </summary>
-    public static PooledSealedFrame SealPooled(HospitalKey key, EnvelopeContext context, params ReadOnlySpan<FrameTensor> tensors)
+    public static PooledSealedFrame SealPooled(HospitalKey key, CipherContext context, params ReadOnlySpan<FrameTensor> tensors)
     {
         RequireMatchingKey(key, context);
         var frameLength = TensorFrame.GetEncodedLength(tensors);
-        var length = Envelope.GetSealedLength(context, frameLength);
+        var length = FrameCipher.GetSealedLength(context, frameLength);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         var blob = buffer.AsSpan(0, length);
         try
         {
-            TensorFrame.Encode(tensors, blob.Slice(Envelope.GetPlaintextOffset(context), frameLength));
-            Envelope.SealInPlace(key.Key, context, blob);
+            TensorFrame.Encode(tensors, blob.Slice(FrameCipher.GetPlaintextOffset(context), frameLength));
+            FrameCipher.SealInPlace(key.Key, context, blob);
         }
         catch
         {
@@ -84,28 +84,28 @@ public static class SecureFrameCodec
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
-        return new PooledSealedFrame(buffer, length, Envelope.SealDigest(blob));
+        return new PooledSealedFrame(buffer, length, FrameCipher.SealDigest(blob));
     }
 
     /// <summary>Opens the blob a frame message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
     public static DecodedTensor[] Open(HospitalKey key, FrameMessage message, ReadOnlySpan<byte> blob, int maxElements = TensorFrame.DefaultMaxElements) =>
-        Open(key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!, maxElements);
+        Open(key, CipherContext.For(message), blob, message.Length, message.Sha256!, maxElements);
 
     /// <summary>Opens the blob a reply message points at: length and SHA-256 first, then the envelope, then the frame.</summary>
     public static DecodedTensor[] Open(HospitalKey key, ReplyMessage message, ReadOnlySpan<byte> blob, int maxElements = TensorFrame.DefaultMaxElements) =>
-        Open(key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!, maxElements);
+        Open(key, CipherContext.For(message), blob, message.Length, message.Sha256!, maxElements);
 
     /// <summary>Checks <paramref name="blob"/> against the announced length and digest, opens it for <paramref name="expected"/> and decodes the tensors.</summary>
-    public static DecodedTensor[] Open(HospitalKey key, EnvelopeContext expected, ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256,
+    public static DecodedTensor[] Open(HospitalKey key, CipherContext expected, ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256,
         int maxElements = TensorFrame.DefaultMaxElements)
     {
         RequireMatchingKey(key, expected);
         VerifyDigest(blob, expectedLength, expectedSha256);
-        var frameLength = Envelope.GetPlaintextLength(blob);
+        var frameLength = FrameCipher.GetPlaintextLength(blob);
         var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
         try
         {
-            Envelope.Open(key.Key, expected, blob, buffer.AsSpan(0, frameLength));
+            FrameCipher.Open(key.Key, expected, blob, buffer.AsSpan(0, frameLength));
             return TensorFrame.Decode(buffer.AsSpan(0, frameLength), maxElements);
         }
         finally
@@ -116,15 +116,15 @@ public static class SecureFrameCodec
     }
 
     /// <summary>
-    /// Like <see cref="Open(HospitalKey, EnvelopeContext, ReadOnlySpan{byte}, long, string, int)"/> but decrypts inside
+    /// Like <see cref="Open(HospitalKey, CipherContext, ReadOnlySpan{byte}, long, string, int)"/> but decrypts inside
     /// <paramref name="blob"/> (a buffer the caller downloaded into and gives up), saving a copy; the plaintext is wiped after decoding.
     /// </summary>
-    public static DecodedTensor[] OpenInPlace(HospitalKey key, EnvelopeContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
+    public static DecodedTensor[] OpenInPlace(HospitalKey key, CipherContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
         int maxElements = TensorFrame.DefaultMaxElements)
     {
         RequireMatchingKey(key, expected);
         VerifyDigest(blob, expectedLength, expectedSha256);
-        var frame = Envelope.OpenInPlace(key.Key, expected, blob);
+        var frame = FrameCipher.OpenInPlace(key.Key, expected, blob);
         try
         {
             return TensorFrame.Decode(frame, maxElements);
@@ -135,8 +135,8 @@ public static class SecureFrameCodec
         }
     }
 
-    /// <summary>The digest a message announces for <paramref name="sealedBlob"/> (<see cref="Envelope.SealDigest"/>).</summary>
-    public static string Digest(ReadOnlySpan<byte> sealedBlob) => Envelope.SealDigest(sealedBlob);
+    /// <summary>The digest a message announces for <paramref name="sealedBlob"/> (<see cref="FrameCipher.SealDigest"/>).</summary>
+    public static string Digest(ReadOnlySpan<byte> sealedBlob) => FrameCipher.SealDigest(sealedBlob);
 
     /// <summary>Throws unless <paramref name="blob"/> has exactly the length and seal digest its message announced.</summary>
     public static void VerifyDigest(ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256)
@@ -149,14 +149,14 @@ public static class SecureFrameCodec
         }
         if (blob.Length > expectedLength)
             throw new ProtocolException(ProtocolRejection.DigestMismatch, $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the blob was overwritten after the message was sent.");
-        if (!string.Equals(Envelope.SealDigest(blob), expectedSha256, StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(FrameCipher.SealDigest(blob), expectedSha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ProtocolException(ProtocolRejection.DigestMismatch,
                 "The blob's SHA-256 seal digest differs from the one in its message: the blob was overwritten (sealed again) or its header corrupted after the message was sent. It is refused.");
         }
     }
 
-    private static void RequireMatchingKey(HospitalKey key, EnvelopeContext context)
+    private static void RequireMatchingKey(HospitalKey key, CipherContext context)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(context);

@@ -68,11 +68,11 @@ public static class KeyVaultKeyNaming
                 $"Key Vault secret '{secret.Name}' has content type '{secret.Properties.ContentType}', not '{ContentType}': set it as docs/deploy.md shows " +
                 $"(az keyvault secret set ... --content-type \"{ContentType}\").");
         }
-        var key = new byte[Envelope.KeySize];
-        if (!Convert.TryFromBase64String((secret.Value ?? "").Trim(), key, out var written) || written != Envelope.KeySize)
+        var key = new byte[FrameCipher.KeySize];
+        if (!Convert.TryFromBase64String((secret.Value ?? "").Trim(), key, out var written) || written != FrameCipher.KeySize)
         {
             throw new KeyStoreException(
-                $"Key Vault secret '{secret.Name}' is not the base64 of {Envelope.KeySize} bytes: create the key again with `openssl rand -base64 32` as docs/deploy.md shows, under a new key id.");
+                $"Key Vault secret '{secret.Name}' is not the base64 of {FrameCipher.KeySize} bytes: create the key again with `openssl rand -base64 32` as docs/deploy.md shows, under a new key id.");
         }
         return new HospitalKey(hospitalId, keyId, key);
     }

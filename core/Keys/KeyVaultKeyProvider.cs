@@ -49,7 +49,7 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
     public async Task<HospitalKey> StoreKeyAsync(string hospitalId, string keyId, byte[] keyBytes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(keyBytes);
-        if (keyBytes.Length != Envelope.KeySize) throw new ArgumentException($"Envelope keys are {Envelope.KeySize} bytes, got {keyBytes.Length}.", nameof(keyBytes));
+        if (keyBytes.Length != FrameCipher.KeySize) throw new ArgumentException($"Envelope keys are {FrameCipher.KeySize} bytes, got {keyBytes.Length}.", nameof(keyBytes));
         var secret = new KeyVaultSecret(KeyVaultKeyNaming.SecretName(hospitalId, keyId), Convert.ToBase64String(keyBytes));
         secret.Properties.ContentType = KeyVaultKeyNaming.ContentType;
         secret.Properties.Tags["hospital"] = hospitalId;

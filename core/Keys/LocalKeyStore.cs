@@ -34,13 +34,13 @@ public sealed class LocalKeyStore : IKeyProvider
     /// <summary>Creates a fresh random key with a new id and makes it the hospital's current key (rotation).</summary>
     public HospitalKey CreateKey(string hospitalId)
     {
-        return ImportKey(hospitalId, HospitalKey.NewKeyId(), RandomNumberGenerator.GetBytes(Envelope.KeySize));
+        return ImportKey(hospitalId, HospitalKey.NewKeyId(), RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
     }
 
     /// <summary>Stores a key received from the other side (owner-only) and, by default, makes it current.</summary>
     public HospitalKey ImportKey(string hospitalId, string keyId, ReadOnlySpan<byte> key, bool makeCurrent = true)
     {
-        if (key.Length != Envelope.KeySize) throw new ArgumentException($"Envelope keys are {Envelope.KeySize} bytes, got {key.Length}.", nameof(key));
+        if (key.Length != FrameCipher.KeySize) throw new ArgumentException($"Envelope keys are {FrameCipher.KeySize} bytes, got {key.Length}.", nameof(key));
         var path = GetKeyPath(hospitalId, keyId);
         EnsureDirectory();
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
@@ -108,9 +108,9 @@ public sealed class LocalKeyStore : IKeyProvider
         {
             throw new KeyStoreException($"Key file {path} is not base64: restore it from the hospital's key backup.", e);
         }
-        return key.Length == Envelope.KeySize
+        return key.Length == FrameCipher.KeySize
             ? new HospitalKey(hospitalId, keyId, key)
-            : throw new KeyStoreException($"Key file {path} holds {key.Length} bytes, not {Envelope.KeySize}: restore it from the hospital's key backup.");
+            : throw new KeyStoreException($"Key file {path} holds {key.Length} bytes, not {FrameCipher.KeySize}: restore it from the hospital's key backup.");
     }
 
     public ValueTask<HospitalKey> GetKeyAsync(string hospitalId, string? keyId, CancellationToken cancellationToken = default) =>

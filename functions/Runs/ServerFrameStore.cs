@@ -115,7 +115,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         }
         var transfer = clock.Elapsed.TotalMilliseconds;
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var tensors = SecureFrameCodec.OpenInPlace(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256);
+        var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256);
         return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
     }
 
@@ -170,7 +170,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         ArgumentNullException.ThrowIfNull(tensors);
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
         var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
-        return SecureFrameCodec.SealPooled(key, new EnvelopeContext(run, hospital, sequence, kind, keyId), frame);
+        return SecureFrameCodec.SealPooled(key, new CipherContext(run, hospital, sequence, kind, keyId), frame);
     }
 
     public static string FolderFor(PayloadKind kind) => kind switch

@@ -89,7 +89,7 @@ public sealed class HostileMessages(StorageConnection storage, string keyFolder,
             case HostileKind.TamperedBlob:
             {
                 var key = keys.GetKey(hospital);
-                var blob = SecureFrameCodec.Seal(key, new EnvelopeContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId),
+                var blob = SecureFrameCodec.Seal(key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId),
                     Features, Labels).Blob;
                 blob[^1] ^= 0x5a; // one bit pattern of the ciphertext flipped on the way: authentication must fail
                 wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
@@ -101,7 +101,7 @@ public sealed class HostileMessages(StorageConnection storage, string keyFolder,
                 var key = keys.GetKey(hospital);
                 var plain = TensorFrame.Encode(Features, Labels);
                 BitConverter.TryWriteBytes(plain.AsSpan(plain.Length - 4), float.NaN);
-                var blob = Envelope.Seal(key.Key, new EnvelopeContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId), plain);
+                var blob = FrameCipher.Seal(key.Key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId), plain);
                 wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
                 break;
             }

@@ -38,12 +38,12 @@ internal static class HospitalCommands
         var sasDays = SasDaysOption();
         var principal = new Option<string?>("--principal-id") { Description = "Identity access: object id of the hospital's service principal (`az ad sp show --id <app id> --query id`)." };
         var tenant = new Option<string?>("--tenant-id") { Description = "Identity access: the hospital service principal's Microsoft Entra tenant." };
-        var client = new Option<string?>("--client-id") { Description = "Identity access: the service principal's application (client) id." };
+        var clientId = new Option<string?>("--client-id") { Description = "Identity access: the service principal's application (client) id." };
         var certificate = new Option<string?>("--certificate") { Description = "Identity access: the certificate file name at the hospital (default: splitfn-<hospital>.pem).", HelpName = "file" };
         var outFolder = OutOption();
         var command = new Command("add", "Onboard a hospital: create container h-<id> and queue replies-<id>, create its key, write its onboarding package and print how it runs `splitfn-agent init`.")
         {
-            id, access, sasDays, principal, tenant, client, certificate, outFolder,
+            id, access, sasDays, principal, tenant, clientId, certificate, outFolder,
         };
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
         {
@@ -57,7 +57,7 @@ internal static class HospitalCommands
                 SasLifetime = TimeSpan.FromDays(parse.GetValue(sasDays)),
                 PrincipalId = parse.GetValue(principal),
                 TenantId = parse.GetValue(tenant),
-                ClientId = parse.GetValue(client),
+                ClientId = parse.GetValue(clientId),
                 Certificate = parse.GetValue(certificate),
             }, ct).ConfigureAwait(false);
             await output.WriteLineAsync($"hospital {hospital} onboarded: container h-{hospital}, queue replies-{hospital}, key '{package.Key.KeyId}' stored in {keys.Location}").ConfigureAwait(false);

@@ -30,7 +30,7 @@ internal static class RunCommands
         var hospitals = new Option<string>("--hospitals") { Description = "Onboarded hospital ids, comma-separated, e.g. hospital-a,hospital-b.", Required = true };
         var runId = new Option<string?>("--run-id") { Description = "Run id (1-63 lowercase letters, digits, single hyphens; default: run-<UTC date-time>)." };
         var epochs = new Option<int?>("--epochs") { Description = "Training epochs (default: the model's)." };
-        var batch = new Option<int?>("--batch-size") { Description = "Batch size (default: the model's)." };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Batch size (default: the model's)." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate of the server and client optimizers (default: the model's)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the initial weights and batch order.", DefaultValueFactory = _ => 42 };
         var featureType = new Option<string>("--feature-type") { Description = "Element type of features and gradients on the wire: Float32, Float16, BFloat16 or QInt8 (int8 with a scale per sample, a quarter of fp32's bytes).", DefaultValueFactory = _ => RunRequest.DefaultFeatureType.ToString() };
@@ -48,7 +48,7 @@ internal static class RunCommands
         var json = new Option<bool>("--json") { Description = "Print the manifest as JSON after the summary." };
         var command = new Command("create", "Create a run: the manifest is validated (model, settings, every hospital onboarded and active) before anything is written; prints the run id and each hospital's commands.")
         {
-            model, modelFile, mode, hospitals, runId, epochs, batch, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise, directionNoise, inputShape, offset, scale, onboarding, json,
+            model, modelFile, mode, hospitals, runId, epochs, batchSize, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise, directionNoise, inputShape, offset, scale, onboarding, json,
         };
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
         {
@@ -60,7 +60,7 @@ internal static class RunCommands
                 Hospitals = [.. parse.GetValue(hospitals)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                 Seed = unchecked((ulong)parse.GetValue(seed)),
                 Epochs = parse.GetValue(epochs),
-                BatchSize = parse.GetValue(batch),
+                BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(lr),
                 InputShape = ParseShape(parse.GetValue(inputShape)),
                 FeatureType = Enum.Parse<ElementType>(parse.GetValue(featureType)!),

@@ -150,7 +150,7 @@ internal sealed class TestResponder : IAsyncDisposable
                 _optimizer.Step();
                 var g = x.grad!;
                 var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
-                var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, key.KeyId),
+                var frame = SecureFrameCodec.Seal(key, new CipherContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, key.KeyId),
                     new FrameTensor(_manifest.FeatureType, tensors[0].Shape, g.ToFloats()));
                 await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 Watermarks[message.HospitalId] = message.Sequence;
@@ -163,7 +163,7 @@ internal sealed class TestResponder : IAsyncDisposable
                 using var x = TensorData.FromFloats(tensors[0].Values, tensors[0].Shape);
                 using var p = _server.Forward(x, train: false);
                 var name = StorageNames.FrameBlob(StorageNames.PredictionsFolder, message.RunId, message.Sequence);
-                var frame = SecureFrameCodec.Seal(key, new EnvelopeContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, key.KeyId),
+                var frame = SecureFrameCodec.Seal(key, new CipherContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, key.KeyId),
                     new FrameTensor(ElementType.Float32, [n, 1], p.ToFloats()));
                 await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
                 await Reply(ReplyKind.Predictions, name, frame);

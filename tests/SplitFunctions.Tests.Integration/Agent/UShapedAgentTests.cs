@@ -73,7 +73,7 @@ public sealed class UShapedAgentTests(AzuriteFixture azurite)
             {
                 try
                 {
-                    tensors = SecureFrameCodec.Open(key, new EnvelopeContext(manifest.RunId, AgentTestBed.Hospital, sequence, kind, key.KeyId), bytes, bytes.Length, SecureFrameCodec.Digest(bytes));
+                    tensors = SecureFrameCodec.Open(key, new CipherContext(manifest.RunId, AgentTestBed.Hospital, sequence, kind, key.KeyId), bytes, bytes.Length, SecureFrameCodec.Digest(bytes));
                     seen[folder + "/" + kind] = seen.GetValueOrDefault(folder + "/" + kind) + 1;
                     if (kind == PayloadKind.OutputGradients) lastBackward = Math.Max(lastBackward, sequence);
                     break;

@@ -120,7 +120,7 @@ internal sealed class RunHarness : IAsyncDisposable
         List<FrameTensor> tensors = [new(Manifest.FeatureType, shape, activations)];
         if (labels is not null) tensors.Add(new(ElementType.Float32, [labels.Length, 1], labels));
         var key = Keys.GetKey(hospital, Keys.GetCurrentKeyId(hospital)!);
-        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
+        var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
         var blob = StorageNames.FrameBlob(ServerFrameStore.FolderFor(PayloadKind.Features), Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
@@ -134,7 +134,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public async Task<string> PrepareBackwardAsync(string hospital, long sequence, float[] outputGradient, long[] shape, PayloadKind sealAs = PayloadKind.OutputGradients)
     {
         var key = Keys.GetKey(hospital);
-        var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(Manifest.FeatureType, shape, outputGradient)]);
+        var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(Manifest.FeatureType, shape, outputGradient)]);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
@@ -151,7 +151,7 @@ internal sealed class RunHarness : IAsyncDisposable
     public async Task<string> PrepareRawAsync(string hospital, long sequence, FrameKind kind, byte[] frame)
     {
         var key = Keys.GetKey(hospital);
-        var sealedBytes = Envelope.Seal(key.Key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
+        var sealedBytes = FrameCipher.Seal(key.Key, new CipherContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage

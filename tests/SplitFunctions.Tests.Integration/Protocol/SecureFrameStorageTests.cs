@@ -55,7 +55,7 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
     }
 
     private static SealedFrame Seal(Hospital h, string run, long seq) => SecureFrameCodec.Seal(h.Key,
-        new EnvelopeContext(run, h.Id, seq, PayloadKind.Features, h.Key.KeyId),
+        new CipherContext(run, h.Id, seq, PayloadKind.Features, h.Key.KeyId),
         new FrameTensor(ElementType.BFloat16, [64, 32], Activations), new FrameTensor(ElementType.Float32, [64, 1], Labels));
 
     [Fact]
@@ -70,7 +70,7 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
         tensors[0].Shape.Should().Equal(64, 32);
         tensors[0].Values.Should().Equal(Activations.Select(v => TensorFrame.FromBFloat16Bits(TensorFrame.ToBFloat16Bits(v))));
         tensors[1].Values.Should().Equal(Labels);
-        SecureFrameCodec.OpenInPlace(h.Key, EnvelopeContext.For(message), blob, message.Length, message.Sha256!)[1].Values.Should().Equal(Labels);
+        SecureFrameCodec.OpenInPlace(h.Key, CipherContext.For(message), blob, message.Length, message.Sha256!)[1].Values.Should().Equal(Labels);
         blob.AsSpan().IndexOf(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Labels.AsSpan())).Should().Be(-1, "labels never travel in clear");
     }
 

@@ -81,8 +81,8 @@ public sealed class LocalKeyStoreTests
         using var cloud = new TempDirectory();
         var key = new LocalKeyStore(hospital.Path).CreateKey("st-marys");
         new LocalKeyStore(cloud.Path).ImportKey(key.HospitalId, key.KeyId, key.Key);
-        var context = new EnvelopeContext("run-1", "st-marys", 0, PayloadKind.Features, key.KeyId);
-        var sealedBlob = Envelope.Seal(key.Key, context, "hello"u8);
-        Envelope.Open(new LocalKeyStore(cloud.Path).GetKey("st-marys", key.KeyId).Key, context, sealedBlob).Should().Equal("hello"u8.ToArray());
+        var context = new CipherContext("run-1", "st-marys", 0, PayloadKind.Features, key.KeyId);
+        var sealedBlob = FrameCipher.Seal(key.Key, context, "hello"u8);
+        FrameCipher.Open(new LocalKeyStore(cloud.Path).GetKey("st-marys", key.KeyId).Key, context, sealedBlob).Should().Equal("hello"u8.ToArray());
     }
 }

@@ -6,7 +6,7 @@ namespace SplitFunctions.Tests.Protocol;
 
 public sealed class MessageAuthenticationTests
 {
-    private static readonly HospitalKey Alpha = new("st-marys", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
+    private static readonly HospitalKey Alpha = new("st-marys", "k1", RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
 
     [Fact]
     public void A_signed_message_verifies_under_its_hospitals_key_and_survives_the_codec()
@@ -27,7 +27,7 @@ public sealed class MessageAuthenticationTests
             signed with { ReplyQueue = "replies-st-johns" }, signed with { Epoch = 2 }, signed with { Batch = null }, signed with { ChunkCount = 1 },
         };
         foreach (var message in changed) MessageAuthentication.Verify(message, Alpha).Should().BeFalse(message.ToString());
-        var otherKey = Alpha with { Key = RandomNumberGenerator.GetBytes(Envelope.KeySize) };
+        var otherKey = Alpha with { Key = RandomNumberGenerator.GetBytes(FrameCipher.KeySize) };
         MessageAuthentication.Verify(signed, otherKey).Should().BeFalse("another key of the same id");
         MessageAuthentication.Verify(signed, Alpha with { KeyId = "k2" }).Should().BeFalse("another key id");
     }

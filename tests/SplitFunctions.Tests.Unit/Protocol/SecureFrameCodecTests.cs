@@ -7,8 +7,8 @@ namespace SplitFunctions.Tests.Protocol;
 /// <summary>The sealed frame and its seal digest: every way a frame can go wrong is still refused, each with its reason.</summary>
 public sealed class SecureFrameCodecTests
 {
-    private static readonly HospitalKey Key = new("alpha", "k1", RandomNumberGenerator.GetBytes(Envelope.KeySize));
-    private static readonly EnvelopeContext Context = new("run-1", "alpha", 7, PayloadKind.Features, "k1");
+    private static readonly HospitalKey Key = new("alpha", "k1", RandomNumberGenerator.GetBytes(FrameCipher.KeySize));
+    private static readonly CipherContext Context = new("run-1", "alpha", 7, PayloadKind.Features, "k1");
     private static readonly float[] Values = [.. Enumerable.Range(0, 4096).Select(i => i * 0.25f)];
     private static readonly FrameTensor Tensor = new(ElementType.Float32, [64, 64], Values);
 
@@ -54,7 +54,7 @@ public sealed class SecureFrameCodecTests
         Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context with { Sequence = 8 }, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Replayed);
 
         // Wrong key under the right id: authentication fails.
-        var wrongKey = Key with { Key = RandomNumberGenerator.GetBytes(Envelope.KeySize) };
+        var wrongKey = Key with { Key = RandomNumberGenerator.GetBytes(FrameCipher.KeySize) };
         Rejection(() => SecureFrameCodec.OpenInPlace(wrongKey, Context, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Tampered);
 
         // Another key id.

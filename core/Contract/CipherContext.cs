@@ -5,10 +5,10 @@ using SplitFunctions.Core.Storage;
 namespace SplitFunctions.Core.Contract;
 
 /// <summary>What a sealed payload is for: bound into the envelope, so the same bytes fail anywhere else.</summary>
-public sealed record EnvelopeContext(string RunId, string HospitalId, long Sequence, PayloadKind Kind, string KeyId)
+public sealed record CipherContext(string RunId, string HospitalId, long Sequence, PayloadKind Kind, string KeyId)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field that breaks its rule.</summary>
-    public EnvelopeContext Validate()
+    public CipherContext Validate()
     {
         StorageNames.ValidateRunId(RunId);
         StorageNames.ValidateHospitalId(HospitalId);
@@ -19,7 +19,7 @@ public sealed record EnvelopeContext(string RunId, string HospitalId, long Seque
     }
 
     /// <summary>The context a frame message's blob must have been sealed for.</summary>
-    public static EnvelopeContext For(FrameMessage message)
+    public static CipherContext For(FrameMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
         return new(message.RunId, message.HospitalId, message.Sequence, message.Kind == FrameKind.Backward ? PayloadKind.OutputGradients : PayloadKind.Features,
@@ -27,7 +27,7 @@ public sealed record EnvelopeContext(string RunId, string HospitalId, long Seque
     }
 
     /// <summary>The context a reply message's blob must have been sealed for.</summary>
-    public static EnvelopeContext For(ReplyMessage message)
+    public static CipherContext For(ReplyMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
         var kind = message.Kind switch

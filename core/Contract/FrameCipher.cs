@@ -16,7 +16,7 @@ namespace SplitFunctions.Core.Contract;
 /// clear (it is in the blob name and queue message anyway) so that a mismatch is reported precisely, as a wrong key id
 /// or a replay, before decryption; a blob whose header matches but fails the tag was altered.
 /// </summary>
-public static class Envelope
+public static class FrameCipher
 {
     /// <summary>"SFEN" as read little-endian.</summary>
     public const uint Magic = 0x4E454653;
@@ -33,8 +33,8 @@ public static class Envelope
 
     private const int FixedHeaderLength = 24;
 
-    /// <summary>Length of the blob <see cref="Seal(ReadOnlySpan{byte}, EnvelopeContext, ReadOnlySpan{byte})"/> returns.</summary>
-    public static int GetSealedLength(EnvelopeContext context, int plaintextLength)
+    /// <summary>Length of the blob <see cref="Seal(ReadOnlySpan{byte}, CipherContext, ReadOnlySpan{byte})"/> returns.</summary>
+    public static int GetSealedLength(CipherContext context, int plaintextLength)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentOutOfRangeException.ThrowIfNegative(plaintextLength);
@@ -44,7 +44,7 @@ public static class Envelope
     }
 
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="context"/> into a new array.</summary>
-    public static byte[] Seal(ReadOnlySpan<byte> key, EnvelopeContext context, ReadOnlySpan<byte> plaintext)
+    public static byte[] Seal(ReadOnlySpan<byte> key, CipherContext context, ReadOnlySpan<byte> plaintext)
     {
         var blob = GC.AllocateUninitializedArray<byte>(GetSealedLength(context, plaintext.Length));
         Seal(key, context, plaintext, blob);
@@ -52,7 +52,7 @@ public static class Envelope
     }
 
     /// <summary>Seals into <paramref name="destination"/>; returns the bytes written.</summary>
-    public static int Seal(ReadOnlySpan<byte> key, EnvelopeContext context, ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    public static int Seal(ReadOnlySpan<byte> key, CipherContext context, ReadOnlySpan<byte> plaintext, Span<byte> destination)
     {
         RequireKey(key);
         context.Validate();
@@ -68,7 +68,7 @@ public static class Envelope
     }
 
     /// <summary>Where the plaintext goes in a blob for <paramref name="context"/>, for <see cref="SealInPlace"/>.</summary>
-    public static int GetPlaintextOffset(EnvelopeContext context)
+    public static int GetPlaintextOffset(CipherContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         return HeaderLength(context) + NonceSize;
@@ -78,7 +78,7 @@ public static class Envelope
     /// Seals the plaintext the caller already wrote at <see cref="GetPlaintextOffset"/> of <paramref name="blob"/>
     /// (sized by <see cref="GetSealedLength"/>), encrypting it in place: large frames are encoded straight into the blob.
     /// </summary>
-    public static void SealInPlace(ReadOnlySpan<byte> key, EnvelopeContext context, Span<byte> blob)
+    public static void SealInPlace(ReadOnlySpan<byte> key, CipherContext context, Span<byte> blob)
     {
         RequireKey(key);
         context.Validate();
@@ -93,7 +93,7 @@ public static class Envelope
     }
 
     /// <summary>Opens <paramref name="sealedBlob"/> in place (the ciphertext becomes the plaintext) and returns the plaintext slice.</summary>
-    public static Span<byte> OpenInPlace(ReadOnlySpan<byte> key, EnvelopeContext expected, Span<byte> sealedBlob)
+    public static Span<byte> OpenInPlace(ReadOnlySpan<byte> key, CipherContext expected, Span<byte> sealedBlob)
     {
         var (headerLength, plaintextLength) = Authenticate(key, expected, sealedBlob);
         var text = sealedBlob.Slice(headerLength + NonceSize, plaintextLength);
@@ -102,7 +102,7 @@ public static class Envelope
     }
 
     /// <summary>Opens a blob sealed for exactly <paramref name="expected"/>; throws <see cref="ProtocolException"/> with the precise reason otherwise.</summary>
-    public static byte[] Open(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob)
+    public static byte[] Open(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob)
     {
         var plaintext = GC.AllocateUninitializedArray<byte>(GetPlaintextLength(sealedBlob));
         Open(key, expected, sealedBlob, plaintext);
@@ -110,7 +110,7 @@ public static class Envelope
     }
 
     /// <summary>Opens into <paramref name="destination"/> (at least <see cref="GetPlaintextLength"/> bytes); returns the bytes written.</summary>
-    public static int Open(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob, Span<byte> destination)
+    public static int Open(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob, Span<byte> destination)
     {
         var (headerLength, plaintextLength) = Authenticate(key, expected, sealedBlob);
         if (destination.Length < plaintextLength) throw new ArgumentException($"The destination holds {destination.Length} bytes; the plaintext has {plaintextLength}.", nameof(destination));
@@ -119,7 +119,7 @@ public static class Envelope
     }
 
     // Everything that can be said before decryption: key id first, then the context.
-    private static (int HeaderLength, int PlaintextLength) Authenticate(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob)
+    private static (int HeaderLength, int PlaintextLength) Authenticate(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob)
     {
         RequireKey(key);
         ArgumentNullException.ThrowIfNull(expected);
@@ -139,7 +139,7 @@ public static class Envelope
     }
 
     // The ciphertext may be the destination itself (in place); on failure the destination is wiped.
-    private static void Decrypt(ReadOnlySpan<byte> key, EnvelopeContext expected, ReadOnlySpan<byte> sealedBlob, int headerLength, Span<byte> destination)
+    private static void Decrypt(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob, int headerLength, Span<byte> destination)
     {
         using var aes = new AesGcm(key, TagSize);
         try
@@ -159,7 +159,7 @@ public static class Envelope
     /// <summary>
     /// SHA-256 over the blob's header, nonce and tag: what a queue message announces to bind itself to one sealing of one
     /// frame. The GCM tag already authenticates every ciphertext byte under the key, so hashing the ciphertext again (4-8 MiB
-    /// a frame) would add nothing: a ciphertext altered under an unchanged tag fails <see cref="Open(ReadOnlySpan{byte}, EnvelopeContext, ReadOnlySpan{byte})"/>
+    /// a frame) would add nothing: a ciphertext altered under an unchanged tag fails <see cref="Open(ReadOnlySpan{byte}, CipherContext, ReadOnlySpan{byte})"/>
     /// (Tampered), while another sealing of the frame (new random nonce, new tag) or a changed header gives another digest.
     /// </summary>
     public static string SealDigest(ReadOnlySpan<byte> sealedBlob)
@@ -176,12 +176,12 @@ public static class Envelope
     /// <summary>Plaintext length announced by the header, after checking the blob holds exactly that much.</summary>
     public static int GetPlaintextLength(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).PlaintextLength;
 
-    /// <summary>The context the header claims (unauthenticated until <see cref="Open(ReadOnlySpan{byte}, EnvelopeContext, ReadOnlySpan{byte})"/>): use it to pick the key.</summary>
-    public static EnvelopeContext ReadContext(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).Context;
+    /// <summary>The context the header claims (unauthenticated until <see cref="Open(ReadOnlySpan{byte}, CipherContext, ReadOnlySpan{byte})"/>): use it to pick the key.</summary>
+    public static CipherContext ReadContext(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).Context;
 
-    private static int HeaderLength(EnvelopeContext c) => FixedHeaderLength + 3 + c.KeyId.Length + c.RunId.Length + c.HospitalId.Length;
+    private static int HeaderLength(CipherContext c) => FixedHeaderLength + 3 + c.KeyId.Length + c.RunId.Length + c.HospitalId.Length;
 
-    private static int WriteHeader(Span<byte> destination, EnvelopeContext c, int plaintextLength)
+    private static int WriteHeader(Span<byte> destination, CipherContext c, int plaintextLength)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
         destination[4] = CurrentVersion;
@@ -198,7 +198,7 @@ public static class Envelope
         return offset;
     }
 
-    private static (EnvelopeContext Context, int PlaintextLength, int HeaderLength) ParseHeader(ReadOnlySpan<byte> blob)
+    private static (CipherContext Context, int PlaintextLength, int HeaderLength) ParseHeader(ReadOnlySpan<byte> blob)
     {
         if (blob.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(blob) != Magic)
             throw new ProtocolException(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions envelope (no 'SFEN' magic): the blob holds something else, or was written by another tool.");
@@ -230,7 +230,7 @@ public static class Envelope
         if (blob.Length < expectedLength) throw Truncated(blob.Length, $"the {expectedLength} bytes its header announces");
         if (blob.Length > expectedLength)
             throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope is {blob.Length} bytes, more than the {expectedLength} its header announces: something was appended to the blob.");
-        return (new EnvelopeContext(texts[1], texts[2], sequence, kind, texts[0]), (int)plaintextLength, offset);
+        return (new CipherContext(texts[1], texts[2], sequence, kind, texts[0]), (int)plaintextLength, offset);
     }
 
     private static ProtocolException Truncated(int length, string what) =>
