@@ -9,10 +9,7 @@ targetScope = 'resourceGroup'
 metadata name = 'SplitFunctions'
 metadata description = 'Split learning server for hospitals: storage, Key Vault, identity, monitoring, registry, Container Apps with serverless GPU.'
 
-@description('A hospital id: 1-40 lowercase letters, digits and single inner hyphens, starting and ending with a letter or digit (StorageNames rules).')
-@minLength(1)
-@maxLength(40)
-type hospitalIdType = string
+import { hospitalIdType } from 'modules/types.bicep'
 
 @description('The Microsoft Entra principal a hospital agent signs in as.')
 type hospitalPrincipalType = {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test (unit, golden, Azurite integration). Installs what it needs first,
+# Runs every test (unit, golden, Azurite integration), after compiling and linting the Azure templates. Installs what it needs first,
 # including Debian's python3-torch: the PyTorch interop and engine-benchmark smoke tests need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPLITFN_WITH_PYTORCH=1 SPLITFN_WITH_BROWSER=1 scripts/setup.sh
+# The Azure templates, with the real Bicep compiler: any error or warning stops here, with its reason.
+scripts/bicep.sh
 
 mkdir -p artifacts/test
 log=artifacts/test/dotnet-test.log
