@@ -103,6 +103,9 @@ public sealed class WindowsAgentPublishTests
             throw new TimeoutException("dotnet publish -r win-x64 ran longer than 15 minutes");
         }
         process.ExitCode.Should().Be(0, "dotnet publish -r win-x64 of the agent: " + await stdout + await stderr);
+        // The build output is a second copy of the published folder (about 350 MB); obj/ stays for the next restore.
+        var bin = Path.Combine(BuildFolder, "bin");
+        if (Directory.Exists(bin)) Directory.Delete(bin, recursive: true);
     }
 
     /// <summary>The file names deps.json lists for the win-x64 target: runtime (managed) and native assets.</summary>
