@@ -40,7 +40,7 @@ param softDeleteRetentionDays int = 7
 ])
 param skuName string = 'Standard_ZRS'
 
-// The names the code uses (StorageNames.cs). Kept as literals here so the consistency test can read them.
+// The names the code uses (StorageNames.cs); the deployment tests compare the names the compiled template creates with it.
 var runsContainerName = 'runs'
 var featuresQueueName = 'features'
 var featuresPoisonQueueName = 'features-poison'
