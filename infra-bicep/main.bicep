@@ -2,17 +2,14 @@
 // user-assigned identity, monitoring, an optional registry, a Container Apps environment with a
 // serverless GPU profile, and the server (Functions on Container Apps, or the drain job).
 // Deploy: docs/deploy.md. The app settings below must match core/Contract/FunctionSettings.cs
-// (tests/SplitFunctions.Tests/Deployment checks it, and the storage names and role ids).
+// (tests/SplitFunctions.Tests/Deployment checks it on the compiled template, and the storage names and role ids).
 
 targetScope = 'resourceGroup'
 
 metadata name = 'SplitFunctions'
 metadata description = 'Split learning server for hospitals: storage, Key Vault, identity, monitoring, registry, Container Apps with serverless GPU.'
 
-@description('A hospital id: 1-40 lowercase letters, digits and single inner hyphens, starting and ending with a letter or digit (StorageNames rules).')
-@minLength(1)
-@maxLength(40)
-type hospitalIdType = string
+import { hospitalIdType } from 'modules/types.bicep'
 
 @description('The Microsoft Entra principal a hospital agent signs in as.')
 type hospitalPrincipalType = {
@@ -234,8 +231,8 @@ module environment 'modules/containerapps-env.bicep' = {
 var image = deployRegistry ? '${registry!.outputs.loginServer}/${imageRepository}:${imageTag}' : externalImage
 var registryServer = deployRegistry ? registry!.outputs.loginServer : ''
 
-// Every environment variable the server gets. The consistency test reads this block: each name is
-// either in FunctionSettings.All or in its allow-list of platform settings.
+// Every environment variable the server gets. The deployment tests check the list the compiled function app and
+// job get: each name is either in FunctionSettings.All or in their allow-list of platform settings.
 var appSettings = [
   // Platform: the Functions host starts the .NET isolated worker (functions.metadata, worker.config.json).
   {

@@ -37,5 +37,9 @@ if [ -f package-lock.json ]; then
   fi
 fi
 
+# The Bicep CLI (native, from NuGet) for scripts/bicep.sh and the deployment tests; no Azure CLI needed.
+# (restored by build/bicep/BicepCli.csproj when missing, and given its run bit).
+scripts/bicep.sh --print-cli >/dev/null
+
 echo "setup: building (.NET, Release; the first build restores TorchSharp and libtorch, about 600 MB)"
 dotnet build SplitFunctions.sln -c Release -nologo -clp:ErrorsOnly -v:q

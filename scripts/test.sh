@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: tests/SplitFunctions.Tests.Unit (no Azurite, no child processes: fast feedback) and
 # tests/SplitFunctions.Tests.Integration (Azurite, the agent, function and operator as processes, end to end), after
-# checking the code layout (scripts/format.sh --check). Installs what it needs first, including Debian's python3-torch:
+# compiling and linting the Azure templates (scripts/bicep.sh) and checking the code layout (scripts/format.sh --check). Installs what it needs first, including Debian's python3-torch:
 # the PyTorch interop and engine-benchmark smoke tests need it.
 #   scripts/test.sh unit   only the unit tests (a developer's quick loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPLITFN_WITH_PYTORCH=1 SPLITFN_WITH_BROWSER=1 scripts/setup.sh
+# The Azure templates, with the real Bicep compiler: any error or warning stops here, with its reason.
+scripts/bicep.sh
 
 scripts/format.sh --check
 

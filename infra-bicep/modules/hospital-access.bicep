@@ -7,6 +7,8 @@
 // Nothing on `runs`, other hospitals' containers or queues, or Key Vault. The shared key is off on
 // the account, so there is no account-key SAS to hand out instead.
 
+import { hospitalIdType } from 'types.bicep'
+
 metadata name = 'SplitFunctions hospital access'
 metadata description = 'Role assignments scoped to one hospital container and its queues.'
 
@@ -14,9 +16,7 @@ metadata description = 'Role assignments scoped to one hospital container and it
 param storageAccountName string
 
 @description('Required. Hospital id (StorageNames rules: 1-40 lowercase letters, digits, single inner hyphens).')
-@minLength(1)
-@maxLength(40)
-param hospitalId string
+param hospitalId hospitalIdType
 
 @description('Required. Object id of the principal the hospital agent uses.')
 param principalId string

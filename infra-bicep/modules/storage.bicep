@@ -2,6 +2,8 @@
 // queue per hospital, the shared `features` queue and its poison queue, and the `runs` container.
 // Names follow core/Contract/StorageNames.cs (a test in tests/SplitFunctions.Tests/Deployment checks them).
 
+import { hospitalIdType } from 'types.bicep'
+
 metadata name = 'SplitFunctions storage'
 metadata description = 'Storage account with Entra-only access, blob soft delete, per-hospital containers and queues, and a lifecycle rule for exchanged frames.'
 
@@ -17,7 +19,7 @@ param location string = resourceGroup().location
 param tags object = {}
 
 @description('Required. Hospital ids; each gets container `h-<id>` and queue `replies-<id>`.')
-param hospitals string[]
+param hospitals hospitalIdType[]
 
 @description('Optional. Days after which exchanged features, gradients and predictions are deleted.')
 @minValue(1)
@@ -38,7 +40,7 @@ param softDeleteRetentionDays int = 7
 ])
 param skuName string = 'Standard_ZRS'
 
-// The names the code uses (StorageNames.cs). Kept as literals here so the consistency test can read them.
+// The names the code uses (StorageNames.cs); the deployment tests compare the names the compiled template creates with it.
 var runsContainerName = 'runs'
 var featuresQueueName = 'features'
 var featuresPoisonQueueName = 'features-poison'

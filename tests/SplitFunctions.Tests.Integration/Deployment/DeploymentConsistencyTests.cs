@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
@@ -7,7 +9,9 @@ namespace SplitFunctions.Tests.Deployment;
 
 /// <summary>
 /// The deployment (infra-bicep/, local.settings.sample.json) against the code: the settings it reads, the storage
-/// names it uses, the built-in roles it relies on, and the security properties the design assumes.
+/// names it uses, the built-in roles it relies on, and the security properties the design assumes. The templates are
+/// read as the Bicep compiler compiles them (<see cref="BicepCli"/>) and as Azure would deploy that ARM JSON with
+/// main.bicepparam's values (<see cref="ArmDeployment"/>), not as .bicep text: what the tests check is what Azure gets.
 /// </summary>
 public sealed class DeploymentConsistencyTests
 {
@@ -62,41 +66,159 @@ public sealed class DeploymentConsistencyTests
         ["7f951dda-4ed3-4680-a7ca-43fe172d538d"] = "AcrPull",
     };
 
-    private static IReadOnlyList<string> BicepAppSettingNames() => BicepText.Names(BicepText.Load("main.bicep").Block("var appSettings"));
+    /// <summary>The hospital principal the deployments below onboard (main.bicepparam onboards none).</summary>
+    private const string HospitalPrincipalId = "22222222-2222-2222-2222-222222222222";
+
+    private const string StorageAccountType = "Microsoft.Storage/storageAccounts";
+    private const string ContainerType = "Microsoft.Storage/storageAccounts/blobServices/containers";
+    private const string QueueType = "Microsoft.Storage/storageAccounts/queueServices/queues";
+    private const string RoleAssignmentType = "Microsoft.Authorization/roleAssignments";
+    private const string ContainerAppType = "Microsoft.App/containerApps";
+    private const string JobType = "Microsoft.App/jobs";
+
+    private static readonly Lazy<ArmDeployment> FunctionAppDeployment = new(() => Deploy());
+    private static readonly Lazy<ArmDeployment> JobDeployment = new(() => Deploy(("hostingMode", "job")));
+
+    /// <summary>main.bicepparam's first hospital, onboarded with <see cref="HospitalPrincipalId"/>.</summary>
+    private static string FirstHospital => ParameterFileHospitals()[0];
+
+    /// <summary>
+    /// main.json deployed with main.bicepparam's values, the first hospital's principal onboarded, and the given
+    /// parameters changed.
+    /// </summary>
+    internal static ArmDeployment Deploy(params (string Name, JsonNode? Value)[] changes)
+    {
+        var parameters = BicepCli.ParameterFile.ToDictionary(p => p.Key, p => p.Value?.DeepClone(), StringComparer.Ordinal);
+        parameters["hospitalPrincipals"] = new JsonArray(new JsonObject { ["hospitalId"] = FirstHospital, ["principalId"] = HospitalPrincipalId });
+        foreach (var (name, value) in changes) parameters[name] = value;
+        return ArmDeployment.Of(BicepCli.Main, parameters);
+    }
+
+    /// <summary>The function app main.bicepparam deploys (hostingMode functionapp).</summary>
+    internal static ArmResource FunctionApp => FunctionAppDeployment.Value.Single(ContainerAppType);
+
+    /// <summary>The drain job deployed with hostingMode job.</summary>
+    internal static ArmResource DrainJob => JobDeployment.Value.Single(JobType);
+
+    /// <summary>The container of a container app or job (each has one).</summary>
+    internal static JsonObject Container(ArmResource app)
+    {
+        var containers = app["properties.template.containers"]!.AsArray();
+        containers.Should().ContainSingle($"{app} runs one container");
+        return containers[0]!.AsObject();
+    }
+
+    /// <summary>The environment variables the function app's container gets, by name (value, or secretRef).</summary>
+    internal static IReadOnlyList<JsonObject> AppSettings(ArmResource app) =>
+        Container(app)["env"]!.AsArray().Select(e => e!.AsObject()).ToList();
+
+    internal static string? Value(ArmResource app, string name) =>
+        AppSettings(app).SingleOrDefault(e => e["name"]!.GetValue<string>() == name)?["value"]?.GetValue<string>();
+
+    private static List<string> AppSettingNames(ArmResource app) => AppSettings(app).Select(e => e["name"]!.GetValue<string>()).ToList();
+
+    /// <summary>A value only Azure knows: the resource `reference()` reads and the property path read from it.</summary>
+    private static (string ResourceId, string Property) RuntimeProperty(string? value)
+    {
+        var m = Regex.Match(value ?? "", @"^\[reference\('([^']*)'(?:, [^)]*)?\)\.([\w.]+)\]$");
+        m.Success.Should().BeTrue($"`{value}` should read a property of a deployed resource (reference(...).property)");
+        return (m.Groups[1].Value, m.Groups[2].Value);
+    }
+
+    private static string IdOf(ArmResource resource) => ArmDeployment.ResourceId(resource.Type, resource.Name);
+
+    private static string RoleName(ArmResource assignment)
+    {
+        var id = assignment["properties.roleDefinitionId"]!.GetValue<string>();
+        var prefix = $"/subscriptions/{ArmDeployment.SubscriptionId}/providers/Microsoft.Authorization/roleDefinitions/";
+        id.Should().StartWith(prefix, $"{assignment} should name a built-in role definition of the subscription");
+        var guid = id[prefix.Length..];
+        BuiltInRoles.Should().ContainKey(guid, $"{assignment} uses {guid}, which is not a documented built-in role");
+        return BuiltInRoles[guid];
+    }
+
+    private static List<string> ParameterFileHospitals() =>
+        BicepCli.ParameterFile["hospitals"]!.AsArray().Select(h => h!.GetValue<string>()).ToList();
+
+    private static int Int(JsonNode? node) => node!.GetValue<int>();
+
+    [Fact]
+    public void Bicep_cli_version_is_the_one_the_build_project_restores_and_the_script_runs()
+    {
+        var project = File.ReadAllText(Path.Combine(RepoRoot.Path, "build", "bicep", "BicepCli.csproj"));
+        project.Should().Contain($"<PackageDownload Include=\"Azure.Bicep.CommandLine.linux-x64\" Version=\"[{BicepCli.Version}]\" />");
+        File.ReadAllText(Path.Combine(RepoRoot.Path, "scripts", "bicep.sh")).Should().Contain($"version={BicepCli.Version}");
+        BicepCli.CliPath.Should().EndWith(Path.Combine("azure.bicep.commandline.linux-x64", BicepCli.Version, "tools", "bicep"));
+        BicepCli.Main["languageVersion"]?.GetValue<string>().Should().Be("2.0", "the tests read resources by symbolic name where the compiler emits them");
+    }
 
     [Fact]
     public void BicepAppSettings_SetEveryFunctionSetting_ExceptTheDocumentedOnes()
     {
-        var names = BicepAppSettingNames();
+        var names = AppSettingNames(FunctionApp);
         var expected = FunctionSettings.All.Except(NotSetInAzure.Keys);
 
         names.Should().OnlyHaveUniqueItems();
-        names.Should().Contain(expected, "main.bicep's appSettings must set every setting the function reads (FunctionSettings.All)");
+        names.Should().Contain(expected, "the deployed function app must get every setting the function reads (FunctionSettings.All)");
         names.Should().NotContain(NotSetInAzure.Keys);
     }
 
     [Fact]
     public void BicepAppSettings_SetNothingTheCodeDoesNotRead_BeyondThePlatformAllowList()
     {
-        var unknown = BicepAppSettingNames().Where(n => !FunctionSettings.All.Contains(n) && !PlatformSettings.ContainsKey(n)).ToList();
-        unknown.Should().BeEmpty("every app setting must be in FunctionSettings.All or the platform allow-list of this test");
+        foreach (var app in new[] { FunctionApp, DrainJob })
+        {
+            var unknown = AppSettingNames(app).Where(n => !FunctionSettings.All.Contains(n) && !PlatformSettings.ContainsKey(n)).ToList();
+            unknown.Should().BeEmpty($"every app setting of {app} must be in FunctionSettings.All or the platform allow-list of this test");
+        }
     }
 
     [Fact]
     public void BicepAppSettings_UseTheUserAssignedIdentity_ForStorage()
     {
-        var block = BicepText.Load("main.bicep").Block("var appSettings");
-        Value(block, FunctionSettings.StorageCredential).Should().Be("'managedidentity'");
-        Value(block, FunctionSettings.StorageClientId).Should().Be("identity.outputs.clientId");
-        Value(block, FunctionSettings.StorageAccountName).Should().Be("storage.outputs.name");
-        Value(block, FunctionSettings.StorageBlobServiceUri).Should().Be("storage.outputs.blobEndpoint");
-        Value(block, FunctionSettings.StorageQueueServiceUri).Should().Be("storage.outputs.queueEndpoint");
-        Value(block, FunctionSettings.KeyVaultUri).Should().Be("keyVault.outputs.uri");
-        Value(block, "APPLICATIONINSIGHTS_CONNECTION_STRING").Should().BeNull("the connection string is a secret reference, not a value");
-        Value(block, "FUNCTIONS_WORKER_RUNTIME").Should().Be("'dotnet-isolated'");
-        Value(block, HostMaxDequeueCount).Should().Be("string(maxDequeueCount)").And.Be(Value(block, FunctionSettings.MaxDequeueCount),
-            "the Functions host and the server poison after the same number of deliveries");
+        var deployment = FunctionAppDeployment.Value;
+        var app = FunctionApp;
+        var identity = deployment.Single("Microsoft.ManagedIdentity/userAssignedIdentities");
+        var account = deployment.Single(StorageAccountType);
+        var vault = deployment.Single("Microsoft.KeyVault/vaults");
+        var appInsights = deployment.Resources.Single(r => r.Type == "Microsoft.Insights/components" && !r.Existing);
 
+        app["identity.type"]!.GetValue<string>().Should().Be("UserAssigned");
+        app["identity.userAssignedIdentities"]!.AsObject().Select(p => p.Key).Should().Equal([IdOf(identity)], "the app runs as the server identity");
+
+        Value(app, FunctionSettings.StorageCredential).Should().Be("managedidentity");
+        RuntimeProperty(Value(app, FunctionSettings.StorageClientId)).Should().Be((IdOf(identity), "clientId"));
+        Value(app, FunctionSettings.StorageAccountName).Should().Be(account.Name);
+        RuntimeProperty(Value(app, FunctionSettings.StorageBlobServiceUri)).Should().Be((IdOf(account), "primaryEndpoints.blob"));
+        RuntimeProperty(Value(app, FunctionSettings.StorageQueueServiceUri)).Should().Be((IdOf(account), "primaryEndpoints.queue"));
+        RuntimeProperty(Value(app, FunctionSettings.KeyVaultUri)).Should().Be((IdOf(vault), "vaultUri"));
+
+        var insights = AppSettings(app).Single(e => e["name"]!.GetValue<string>() == "APPLICATIONINSIGHTS_CONNECTION_STRING");
+        insights.ContainsKey("value").Should().BeFalse("the connection string is a secret reference, not a value");
+        var secret = app["properties.configuration.secrets"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == insights["secretRef"]!.GetValue<string>());
+        RuntimeProperty(secret!["value"]!.GetValue<string>()).Should().Be((IdOf(appInsights), "ConnectionString"));
+
+        Value(app, "FUNCTIONS_WORKER_RUNTIME").Should().Be("dotnet-isolated");
+        Value(app, HostMaxDequeueCount).Should().Be(BicepCli.ParameterFile["maxDequeueCount"]!.ToJsonString())
+            .And.Be(Value(app, FunctionSettings.MaxDequeueCount), "the Functions host and the server poison after the same number of deliveries");
+
+        // One parameter drives both: changed, both change.
+        var changed = Deploy(("maxDequeueCount", 7)).Single(ContainerAppType);
+        Value(changed, HostMaxDequeueCount).Should().Be("7");
+        Value(changed, FunctionSettings.MaxDequeueCount).Should().Be("7");
+    }
+
+    [Fact]
+    public void BicepAppSettings_GiveTheValuesTheServerParses()
+    {
+        var app = FunctionApp;
+        // ARM's string() writes booleans as True/False, which .NET configuration binds.
+        bool.Parse(Value(app, FunctionSettings.OverlapCommits)!).Should().Be(BicepCli.ParameterFile["overlapCommits"]!.GetValue<bool>());
+        foreach (var name in new[] { FunctionSettings.Threads, FunctionSettings.CheckpointRetention, FunctionSettings.MaxDequeueCount,
+                     FunctionSettings.VisibilityTimeoutSeconds, FunctionSettings.TemporalWindowMiB, FunctionSettings.TemporalCacheMiB })
+            int.TryParse(Value(app, name), NumberStyles.None, CultureInfo.InvariantCulture, out _).Should().BeTrue($"{name} = `{Value(app, name)}` should be an integer");
+        Value(app, FunctionSettings.Device).Should().Be("cuda", "on a GPU profile a missing GPU must fail loudly");
+        Value(Deploy(("gpuProfile", "None")).Single(ContainerAppType), FunctionSettings.Device).Should().Be("cpu");
     }
 
     [Fact]
@@ -105,26 +227,35 @@ public sealed class DeploymentConsistencyTests
         using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot.Path, "functions", "host.json")));
         var count = host.RootElement.GetProperty("extensions").GetProperty("queues").GetProperty("maxDequeueCount").GetInt32();
         count.Should().Be(SplitFunctions.Functions.Hosting.ServerOptions.DefaultMaxDequeueCount);
-        Regex.Match(BicepText.Load("main.bicep").Code, @"param\s+maxDequeueCount\s+int\s*=\s*(\d+)").Groups[1].Value.Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Regex.Match(BicepText.Load("main.bicepparam").Code, @"param\s+maxDequeueCount\s*=\s*(\d+)").Groups[1].Value.Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        SampleValues()[FunctionSettings.MaxDequeueCount].Should().Be(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-    }
-
-    internal static string? Value(string block, string name)
-    {
-        var m = Regex.Match(block, $@"name:\s*'{Regex.Escape(name)}'\s*\n\s*value:\s*(.+?)\s*\n");
-        return m.Success ? m.Groups[1].Value : null;
+        Int(BicepCli.Main["parameters"]!["maxDequeueCount"]!["defaultValue"]).Should().Be(count, "main.bicep's default");
+        Int(BicepCli.ParameterFile["maxDequeueCount"]).Should().Be(count, "main.bicepparam's value");
+        SampleValues()[FunctionSettings.MaxDequeueCount].Should().Be(count.ToString(CultureInfo.InvariantCulture));
     }
 
     [Fact]
     public void Modules_SetNoEnvironmentVariablesOfTheirOwn()
     {
-        foreach (var file in BicepText.LoadAll())
+        // Both hosts get the same list, whole: no module adds, drops or changes a variable.
+        AppSettings(FunctionApp).Should().NotBeEmpty();
+        JsonNode.DeepEquals(Container(FunctionApp)["env"], Container(DrainJob)["env"]).Should().BeTrue(
+            "the function app and the drain job must get the same app settings, so the one list the tests check is the whole list");
+        foreach (var deployment in new[] { FunctionAppDeployment.Value, JobDeployment.Value })
         {
-            foreach (var env in file.PropertyValues("env"))
-                env.Should().Be("appSettings", $"{file.Path} must pass main.bicep's appSettings through, so the one list the test checks is the whole list");
+            foreach (var app in deployment.Created(ContainerAppType).Concat(deployment.Created(JobType)))
+                app["properties.template.containers"]!.AsArray().Should().OnlyContain(c => JsonNode.DeepEquals(c!["env"], Container(FunctionApp)["env"]),
+                    $"{app}: every container gets main.bicep's app settings");
         }
-        BicepText.Load("modules/functionapp.bicep").PropertyValues("env").Should().NotBeEmpty();
+    }
+
+    [Fact]
+    public void Hosting_mode_deploys_exactly_one_server()
+    {
+        FunctionAppDeployment.Value.Created(JobType).Should().BeEmpty("hostingMode functionapp deploys no drain job");
+        JobDeployment.Value.Created(ContainerAppType).Should().BeEmpty("hostingMode job deploys no function app");
+        var phaseOne = Deploy(("deployServer", false));
+        phaseOne.Created(ContainerAppType).Concat(phaseOne.Created(JobType)).Should().BeEmpty("phase 1 deploys no server");
+        phaseOne.Outputs["functionAppName"]!.GetValue<string>().Should().BeEmpty();
+        FunctionAppDeployment.Value.Outputs["functionAppName"]!.GetValue<string>().Should().Be(FunctionApp.Name);
     }
 
     [Fact]
@@ -155,56 +286,81 @@ public sealed class DeploymentConsistencyTests
     [Fact]
     public void StorageNames_InBicep_MatchTheCode()
     {
-        var storage = BicepText.Load("modules/storage.bicep");
-        var containerPrefix = Prefix(StorageNames.HospitalContainer);
-        var repliesPrefix = Prefix(StorageNames.RepliesQueue);
+        var deployment = FunctionAppDeployment.Value;
+        var account = deployment.Single(StorageAccountType).Name;
+        var hospitals = ParameterFileHospitals();
 
-        storage.StringVariable("runsContainerName").Should().Be(StorageNames.RunsContainer);
-        storage.StringVariable("featuresQueueName").Should().Be(StorageNames.FeaturesQueue);
-        storage.StringVariable("featuresPoisonQueueName").Should().Be(StorageNames.FeaturesPoisonQueue);
-        storage.StringVariable("featuresRejectionsQueueName").Should().Be(StorageNames.FeaturesRejectionsQueue);
-        storage.Code.Should().Contain("name: featuresRejectionsQueueName", "the record queue is created with the others");
-        storage.StringVariable("hospitalContainerPrefix").Should().Be(containerPrefix);
-        storage.StringVariable("repliesQueuePrefix").Should().Be(repliesPrefix);
-        storage.Code.Should().Contain("name: '${hospitalContainerPrefix}${hospital}'").And.Contain("name: '${repliesQueuePrefix}${hospital}'");
+        deployment.Created(ContainerType).Select(c => c.Name).Should().BeEquivalentTo(
+            hospitals.Select(StorageNames.HospitalContainer).Prepend(StorageNames.RunsContainer).Select(n => $"{account}/default/{n}"),
+            "the deployment creates `runs` and one container per hospital, named as the code names them");
+        deployment.Created(QueueType).Select(q => q.Name).Should().BeEquivalentTo(
+            hospitals.Select(StorageNames.RepliesQueue)
+                .Concat([StorageNames.FeaturesQueue, StorageNames.FeaturesPoisonQueue, StorageNames.FeaturesRejectionsQueue])
+                .Select(n => $"{account}/default/{n}"),
+            "the features queue, its poison and record queues, and one reply queue per hospital");
 
-        // hospital-access.bicep scopes roles to the same names.
-        var access = BicepText.Load("modules/hospital-access.bicep");
-        access.Code.Should().Contain($"name: '{containerPrefix}${{hospitalId}}'")
-            .And.Contain($"name: '{repliesPrefix}${{hospitalId}}'")
-            .And.Contain($"name: '{StorageNames.FeaturesQueue}'");
+        // Both servers scale on the queue the code reads, in that account.
+        var rule = FunctionApp["properties.template.scale.rules"]!.AsArray().Single()!;
+        rule["azureQueue"]!["queueName"]!.GetValue<string>().Should().Be(StorageNames.FeaturesQueue);
+        rule["azureQueue"]!["accountName"]!.GetValue<string>().Should().Be(account);
+        var jobRule = DrainJob["properties.configuration.eventTriggerConfig.scale.rules"]!.AsArray().Single()!;
+        jobRule["metadata"]!["queueName"]!.GetValue<string>().Should().Be(StorageNames.FeaturesQueue);
+        jobRule["metadata"]!["accountName"]!.GetValue<string>().Should().Be(account);
 
         // The Functions host's poison queue is `<queue>-poison`; the code's constant must be that name.
         StorageNames.FeaturesPoisonQueue.Should().Be(StorageNames.FeaturesQueue + "-poison");
-
-        static string Prefix(Func<string, string> name) => name("x")[..^1];
     }
 
     [Fact]
     public void LifecycleRule_ExpiresOnlyExchangedFrames_InHospitalContainers()
     {
-        var storage = BicepText.Load("modules/storage.bicep");
-        var folders = Regex.Matches(storage.Block("var exchangeFolders"), "'([^']*)'").Select(m => m.Groups[1].Value).ToList();
-        folders.Should().Equal("features", "gradients", "predictions");
+        var deployment = FunctionAppDeployment.Value;
+        var policy = deployment.Single("Microsoft.Storage/storageAccounts/managementPolicies");
+        var rules = policy["properties.policy.rules"]!.AsArray();
+        var hospitals = ParameterFileHospitals();
+        string[] folders = ["features", "gradients", "predictions"];
         foreach (var folder in folders)
             StorageNames.FrameBlob(folder, "run-1", 1).Should().StartWith(folder + "/");
 
-        var prefixes = Regex.Matches(storage.Code, @"'(\$\{hospitalContainerPrefix\}\$\{hospital\}/\$\{exchangeFolders\[(\d)\]\}/)'").Select(m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        prefixes.Should().BeEquivalentTo([0, 1, 2], "each exchange folder of h-<hospital> gets a prefix filter `<container>/<folder>/`");
-        storage.Code.Should().Contain("daysAfterModificationGreaterThan: exchangeRetentionDays");
-        storage.Code.Should().NotContain("'runs/", "checkpoints and run state must never expire");
+        rules.Should().HaveCount(hospitals.Count, "one rule per hospital");
+        rules.Select(r => r!["name"]!.GetValue<string>()).Should().OnlyHaveUniqueItems().And.OnlyContain(n => n.All(char.IsLetterOrDigit));
+        for (var i = 0; i < hospitals.Count; i++)
+        {
+            var rule = rules[i]!;
+            rule["enabled"]!.GetValue<bool>().Should().BeTrue();
+            rule["definition"]!["filters"]!["prefixMatch"]!.AsArray().Select(p => p!.GetValue<string>()).Should().Equal(
+                folders.Select(f => $"{StorageNames.HospitalContainer(hospitals[i])}/{f}/"),
+                "each exchange folder of h-<hospital> gets a prefix filter `<container>/<folder>/`");
+            Int(rule["definition"]!["actions"]!["baseBlob"]!["delete"]!["daysAfterModificationGreaterThan"])
+                .Should().Be(Int(BicepCli.ParameterFile["exchangeRetentionDays"]));
+        }
+        policy.Body.ToJsonString().Should().NotContain($"\"{StorageNames.RunsContainer}/", "checkpoints and run state must never expire");
+
+        // No hospitals, no policy (a policy without rules is rejected).
+        Deploy(("hospitals", new JsonArray()), ("hospitalPrincipals", new JsonArray()))
+            .Created("Microsoft.Storage/storageAccounts/managementPolicies").Should().BeEmpty();
     }
 
     [Fact]
     public void HospitalIds_InTheParameterFile_FollowTheCodesRules()
     {
-        var main = BicepText.Load("main.bicep");
-        var maxLength = Regex.Match(main.Code, @"@maxLength\((\d+)\)\s*type\s+hospitalIdType\b");
-        maxLength.Success.Should().BeTrue("main.bicep should declare hospitalIdType with @maxLength");
-        int.Parse(maxLength.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(StorageNames.MaxHospitalIdLength);
-        main.Code.Should().MatchRegex(@"param\s+hospitals\s+hospitalIdType\[\]");
+        // One type, in main.bicep and in the modules it passes hospital ids to.
+        var templates = new List<(string Where, JsonObject Template)> { ("main.bicep", BicepCli.Main) };
+        foreach (var module in new[] { "storage", "hospitalAccess" })
+            templates.Add(($"module {module}", BicepCli.Main["resources"]![module]!["properties"]!["template"]!.AsObject()));
+        foreach (var (where, template) in templates)
+        {
+            var type = template["definitions"]?["hospitalIdType"];
+            type.Should().NotBeNull($"{where} should declare hospitalIdType");
+            type!["type"]!.GetValue<string>().Should().Be("string");
+            Int(type["minLength"]).Should().Be(1, $"{where}: an empty id would give a 2-character container name `h-`");
+            Int(type["maxLength"]).Should().Be(StorageNames.MaxHospitalIdLength, where);
+        }
+        BicepCli.Main["parameters"]!["hospitals"]!["items"]!["$ref"]!.GetValue<string>().Should().Be("#/definitions/hospitalIdType");
+        templates[1].Template["parameters"]!["hospitals"]!["items"]!["$ref"]!.GetValue<string>().Should().Be("#/definitions/hospitalIdType");
+        templates[2].Template["parameters"]!["hospitalId"]!["$ref"]!.GetValue<string>().Should().Be("#/definitions/hospitalIdType");
 
-        var hospitals = Regex.Matches(BicepText.Load("main.bicepparam").Block("param hospitals"), "'([^']*)'").Select(m => m.Groups[1].Value).ToList();
+        var hospitals = ParameterFileHospitals();
         hospitals.Should().NotBeEmpty().And.OnlyHaveUniqueItems();
         hospitals.Should().OnlyContain(h => StorageNames.IsValidHospitalId(h));
     }
@@ -212,101 +368,130 @@ public sealed class DeploymentConsistencyTests
     [Fact]
     public void RoleDefinitionIds_AreDocumentedBuiltInRoles_UnderTheirOwnNames()
     {
-        var guid = new Regex(@"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-        var used = 0;
-        foreach (var file in BicepText.LoadAll())
+        var assignments = FunctionAppDeployment.Value.Created(RoleAssignmentType);
+        assignments.Should().NotBeEmpty();
+        foreach (var assignment in assignments)
+            RoleName(assignment).Should().NotBeEmpty();
+
+        // Where a module keeps its role ids in a variable, each key names the role it grants.
+        var tables = 0;
+        foreach (var module in BicepCli.Main["resources"]!.AsObject().Select(p => p.Value!))
         {
-            foreach (Match m in guid.Matches(file.Code))
+            if (module["properties"]?["template"]?["variables"]?["roleDefinitionIds"] is not JsonObject table) continue;
+            tables++;
+            foreach (var (key, id) in table)
             {
-                BuiltInRoles.Should().ContainKey(m.Value, $"{file.Path} uses {m.Value}, which is not a documented built-in role");
-                used++;
-            }
-            if (!file.Code.Contains("var roleDefinitionIds", StringComparison.Ordinal)) continue;
-            foreach (Match entry in Regex.Matches(file.Block("var roleDefinitionIds"), @"(\w+)\s*:\s*'([^']*)'"))
-            {
-                var documented = BuiltInRoles[entry.Groups[2].Value];
-                entry.Groups[1].Value.Should().BeEquivalentTo(documented.Replace(" ", "", StringComparison.Ordinal),
-                    $"{file.Path}: the key of {entry.Groups[2].Value} should name the role it grants");
+                BuiltInRoles.Should().ContainKey(id!.GetValue<string>(), $"module {module["name"]} uses {id}, which is not a documented built-in role");
+                key.Should().BeEquivalentTo(BuiltInRoles[id.GetValue<string>()].Replace(" ", "", StringComparison.Ordinal),
+                    $"module {module["name"]}: the key of {id} should name the role it grants");
             }
         }
-        used.Should().BeGreaterThan(0);
+        tables.Should().BeGreaterThan(0);
     }
 
     [Fact]
     public void Roles_AreTheLeastOnesEachPrincipalNeeds()
     {
-        RoleNames("modules/roles.bicep").Should().BeEquivalentTo(
-            "Storage Blob Data Contributor", "Storage Queue Data Contributor", "Key Vault Secrets User", "AcrPull");
-        RoleNames("modules/hospital-access.bicep").Should().BeEquivalentTo(
-            "Storage Blob Data Contributor", "Storage Queue Data Message Processor", "Storage Queue Data Message Sender");
+        var deployment = FunctionAppDeployment.Value;
+        var identity = deployment.Single("Microsoft.ManagedIdentity/userAssignedIdentities");
+        var server = deployment.Created(RoleAssignmentType).Where(a => a.Deployment == "roles").ToList();
+        server.Select(RoleName).Should().BeEquivalentTo(
+            ["Storage Blob Data Contributor", "Storage Queue Data Contributor", "Key Vault Secrets User", "AcrPull"]);
+        server.Select(a => RuntimeProperty(a["properties.principalId"]!.GetValue<string>())).Distinct().Should().Equal(
+            [(IdOf(identity), "principalId")], "the server's roles go to the identity it runs as");
 
         // A hospital's roles are scoped to its container and queues, never to the account.
-        var access = BicepText.Load("modules/hospital-access.bicep");
-        access.PropertyValues("scope").Should().BeEquivalentTo(
-            "storageAccount::blobService::container", "storageAccount::queueService::replies", "storageAccount::queueService::features");
-
-        static IEnumerable<string> RoleNames(string module) =>
-            Regex.Matches(BicepText.Load(module).Block("var roleDefinitionIds"), @"'([^']*)'").Select(m => BuiltInRoles[m.Groups[1].Value]);
+        var account = deployment.Single(StorageAccountType).Name;
+        var hospital = deployment.Created(RoleAssignmentType).Where(a => a.Deployment == $"hospital-access-{FirstHospital}").ToList();
+        hospital.Select(a => (RoleName(a), a["scope"]!.GetValue<string>())).Should().BeEquivalentTo(
+        [
+            ("Storage Blob Data Contributor", ArmDeployment.ResourceId(ContainerType, $"{account}/default/{StorageNames.HospitalContainer(FirstHospital)}")),
+            ("Storage Queue Data Message Processor", ArmDeployment.ResourceId(QueueType, $"{account}/default/{StorageNames.RepliesQueue(FirstHospital)}")),
+            ("Storage Queue Data Message Sender", ArmDeployment.ResourceId(QueueType, $"{account}/default/{StorageNames.FeaturesQueue}")),
+        ]);
+        hospital.Should().OnlyContain(a => a["properties.principalId"]!.GetValue<string>() == HospitalPrincipalId
+                                           && a["properties.principalType"]!.GetValue<string>() == "ServicePrincipal");
+        deployment.Created(RoleAssignmentType).Should().HaveCount(server.Count + hospital.Count, "no other role assignment is made");
     }
 
     [Fact]
     public void Storage_AllowsOnlyEntraId_OverTls12()
     {
-        var storage = BicepText.Load("modules/storage.bicep");
-        storage.PropertyValues("allowSharedKeyAccess").Should().Equal("false");
-        storage.PropertyValues("minimumTlsVersion").Should().Equal("'TLS1_2'");
-        storage.PropertyValues("supportsHttpsTrafficOnly").Should().Equal("true");
-        storage.PropertyValues("allowBlobPublicAccess").Should().Equal("false");
-        storage.PropertyValues("publicAccess").Should().OnlyContain(v => v == "'None'");
-        storage.Block("resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01'")
-            .Should().MatchRegex(@"deleteRetentionPolicy:\s*\{\s*enabled:\s*true", "blob soft delete must be on");
+        var deployment = FunctionAppDeployment.Value;
+        var account = deployment.Single(StorageAccountType);
+        account["properties.allowSharedKeyAccess"]!.GetValue<bool>().Should().BeFalse();
+        account["properties.defaultToOAuthAuthentication"]!.GetValue<bool>().Should().BeTrue();
+        account["properties.minimumTlsVersion"]!.GetValue<string>().Should().Be("TLS1_2");
+        account["properties.supportsHttpsTrafficOnly"]!.GetValue<bool>().Should().BeTrue();
+        account["properties.allowBlobPublicAccess"]!.GetValue<bool>().Should().BeFalse();
+        deployment.Created(ContainerType).Should().OnlyContain(c => c["properties.publicAccess"]!.GetValue<string>() == "None");
+        deployment.Single("Microsoft.Storage/storageAccounts/blobServices")["properties.deleteRetentionPolicy.enabled"]!
+            .GetValue<bool>().Should().BeTrue("blob soft delete must be on");
     }
 
     [Fact]
     public void KeyVault_UsesRbac_WithPurgeProtection()
     {
-        var vault = BicepText.Load("modules/keyvault.bicep");
-        vault.PropertyValues("enableRbacAuthorization").Should().Equal("true");
-        vault.PropertyValues("enablePurgeProtection").Should().Equal("true");
-        vault.PropertyValues("enableSoftDelete").Should().Equal("true");
-        vault.Code.Should().NotContain("accessPolicies");
-        vault.Code.Should().NotContain("Microsoft.KeyVault/vaults/secrets", "hospital keys are created by onboarding, not by the template");
+        var deployment = FunctionAppDeployment.Value;
+        var vault = deployment.Single("Microsoft.KeyVault/vaults");
+        vault["properties.enableRbacAuthorization"]!.GetValue<bool>().Should().BeTrue();
+        vault["properties.enablePurgeProtection"]!.GetValue<bool>().Should().BeTrue();
+        vault["properties.enableSoftDelete"]!.GetValue<bool>().Should().BeTrue();
+        vault["properties.accessPolicies"].Should().BeNull();
+        deployment.Resources.Should().NotContain(r => r.Type.StartsWith("Microsoft.KeyVault/vaults/", StringComparison.OrdinalIgnoreCase),
+            "hospital keys are created by onboarding, not by the template");
     }
 
     [Fact]
     public void Server_RunsAtMostOneInstance()
     {
-        var app = BicepText.Load("modules/functionapp.bicep");
-        app.PropertyValues("maxReplicas").Should().Equal("1");
-        app.PropertyValues("activeRevisionsMode").Should().Equal("'Single'");
-        app.PropertyValues("kind").Should().Equal("'functionapp'");
+        var app = FunctionApp;
+        Int(app["properties.template.scale.maxReplicas"]).Should().Be(1);
+        app["properties.configuration.activeRevisionsMode"]!.GetValue<string>().Should().Be("Single");
+        app["kind"]!.GetValue<string>().Should().Be("functionapp");
+        app["properties.configuration.ingress"].Should().BeNull("nothing needs to reach the server");
 
-        var job = BicepText.Load("modules/queuejob.bicep");
-        job.PropertyValues("maxExecutions").Should().Equal("1");
-        job.PropertyValues("parallelism").Should().Equal("1");
-        job.PropertyValues("type").Should().Contain("'azure-queue'");
+        var job = DrainJob;
+        Int(job["properties.configuration.eventTriggerConfig.scale.maxExecutions"]).Should().Be(1);
+        Int(job["properties.configuration.eventTriggerConfig.parallelism"]).Should().Be(1);
+        job["properties.configuration.eventTriggerConfig.scale.rules"]!.AsArray().Select(r => r!["type"]!.GetValue<string>()).Should().Contain("azure-queue");
 
-        foreach (var file in BicepText.LoadAll())
-            file.PropertyValues("maxReplicas").Where(v => v != "1").Should().BeEmpty($"{file.Path}: one writer per run");
+        foreach (var resource in FunctionAppDeployment.Value.Resources.Concat(JobDeployment.Value.Resources))
+        {
+            foreach (var max in Regex.Matches(resource.Body.ToJsonString(), "\"maxReplicas\":([^,}]+)").Select(m => m.Groups[1].Value))
+                max.Should().Be("1", $"{resource}: one writer per run");
+        }
     }
 
     [Fact]
     public void GpuProfile_IsT4ByDefault_A100ByParameter()
     {
-        var main = BicepText.Load("main.bicep");
-        main.AllowedValues("gpuProfile").Should().Contain(["T4", "A100"]);
-        main.StringParamDefault("gpuProfile").Should().Be("T4");
-        var env = BicepText.Load("modules/containerapps-env.bicep");
-        env.AllowedValues("gpuProfile").Should().BeEquivalentTo(main.AllowedValues("gpuProfile"));
-        env.PropertyValues("workloadProfileType").Should().Contain(["'Consumption'", "'Consumption-GPU-NC8as-T4'", "'Consumption-GPU-NC24-A100'"]);
+        var main = BicepCli.Main["parameters"]!["gpuProfile"]!;
+        main["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()).Should().Contain(["T4", "A100"]);
+        main["defaultValue"]!.GetValue<string>().Should().Be("T4");
+        var environment = BicepCli.Main["resources"]!["environment"]!["properties"]!["template"]!["parameters"]!["gpuProfile"]!;
+        environment["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()).Should().BeEquivalentTo(main["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
+
+        foreach (var (profile, expected) in new[] { ("T4", "Consumption-GPU-NC8as-T4"), ("A100", "Consumption-GPU-NC24-A100"), ("None", "Consumption") })
+        {
+            var deployment = Deploy(("gpuProfile", profile));
+            var profiles = deployment.Single("Microsoft.App/managedEnvironments")["properties.workloadProfiles"]!.AsArray()
+                .ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!["workloadProfileType"]!.GetValue<string>());
+            profiles.Values.Should().Contain("Consumption");
+            var server = deployment.Single(ContainerAppType)["properties.workloadProfileName"]!.GetValue<string>();
+            profiles.Should().ContainKey(server, $"gpuProfile {profile}: the server runs on a profile of its environment");
+            profiles[server].Should().Be(expected, $"gpuProfile {profile}");
+        }
     }
 
     [Fact]
     public void DeploymentFiles_HoldNoSecretsOrRegistryHosts()
     {
-        var files = Directory.EnumerateFiles(BicepText.InfraFolder, "*", SearchOption.AllDirectories)
+        var files = Directory.EnumerateFiles(BicepCli.InfraFolder, "*", SearchOption.AllDirectories)
             .Append(Path.Combine(RepoRoot.Path, "local.settings.sample.json"))
-            .Append(Path.Combine(RepoRoot.Path, "docs", "deploy.md"));
+            .Append(Path.Combine(RepoRoot.Path, "docs", "deploy.md"))
+            .Append(Path.Combine(RepoRoot.Path, "scripts", "bicep.sh"))
+            .Append(Path.Combine(RepoRoot.Path, "build", "bicep", "BicepCli.csproj"));
         foreach (var file in files)
         {
             var text = File.ReadAllText(file);
@@ -314,6 +499,9 @@ public sealed class DeploymentConsistencyTests
                 $"{file} must not carry storage keys");
             Regex.IsMatch(text, @"\b[a-z0-9]+\.azurecr\.io\b").Should().BeFalse($"{file} must not name a concrete registry host");
         }
+        // Nor the compiled template: no key or registry host comes in through a default or a module.
+        var compiled = BicepCli.Main.ToJsonString();
+        compiled.Should().NotContainAny(["AccountKey=", "SharedAccessSignature=", ".azurecr.io"]);
     }
 
     internal static Dictionary<string, string?> SampleValues()

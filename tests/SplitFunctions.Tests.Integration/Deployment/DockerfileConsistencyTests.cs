@@ -44,7 +44,7 @@ public sealed class DockerfileConsistencyTests
     {
         var env = FinalEnv();
         env["FUNCTIONS_WORKER_RUNTIME"].Should().Be("dotnet-isolated").And.Be(
-            DeploymentConsistencyTests.Value(BicepText.Load("main.bicep").Block("var appSettings"), "FUNCTIONS_WORKER_RUNTIME")!.Trim('\''));
+            DeploymentConsistencyTests.Value(DeploymentConsistencyTests.FunctionApp, "FUNCTIONS_WORKER_RUNTIME"));
         env["FUNCTIONS_WORKER_RUNTIME"].Should().Be(DeploymentConsistencyTests.SampleValues()["FUNCTIONS_WORKER_RUNTIME"]);
         env["AzureWebJobsScriptRoot"].Should().Be("/home/site/wwwroot");
         // Only settings the code reads, the platform's own, and the native library paths.
@@ -70,8 +70,8 @@ public sealed class DockerfileConsistencyTests
     [Fact]
     public void The_drain_command_in_Bicep_starts_the_published_worker_with_a_verb_it_has()
     {
-        var main = BicepText.Load("main.bicep");
-        var command = Regex.Matches(main.Block("param drainCommand string[]"), "'([^']*)'").Select(m => m.Groups[1].Value).ToList();
+        // What the deployed drain job runs (main.bicep's drainCommand, as the compiled template passes it on).
+        var command = DeploymentConsistencyTests.Container(DeploymentConsistencyTests.DrainJob)["command"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
         command.Should().Equal("dotnet", $"{FinalEnv()["AzureWebJobsScriptRoot"]}/SplitFunctions.Functions.dll", "drain");
         ServerCommandLine.Build().Subcommands.Select(c => c.Name).Should().Contain(command[^1]);
         Text.Should().Contain("dotnet /home/site/wwwroot/SplitFunctions.Functions.dll drain", "the Dockerfile documents the same command");
