@@ -64,7 +64,7 @@ internal sealed class RunHarness : IAsyncDisposable
         return harness;
     }
 
-    /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
+    /// <summary>An in-process server (its message router) over this Azurite (what drain mode and the custom handler wrap).</summary>
     public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3,
         long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {

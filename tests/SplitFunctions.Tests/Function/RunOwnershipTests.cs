@@ -74,7 +74,7 @@ public sealed class RunOwnershipTests
         taken.Should().NotBeNull("the lease was released, not left to expire");
         taken!.State.Watermarks["alpha"].Should().Be(2);
         taken.SinceCheckpoint.Should().Be(0, "nothing left to replay from the journal");
-        TrainingServiceTests.WeightsOf(taken.Model.SaveWeights()).Should().Equal(TrainingServiceTests.WeightsOf(weights));
+        MessageRouterTests.WeightsOf(taken.Model.SaveWeights()).Should().Equal(MessageRouterTests.WeightsOf(weights));
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class RunOwnershipTests
     {
         var uninterrupted = await TemporalAsync(breakLease: false);
         var resumed = await TemporalAsync(breakLease: true);
-        TrainingServiceTests.WeightsOf(resumed).Should().Equal(TrainingServiceTests.WeightsOf(uninterrupted));
+        MessageRouterTests.WeightsOf(resumed).Should().Equal(MessageRouterTests.WeightsOf(uninterrupted));
 
         static async Task<byte[]> TemporalAsync(bool breakLease)
         {
