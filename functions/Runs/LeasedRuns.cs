@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Steps;

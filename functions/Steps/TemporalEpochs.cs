@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 

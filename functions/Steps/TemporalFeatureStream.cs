@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 

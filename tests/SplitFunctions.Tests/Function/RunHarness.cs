@@ -121,7 +121,7 @@ internal sealed class RunHarness : IAsyncDisposable
         if (labels is not null) tensors.Add(new(ElementType.Float32, [labels.Length, 1], labels));
         var key = Keys.GetKey(hospital, Keys.GetCurrentKeyId(hospital)!);
         var sealedBytes = SecureFrameCodec.Seal(key, new EnvelopeContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
-        var blob = StorageNames.FrameBlob(ServerFrameStore.FolderFor(PayloadKind.Features), Manifest.RunId, sequence);
+        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(PayloadKind.Features), Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {

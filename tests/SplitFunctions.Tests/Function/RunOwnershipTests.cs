@@ -106,7 +106,7 @@ public sealed class RunOwnershipTests
             // Another instance takes the run while instance-a trains: break its lease and acquire it under instance-b's id.
             var training = service.ProcessToEndAsync(last, 1, CancellationToken.None);
             while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 4) await Task.Delay(5);
-            var leaseBlob = store.Container.GetBlobClient(RunStore.LeaseBlob("run-1"));
+            var leaseBlob = store.Container.GetBlobClient(RunLayout.Lease("run-1"));
             await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-a", "run-1")).BreakAsync(TimeSpan.Zero);
             await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-b", "run-1")).AcquireAsync(RunLease.Duration);
             var lostAt = (await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Max();
