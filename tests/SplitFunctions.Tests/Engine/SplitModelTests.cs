@@ -8,8 +8,10 @@ namespace SplitFunctions.Tests.Engine;
 
 /// <summary>
 /// The in-process baseline runs the function's server step (<see cref="ServerModel"/>) between the client part's forward
-/// and backward: bit for bit the joint step of both parts with one backward pass through the whole network.
+/// and backward: bit for bit the joint step of both parts with one backward pass through the whole network. Alone (no
+/// other test at once), as the other bit-for-bit engine tests: a thread count changed meanwhile changes the rounding.
 /// </summary>
+[Collection(nameof(ThreadCountTests))]
 public sealed class SplitModelTests
 {
     [Theory]
