@@ -31,10 +31,10 @@ public sealed class SplitRig : IAsyncDisposable
         Keys = new LocalKeyStore(keyFolder);
         Frames = new ServerFrameStore(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        Sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, "bench", NullLogger<LeasedRuns>.Instance);
-        Service = MessageRouter.Create(Sessions, Frames, Timeline);
+        Runs = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, "bench", NullLogger<LeasedRuns>.Instance);
+        Router = MessageRouter.Create(Runs, Frames, Timeline);
         Stream = new TemporalFeatureStream(Frames);
-        Processor = new TimedProcessor(Service, Timeline);
+        Processor = new TimedProcessor(Router, Timeline);
     }
 
     public AzuriteProcess Azurite { get; }
@@ -48,9 +48,9 @@ public sealed class SplitRig : IAsyncDisposable
 
     public ServerFrameStore Frames { get; }
 
-    public LeasedRuns Sessions { get; }
+    public LeasedRuns Runs { get; }
 
-    public MessageRouter Service { get; }
+    public MessageRouter Router { get; }
 
     /// <summary>The timings of the last vanilla step the service applied.</summary>
     public StepTimeline Timeline { get; } = new();
@@ -58,7 +58,7 @@ public sealed class SplitRig : IAsyncDisposable
     /// <summary>Temporal mode's feature windows, streamed from the chunks as the function's epochs read them.</summary>
     public TemporalFeatureStream Stream { get; }
 
-    /// <summary>The training service as the drain loop sees it, recording when and how long each message was worked on.</summary>
+    /// <summary>The server as the drain loop sees it, recording when and how long each message was worked on.</summary>
     public TimedProcessor Processor { get; }
 
     public static async Task<SplitRig> StartAsync()
@@ -84,16 +84,16 @@ public sealed class SplitRig : IAsyncDisposable
     public async Task<T> UnderRunGateAsync<T>(string runId, Func<LeasedRun, Task<T>> work)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var session = await Sessions.OpenAsync(runId, CancellationToken.None).ConfigureAwait(false)
+        var run = await Runs.OpenAsync(runId, CancellationToken.None).ConfigureAwait(false)
             ?? throw new InvalidOperationException("the benchmark's own run is held by another writer");
-        await session.Gate.WaitAsync().ConfigureAwait(false);
+        await run.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            return await work(session).ConfigureAwait(false);
+            return await work(run).ConfigureAwait(false);
         }
         finally
         {
-            session.Gate.Release();
+            run.Gate.Release();
         }
     }
 
@@ -108,7 +108,7 @@ public sealed class SplitRig : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Sessions.DisposeAsync().ConfigureAwait(false);
+        await Runs.DisposeAsync().ConfigureAwait(false);
         await Azurite.DisposeAsync().ConfigureAwait(false);
         try
         {
@@ -146,7 +146,7 @@ public sealed record ServerStep(long Start, long Applied, long End, StepTimings 
     public double TotalMs => Stopwatch.GetElapsedTime(Start, End).TotalMilliseconds;
 }
 
-/// <summary>The training service with a record per message of when it started and ended, for latency breakdowns and busy time.</summary>
+/// <summary>The server (its message router) with a record per message of when it started and ended, for latency breakdowns and busy time.</summary>
 public sealed class TimedProcessor(MessageRouter inner, StepTimeline timeline) : IMessageProcessor
 {
     private static readonly StepTimings None = new(0, 0, 0, 0, 0, 0);

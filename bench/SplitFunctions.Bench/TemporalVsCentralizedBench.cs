@@ -165,7 +165,7 @@ public static class TemporalVsCentralizedBench
                 RunId = manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Chunk, Blob = blob, Length = length, Sha256 = sha,
                 ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
             }, rig.Keys.GetKey(hospital, keyId)));
-            var outcome = await rig.Service.ProcessAsync(text, 1, CancellationToken.None).ConfigureAwait(false);
+            var outcome = await rig.Router.ProcessAsync(text, 1, CancellationToken.None).ConfigureAwait(false);
             if (outcome.Kind != Functions.Hosting.OutcomeKind.Completed) throw new InvalidOperationException($"chunk {sequence} was not indexed: {outcome.Detail}");
             sequence++;
         }

@@ -6,28 +6,28 @@ namespace SplitFunctions.Core.Baselines;
 
 /// <summary>
 /// Both halves of a catalog model in one process, with their optimizers: the centralised and single-hospital
-/// baselines, and each participant of federated averaging. A step is exactly what split learning computes,
-/// without the wire in between.
+/// baselines, and each participant of federated averaging. A step is exactly what split learning computes, without
+/// the wire in between: the client part's forward, the function's server step (<see cref="ServerModel"/>) on its
+/// activations, the client part's backward from the dL/dA that step returns.
 /// </summary>
 public sealed class SplitModel : IDisposable
 {
     private readonly Optimizer clientOptimizer;
-    private readonly Optimizer serverOptimizer;
+    private readonly ServerModel server;
 
-    private SplitModel(ModelDefinition definition, Network client, Network server, OptimizerSettings optimizer)
+    private SplitModel(ModelDefinition definition, Network client, ServerModel server, OptimizerSettings optimizer)
     {
         Definition = definition;
         Client = client;
-        Server = server;
+        this.server = server;
         clientOptimizer = Optimizer.Create(client, optimizer);
-        serverOptimizer = Optimizer.Create(server, optimizer);
     }
 
     public ModelDefinition Definition { get; }
 
     public Network Client { get; }
 
-    public Network Server { get; }
+    public Network Server => server.Network;
 
     /// <summary>
     /// Builds the model with a run's initial weights: the client part from <paramref name="clientSeed"/> (a hospital's
@@ -40,7 +40,7 @@ public sealed class SplitModel : IDisposable
         var client = TorchRuntime.Seeded(clientSeed ?? seed, () => definition.BuildClient(device));
         try
         {
-            var server = TorchRuntime.Seeded(seed, () => definition.BuildServer(client.OutputShape, device));
+            var server = new ServerModel(definition, client.OutputShape, seed, optimizer ?? definition.Optimizer, device);
             return new SplitModel(definition, client, server, optimizer ?? definition.Optimizer);
         }
         catch
@@ -57,11 +57,9 @@ public sealed class SplitModel : IDisposable
         var x = TensorData.FromFloats(features, [batch, .. Definition.InputShape], Client.Device);
         var y = TensorData.FromFloats(targets, [batch, 1], Client.Device);
         clientOptimizer.ZeroGrad();
-        serverOptimizer.ZeroGrad();
         var activations = Client.Forward(x, train: true);
-        var prediction = Server.Forward(activations, train: true);
-        var loss = Loss.Compute(Definition.Loss, prediction, y, backward: true);
-        serverOptimizer.Step();
+        var activationGradient = server.TrainStep(activations, y, out var loss);
+        activations.backward([activationGradient]);
         clientOptimizer.Step();
         return loss;
     }
@@ -91,7 +89,7 @@ public sealed class SplitModel : IDisposable
             var n = Math.Min(batchSize, data.Count - start);
             using var scope = torch.NewDisposeScope();
             var x = TensorData.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n), Client.Device);
-            var p = Server.Forward(Client.Forward(x, train: false), train: false);
+            var p = server.Predict(Client.Forward(x, train: false));
             p.CopyTo(output.AsSpan(start, n));
         }
         return output;
@@ -100,8 +98,7 @@ public sealed class SplitModel : IDisposable
     public void Dispose()
     {
         clientOptimizer.Dispose();
-        serverOptimizer.Dispose();
+        server.Dispose();
         Client.Dispose();
-        Server.Dispose();
     }
 }

@@ -89,7 +89,7 @@ public sealed class RunCreation(StorageConnection storage)
         }
         try
         {
-            if (await storage.GetBlobContainerClient(StorageNames.RunsContainer).GetBlobClient($"{manifest.RunId}/manifest.json").ExistsAsync(ct).ConfigureAwait(false))
+            if (await storage.GetBlobContainerClient(StorageNames.RunsContainer).GetBlobClient(RunLayout.Manifest(manifest.RunId)).ExistsAsync(ct).ConfigureAwait(false))
             {
                 throw new ConsortiumException(ConsortiumError.AlreadyExists, $"run '{manifest.RunId}' exists already: choose another --run-id (a run's manifest is never replaced under its state)");
             }

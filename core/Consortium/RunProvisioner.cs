@@ -22,7 +22,7 @@ public sealed class RunProvisioner(StorageConnection storage)
         var json = manifest.ToJson();
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         await runs.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        await runs.GetBlobClient($"{manifest.RunId}/manifest.json").UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.Manifest(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
         await storage.GetQueueClient(StorageNames.FeaturesQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await storage.GetQueueClient(StorageNames.FeaturesPoisonQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         foreach (var hospital in manifest.Hospitals)

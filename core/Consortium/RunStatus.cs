@@ -22,8 +22,8 @@ public sealed record ServerStatus(string LeaseState, string? Instance, long? Che
 public sealed record RunStatus(RunManifest Manifest, ServerStatus Server, IReadOnlyList<HospitalStatus> Hospitals, DateTimeOffset ReadAt);
 
 /// <summary>
-/// Reads <see cref="RunStatus"/>. The function's run state is its own format (functions/Runs/RunState.cs); it is read
-/// here as JSON by field name, the way reports read it, so the operator's tool does not depend on the function's assembly.
+/// Reads <see cref="RunStatus"/> from the run's storage as <see cref="RunLayout"/> lays it out. Of the function's run
+/// state it reads <see cref="RunProgress"/>, so the operator's tool does not depend on the function's assembly.
 /// </summary>
 public sealed class RunStatusReader(StorageConnection storage)
 {
@@ -37,8 +37,8 @@ public sealed class RunStatusReader(StorageConnection storage)
     {
         if (!StorageNames.IsValidRunId(runId)) throw new ConsortiumException(ConsortiumError.Invalid, $"run id '{runId}' is invalid: use 1-63 lowercase letters, digits and single hyphens");
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
-        var manifestBytes = await TryDownloadAsync(runs, $"{runId}/manifest.json", ct).ConfigureAwait(false)
-                            ?? throw new ConsortiumException(ConsortiumError.NotFound, $"run '{runId}' does not exist (no runs/{runId}/manifest.json): `run create` makes one");
+        var manifestBytes = await TryDownloadAsync(runs, RunLayout.Manifest(runId), ct).ConfigureAwait(false)
+                            ?? throw new ConsortiumException(ConsortiumError.NotFound, $"run '{runId}' does not exist (no runs/{RunLayout.Manifest(runId)}): `run create` makes one");
         RunManifest manifest;
         try
         {
@@ -46,7 +46,7 @@ public sealed class RunStatusReader(StorageConnection storage)
         }
         catch (RunManifestException e)
         {
-            throw new ConsortiumException(ConsortiumError.Invalid, $"runs/{runId}/manifest.json: {e.Message}", e);
+            throw new ConsortiumException(ConsortiumError.Invalid, $"runs/{RunLayout.Manifest(runId)}: {e.Message}", e);
         }
 
         var (leaseState, instance) = await LeaseAsync(runs, runId, ct).ConfigureAwait(false);
@@ -57,42 +57,34 @@ public sealed class RunStatusReader(StorageConnection storage)
         var watermarks = new Dictionary<string, long>(StringComparer.Ordinal);
         var steps = new Dictionary<string, long>(StringComparer.Ordinal);
         var lastLoss = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (await TryDownloadAsync(runs, $"{runId}/checkpoints/latest.json", ct).ConfigureAwait(false) is { } latest)
+        if (await TryDownloadAsync(runs, RunLayout.LatestCheckpoint(runId), ct).ConfigureAwait(false) is { } latest)
         {
-            using var pointer = JsonDocument.Parse(latest);
-            number = pointer.RootElement.GetProperty("number").GetInt64();
-            var stateBytes = await TryDownloadAsync(runs, string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/state.json"), ct).ConfigureAwait(false);
-            if (stateBytes is not null)
+            number = JsonSerializer.Deserialize<LatestCheckpoint>(latest, RunLayout.Json)!.Number;
+            var stateBytes = await TryDownloadAsync(runs, RunLayout.CheckpointFile(runId, number.Value, RunLayout.StateFile), ct).ConfigureAwait(false);
+            if (stateBytes is not null && JsonSerializer.Deserialize<RunProgress>(stateBytes, RunLayout.Json) is { } state)
             {
-                using var state = JsonDocument.Parse(stateBytes);
-                var root = state.RootElement;
-                step = Long(root, "step");
-                batches = Long(root, "batchesApplied") ?? 0;
-                epochs = (int)(Long(root, "epochsCompleted") ?? 0);
-                if (root.TryGetProperty("watermarks", out var w)) foreach (var p in w.EnumerateObject()) watermarks[p.Name] = p.Value.GetInt64();
-                if (root.TryGetProperty("recentBatches", out var recent))
+                step = state.Step;
+                batches = state.BatchesApplied;
+                epochs = state.EpochsCompleted;
+                foreach (var (h, sequence) in state.Watermarks) watermarks[h] = sequence;
+                foreach (var b in state.RecentBatches)
                 {
-                    foreach (var b in recent.EnumerateArray())
-                    {
-                        var h = b.GetProperty("hospital").GetString()!;
-                        steps[h] = steps.GetValueOrDefault(h) + 1;
-                        lastLoss[h] = b.GetProperty("loss").GetDouble();
-                    }
+                    steps[b.Hospital] = steps.GetValueOrDefault(b.Hospital) + 1;
+                    lastLoss[b.Hospital] = b.Loss;
                 }
-                if (root.TryGetProperty("chunks", out var chunks)) foreach (var c in chunks.EnumerateArray()) { var h = c.GetProperty("hospital").GetString()!; steps[h] = steps.GetValueOrDefault(h) + 1; }
-                if (root.TryGetProperty("epochs", out var e) && e.GetArrayLength() > 0) lastEpochLoss = e[e.GetArrayLength() - 1].GetProperty("loss").GetDouble();
+                foreach (var c in state.Chunks) steps[c.Hospital] = steps.GetValueOrDefault(c.Hospital) + 1;
+                if (state.Epochs.Count > 0) lastEpochLoss = state.Epochs[^1].Loss;
             }
         }
         // Messages applied after the checkpoint are in the journal tail.
         long tail = 0;
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{runId}/journal/", ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(runId), ct).ConfigureAwait(false))
         {
             var name = item.Name[(item.Name.LastIndexOf('/') + 1)..];
             if (!long.TryParse(Path.GetFileNameWithoutExtension(name), NumberStyles.None, CultureInfo.InvariantCulture, out var entryStep) || entryStep < (step ?? 0)) continue;
             if (await TryDownloadAsync(runs, item.Name, ct).ConfigureAwait(false) is not { } entryBytes) continue;
-            using var entry = JsonDocument.Parse(entryBytes);
-            var h = entry.RootElement.GetProperty("hospital").GetString()!;
-            var seq = entry.RootElement.GetProperty("sequence").GetInt64();
+            var entry = JsonSerializer.Deserialize<JournalEntry>(entryBytes, RunLayout.Json)!;
+            var (h, seq) = (entry.Hospital, entry.Sequence);
             tail++;
             steps[h] = steps.GetValueOrDefault(h) + 1;
             if (seq > watermarks.GetValueOrDefault(h, -1)) watermarks[h] = seq;
@@ -133,7 +125,7 @@ public sealed class RunStatusReader(StorageConnection storage)
     {
         try
         {
-            var properties = (await runs.GetBlobClient($"{runId}/lease").GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+            var properties = (await runs.GetBlobClient(RunLayout.Lease(runId)).GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
             var held = properties.LeaseState == LeaseState.Leased;
             return (held ? "held" : "free", held && properties.Metadata.TryGetValue(InstanceMetadata, out var instance) ? instance : null);
         }
@@ -166,6 +158,4 @@ public sealed class RunStatusReader(StorageConnection storage)
             return null;
         }
     }
-
-    private static long? Long(JsonElement root, string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
 }

@@ -31,14 +31,28 @@ public static class StorageNames
     /// <summary>Folder of a hospital container holding sealed server outputs (U-shaped mode, function to agent).</summary>
     public const string OutputsFolder = "outputs";
 
-    /// <summary>The folder a reply of this kind names its blob under.</summary>
-    public static string ReplyFolder(ReplyKind kind) => kind switch
+    /// <summary>
+    /// The folder of a hospital container that a sealed payload of this kind is written under. U-shaped output gradients
+    /// travel, like features, from the hospital: they share its folder (their sequence numbers differ).
+    /// </summary>
+    public static string PayloadFolder(PayloadKind kind) => kind switch
     {
-        ReplyKind.Gradients => GradientsFolder,
-        ReplyKind.Predictions => PredictionsFolder,
-        ReplyKind.Outputs => OutputsFolder,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "this reply kind carries no blob"),
+        PayloadKind.Features => FeaturesFolder,
+        PayloadKind.Gradients => GradientsFolder,
+        PayloadKind.Predictions => PredictionsFolder,
+        PayloadKind.ServerOutputs => OutputsFolder,
+        PayloadKind.OutputGradients => FeaturesFolder,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
+
+    /// <summary>The folder a reply of this kind names its blob under.</summary>
+    public static string ReplyFolder(ReplyKind kind) => PayloadFolder(kind switch
+    {
+        ReplyKind.Gradients => PayloadKind.Gradients,
+        ReplyKind.Predictions => PayloadKind.Predictions,
+        ReplyKind.Outputs => PayloadKind.ServerOutputs,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "this reply kind carries no blob"),
+    });
 
     /// <summary>Longest hospital id: keeps `replies-&lt;hospital&gt;` within the 63-character queue name limit.</summary>
     public const int MaxHospitalIdLength = 40;

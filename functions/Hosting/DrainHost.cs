@@ -7,7 +7,7 @@ using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.Functions.Hosting;
 
-/// <summary>Drain mode: the same training service under <see cref="QueueDrainService"/>, which pulls the queue itself.</summary>
+/// <summary>Drain mode: the same server under <see cref="QueueDrainService"/>, which pulls the queue itself.</summary>
 public static class DrainHost
 {
     /// <summary>Longest wait between two looks at an empty queue.</summary>
@@ -16,7 +16,7 @@ public static class DrainHost
     public static async Task RunAsync(bool exitWhenEmpty, string? instanceId, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Services.AddTrainingService(new ServerInstance(instanceId ?? ServerInstance.DefaultId));
+        builder.Services.AddSplitServer(new ServerInstance(instanceId ?? ServerInstance.DefaultId));
         builder.Services.AddHostedService(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;

@@ -13,22 +13,22 @@ using SplitFunctions.Functions.Steps;
 namespace SplitFunctions.Functions.Hosting;
 
 /// <summary>
-/// The training service's entry, shared by both hosts: parses a `features` message, checks it belongs to its run and
+/// The server's entry, shared by both hosts: parses a `features` message, checks it belongs to its run and
 /// hospital, takes the run, and hands the message to the handler of its kind; a failure to trust it becomes a rejection
 /// (the hospital told, the message poisoned by the host), never a step, and never stalls other hospitals.
 /// </summary>
 public sealed partial class MessageRouter(
-    LeasedRuns sessions, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
+    LeasedRuns runs, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
     ILogger<MessageRouter> logger) : IMessageProcessor
 {
     /// <summary>The router with its handlers, for callers without a container (tests, benchmarks).</summary>
-    public static MessageRouter Create(LeasedRuns sessions, ServerFrameStore frames, StepTimeline timeline, ILoggerFactory? loggers = null,
+    public static MessageRouter Create(LeasedRuns runs, ServerFrameStore frames, StepTimeline timeline, ILoggerFactory? loggers = null,
         long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {
         loggers ??= NullLoggerFactory.Instance;
         var replies = new HospitalReplies(frames, loggers.CreateLogger<HospitalReplies>());
-        var epochs = new TemporalEpochs(sessions, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
-        return new MessageRouter(sessions, frames, new VanillaSteps(sessions, frames, replies, timeline), new UShapedSteps(sessions, frames, replies), new TemporalChunks(sessions, frames, replies, epochs),
+        var epochs = new TemporalEpochs(runs, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
+        return new MessageRouter(runs, frames, new VanillaSteps(runs, frames, replies, timeline), new UShapedSteps(runs, frames, replies), new TemporalChunks(runs, frames, replies, epochs),
             new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
     }
 
@@ -66,56 +66,56 @@ public sealed partial class MessageRouter(
 
         while (true)
         {
-            LeasedRun? session;
+            LeasedRun? run;
             try
             {
-                session = await sessions.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
+                run = await runs.OpenAsync(message.RunId, cancellationToken).ConfigureAwait(false);
             }
             catch (RunManifestException e)
             {
                 return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
             }
-            if (session is null) return Done(MessageOutcome.Deferred($"run '{message.RunId}' is being trained by another instance"));
+            if (run is null) return Done(MessageOutcome.Deferred($"run '{message.RunId}' is being trained by another instance"));
 
-            await session.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            // A failed commit of an earlier step closed this session while we waited: open the run again from durable state.
-            if (session.IsClosed)
+            await run.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // A failed commit of an earlier step closed this run while we waited: open the run again from durable state.
+            if (run.IsClosed)
             {
-                session.Gate.Release();
+                run.Gate.Release();
                 continue;
             }
-            return await ApplyAsync(session, message, cancellationToken).ConfigureAwait(false);
+            return await ApplyAsync(run, message, cancellationToken).ConfigureAwait(false);
         }
     }
 
     // Under the run's gate (released here): the handler of the message's kind.
-    private async Task<PendingOutcome> ApplyAsync(LeasedRun session, FrameMessage message, CancellationToken cancellationToken)
+    private async Task<PendingOutcome> ApplyAsync(LeasedRun run, FrameMessage message, CancellationToken cancellationToken)
     {
         var abandon = false;
         try
         {
-            if (!session.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
+            if (!run.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
             {
-                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", session.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
+                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", run.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
             }
             try
             {
                 // Every kind but a new vanilla step commits in line: the steps still committing must be journaled first.
-                if (message.Kind != FrameKind.Train) await session.PendingCommit.ConfigureAwait(false);
+                if (message.Kind != FrameKind.Train) await run.PendingCommit.ConfigureAwait(false);
                 switch (message.Kind)
                 {
                     case FrameKind.Train:
-                        return new(FinishAsync(session, await vanilla.TrainAsync(session, message, cancellationToken).ConfigureAwait(false)));
+                        return new(FinishAsync(run, await vanilla.TrainAsync(run, message, cancellationToken).ConfigureAwait(false)));
                     case FrameKind.Forward:
-                        return Done(await ushaped.ForwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                        return Done(await ushaped.ForwardAsync(run, message, cancellationToken).ConfigureAwait(false));
                     case FrameKind.Backward:
-                        return Done(await ushaped.BackwardAsync(session, message, cancellationToken).ConfigureAwait(false));
+                        return Done(await ushaped.BackwardAsync(run, message, cancellationToken).ConfigureAwait(false));
                     case FrameKind.Chunk:
-                        return Done(await temporal.IndexChunkAsync(session, message, cancellationToken).ConfigureAwait(false));
+                        return Done(await temporal.IndexChunkAsync(run, message, cancellationToken).ConfigureAwait(false));
                     case FrameKind.Done:
-                        return Done(await temporal.CompleteHospitalAsync(session, message, cancellationToken).ConfigureAwait(false));
+                        return Done(await temporal.CompleteHospitalAsync(run, message, cancellationToken).ConfigureAwait(false));
                     case FrameKind.Evaluate:
-                        return Done(await evaluation.EvaluateAsync(session, message, cancellationToken).ConfigureAwait(false));
+                        return Done(await evaluation.EvaluateAsync(run, message, cancellationToken).ConfigureAwait(false));
                     default:
                         return Done(await replies.RejectAsync(message, $"unknown message kind '{message.Kind}'", cancellationToken).ConfigureAwait(false));
                 }
@@ -144,15 +144,15 @@ public sealed partial class MessageRouter(
         finally
         {
             // Dropped while the gate is still held, so no other message computes on a model being disposed.
-            if (abandon) await sessions.AbandonAsync(session).ConfigureAwait(false);
-            session.Gate.Release();
+            if (abandon) await runs.AbandonAsync(run).ConfigureAwait(false);
+            run.Gate.Release();
         }
     }
 
     // A vanilla step's commit (seal, upload, journal, reply) after the gate is released. If it fails, this step and any
-    // computed after it exist in memory only: the session is dropped, and their messages, not deleted, come back and
+    // computed after it exist in memory only: the run is dropped, and their messages, not deleted, come back and
     // are applied again from durable state.
-    private async Task<MessageOutcome> FinishAsync(LeasedRun session, Task<MessageOutcome> committing)
+    private async Task<MessageOutcome> FinishAsync(LeasedRun run, Task<MessageOutcome> committing)
     {
         try
         {
@@ -160,28 +160,28 @@ public sealed partial class MessageRouter(
         }
         catch (ConcurrentWriterException e)
         {
-            LogConflict(logger, session.Manifest.RunId, e.Message);
-            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            LogConflict(logger, run.Manifest.RunId, e.Message);
+            await AbandonUnderGateAsync(run).ConfigureAwait(false);
             return MessageOutcome.Deferred(e.Message);
         }
         catch
         {
-            await AbandonUnderGateAsync(session).ConfigureAwait(false);
+            await AbandonUnderGateAsync(run).ConfigureAwait(false);
             throw;
         }
     }
 
     // The next message may be computing on this run: wait for the gate, so the model is never disposed under it.
-    private async Task AbandonUnderGateAsync(LeasedRun session)
+    private async Task AbandonUnderGateAsync(LeasedRun run)
     {
-        await session.Gate.WaitAsync().ConfigureAwait(false);
+        await run.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await sessions.AbandonAsync(session).ConfigureAwait(false);
+            await runs.AbandonAsync(run).ConfigureAwait(false);
         }
         finally
         {
-            session.Gate.Release();
+            run.Gate.Release();
         }
     }
 
@@ -221,6 +221,6 @@ public sealed partial class MessageRouter(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: another writer changed the run ({Reason}); session dropped, message deferred")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: another writer changed the run ({Reason}); run dropped, message deferred")]
     private static partial void LogConflict(ILogger logger, string run, string reason);
 }

@@ -15,20 +15,15 @@ using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Functions.Hosting;
 
-/// <summary>This server instance's stable id: it names the run leases it takes, so a restart under the same id takes them back at once.</summary>
-public sealed record ServerInstance(string Id)
-{
-    /// <summary>The replica name Azure Container Apps sets, else the machine name.</summary>
-    public static string DefaultId => Environment.GetEnvironmentVariable("CONTAINER_APP_REPLICA_NAME") ?? Environment.MachineName;
-}
-
 /// <summary>
-/// The training service as both hosts (the Functions worker and drain mode) register it. Registration only describes
-/// services: settings are read and validated when the host starts, storage and the engine are touched when first used.
+/// The server as both hosts (the Functions worker and drain mode) register it: settings, storage, keys, the engine, run
+/// storage and leases, the steps, the message router that hands them messages, and the release of idle runs.
+/// Registration only describes services: settings are read and validated when the host starts, storage and the engine
+/// are touched when first used.
 /// </summary>
 public static class ServerComposition
 {
-    public static IServiceCollection AddTrainingService(this IServiceCollection services, ServerInstance instance)
+    public static IServiceCollection AddSplitServer(this IServiceCollection services, ServerInstance instance)
     {
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidation>();
@@ -56,7 +51,7 @@ public static class ServerComposition
         services.AddSingleton<RemoteEvaluation>();
         services.AddSingleton<MessageRouter>();
         services.AddSingleton<IMessageProcessor>(sp => sp.GetRequiredService<MessageRouter>());
-        services.AddHostedService<SessionHousekeeping>();
+        services.AddHostedService<IdleRunRelease>();
         return services;
     }
 
@@ -70,61 +65,4 @@ public static class ServerComposition
         // The storage settings too (StorageSettingsException names the setting), before the host starts any service.
         _ = services.GetRequiredService<StorageConnection>();
     }
-}
-
-/// <summary>The engine as the settings ask for it: libtorch's thread count set and the device chosen, once, when first needed.</summary>
-public sealed class ServerEngine
-{
-    public ServerEngine(IOptions<ServerOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.Value.Threads > 0) TorchRuntime.Threads = options.Value.Threads;
-        else TorchRuntime.EnsureConfigured();
-        Device = TorchRuntime.ParseDevice(options.Value.Device);
-    }
-
-    public TorchSharp.torch.Device Device { get; }
-}
-
-/// <summary>Checkpoints and releases idle runs, and every run at shutdown, so no applied step waits on a crash to be replayed.</summary>
-internal sealed partial class SessionHousekeeping(LeasedRuns sessions, ILogger<SessionHousekeeping> logger) : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        try
-        {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
-                try
-                {
-                    await sessions.ReleaseIdleAsync(all: false, stoppingToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (StorageOutage.IsTransient(e, stoppingToken))
-                {
-                    // A failed background service stops the host: an outage only postpones the checkpoint (the journal has every step).
-                    LogPostponed(logger, StorageOutage.Describe(e));
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await sessions.ReleaseIdleAsync(all: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (StorageOutage.IsTransient(e, cancellationToken))
-        {
-            LogPostponed(logger, StorageOutage.Describe(e));
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "checkpoint of idle runs postponed: storage unavailable ({Reason}); the journal holds every applied step")]
-    private static partial void LogPostponed(ILogger logger, string reason);
 }

@@ -10,7 +10,7 @@ public static class WorkerHost
     public static async Task RunAsync(string[] hostArguments, CancellationToken cancellationToken)
     {
         var builder = FunctionsApplication.CreateBuilder(hostArguments);
-        builder.Services.AddTrainingService(new ServerInstance(ServerInstance.DefaultId));
+        builder.Services.AddSplitServer(new ServerInstance(ServerInstance.DefaultId));
         using var host = builder.Build();
         host.Services.RequireValidSettings();
         await host.RunAsync(cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Azure;
 using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Steps;
@@ -48,7 +49,7 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
     /// <summary>The commit of the latest vanilla step (journal entry, reply), which may still run after the gate is released; the next commit waits for it.</summary>
     public Task PendingCommit { get; set; } = Task.CompletedTask;
 
-    /// <summary>True once the session was dropped: a message that waited for its gate must open the run again.</summary>
+    /// <summary>True once this copy of the run was dropped: a message that waited for its gate must open the run again.</summary>
     public bool IsClosed => Volatile.Read(ref closed) == 1;
 
     public Checkpoint ToCheckpoint() => new(State, Model.SaveWeights(), Model.SaveOptimizer());

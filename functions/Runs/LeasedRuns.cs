@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Steps;
@@ -19,33 +20,33 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
 
-    /// <summary>A session unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
+    /// <summary>A run unused this long is checkpointed and its lease released, so other instances may take the run.</summary>
     public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(30);
 
-    private readonly ConcurrentDictionary<string, LeasedRun> sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LeasedRun> held = new(StringComparer.Ordinal);
 
     public RunStore Store => store;
 
-    /// <summary>The run's session, or null when another instance holds the run.</summary>
+    /// <summary>The run, leased by this instance, or null when another instance holds the run.</summary>
     public async Task<LeasedRun?> OpenAsync(string run, CancellationToken ct)
     {
-        if (sessions.TryGetValue(run, out var existing))
+        if (held.TryGetValue(run, out var existing))
         {
             if (existing.Lease.IsHeld)
             {
                 existing.LastUsed = DateTimeOffset.UtcNow;
                 return existing;
             }
-            sessions.TryRemove(run, out _);
+            held.TryRemove(run, out _);
             await existing.DisposeAsync().ConfigureAwait(false);
         }
         var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct).ConfigureAwait(false);
         if (lease is null) return null;
         try
         {
-            var session = await LoadAsync(run, lease, ct).ConfigureAwait(false);
-            sessions[run] = session;
-            return session;
+            var leased = await LoadAsync(run, lease, ct).ConfigureAwait(false);
+            held[run] = leased;
+            return leased;
         }
         catch
         {
@@ -55,37 +56,37 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     }
 
     /// <summary>
-    /// Drops a session without writing (after a concurrent-writer conflict or a failed step); the next message reloads
+    /// Drops a run without writing (after a concurrent-writer conflict or a failed step); the next message reloads
     /// durable state. Called under the run's gate.
     /// </summary>
-    public async Task AbandonAsync(LeasedRun session)
+    public async Task AbandonAsync(LeasedRun leased)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(leased);
         // Its commits still in flight settle first (each fails after the first failure, or succeeds): a stale one must not
-        // upload a reply blob after a reloaded session has applied that step again and announced its own blob under the
+        // upload a reply blob after a reloaded run has applied that step again and announced its own blob under the
         // same name (the hospital would then read bytes that do not match the digest it was sent).
-        await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
-        // Only this session: a later one may already hold the run again after a reload.
-        sessions.TryRemove(new KeyValuePair<string, LeasedRun>(session.Manifest.RunId, session));
-        await session.DisposeAsync().ConfigureAwait(false);
+        await Task.WhenAny(leased.PendingCommit).ConfigureAwait(false);
+        // Only this copy of the run: a later one may already hold the run again after a reload.
+        held.TryRemove(new KeyValuePair<string, LeasedRun>(leased.Manifest.RunId, leased));
+        await leased.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>
     /// Whether the vanilla step just applied takes a checkpoint copy (<see cref="CommitStepAsync"/>); counts it either way.
     /// Called under the gate.
     /// </summary>
-    public static bool CheckpointDue(LeasedRun session)
+    public static bool CheckpointDue(LeasedRun leased)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        if (++session.AppliedSinceCheckpoint < CheckpointEvery) return false;
-        session.AppliedSinceCheckpoint = 0;
+        ArgumentNullException.ThrowIfNull(leased);
+        if (++leased.AppliedSinceCheckpoint < CheckpointEvery) return false;
+        leased.AppliedSinceCheckpoint = 0;
         return true;
     }
 
     /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
-    public async Task CommitAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    public async Task CommitAsync(LeasedRun leased, JournalEntry entry, CancellationToken ct)
     {
-        if (await AppendAsync(session, entry, ct).ConfigureAwait(false) >= CheckpointEvery) await CheckpointAsync(session, ct).ConfigureAwait(false);
+        if (await AppendAsync(leased, entry, ct).ConfigureAwait(false) >= CheckpointEvery) await CheckpointAsync(leased, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -93,50 +94,50 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
     /// changing the live model: the checkpoint is written only from <paramref name="snapshot"/>, the copy the step took
     /// under the gate when <see cref="CheckpointDue"/> (it holds exactly the steps journaled up to this one).
     /// </summary>
-    public async Task CommitStepAsync(LeasedRun session, JournalEntry entry, Checkpoint? snapshot, CancellationToken ct)
+    public async Task CommitStepAsync(LeasedRun leased, JournalEntry entry, Checkpoint? snapshot, CancellationToken ct)
     {
-        await AppendAsync(session, entry, ct).ConfigureAwait(false);
-        if (snapshot is not null) await CheckpointAsync(session, ct, snapshot).ConfigureAwait(false);
+        await AppendAsync(leased, entry, ct).ConfigureAwait(false);
+        if (snapshot is not null) await CheckpointAsync(leased, ct, snapshot).ConfigureAwait(false);
     }
 
     // Writes the entry and returns the entries written since the last checkpoint, this one included.
-    private async Task<int> AppendAsync(LeasedRun session, JournalEntry entry, CancellationToken ct)
+    private async Task<int> AppendAsync(LeasedRun leased, JournalEntry entry, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        await store.AppendJournalAsync(session.Manifest.RunId, entry, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(leased);
+        await store.AppendJournalAsync(leased.Manifest.RunId, entry, ct).ConfigureAwait(false);
         // A later step may have numbered its entry already (VanillaSteps): the next step never goes back.
-        session.State.Step = Math.Max(session.State.Step, entry.Step + 1);
-        return ++session.SinceCheckpoint;
+        leased.State.Step = Math.Max(leased.State.Step, entry.Step + 1);
+        return ++leased.SinceCheckpoint;
     }
 
-    public async Task CheckpointAsync(LeasedRun session, CancellationToken ct, Checkpoint? snapshot = null)
+    public async Task CheckpointAsync(LeasedRun leased, CancellationToken ct, Checkpoint? snapshot = null)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        await session.Lease.ConfirmAsync(ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(leased);
+        await leased.Lease.ConfirmAsync(ct).ConfigureAwait(false);
         // Without a copy the caller holds the gate and the live model is the checkpoint: the count of steps restarts.
-        if (snapshot is null) session.AppliedSinceCheckpoint = 0;
-        var checkpoint = snapshot ?? session.ToCheckpoint();
+        if (snapshot is null) leased.AppliedSinceCheckpoint = 0;
+        var checkpoint = snapshot ?? leased.ToCheckpoint();
         // Checkpoints are numbered in commit order from the live state, whenever the snapshot was taken.
-        checkpoint.State.CheckpointNumber = session.State.CheckpointNumber;
-        session.LatestETag = await store.WriteCheckpointAsync(session.Manifest.RunId, checkpoint, session.LatestETag, ct).ConfigureAwait(false);
-        session.State.CheckpointNumber = checkpoint.State.CheckpointNumber;
-        session.SinceCheckpoint = 0;
-        LogCheckpoint(logger, session.Manifest.RunId, checkpoint.State.Step);
+        checkpoint.State.CheckpointNumber = leased.State.CheckpointNumber;
+        leased.LatestETag = await store.WriteCheckpointAsync(leased.Manifest.RunId, checkpoint, leased.LatestETag, ct).ConfigureAwait(false);
+        leased.State.CheckpointNumber = checkpoint.State.CheckpointNumber;
+        leased.SinceCheckpoint = 0;
+        LogCheckpoint(logger, leased.Manifest.RunId, checkpoint.State.Step);
     }
 
-    /// <summary>Checkpoints and releases sessions idle longer than <see cref="IdleRelease"/> (all of them with <paramref name="all"/>).</summary>
+    /// <summary>Checkpoints and releases runs idle longer than <see cref="IdleRelease"/> (all of them with <paramref name="all"/>).</summary>
     public async Task ReleaseIdleAsync(bool all, CancellationToken ct)
     {
-        foreach (var (run, session) in sessions)
+        foreach (var (run, leased) in held)
         {
-            if (!all && DateTimeOffset.UtcNow - session.LastUsed < IdleRelease) continue;
-            if (!await session.Gate.WaitAsync(0, ct).ConfigureAwait(false)) continue;
+            if (!all && DateTimeOffset.UtcNow - leased.LastUsed < IdleRelease) continue;
+            if (!await leased.Gate.WaitAsync(0, ct).ConfigureAwait(false)) continue;
             try
             {
                 // The model holds every step applied; the checkpoint may hold only journaled ones, so the commits finish first.
-                // A failed commit drops the session itself (MessageRouter): nothing of it may be checkpointed.
-                await Task.WhenAny(session.PendingCommit).ConfigureAwait(false);
-                if (session.PendingCommit.IsCompletedSuccessfully && session.Lease.IsHeld && session.SinceCheckpoint > 0) await CheckpointAsync(session, ct).ConfigureAwait(false);
+                // A failed commit drops the run itself (MessageRouter): nothing of it may be checkpointed.
+                await Task.WhenAny(leased.PendingCommit).ConfigureAwait(false);
+                if (leased.PendingCommit.IsCompletedSuccessfully && leased.Lease.IsHeld && leased.SinceCheckpoint > 0) await CheckpointAsync(leased, ct).ConfigureAwait(false);
             }
             catch (ConcurrentWriterException e)
             {
@@ -145,10 +146,10 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             }
             finally
             {
-                session.Gate.Release();
+                leased.Gate.Release();
             }
-            sessions.TryRemove(run, out _);
-            await session.DisposeAsync().ConfigureAwait(false);
+            held.TryRemove(run, out _);
+            await leased.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -161,13 +162,13 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             var (checkpoint, etag) = await store.LoadLatestAsync(run, ct).ConfigureAwait(false);
             var state = checkpoint?.State ?? new RunState();
             if (checkpoint is not null) model.Load(checkpoint.ServerWeights, checkpoint.OptimizerState);
-            var session = new LeasedRun(manifest, lease, model, state, etag);
+            var leased = new LeasedRun(manifest, lease, model, state, etag);
             var journal = await store.ReadJournalAsync(run, state.Step, ct).ConfigureAwait(false);
-            foreach (var entry in journal) await RunEffects.ReplayAsync(session, entry, frames, ct).ConfigureAwait(false);
-            session.SinceCheckpoint = journal.Count;
-            session.AppliedSinceCheckpoint = journal.Count;
+            foreach (var entry in journal) await RunEffects.ReplayAsync(leased, entry, frames, ct).ConfigureAwait(false);
+            leased.SinceCheckpoint = journal.Count;
+            leased.AppliedSinceCheckpoint = journal.Count;
             LogOpened(logger, run, checkpoint is null ? -1 : checkpoint.State.Step, journal.Count, device, TorchRuntime.Summary);
-            return session;
+            return leased;
         }
         catch
         {
@@ -178,8 +179,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var session in sessions.Values) await session.DisposeAsync().ConfigureAwait(false);
-        sessions.Clear();
+        foreach (var leased in held.Values) await leased.DisposeAsync().ConfigureAwait(false);
+        held.Clear();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, engine {Engine})")]

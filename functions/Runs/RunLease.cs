@@ -12,7 +12,7 @@ namespace SplitFunctions.Functions.Runs;
 
 /// <summary>
 /// The single-writer guarantee of a run (invariant 5): a 60-second blob lease on `runs/&lt;run&gt;/lease`, renewed every
-/// 15 seconds while this instance works on the run. Losing it (renewal fails) marks the lease lost; the owner drops its session.
+/// 15 seconds while this instance works on the run. Losing it (renewal fails) marks the lease lost; the owner drops the run it holds.
 /// </summary>
 public sealed partial class RunLease : IAsyncDisposable
 {
@@ -53,7 +53,7 @@ public sealed partial class RunLease : IAsyncDisposable
     public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, TimeSpan renewEvery, ILogger logger, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runs);
-        var blob = runs.GetBlobClient(RunStore.LeaseBlob(run));
+        var blob = runs.GetBlobClient(RunLayout.Lease(run));
         await blob.UploadIfNotExistsAsync(BinaryData.Empty, ct).ConfigureAwait(false);
         var client = blob.GetBlobLeaseClient(LeaseIdFor(instanceId, run));
         try
@@ -149,7 +149,7 @@ public sealed partial class RunLease : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease lost ({Reason}); dropping the session")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease lost ({Reason}); dropping the run")]
     private static partial void LogLost(ILogger logger, string run, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: lease taken, but the holding instance was not recorded for `run status` ({Reason})")]

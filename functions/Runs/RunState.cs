@@ -1,16 +1,16 @@
 using System.Text.Json;
+using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Functions.Runs;
 
-/// <summary>One temporal-mode feature chunk the function has indexed (the blob stays in the hospital's container).</summary>
-public sealed record FeatureChunk(string Hospital, long Sequence, string Blob, long Length, string Sha256, string KeyId);
-
 /// <summary>
 /// Everything about a run's server side that is not tensors: how many steps were applied, the last sequence
 /// applied per hospital (the replay watermark), temporal-mode progress and the loss history. Saved with every
-/// checkpoint; the journal replays what happened after it.
+/// checkpoint (<see cref="RunLayout.StateFile"/>); the journal replays what happened after it. `run status` reads
+/// the part it shows (<see cref="RunProgress"/>) from the same JSON.
 /// </summary>
 public sealed record RunState
 {
@@ -53,12 +53,12 @@ public sealed record RunState
 
     public const int RecentBatchLimit = 2000;
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this with { Format = CurrentFormat }, StoreJson.Options);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this with { Format = CurrentFormat }, RunLayout.Json);
 
     /// <summary>Reads a checkpoint's state; one of another format is refused with both versions named.</summary>
     public static RunState FromJson(ReadOnlySpan<byte> json)
     {
-        var state = JsonSerializer.Deserialize<RunState>(json, StoreJson.Options) ?? throw new InvalidDataException("run state is JSON null");
+        var state = JsonSerializer.Deserialize<RunState>(json, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
         if (state.Format != CurrentFormat)
             throw new InvalidDataException($"checkpoint format {Math.Max(state.Format, 1)} is not supported (this build reads format {CurrentFormat}, PyTorch state dicts written by TorchSharp): the run was written by an older SplitFunctions release; start a new run");
         return state;
@@ -76,15 +76,3 @@ public sealed record RunState
 /// activations are, and when the leg was opened (a backward leg later than the manifest's timeout is refused).
 /// </summary>
 public sealed record OpenForward(long Sequence, string Blob, long Length, string Sha256, string KeyId, DateTimeOffset OpenedAt);
-
-public sealed record EpochRecord(int Epoch, double Loss, int Samples, double Seconds);
-
-public sealed record BatchRecord(string Hospital, long Sequence, double Loss, int Samples);
-
-/// <summary>One durable fact in the run's journal: a message whose effect is applied (written before the message is deleted).</summary>
-public sealed record JournalEntry(long Step, string Kind, string Hospital, long Sequence, string? Blob, long Length, string? Sha256, string KeyId, int? ChunkCount);
-
-internal static class StoreJson
-{
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { WriteIndented = false };
-}

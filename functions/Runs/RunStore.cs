@@ -16,42 +16,31 @@ namespace SplitFunctions.Functions.Runs;
 /// <summary>A checkpoint as stored: server weights (PyTorch state dict), optimizer state and run state.</summary>
 public sealed record Checkpoint(RunState State, byte[] ServerWeights, byte[] OptimizerState);
 
-/// <summary>Another instance wrote the run's journal or `latest` pointer first: this instance must drop its session.</summary>
+/// <summary>Another instance wrote the run's journal or `latest` pointer first: this instance must drop the run it holds.</summary>
 public sealed class ConcurrentWriterException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// The durable side of a run in the `runs` container:
-/// `runs/&lt;run&gt;/manifest.json`, `journal/&lt;step&gt;.json` (written once each, If-None-Match: *),
-/// `checkpoints/&lt;number&gt;/{server.pt, optimizer.bin, state.json}` and `checkpoints/latest.json`, replaced only
-/// with If-Match on the ETag this instance last saw.
+/// The durable side of a run in the `runs` container, laid out as <see cref="RunLayout"/> says: the manifest, journal
+/// entries (written once each, If-None-Match: *), checkpoints and the `latest` pointer, replaced only with If-Match on
+/// the ETag this instance last saw.
 /// </summary>
 public sealed class RunStore(BlobContainerClient runs, int retention)
 {
     public BlobContainerClient Container => runs;
-
-    public static string ManifestBlob(string run) => $"{run}/manifest.json";
-
-    public static string LeaseBlob(string run) => $"{run}/lease";
-
-    private static string JournalBlob(string run, long step) => string.Create(CultureInfo.InvariantCulture, $"{run}/journal/{step:D12}.json");
-
-    private static string CheckpointFolder(string run, long number) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{number:D12}");
-
-    private static string LatestBlob(string run) => $"{run}/checkpoints/latest.json";
 
     /// <summary>Reads and validates the run's manifest; a missing one is a <see cref="RunManifestException"/>.</summary>
     public async Task<RunManifest> LoadManifestAsync(string run, CancellationToken ct)
     {
         try
         {
-            var data = (await runs.GetBlobClient(ManifestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var data = (await runs.GetBlobClient(RunLayout.Manifest(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
             var manifest = RunManifest.Parse(data.ToMemory().Span);
-            if (manifest.RunId != run) throw new RunManifestException($"runs/{run}/manifest.json names run '{manifest.RunId}'");
+            if (manifest.RunId != run) throw new RunManifestException($"runs/{RunLayout.Manifest(run)} names run '{manifest.RunId}'");
             return manifest;
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new RunManifestException($"run '{run}' has no manifest at runs/{ManifestBlob(run)}: create the run before sending data", e);
+            throw new RunManifestException($"run '{run}' has no manifest at runs/{RunLayout.Manifest(run)}: create the run before sending data", e);
         }
     }
 
@@ -62,7 +51,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         ETag etag;
         try
         {
-            var result = (await runs.GetBlobClient(LatestBlob(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value;
+            var result = (await runs.GetBlobClient(RunLayout.LatestCheckpoint(run)).DownloadContentAsync(ct).ConfigureAwait(false)).Value;
             etag = result.Details.ETag;
             pointer = result.Content;
         }
@@ -70,12 +59,11 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         {
             return (null, null);
         }
-        var latest = JsonSerializer.Deserialize<LatestPointer>(pointer.ToMemory().Span, StoreJson.Options)
-                     ?? throw new InvalidDataException($"runs/{LatestBlob(run)} is JSON null");
-        var folder = CheckpointFolder(run, latest.Number);
-        var state = await DownloadAsync($"{folder}/state.json", ct).ConfigureAwait(false);
-        var weights = await DownloadAsync($"{folder}/server.pt", ct).ConfigureAwait(false);
-        var optimizer = await DownloadAsync($"{folder}/optimizer.bin", ct).ConfigureAwait(false);
+        var latest = JsonSerializer.Deserialize<LatestCheckpoint>(pointer.ToMemory().Span, RunLayout.Json)
+                     ?? throw new InvalidDataException($"runs/{RunLayout.LatestCheckpoint(run)} is JSON null");
+        var state = await DownloadAsync(RunLayout.CheckpointFile(run, latest.Number, RunLayout.StateFile), ct).ConfigureAwait(false);
+        var weights = await DownloadAsync(RunLayout.CheckpointFile(run, latest.Number, RunLayout.WeightsFile), ct).ConfigureAwait(false);
+        var optimizer = await DownloadAsync(RunLayout.CheckpointFile(run, latest.Number, RunLayout.OptimizerFile), ct).ConfigureAwait(false);
         return (new Checkpoint(RunState.FromJson(state), weights, optimizer), etag);
     }
 
@@ -87,17 +75,16 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var number = ++checkpoint.State.CheckpointNumber;
-        var folder = CheckpointFolder(run, number);
-        await runs.GetBlobClient($"{folder}/server.pt").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
-        await runs.GetBlobClient($"{folder}/optimizer.bin").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
-        await runs.GetBlobClient($"{folder}/state.json").UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.WeightsFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.OptimizerFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.StateFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
 
-        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestPointer(number, checkpoint.State.Step, DateTimeOffset.UtcNow), StoreJson.Options);
+        var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestCheckpoint(number, checkpoint.State.Step, DateTimeOffset.UtcNow), RunLayout.Json);
         var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
         ETag etag;
         try
         {
-            var info = await runs.GetBlobClient(LatestBlob(run)).UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
+            var info = await runs.GetBlobClient(RunLayout.LatestCheckpoint(run)).UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
             etag = info.Value.ETag;
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)
@@ -112,8 +99,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task AppendJournalAsync(string run, JournalEntry entry, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var content = BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(entry, StoreJson.Options));
-        if (!await runs.GetBlobClient(JournalBlob(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false))
+        var content = BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(entry, RunLayout.Json));
+        if (!await runs.GetBlobClient(RunLayout.JournalEntry(run, entry.Step)).UploadIfNotExistsAsync(content, ct).ConfigureAwait(false))
         {
             throw new ConcurrentWriterException($"run '{run}': journal step {entry.Step} already exists (another writer applied it)");
         }
@@ -123,7 +110,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string run, long fromStep, CancellationToken ct)
     {
         var names = new List<string>();
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false)) names.Add(item.Name);
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct).ConfigureAwait(false)) names.Add(item.Name);
         names.Sort(StringComparer.Ordinal);
         var entries = new List<JournalEntry>();
         var expected = fromStep;
@@ -132,7 +119,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
             var step = long.Parse(Path.GetFileNameWithoutExtension(name), CultureInfo.InvariantCulture);
             if (step < fromStep) continue;
             if (step != expected) break;
-            var entry = JsonSerializer.Deserialize<JournalEntry>(await DownloadAsync(name, ct).ConfigureAwait(false), StoreJson.Options)
+            var entry = JsonSerializer.Deserialize<JournalEntry>(await DownloadAsync(name, ct).ConfigureAwait(false), RunLayout.Json)
                         ?? throw new InvalidDataException($"runs/{name} is JSON null");
             entries.Add(entry);
             expected++;
@@ -144,7 +131,7 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
     {
         var steps = new SortedSet<long>();
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/checkpoints/", cancellationToken: ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.CheckpointsFolder(run), cancellationToken: ct).ConfigureAwait(false))
         {
             var parts = item.Name.Split('/');
             if (parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var step)) steps.Add(step);
@@ -158,15 +145,14 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         var keep = numbers.Where(n => n <= newest).TakeLast(Math.Max(1, retention)).ToList();
         foreach (var number in numbers.Where(n => n < newest && !keep.Contains(n)))
         {
-            var folder = CheckpointFolder(run, number);
-            foreach (var file in new[] { "state.json", "server.pt", "optimizer.bin" })
+            foreach (var file in new[] { RunLayout.StateFile, RunLayout.WeightsFile, RunLayout.OptimizerFile })
             {
-                await runs.GetBlobClient($"{folder}/{file}").DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+                await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, file)).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
             }
         }
         // Journal entries before the oldest kept checkpoint can never be replayed again.
-        var oldest = RunState.FromJson(await DownloadAsync($"{CheckpointFolder(run, keep[0])}/state.json", ct).ConfigureAwait(false));
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{run}/journal/", cancellationToken: ct).ConfigureAwait(false))
+        var oldest = RunState.FromJson(await DownloadAsync(RunLayout.CheckpointFile(run, keep[0], RunLayout.StateFile), ct).ConfigureAwait(false));
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct).ConfigureAwait(false))
         {
             var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
             if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
@@ -175,6 +161,4 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
 
     private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
         (await runs.GetBlobClient(name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
-
-    private sealed record LatestPointer(long Number, long Step, DateTimeOffset WrittenAt);
 }

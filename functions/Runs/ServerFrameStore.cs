@@ -53,7 +53,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         {
             throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{MaxFrameBytes} bytes");
         }
-        var expectedBlob = StorageNames.FrameBlob(FolderFor(PayloadKind.Features), run, sequence);
+        var expectedBlob = StorageNames.FrameBlob(StorageNames.PayloadFolder(PayloadKind.Features), run, sequence);
         if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
         {
             throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
@@ -126,7 +126,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         var clock = Stopwatch.StartNew();
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var crypto = clock.Elapsed.TotalMilliseconds;
-        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
         await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
@@ -138,7 +138,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// </summary>
     public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind, CancellationToken ct)
     {
-        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
         try
         {
             var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
@@ -158,7 +158,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
-        var blob = StorageNames.FrameBlob(FolderFor(kind), run, sequence);
+        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
         if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob, sealedFrame.Length, sealedFrame.Sha256);
         return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
             ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
@@ -172,14 +172,4 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         var frame = tensors.Select(t => new FrameTensor(wireType, t.Shape, t.Values)).ToArray();
         return SecureFrameCodec.SealPooled(key, new CipherContext(run, hospital, sequence, kind, keyId), frame);
     }
-
-    public static string FolderFor(PayloadKind kind) => kind switch
-    {
-        PayloadKind.Features => "features",
-        PayloadKind.Gradients => "gradients",
-        PayloadKind.Predictions => "predictions",
-        PayloadKind.ServerOutputs => StorageNames.OutputsFolder,
-        PayloadKind.OutputGradients => StorageNames.FeaturesFolder,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
 }

@@ -8,12 +8,12 @@ namespace SplitFunctions.Functions.Steps;
 /// <summary>Evaluation at the hospital: activations in, the server layers' predictions sealed back (labels and metrics stay at the hospital).</summary>
 public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies replies)
 {
-    public async Task<MessageOutcome> EvaluateAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<MessageOutcome> EvaluateAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
         // U-shaped: the body's outputs go back and the hospital's tail makes the predictions (none cross the wire).
-        var ushaped = session.Manifest.Mode == SplitFunctions.Core.Runs.TrainingMode.UShaped;
+        var ushaped = run.Manifest.Mode == SplitFunctions.Core.Runs.TrainingMode.UShaped;
         var (kind, replyKind) = ushaped ? (PayloadKind.ServerOutputs, ReplyKind.Outputs) : (PayloadKind.Predictions, ReplyKind.Predictions);
         // Not journaled (nothing is applied), so a redelivered or duplicated request finds its answer as a blob.
         if (await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, kind, ct).ConfigureAwait(false) is { } answered)
@@ -23,11 +23,11 @@ public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies re
         }
         var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the hospital); it has {tensors.Length} tensors");
-        TrainingFrames.RequireCut(session, tensors[0]);
+        TrainingFrames.RequireCut(run, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
-        var predictions = session.Model.Predict(tensors[0].Values, batch);
+        var predictions = run.Model.Predict(tensors[0].Values, batch);
         var written = await frames.WriteOnceAsync(message.RunId, message.HospitalId, message.Sequence, kind, message.KeyId!,
-            SplitFunctions.Core.Contract.ElementType.Float32, [(predictions, [batch, .. session.Model.OutputShape])], ct).ConfigureAwait(false);
+            SplitFunctions.Core.Contract.ElementType.Float32, [(predictions, [batch, .. run.Model.OutputShape])], ct).ConfigureAwait(false);
         await replies.SendAsync(message, replyKind, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: {batch} {(ushaped ? "server outputs" : "predictions")}");
     }

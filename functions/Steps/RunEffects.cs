@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 

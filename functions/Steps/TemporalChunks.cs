@@ -14,13 +14,13 @@ namespace SplitFunctions.Functions.Steps;
 /// </summary>
 public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, HospitalReplies replies, TemporalEpochs epochs)
 {
-    public async Task<MessageOutcome> IndexChunkAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<MessageOutcome> IndexChunkAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        if (session.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {session.Manifest.Mode}: 'chunk' messages belong to temporal runs", ct).ConfigureAwait(false);
-        var applied = RunEffects.IsApplied(session, message);
-        if (session.State.Done.ContainsKey(message.HospitalId) && !applied)
+        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'chunk' messages belong to temporal runs", ct).ConfigureAwait(false);
+        var applied = RunEffects.IsApplied(run, message);
+        if (run.State.Done.ContainsKey(message.HospitalId) && !applied)
         {
             return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' already marked its upload complete; a chunk after 'done' is not accepted", ct).ConfigureAwait(false);
         }
@@ -28,42 +28,42 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
         {
             // Validate now (decrypt, decode, shapes, NaN) so bad data is rejected while the hospital can still hear about it.
             var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
-            TrainingFrames.RequireTrainingFrame(session, tensors);
-            var entry = RunEffects.Entry(session, message, JournalKinds.Chunk);
-            RunEffects.ApplyChunk(session, new FeatureChunk(message.HospitalId, message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!));
-            await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+            TrainingFrames.RequireTrainingFrame(run, tensors);
+            var entry = RunEffects.Entry(run, message, JournalKinds.Chunk);
+            RunEffects.ApplyChunk(run, new FeatureChunk(message.HospitalId, message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!));
+            await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
         }
         await replies.SendAsync(message, ReplyKind.Accepted, null, 0, null, null, null, ct).ConfigureAwait(false);
-        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: chunk indexed ({session.State.Chunks.Count} in all)");
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: chunk indexed ({run.State.Chunks.Count} in all)");
     }
 
-    public async Task<MessageOutcome> CompleteHospitalAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<MessageOutcome> CompleteHospitalAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        var state = session.State;
-        if (session.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {session.Manifest.Mode}: 'done' messages belong to temporal runs", ct).ConfigureAwait(false);
+        var state = run.State;
+        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'done' messages belong to temporal runs", ct).ConfigureAwait(false);
         var expected = message.ChunkCount ?? 0;
         var indexed = state.Chunks.Count(c => c.Hospital == message.HospitalId);
         if (!state.Done.ContainsKey(message.HospitalId))
         {
             if (indexed < expected) return MessageOutcome.Deferred($"{message.HospitalId}: {indexed} of {expected} chunks indexed so far");
             if (indexed > expected) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but {indexed} were indexed", ct).ConfigureAwait(false);
-            var entry = RunEffects.Entry(session, message, JournalKinds.Done);
-            RunEffects.ApplyDone(session, message.HospitalId, message.Sequence, expected);
-            await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
-            await runs.CheckpointAsync(session, ct).ConfigureAwait(false);
+            var entry = RunEffects.Entry(run, message, JournalKinds.Done);
+            RunEffects.ApplyDone(run, message.HospitalId, message.Sequence, expected);
+            await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
+            await runs.CheckpointAsync(run, ct).ConfigureAwait(false);
         }
-        if (session.Manifest.Hospitals.Any(h => !state.Done.ContainsKey(h)))
+        if (run.Manifest.Hospitals.Any(h => !state.Done.ContainsKey(h)))
         {
             await replies.SendAsync(message, ReplyKind.Accepted, null, 0, null, null, null, ct).ConfigureAwait(false);
-            var waiting = string.Join(", ", session.Manifest.Hospitals.Where(h => !state.Done.ContainsKey(h)));
+            var waiting = string.Join(", ", run.Manifest.Hospitals.Where(h => !state.Done.ContainsKey(h)));
             return MessageOutcome.Completed($"{message.HospitalId} complete; waiting for {waiting}");
         }
         // One epoch per delivery: a kill costs at most the epoch in flight, and only kills within one epoch count
         // towards poisoning this message (docs/deploy.md).
-        if (await epochs.TrainNextEpochAsync(session, ct).ConfigureAwait(false) && state.EpochsCompleted < session.Manifest.Epochs)
-            return MessageOutcome.Continue($"temporal epoch {state.EpochsCompleted}/{session.Manifest.Epochs} done; the next comes with the next delivery");
+        if (await epochs.TrainNextEpochAsync(run, ct).ConfigureAwait(false) && state.EpochsCompleted < run.Manifest.Epochs)
+            return MessageOutcome.Continue($"temporal epoch {state.EpochsCompleted}/{run.Manifest.Epochs} done; the next comes with the next delivery");
         var loss = state.Epochs.LastOrDefault()?.Loss ?? double.NaN;
         await replies.SendAsync(message, ReplyKind.Accepted, null, 0, null, loss, null, ct).ConfigureAwait(false);
         return MessageOutcome.Completed($"temporal training complete: {state.EpochsCompleted} epochs, final loss {loss:F4}");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 
@@ -16,11 +17,11 @@ public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStrea
     /// Trains the next epoch not yet completed and checkpoints it; returns false once every epoch is done (nothing
     /// trained then). One epoch per call: the caller hands the rest back to the queue as a fresh delivery.
     /// </summary>
-    public async Task<bool> TrainNextEpochAsync(LeasedRun session, CancellationToken ct)
+    public async Task<bool> TrainNextEpochAsync(LeasedRun run, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        var state = session.State;
-        var manifest = session.Manifest;
+        ArgumentNullException.ThrowIfNull(run);
+        var state = run.State;
+        var manifest = run.Manifest;
         if (state.EpochsCompleted >= manifest.Epochs)
         {
             features.Cache.Release(manifest.RunId);
@@ -30,16 +31,16 @@ public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStrea
         // resumes it (whatever its own setting) trains the same batches.
         if (state.TemporalWindowBytes <= 0) state.TemporalWindowBytes = windowBytes;
         ct.ThrowIfCancellationRequested();
-        if (!session.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal training");
+        if (!run.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal training");
         var clock = Stopwatch.StartNew();
         var epoch = state.EpochsCompleted;
-        var (loss, samples) = await session.Model.TrainEpochAsync(features.ReadEpochAsync(session, epoch, state.TemporalWindowBytes, ct), ct).ConfigureAwait(false);
+        var (loss, samples) = await run.Model.TrainEpochAsync(features.ReadEpochAsync(run, epoch, state.TemporalWindowBytes, ct), ct).ConfigureAwait(false);
         state.EpochsCompleted++;
         state.BatchesApplied += (samples + manifest.BatchSize - 1) / manifest.BatchSize;
         state.Epochs.Add(new EpochRecord(epoch + 1, loss, samples, clock.Elapsed.TotalSeconds));
         // Lost while this epoch computed: its result is not this instance's to record; the new owner redoes the epoch.
-        if (!session.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal epoch {epoch + 1}");
-        await runs.CheckpointAsync(session, ct).ConfigureAwait(false);
+        if (!run.Lease.IsHeld) throw new ConcurrentWriterException($"run '{manifest.RunId}': lease lost during temporal epoch {epoch + 1}");
+        await runs.CheckpointAsync(run, ct).ConfigureAwait(false);
         if (state.EpochsCompleted >= manifest.Epochs) features.Cache.Release(manifest.RunId);
         LogEpoch(logger, manifest.RunId, epoch + 1, manifest.Epochs, loss, samples / clock.Elapsed.TotalSeconds);
         return true;

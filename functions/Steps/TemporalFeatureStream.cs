@@ -1,5 +1,6 @@
 using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Data;
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 
@@ -55,25 +56,25 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChun
     /// The windows of one epoch, decrypted, each with its sample order; window k+1 is read while the caller trains on k.
     /// </summary>
     public async IAsyncEnumerable<(TrainingSet Window, int[] Order)> ReadEpochAsync(
-        LeasedRun session, int epoch, long windowBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        LeasedRun run, int epoch, long windowBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        var plan = PlanWindows(session.State.Chunks, session.Manifest.Seed, epoch, windowBytes);
+        ArgumentNullException.ThrowIfNull(run);
+        var plan = PlanWindows(run.State.Chunks, run.Manifest.Seed, epoch, windowBytes);
         if (plan.Count == 0) yield break;
-        var next = ReadWindowAsync(session, plan[0], ct);
+        var next = ReadWindowAsync(run, plan[0], ct);
         for (var w = 0; w < plan.Count; w++)
         {
             var window = await next.ConfigureAwait(false);
             // Start the next read before handing this window out: decryption overlaps the compute.
-            next = w + 1 < plan.Count ? ReadWindowAsync(session, plan[w + 1], ct) : null!;
-            yield return (window, BatchOrder.Shuffle(window.Count, WindowSeed(session.Manifest.Seed, w), epoch));
+            next = w + 1 < plan.Count ? ReadWindowAsync(run, plan[w + 1], ct) : null!;
+            yield return (window, BatchOrder.Shuffle(window.Count, WindowSeed(run.Manifest.Seed, w), epoch));
         }
     }
 
-    private Task<TrainingSet> ReadWindowAsync(LeasedRun session, IReadOnlyList<FeatureChunk> chunks, CancellationToken ct) => Task.Run(async () =>
+    private Task<TrainingSet> ReadWindowAsync(LeasedRun run, IReadOnlyList<FeatureChunk> chunks, CancellationToken ct) => Task.Run(async () =>
     {
         var parts = new List<(float[] Features, float[] Labels)>(chunks.Count);
-        var runId = session.Manifest.RunId;
+        var runId = run.Manifest.RunId;
         foreach (var chunk in chunks)
         {
             if (Cache.TryGet(runId, chunk, out var cachedFeatures, out var cachedLabels))
@@ -97,6 +98,6 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChun
             fo += f.Length;
             lo += l.Length;
         }
-        return new TrainingSet(features, labels, session.Model.CutShape);
+        return new TrainingSet(features, labels, run.Model.CutShape);
     }, ct);
 }

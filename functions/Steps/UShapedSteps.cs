@@ -16,47 +16,47 @@ namespace SplitFunctions.Functions.Steps;
 /// </summary>
 public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, HospitalReplies replies)
 {
-    public async Task<MessageOutcome> ForwardAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<MessageOutcome> ForwardAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        if (session.Manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(session, message, ct).ConfigureAwait(false);
-        if (RunEffects.IsApplied(session, message)) return await AnswerFromRecordAsync(message, ReplyKind.Outputs, ct).ConfigureAwait(false);
+        if (run.Manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(run, message, ct).ConfigureAwait(false);
+        if (RunEffects.IsApplied(run, message)) return await AnswerFromRecordAsync(message, ReplyKind.Outputs, ct).ConfigureAwait(false);
 
         var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a U-shaped forward leg holds the head's activations only (labels stay at the hospital); it has {tensors.Length} tensors");
-        TrainingFrames.RequireCut(session, tensors[0]);
+        TrainingFrames.RequireCut(run, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
-        var outputs = session.Model.ForwardOutputs(tensors[0].Values, batch);
-        var abandoned = session.State.OpenForwards.GetValueOrDefault(message.HospitalId);
-        var entry = RunEffects.Entry(session, message, JournalKinds.Forward);
-        RunEffects.ApplyForward(session, message.HospitalId, new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
+        var outputs = run.Model.ForwardOutputs(tensors[0].Values, batch);
+        var abandoned = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
+        var entry = RunEffects.Entry(run, message, JournalKinds.Forward);
+        RunEffects.ApplyForward(run, message.HospitalId, new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
         // Until the journal entry exists the leg is in memory only: a failure from here drops the run (MessageRouter).
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.ServerOutputs, message.KeyId!,
-            session.Manifest.FeatureType, [(outputs, [batch, .. session.Model.OutputShape])], ct).ConfigureAwait(false);
-        await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+            run.Manifest.FeatureType, [(outputs, [batch, .. run.Model.OutputShape])], ct).ConfigureAwait(false);
+        await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
         await replies.SendAsync(message, ReplyKind.Outputs, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
         var note = abandoned is null ? "" : $" (forward leg #{abandoned.Sequence} never got its backward leg and is dropped)";
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: forward leg, {batch} outputs{note}");
     }
 
-    public async Task<MessageOutcome> BackwardAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<MessageOutcome> BackwardAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        var manifest = session.Manifest;
-        if (manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(session, message, ct).ConfigureAwait(false);
-        if (RunEffects.IsApplied(session, message)) return await AnswerFromRecordAsync(message, ReplyKind.Gradients, ct).ConfigureAwait(false);
+        var manifest = run.Manifest;
+        if (manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(run, message, ct).ConfigureAwait(false);
+        if (RunEffects.IsApplied(run, message)) return await AnswerFromRecordAsync(message, ReplyKind.Gradients, ct).ConfigureAwait(false);
 
-        var open = session.State.OpenForwards.GetValueOrDefault(message.HospitalId);
+        var open = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
         if (open is null || open.Sequence != message.Sequence - 1)
         {
             var state = open is null ? "none is open" : $"the open one is #{open.Sequence}";
             return await replies.RejectAsync(message, $"backward leg #{message.Sequence} answers forward leg #{message.Sequence - 1}, but {state} for hospital '{message.HospitalId}': send the batch's forward leg first", ct).ConfigureAwait(false);
         }
         var (activations, outputGradient) = await ReadLegsAsync(frames, message.RunId, message.HospitalId, open, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
-        TrainingFrames.RequireCut(session, activations);
-        long[] expected = [activations.Shape[0], .. session.Model.OutputShape];
+        TrainingFrames.RequireCut(run, activations);
+        long[] expected = [activations.Shape[0], .. run.Model.OutputShape];
         if (!outputGradient.Shape.SequenceEqual(expected))
         {
             throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"the backward leg's gradient has shape [{string.Join(",", outputGradient.Shape)}]; the forward leg's outputs were [{string.Join(",", expected)}]");
@@ -68,13 +68,13 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
             return await replies.RejectAsync(message, FormattableString.Invariant(
                 $"backward leg #{message.Sequence} expired: its forward leg #{open.Sequence} was opened {age.TotalSeconds:F0} s ago, more than uShaped.secondLegTimeoutSeconds ({manifest.UShaped.SecondLegTimeoutSeconds} s); nothing was applied, send the batch again from its forward leg"), ct).ConfigureAwait(false);
         }
-        var entry = RunEffects.Entry(session, message, JournalKinds.Backward);
-        var gradient = RunEffects.ApplyBackward(session, message.HospitalId, message.Sequence, activations, outputGradient);
+        var entry = RunEffects.Entry(run, message, JournalKinds.Backward);
+        var gradient = RunEffects.ApplyBackward(run, message.HospitalId, message.Sequence, activations, outputGradient);
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
             manifest.FeatureType, [(gradient, activations.Shape)], ct).ConfigureAwait(false);
-        await runs.CommitAsync(session, entry, ct).ConfigureAwait(false);
+        await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
         await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
-        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: backward leg, step {session.State.BatchesApplied}");
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: backward leg, step {run.State.BatchesApplied}");
     }
 
     /// <summary>Both legs' frames: the forward leg's activations (from its record) and the backward leg's dL/d(output); one tensor each.</summary>
@@ -102,6 +102,6 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replayed {message.Kind.ToString().ToLowerInvariant()} leg answered from the record");
     }
 
-    private Task<MessageOutcome> WrongModeAsync(LeasedRun session, FrameMessage message, CancellationToken ct) =>
-        replies.RejectAsync(message, $"run '{session.Manifest.RunId}' is {session.Manifest.Mode}: '{message.Kind.ToString().ToLowerInvariant()}' legs belong to U-shaped runs", ct);
+    private Task<MessageOutcome> WrongModeAsync(LeasedRun run, FrameMessage message, CancellationToken ct) =>
+        replies.RejectAsync(message, $"run '{run.Manifest.RunId}' is {run.Manifest.Mode}: '{message.Kind.ToString().ToLowerInvariant()}' legs belong to U-shaped runs", ct);
 }

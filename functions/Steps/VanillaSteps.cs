@@ -23,54 +23,54 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     /// (model, optimizer, state) under the gate, so the checkpoint holds exactly the journaled steps while the next step
     /// computes.
     /// </summary>
-    public async Task<Task<MessageOutcome>> TrainAsync(LeasedRun session, FrameMessage message, CancellationToken ct)
+    public async Task<Task<MessageOutcome>> TrainAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        var manifest = session.Manifest;
+        var manifest = run.Manifest;
         if (manifest.Mode != TrainingMode.Vanilla) return Task.FromResult(await replies.RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false));
-        if (RunEffects.IsApplied(session, message))
+        if (RunEffects.IsApplied(run, message))
         {
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4). The record is durable
             // only once the commits still running are.
-            await session.PendingCommit.ConfigureAwait(false);
+            await run.PendingCommit.ConfigureAwait(false);
             var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct).ConfigureAwait(false)
                 ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its gradient blob is missing; the message is retried");
-            var record = session.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
+            var record = run.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await replies.SendAsync(message, ReplyKind.Gradients, blob, length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
             return Task.FromResult(MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record"));
         }
 
         var clock = Stopwatch.StartNew();
         var (tensors, readTimings) = await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
-        TrainingFrames.RequireTrainingFrame(session, tensors);
-        var entry = RunEffects.Entry(session, message, JournalKinds.Train);
+        TrainingFrames.RequireTrainingFrame(run, tensors);
+        var entry = RunEffects.Entry(run, message, JournalKinds.Train);
         var computeStart = clock.Elapsed;
-        var (loss, gradient) = RunEffects.ApplyTrain(session, message.HospitalId, message.Sequence, tensors);
+        var (loss, gradient) = RunEffects.ApplyTrain(run, message.HospitalId, message.Sequence, tensors);
         var compute = clock.Elapsed - computeStart;
-        var applied = session.State.BatchesApplied;
+        var applied = run.State.BatchesApplied;
         // Until its journal entry exists the step is in memory only: a failed commit drops the run (MessageRouter). The
         // next step's entry takes the next number now, while this one may still be committing.
-        session.State.Step = entry.Step + 1;
-        var checkpointDue = LeasedRuns.CheckpointDue(session);
+        run.State.Step = entry.Step + 1;
+        var checkpointDue = LeasedRuns.CheckpointDue(run);
         // Still under the gate: the copy is the model after exactly this step, whatever later steps do before it is written.
-        var snapshot = checkpointDue ? session.SnapshotCheckpoint() : null;
-        var commit = CommitAsync(session, message, entry, applied, loss, gradient, tensors[0].Shape, session.PendingCommit, snapshot,
+        var snapshot = checkpointDue ? run.SnapshotCheckpoint() : null;
+        var commit = CommitAsync(run, message, entry, applied, loss, gradient, tensors[0].Shape, run.PendingCommit, snapshot,
             new StepTimings(readTimings.TransferMs, readTimings.CryptoMs, compute.TotalMilliseconds, 0, 0, 0), ct);
-        session.PendingCommit = commit;
+        run.PendingCommit = commit;
         return commit;
     }
 
-    private async Task<MessageOutcome> CommitAsync(LeasedRun session, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
+    private async Task<MessageOutcome> CommitAsync(LeasedRun run, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
         Task previous, Checkpoint? snapshot, StepTimings timings, CancellationToken ct)
     {
         // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that
         // fails to commit leaves at most a gradient blob that its re-application overwrites.
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
-            session.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
+            run.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
         await previous.ConfigureAwait(false);
         var commitStart = Stopwatch.GetTimestamp();
-        await runs.CommitStepAsync(session, entry, snapshot, ct).ConfigureAwait(false);
+        await runs.CommitStepAsync(run, entry, snapshot, ct).ConfigureAwait(false);
         await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
         timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
         {

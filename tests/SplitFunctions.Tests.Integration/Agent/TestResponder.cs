@@ -1,37 +1,41 @@
 using System.Collections.Concurrent;
 using Azure.Storage.Queues.Models;
+using Microsoft.Extensions.Logging.Abstractions;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Core.Storage;
+using SplitFunctions.Functions.Runs;
 
 namespace SplitFunctions.Tests.Agent;
 
 /// <summary>
-/// Plays the function's part over real Azurite with the real engine (the function itself lives on main): drains
-/// `features`, opens each frame, runs the server layers, answers gradients / predictions / accepted, and keeps a
-/// per-hospital watermark so a replayed sequence is answered from the stored reply and never applied twice.
+/// Plays the function's part over real Azurite for agent tests that need replies the function would not send (stray
+/// rejections, a slow first reply, rejections on demand) and a record of what was applied. The step itself is the
+/// function's: its server layers (<see cref="ServerModel"/>), its frame store (<see cref="ServerFrameStore"/>: open,
+/// seal, upload) and its replies (<see cref="HospitalReplies"/>). It drains `features`, answers gradients / predictions /
+/// accepted, and keeps a per-hospital watermark so a replayed sequence is answered from the stored reply and never
+/// applied twice. No journal, lease or checkpoint: tests of those run the function itself (<see cref="DrainFunction"/>).
 /// </summary>
 internal sealed class TestResponder : IAsyncDisposable
 {
     private readonly StorageConnection _storage;
-    private readonly LocalKeyStore _keys;
     private readonly RunManifest _manifest;
-    private readonly Network _server;
-    private readonly Optimizer _optimizer;
+    private readonly ServerModel _server;
+    private readonly ServerFrameStore _frames;
+    private readonly HospitalReplies _replies;
     private readonly CancellationTokenSource _cts = new();
     private readonly Task _loop;
 
     public TestResponder(StorageConnection storage, LocalKeyStore keys, RunManifest manifest)
     {
         _storage = storage;
-        _keys = keys;
         _manifest = manifest;
-        TorchRuntime.Seed(manifest.Seed);
-        _server = manifest.ModelDefinition.BuildServer(manifest.CutShape);
-        _optimizer = Optimizer.Create(_server, manifest.Optimizer);
+        _server = new ServerModel(manifest, TorchSharp.torch.CPU);
+        _frames = new ServerFrameStore(storage, keys);
+        _replies = new HospitalReplies(_frames, NullLogger<HospitalReplies>.Instance);
         _loop = Task.Run(() => LoopAsync(_cts.Token));
     }
 
@@ -93,20 +97,13 @@ internal sealed class TestResponder : IAsyncDisposable
 
     private async Task HandleAsync(FrameMessage message, CancellationToken ct)
     {
-        var container = _storage.GetBlobContainerClient(StorageNames.HospitalContainer(message.HospitalId));
-        var replies = _storage.GetQueueClient(StorageNames.RepliesQueue(message.HospitalId));
-        async Task Reply(ReplyKind kind, string? blob = null, SealedFrame? frame = null, double? loss = null, string? reason = null) =>
-            await replies.SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
-            {
-                RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = kind,
-                Blob = blob, Length = frame?.Length ?? 0, Sha256 = frame?.Sha256, KeyId = frame is null ? null : message.KeyId, Loss = loss, Reason = reason,
-                Answers = message.Mac,
-            }), cancellationToken: ct);
+        Task Reply(ReplyKind kind, (string Blob, long Length, string Sha256)? frame = null, double? loss = null) =>
+            _replies.SendAsync(message, kind, frame?.Blob, frame?.Length ?? 0, frame?.Sha256, loss, null, ct);
 
         if (message.Kind == FrameKind.Train && Interlocked.Increment(ref _trainSeen) == 1 && FirstReplyDelay > TimeSpan.Zero) await Task.Delay(FirstReplyDelay, ct);
         if (StrayRejections && message.Kind == FrameKind.Train)
         {
-            await replies.SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
+            await _frames.Replies(message.HospitalId).SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
             {
                 RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = ReplyKind.Rejected,
                 Reason = "blob does not exist", Answers = new string('e', MessageAuthentication.MacHexLength),
@@ -115,7 +112,7 @@ internal sealed class TestResponder : IAsyncDisposable
         if (RejectKind is { } reject && reject.Kind == message.Kind)
         {
             Interlocked.Increment(ref Rejections);
-            await Reply(ReplyKind.Rejected, reason: reject.Reason);
+            await _replies.RejectAsync(message, reject.Reason, ct);
             return;
         }
         var replay = message.Sequence <= Watermarks.GetValueOrDefault(message.HospitalId, -1);
@@ -124,49 +121,35 @@ internal sealed class TestResponder : IAsyncDisposable
             await Reply(ReplyKind.Accepted);
             return;
         }
-        var key = _keys.GetKey(message.HospitalId, message.KeyId);
         if (message.Kind == FrameKind.Train && replay)
         {
             // Answer from the record: the stored gradient blob, never a second step.
             Interlocked.Increment(ref Replays);
-            var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
-            var bytes = (await container.GetBlobClient(name).DownloadContentAsync(ct)).Value.Content.ToArray();
-            await Reply(ReplyKind.Gradients, name, new SealedFrame(bytes, SecureFrameCodec.Digest(bytes)), 0.0);
+            var stored = await _frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct)
+                ?? throw new InvalidOperationException($"{message.HospitalId}#{message.Sequence} was applied but its gradient blob is gone");
+            await Reply(ReplyKind.Gradients, stored, 0.0);
             return;
         }
-        var blob = (await container.GetBlobClient(message.Blob!).DownloadContentAsync(ct)).Value.Content.ToArray();
-        var tensors = SecureFrameCodec.Open(key, message, blob);
+        var (tensors, _) = await _frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct);
         var n = (int)tensors[0].Shape[0];
         switch (message.Kind)
         {
             case FrameKind.Train:
             {
-                using var scope = TorchSharp.torch.NewDisposeScope();
-                var x = TensorData.FromFloats(tensors[0].Values, tensors[0].Shape).requires_grad_();
-                var y = TensorData.FromFloats(tensors[1].Values, [n, 1]);
-                _optimizer.ZeroGrad();
-                var p = _server.Forward(x, train: true);
-                var loss = Loss.Compute(_manifest.Loss, p, y, backward: true);
-                _optimizer.Step();
-                var g = x.grad!;
-                var name = StorageNames.FrameBlob(StorageNames.GradientsFolder, message.RunId, message.Sequence);
-                var frame = SecureFrameCodec.Seal(key, new CipherContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, key.KeyId),
-                    new FrameTensor(_manifest.FeatureType, tensors[0].Shape, g.ToFloats()));
-                await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
+                var (loss, gradient) = _server.TrainStep(tensors[0].Values, tensors[1].Values, n);
+                var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
+                    _manifest.FeatureType, [(gradient, tensors[0].Shape)], ct);
                 Watermarks[message.HospitalId] = message.Sequence;
                 Applied.GetOrAdd(message.HospitalId, _ => []).Add(message.Sequence);
-                await Reply(ReplyKind.Gradients, name, frame, loss);
+                await Reply(ReplyKind.Gradients, (written.Blob, written.Length, written.Sha256), loss);
                 break;
             }
             case FrameKind.Evaluate:
             {
-                using var x = TensorData.FromFloats(tensors[0].Values, tensors[0].Shape);
-                using var p = _server.Forward(x, train: false);
-                var name = StorageNames.FrameBlob(StorageNames.PredictionsFolder, message.RunId, message.Sequence);
-                var frame = SecureFrameCodec.Seal(key, new CipherContext(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, key.KeyId),
-                    new FrameTensor(ElementType.Float32, [n, 1], p.ToFloats()));
-                await container.GetBlobClient(name).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob), ct);
-                await Reply(ReplyKind.Predictions, name, frame);
+                var predictions = _server.Predict(tensors[0].Values, n);
+                var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
+                    ElementType.Float32, [(predictions, [n, 1])], ct);
+                await Reply(ReplyKind.Predictions, (written.Blob, written.Length, written.Sha256));
                 break;
             }
             default:
@@ -184,7 +167,6 @@ internal sealed class TestResponder : IAsyncDisposable
     {
         await _cts.CancelAsync();
         await _loop;
-        _optimizer.Dispose();
         _server.Dispose();
         _cts.Dispose();
     }

@@ -51,7 +51,7 @@ public sealed class OverlappedCommitTests
         var rebuilt = (await other.OpenAsync("run-1", CancellationToken.None))!;
         rebuilt.State.BatchesApplied.Should().Be(Steps);
         rebuilt.State.Watermarks.Should().Equal(new Dictionary<string, long> { ["alpha"] = 14, ["beta"] = 14 });
-        TrainingServiceTests.WeightsOf(rebuilt.Model.SaveWeights()).Should().Equal(TrainingServiceTests.WeightsOf(liveWeights),
+        MessageRouterTests.WeightsOf(rebuilt.Model.SaveWeights()).Should().Equal(MessageRouterTests.WeightsOf(liveWeights),
             "checkpoint + journal replay reproduce the model the overlapped steps trained");
         for (var seq = 0; seq < Steps / 2; seq++)
         {

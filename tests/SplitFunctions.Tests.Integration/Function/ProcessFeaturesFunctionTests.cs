@@ -13,7 +13,7 @@ namespace SplitFunctions.Tests.Function;
 
 /// <summary>
 /// The isolated-worker function: the metadata the build writes for the Functions host, host.json, and real queue
-/// messages from Azurite through the trigger's entry point into the training service and back.
+/// messages from Azurite through the trigger's entry point into the server and back.
 /// </summary>
 public sealed class ProcessFeaturesFunctionTests
 {

@@ -64,7 +64,7 @@ internal sealed class RunHarness : IAsyncDisposable
         return harness;
     }
 
-    /// <summary>An in-process training service over this Azurite (what drain mode and the custom handler wrap).</summary>
+    /// <summary>An in-process server (its message router) over this Azurite (what drain mode and the custom handler wrap).</summary>
     public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3,
         long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {
@@ -121,7 +121,7 @@ internal sealed class RunHarness : IAsyncDisposable
         if (labels is not null) tensors.Add(new(ElementType.Float32, [labels.Length, 1], labels));
         var key = Keys.GetKey(hospital, Keys.GetCurrentKeyId(hospital)!);
         var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
-        var blob = StorageNames.FrameBlob(ServerFrameStore.FolderFor(PayloadKind.Features), Manifest.RunId, sequence);
+        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(PayloadKind.Features), Manifest.RunId, sequence);
         await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {

@@ -74,7 +74,7 @@ public sealed class RunOwnershipTests
         taken.Should().NotBeNull("the lease was released, not left to expire");
         taken!.State.Watermarks["alpha"].Should().Be(2);
         taken.SinceCheckpoint.Should().Be(0, "nothing left to replay from the journal");
-        TrainingServiceTests.WeightsOf(taken.Model.SaveWeights()).Should().Equal(TrainingServiceTests.WeightsOf(weights));
+        MessageRouterTests.WeightsOf(taken.Model.SaveWeights()).Should().Equal(MessageRouterTests.WeightsOf(weights));
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class RunOwnershipTests
     {
         var uninterrupted = await TemporalAsync(breakLease: false);
         var resumed = await TemporalAsync(breakLease: true);
-        TrainingServiceTests.WeightsOf(resumed).Should().Equal(TrainingServiceTests.WeightsOf(uninterrupted));
+        MessageRouterTests.WeightsOf(resumed).Should().Equal(MessageRouterTests.WeightsOf(uninterrupted));
 
         static async Task<byte[]> TemporalAsync(bool breakLease)
         {
@@ -106,7 +106,7 @@ public sealed class RunOwnershipTests
             // Another instance takes the run while instance-a trains: break its lease and acquire it under instance-b's id.
             var training = service.ProcessToEndAsync(last, 1, CancellationToken.None);
             while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 4) await Task.Delay(5);
-            var leaseBlob = store.Container.GetBlobClient(RunStore.LeaseBlob("run-1"));
+            var leaseBlob = store.Container.GetBlobClient(RunLayout.Lease("run-1"));
             await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-a", "run-1")).BreakAsync(TimeSpan.Zero);
             await leaseBlob.GetBlobLeaseClient(RunLease.LeaseIdFor("instance-b", "run-1")).AcquireAsync(RunLease.Duration);
             var lostAt = (await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Max();

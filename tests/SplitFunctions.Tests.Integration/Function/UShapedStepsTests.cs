@@ -61,7 +61,7 @@ public sealed class UShapedStepsTests
         session!.State.BatchesApplied.Should().Be(1, "two deliveries of each leg are one step");
         session.State.OpenForwards.Should().BeEmpty();
         session.Model.SaveWeights().Should().NotBeEmpty();
-        TrainingServiceTests.WeightsOf(session.Model.SaveWeights(), UShapedBody()).Should().Equal(TrainingServiceTests.WeightsOf(direct.SaveWeights(), UShapedBody()));
+        MessageRouterTests.WeightsOf(session.Model.SaveWeights(), UShapedBody()).Should().Equal(MessageRouterTests.WeightsOf(direct.SaveWeights(), UShapedBody()));
     }
 
     [Fact]
@@ -86,7 +86,7 @@ public sealed class UShapedStepsTests
             }
             var session = await sessions.OpenAsync("run-1", CancellationToken.None);
             session!.State.BatchesApplied.Should().Be(3);
-            var weights = TrainingServiceTests.WeightsOf(session.Model.SaveWeights(), UShapedBody());
+            var weights = MessageRouterTests.WeightsOf(session.Model.SaveWeights(), UShapedBody());
             await sessions.DisposeAsync();
             return weights;
         }

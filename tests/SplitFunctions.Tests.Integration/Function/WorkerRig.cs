@@ -36,7 +36,7 @@ internal sealed class WorkerRig : IAsyncDisposable
         var collection = new ServiceCollection();
         collection.AddSingleton<IConfiguration>(configuration);
         collection.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
-        collection.AddTrainingService(new ServerInstance(instanceId));
+        collection.AddSplitServer(new ServerInstance(instanceId));
         services = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         services.RequireValidSettings();
         Function = new ProcessFeaturesFunction(services.GetRequiredService<IMessageProcessor>(), services.GetRequiredService<PoisonQueue>(), services.GetRequiredService<StorageConnection>(),

@@ -1,3 +1,4 @@
+using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Hosting;
 using SplitFunctions.Functions.Runs;
 using SplitFunctions.Functions.Steps;

@@ -10,8 +10,8 @@ using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Function;
 
-/// <summary>The training service against a real Azurite and the real engine, without a host around it.</summary>
-public sealed class TrainingServiceTests
+/// <summary>The server's message router and steps against a real Azurite and the real engine, without a host around it.</summary>
+public sealed class MessageRouterTests
 {
     [Fact]
     public async Task A_vanilla_step_returns_the_gradient_an_in_process_computation_gives()

@@ -1,30 +1,29 @@
-using SplitFunctions.Core.Baselines;
-using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
-using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
-using SplitFunctions.Functions.Hosting;
-using SplitFunctions.Functions.Runs;
 using TorchSharp;
 
-namespace SplitFunctions.Functions.Steps;
+namespace SplitFunctions.Core.Model;
 
 /// <summary>
-/// The server layers of one run and their optimizer: the compute of a split-learning step, with no I/O.
-/// Initial weights come from the run's seed exactly as the in-process baselines build their server part. The function
-/// never builds a client layer: the hospitals' initial client weights derive from a consortium secret it does not hold.
+/// The server layers of one run and their optimizer: the compute of a split-learning step, with no I/O. The function's
+/// steps run it on frames, and the in-process baselines (<see cref="Baselines.SplitModel"/>) run the same step on the
+/// client part's activations. The function never builds a client layer: the hospitals' initial client weights derive
+/// from a consortium secret it does not hold.
 /// </summary>
 public sealed class ServerModel : IDisposable
 {
     private readonly Network network;
     private readonly Optimizer optimizer;
-    private readonly RunManifest manifest;
+    private readonly LossKind loss;
+    private readonly int batchSize;
 
+    /// <summary>The server part of a run: its initial weights from the run's seed, for the manifest's cut (or U-shaped body).</summary>
     public ServerModel(RunManifest manifest, torch.Device device)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        this.manifest = manifest;
-        // As SplitModel.Create builds its server part: seed, then the server layers for the manifest's cut.
+        loss = manifest.Loss;
+        batchSize = manifest.BatchSize;
+        // Seed, then the server layers for the manifest's cut (as SplitModel.Create builds its server part).
         network = TorchRuntime.Seeded(manifest.Seed, () =>
         {
             if (manifest.Mode != TrainingMode.UShaped) return manifest.ModelDefinition.BuildServer(manifest.CutShape, device);
@@ -38,7 +37,23 @@ public sealed class ServerModel : IDisposable
         Device = device;
     }
 
+    /// <summary>The server part of <paramref name="definition"/> after a cut of <paramref name="cutShape"/>, its weights from <paramref name="seed"/>.</summary>
+    public ServerModel(ModelDefinition definition, ReadOnlySpan<long> cutShape, ulong seed, OptimizerSettings optimizer, torch.Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        loss = definition.Loss;
+        batchSize = definition.BatchSize;
+        var cut = cutShape.ToArray();
+        network = TorchRuntime.Seeded(seed, () => definition.BuildServer(cut, device));
+        this.optimizer = Optimizer.Create(network, optimizer);
+        Device = network.Device;
+    }
+
     public torch.Device Device { get; }
+
+    /// <summary>The server layers themselves (their state for checkpoints and averaging; the baselines' evaluation).</summary>
+    public Network Network => network;
 
     public long[] CutShape => network.InputShape;
 
@@ -59,13 +74,27 @@ public sealed class ServerModel : IDisposable
     public (double Loss, float[] ActivationGradient) TrainStep(float[] activations, float[] labels, int batch)
     {
         using var scope = torch.NewDisposeScope();
-        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device).requires_grad_();
+        var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
         var y = TensorData.FromFloats(labels, [batch, 1], Device);
+        var gradient = TrainStep(a, y, out var batchLoss);
+        return (batchLoss, gradient.ToFloats());
+    }
+
+    /// <summary>
+    /// The vanilla step on tensors: forward from <paramref name="activations"/> (taken as a leaf: detached from any
+    /// graph they belong to), loss against <paramref name="labels"/> ([batch, 1]), backward, optimizer step. Returns
+    /// dL/dA, owned by the caller's dispose scope.
+    /// </summary>
+    public torch.Tensor TrainStep(torch.Tensor activations, torch.Tensor labels, out double batchLoss)
+    {
+        ArgumentNullException.ThrowIfNull(activations);
+        ArgumentNullException.ThrowIfNull(labels);
+        var a = activations.detach().requires_grad_();
         optimizer.ZeroGrad();
         var prediction = network.Forward(a, train: true);
-        var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
+        batchLoss = Loss.Compute(loss, prediction, labels, backward: true);
         optimizer.Step();
-        return (loss, a.grad!.ToFloats());
+        return a.grad!;
     }
 
     /// <summary>U-shaped first leg: the body's outputs for the head's activations (training mode; nothing changes).</summary>
@@ -101,19 +130,18 @@ public sealed class ServerModel : IDisposable
         var y = TensorData.FromFloats(labels, [batch, 1], Device);
         optimizer.ZeroGrad();
         var prediction = network.Forward(a, train: true);
-        var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);
+        var batchLoss = Loss.Compute(loss, prediction, y, backward: true);
         optimizer.Step();
-        return loss;
+        return batchLoss;
     }
 
     /// <summary>
-    /// One temporal epoch over windows of features in their sample order (<see cref="TemporalFeatureStream"/>): batches
+    /// One temporal epoch over windows of features in their sample order (the function's TemporalFeatureStream): batches
     /// are cut from the stream of samples, so a batch may span two windows and only the epoch's last batch is short.
     /// </summary>
     public async Task<(double MeanLoss, int Samples)> TrainEpochAsync(IAsyncEnumerable<(TrainingSet Window, int[] Order)> windows, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(windows);
-        var batchSize = manifest.BatchSize;
         var sampleSize = checked((int)CutShape.Aggregate(1L, (a, b) => a * b));
         var features = new float[batchSize * sampleSize];
         var labels = new float[batchSize];
@@ -122,8 +150,8 @@ public sealed class ServerModel : IDisposable
         var seen = 0;
         void Train(int count)
         {
-            var loss = TrainStepNoReply(features.AsSpan(0, count * sampleSize), labels.AsSpan(0, count), count);
-            sum += loss * count;
+            var batchLoss = TrainStepNoReply(features.AsSpan(0, count * sampleSize), labels.AsSpan(0, count), count);
+            sum += batchLoss * count;
             seen += count;
         }
         await foreach (var (window, order) in windows.WithCancellation(ct).ConfigureAwait(false))
@@ -149,8 +177,11 @@ public sealed class ServerModel : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
-        return network.Forward(a, train: false).ToFloats();
+        return Predict(a).ToFloats();
     }
+
+    /// <summary>Eval-mode outputs for a batch of activations, as a tensor.</summary>
+    public torch.Tensor Predict(torch.Tensor activations) => network.Forward(activations, train: false);
 
     public void Dispose()
     {
