@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
@@ -113,18 +114,17 @@ public static class SplitRun
         return (outcomes, await ServerEpochsAsync(system, runId, token).ConfigureAwait(false));
     }
 
-    // The run state is the function's; read it as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint).
+    // The run state is the function's, read as its RunProgress (RunLayout.LatestCheckpoint names the newest checkpoint).
     private static async Task<IReadOnlyList<ServerEpoch>> ServerEpochsAsync(LocalSystem system, string runId, CancellationToken ct)
     {
-        var runs = system.Azurite.Connection.GetBlobContainerClient(SplitFunctions.Core.Contract.StorageNames.RunsContainer);
+        var runs = system.Azurite.Connection.GetBlobContainerClient(StorageNames.RunsContainer);
         try
         {
-            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
-            var number = latest.RootElement.GetProperty("number").GetInt64();
-            var stateBlob = string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/state.json");
-            using var state = JsonDocument.Parse((await runs.GetBlobClient(stateBlob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
-            return [.. state.RootElement.GetProperty("epochs").EnumerateArray().Select(e => new ServerEpoch(
-                e.GetProperty("epoch").GetInt32(), e.GetProperty("loss").GetDouble(), e.GetProperty("samples").GetInt32(), e.GetProperty("seconds").GetDouble()))];
+            var pointer = (await runs.GetBlobClient(RunLayout.LatestCheckpoint(runId)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var latest = JsonSerializer.Deserialize<LatestCheckpoint>(pointer.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("latest checkpoint pointer is JSON null");
+            var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, latest.Number, RunLayout.StateFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
+            return [.. state.Epochs.Select(e => new ServerEpoch(e.Epoch, e.Loss, e.Samples, e.Seconds))];
         }
         catch (Azure.RequestFailedException e) when (e.Status == 404)
         {

@@ -41,8 +41,7 @@ public static class StepLedgers
         var records = new List<(string Hospital, long Sequence)>();
         if (state is { } s)
         {
-            var list = temporal ? s.GetProperty("chunks") : s.GetProperty("recentBatches");
-            records.AddRange(list.EnumerateArray().Select(e => (e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64())));
+            records.AddRange(temporal ? s.Chunks.Select(c => (c.Hospital, c.Sequence)) : s.RecentBatches.Select(b => (b.Hospital, b.Sequence)));
         }
         records.AddRange(journal.Where(e => e.Kind == (temporal ? "chunk" : "train")).Select(e => (e.Hospital, e.Sequence)));
 
@@ -64,8 +63,8 @@ public static class StepLedgers
             ledgers.Add(new HospitalLedger(hospital.HospitalId, expected, committed, mine.Count, distinct, lost, doubled));
         }
         // Batches the checkpoint counts plus those journaled after it (vanilla; temporal epochs are checkpointed each).
-        var applied = (state?.GetProperty("batchesApplied").GetInt64() ?? 0) + journal.Count(e => e.Kind == "train");
-        var epochs = state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
+        var applied = (state?.BatchesApplied ?? 0) + journal.Count(e => e.Kind == "train");
+        var epochs = state?.EpochsCompleted ?? 0;
         // What the server should have applied given what the hospitals committed: vanilla, one batch per committed client step;
         // temporal, ceil(N / B) batches per completed epoch over the union of the chunks.
         var expectedBatches = temporal ? epochs * ((samples + manifest.BatchSize - 1) / manifest.BatchSize) : ledgers.Sum(l => l.Committed);
@@ -80,28 +79,27 @@ public static class StepLedgers
         ArgumentNullException.ThrowIfNull(storage);
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is not { } number) return null;
-        return (await runs.GetBlobClient(CheckpointBlob(runId, number, "server.pt")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+        return (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.WeightsFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
     }
 
     /// <summary>Temporal epochs completed by the server so far (its latest checkpoint), for progress.</summary>
     public static async Task<int> EpochsCompletedAsync(StorageConnection storage, string runId, CancellationToken ct)
     {
         var (state, _) = await ServerStateAsync(storage.GetBlobContainerClient(StorageNames.RunsContainer), runId, ct, journal: false).ConfigureAwait(false);
-        return state?.GetProperty("epochsCompleted").GetInt32() ?? 0;
+        return state?.EpochsCompleted ?? 0;
     }
 
-    private sealed record JournalLine(long Step, string Kind, string Hospital, long Sequence);
-
-    // The run state is the function's; read as JSON (runs/<run>/checkpoints/latest.json names the newest checkpoint). A run
-    // whose function was killed before its first checkpoint has only its journal, from step 0.
-    private static async Task<(JsonElement? State, IReadOnlyList<JournalLine> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct, bool journal = true)
+    // The run state is the function's, read as its RunProgress (RunLayout.LatestCheckpoint names the newest checkpoint). A
+    // run whose function was killed before its first checkpoint has only its journal, from step 0.
+    private static async Task<(RunProgress? State, IReadOnlyList<JournalEntry> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct, bool journal = true)
     {
-        JsonElement? state = null;
+        RunProgress? state = null;
         if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is { } number)
         {
             try
             {
-                state = JsonDocument.Parse((await runs.GetBlobClient(CheckpointBlob(runId, number, "state.json")).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory()).RootElement.Clone();
+                var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.StateFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+                state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
@@ -110,14 +108,13 @@ public static class StepLedgers
             }
         }
         if (!journal) return (state, []);
-        var step = state?.GetProperty("step").GetInt64() ?? 0;
-        var entries = new List<JournalLine>();
-        await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"{runId}/journal/", ct).ConfigureAwait(false))
+        var step = state?.Step ?? 0;
+        var entries = new List<JournalEntry>();
+        await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, RunLayout.JournalFolder(runId), ct).ConfigureAwait(false))
         {
             if (long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture) < step) continue;
-            using var entry = JsonDocument.Parse((await runs.GetBlobClient(item.Name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
-            var e = entry.RootElement;
-            entries.Add(new JournalLine(e.GetProperty("step").GetInt64(), e.GetProperty("kind").GetString()!, e.GetProperty("hospital").GetString()!, e.GetProperty("sequence").GetInt64()));
+            var content = (await runs.GetBlobClient(item.Name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            entries.Add(JsonSerializer.Deserialize<JournalEntry>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException($"journal entry {item.Name} is JSON null"));
         }
         return (state, entries);
     }
@@ -126,16 +123,14 @@ public static class StepLedgers
     {
         try
         {
-            using var latest = JsonDocument.Parse((await runs.GetBlobClient($"{runId}/checkpoints/latest.json").DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
-            return latest.RootElement.GetProperty("number").GetInt64();
+            var content = (await runs.GetBlobClient(RunLayout.LatestCheckpoint(runId)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            return (JsonSerializer.Deserialize<LatestCheckpoint>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("latest checkpoint pointer is JSON null")).Number;
         }
         catch (RequestFailedException e) when (e.Status is 404)
         {
             return null;
         }
     }
-
-    private static string CheckpointBlob(string runId, long number, string file) => string.Create(CultureInfo.InvariantCulture, $"{runId}/checkpoints/{number:D12}/{file}");
 }
 
 /// <summary>What the harness reads of an agent's state.json (the agent replaces it atomically, so a read sees a whole file).</summary>
