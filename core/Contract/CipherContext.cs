@@ -30,13 +30,7 @@ public sealed record CipherContext(string RunId, string HospitalId, long Sequenc
     public static CipherContext For(ReplyMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var kind = message.Kind switch
-        {
-            ReplyKind.Gradients => PayloadKind.Gradients,
-            ReplyKind.Predictions => PayloadKind.Predictions,
-            ReplyKind.Outputs => PayloadKind.ServerOutputs,
-            _ => throw new ArgumentException($"A '{message.Kind}' reply has no payload to open.", nameof(message)),
-        };
+        var kind = PayloadKinds.For(message.Kind) ?? throw new ArgumentException($"A '{message.Kind}' reply has no payload to open.", nameof(message));
         return new(message.RunId, message.HospitalId, message.Sequence, kind, message.KeyId!);
     }
 

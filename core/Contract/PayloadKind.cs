@@ -20,3 +20,16 @@ public enum PayloadKind : byte
     /// <summary>U-shaped mode: dL/d(server output) computed by the hospital's tail, agent to function.</summary>
     OutputGradients = 5,
 }
+
+/// <summary>Which payload kind a message carries, written once (the cipher context and the payload folders use it).</summary>
+public static class PayloadKinds
+{
+    /// <summary>The kind of payload a reply of this kind carries, or null when it carries none (rejected, accepted).</summary>
+    public static PayloadKind? For(ReplyKind kind) => kind switch
+    {
+        ReplyKind.Gradients => PayloadKind.Gradients,
+        ReplyKind.Predictions => PayloadKind.Predictions,
+        ReplyKind.Outputs => PayloadKind.ServerOutputs,
+        _ => null,
+    };
+}

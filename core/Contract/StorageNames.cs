@@ -46,13 +46,8 @@ public static class StorageNames
     };
 
     /// <summary>The folder a reply of this kind names its blob under.</summary>
-    public static string ReplyFolder(ReplyKind kind) => PayloadFolder(kind switch
-    {
-        ReplyKind.Gradients => PayloadKind.Gradients,
-        ReplyKind.Predictions => PayloadKind.Predictions,
-        ReplyKind.Outputs => PayloadKind.ServerOutputs,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "this reply kind carries no blob"),
-    });
+    public static string ReplyFolder(ReplyKind kind) =>
+        PayloadFolder(PayloadKinds.For(kind) ?? throw new ArgumentOutOfRangeException(nameof(kind), kind, "this reply kind carries no blob"));
 
     /// <summary>Longest hospital id: keeps `replies-&lt;hospital&gt;` within the 63-character queue name limit.</summary>
     public const int MaxHospitalIdLength = 40;
