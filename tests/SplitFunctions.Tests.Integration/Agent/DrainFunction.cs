@@ -62,9 +62,9 @@ internal sealed class DrainFunction : IAsyncDisposable
     public static async Task<(long Watermark, long BatchesApplied)> ReadRunStateAsync(StorageConnection storage, string keyDirectory, string runId, string hospital)
     {
         var store = new RunStore(storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        await using var sessions = new LeasedRuns(store, new ServerFrameStore(storage, new LocalKeyStore(keyDirectory)), TorchSharp.torch.CPU, "agent-tests-reader", NullLogger<LeasedRuns>.Instance);
-        var session = await sessions.OpenAsync(runId, CancellationToken.None) ?? throw new InvalidOperationException("the run is still leased by the function");
-        return (session.State.Watermarks[hospital], session.State.BatchesApplied);
+        await using var runs = new LeasedRuns(store, new ServerFrameStore(storage, new LocalKeyStore(keyDirectory)), TorchSharp.torch.CPU, "agent-tests-reader", NullLogger<LeasedRuns>.Instance);
+        var leased = await runs.OpenAsync(runId, CancellationToken.None) ?? throw new InvalidOperationException("the run is still leased by the function");
+        return (leased.State.Watermarks[hospital], leased.State.BatchesApplied);
     }
 
     public async ValueTask DisposeAsync()

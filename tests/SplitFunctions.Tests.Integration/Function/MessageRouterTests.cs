@@ -17,12 +17,12 @@ public sealed class MessageRouterTests
     public async Task A_vanilla_step_returns_the_gradient_an_in_process_computation_gives()
     {
         await using var run = await RunHarness.StartAsync();
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var (activations, labels, shape) = run.Batch(16, salt: 1);
 
         var text = await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels);
-        var outcome = await service.ProcessAsync(text, 1, CancellationToken.None);
+        var outcome = await router.ProcessAsync(text, 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
 
         var reply = await run.NextReplyAsync("alpha");
@@ -41,25 +41,25 @@ public sealed class MessageRouterTests
     public async Task Duplicate_delivery_of_every_message_applies_each_batch_once_and_answers_each_copy()
     {
         await using var run = await RunHarness.StartAsync();
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var losses = new List<double>();
         for (var seq = 0; seq < 4; seq++)
         {
             var (a, y, shape) = run.Batch(8, salt: seq);
             var text = await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y);
-            (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var first = await run.NextReplyAsync("alpha");
-            (await service.ProcessAsync(text, 2, CancellationToken.None)).Detail.Should().Contain("replay");
+            (await router.ProcessAsync(text, 2, CancellationToken.None)).Detail.Should().Contain("replay");
             var second = await run.NextReplyAsync("alpha");
             second.Sha256.Should().Be(first.Sha256, "the replay is answered from the stored gradient");
             second.Loss.Should().Be(first.Loss);
             losses.Add(first.Loss!.Value);
         }
-        var session = await sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None);
-        session!.State.BatchesApplied.Should().Be(4);
-        session.State.Watermarks["alpha"].Should().Be(3);
-        session.State.Step.Should().Be(4);
+        var leased = await runs.OpenAsync(run.Manifest.RunId, CancellationToken.None);
+        leased!.State.BatchesApplied.Should().Be(4);
+        leased.State.Watermarks["alpha"].Should().Be(3);
+        leased.State.Step.Should().Be(4);
     }
 
     [Fact]
@@ -74,58 +74,58 @@ public sealed class MessageRouterTests
         }
         byte[] uninterrupted;
         {
-            // Reference: one service applies all 30.
+            // Reference: one router applies all 30.
             await using var reference = await RunHarness.StartAsync(runId: "run-1");
-            var (svc, ses) = reference.CreateService();
-            await using var __ = ses;
+            var (referenceRouter, referenceRuns) = reference.CreateRouter();
+            await using var __ = referenceRuns;
             for (var seq = 0; seq < 30; seq++)
             {
                 var (a, y, shape) = reference.Batch(8, salt: 100 + seq);
                 var t = await reference.PrepareAsync("beta", seq, FrameKind.Train, a, shape, y);
-                (await svc.ProcessAsync(t, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                (await referenceRouter.ProcessAsync(t, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             }
-            uninterrupted = (await ses.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
+            uninterrupted = (await referenceRuns.OpenAsync("run-1", CancellationToken.None))!.Model.SaveWeights();
         }
 
-        var (first, firstSessions) = run.CreateService("instance-a");
+        var (first, firstRuns) = run.CreateRouter("instance-a");
         for (var seq = 0; seq < 27; seq++) (await first.ProcessAsync(texts[seq], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         // 27 applied: checkpoint at 25, two journal entries after it. The instance vanishes without a checkpoint.
-        await firstSessions.DisposeAsync();
+        await firstRuns.DisposeAsync();
 
-        var (second, secondSessions) = run.CreateService("instance-a");
-        await using var _ = secondSessions;
+        var (second, secondRuns) = run.CreateRouter("instance-a");
+        await using var _ = secondRuns;
         (await second.ProcessAsync(texts[26], 2, CancellationToken.None)).Detail.Should().Contain("replay", "sequence 26 was applied before the restart");
         for (var seq = 27; seq < 30; seq++) (await second.ProcessAsync(texts[seq], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var session = await secondSessions.OpenAsync("run-1", CancellationToken.None);
-        session!.State.BatchesApplied.Should().Be(30);
-        WeightsOf(session.Model.SaveWeights()).Should().Equal(WeightsOf(uninterrupted));
+        var leased = await secondRuns.OpenAsync("run-1", CancellationToken.None);
+        leased!.State.BatchesApplied.Should().Be(30);
+        WeightsOf(leased.Model.SaveWeights()).Should().Equal(WeightsOf(uninterrupted));
     }
 
     [Fact]
     public async Task Bad_messages_are_poisoned_with_a_reason_while_other_hospitals_keep_training()
     {
         await using var run = await RunHarness.StartAsync();
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var (a, y, shape) = run.Batch(8, salt: 5);
 
         // Tampered: flip one bit of the sealed blob after upload.
         var tampered = await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y);
         await run.TamperFeaturesAsync("alpha", 0);
-        var tamperedOutcome = await service.ProcessAsync(tampered, 1, CancellationToken.None);
+        var tamperedOutcome = await router.ProcessAsync(tampered, 1, CancellationToken.None);
 
-        var malformed = await service.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
-        var wrongRun = await service.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
+        var malformed = await router.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
+        var wrongRun = await router.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
         var frame = TensorFrame.Encode(new FrameTensor(Core.Contract.ElementType.Float32, shape, a), new FrameTensor(Core.Contract.ElementType.Float32, [8, 1], y));
         var layout = TensorFrame.ReadLayout(frame)[0];
         BitConverter.TryWriteBytes(frame.AsSpan(layout.DataOffset + 3 * 4, 4), float.NaN).Should().BeTrue();
-        var nanOutcome = await service.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
-        var oversized = await service.ProcessAsync(new string(' ', 70 * 1024), 1, CancellationToken.None);
+        var nanOutcome = await router.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
+        var oversized = await router.ProcessAsync(new string(' ', 70 * 1024), 1, CancellationToken.None);
         long[] wrongShape = [8, 63];
-        var shapeOutcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
+        var shapeOutcome = await router.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
 
         // A valid batch from another hospital in between is trained and answered.
-        var valid = await service.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None);
+        var valid = await router.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None);
         valid.Kind.Should().Be(OutcomeKind.Completed);
         (await run.NextReplyAsync("beta")).Kind.Should().Be(ReplyKind.Gradients);
 
@@ -147,16 +147,16 @@ public sealed class MessageRouterTests
         // Found by `splitfn-local chaos`: a duplicate evaluate sealed new predictions under the same blob name while the
         // hospital was reading the first answer, which then failed the digest it had been sent (agent exit 13).
         await using var run = await RunHarness.StartAsync();
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var (a, _, shape) = run.Batch(8, salt: 5);
         var text = await run.PrepareAsync("alpha", 0, FrameKind.Evaluate, a, shape, labels: null);
-        (await service.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await router.ProcessAsync(text, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         var first = await run.NextReplyAsync("alpha");
         var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(first.Blob);
         var etag = (await blob.GetPropertiesAsync()).Value.ETag;
 
-        var again = await service.ProcessAsync(text, 2, CancellationToken.None);
+        var again = await router.ProcessAsync(text, 2, CancellationToken.None);
         again.Kind.Should().Be(OutcomeKind.Completed);
         again.Detail.Should().Contain("already sent");
         var second = await run.NextReplyAsync("alpha");
@@ -169,7 +169,7 @@ public sealed class MessageRouterTests
     public async Task Temporal_chunks_delivered_out_of_order_are_all_indexed_and_an_earlier_chunk_is_not_taken_for_a_replay()
     {
         await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha"], batchSize: 8, epochs: 1);
-        var (service, sessions) = run.CreateService();
+        var (router, runs) = run.CreateRouter();
         var texts = new List<string>();
         for (var chunk = 0; chunk < 3; chunk++)
         {
@@ -178,14 +178,14 @@ public sealed class MessageRouterTests
         }
         // The agent does not await chunks one by one: a redelivery after a kill or an outage's re-queue brings chunk 2 first
         // (found by `splitfn-local chaos`: chunks 0 and 1 were then answered as replays, never indexed, and `done` waited forever).
-        foreach (var i in new[] { 2, 0, 1, 0 }) (await service.ProcessAsync(texts[i], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var outcome = await service.ProcessToEndAsync(run.DoneMessage("alpha", 3, 3), 1, CancellationToken.None);
+        foreach (var i in new[] { 2, 0, 1, 0 }) (await router.ProcessAsync(texts[i], 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        var outcome = await router.ProcessToEndAsync(run.DoneMessage("alpha", 3, 3), 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
         outcome.Detail.Should().Contain("1 epochs");
-        var session = await sessions.OpenAsync("run-1", CancellationToken.None);
-        session!.State.Chunks.Select(c => c.Sequence).Should().BeEquivalentTo(new long[] { 0, 1, 2 }, "each chunk indexed once, the repeated chunk 0 answered from the record");
-        session.State.Epochs.Single().Samples.Should().Be(48);
-        await sessions.DisposeAsync();
+        var leased = await runs.OpenAsync("run-1", CancellationToken.None);
+        leased!.State.Chunks.Select(c => c.Sequence).Should().BeEquivalentTo(new long[] { 0, 1, 2 }, "each chunk indexed once, the repeated chunk 0 answered from the record");
+        leased.State.Epochs.Single().Samples.Should().Be(48);
+        await runs.DisposeAsync();
     }
 
     [Fact]
@@ -198,32 +198,32 @@ public sealed class MessageRouterTests
         async Task<(byte[]? Weights, MessageOutcome Outcome)> TrainAsync(long cacheBytes, bool deleteChunksAfterEpoch1)
         {
             await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 4);
-            var (service, sessions) = run.CreateService("cache-instance", temporalWindowBytes: window, temporalCacheBytes: cacheBytes);
-            await run.SendChunksAsync(service, chunks: 2, samples: 150);
-            (await service.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            var (router, runs) = run.CreateRouter("cache-instance", temporalWindowBytes: window, temporalCacheBytes: cacheBytes);
+            await run.SendChunksAsync(router, chunks: 2, samples: 150);
+            (await router.ProcessAsync(run.DoneMessage("alpha", 2, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var last = run.DoneMessage("beta", 2, 2);
-            var outcome = await service.ProcessAsync(last, 1, CancellationToken.None);
+            var outcome = await router.ProcessAsync(last, 1, CancellationToken.None);
             outcome.Kind.Should().Be(OutcomeKind.Continue, outcome.Detail);
-            var session = await sessions.OpenAsync("run-1", CancellationToken.None);
+            var leased = await runs.OpenAsync("run-1", CancellationToken.None);
             if (deleteChunksAfterEpoch1)
             {
-                foreach (var chunk in session!.State.Chunks)
+                foreach (var chunk in leased!.State.Chunks)
                 {
                     await run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(chunk.Hospital)).GetBlobClient(chunk.Blob).DeleteAsync();
                 }
             }
             try
             {
-                outcome = await service.ProcessToEndAsync(last, 1, CancellationToken.None);
+                outcome = await router.ProcessToEndAsync(last, 1, CancellationToken.None);
             }
             catch (Exception e) when (deleteChunksAfterEpoch1 && cacheBytes == 0)
             {
-                await sessions.DisposeAsync();
+                await runs.DisposeAsync();
                 return (null, MessageOutcome.Rejected(e.Message));
             }
-            session = await sessions.OpenAsync("run-1", CancellationToken.None);
-            var weights = outcome.Kind == OutcomeKind.Completed ? session!.Model.SaveWeights() : null;
-            await sessions.DisposeAsync();
+            leased = await runs.OpenAsync("run-1", CancellationToken.None);
+            var weights = outcome.Kind == OutcomeKind.Completed ? leased!.Model.SaveWeights() : null;
+            await runs.DisposeAsync();
             return (weights, outcome);
         }
 
@@ -244,35 +244,35 @@ public sealed class MessageRouterTests
         async Task<byte[]> TrainAsync(bool interrupt)
         {
             await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha", "beta"], batchSize: 8, epochs: 8);
-            var (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
-            await run.SendChunksAsync(service, chunks: 2, samples: 150);
+            var (router, runs) = run.CreateRouter("temporal-instance", temporalWindowBytes: window);
+            await run.SendChunksAsync(router, chunks: 2, samples: 150);
             const int seq = 2;
-            (await service.ProcessAsync(run.DoneMessage("alpha", seq, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(run.DoneMessage("alpha", seq, 2), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
             var last = run.DoneMessage("beta", seq, 2);
             if (interrupt)
             {
                 // Stop the instance as soon as the first epoch's checkpoint exists, then start a fresh one.
                 using var cts = new CancellationTokenSource();
-                var store = sessions.Store;
+                var store = runs.Store;
                 var watcher = Task.Run(async () =>
                 {
                     while ((await store.ListCheckpointsAsync("run-1", CancellationToken.None)).Count < 3) await Task.Delay(1);
                     await cts.CancelAsync();
                 });
-                var act = async () => await service.ProcessToEndAsync(last, 1, cts.Token);
+                var act = async () => await router.ProcessToEndAsync(last, 1, cts.Token);
                 await act.Should().ThrowAsync<OperationCanceledException>();
                 await watcher;
-                await sessions.DisposeAsync();
-                (service, sessions) = run.CreateService("temporal-instance", temporalWindowBytes: window);
+                await runs.DisposeAsync();
+                (router, runs) = run.CreateRouter("temporal-instance", temporalWindowBytes: window);
             }
-            var outcome = await service.ProcessToEndAsync(last, 2, CancellationToken.None);
+            var outcome = await router.ProcessToEndAsync(last, 2, CancellationToken.None);
             outcome.Detail.Should().Contain("8 epochs");
-            var session = await sessions.OpenAsync("run-1", CancellationToken.None);
-            session!.State.EpochsCompleted.Should().Be(8);
-            session.State.Epochs.Should().OnlyContain(e => e.Samples == 600, "every epoch streams each of the 4 chunks' 150 samples once");
-            session.State.TemporalWindowBytes.Should().Be(window);
-            var weights = session.Model.SaveWeights();
-            await sessions.DisposeAsync();
+            var leased = await runs.OpenAsync("run-1", CancellationToken.None);
+            leased!.State.EpochsCompleted.Should().Be(8);
+            leased.State.Epochs.Should().OnlyContain(e => e.Samples == 600, "every epoch streams each of the 4 chunks' 150 samples once");
+            leased.State.TemporalWindowBytes.Should().Be(window);
+            var weights = leased.Model.SaveWeights();
+            await runs.DisposeAsync();
             return weights;
         }
 

@@ -74,9 +74,9 @@ public sealed class ProcessFeaturesFunctionTests
         var second = await run.NextReplyAsync("alpha");
         second.Sha256.Should().Be(first.Sha256, "the redelivery is answered from the stored gradient");
 
-        var session = await worker.Sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None);
-        session!.State.BatchesApplied.Should().Be(1);
-        session.State.Step.Should().Be(1, "one journal entry");
+        var leased = await worker.Runs.OpenAsync(run.Manifest.RunId, CancellationToken.None);
+        leased!.State.BatchesApplied.Should().Be(1);
+        leased.State.Step.Should().Be(1, "one journal entry");
         (await worker.FeaturesQueue().PeekMessageAsync()).Value.Should().BeNull("both invocations succeeded, so both messages are deleted");
     }
 
@@ -94,7 +94,7 @@ public sealed class ProcessFeaturesFunctionTests
             var (failure, message) = await worker.DeliverNextAsync();
             failure.Should().BeNull();
             message.DequeueCount.Should().Be(1, "each epoch comes with a fresh delivery, so kills in one epoch do not add up over the run");
-            (await worker.Sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None))!.State.EpochsCompleted.Should().Be(epoch);
+            (await worker.Runs.OpenAsync(run.Manifest.RunId, CancellationToken.None))!.State.EpochsCompleted.Should().Be(epoch);
         }
         (await worker.FeaturesQueue().PeekMessageAsync()).Value.Should().BeNull("the last epoch's delivery queues nothing more");
         (await run.ReplyToAsync("alpha", 1)).Kind.Should().Be(ReplyKind.Accepted, "the hospital hears once training is complete");
@@ -122,8 +122,8 @@ public sealed class ProcessFeaturesFunctionTests
         record.Host.Should().Be(PoisonHosts.Worker);
         record.Message.Should().Be(text);
         record.Reason.Should().Contain("alpha#0").And.MatchRegex("(?i)sha-256|tamper|authentic");
-        var session = await worker.Sessions.OpenAsync(run.Manifest.RunId, CancellationToken.None);
-        session!.State.BatchesApplied.Should().Be(0);
+        var leased = await worker.Runs.OpenAsync(run.Manifest.RunId, CancellationToken.None);
+        leased!.State.BatchesApplied.Should().Be(0);
     }
 
     [Fact]
@@ -182,7 +182,7 @@ public sealed class ProcessFeaturesFunctionTests
     {
         await using var run = await RunHarness.StartAsync();
         await using var worker = new WorkerRig(run, "worker-a", leaseWait: TimeSpan.FromSeconds(20));
-        var (_, other) = run.CreateService("worker-b");
+        var (_, other) = run.CreateRouter("worker-b");
         var held = await other.OpenAsync(run.Manifest.RunId, CancellationToken.None);
         held.Should().NotBeNull();
         var (a, y, shape) = run.Batch(8, salt: 11);
@@ -197,8 +197,8 @@ public sealed class ProcessFeaturesFunctionTests
 
         // Held for longer than the wait: the invocation fails (the host retries later) and nothing is applied.
         await using var impatient = new WorkerRig(run, "worker-c", leaseWait: TimeSpan.FromSeconds(2));
-        await worker.Sessions.ReleaseIdleAsync(all: true, CancellationToken.None);
-        var (_, holder) = run.CreateService("worker-b");
+        await worker.Runs.ReleaseIdleAsync(all: true, CancellationToken.None);
+        var (_, holder) = run.CreateRouter("worker-b");
         await using var __ = holder;
         (await holder.OpenAsync(run.Manifest.RunId, CancellationToken.None)).Should().NotBeNull();
         await impatient.FeaturesQueue().SendMessageAsync(await run.PrepareAsync("alpha", 1, FrameKind.Train, a, shape, y));

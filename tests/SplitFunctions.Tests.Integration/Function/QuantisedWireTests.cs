@@ -27,11 +27,11 @@ public sealed class QuantisedWireTests
     public async Task A_vanilla_step_trains_on_the_int8_activations_and_returns_int8_gradients()
     {
         await using var run = await StartAsync(TrainingMode.Vanilla);
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var (activations, labels, shape) = run.Batch(16, salt: 1);
 
-        var outcome = await service.ProcessAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels), 1, CancellationToken.None);
+        var outcome = await router.ProcessAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels), 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
         var reply = await run.NextReplyAsync("alpha");
         var gradient = (await run.ReadReplyAsync(reply)).Should().ContainSingle().Subject;
@@ -48,17 +48,17 @@ public sealed class QuantisedWireTests
     public async Task Both_U_shaped_legs_travel_as_int8()
     {
         await using var run = await StartAsync(TrainingMode.UShaped);
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         var (a, _, shape) = run.Batch(8, salt: 1);
-        (await service.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKind.Forward, a, shape, labels: null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await router.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKind.Forward, a, shape, labels: null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         var outputs = (await run.ReadReplyAsync(await run.NextReplyAsync("alpha"))).Should().ContainSingle().Subject;
         outputs.WireType.Should().Be(ElementType.QInt8);
 
         var rng = new Random(2);
         long[] outputShape = [8, 32];
         var g = Enumerable.Range(0, 8 * 32).Select(_ => (float)(rng.NextDouble() - 0.5) / 8).ToArray();
-        (await service.ProcessAsync(await run.PrepareBackwardAsync("alpha", 2, g, outputShape), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 2, g, outputShape), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         var gradient = (await run.ReadReplyAsync(await run.NextReplyAsync("alpha"))).Should().ContainSingle().Subject;
         gradient.WireType.Should().Be(ElementType.QInt8);
 
@@ -72,17 +72,17 @@ public sealed class QuantisedWireTests
     public async Task Temporal_chunks_of_int8_features_train_every_epoch()
     {
         await using var run = await StartAsync(TrainingMode.Temporal, epochs: 2);
-        var (service, sessions) = run.CreateService();
-        await using var _ = sessions;
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
         foreach (var hospital in run.Manifest.Hospitals)
         {
             var (a, y, shape) = run.Batch(40, salt: hospital.Length);
-            (await service.ProcessAsync(await run.PrepareAsync(hospital, 0, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(await run.PrepareAsync(hospital, 0, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         }
-        (await service.ProcessAsync(run.DoneMessage("alpha", 1, 1), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var outcome = await service.ProcessToEndAsync(run.DoneMessage("beta", 1, 1), 1, CancellationToken.None);
+        (await router.ProcessAsync(run.DoneMessage("alpha", 1, 1), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        var outcome = await router.ProcessToEndAsync(run.DoneMessage("beta", 1, 1), 1, CancellationToken.None);
         outcome.Detail.Should().Contain("2 epochs");
-        var session = await sessions.OpenAsync("run-1", CancellationToken.None);
-        session!.State.Epochs.Should().HaveCount(2).And.OnlyContain(e => e.Samples == 80, "both hospitals' int8 chunks are read back and trained on");
+        var leased = await runs.OpenAsync("run-1", CancellationToken.None);
+        leased!.State.Epochs.Should().HaveCount(2).And.OnlyContain(e => e.Samples == 80, "both hospitals' int8 chunks are read back and trained on");
     }
 }

@@ -65,27 +65,27 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     /// <summary>An in-process server (its message router) over this Azurite (what drain mode and the custom handler wrap).</summary>
-    public (MessageRouter Service, LeasedRuns Sessions) CreateService(string instanceId = "test-instance", int retention = 3,
+    public (MessageRouter Router, LeasedRuns Runs) CreateRouter(string instanceId = "test-instance", int retention = 3,
         long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
     {
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var sessions = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
-        return (MessageRouter.Create(sessions, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), sessions);
+        var runs = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
+        return (MessageRouter.Create(runs, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), runs);
     }
 
     /// <summary>
     /// A temporal run's chunks as its hospitals upload them: <paramref name="chunks"/> per hospital of
-    /// <paramref name="samples"/> deterministic samples each, every one indexed by <paramref name="service"/>.
+    /// <paramref name="samples"/> deterministic samples each, every one indexed by <paramref name="router"/>.
     /// </summary>
-    public async Task SendChunksAsync(IMessageProcessor service, int chunks, int samples)
+    public async Task SendChunksAsync(IMessageProcessor router, int chunks, int samples)
     {
-        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(router);
         foreach (var hospital in Manifest.Hospitals)
         {
             for (var chunk = 0; chunk < chunks; chunk++)
             {
                 var (a, y, shape) = Batch(samples, salt: hospital.Length * 10 + chunk);
-                var outcome = await service.ProcessAsync(await PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None);
+                var outcome = await router.ProcessAsync(await PrepareAsync(hospital, chunk, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None);
                 outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
             }
         }

@@ -50,7 +50,7 @@ internal sealed class WorkerRig : IAsyncDisposable
 
     public ProcessFeaturesFunction Function { get; }
 
-    public LeasedRuns Sessions => services.GetRequiredService<LeasedRuns>();
+    public LeasedRuns Runs => services.GetRequiredService<LeasedRuns>();
 
     private static string Key(string setting) => setting.Replace("__", ":", StringComparison.Ordinal);
 
