@@ -10,6 +10,9 @@ namespace SplitFunctions.Tests.Engine;
 /// The in-process baseline runs the function's server step (<see cref="ServerModel"/>) between the client part's forward
 /// and backward: bit for bit the joint step of both parts with one backward pass through the whole network. Alone (no
 /// other test at once), as the other bit-for-bit engine tests: a thread count changed meanwhile changes the rounding.
+/// The test also pins libtorch's thread count for its duration (and restores it), so both sides run under the same count
+/// whatever count the process was left with: the comparison stays exact rather than a tolerance, which could hide a real
+/// difference between the two steps.
 /// </summary>
 [Collection(nameof(ThreadCountTests))]
 public sealed class SplitModelTests
@@ -18,6 +21,23 @@ public sealed class SplitModelTests
     [InlineData("pneumonia-cnn")]
     [InlineData("ldl-mlp")]
     public void A_step_through_the_server_step_is_the_joint_step_bit_for_bit(string name)
+    {
+        var threads = TorchRuntime.Threads;
+        TorchRuntime.Threads = PinnedThreads;
+        try
+        {
+            StepsMatch(name);
+        }
+        finally
+        {
+            TorchRuntime.Threads = threads;
+        }
+    }
+
+    /// <summary>The thread count both steps run under: one, so each reduction has one order.</summary>
+    private const int PinnedThreads = 1;
+
+    private static void StepsMatch(string name)
     {
         var definition = ModelCatalog.All.Single(m => m.Name == name);
         const ulong seed = 11;
@@ -43,6 +63,7 @@ public sealed class SplitModelTests
             var joint = Loss.Compute(definition.Loss, server.Forward(client.Forward(x, train: true), train: true), y, backward: true);
             serverOptimizer.Step();
             clientOptimizer.Step();
+            TorchRuntime.Threads.Should().Be(PinnedThreads, "no other test changes the thread count meanwhile (the collection runs alone)");
             loss.Should().Be(joint, $"step {step}");
         }
 
