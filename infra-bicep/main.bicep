@@ -2,7 +2,7 @@
 // user-assigned identity, monitoring, an optional registry, a Container Apps environment with a
 // serverless GPU profile, and the server (Functions on Container Apps, or the drain job).
 // Deploy: docs/deploy.md. The app settings below must match core/Contract/FunctionSettings.cs
-// (tests/SplitFunctions.Tests/Deployment checks it on the compiled template, and the storage names and role ids).
+// (tests/SplitFunctions.Tests.Integration/Deployment checks it on the compiled template, and the storage names and role ids).
 
 targetScope = 'resourceGroup'
 

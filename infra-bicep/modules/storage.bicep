@@ -1,6 +1,6 @@
 // Storage account for the exchange between hospitals and the server: one container and one reply
 // queue per hospital, the shared `features` queue and its poison queue, and the `runs` container.
-// Names follow core/Contract/StorageNames.cs (a test in tests/SplitFunctions.Tests/Deployment checks them).
+// Names follow core/Contract/StorageNames.cs (a test in tests/SplitFunctions.Tests.Integration/Deployment checks them).
 
 import { hospitalIdType } from 'types.bicep'
 

@@ -7,7 +7,7 @@ Run with Debian's own interpreter, which has python3-torch 1.13.1:
 For every catalog model this writes tests/golden/fixtures/<model>.json holding one split
 training run of two steps: client forward, server forward, loss, dL/dA, client backward and an
 optimizer step on both sides. Weights, inputs and targets come from a deterministic formula
-(deterministic_values below, mirrored in tests/SplitFunctions.Tests/Engine/GoldenValues.cs), so
+(deterministic_values below, mirrored in tests/Support/GoldenValues.cs), so
 no weight files need committing. Large tensors are recorded as evenly spaced samples plus sums.
 
 It also writes ldl-mlp.pytorch-state.pt / ldl-mlp.pytorch-predictions.json: a state dict saved by
