@@ -1,5 +1,5 @@
-using SplitFunctions.ClientAgent.Commands;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.Commands;
 
 // The hospital agent: see docs/agent.md for commands, configuration and exit codes.
 using var stop = new StopSignals();

@@ -22,7 +22,8 @@ public sealed class StopSignals : IDisposable
         if (Interlocked.Exchange(ref _received, 1) != 0) return;
         context.Cancel = true;
         // Said at once: the step in flight may take a while to finish, and a silent agent looks hung.
-        Console.Error.WriteLine($"splitfn-agent: {context.Signal} received: finishing the step in flight, then stopping (exit code 130); a second signal stops at once.");
+        Console.Error.WriteLine($"splitfn-agent: {context.Signal} received: finishing the step in flight, then stopping (exit code 130); a second signal "
+            + $"stops at once.");
         // Off the signal thread: the command's cancellation callbacks may take a while.
         _ = Task.Run(_stop.Cancel);
     }

@@ -28,13 +28,18 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
     }
 
     /// <summary>What the audit table under it shows, for the demo's and the studies' reports alike.</summary>
-    public const string Explanation = "After the test evaluation each hospital played the server against its own trained layer on its own data (nothing was sent): decoders from the activations back to the images, trained with the client weights known and from 50 and 1,000 leaked (image, activation) pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own original among all test images.";
+    public const string Explanation = "After the test evaluation each hospital played the server against its own trained layer on its own data (nothing was "
+        + "sent): decoders from the activations back to the images, trained with the client weights known and from 50 and 1,000 leaked (image, activation) "
+        + "pairs, against the mean image as baseline. SSIM 1 is a perfect copy; re-identification is how often a reconstruction is nearest to its own "
+        + "original among all test images.";
 
     /// <summary>One row per audited layer (a hospital, or an arm's hospital): best reconstruction against the mean image.</summary>
     public static ReportTable Table(IEnumerable<(string Name, AuditSummary Audit)> audits) =>
         new(["layer", "mean-image SSIM (baseline)", "best attack SSIM", "best attack", "PSNR dB", "re-identification (chance)", "DCor(x, A)", "noise sigma"],
-            [.. audits.Select(a => (IReadOnlyList<string>)[a.Name, ReportTable.Number(a.Audit.MeanImageSsim), ReportTable.Number(a.Audit.BestSsim), a.Audit.BestAttack,
-                a.Audit.BestPsnrDb.ToString("F1", CultureInfo.InvariantCulture), $"{ReportTable.Percent(a.Audit.Reidentification)} ({ReportTable.Percent(a.Audit.Chance)})",
+            [.. audits.Select(a => (IReadOnlyList<string>)[a.Name, ReportTable.Number(a.Audit.MeanImageSsim), ReportTable.Number(a.Audit.BestSsim),
+                a.Audit.BestAttack,
+                a.Audit.BestPsnrDb.ToString("F1", CultureInfo.InvariantCulture), $"{ReportTable.Percent(a.Audit.Reidentification)} "
+                    + $"({ReportTable.Percent(a.Audit.Chance)})",
                 ReportTable.Number(a.Audit.DistanceCorrelation), a.Audit.NoiseSigma.ToString(CultureInfo.InvariantCulture)])])
         {
             Caption = "Leakage audit on the test images: what the server could reconstruct from the activations it decrypts",

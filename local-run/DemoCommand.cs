@@ -20,19 +20,59 @@ public static class DemoCommand
 
     public static Command Create()
     {
-        var data = new Option<FileInfo?>("--data") { Description = "An image archive (.npz). Default: PneumoniaMNIST from ../shared/data when present, else built-in synthetic images." };
-        var mode = new Option<TrainingMode>("--mode") { Description = "vanilla (a round trip per batch), temporal (features uploaded once, the paper's Algorithm 1) or ushaped (head and tail with the loss at the hospital: labels never leave it).", DefaultValueFactory = _ => TrainingMode.Vanilla };
+        var data = new Option<FileInfo?>("--data")
+        {
+            Description = "An image archive (.npz). Default: PneumoniaMNIST from ../shared/data when present, else "
+            + "built-in synthetic images."
+        };
+        var mode = new Option<TrainingMode>("--mode")
+        {
+            Description = "vanilla (a round trip per batch), temporal (features uploaded once, the paper's "
+            + "Algorithm 1) or ushaped (head and tail with the loss at the hospital: labels never leave "
+            + "it).",
+            DefaultValueFactory = _ => TrainingMode.Vanilla
+        };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 4 };
-        var model = new Option<string>("--model") { Description = $"Catalog model: {string.Join(", ", ModelCatalog.Names)}.", DefaultValueFactory = _ => DefaultModel };
-        var modelFile = new Option<FileInfo?>("--model-file") { Description = "An image network of your own as a JSON model file (docs/models/, format in docs/architecture.md) instead of --model." };
-        var hospitals = new Option<int>("--hospitals") { Description = "Number of hospitals (3 splits the data 7:2:1 like the paper, otherwise equally).", DefaultValueFactory = _ => 3 };
+        var model = new Option<string>("--model")
+        {
+            Description = $"Catalog model: {string.Join(", ", ModelCatalog.Names)}.",
+            DefaultValueFactory = _
+            => DefaultModel
+        };
+        var modelFile = new Option<FileInfo?>("--model-file")
+        {
+            Description = "An image network of your own as a JSON model file (docs/models/, format in "
+            + "docs/architecture.md) instead of --model."
+        };
+        var hospitals = new Option<int>("--hospitals")
+        {
+            Description = "Number of hospitals (3 splits the data 7:2:1 like the paper, otherwise "
+            + "equally).",
+            DefaultValueFactory = _ => 3
+        };
         var seed = new Option<long>("--seed") { Description = "Seed of the data split, initial weights and batch order.", DefaultValueFactory = _ => 42 };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many images (quick runs); synthetic data defaults to 3000." };
-        var noise = new Option<double>("--noise-sigma") { Description = "Noise each hospital adds to what it sends (from its CSPRNG; 0: none).", DefaultValueFactory = _ => DefaultNoiseSigma };
-        var auditSteps = new Option<int>("--audit-steps") { Description = "Decoder steps of each hospital's leakage audit after training (0: no audit).", DefaultValueFactory = _ => 300 };
-        var output = new Option<DirectoryInfo>("--out") { Description = "Output folder.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("artifacts", "demo")) };
+        var noise = new Option<double>("--noise-sigma")
+        {
+            Description = "Noise each hospital adds to what it sends (from its CSPRNG; 0: "
+            + "none).",
+            DefaultValueFactory = _ => DefaultNoiseSigma
+        };
+        var auditSteps = new Option<int>("--audit-steps")
+        {
+            Description = "Decoder steps of each hospital's leakage audit after training (0: no "
+            + "audit).",
+            DefaultValueFactory = _ => 300
+        };
+        var output = new Option<DirectoryInfo>("--out")
+        {
+            Description = "Output folder.",
+            DefaultValueFactory = _
+            => new DirectoryInfo(Path.Combine("artifacts", "demo"))
+        };
 
-        var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per hospital as separate processes.")
+        var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per "
+            + "hospital as separate processes.")
         {
             data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, auditSteps, output,
         };
@@ -40,7 +80,8 @@ public static class DemoCommand
         {
             try
             {
-                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, auditSteps, output, ct).ConfigureAwait(false);
+                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, auditSteps, output, ct)
+                    .ConfigureAwait(false);
             }
             catch (StudyException e)
             {
@@ -52,15 +93,19 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
-        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<double> noise, Option<int> auditSteps, Option<DirectoryInfo> output, CancellationToken ct)
+        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<double> noise, Option<int> auditSteps,
+            Option<DirectoryInfo> output, CancellationToken ct)
     {
         {
             var definition = ModelChoice.Resolve(result.GetValue(model)!, result.GetValue(modelFile));
-            if (definition.TailLayers.Count > 0) throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped split); the demo trains the two-part split only");
-            if (result.GetValue(data) is { Exists: false } missing) throw new StudyException(StudyExitCode.Data, $"data file {missing.FullName} does not exist: check --data");
+            if (definition.TailLayers.Count > 0) throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped "
+                + $"split); the demo trains the two-part split only");
+            if (result.GetValue(data) is { Exists: false } missing) throw new StudyException(StudyExitCode.Data, $"data file {missing.FullName} does not "
+                + $"exist: check --data");
             if (definition.InputShape.Length != 3)
             {
-                await Console.Error.WriteLineAsync($"the demo trains an image model; '{definition.Name}' is tabular (use `splitfn-local experiments --data <csv>`)").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"the demo trains an image model; '{definition.Name}' is tabular (use `splitfn-local experiments --data "
+                    + $"<csv>`)").ConfigureAwait(false);
                 return 2;
             }
             var folder = result.GetValue(output)!.FullName;
@@ -109,7 +154,8 @@ public static class DemoCommand
             }
             catch (OperationCanceledException)
             {
-                await Console.Error.WriteLineAsync("demo: stopped (Ctrl-C); Azurite, the function and every agent it started have been stopped.").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync("demo: stopped (Ctrl-C); Azurite, the function and every agent it started have been "
+                    + "stopped.").ConfigureAwait(false);
                 return 130;
             }
             DemoReport.Write(folder, settings, source, outcomes, serverEpochs, clock.Elapsed);
@@ -122,7 +168,8 @@ public static class DemoCommand
         string? path = given?.FullName;
         if (path is null)
         {
-            var shared = Path.GetFullPath(Path.Combine(AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory), "..", "shared", "data", "pneumoniamnist", "pneumoniamnist_28.npz"));
+            var shared = Path.GetFullPath(Path.Combine(AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory), "..", "shared", "data", "pneumoniamnist",
+                "pneumoniamnist_28.npz"));
             if (File.Exists(shared)) path = shared;
         }
         if (path is not null)
@@ -138,6 +185,7 @@ public static class DemoCommand
         var file = Path.Combine(folder, "data", "synthetic.npz");
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         ImageArchive.Save(file, [new("train", synthetic)]);
-        return (file, string.Create(CultureInfo.InvariantCulture, $"built-in synthetic images ({synthetic.Count}, {synthetic.Height}x{synthetic.Width}; ../shared/data/pneumoniamnist not found)"));
+        return (file, string.Create(CultureInfo.InvariantCulture, $"built-in synthetic images ({synthetic.Count}, {synthetic.Height}x{synthetic.Width}; "
+            + $"../shared/data/pneumoniamnist not found)"));
     }
 }

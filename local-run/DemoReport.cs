@@ -8,7 +8,8 @@ namespace SplitFunctions.LocalRun;
 /// <summary>The demo's results.json, report.html (loss and validation curves per epoch, per-hospital metrics, configuration) and console table.</summary>
 public static class DemoReport
 {
-    public static void Write(string folder, SplitRunSettings settings, string source, IReadOnlyList<HospitalOutcome> outcomes, IReadOnlyList<ServerEpoch> serverEpochs, TimeSpan elapsed)
+    public static void Write(string folder, SplitRunSettings settings, string source, IReadOnlyList<HospitalOutcome> outcomes,
+        IReadOnlyList<ServerEpoch> serverEpochs, TimeSpan elapsed)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(outcomes);
@@ -24,19 +25,23 @@ public static class DemoReport
             settings.Seed,
             machine = new { cores = Environment.ProcessorCount, threadsPerProcess = settings.Threads },
             seconds = Math.Round(elapsed.TotalSeconds, 1),
-            hospitals = outcomes.Select(o => new { o.HospitalId, o.TrainExitCode, o.EvaluateExitCode, evaluation = o.Evaluation, history = o.History, audit = o.Audit }),
+            hospitals = outcomes.Select(o
+                => new { o.HospitalId, o.TrainExitCode, o.EvaluateExitCode, evaluation = o.Evaluation, history = o.History, audit = o.Audit }),
             serverEpochs,
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, SplitRun.Json));
 
         var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN"],
-            [.. outcomes.Select(o => Row(o))]) { Caption = "Test metrics, computed at each hospital (test labels never left it)" };
+            [.. outcomes.Select(o => Row(o))])
+        { Caption = "Test metrics, computed at each hospital (test labels never left it)" };
         var epochs = outcomes.Select(o => History(o)).ToList();
         var report = new HtmlReport($"SplitFunctions demo: {settings.Model.Name}, {settings.Mode.ToString().ToLowerInvariant()} split learning")
-            .AddParagraph($"Data: {source}. {outcomes.Count} hospitals, {settings.Epochs} epochs, batch {settings.BatchSize}, {elapsed.TotalMinutes:F1} minutes on {Environment.ProcessorCount} cores.")
+            .AddParagraph($"Data: {source}. {outcomes.Count} hospitals, {settings.Epochs} epochs, batch {settings.BatchSize}, {elapsed.TotalMinutes:F1} "
+                + $"minutes on {Environment.ProcessorCount} cores.")
             .AddTable(table)
             .AddChart(new GroupedBarChart("Test metrics per hospital", "value", [.. outcomes.Select(o => o.HospitalId)],
-                [new BarSeries("accuracy", [.. outcomes.Select(o => Metric(o, "accuracy"))]), new BarSeries("ROC AUC", [.. outcomes.Select(o => Metric(o, "rocAuc"))])]));
+                [new BarSeries("accuracy", [.. outcomes.Select(o => Metric(o, "accuracy"))]),
+                    new BarSeries("ROC AUC", [.. outcomes.Select(o => Metric(o, "rocAuc"))])]));
         if (serverEpochs.Count > 0)
         {
             // Temporal mode: the hospitals went offline after uploading; the server's loss per epoch is the curve.
@@ -58,16 +63,21 @@ public static class DemoReport
                 .AddTable(audits);
             var first = outcomes.First(o => o.Audit is not null);
             if (File.Exists(first.Audit!.PicturePath))
-                report.AddImage(File.ReadAllBytes(first.Audit.PicturePath), $"{first.HospitalId}: test originals (top row), the mean image, then each attack's reconstructions");
+                report.AddImage(File.ReadAllBytes(first.Audit.PicturePath), $"{first.HospitalId}: test originals (top row), the mean image, then each "
+                    + $"attack's reconstructions");
             Console.WriteLine(MarkdownTable.Write(audits));
         }
         report.AddConfiguration(new Dictionary<string, string>
-            {
-                ["model"] = settings.Model.Name, ["mode"] = settings.Mode.ToString(), ["epochs"] = settings.Epochs.ToString(CultureInfo.InvariantCulture),
-                ["batch size"] = settings.BatchSize.ToString(CultureInfo.InvariantCulture), ["learning rate"] = settings.LearningRate.ToString(CultureInfo.InvariantCulture),
-                ["seed"] = settings.Seed.ToString(CultureInfo.InvariantCulture), ["hospitals"] = string.Join(", ", settings.Hospitals),
-                ["threads per process"] = settings.Threads.ToString(CultureInfo.InvariantCulture),
-            });
+        {
+            ["model"] = settings.Model.Name,
+            ["mode"] = settings.Mode.ToString(),
+            ["epochs"] = settings.Epochs.ToString(CultureInfo.InvariantCulture),
+            ["batch size"] = settings.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["learning rate"] = settings.LearningRate.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = settings.Seed.ToString(CultureInfo.InvariantCulture),
+            ["hospitals"] = string.Join(", ", settings.Hospitals),
+            ["threads per process"] = settings.Threads.ToString(CultureInfo.InvariantCulture),
+        });
         report.Save(Path.Combine(folder, "report.html"));
 
         Console.WriteLine();
@@ -82,12 +92,14 @@ public static class DemoReport
             return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-"];
         }
         string I(string name) => c.GetProperty(name).GetInt32().ToString(CultureInfo.InvariantCulture);
-        return [o.HospitalId, e.GetProperty("samples").GetInt32().ToString(CultureInfo.InvariantCulture), ReportTable.Percent(c.GetProperty("accuracy").GetDouble()),
+        return [o.HospitalId, e.GetProperty("samples").GetInt32().ToString(CultureInfo.InvariantCulture),
+            ReportTable.Percent(c.GetProperty("accuracy").GetDouble()),
             ReportTable.Number(c.GetProperty("rocAuc").GetDouble()), I("truePositives"), I("falsePositives"), I("trueNegatives"), I("falseNegatives")];
     }
 
     private static double Metric(HospitalOutcome o, string name) =>
-        o.Evaluation is { } e && e.TryGetProperty("classification", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty(name).GetDouble() : double.NaN;
+        o.Evaluation is { } e && e.TryGetProperty("classification", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty(name).GetDouble()
+            : double.NaN;
 
     private static List<(double Loss, double Validation)> History(HospitalOutcome o)
     {

@@ -16,29 +16,92 @@ public static class ExperimentsCommand
         var data = new Option<FileInfo>("--data") { Description = "An image archive (.npz with <split>_images/_labels) or a CSV file.", Required = true };
         var name = new Option<string?>("--name") { Description = "Study name: results go to artifacts/experiments/<name>/ (default: the data file's name)." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Folder the study folder goes in (default artifacts/experiments)." };
-        var model = new Option<string?>("--model") { Description = $"Catalog model ({string.Join(", ", ModelCatalog.Names)}); default pneumonia-cnn for images, ldl-mlp for CSV (its input width follows --features)." };
-        var modelFile = new Option<FileInfo?>("--model-file") { Description = "A network of your own as a JSON model file (docs/models/, format in docs/architecture.md) instead of --model." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (rounds for federated averaging); the best epoch on validation is kept. Default: the catalog's." };
+        var model = new Option<string?>("--model")
+        {
+            Description = $"Catalog model ({string.Join(", ", ModelCatalog.Names)}); default pneumonia-cnn for "
+            + $"images, ldl-mlp for CSV (its input width follows --features)."
+        };
+        var modelFile = new Option<FileInfo?>("--model-file")
+        {
+            Description = "A network of your own as a JSON model file (docs/models/, format in "
+            + "docs/architecture.md) instead of --model."
+        };
+        var epochs = new Option<int?>("--epochs")
+        {
+            Description = "Epochs (rounds for federated averaging); the best epoch on validation is kept. Default: "
+            + "the catalog's."
+        };
         var batch = new Option<int?>("--batch-size") { Description = "Batch size. Default: the catalog's." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (Adam). Default: the catalog's." };
         var seed = new Option<long>("--seed") { Description = "Seed of the split, the initial weights and the batch order.", DefaultValueFactory = _ => 42 };
-        var arms = new Option<string[]>("--arms") { Description = $"Arms to run: {string.Join(", ", AllArms)}.", DefaultValueFactory = _ => AllArms, AllowMultipleArgumentsPerToken = true };
-        var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many samples (quick runs)." };
-        var features = new Option<string[]>("--features") { Description = "CSV: feature columns, any number, space- or comma-separated (default: the NHIS lipids columns).", AllowMultipleArgumentsPerToken = true };
-        var target = new Option<string?>("--target") { Description = "CSV: target column (default LDL_chole)." };
-        var categorical = new Option<string[]>("--categorical") { Description = "CSV: categorical encodings, e.g. sex=1:0,2:1 (value:code pairs; repeat per column).", AllowMultipleArgumentsPerToken = true };
-        var lipids = new Option<string?>("--lipids") { Description = "CSV: the Friedewald columns, e.g. tc=chol_total,hdl=hdl_c,tg=trigs (default: found by their usual names)." };
-        var ranges = new Option<string[]>("--range") { Description = "CSV: a column's plausible range, e.g. hdl_c=1:300 (repeat); rows outside it are dropped and counted.", AllowMultipleArgumentsPerToken = true };
-        var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "CSV: check only the --range columns, not the clinical defaults (docs/experiments.md)." };
-        var keepSplits = new Option<bool>("--keep-splits") { Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) instead of pooling and re-splitting." };
-        var auditSteps = new Option<int>("--audit-steps") { Description = "Image data: decoder steps of each hospital's leakage audit after a split arm's test evaluation (0: no audit).", DefaultValueFactory = _ => 300 };
-        var ushapedDirection = new Option<double?>("--ushaped-defence-direction-noise") { Description = "U-shaped arm: the hospitals' max-norm defence with noise along the class-separating direction, this multiple of the largest norm." };
-        var ushapedNoise = new Option<double?>("--ushaped-defence-noise") { Description = "U-shaped arm: the hospitals' max-norm defence with this noise multiplier (docs/results.md); default no defence." };
-        var resume = new Option<bool>("--resume") { Description = "Continue the study of the same name and settings: arms already finished are kept, the others run." };
-
-        var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital alone, centralised training and federated averaging.")
+        var arms = new Option<string[]>("--arms")
         {
-            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges, keepSplits, ushapedNoise, ushapedDirection, auditSteps, resume,
+            Description = $"Arms to run: {string.Join(", ", AllArms)}.",
+            DefaultValueFactory = _ => AllArms,
+            AllowMultipleArgumentsPerToken = true
+        };
+        var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many samples (quick runs)." };
+        var features = new Option<string[]>("--features")
+        {
+            Description = "CSV: feature columns, any number, space- or comma-separated (default: the NHIS "
+            + "lipids columns).",
+            AllowMultipleArgumentsPerToken = true
+        };
+        var target = new Option<string?>("--target") { Description = "CSV: target column (default LDL_chole)." };
+        var categorical = new Option<string[]>("--categorical")
+        {
+            Description = "CSV: categorical encodings, e.g. sex=1:0,2:1 (value:code pairs; repeat per "
+            + "column).",
+            AllowMultipleArgumentsPerToken = true
+        };
+        var lipids = new Option<string?>("--lipids")
+        {
+            Description = "CSV: the Friedewald columns, e.g. tc=chol_total,hdl=hdl_c,tg=trigs (default: found by "
+            + "their usual names)."
+        };
+        var ranges = new Option<string[]>("--range")
+        {
+            Description = "CSV: a column's plausible range, e.g. hdl_c=1:300 (repeat); rows outside it are dropped "
+            + "and counted.",
+            AllowMultipleArgumentsPerToken = true
+        };
+        var noDefaultRanges = new Option<bool>("--no-default-ranges")
+        {
+            Description = "CSV: check only the --range columns, not the clinical defaults "
+            + "(docs/experiments.md)."
+        };
+        var keepSplits = new Option<bool>("--keep-splits")
+        {
+            Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) "
+            + "instead of pooling and re-splitting."
+        };
+        var auditSteps = new Option<int>("--audit-steps")
+        {
+            Description = "Image data: decoder steps of each hospital's leakage audit after a split arm's "
+            + "test evaluation (0: no audit).",
+            DefaultValueFactory = _ => 300
+        };
+        var ushapedDirection = new Option<double?>("--ushaped-defence-direction-noise")
+        {
+            Description = "U-shaped arm: the hospitals' max-norm defence with "
+            + "noise along the class-separating direction, this multiple of the largest norm."
+        };
+        var ushapedNoise = new Option<double?>("--ushaped-defence-noise")
+        {
+            Description = "U-shaped arm: the hospitals' max-norm defence with this noise "
+            + "multiplier (docs/results.md); default no defence."
+        };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Continue the study of the same name and settings: arms already finished are kept, the "
+            + "others run."
+        };
+
+        var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital "
+            + "alone, centralised training and federated averaging.")
+        {
+            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges,
+                keepSplits, ushapedNoise, ushapedDirection, auditSteps, resume,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -47,14 +110,18 @@ public static class ExperimentsCommand
                 var path = result.GetValue(data)!;
                 if (!path.Exists) throw new StudyException(StudyExitCode.Data, $"data file {path.FullName} does not exist: check --data");
                 var isCsv = path.Extension.Equals(".csv", StringComparison.OrdinalIgnoreCase);
-                var chosenArms = result.GetValue(arms)!.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+                var chosenArms = result.GetValue(arms)!.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    .ToArray();
                 var unknown = chosenArms.Except(AllArms, StringComparer.Ordinal).ToList();
-                if (unknown.Count > 0) throw new StudyException(StudyExitCode.Usage, $"unknown arm(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", AllArms)}");
+                if (unknown.Count > 0) throw new StudyException(StudyExitCode.Usage, $"unknown arm(s) {string.Join(", ", unknown)}: choose from "
+                    + $"{string.Join(", ", AllArms)}");
                 var file = result.GetValue(modelFile);
-                if (file is not null && result.GetValue(model) is not null) throw new StudyException(StudyExitCode.Usage, "--model and --model-file do not combine: name a preset or give a file");
+                if (file is not null && result.GetValue(model) is not null) throw new StudyException(StudyExitCode.Usage, "--model and --model-file do not "
+                    + "combine: name a preset or give a file");
                 var definition = ModelChoice.Resolve(result.GetValue(model) ?? (isCsv ? "ldl-mlp" : "pneumonia-cnn"), file);
                 var mapping = isCsv
-                    ? Mapping(path.FullName, result.GetValue(features), result.GetValue(target), result.GetValue(categorical), result.GetValue(lipids), result.GetValue(ranges), result.GetValue(noDefaultRanges))
+                    ? Mapping(path.FullName, result.GetValue(features), result.GetValue(target), result.GetValue(categorical), result.GetValue(lipids),
+                        result.GetValue(ranges), result.GetValue(noDefaultRanges))
                     : null;
                 if (result.GetValue(keepSplits) && (isCsv || result.GetValue(maxSamples) is not null))
                 {
@@ -68,7 +135,8 @@ public static class ExperimentsCommand
                     Data = path.FullName,
                     Model = definition.Name,
                     ModelFile = file?.FullName,
-                    ModelFileSha256 = file is null ? null : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file.FullName))),
+                    ModelFileSha256 = file is null ? null
+                        : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file.FullName))),
                     Epochs = result.GetValue(epochs) ?? definition.Epochs,
                     BatchSize = result.GetValue(batch) ?? definition.BatchSize,
                     LearningRate = result.GetValue(lr) ?? definition.Optimizer.LearningRate,
@@ -79,7 +147,12 @@ public static class ExperimentsCommand
                     Mapping = mapping,
                     KeepSplits = result.GetValue(keepSplits),
                     UShapedDefence = result.GetValue(ushapedNoise) is null && result.GetValue(ushapedDirection) is null ? new()
-                        : new Core.Runs.GradientDefence { MaxNorm = true, NoiseMultiplier = result.GetValue(ushapedNoise) ?? 0, DirectionNoise = result.GetValue(ushapedDirection) ?? 0 },
+                        : new Core.Runs.GradientDefence
+                        {
+                            MaxNorm = true,
+                            NoiseMultiplier = result.GetValue(ushapedNoise) ?? 0,
+                            DirectionNoise = result.GetValue(ushapedDirection) ?? 0
+                        },
                     Resume = result.GetValue(resume),
                     AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
@@ -95,7 +168,8 @@ public static class ExperimentsCommand
             }
             catch (OperationCanceledException)
             {
-                await Console.Error.WriteLineAsync("splitfn-local: stopped; every process it started has been stopped, finished arms are saved (--resume continues)").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync("splitfn-local: stopped; every process it started has been stopped, finished arms are saved (--resume "
+                    + "continues)").ConfigureAwait(false);
                 return (int)StudyExitCode.Cancelled;
             }
         });
@@ -103,7 +177,8 @@ public static class ExperimentsCommand
     }
 
     /// <summary>The CSV mapping from the options, checked against the file's header before anything starts.</summary>
-    private static ColumnMapping Mapping(string path, string[]? features, string? target, string[]? categorical, string? lipids, string[]? ranges, bool noDefaultRanges)
+    private static ColumnMapping Mapping(string path, string[]? features, string? target, string[]? categorical, string? lipids, string[]? ranges,
+        bool noDefaultRanges)
     {
         var names = (features ?? []).SelectMany(f => f.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
         var preset = names.Length == 0 && target is null && (categorical is null || categorical.Length == 0);
@@ -111,7 +186,8 @@ public static class ExperimentsCommand
         foreach (var spec in categorical ?? [])
         {
             var eq = spec.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new StudyException(StudyExitCode.Usage, $"--categorical '{spec}' is not column=value:code,value:code (e.g. sex=Male:0,Female:1)");
+            if (eq <= 0) throw new StudyException(StudyExitCode.Usage, $"--categorical '{spec}' is not column=value:code,value:code (e.g. "
+                + $"sex=Male:0,Female:1)");
             var values = new Dictionary<string, double>(StringComparer.Ordinal);
             foreach (var pair in spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -133,10 +209,14 @@ public static class ExperimentsCommand
         ColumnMapping mapping;
         try
         {
-            var basis = preset ? ColumnMapping.NhisLipids : new ColumnMapping(names.Length > 0 ? names : ColumnMapping.NhisLipids.Features, target ?? ColumnMapping.NhisLipids.Target) { Categorical = codes };
+            var basis = preset ? ColumnMapping.NhisLipids
+                : new ColumnMapping(names.Length > 0 ? names : ColumnMapping.NhisLipids.Features, target
+                ?? ColumnMapping.NhisLipids.Target)
+                { Categorical = codes };
             mapping = basis with
             {
-                Ranges = new Dictionary<string, PlausibleRange>(basis.Ranges.Concat(explicitRanges).GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value)),
+                Ranges = new Dictionary<string,
+                    PlausibleRange>(basis.Ranges.Concat(explicitRanges).GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value)),
                 UseDefaultRanges = !noDefaultRanges,
                 Lipids = lipids is null ? null : LipidColumns.Parse(lipids, basis.Features),
             };
@@ -150,7 +230,8 @@ public static class ExperimentsCommand
             var header = CsvTabularLoader.ReadHeader(path);
             CsvTabularLoader.RequireColumns(header, mapping, path);
             foreach (var column in mapping.Categorical.Keys.Concat(explicitRanges.Keys).Where(c => !mapping.Columns.Contains(c)))
-                throw new StudyException(StudyExitCode.Usage, $"column '{column}' has a --categorical or --range setting but is not mapped (--features {string.Join(",", mapping.Features)}, --target {mapping.Target})");
+                throw new StudyException(StudyExitCode.Usage, $"column '{column}' has a --categorical or --range setting but is not mapped (--features "
+                    + $"{string.Join(",", mapping.Features)}, --target {mapping.Target})");
         }
         catch (DataFormatException e)
         {

@@ -6,19 +6,34 @@ using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.LocalRun;
 
-/// <summary>`splitfn-local leakage`: the label-leakage attacks on a U-shaped PneumoniaMNIST run, without and with the hospital's defence (docs/results.md).</summary>
+/// <summary>
+/// `splitfn-local leakage`: the label-leakage attacks on a U-shaped PneumoniaMNIST run, without and with the hospital's defence (docs/results.md).
+/// </summary>
 public static class LeakageCommand
 {
     public static Command Create()
     {
         var data = new Option<FileInfo>("--data") { Description = "PneumoniaMNIST (.npz with <split>_images/_labels).", Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per defence setting; the best on validation is kept.", DefaultValueFactory = _ => 5 };
-        var noise = new Option<double[]>("--noise") { Description = "Noise multipliers to try with max-norm (0 = max-norm alone).", DefaultValueFactory = _ => [0.0, 1.0], AllowMultipleArgumentsPerToken = true };
-        var direction = new Option<double[]>("--direction-noise") { Description = "Direction-noise multipliers to try with max-norm (noise along the class-separating direction).", DefaultValueFactory = _ => [], AllowMultipleArgumentsPerToken = true };
+        var noise = new Option<double[]>("--noise")
+        {
+            Description = "Noise multipliers to try with max-norm (0 = max-norm "
+            + "alone).",
+            DefaultValueFactory = _ => [0.0, 1.0],
+            AllowMultipleArgumentsPerToken = true
+        };
+        var direction = new Option<double[]>("--direction-noise")
+        {
+            Description = "Direction-noise multipliers to try with max-norm (noise along the "
+            + "class-separating direction).",
+            DefaultValueFactory = _ => [],
+            AllowMultipleArgumentsPerToken = true
+        };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many samples (quick runs)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the split, the initial weights and the batch order.", DefaultValueFactory = _ => 42 };
         var output = new Option<FileInfo?>("--out") { Description = "Also write the results as JSON here." };
-        var command = new Command("leakage", "Norm and direction label-leakage attacks (Li et al., ICLR 2022) on the gradients a U-shaped server receives, without and with the hospital's defence.")
+        var command = new Command("leakage", "Norm and direction label-leakage attacks (Li et al., ICLR 2022) on the gradients a U-shaped server receives, "
+            + "without and with the hospital's defence.")
         {
             data, epochs, noise, direction, maxSamples, seed, output,
         };
@@ -33,7 +48,8 @@ public static class LeakageCommand
             List<GradientDefence> defences = [new()];
             defences.AddRange(result.GetValue(noise)!.Select(m => new GradientDefence { MaxNorm = true, NoiseMultiplier = m }));
             defences.AddRange(result.GetValue(direction)!.Select(m => new GradientDefence { MaxNorm = true, DirectionNoise = m }));
-            var results = LabelLeakageStudy.Run(path.FullName, defences, result.GetValue(epochs), result.GetValue(maxSamples), (ulong)result.GetValue(seed), Console.WriteLine);
+            var results = LabelLeakageStudy.Run(path.FullName, defences, result.GetValue(epochs), result.GetValue(maxSamples), (ulong)result.GetValue(seed),
+                Console.WriteLine);
             Console.WriteLine();
             Console.Write(LabelLeakageStudy.ToMarkdown(results));
             if (result.GetValue(output) is { } file) File.WriteAllText(file.FullName, JsonSerializer.Serialize(results, SplitRun.Json));

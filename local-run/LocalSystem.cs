@@ -51,8 +51,10 @@ public sealed class LocalSystem : IAsyncDisposable
             var account = StorageConnection.DevelopmentAccountName;
             var blob = new Uri($"http://127.0.0.1:{proxies[0].Port}/{account}");
             var queue = new Uri($"http://127.0.0.1:{proxies[1].Port}/{account}");
-            Storage = StorageConnection.FromSharedKey(new Azure.Storage.StorageSharedKeyCredential(account, StorageConnection.DevelopmentAccountKey), blob, queue);
-            StorageConnectionString = $"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={StorageConnection.DevelopmentAccountKey};BlobEndpoint={blob};QueueEndpoint={queue};";
+            Storage = StorageConnection.FromSharedKey(new Azure.Storage.StorageSharedKeyCredential(account, StorageConnection.DevelopmentAccountKey), blob,
+                queue);
+            StorageConnectionString = $"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={StorageConnection.DevelopmentAccountKey};"
+                + $"BlobEndpoint={blob};QueueEndpoint={queue};";
         }
         else
         {
@@ -85,7 +87,9 @@ public sealed class LocalSystem : IAsyncDisposable
 
     private static string BuildRoot => AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory);
 
-    /// <summary>Starts Azurite; with <paramref name="outageProxies"/> the processes reach it only through proxies that <see cref="TakeStorageDown"/> can cut.</summary>
+    /// <summary>
+    /// Starts Azurite; with <paramref name="outageProxies"/> the processes reach it only through proxies that <see cref="TakeStorageDown"/> can cut.
+    /// </summary>
     public static async Task<LocalSystem> StartAsync(string folder, CancellationToken ct, bool outageProxies = false)
     {
         foreach (var dll in new[] { FunctionDll, AgentDll })
@@ -118,7 +122,8 @@ public sealed class LocalSystem : IAsyncDisposable
     {
         // Through Storage: the SAS URIs in the package name the endpoint the hospital's agent will use.
         var onboarding = new HospitalOnboarding(Storage, new LocalFunctionKeys(new LocalKeyStore(KeyFolder)));
-        var package = await onboarding.AddAsync(new OnboardingRequest { HospitalId = hospitalId, SasLifetime = TimeSpan.FromDays(1) }, ct).ConfigureAwait(false);
+        var package = await onboarding.AddAsync(new OnboardingRequest { HospitalId = hospitalId, SasLifetime = TimeSpan.FromDays(1) }, ct)
+            .ConfigureAwait(false);
         package.WriteTo(HospitalFolder(hospitalId));
     }
 
@@ -151,7 +156,8 @@ public sealed class LocalSystem : IAsyncDisposable
     {
         if (function is null || function.HasExited) return;
         // SIGTERM: the host checkpoints its runs and releases their leases before it exits.
-        using (var term = Process.Start("kill", ["-TERM", function.Id.ToString(CultureInfo.InvariantCulture)])) await term.WaitForExitAsync().ConfigureAwait(false);
+        using (var term = Process.Start("kill", ["-TERM", function.Id.ToString(CultureInfo.InvariantCulture)])) await term.WaitForExitAsync()
+            .ConfigureAwait(false);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
@@ -182,7 +188,8 @@ public sealed class LocalSystem : IAsyncDisposable
             .. share.ExtraInitArguments,
         ];
         var code = await supervisor.RunAsync($"{share.HospitalId}-init", AgentDll, args, workingDirectory: folder, cancellationToken: ct).ConfigureAwait(false);
-        if (code != 0) throw new InvalidOperationException($"splitfn-agent init for {share.HospitalId} failed with exit code {code}; see {Path.Combine(Folder, "logs", share.HospitalId + "-init.log")}");
+        if (code != 0) throw new InvalidOperationException($"splitfn-agent init for {share.HospitalId} failed with exit code {code}; see "
+            + $"{Path.Combine(Folder, "logs", share.HospitalId + "-init.log")}");
         return new EnrolledHospital(share.HospitalId, folder, config);
     }
 
@@ -191,7 +198,9 @@ public sealed class LocalSystem : IAsyncDisposable
     /// <summary>Runs `splitfn-agent train` for every hospital at once, echoing their log lines; returns each exit code.</summary>
     public async Task<IReadOnlyDictionary<string, int>> TrainAsync(IReadOnlyList<EnrolledHospital> hospitals, int threads, CancellationToken ct)
     {
-        var runs = hospitals.Select(async h => (h.HospitalId, Code: await supervisor.RunAsync($"{h.HospitalId}-train", AgentDll, TrainArguments(h, threads), echo: true, cancellationToken: ct).ConfigureAwait(false)));
+        var runs = hospitals.Select(async h
+            => (h.HospitalId, Code: await supervisor.RunAsync($"{h.HospitalId}-train", AgentDll, TrainArguments(h, threads), echo: true,
+            cancellationToken: ct).ConfigureAwait(false)));
         return (await Task.WhenAll(runs).ConfigureAwait(false)).ToDictionary(r => r.HospitalId, r => r.Code);
     }
 
@@ -210,7 +219,8 @@ public sealed class LocalSystem : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(hospital);
         return supervisor.RunAsync($"{hospital.HospitalId}-evaluate-{split}", AgentDll,
-            ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "evaluate", "--split", split], echo: true, cancellationToken: ct);
+            ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "evaluate", "--split", split],
+                echo: true, cancellationToken: ct);
     }
 
     /// <summary>The hospital plays the curious server against its own trained layer on its own data (nothing is sent).</summary>

@@ -30,9 +30,16 @@ public sealed class ProcessSupervisor : IAsyncDisposable
     public CancellationTokenSource Cancelled { get; } = new();
 
     /// <summary>Starts `dotnet &lt;dll&gt; args` with extra environment; output goes to `&lt;name&gt;.log`.</summary>
-    public Process Start(string name, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, bool echo = false, string? workingDirectory = null)
+    public Process Start(string name, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, bool echo = false,
+        string? workingDirectory = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? "" };
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? ""
+        };
         info.ArgumentList.Add(dll);
         foreach (var a in arguments) info.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
@@ -63,7 +70,8 @@ public sealed class ProcessSupervisor : IAsyncDisposable
     }
 
     /// <summary>Runs a process to completion and returns its exit code.</summary>
-    public async Task<int> RunAsync(string name, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, bool echo = false,
+    public async Task<int> RunAsync(string name, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
+        bool echo = false,
         string? workingDirectory = null, CancellationToken cancellationToken = default)
     {
         using var process = Start(name, dll, arguments, environment, echo, workingDirectory);

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using SplitFunctions.LocalRun.Studies;
 using SplitFunctions.LocalRun;
+using SplitFunctions.LocalRun.Studies;
 
 // splitfn-local: the local multi-hospital demo and the paper's experiments, on one machine. Exit codes: docs/experiments.md.
 var root = new RootCommand("SplitFunctions on one machine: a multi-hospital split-learning demo on Azurite, and the paper's experiments.")
@@ -14,7 +14,8 @@ var root = new RootCommand("SplitFunctions on one machine: a multi-hospital spli
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
 {
-    foreach (var error in parse.Errors) await Console.Error.WriteLineAsync($"splitfn-local: {error.Message} (exit code {(int)StudyExitCode.Usage}; --help lists the options)").ConfigureAwait(false);
+    foreach (var error in parse.Errors) await Console.Error.WriteLineAsync($"splitfn-local: {error.Message} (exit code {(int)StudyExitCode.Usage}; --help "
+        + $"lists the options)").ConfigureAwait(false);
     return (int)StudyExitCode.Usage;
 }
 return await parse.InvokeAsync().ConfigureAwait(false);

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
@@ -84,7 +84,8 @@ public static class SplitRun
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);
         var token = linked.Token;
-        Console.WriteLine($"run {runId}: {manifest.Model} ({manifest.Mode}), {manifest.Epochs} epochs, batch {manifest.BatchSize}, hospitals {string.Join(", ", manifest.Hospitals)}; Azurite on ports {system.Azurite.BlobPort}/{system.Azurite.QueuePort}");
+        Console.WriteLine($"run {runId}: {manifest.Model} ({manifest.Mode}), {manifest.Epochs} epochs, batch {manifest.BatchSize}, hospitals "
+            + $"{string.Join(", ", manifest.Hospitals)}; Azurite on ports {system.Azurite.BlobPort}/{system.Azurite.QueuePort}");
         // The operator's steps, with the operator tool's code: onboard every hospital, then create the run.
         foreach (var hospital in settings.Hospitals) await system.OnboardAsync(hospital, token).ConfigureAwait(false);
         await system.CreateRunAsync(request, token).ConfigureAwait(false);
@@ -94,7 +95,8 @@ public static class SplitRun
         var enrolled = new List<EnrolledHospital>();
         for (var i = 0; i < settings.Hospitals.Count; i++)
         {
-            enrolled.Add(await system.EnrollAsync(runId, new HospitalShare(settings.Hospitals[i], i, weights, settings.Seed, settings.DataPath, initArguments), token).ConfigureAwait(false));
+            enrolled.Add(await system.EnrollAsync(runId,
+                new HospitalShare(settings.Hospitals[i], i, weights, settings.Seed, settings.DataPath, initArguments), token).ConfigureAwait(false));
         }
         system.StartFunction(settings.Threads);
         var trained = await system.TrainAsync(enrolled, settings.Threads, token).ConfigureAwait(false);
@@ -108,7 +110,9 @@ public static class SplitRun
             {
                 audit = AuditSummary.Read(hospital.AuditFolder);
             }
-            outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)), trained[hospital.HospitalId], evaluated) { Audit = audit });
+            outcomes.Add(new HospitalOutcome(hospital.HospitalId, ReadJson(hospital.EvaluationPath(runId)), ReadJson(hospital.HistoryPath(runId)),
+                trained[hospital.HospitalId], evaluated)
+            { Audit = audit });
         }
         await system.StopFunctionAsync().ConfigureAwait(false);
         return (outcomes, await ServerEpochsAsync(system, runId, token).ConfigureAwait(false));
@@ -121,9 +125,12 @@ public static class SplitRun
         try
         {
             var pointer = (await runs.GetBlobClient(RunLayout.LatestCheckpoint(runId)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            var latest = JsonSerializer.Deserialize<LatestCheckpoint>(pointer.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("latest checkpoint pointer is JSON null");
-            var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, latest.Number, RunLayout.StateFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            var state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
+            var latest = JsonSerializer.Deserialize<LatestCheckpoint>(pointer.ToMemory().Span, RunLayout.Json)
+                ?? throw new InvalidDataException("latest checkpoint pointer is JSON null");
+            var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, latest.Number, RunLayout.StateFile)).DownloadContentAsync(ct)
+                .ConfigureAwait(false)).Value.Content;
+            var state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json)
+                ?? throw new InvalidDataException("run state is JSON null");
             return [.. state.Epochs.Select(e => new ServerEpoch(e.Epoch, e.Loss, e.Samples, e.Seconds))];
         }
         catch (Azure.RequestFailedException e) when (e.Status == 404)
@@ -135,5 +142,9 @@ public static class SplitRun
     private static JsonElement? ReadJson(string path) =>
         File.Exists(path) ? JsonDocument.Parse(File.ReadAllBytes(path)).RootElement.Clone() : null;
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull
+    };
 }

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Net.Sockets;
+using Azure;
 using Azure.Identity;
 using Azure.Security.KeyVault.Secrets;
-using Azure;
 using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
@@ -23,7 +23,8 @@ public static class OperatorCli
 
     internal static readonly Option<string?> AccountNameOption = new("--account-name")
     {
-        Description = $"Identity-based storage: the account, signed in with Microsoft Entra ID (Azure CLI, environment, managed identity) (default: {FunctionSettings.StorageAccountName}).",
+        Description = $"Identity-based storage: the account, signed in with Microsoft Entra ID (Azure CLI, environment, managed identity) (default: "
+            + $"{FunctionSettings.StorageAccountName}).",
         Recursive = true,
     };
 
@@ -45,7 +46,8 @@ public static class OperatorCli
     {
         var root = new RootCommand(
             "SplitFunctions consortium operator: onboard hospitals (storage, keys, credentials), create runs, watch them, handle poisoned messages. " +
-            "Settings are the function's (AzureWebJobsStorage..., SplitFunctions__KeyDirectory / SplitFunctions__KeyVaultUri) or the options below. Exit codes: docs/operator.md.");
+            "Settings are the function's (AzureWebJobsStorage..., SplitFunctions__KeyDirectory / SplitFunctions__KeyVaultUri) or the options below. Exit "
+                + "codes: docs/operator.md.");
         root.Options.Add(ConnectionStringOption);
         root.Options.Add(AccountNameOption);
         root.Options.Add(KeyDirectoryOption);
@@ -65,12 +67,15 @@ public static class OperatorCli
         var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
-            foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-operator: {OneLine(e.Message)} (exit code {(int)OperatorExitCode.Usage}; --help lists the options)").ConfigureAwait(false);
+            foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-operator: {OneLine(e.Message)} (exit code {(int)OperatorExitCode.Usage}; "
+                + $"--help lists the options)").ConfigureAwait(false);
             return (int)OperatorExitCode.Usage;
         }
-        if (parse.CommandResult.Command is { } command && command.Subcommands.Count > 0 && command.Action is null && !args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
+        if (parse.CommandResult.Command is { } command && command.Subcommands.Count > 0 && command.Action is null
+            && !args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
         {
-            await error.WriteLineAsync($"splitfn-operator: name a command ({string.Join(", ", command.Subcommands.Select(c => c.Name))}); add --help to see them (exit code {(int)OperatorExitCode.Usage})").ConfigureAwait(false);
+            await error.WriteLineAsync($"splitfn-operator: name a command ({string.Join(", ", command.Subcommands.Select(c => c.Name))}); add --help to see "
+                + $"them (exit code {(int)OperatorExitCode.Usage})").ConfigureAwait(false);
             return (int)OperatorExitCode.Usage;
         }
         return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
@@ -99,11 +104,14 @@ public static class OperatorCli
             }, e.Message),
             StorageSettingsException e => (OperatorExitCode.Settings, e.Message),
             KeyStoreException e => (OperatorExitCode.Settings, "key store: " + e.Message),
-            AuthenticationFailedException e => (OperatorExitCode.AccessDenied, $"Microsoft Entra sign-in failed ({FirstLine(e.Message)}): run `az login`, or set the environment credentials"),
+            AuthenticationFailedException e => (OperatorExitCode.AccessDenied, $"Microsoft Entra sign-in failed ({FirstLine(e.Message)}): run `az login`, or "
+                + $"set the environment credentials"),
             RequestFailedException { Status: 401 or 403 } e => (OperatorExitCode.AccessDenied,
-                $"storage or Key Vault refused the operator's credentials ({e.Status} {e.ErrorCode}): check the account key, or the roles docs/operator.md lists for the operator"),
+                $"storage or Key Vault refused the operator's credentials ({e.Status} {e.ErrorCode}): check the account key, or the roles docs/operator.md "
+                    + $"lists for the operator"),
             var e when IsUnreachable(e) => (OperatorExitCode.Unreachable,
-                $"storage or Key Vault unreachable ({FirstLine((e is AggregateException a ? a.InnerExceptions[^1] : e).Message)}): check the endpoint in the settings and that the account (or Azurite) is running"),
+                $"storage or Key Vault unreachable ({FirstLine((e is AggregateException a ? a.InnerExceptions[^1] : e).Message)}): check the endpoint in the "
+                    + $"settings and that the account (or Azurite) is running"),
             RequestFailedException e => (OperatorExitCode.InternalError, $"storage request failed ({e.Status} {e.ErrorCode}): {FirstLine(e.Message)}"),
             OperationCanceledException => (OperatorExitCode.Cancelled, "stopped (Ctrl-C)"),
             IOException or UnauthorizedAccessException => (OperatorExitCode.Settings, $"file error: {failure.Message}"),
@@ -134,7 +142,8 @@ public static class OperatorCli
         }
         if (!string.IsNullOrWhiteSpace(folder)) return new LocalFunctionKeys(new LocalKeyStore(Path.GetFullPath(folder)));
         throw new OperatorException(OperatorExitCode.Settings,
-            $"no key store given: pass --key-dir <the function's {FunctionSettings.KeyDirectory} folder> (Azurite) or --key-vault-uri (Azure), or set {FunctionSettings.KeyDirectory} / {FunctionSettings.KeyVaultUri}");
+            $"no key store given: pass --key-dir <the function's {FunctionSettings.KeyDirectory} folder> (Azurite) or --key-vault-uri (Azure), or set "
+                + $"{FunctionSettings.KeyDirectory} / {FunctionSettings.KeyVaultUri}");
     }
 
     // The SDK's retries end in an AggregateException of the attempts' connection failures.

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Spectre.Console.Rendering;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Operator;
@@ -26,12 +26,14 @@ internal static class StatusView
                 Number(h.RepliesWaiting));
         }
         var s = status.Server;
-        var server = new Table().Title("server").Border(TableBorder.Rounded).AddColumns("lease", "instance", "checkpoint", "step", "batches", "epochs", "features queue", "poisoned");
+        var server = new Table().Title("server").Border(TableBorder.Rounded)
+            .AddColumns("lease", "instance", "checkpoint", "step", "batches", "epochs", "features queue", "poisoned");
         server.AddRow(
             s.LeaseState,
             Markup.Escape(s.Instance ?? "-"),
             s.CheckpointNumber is { } c ? Number(c) : "none",
-            s.CheckpointStep is { } st ? string.Create(CultureInfo.InvariantCulture, $"{st} (+{s.JournalTail} journal)") : string.Create(CultureInfo.InvariantCulture, $"+{s.JournalTail} journal"),
+            s.CheckpointStep is { } st ? string.Create(CultureInfo.InvariantCulture, $"{st} (+{s.JournalTail} "
+                + $"journal)") : string.Create(CultureInfo.InvariantCulture, $"+{s.JournalTail} journal"),
             Number(s.BatchesApplied),
             s.LastEpochLoss is { } el ? string.Create(CultureInfo.InvariantCulture, $"{s.EpochsCompleted} (loss {el:F4})") : Number(s.EpochsCompleted),
             Number(s.FeaturesQueueDepth),

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Consortium;
@@ -88,8 +88,15 @@ public sealed class BenchHospital : IDisposable
 
         var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = manifest.RunId, HospitalId = Hospital, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = sealedFrame.Length,
-            Sha256 = sealedFrame.Sha256, ReplyQueue = StorageNames.RepliesQueue(Hospital), KeyId = key.KeyId,
+            RunId = manifest.RunId,
+            HospitalId = Hospital,
+            Sequence = seq,
+            Kind = FrameKind.Train,
+            Blob = blob,
+            Length = sealedFrame.Length,
+            Sha256 = sealedFrame.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(Hospital),
+            KeyId = key.KeyId,
         }, key));
         await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
         var enqueuedAt = Stopwatch.GetTimestamp();
@@ -133,7 +140,9 @@ public sealed class BenchHospital : IDisposable
 
     private static double Ms(TimeSpan span) => span.TotalMilliseconds;
 
-    /// <summary>Bytes of a message's text as the queue carries it (base64 of its UTF-8, the queue clients' default); HTTP and XML framing not counted.</summary>
+    /// <summary>
+    /// Bytes of a message's text as the queue carries it (base64 of its UTF-8, the queue clients' default); HTTP and XML framing not counted.
+    /// </summary>
     public static long QueueBytes(string text) => 4L * ((Encoding.UTF8.GetByteCount(text) + 2) / 3);
 
     public void Dispose() => client.Dispose();

@@ -38,12 +38,14 @@ public sealed class BenchOptions
 
     public double GetDouble(string name, double fallback) =>
         values.TryGetValue(name, out var v)
-            ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d >= 0 ? d : throw new ArgumentException($"--{name} must be a non-negative number, got '{v}'")
+            ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d >= 0 ? d
+                : throw new ArgumentException($"--{name} must be a non-negative number, got '{v}'")
             : fallback;
 
     public int GetInt(string name, int fallback) =>
         values.TryGetValue(name, out var v)
-            ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException($"--{name} must be a positive integer, got '{v}'")
+            ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
+                : throw new ArgumentException($"--{name} must be a positive integer, got '{v}'")
             : fallback;
 }
 

@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
-using System.Text.Json;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace SplitFunctions.Bench;
 
@@ -40,7 +40,8 @@ public static class BenchResults
             var figure = Number(value["ratio"]) ?? Number(value["fraction"]) ?? "-";
             if (value["fraction_without_prefetch"] is { } off) figure += $" (without prefetch {Number(off)})";
             text.Append(CultureInfo.InvariantCulture,
-                $"| `{key}` | {figure} | {value["target"]?.ToString() ?? "-"} | {value["threads"]?.ToString() ?? "-"} | {value["machine_cores"]} | {value["measured_at"]} |\n");
+                $"| `{key}` | {figure} | {value["target"]?.ToString() ?? "-"} | {value["threads"]?.ToString() ?? "-"} | {value["machine_cores"]} | "
+                    + $"{value["measured_at"]} |\n");
         }
         return text.ToString();
     }

@@ -75,7 +75,8 @@ public sealed partial class DrainProcess : IAsyncDisposable
     }
 
     /// <summary>Runs this instance opened (took the lease of and loaded).</summary>
-    public IReadOnlySet<string> OpenedRuns() => Log.Select(l => OpenedLine().Match(l)).Where(m => m.Success).Select(m => m.Groups["run"].Value).ToHashSet(StringComparer.Ordinal);
+    public IReadOnlySet<string> OpenedRuns() => Log.Select(l => OpenedLine().Match(l)).Where(m => m.Success).Select(m => m.Groups["run"].Value)
+        .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Messages this instance put back because another instance held their run.</summary>
     public int Deferred() => Log.Count(l => l.Contains("deferred: run", StringComparison.Ordinal));
@@ -101,7 +102,8 @@ public sealed partial class DrainProcess : IAsyncDisposable
     public async Task StopAsync()
     {
         if (process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)])) await term.WaitForExitAsync().ConfigureAwait(false);
+        using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)])) await term.WaitForExitAsync()
+            .ConfigureAwait(false);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {

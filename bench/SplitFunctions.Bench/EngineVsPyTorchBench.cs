@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Bench;
@@ -35,7 +35,8 @@ public static class EngineVsPyTorchBench
         var oursMedian = Median(ours);
         var theirsMedian = Median(theirs);
         var ratio = oursMedian / theirsMedian;
-        Console.WriteLine($"engine_vs_pytorch = {ratio:F3}  (TorchSharp {oursMedian:F1} / PyTorch {theirsMedian:F1} samples/s; {model.Name}, batch {batch}, {threads} threads, {Environment.ProcessorCount} cores; target >= 1.0)");
+        Console.WriteLine($"engine_vs_pytorch = {ratio:F3}  (TorchSharp {oursMedian:F1} / PyTorch {theirsMedian:F1} samples/s; {model.Name}, batch {batch}, "
+            + $"{threads} threads, {Environment.ProcessorCount} cores; target >= 1.0)");
         BenchResults.Merge("engine_vs_pytorch", new JsonObject
         {
             ["ratio"] = ratio,
@@ -90,7 +91,8 @@ public static class EngineVsPyTorchBench
         var stderr = await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
-            throw new InvalidOperationException($"PyTorch baseline failed ({process.ExitCode}). Is python3-torch installed? Run SPLITFN_WITH_PYTORCH=1 scripts/setup.sh.\n{stderr}");
+            throw new InvalidOperationException($"PyTorch baseline failed ({process.ExitCode}). Is python3-torch installed? Run SPLITFN_WITH_PYTORCH=1 "
+                + $"scripts/setup.sh.\n{stderr}");
         using var doc = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
         return doc.RootElement.GetProperty("samples_per_s").GetDouble();
     }

@@ -38,7 +38,9 @@ public static class NativeMemoryBench
             var apphost = Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "splitfn-bench";
             var info = new ProcessStartInfo(apphost ? Environment.ProcessPath! : "dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
             if (!apphost) info.ArgumentList.Add(typeof(NativeMemoryBench).Assembly.Location);
-            foreach (var a in new[] { "memory", "--side", child, "--model", modelName, "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            foreach (var a in new[] { "memory", "--side", child, "--model", modelName, "--steps",
+                steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch",
+                batch.ToString(System.Globalization.CultureInfo.InvariantCulture) })
                 info.ArgumentList.Add(a);
             using var process = Process.Start(info)!;
             string? last = null;
@@ -98,8 +100,13 @@ public static class NativeMemoryBench
                 Console.WriteLine($"  {side} step {step}: RSS {rss / 1048576.0:F1} MiB, managed heap {GC.GetTotalMemory(false) / 1048576.0:F1} MiB");
             }
         }
-        Console.WriteLine($"{side}: RSS {at100 / 1048576.0:F1} MiB at step 100, {last / 1048576.0:F1} MiB at step {steps} ({(last - at100) / 1048576.0:+0.0;-0.0} MiB); {steps / clock.Elapsed.TotalSeconds:F0} steps/s, batch {batch}, {TorchRuntime.Threads} threads");
-        Console.WriteLine(new JsonObject { ["rss_mib_step_100"] = Math.Round(at100 / 1048576.0, 1), ["rss_mib_last_step"] = Math.Round(last / 1048576.0, 1) }.ToJsonString());
+        Console.WriteLine($"{side}: RSS {at100 / 1048576.0:F1} MiB at step 100, {last / 1048576.0:F1} MiB at step {steps} "
+            + $"({(last - at100) / 1048576.0:+0.0;-0.0} MiB); {steps / clock.Elapsed.TotalSeconds:F0} steps/s, batch {batch}, {TorchRuntime.Threads} threads");
+        Console.WriteLine(new JsonObject
+        {
+            ["rss_mib_step_100"] = Math.Round(at100 / 1048576.0, 1),
+            ["rss_mib_last_step"] = Math.Round(last / 1048576.0, 1)
+        }.ToJsonString());
         return 0;
     }
 
@@ -109,7 +116,8 @@ public static class NativeMemoryBench
         if (File.Exists("/proc/self/status"))
         {
             var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            if (line is not null) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            if (line is not null) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                System.Globalization.CultureInfo.InvariantCulture) * 1024;
         }
         using var self = Process.GetCurrentProcess();
         return self.WorkingSet64;

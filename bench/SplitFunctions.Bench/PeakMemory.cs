@@ -20,7 +20,8 @@ internal static class PeakMemory
 
     public static long PeakBytes()
     {
-        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
+        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status")
+            .FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
         if (line is not null) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         using var self = Process.GetCurrentProcess();
         return self.PeakWorkingSet64;

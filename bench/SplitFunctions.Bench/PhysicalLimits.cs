@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
@@ -35,7 +35,8 @@ public sealed record MachineLimits(double AesEncryptMiBps, double AesDecryptMiBp
     };
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"AES-256-GCM encrypt {AesEncryptMiBps:F0} / decrypt {AesDecryptMiBps:F0} MiB/s, TCP loopback {LoopbackMiBps:F0} MiB/s, Azurite clear upload {AzuriteUploadMiBps:F0} / download {AzuriteDownloadMiBps:F0} MiB/s");
+        $"AES-256-GCM encrypt {AesEncryptMiBps:F0} / decrypt {AesDecryptMiBps:F0} MiB/s, TCP loopback {LoopbackMiBps:F0} MiB/s, Azurite clear upload "
+            + $"{AzuriteUploadMiBps:F0} / download {AzuriteDownloadMiBps:F0} MiB/s");
 }
 
 /// <summary>Measures <see cref="MachineLimits"/>: the physical limits a benchmark's figures are set against.</summary>

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
@@ -105,7 +105,8 @@ public static class ProtocolOverheadBench
                 secure.Add(await SecureAsync(frames));
                 plain.Add(await PlainAsync(frames));
             }
-            Console.WriteLine($"  round {round + 1}/{rounds}: plain {MiBPerSecond(frames, frameMiB, plain[^1]):F1} MiB/s, secure {MiBPerSecond(frames, frameMiB, secure[^1]):F1} MiB/s, ratio {secure[^1] / plain[^1]:F3}");
+            Console.WriteLine($"  round {round + 1}/{rounds}: plain {MiBPerSecond(frames, frameMiB, plain[^1]):F1} MiB/s, secure "
+                + $"{MiBPerSecond(frames, frameMiB, secure[^1]):F1} MiB/s, ratio {secure[^1] / plain[^1]:F3}");
         }
 
         var (aesEncrypt, aesDecrypt) = PhysicalLimits.AesGcmMiBPerSecond(frameMiB, rounds);
@@ -119,7 +120,8 @@ public static class ProtocolOverheadBench
         var openRate = frameMiB * 1000 / openMs;
         Console.WriteLine($"protocol_overhead_ratio = {ratio:F3}  (secure {secureRate:F1} MiB/s vs plain {plainRate:F1} MiB/s of {frameMiB} MiB frames, " +
                           $"upload + download each; seal {sealMs:F1} ms, open {openMs:F1} ms per frame; {Environment.ProcessorCount} cores; target <= 1.2)");
-        Console.WriteLine($"seal {sealRate:F0} MiB/s, open {openRate:F0} MiB/s  vs  AES-256-GCM on this CPU: encrypt {aesEncrypt:F0} MiB/s, decrypt {aesDecrypt:F0} MiB/s ({frameMiB} MiB buffers, same run)");
+        Console.WriteLine($"seal {sealRate:F0} MiB/s, open {openRate:F0} MiB/s  vs  AES-256-GCM on this CPU: encrypt {aesEncrypt:F0} MiB/s, decrypt "
+            + $"{aesDecrypt:F0} MiB/s ({frameMiB} MiB buffers, same run)");
         BenchResults.Merge("protocol_overhead_ratio", new JsonObject
         {
             ["ratio"] = ratio,
@@ -136,7 +138,8 @@ public static class ProtocolOverheadBench
             ["aes_gcm_encrypt_mib_per_s"] = aesEncrypt,
             ["aes_gcm_decrypt_mib_per_s"] = aesDecrypt,
             ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
-            ["what"] = "seal+upload+download+open vs upload+download of the same frame bytes, same Azurite (in memory, loopback), median round; MiB/s counts frame bytes per round trip",
+            ["what"] = "seal+upload+download+open vs upload+download of the same frame bytes, same Azurite (in memory, loopback), median round; MiB/s counts "
+                + "frame bytes per round trip",
         }, options.ResultsPath);
         return 0;
     }

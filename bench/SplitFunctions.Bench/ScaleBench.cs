@@ -52,7 +52,8 @@ public static class ScaleBench
             ["steps_per_hospital"] = steps,
             ["reply_poll_ms"] = replyPoll.TotalMilliseconds,
             ["load_before"] = load,
-            ["what"] = "hospital loops (the agent's ClientLayer, encode + seal, upload, enqueue, reply, open, backward) in the benchmark process, the function " +
+            ["what"] = "hospital loops (the agent's ClientLayer, encode + seal, upload, enqueue, reply, open, backward) in the benchmark process, the "
+                + "function " +
                        "as its own `drain` process (default settings); the hospitals and the function share this machine's cores, so per-hospital figures " +
                        "fall with the hospital count on a small machine; window: every hospital past its first step, none finished",
         };
@@ -69,11 +70,15 @@ public static class ScaleBench
         return 0;
     }
 
-    private static async Task<JsonObject> HospitalsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int count, int steps, TimeSpan replyPoll, int threads)
+    private static async Task<JsonObject> HospitalsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int count, int steps,
+        TimeSpan replyPoll, int threads)
     {
-        var manifest = RunManifest.ForModel($"scale-{count}h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire };
+        var manifest = RunManifest.ForModel($"scale-{count}h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")],
+            seed: 7) with
+        { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
-        var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
+        var loops = manifest.Hospitals.Select((h, i)
+            => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
         await using var function = DrainProcess.Start(rig, $"scale-{count}h", threads);
         try
         {
@@ -107,8 +112,11 @@ public static class ScaleBench
                 ["steps_applied_by_function"] = applied.Count,
             };
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {count,2} hospitals: {window.Count / wall:F2} server steps/s ({samples / wall:F1} samples/s), hospital step p50 {BenchStats.Percentile(totals, 50):F0} ms p99 {BenchStats.Percentile(totals, 99):F0} ms, " +
-                $"limit {figures["server_steps_per_s_limit"]!.GetValue<double>():F2} steps/s (compute only), busy {compute / wall:F3}, {figures["bytes_per_sample"]!.GetValue<double>():F0} B/sample, function RSS {memory.Rss / (1 << 20):F0} MiB (peak {memory.Peak / (1 << 20):F0}); " +
+                $"  {count,2} hospitals: {window.Count / wall:F2} server steps/s ({samples / wall:F1} samples/s), hospital step p50 "
+                    + $"{BenchStats.Percentile(totals, 50):F0} ms p99 {BenchStats.Percentile(totals, 99):F0} ms, " +
+                $"limit {figures["server_steps_per_s_limit"]!.GetValue<double>():F2} steps/s (compute only), busy {compute / wall:F3}, "
+                    + $"{figures["bytes_per_sample"]!.GetValue<double>():F0} B/sample, function RSS {memory.Rss / (1 << 20):F0} MiB (peak "
+                    + $"{memory.Peak / (1 << 20):F0}); " +
                 $"{BenchStats.Machine(threads)}, hospitals and function share the cores; load {Load()}"));
             return figures;
         }
@@ -119,12 +127,16 @@ public static class ScaleBench
     }
 
     // Two runs, each with its own hospitals, and two function instances pulling the one `features` queue.
-    private static async Task<JsonObject> TwoRunsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int hospitals, int steps, TimeSpan replyPoll, int threads)
+    private static async Task<JsonObject> TwoRunsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int hospitals, int steps,
+        TimeSpan replyPoll, int threads)
     {
         var manifests = PairRuns.Select(run =>
-            RunManifest.ForModel(run, model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"{run}-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire }).ToList();
+            RunManifest.ForModel(run, model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"{run}-h{i}")],
+                seed: 7) with
+            { BatchSize = batch, FeatureType = wire }).ToList();
         foreach (var m in manifests) await rig.ProvisionAsync(m).ConfigureAwait(false);
-        var loops = manifests.SelectMany(m => m.Hospitals.Select((h, i) => new BenchHospital(rig, m, h, BenchHospital.SyntheticData(m, batch * 4, salt: i + 1), replyPoll))).ToList();
+        var loops = manifests.SelectMany(m
+            => m.Hospitals.Select((h, i) => new BenchHospital(rig, m, h, BenchHospital.SyntheticData(m, batch * 4, salt: i + 1), replyPoll))).ToList();
         var instances = new[] { DrainProcess.Start(rig, "scale-instance-1", threads), DrainProcess.Start(rig, "scale-instance-2", threads) };
         List<HospitalStep>[] records;
         var clock = Stopwatch.StartNew();
@@ -161,12 +173,14 @@ public static class ScaleBench
                 ["batches_applied"] = state.BatchesApplied,
                 ["exactly_once"] = exactlyOnce,
             };
-            Console.WriteLine($"  2 runs on 2 instances: {manifest.RunId} held by {string.Join(", ", holders)}; {state.BatchesApplied} of {expected.Count} steps applied, exactly once: {exactlyOnce}");
+            Console.WriteLine($"  2 runs on 2 instances: {manifest.RunId} held by {string.Join(", ", holders)}; {state.BatchesApplied} of {expected.Count} "
+                + $"steps applied, exactly once: {exactlyOnce}");
         }
         var totals = records.SelectMany(r => r.Skip(1)).Select(s => s.TotalMs).ToList();
         var deferred = instances.Sum(i => i.Deferred());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  2 runs on 2 instances: {records.Sum(r => r.Count) / wall:F2} server steps/s overall, hospital step p50 {BenchStats.Percentile(totals, 50):F0} ms p99 {BenchStats.Percentile(totals, 99):F0} ms, " +
+            $"  2 runs on 2 instances: {records.Sum(r => r.Count) / wall:F2} server steps/s overall, hospital step p50 {BenchStats.Percentile(totals, 50):F0} "
+                + $"ms p99 {BenchStats.Percentile(totals, 99):F0} ms, " +
             $"{deferred} messages deferred (taken by the instance not holding their run); {BenchStats.Machine(threads)}"));
         return new JsonObject
         {

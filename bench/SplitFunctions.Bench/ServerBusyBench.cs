@@ -33,14 +33,18 @@ public static class ServerBusyBench
         var wire = WireTypes.Parse(options.Get("wire", WireTypes.Name(RunRequest.DefaultFeatureType)));
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
-        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")], seed: 7) with { BatchSize = batch, FeatureType = wire };
+        var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")],
+            seed: 7) with
+        { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
-        var loops = manifest.Hospitals.Select((h, i) => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
+        var loops = manifest.Hospitals.Select((h, i)
+            => new BenchHospital(rig, manifest, h, BenchHospital.SyntheticData(manifest, batch * 4, salt: i + 1), replyPoll)).ToList();
         try
         {
             // Three drain-loop configurations in turn: one message at a time (before prefetch), prefetch only (the previous
             // release), prefetch with commits overlapping the next compute (the default).
-            var modes = new (string Name, bool Prefetch, bool Overlap)[] { ("one at a time", false, false), ("prefetch", true, false), ("prefetch+overlap", true, true) };
+            var modes = new (string Name, bool Prefetch, bool Overlap)[] { ("one at a time", false, false), ("prefetch", true, false),
+                ("prefetch+overlap", true, true) };
             var windows = modes.Select(_ => new List<Window>()).ToArray();
             for (var round = 0; round < rounds; round++)
             {
@@ -48,8 +52,10 @@ public static class ServerBusyBench
                 var window = await RoundAsync(rig, loops, steps, modes[m].Prefetch, modes[m].Overlap, serverPoll).ConfigureAwait(false);
                 windows[m].Add(window);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  round {round + 1}/{rounds} {modes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, " +
-                    $"server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps ({window.ReadMsPerStep:F0} reading the frame), {window.BetweenStepsMsPerStep:F0} between them; {BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
+                    $"  round {round + 1}/{rounds} {modes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s TrainStep in "
+                        + $"{window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, " +
+                    $"server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps ({window.ReadMsPerStep:F0} reading "
+                        + $"the frame), {window.BetweenStepsMsPerStep:F0} between them; {BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
             }
 
             double Median(int m, Func<Window, double> f) => windows[m].Count == 0 ? double.NaN : BenchStats.Median(windows[m].Select(f));
@@ -57,8 +63,10 @@ public static class ServerBusyBench
             var prefetchOnly = Median(1, w => w.Busy);
             var after = Median(2, w => w.Busy);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Key} = {after:F3} with prefetch and overlapped commits, {prefetchOnly:F3} with prefetch only, {before:F3} one message at a time ({hospitals} hospitals, {model.Name} batch {batch}, {WireTypes.Name(wire)} frames; " +
-                $"{BenchStats.Machine(threads)}; target >= 0.9; limit 1.0 = the server never waits: {1 - after:F3} short of it, {Median(2, w => w.IdleMsPerStep):F0} ms per step not computing)"));
+                $"{Key} = {after:F3} with prefetch and overlapped commits, {prefetchOnly:F3} with prefetch only, {before:F3} one message at a time "
+                    + $"({hospitals} hospitals, {model.Name} batch {batch}, {WireTypes.Name(wire)} frames; " +
+                $"{BenchStats.Machine(threads)}; target >= 0.9; limit 1.0 = the server never waits: {1 - after:F3} short of it, "
+                    + $"{Median(2, w => w.IdleMsPerStep):F0} ms per step not computing)"));
             BenchResults.Merge(Key, new JsonObject
             {
                 ["fraction"] = after,
@@ -85,7 +93,8 @@ public static class ServerBusyBench
                 ["rounds_with_prefetch_and_overlap"] = new JsonArray([.. windows[2].Select(w => JsonValue.Create(w.Busy))]),
                 ["rounds_with_prefetch"] = new JsonArray([.. windows[1].Select(w => JsonValue.Create(w.Busy))]),
                 ["rounds_without_prefetch"] = new JsonArray([.. windows[0].Select(w => JsonValue.Create(w.Busy))]),
-                ["what"] = "sum of the server's step compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are past " +
+                ["what"] = "sum of the server's step compute (ServerModel.TrainStep) over wall time, for steps ending in the window where all hospitals are "
+                    + "past " +
                            "their first step of the round and none has finished; hospitals and server share this machine's cores",
             }, options.ResultsPath);
             return 0;
@@ -96,12 +105,15 @@ public static class ServerBusyBench
         }
     }
 
-    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond, double ApplySeconds, double ReadSeconds)
+    private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond, double ApplySeconds,
+        double ReadSeconds)
     {
         /// <summary>Wall time per step in which the server did not compute (storage, crypto, waiting for a message).</summary>
         public double IdleMsPerStep => Steps == 0 ? double.NaN : (WallSeconds - ComputeSeconds) * 1000 / Steps;
 
-        /// <summary>Of that, inside a step: from its message's start to its step applied, less the compute (reading the frame, validating, a due checkpoint).</summary>
+        /// <summary>
+        /// Of that, inside a step: from its message's start to its step applied, less the compute (reading the frame, validating, a due checkpoint).
+        /// </summary>
         public double InStepMsPerStep => Steps == 0 ? double.NaN : (ApplySeconds - ComputeSeconds) * 1000 / Steps;
 
         /// <summary>Of that, between steps: no step being applied (the loop's hand-over, waiting for a message to arrive).</summary>

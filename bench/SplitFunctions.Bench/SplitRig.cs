@@ -97,10 +97,16 @@ public sealed class SplitRig : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite; by default as the product configures it.</summary>
+    /// <summary>
+    /// Starts the function's drain loop (what `SplitFunctions.Functions drain` runs) on this Azurite; by default as the product configures it.
+    /// </summary>
     public async Task<QueueDrainService> StartDrainAsync(bool prefetch, TimeSpan maxPollDelay, bool overlapCommits = true)
     {
-        var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay) { Prefetch = prefetch, OverlapCommits = overlapCommits };
+        var options = new DrainOptions(TimeSpan.FromSeconds(60), 5, ExitWhenEmpty: false, maxPollDelay)
+        {
+            Prefetch = prefetch,
+            OverlapCommits = overlapCommits
+        };
         var drain = new QueueDrainService(Storage, Processor, new PoisonQueue(Storage), options, new BenchLifetime(), NullLogger<QueueDrainService>.Instance);
         await drain.StartAsync(CancellationToken.None).ConfigureAwait(false);
         return drain;
@@ -167,7 +173,8 @@ public sealed class TimedProcessor(MessageRouter inner, StepTimeline timeline) :
     private async Task<MessageOutcome> RecordAsync(FrameMessage message, long start, long applied, Task<MessageOutcome> outcome)
     {
         var done = await outcome.ConfigureAwait(false);
-        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, applied, Stopwatch.GetTimestamp(), timeline.Find(message.RunId, message.HospitalId, message.Sequence) ?? None);
+        steps[(message.HospitalId, message.Sequence)] = new ServerStep(start, applied, Stopwatch.GetTimestamp(),
+            timeline.Find(message.RunId, message.HospitalId, message.Sequence) ?? None);
         return done;
     }
 

@@ -38,7 +38,7 @@ public static class TemporalStreamingBench
         // Smaller than the 1x data by default, so even 1x streams through several windows: what "flat" is measured against.
         var windowBytes = (long)options.GetInt("window-mib", 32, 1) << 20;
         var cacheBytes = (long)options.GetInt("cache-mib", (int)(8 * (windowBytes >> 20)), 0) << 20;
-                TorchRuntime.Threads = threads;
+        TorchRuntime.Threads = threads;
 
         await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
         var uncached = new TemporalFeatureStream(rig.Frames, new DecryptedChunkCache(0));
@@ -50,8 +50,10 @@ public static class TemporalStreamingBench
             await rig.ProvisionAsync(manifest).ConfigureAwait(false);
             var samples = batch * baseBatches * scale;
             var clock = Stopwatch.StartNew();
-            await TemporalVsCentralizedBench.UploadFeaturesAsync(rig, manifest, BenchHospital.SyntheticData(manifest, samples, salt: scale), chunk: batch).ConfigureAwait(false);
-            Console.WriteLine($"  {scale}x: {samples} samples of {model.Name} features uploaded in {samples / batch} chunks ({clock.Elapsed.TotalSeconds:F1} s)");
+            await TemporalVsCentralizedBench.UploadFeaturesAsync(rig, manifest, BenchHospital.SyntheticData(manifest, samples, salt: scale), chunk: batch)
+                .ConfigureAwait(false);
+            Console.WriteLine($"  {scale}x: {samples} samples of {model.Name} features uploaded in {samples / batch} chunks ({clock.Elapsed.TotalSeconds:F1} "
+                + $"s)");
             runs.Add((scale, manifest, samples));
             cached[scale] = new TemporalFeatureStream(rig.Frames, new DecryptedChunkCache(cacheBytes));
         }
@@ -59,8 +61,14 @@ public static class TemporalStreamingBench
         var result = new JsonObject
         {
             ["target"] = ">= 0.95 (streamed / in-memory epoch samples/s); streamed peak RSS flat from 1x to 8x",
-            ["model"] = model.Name, ["batch"] = batch, ["threads"] = threads, ["rounds"] = rounds, ["window_mib"] = windowBytes >> 20, ["cache_mib"] = cacheBytes >> 20,
-            ["baseline"] = "the in-memory temporal epochs of the previous release: every chunk decrypted once into one array, then a global seeded shuffle per epoch",
+            ["model"] = model.Name,
+            ["batch"] = batch,
+            ["threads"] = threads,
+            ["rounds"] = rounds,
+            ["window_mib"] = windowBytes >> 20,
+            ["cache_mib"] = cacheBytes >> 20,
+            ["baseline"] = "the in-memory temporal epochs of the previous release: every chunk decrypted once into one array, then a global seeded shuffle "
+                + "per epoch",
         };
         // Memory first, streamed before in-memory: the in-memory baseline's arrays would otherwise stay in the process's
         // heap and hide the streamed figure. One warm-up (which fills the cache) and one measured epoch each; a scale's cache
@@ -68,7 +76,8 @@ public static class TemporalStreamingBench
         var streamed = new Dictionary<int, (double Rate, double PeakMiB)>();
         foreach (var (scale, manifest, samples) in runs)
         {
-            streamed[scale] = await MeasureAsync(rig, manifest, 1, (session, epoch) => StreamedEpochAsync(cached[scale], session, epoch, windowBytes)).ConfigureAwait(false);
+            streamed[scale] = await MeasureAsync(rig, manifest, 1, (session, epoch) => StreamedEpochAsync(cached[scale], session, epoch, windowBytes))
+                .ConfigureAwait(false);
             cached[scale].Cache.Release(manifest.RunId);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scale}x streamed: peak RSS {streamed[scale].PeakMiB:F0} MiB"));
         }
@@ -104,9 +113,11 @@ public static class TemporalStreamingBench
             inMemory[scale] = (BenchStats.Median(memoryRates), inMemory[scale].PeakMiB);
             ratios[scale] = BenchStats.Median(roundRatios);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {scale}x: streamed {streamed[scale].Rate:F1} (without the cache {uncachedRates[scale].Rate:F1}) vs in memory {inMemory[scale].Rate:F1} samples/s (medians of {rounds} interleaved rounds); " +
+                $"  {scale}x: streamed {streamed[scale].Rate:F1} (without the cache {uncachedRates[scale].Rate:F1}) vs in memory {inMemory[scale].Rate:F1} "
+                    + $"samples/s (medians of {rounds} interleaved rounds); " +
                 $"ratio {ratios[scale]:F3}, without the cache {uncachedRates[scale].Ratio:F3} (medians of the rounds' ratios); " +
-                $"reading alone {readOnly[scale]:F1} samples/s ({IfReadingAddsUp(inMemory[scale].Rate, readOnly[scale]):F3} if reading and training added up)"));
+                $"reading alone {readOnly[scale]:F1} samples/s ({IfReadingAddsUp(inMemory[scale].Rate, readOnly[scale]):F3} if reading and training added "
+                    + $"up)"));
         }
         foreach (var (scale, _, samples) in runs)
         {
@@ -134,8 +145,10 @@ public static class TemporalStreamingBench
         result["streamed_rss_growth_mib"] = Math.Round(streamed[last].PeakMiB - streamed[first].PeakMiB, 1);
         result["in_memory_rss_growth_mib"] = Math.Round(inMemory[last].PeakMiB - inMemory[first].PeakMiB, 1);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{Key} = {ratios[first]:F3} at {first}x, {ratios[last]:F3} at {last}x (target >= 0.95; without the cache {uncachedRates[first].Ratio:F3}, {uncachedRates[last].Ratio:F3}); " +
-            $"peak RSS streamed {streamed[first].PeakMiB:F0} -> {streamed[last].PeakMiB:F0} MiB, in memory {inMemory[first].PeakMiB:F0} -> {inMemory[last].PeakMiB:F0} MiB; " +
+            $"{Key} = {ratios[first]:F3} at {first}x, {ratios[last]:F3} at {last}x (target >= 0.95; without the cache {uncachedRates[first].Ratio:F3}, "
+                + $"{uncachedRates[last].Ratio:F3}); " +
+            $"peak RSS streamed {streamed[first].PeakMiB:F0} -> {streamed[last].PeakMiB:F0} MiB, in memory {inMemory[first].PeakMiB:F0} -> "
+                + $"{inMemory[last].PeakMiB:F0} MiB; " +
             $"{model.Name} batch {batch}, window {windowBytes >> 20} MiB, cache {cacheBytes >> 20} MiB; {BenchStats.Machine(threads)}"));
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
@@ -170,18 +183,22 @@ public static class TemporalStreamingBench
         {
             var clock = Stopwatch.StartNew();
             long seen = 0;
-            await foreach (var (window, _) in stream.ReadEpochAsync(session, 0, windowBytes, CancellationToken.None).ConfigureAwait(false)) seen += window.Count;
+            await foreach (var (window, _) in stream.ReadEpochAsync(session, 0, windowBytes, CancellationToken.None)
+                .ConfigureAwait(false)) seen += window.Count;
             return seen / clock.Elapsed.TotalSeconds;
         }).ConfigureAwait(false);
     }
 
     private static async Task<int> StreamedEpochAsync(TemporalFeatureStream stream, LeasedRun session, int epoch, long windowBytes) =>
-        (await session.Model.TrainEpochAsync(stream.ReadEpochAsync(session, epoch, windowBytes, CancellationToken.None), CancellationToken.None).ConfigureAwait(false)).Samples;
+        (await session.Model.TrainEpochAsync(stream.ReadEpochAsync(session, epoch, windowBytes, CancellationToken.None), CancellationToken.None)
+            .ConfigureAwait(false)).Samples;
 
     // Per round one epoch of each (cached stream, uncached stream, in memory), the order rotating round by round, after one
     // unmeasured epoch of the cached stream that fills its cache; samples/s of each and their ratios to in-memory.
-    private static async Task<(List<double> Streamed, List<double> Uncached, List<double> InMemory, List<double> Ratios, List<double> UncachedRatios)> InterleavedAsync(
-        SplitRig rig, RunManifest manifest, int rounds, Func<LeasedRun, int, Task<int>> streamedEpoch, Func<LeasedRun, int, Task<int>> uncachedEpoch, Func<LeasedRun, int, Task<int>> inMemoryEpoch)
+    private static async Task<(List<double> Streamed, List<double> Uncached, List<double> InMemory, List<double> Ratios,
+        List<double> UncachedRatios)> InterleavedAsync(
+        SplitRig rig, RunManifest manifest, int rounds, Func<LeasedRun, int, Task<int>> streamedEpoch, Func<LeasedRun, int, Task<int>> uncachedEpoch,
+            Func<LeasedRun, int, Task<int>> inMemoryEpoch)
     {
         return await rig.UnderRunGateAsync(manifest.RunId, async session =>
         {
@@ -211,7 +228,8 @@ public static class TemporalStreamingBench
         var labels = new List<float>();
         foreach (var chunk in session.State.Chunks.OrderBy(c => c.Hospital, StringComparer.Ordinal).ThenBy(c => c.Sequence))
         {
-            var tensors = (await rig.Frames.ReadAsync(session.Manifest.RunId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, CancellationToken.None).ConfigureAwait(false)).Tensors;
+            var tensors = (await rig.Frames.ReadAsync(session.Manifest.RunId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256,
+                chunk.KeyId, CancellationToken.None).ConfigureAwait(false)).Tensors;
             features.AddRange(tensors[0].Values);
             labels.AddRange(tensors[1].Values);
         }

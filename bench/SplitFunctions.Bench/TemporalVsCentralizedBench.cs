@@ -85,7 +85,8 @@ public static class TemporalVsCentralizedBench
             double TemporalEpoch(int epoch)
             {
                 var clock = Stopwatch.StartNew();
-                var (_, seen) = session.Model.TrainEpochAsync(rig.Stream.ReadEpochAsync(session, epoch, TemporalFeatureStream.DefaultWindowBytes, CancellationToken.None), CancellationToken.None)
+                var (_, seen) = session.Model.TrainEpochAsync(rig.Stream.ReadEpochAsync(session, epoch, TemporalFeatureStream.DefaultWindowBytes,
+                    CancellationToken.None), CancellationToken.None)
                     .GetAwaiter().GetResult();
                 if (seen != samples) throw new InvalidOperationException($"a temporal epoch saw {seen} samples, {samples} were uploaded");
                 return seen / clock.Elapsed.TotalSeconds;
@@ -122,7 +123,8 @@ public static class TemporalVsCentralizedBench
                     temporal.Add(TemporalEpoch(round + 1));
                 }
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {model.Name} round {round + 1}/{rounds}: temporal epoch {temporal[^1]:F1} samples/s, centralised {central[^1]:F1}, in-memory server epoch {inMemory[^1]:F1}; ratio {temporal[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
+                    $"  {model.Name} round {round + 1}/{rounds}: temporal epoch {temporal[^1]:F1} samples/s, centralised {central[^1]:F1}, in-memory server "
+                        + $"epoch {inMemory[^1]:F1}; ratio {temporal[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
             }
             var limit = BenchStats.Median(inMemory.Zip(central, (m, c) => m / c).ToList());
             var ratios = temporal.Zip(central, (t, c) => t / c).ToList();
@@ -130,7 +132,9 @@ public static class TemporalVsCentralizedBench
             var temporalRate = BenchStats.Median(temporal);
             var centralRate = BenchStats.Median(central);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model.Name} batch {batch}, {samples} samples: ratio {ratio:F3} of a {limit:F3} limit (temporal {temporalRate:F1} / centralised {centralRate:F1} samples/s, chunks streamed and decrypted every epoch; limit: the server epoch on features in memory); {BenchStats.Machine(threads)}"));
+                $"{model.Name} batch {batch}, {samples} samples: ratio {ratio:F3} of a {limit:F3} limit (temporal {temporalRate:F1} / centralised "
+                    + $"{centralRate:F1} samples/s, chunks streamed and decrypted every epoch; limit: the server epoch on features in memory); "
+                    + $"{BenchStats.Machine(threads)}"));
             return new JsonObject
             {
                 ["ratio"] = ratio,
@@ -140,7 +144,8 @@ public static class TemporalVsCentralizedBench
                 ["centralized_samples_per_s"] = centralRate,
                 ["in_memory_server_samples_per_s"] = BenchStats.Median(inMemory),
                 ["limit"] = limit,
-                ["limit_is"] = "the server layers' epoch on the same features decrypted once into memory, over the centralised epoch: the ratio if streaming cost nothing",
+                ["limit_is"] = "the server layers' epoch on the same features decrypted once into memory, over the centralised epoch: the ratio if streaming "
+                    + "cost nothing",
                 ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
             };
         }).ConfigureAwait(false);
@@ -162,11 +167,19 @@ public static class TemporalVsCentralizedBench
                 [(activations.ToFloats(), activations.shape), (targets, [n, 1])], CancellationToken.None).ConfigureAwait(false);
             var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
             {
-                RunId = manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Chunk, Blob = blob, Length = length, Sha256 = sha,
-                ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = keyId,
+                RunId = manifest.RunId,
+                HospitalId = hospital,
+                Sequence = sequence,
+                Kind = FrameKind.Chunk,
+                Blob = blob,
+                Length = length,
+                Sha256 = sha,
+                ReplyQueue = StorageNames.RepliesQueue(hospital),
+                KeyId = keyId,
             }, rig.Keys.GetKey(hospital, keyId)));
             var outcome = await rig.Router.ProcessAsync(text, 1, CancellationToken.None).ConfigureAwait(false);
-            if (outcome.Kind != Functions.Hosting.OutcomeKind.Completed) throw new InvalidOperationException($"chunk {sequence} was not indexed: {outcome.Detail}");
+            if (outcome.Kind != Functions.Hosting.OutcomeKind.Completed) throw new InvalidOperationException($"chunk {sequence} was not indexed: "
+                + $"{outcome.Detail}");
             sequence++;
         }
     }

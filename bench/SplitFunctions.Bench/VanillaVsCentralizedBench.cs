@@ -24,7 +24,8 @@ public static class VanillaVsCentralizedBench
     {
         var options = BenchOptions.Parse(args);
         var models = options.Get("models", "covid-ct-cnn,ldl-mlp").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var wires = options.Get("wire", "fp32,fp16,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(WireTypes.Parse).ToArray();
+        var wires = options.Get("wire", "fp32,fp16,bf16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(WireTypes.Parse).ToArray();
         var steps = options.GetInt("steps", 12, 2);
         var rounds = options.GetInt("rounds", 5, 1);
         var warmup = options.GetInt("warmup", 4, 1);
@@ -79,16 +80,22 @@ public static class VanillaVsCentralizedBench
         result["ratio"] = headline;
         result["ratio_wire"] = WireTypes.Name(headlineWire);
         if (wires.Contains(ElementType.Float32)) result["ratio_fp32"] = headlineModel["fp32"]!["ratio"]!.GetValue<double>();
-        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(headlineWire)} frames, the default; {BenchStats.Machine(threads)}; target >= 0.8; load {ScaleBench.Load()})");
+        Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(headlineWire)} frames, the default; {BenchStats.Machine(threads)}; target >= "
+            + $"0.8; load {ScaleBench.Load()})");
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }
 
-    private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds, int warmup, TimeSpan replyPoll, int threads, bool smoke)
+    private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds,
+        int warmup, TimeSpan replyPoll, int threads, bool smoke)
     {
         var tag = $"{model.Name.Split('-')[0]}-{WireTypes.Name(wire)}";
         var batch = smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
-        var manifest = RunManifest.ForModel("vanilla-" + tag, model, TrainingMode.Vanilla, ["h-" + tag], seed: 7) with { FeatureType = wire, BatchSize = batch };
+        var manifest = RunManifest.ForModel("vanilla-" + tag, model, TrainingMode.Vanilla, ["h-" + tag], seed: 7) with
+        {
+            FeatureType = wire,
+            BatchSize = batch
+        };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
         var data = BenchHospital.SyntheticData(manifest, batch * 4, salt: 1);
         using var hospital = new BenchHospital(rig, manifest, manifest.Hospitals[0], data, replyPoll);
@@ -138,14 +145,16 @@ public static class VanillaVsCentralizedBench
                 central.Add(Centralised(steps));
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, ratio {split[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
+                $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, "
+                    + $"ratio {split[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
         }
 
         var ratios = split.Zip(central, (s, c) => s / c).ToList();
         var ratio = BenchStats.Median(ratios);
         var breakdown = Breakdown(rig, hospital.Hospital, records);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model.Name} batch {batch} {WireTypes.Name(wire)}: ratio {ratio:F3} (split {BenchStats.Median(split):F1} / centralised {BenchStats.Median(central):F1} samples/s; {BenchStats.Machine(threads)})"));
+            $"{model.Name} batch {batch} {WireTypes.Name(wire)}: ratio {ratio:F3} (split {BenchStats.Median(split):F1} / centralised "
+                + $"{BenchStats.Median(central):F1} samples/s; {BenchStats.Machine(threads)})"));
         Console.WriteLine("  step part           p50 ms    p99 ms");
         foreach (var (name, p50, p99) in breakdown) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-18} {p50,8:F2}  {p99,8:F2}"));
 
@@ -153,7 +162,8 @@ public static class VanillaVsCentralizedBench
         // remove; system overhead = (step - compute) / step, per step, p50. The wire's floors are for its bytes per step.
         var joined = records.Select(r => (Hospital: r, Server: rig.Processor.Find(hospital.Hospital, r.Sequence))).Where(j => j.Server is not null).ToList();
         var computeMs = joined.Select(j => j.Hospital.ForwardMs + j.Server!.Timings.ComputeMs + j.Hospital.BackwardMs).ToList();
-        var overhead = BenchStats.Median(joined.Select(j => 1 - (j.Hospital.ForwardMs + j.Server!.Timings.ComputeMs + j.Hospital.BackwardMs) / j.Hospital.TotalMs));
+        var overhead = BenchStats.Median(joined.Select(j
+            => 1 - (j.Hospital.ForwardMs + j.Server!.Timings.ComputeMs + j.Hospital.BackwardMs) / j.Hospital.TotalMs));
         var centralStepMs = batch * 1000 / BenchStats.Median(central);
         var zeroOverheadRatio = centralStepMs / BenchStats.Median(computeMs);
         var bytesPerStep = records.Count == 0 ? 0 : records.Average(r => (double)(r.SentBytes + r.ReceivedBytes));

@@ -59,7 +59,8 @@ public static class WireBytesBench
             return Task.FromResult(0);
         }
 
-        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source}); {arms.Length} configurations, {parallel} at a time");
+        Console.WriteLine($"PneumoniaMNIST: {train.Count} train, {validation.Count} validation, {test.Count} test ({source}); {arms.Length} configurations, "
+            + $"{parallel} at a time");
         var trained = parallel > 1
             ? TrainInProcesses(arms, options, epochs, threads, parallel)
             : [.. arms.Select(arm => TrainTimed(arm, train, validation, test, epochs))];
@@ -78,7 +79,8 @@ public static class WireBytesBench
             var result = new JsonObject
             {
                 ["ratio"] = ratio,
-                ["what"] = $"{model.Name}, per training sample: sealed features frame (activations in {name} + fp32 labels, AES-GCM envelope) + its queue message (base64 as queued), " +
+                ["what"] = $"{model.Name}, per training sample: sealed features frame (activations in {name} + fp32 labels, AES-GCM envelope) + its queue "
+                    + $"message (base64 as queued), " +
                            $"and the sealed gradient frame ({name}) + its reply message, over the raw input bytes; HTTP/XML framing not counted",
                 ["target"] = $"<= {TargetRatio} at test AUC >= fp32 pneumonia-cnn's - {TargetAucDrop} (same run)",
                 [model.Name] = pneumonia,
@@ -87,7 +89,8 @@ public static class WireBytesBench
                 ["parallel"] = parallel,
                 ["training_seconds"] = seconds,
             };
-            if (model == ModelCatalog.PneumoniaCnn) result["ldl-mlp"] = Bytes(ModelCatalog.LdlMlp, wire, rawBytesPerSample: 7 * sizeof(float), "7 float32 features");
+            if (model == ModelCatalog.PneumoniaCnn) result["ldl-mlp"] = Bytes(ModelCatalog.LdlMlp, wire, rawBytesPerSample: 7 * sizeof(float),
+                "7 float32 features");
             var verdict = "no fp32 pneumonia-cnn baseline in this run";
             if (baselineAuc is { } baseline)
             {
@@ -98,8 +101,10 @@ public static class WireBytesBench
                 verdict = string.Create(CultureInfo.InvariantCulture, $"AUC {auc - baseline:+0.0000;-0.0000} vs fp32; target {(meets ? "met" : "not met")}");
             }
             var line = string.Create(CultureInfo.InvariantCulture,
-                $"wire_bytes_per_sample_ratio_{key} = {ratio:F2} ({model.Name} {pneumonia["cut_shape"]} batch 64: {pneumonia["bytes_per_sample"]!.GetValue<double>():F0} B/sample over {RawBytesPerImage} B raw); " +
-                $"test accuracy {accuracy["test_accuracy"]!.GetValue<double>():F4}, AUC {auc:F4} at epoch {accuracy["chosen_epoch"]} (chosen on validation AUC of {epochs}); {verdict}; " +
+                $"wire_bytes_per_sample_ratio_{key} = {ratio:F2} ({model.Name} {pneumonia["cut_shape"]} batch 64: "
+                    + $"{pneumonia["bytes_per_sample"]!.GetValue<double>():F0} B/sample over {RawBytesPerImage} B raw); " +
+                $"test accuracy {accuracy["test_accuracy"]!.GetValue<double>():F4}, AUC {auc:F4} at epoch {accuracy["chosen_epoch"]} (chosen on validation "
+                    + $"AUC of {epochs}); {verdict}; " +
                 $"{seconds:F0} s training ({parallel} configurations at a time); {BenchStats.Machine(threads)}");
             summary.Add(line);
             BenchResults.Merge($"wire_bytes_per_sample_ratio_{key}", result, options.ResultsPath);
@@ -109,7 +114,8 @@ public static class WireBytesBench
         return Task.FromResult(0);
     }
 
-    private static (JsonObject Accuracy, double Seconds) TrainTimed((ModelDefinition Model, ElementType Wire, string Key) arm, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs)
+    private static (JsonObject Accuracy, double Seconds) TrainTimed((ModelDefinition Model, ElementType Wire, string Key) arm, TrainingSet train,
+        TrainingSet validation, TrainingSet test, int epochs)
     {
         var clock = Stopwatch.StartNew();
         var accuracy = TrainWithWire(arm.Model, train, validation, test, arm.Wire, epochs, arm.Key);
@@ -117,7 +123,8 @@ public static class WireBytesBench
     }
 
     // Runs this benchmark once per configuration (--arm), at most `parallel` at a time; their epoch lines go to this console.
-    private static (JsonObject Accuracy, double Seconds)[] TrainInProcesses((ModelDefinition Model, ElementType Wire, string Key)[] arms, BenchOptions options, int epochs, int threads, int parallel)
+    private static (JsonObject Accuracy, double Seconds)[] TrainInProcesses((ModelDefinition Model, ElementType Wire, string Key)[] arms,
+        BenchOptions options, int epochs, int threads, int parallel)
     {
         var folder = Directory.CreateTempSubdirectory("splitfn-wire-");
         try
@@ -139,7 +146,8 @@ public static class WireBytesBench
                 if (options.Smoke) start.ArgumentList.Add("--smoke");
                 using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {host}");
                 child.WaitForExit();
-                if (child.ExitCode != 0) throw new InvalidOperationException($"configuration {arms[i].Key} failed (exit code {child.ExitCode}); its output is above");
+                if (child.ExitCode != 0) throw new InvalidOperationException($"configuration {arms[i].Key} failed (exit code {child.ExitCode}); its output is "
+                    + $"above");
                 var result = JsonNode.Parse(File.ReadAllText(output))!.AsObject();
                 trained[i] = (result["accuracy"]!.DeepClone().AsObject(), result["seconds"]!.GetValue<double>());
             });
@@ -173,16 +181,30 @@ public static class WireBytesBench
             new FrameTensor(wire, shape, values), new FrameTensor(ElementType.Float32, [batch, 1], labels));
         var frameMessage = MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = manifest.RunId, HospitalId = key.HospitalId, Sequence = sequence, Kind = FrameKind.Train,
-            Blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, sequence), Length = features.Length, Sha256 = features.Sha256,
-            ReplyQueue = StorageNames.RepliesQueue(key.HospitalId), KeyId = key.KeyId,
+            RunId = manifest.RunId,
+            HospitalId = key.HospitalId,
+            Sequence = sequence,
+            Kind = FrameKind.Train,
+            Blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, sequence),
+            Length = features.Length,
+            Sha256 = features.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(key.HospitalId),
+            KeyId = key.KeyId,
         }, key);
         var message = MessageCodec.Serialize(frameMessage);
-        var gradient = SecureFrameCodec.Seal(key, new CipherContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Gradients, key.KeyId), new FrameTensor(wire, shape, values));
+        var gradient = SecureFrameCodec.Seal(key, new CipherContext(manifest.RunId, key.HospitalId, sequence, PayloadKind.Gradients, key.KeyId),
+            new FrameTensor(wire, shape, values));
         var reply = MessageCodec.Serialize(new ReplyMessage
         {
-            RunId = manifest.RunId, HospitalId = key.HospitalId, Sequence = sequence, Kind = ReplyKind.Gradients, KeyId = key.KeyId,
-            Blob = StorageNames.FrameBlob(StorageNames.GradientsFolder, manifest.RunId, sequence), Length = gradient.Length, Sha256 = gradient.Sha256, Loss = 0.6931,
+            RunId = manifest.RunId,
+            HospitalId = key.HospitalId,
+            Sequence = sequence,
+            Kind = ReplyKind.Gradients,
+            KeyId = key.KeyId,
+            Blob = StorageNames.FrameBlob(StorageNames.GradientsFolder, manifest.RunId, sequence),
+            Length = gradient.Length,
+            Sha256 = gradient.Sha256,
+            Loss = 0.6931,
             Answers = frameMessage.Mac,
         });
         var up = features.Length + BenchHospital.QueueBytes(message);
@@ -203,7 +225,8 @@ public static class WireBytesBench
 
     // Split training in process with the agent's ClientLayer and the function's ServerModel; only the wire is left out,
     // and the activations and gradients are rounded exactly as a frame of this type would carry them.
-    private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs, string label)
+    private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs,
+        string label)
     {
         var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
         using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
@@ -229,7 +252,8 @@ public static class WireBytesBench
             var auc = ClassificationMetrics.RocAuc(testScores, test.Targets);
             history.Add(new JsonObject { ["epoch"] = epoch + 1, ["train_loss"] = lossSum / train.Count, ["validation_auc"] = validationAuc });
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {label} epoch {epoch + 1}/{epochs}: train loss {lossSum / train.Count:F4}, validation AUC {validationAuc:F4} ({clock.Elapsed.TotalSeconds:F0} s)"));
+                $"  {label} epoch {epoch + 1}/{epochs}: train loss {lossSum / train.Count:F4}, validation AUC {validationAuc:F4} "
+                    + $"({clock.Elapsed.TotalSeconds:F0} s)"));
             // The epoch is chosen on validation only; the test figures of other epochs are never looked at.
             if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, accuracy, auc);
         }
@@ -282,7 +306,8 @@ public static class WireBytesBench
             // Without the shared data the byte counts still hold; the accuracy figures are then on synthetic images.
             var images = SyntheticImages.Generate(1200, 28, 28, seed: 3);
             var all = new TrainingSet(images.Images, images.Labels, [1, 28, 28]);
-            (train, validation, test) = (all.Subset([.. Enumerable.Range(0, 800)]), all.Subset([.. Enumerable.Range(800, 200)]), all.Subset([.. Enumerable.Range(1000, 200)]));
+            (train, validation, test) = (all.Subset([.. Enumerable.Range(0, 800)]), all.Subset([.. Enumerable.Range(800, 200)]),
+                all.Subset([.. Enumerable.Range(1000, 200)]));
             source = "synthetic images: ../shared/data/pneumoniamnist not found, accuracy figures mean little";
         }
         if (options.Smoke)

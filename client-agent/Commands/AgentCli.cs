@@ -12,7 +12,8 @@ public static class AgentCli
     internal static readonly Option<string> ConfigOption = new("--config", "-c")
     {
         Description = "Agent configuration file (JSON, see docs/agent.md).",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SPLITFN_AGENT_CONFIG") is { Length: > 0 } env ? env : AgentConfigurationFile.DefaultFileName,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SPLITFN_AGENT_CONFIG") is { Length: > 0 } env ? env
+            : AgentConfigurationFile.DefaultFileName,
         HelpName = "file",
         Recursive = true,
     };
@@ -58,7 +59,13 @@ public static class AgentCli
         var parse = root.Parse(args);
         // Signals are the caller's (Program.cs: StopSignals): System.CommandLine's own handler would exit 143 after 2 s,
         // before a step in flight has finished and said so.
-        var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+        var configuration = new InvocationConfiguration
+        {
+            Output = output,
+            Error = error,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null
+        };
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             foreach (var e in parse.Errors) await error.WriteLineAsync($"splitfn-agent: {e.Message}").ConfigureAwait(false);
@@ -67,7 +74,8 @@ public static class AgentCli
         }
         if (parse.CommandResult.Command == root && !args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
         {
-            await error.WriteLineAsync("splitfn-agent: name a command (init, train, evaluate, status, audit); `splitfn-agent --help` lists them.").ConfigureAwait(false);
+            await error.WriteLineAsync("splitfn-agent: name a command (init, train, evaluate, status, audit); `splitfn-agent --help` lists "
+                + "them.").ConfigureAwait(false);
             return (int)ExitCode.Usage;
         }
         return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);

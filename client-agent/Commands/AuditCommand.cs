@@ -15,17 +15,34 @@ internal static class AuditCommand
 {
     public static Command Build(TextWriter output, TextWriter error)
     {
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps per attacker decoder (the attacker's budget).", DefaultValueFactory = _ => 400 };
-        var maxTest = new Option<int>("--max-test") { Description = "Test images scored (re-identification among all of them).", DefaultValueFactory = _ => 1000 };
-        var folder = new Option<string?>("--out") { Description = "Folder for audit.json, audit.md and audit.png (default: <state>/<run>/audit).", HelpName = "folder" };
-        var command = new Command("audit", "Measure what a curious server could rebuild from this hospital's activations (runs locally; sends nothing).") { steps, maxTest, folder };
+        var steps = new Option<int>("--steps")
+        {
+            Description = "Optimizer steps per attacker decoder (the attacker's "
+            + "budget).",
+            DefaultValueFactory = _ => 400
+        };
+        var maxTest = new Option<int>("--max-test")
+        {
+            Description = "Test images scored (re-identification among all of "
+            + "them).",
+            DefaultValueFactory = _ => 1000
+        };
+        var folder = new Option<string?>("--out")
+        {
+            Description = "Folder for audit.json, audit.md and audit.png (default: "
+            + "<state>/<run>/audit).",
+            HelpName = "folder"
+        };
+        var command = new Command("audit", "Measure what a curious server could rebuild from this hospital's activations (runs locally; sends "
+            + "nothing).") { steps, maxTest, folder };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
             var config = AgentCli.LoadConfiguration(parse);
             var agentOutput = AgentCli.CreateOutput(parse, output, error);
             using var run = await HospitalRun.OpenAsync(config, agentOutput, cancellationToken).ConfigureAwait(false);
             var manifest = run.Manifest;
-            if (parse.GetValue(steps) < 1 || parse.GetValue(maxTest) < 2) throw new AgentException(ExitCode.Usage, "--steps must be at least 1 and --max-test at least 2.");
+            if (parse.GetValue(steps) < 1 || parse.GetValue(maxTest) < 2) throw new AgentException(ExitCode.Usage, "--steps must be at least 1 and --max-test "
+                + "at least 2.");
             // The layer whose output the server decrypts: vanilla's trained client layer, U-shaped's trained head,
             // temporal's fixed privacy layer (from the consortium secret).
             using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
@@ -35,7 +52,8 @@ internal static class AuditCommand
             ushapedLayers?.Restore(weights, null, null, null);
             var audited = ushapedLayers?.Head ?? client.Network;
             var data = run.Data;
-            if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the attacker's auxiliary data) and 2 test rows.");
+            if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the "
+                + "attacker's auxiliary data) and 2 test rows.");
             LeakageReport report;
             try
             {

@@ -42,11 +42,13 @@ internal static class EvaluateCommand
             using var layers = ushaped ? UShapedLayers.Create(run.Manifest, run.ConsortiumSecret) : null;
             if (layers is not null) UShapedTrainer.Restore(run, layers);
             if (vanilla && run.State.ClientWeights is { } weights) client.Restore(run.Folder.ReadFile(weights), null);
-            else if ((vanilla || ushaped) && run.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's initial client layer");
+            else if ((vanilla || ushaped) && run.State.ClientWeights is null) agentOutput.Warn("this hospital has not trained yet: evaluating with the run's "
+                + "initial client layer");
 
             var splitName = parse.GetValue(split)!;
             var data = run.Data.Split(splitName);
-            if (data.Count == 0) throw new AgentException(ExitCode.Data, $"the {splitName} split of this hospital's data is empty: set data.partition.{splitName}Fraction above 0.");
+            if (data.Count == 0) throw new AgentException(ExitCode.Data, $"the {splitName} split of this hospital's data is empty: set "
+                + $"data.partition.{splitName}Fraction above 0.");
             var batches = (data.Count + run.Manifest.BatchSize - 1) / run.Manifest.BatchSize;
             var predictions = await agentOutput.TrackAsync($"evaluate {splitName}", batches, 0, async tracker =>
             {
@@ -54,7 +56,8 @@ internal static class EvaluateCommand
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 void OnBatch(int n)
                 {
-                    tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), run.State.NextSequence - 1));
+                    tracker.Report(new StepProgress("evaluate", 1, 1, ++batch, batches, null, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6),
+                        run.State.NextSequence - 1));
                     clock.Restart();
                 }
                 return layers is not null

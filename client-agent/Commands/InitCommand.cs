@@ -16,22 +16,66 @@ internal static class InitCommand
 
     public static Command Build(TextWriter output, TextWriter error)
     {
-        var hospital = new Option<string>("--hospital") { Description = "This hospital's id, as the operator registered it (lowercase letters, digits, hyphens).", Required = true };
+        var hospital = new Option<string>("--hospital")
+        {
+            Description = "This hospital's id, as the operator registered it (lowercase letters, digits, "
+            + "hyphens).",
+            Required = true
+        };
         var run = new Option<string>("--run") { Description = "The run id to take part in.", Required = true };
-        var data = new Option<string>("--data") { Description = "Local data file: a NumPy .npz of images and labels, or a .csv table.", Required = true, HelpName = "file" };
-        var dataKind = new Option<string?>("--data-kind") { Description = $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: from the file extension)." };
+        var data = new Option<string>("--data")
+        {
+            Description = "Local data file: a NumPy .npz of images and labels, or a .csv "
+            + "table.",
+            Required = true,
+            HelpName = "file"
+        };
+        var dataKind = new Option<string?>("--data-kind")
+        {
+            Description = $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: from the file "
+            + $"extension)."
+        };
         dataKind.AcceptOnlyFromAmong(DataKinds.ImagesNpz, DataKinds.TabularCsv);
-        var connectionString = new Option<string?>("--connection-string") { Description = "Storage connection string (development; 'UseDevelopmentStorage=true' for Azurite)." };
-        var accountName = new Option<string?>("--account-name") { Description = "Identity-based storage: the storage account (with --tenant-id, --client-id, --certificate, or alone for a managed identity)." };
-        var tenantId = new Option<string?>("--tenant-id") { Description = "Identity-based storage: the Microsoft Entra tenant of the hospital's service principal." };
+        var connectionString = new Option<string?>("--connection-string")
+        {
+            Description = "Storage connection string (development; "
+            + "'UseDevelopmentStorage=true' for Azurite)."
+        };
+        var accountName = new Option<string?>("--account-name")
+        {
+            Description = "Identity-based storage: the storage account (with --tenant-id, --client-id, "
+            + "--certificate, or alone for a managed identity)."
+        };
+        var tenantId = new Option<string?>("--tenant-id")
+        {
+            Description = "Identity-based storage: the Microsoft Entra tenant of the hospital's service "
+            + "principal."
+        };
         var clientId = new Option<string?>("--client-id") { Description = "Identity-based storage: the service principal's application (client) id." };
-        var certificate = new Option<string?>("--certificate") { Description = "Identity-based storage: PEM/PFX with the service principal's certificate and private key.", HelpName = "file" };
+        var certificate = new Option<string?>("--certificate")
+        {
+            Description = "Identity-based storage: PEM/PFX with the service principal's certificate and "
+            + "private key.",
+            HelpName = "file"
+        };
         var containerUri = new Option<string?>("--container-uri") { Description = "The hospital container's URI with its SAS (from onboarding)." };
         var featuresUri = new Option<string?>("--features-queue-uri") { Description = "The features queue's URI with its add-only SAS." };
         var repliesUri = new Option<string?>("--replies-queue-uri") { Description = "This hospital's reply queue URI with its read/process SAS." };
-        var keyDir = new Option<string>("--key-dir") { Description = "Key store folder (owner-only files).", DefaultValueFactory = _ => "keys", HelpName = "folder" };
+        var keyDir = new Option<string>("--key-dir")
+        {
+            Description = "Key store folder (owner-only "
+            + "files).",
+            DefaultValueFactory = _ => "keys",
+            HelpName = "folder"
+        };
         var keyId = new Option<string?>("--key-id") { Description = "Use this existing key instead of creating a new one (e.g. one the operator issued)." };
-        var state = new Option<string>("--state") { Description = "State folder (weights, cursor, pending message).", DefaultValueFactory = _ => "state", HelpName = "folder" };
+        var state = new Option<string>("--state")
+        {
+            Description = "State folder (weights, cursor, pending "
+            + "message).",
+            DefaultValueFactory = _ => "state",
+            HelpName = "folder"
+        };
         var preset = new Option<string?>("--columns-preset") { Description = "A ready CSV column mapping: nhis-lipids (the paper's LDL task)." };
         preset.AcceptOnlyFromAmong("nhis-lipids");
         var features = new Option<string?>("--features") { Description = "CSV feature columns, comma-separated, in the model's input order." };
@@ -46,30 +90,70 @@ internal static class InitCommand
             Description = "A CSV column's plausible range, e.g. HDL_chole=1:300 (repeat for more columns); rows outside it are dropped and counted.",
             AllowMultipleArgumentsPerToken = false,
         };
-        var noDefaultRanges = new Option<bool>("--no-default-ranges") { Description = "Check only the --range columns, not the clinical defaults (docs/experiments.md)." };
-        var seed = new Option<long>("--partition-seed") { Description = "Seed of the shared shuffle that splits the data (same at every simulated hospital).", DefaultValueFactory = _ => 0 };
-        var weights = new Option<string>("--partition-weights") { Description = "Shares of the training rows per hospital, e.g. 0.7,0.2,0.1.", DefaultValueFactory = _ => "1" };
+        var noDefaultRanges = new Option<bool>("--no-default-ranges")
+        {
+            Description = "Check only the --range columns, not the clinical defaults "
+            + "(docs/experiments.md)."
+        };
+        var seed = new Option<long>("--partition-seed")
+        {
+            Description = "Seed of the shared shuffle that splits the data (same at every simulated "
+            + "hospital).",
+            DefaultValueFactory = _ => 0
+        };
+        var weights = new Option<string>("--partition-weights")
+        {
+            Description = "Shares of the training rows per hospital, e.g. "
+            + "0.7,0.2,0.1.",
+            DefaultValueFactory = _ => "1"
+        };
         var index = new Option<int>("--partition-index") { Description = "Which share is this hospital's (0-based).", DefaultValueFactory = _ => 0 };
         var validation = new Option<double>("--validation-fraction") { Description = "Rows held out for validation.", DefaultValueFactory = _ => 0.1 };
         var test = new Option<double>("--test-fraction") { Description = "Rows held out for testing.", DefaultValueFactory = _ => 0.1 };
-        var predefined = new Option<bool>("--predefined-splits") { Description = "Images: keep the archive's own val and test splits (e.g. MedMNIST's official ones); only its train split is shared by --partition-weights." };
-        var replyTimeout = new Option<int>("--reply-timeout") { Description = "Seconds to wait for the function's reply before stopping.", DefaultValueFactory = _ => 300 };
-        var outage = new Option<int>("--storage-outage") { Description = "Seconds a storage outage may last before the agent stops.", DefaultValueFactory = _ => 600 };
+        var predefined = new Option<bool>("--predefined-splits")
+        {
+            Description = "Images: keep the archive's own val and test splits (e.g. MedMNIST's "
+            + "official ones); only its train split is shared by --partition-weights."
+        };
+        var replyTimeout = new Option<int>("--reply-timeout")
+        {
+            Description = "Seconds to wait for the function's reply before "
+            + "stopping.",
+            DefaultValueFactory = _ => 300
+        };
+        var outage = new Option<int>("--storage-outage")
+        {
+            Description = "Seconds a storage outage may last before the agent "
+            + "stops.",
+            DefaultValueFactory = _ => 600
+        };
         var force = new Option<bool>("--force") { Description = "Overwrite an existing configuration file." };
-        var consortium = new Option<string?>("--consortium-secret") { Description = "The consortium secret file the hospitals share at onboarding (never given to the operator or the function).", HelpName = "file" };
-        var newConsortium = new Option<bool>("--new-consortium-secret") { Description = "Create the consortium secret at --consortium-secret (one hospital does this once, then copies the file to the others)." };
+        var consortium = new Option<string?>("--consortium-secret")
+        {
+            Description = "The consortium secret file the hospitals share at onboarding (never "
+            + "given to the operator or the function).",
+            HelpName = "file"
+        };
+        var newConsortium = new Option<bool>("--new-consortium-secret")
+        {
+            Description = "Create the consortium secret at --consortium-secret (one hospital "
+            + "does this once, then copies the file to the others)."
+        };
 
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
-            hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir, keyId, state,
-            preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force, consortium, newConsortium,
+            hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir,
+                keyId, state,
+            preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
+                consortium, newConsortium,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
             var path = Path.GetFullPath(parse.GetValue(AgentCli.ConfigOption)!);
             if (File.Exists(path) && !parse.GetValue(force))
             {
-                throw new AgentException(ExitCode.Configuration, $"configuration {path} already exists: pass --force to overwrite it, or --config <other file>.");
+                throw new AgentException(ExitCode.Configuration, $"configuration {path} already exists: pass --force to overwrite it, or --config <other "
+                    + $"file>.");
             }
             var baseDir = Path.GetDirectoryName(path)!;
             // Paths typed on the command line are relative to the current folder; the defaults live beside the configuration.
@@ -83,7 +167,8 @@ internal static class InitCommand
             {
                 ".npz" => DataKinds.ImagesNpz,
                 ".csv" => DataKinds.TabularCsv,
-                var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind {DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
+                var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind "
+                    + $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
             });
 
             var config = new AgentConfiguration
@@ -94,7 +179,13 @@ internal static class InitCommand
                 {
                     ConnectionString = parse.GetValue(connectionString),
                     Identity = parse.GetValue(accountName) is { } account
-                        ? new IdentitySettings { AccountName = account, TenantId = parse.GetValue(tenantId), ClientId = parse.GetValue(clientId), CertificatePath = parse.GetValue(certificate) is { } c ? Path.GetFullPath(c) : null }
+                        ? new IdentitySettings
+                        {
+                            AccountName = account,
+                            TenantId = parse.GetValue(tenantId),
+                            ClientId = parse.GetValue(clientId),
+                            CertificatePath = parse.GetValue(certificate) is { } c ? Path.GetFullPath(c) : null
+                        }
                         : null,
                     ContainerUri = parse.GetValue(containerUri),
                     FeaturesQueueUri = parse.GetValue(featuresUri),
@@ -107,7 +198,8 @@ internal static class InitCommand
                     Path = dataPath,
                     Kind = kind,
                     Columns = kind == DataKinds.TabularCsv
-                        ? WithRanges(Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []), parse.GetValue(range) ?? [], parse.GetValue(noDefaultRanges))
+                        ? WithRanges(Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []),
+                            parse.GetValue(range) ?? [], parse.GetValue(noDefaultRanges))
                         : null,
                     Partition = new PartitionSettings
                     {
@@ -127,7 +219,8 @@ internal static class InitCommand
             if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null && config.Storage.Identity is null)
             {
                 throw new AgentException(ExitCode.Configuration,
-                    "no storage given: pass --connection-string (development), --account-name with the hospital identity (--tenant-id, --client-id, --certificate), or --container-uri, --features-queue-uri and --replies-queue-uri (SAS from onboarding).");
+                    "no storage given: pass --connection-string (development), --account-name with the hospital identity (--tenant-id, --client-id, "
+                        + "--certificate), or --container-uri, --features-queue-uri and --replies-queue-uri (SAS from onboarding).");
             }
             AgentConfigurationFile.Validate(config, path);
             if (config.Data.Columns is { } columns)
@@ -163,10 +256,12 @@ internal static class InitCommand
             AgentConfigurationFile.Save(path, config);
             await output.WriteLineAsync($"configuration written to {path} (readable by its owner only)").ConfigureAwait(false);
             await output.WriteLineAsync($"hospital key '{key.KeyId}' in {store.Directory}").ConfigureAwait(false);
-            await output.WriteLineAsync("The function must hold the same key (Key Vault secret hospital-<id>--<keyId>, or its local key folder in development); see docs/deploy.md.").ConfigureAwait(false);
+            await output.WriteLineAsync("The function must hold the same key (Key Vault secret hospital-<id>--<keyId>, or its local key folder in "
+                + "development); see docs/deploy.md.").ConfigureAwait(false);
             if (secret is not null)
             {
-                await output.WriteLineAsync($"consortium secret {config.ConsortiumSecretFile}: commitment {secret.Commitment} (the operator writes it into the run manifest as privacy.consortiumCommitment; the secret itself stays with the hospitals)").ConfigureAwait(false);
+                await output.WriteLineAsync($"consortium secret {config.ConsortiumSecretFile}: commitment {secret.Commitment} (the operator writes it into "
+                    + $"the run manifest as privacy.consortiumCommitment; the secret itself stays with the hospitals)").ConfigureAwait(false);
             }
             await output.WriteLineAsync($"next: splitfn-agent train --config {path}").ConfigureAwait(false);
             return ExitCode.Ok;
@@ -222,7 +317,8 @@ internal static class InitCommand
         foreach (var spec in categorical)
         {
             var eq = spec.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new AgentException(ExitCode.Configuration, $"--categorical '{spec}' is not column=Value:code,Value:code (e.g. sex=Male:0,Female:1).");
+            if (eq <= 0) throw new AgentException(ExitCode.Configuration, $"--categorical '{spec}' is not column=Value:code,Value:code (e.g. "
+                + $"sex=Male:0,Female:1).");
             var values = new Dictionary<string, double>();
             foreach (var pair in spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -260,7 +356,8 @@ internal static class InitCommand
     {
         try
         {
-            return [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(w => double.Parse(w, CultureInfo.InvariantCulture))];
+            return [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(w => double.Parse(w, CultureInfo.InvariantCulture))];
         }
         catch (FormatException e)
         {

@@ -24,7 +24,8 @@ internal static class StatusCommand
             {
                 var storage = HospitalStorage.Create(config);
                 var resilience = new StorageResilience(TimeSpan.FromSeconds(5), attemptTimeout: TimeSpan.FromSeconds(5), maxDelay: TimeSpan.FromSeconds(1));
-                var properties = await resilience.RunAsync("read the reply queue length", ct => storage.Replies.GetPropertiesAsync(ct), cancellationToken).ConfigureAwait(false);
+                var properties = await resilience.RunAsync("read the reply queue "
+                    + "length", ct => storage.Replies.GetPropertiesAsync(ct), cancellationToken).ConfigureAwait(false);
                 replies = properties.Value.ApproximateMessagesCount.ToString(CultureInfo.InvariantCulture);
             }
             catch (AgentException e)
@@ -33,11 +34,20 @@ internal static class StatusCommand
             }
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new { config.HospitalId, config.RunId, AgentRunning = running, State = state, History = history, ReplyQueueLength = replies },
+                await output.WriteLineAsync(JsonSerializer.Serialize(new
+                {
+                    config.HospitalId,
+                    config.RunId,
+                    AgentRunning = running,
+                    State = state,
+                    History = history,
+                    ReplyQueueLength = replies
+                },
                     StateJson.Options)).ConfigureAwait(false);
                 return ExitCode.Ok;
             }
-            await output.WriteLineAsync($"hospital {config.HospitalId}, run {config.RunId}, state {Path.Combine(config.StateFolder, config.RunId)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"hospital {config.HospitalId}, run {config.RunId}, state "
+                + $"{Path.Combine(config.StateFolder, config.RunId)}").ConfigureAwait(false);
             await output.WriteLineAsync($"agent running now: {(running ? "yes" : "no")}").ConfigureAwait(false);
             if (state is null)
             {
@@ -47,16 +57,21 @@ internal static class StatusCommand
             {
                 var s = state;
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"mode {s.Mode}, model {s.Model}: epoch {s.Epoch + 1} (0 done = {s.Epoch}), next batch {s.Batch + 1}, client steps {s.ClientSteps}, next sequence {s.NextSequence}")).ConfigureAwait(false);
-                if (s.Mode == "Temporal") await output.WriteLineAsync($"temporal upload: {s.ChunksSent} chunks sent, done {(s.DoneSent ? "sent" : "not sent")}").ConfigureAwait(false);
-                await output.WriteLineAsync(s.Pending is { } p ? $"pending: {p.Kind} message #{p.Sequence} (re-sent on the next start)" : "pending: none").ConfigureAwait(false);
-                if (s.LastRejection is { } r) await output.WriteLineAsync($"REJECTED: message #{r.Sequence} ({r.Kind}) at {r.At:u}: {r.Reason}").ConfigureAwait(false);
+                    $"mode {s.Mode}, model {s.Model}: epoch {s.Epoch + 1} (0 done = {s.Epoch}), next batch {s.Batch + 1}, client steps {s.ClientSteps}, next "
+                        + $"sequence {s.NextSequence}")).ConfigureAwait(false);
+                if (s.Mode == "Temporal") await output.WriteLineAsync($"temporal upload: {s.ChunksSent} chunks sent, done "
+                    + $"{(s.DoneSent ? "sent" : "not sent")}").ConfigureAwait(false);
+                await output.WriteLineAsync(s.Pending is { } p ? $"pending: {p.Kind} message #{p.Sequence} (re-sent on the next "
+                    + $"start)" : "pending: none").ConfigureAwait(false);
+                if (s.LastRejection is { } r) await output.WriteLineAsync($"REJECTED: message #{r.Sequence} ({r.Kind}) at {r.At:u}: "
+                    + $"{r.Reason}").ConfigureAwait(false);
                 await output.WriteLineAsync($"last update {s.UpdatedAt:u}").ConfigureAwait(false);
             }
             foreach (var h in history)
             {
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"  epoch {h.Epoch}: mean train loss {h.MeanTrainLoss:F4}{(h.ValidationValue is { } v ? $", validation {h.ValidationMetric} {v:F4}" : "")}")).ConfigureAwait(false);
+                    $"  epoch {h.Epoch}: mean train loss "
+                        + $"{h.MeanTrainLoss:F4}{(h.ValidationValue is { } v ? $", validation {h.ValidationMetric} {v:F4}" : "")}")).ConfigureAwait(false);
             }
             await output.WriteLineAsync($"reply queue messages: {replies}").ConfigureAwait(false);
             return ExitCode.Ok;

@@ -40,7 +40,8 @@ internal static class TrainCommand
         };
         // The manifest decides the number of epochs for every hospital alike; say so instead of "unrecognized option".
         var epochs = new Option<int?>("--epochs") { Hidden = true };
-        epochs.Validators.Add(r => r.AddError("--epochs cannot be set at a hospital: the run manifest fixes the epochs for every hospital (ask the operator)."));
+        epochs.Validators.Add(r => r.AddError("--epochs cannot be set at a hospital: the run manifest fixes the epochs for every hospital (ask the "
+            + "operator)."));
 
         var command = new Command("train", "Train this hospital's part of the run (vanilla: batch round trips; temporal: upload features once, then done).")
         {
@@ -60,10 +61,12 @@ internal static class TrainCommand
                 if (run.Manifest.Mode == TrainingMode.Temporal)
                 {
                     throw new AgentException(ExitCode.Rejected,
-                        $"a rejected temporal upload (message #{rejection.Sequence}: {rejection.Reason}) cannot be retried piecemeal: ask the operator to reset this hospital's part of run '{config.RunId}'.");
+                        $"a rejected temporal upload (message #{rejection.Sequence}: {rejection.Reason}) cannot be retried piecemeal: ask the operator to "
+                            + $"reset this hospital's part of run '{config.RunId}'.");
                 }
                 // U-shaped: a refused backward leg (expired, or its forward leg gone) is redone from a new forward leg.
-                var redo = run.Manifest.Mode == TrainingMode.UShaped && run.State.Pending is { Kind: FrameKind.Backward } leg && leg.Sequence == rejection.Sequence;
+                var redo = run.Manifest.Mode == TrainingMode.UShaped && run.State.Pending is { Kind: FrameKind.Backward } leg
+                    && leg.Sequence == rejection.Sequence;
                 run.Commit(run.State with { LastRejection = null, Pending = redo ? null : run.State.Pending });
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }

@@ -91,7 +91,9 @@ public sealed record ColumnSettings
 /// <summary>A plausible range of one column.</summary>
 public sealed record RangeSettings(double Min, double Max);
 
-/// <summary>The paper's split: seeded shuffle, validation and test held out, the rest shared by weight; this hospital takes share <see cref="Index"/>.</summary>
+/// <summary>
+/// The paper's split: seeded shuffle, validation and test held out, the rest shared by weight; this hospital takes share <see cref="Index"/>.
+/// </summary>
 public sealed record PartitionSettings
 {
     public long Seed { get; init; }
@@ -99,7 +101,10 @@ public sealed record PartitionSettings
     public int Index { get; init; }
     public double ValidationFraction { get; init; } = 0.1;
     public double TestFraction { get; init; } = 0.1;
-    /// <summary>Images only: keep the archive's own val and test splits (MedMNIST's official ones) and share only its train split by weight; the fractions are then unused.</summary>
+    /// <summary>
+    /// Images only: keep the archive's own val and test splits (MedMNIST's official ones) and share only its train split by weight; the fractions are then
+    /// unused.
+    /// </summary>
     public bool PredefinedSplits { get; init; }
 }
 

@@ -1,11 +1,13 @@
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.ClientAgent.Configuration;
 
-/// <summary>Reads, validates and writes the configuration file; every problem is an <see cref="ExitCode.Configuration"/> naming the field and the fix.</summary>
+/// <summary>
+/// Reads, validates and writes the configuration file; every problem is an <see cref="ExitCode.Configuration"/> naming the field and the fix.
+/// </summary>
 public static class AgentConfigurationFile
 {
     /// <summary>Where the agent looks when --config is not given.</summary>
@@ -71,7 +73,8 @@ public static class AgentConfigurationFile
         if (config.Version != AgentConfiguration.CurrentVersion)
             throw Fail(source, $"v is {config.Version}; this agent reads version {AgentConfiguration.CurrentVersion}. Re-create it with `splitfn-agent init`.");
         if (!StorageNames.IsValidHospitalId(config.HospitalId))
-            throw Fail(source, $"hospitalId '{config.HospitalId}' is invalid: use 1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single hyphens (the operator gives you this id).");
+            throw Fail(source, $"hospitalId '{config.HospitalId}' is invalid: use 1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single "
+                + $"hyphens (the operator gives you this id).");
         if (!StorageNames.IsValidRunId(config.RunId))
             throw Fail(source, $"runId '{config.RunId}' is invalid: use 1-63 lowercase letters, digits and single hyphens (the operator gives you this id).");
         if (string.IsNullOrWhiteSpace(config.StateFolder)) throw Fail(source, "stateFolder is missing: name a folder the agent may write to.");
@@ -85,25 +88,30 @@ public static class AgentConfigurationFile
 
     private static void ValidateStorage(StorageSettings? storage, string source)
     {
-        if (storage is null) throw Fail(source, "storage is missing: give storage.connectionString, storage.identity, or storage.containerUri, featuresQueueUri and repliesQueueUri.");
+        if (storage is null) throw Fail(source, "storage is missing: give storage.connectionString, storage.identity, or storage.containerUri, "
+            + "featuresQueueUri and repliesQueueUri.");
         var hasSas = storage.ContainerUri is not null || storage.FeaturesQueueUri is not null || storage.RepliesQueueUri is not null;
         if (storage.Identity is { } identity)
         {
             if (storage.ConnectionString is not null || hasSas)
                 throw Fail(source, "storage has an identity and also a connectionString or SAS URIs: keep one way to sign in.");
-            if (string.IsNullOrWhiteSpace(identity.AccountName)) throw Fail(source, "storage.identity.accountName is missing: the storage account's name (from the deployment's outputs).");
+            if (string.IsNullOrWhiteSpace(identity.AccountName)) throw Fail(source, "storage.identity.accountName is missing: the storage account's name "
+                + "(from the deployment's outputs).");
             var certificateParts = new[] { identity.TenantId, identity.ClientId, identity.CertificatePath }.Count(v => !string.IsNullOrWhiteSpace(v));
             if (certificateParts is not (0 or 3))
-                throw Fail(source, "storage.identity needs tenantId, clientId and certificatePath together (a service principal with a certificate), or none of them (managed identity / DefaultAzureCredential).");
+                throw Fail(source, "storage.identity needs tenantId, clientId and certificatePath together (a service principal with a certificate), or none "
+                    + "of them (managed identity / DefaultAzureCredential).");
             return;
         }
         if (storage.ConnectionString is not null && hasSas)
             throw Fail(source, "storage has both a connectionString and SAS URIs: keep one (SAS URIs in production, a connection string for development).");
         if (storage.ConnectionString is not null) return;
-        foreach (var (name, value) in new[] { ("containerUri", storage.ContainerUri), ("featuresQueueUri", storage.FeaturesQueueUri), ("repliesQueueUri", storage.RepliesQueueUri) })
+        foreach (var (name, value) in new[] { ("containerUri", storage.ContainerUri), ("featuresQueueUri", storage.FeaturesQueueUri),
+            ("repliesQueueUri", storage.RepliesQueueUri) })
         {
             if (string.IsNullOrWhiteSpace(value))
-                throw Fail(source, $"storage.{name} is missing: SAS-based storage needs containerUri, featuresQueueUri and repliesQueueUri (from the operator's onboarding).");
+                throw Fail(source, $"storage.{name} is missing: SAS-based storage needs containerUri, featuresQueueUri and repliesQueueUri (from the "
+                    + $"operator's onboarding).");
             if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
                 throw Fail(source, $"storage.{name} is not an absolute http(s) URI.");
             if (string.IsNullOrEmpty(uri.Query))
@@ -116,10 +124,12 @@ public static class AgentConfigurationFile
         if (data is null || string.IsNullOrWhiteSpace(data.Path)) throw Fail(source, "data.path is missing: name the local data file.");
         if (data.Kind is not (DataKinds.ImagesNpz or DataKinds.TabularCsv))
             throw Fail(source, $"data.kind '{data.Kind}' is unknown: use '{DataKinds.ImagesNpz}' or '{DataKinds.TabularCsv}'.");
-        if (data.Kind == DataKinds.TabularCsv && (data.Columns is null || data.Columns.Features is not { Count: > 0 } || string.IsNullOrWhiteSpace(data.Columns.Target)))
+        if (data.Kind == DataKinds.TabularCsv
+            && (data.Columns is null || data.Columns.Features is not { Count: > 0 } || string.IsNullOrWhiteSpace(data.Columns.Target)))
             throw Fail(source, "data.columns is required for tabular-csv: list data.columns.features and data.columns.target (see docs/agent.md).");
         var p = data.Partition;
-        if (p is null) throw Fail(source, "data.partition is null: leave it out for the defaults, or give seed, weights, index, validationFraction, testFraction.");
+        if (p is null) throw Fail(source, "data.partition is null: leave it out for the defaults, or give seed, weights, index, validationFraction, "
+            + "testFraction.");
         if (p.Weights is not { Count: > 0 } || p.Weights.Any(w => !double.IsFinite(w) || w < 0) || p.Weights.Sum() <= 0)
             throw Fail(source, "data.partition.weights must be non-negative numbers with a positive sum, e.g. [0.7, 0.2, 0.1].");
         if (p.Index < 0 || p.Index >= p.Weights.Count)

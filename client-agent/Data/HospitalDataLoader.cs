@@ -42,7 +42,8 @@ public static class HospitalDataLoader
         if (model.InputShape.Length != 3)
         {
             throw new AgentException(ExitCode.Data,
-                $"model '{model.Name}' takes tabular input of shape [{string.Join(",", model.InputShape)}], but data.kind is images-npz. Use a tabular-csv data set for this run.");
+                $"model '{model.Name}' takes tabular input of shape [{string.Join(",", model.InputShape)}], but data.kind is images-npz. Use a tabular-csv "
+                    + $"data set for this run.");
         }
         var (channels, height, width) = ((int)model.InputShape[0], (int)model.InputShape[1], (int)model.InputShape[2]);
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
@@ -53,12 +54,14 @@ public static class HospitalDataLoader
             // One pool of rows: either a plain images/labels pair, or every MedMNIST-style split (train, val, test, ...).
             var pairs = npz.Contains("images") && npz.Contains("labels")
                 ? ["images"]
-                : ImageArchive.PoolOrder(npz.Names.Where(n => n.EndsWith("_images", StringComparison.Ordinal) && npz.Contains(n[..^7] + "_labels")).Select(n => n[..^7]))
+                : ImageArchive.PoolOrder(npz.Names.Where(n => n.EndsWith("_images", StringComparison.Ordinal) && npz.Contains(n[..^7] + "_labels"))
+                    .Select(n => n[..^7]))
                     .Select(split => split + "_images").ToList();
             if (pairs.Count == 0)
             {
                 throw new DataFormatException(settings.Path,
-                    $"holds no image arrays with labels (it has: {string.Join(", ", npz.Names)}). Save `images` and `labels`, or `<split>_images` and `<split>_labels` pairs.");
+                    $"holds no image arrays with labels (it has: {string.Join(", ", npz.Names)}). Save `images` and `labels`, or `<split>_images` and "
+                        + $"`<split>_labels` pairs.");
             }
             foreach (var name in pairs)
             {
@@ -90,7 +93,8 @@ public static class HospitalDataLoader
             statistics.Apply(subset);
             return new TrainingSet(subset.Images, subset.Labels, model.InputShape);
         }
-        var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, {rows.Validation.Length} validation, {rows.Test.Length} test";
+        var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, "
+            + $"{rows.Validation.Length} validation, {rows.Test.Length} test";
         return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
     }
 
@@ -99,7 +103,8 @@ public static class HospitalDataLoader
         var columns = settings.Columns!;
         if (settings.Partition.PredefinedSplits)
         {
-            throw new DataFormatException(settings.Path, "data.partition.predefinedSplits needs an image archive with train, val and test splits; a CSV is split by seed. Set it to false.");
+            throw new DataFormatException(settings.Path, "data.partition.predefinedSplits needs an image archive with train, val and test splits; a CSV is "
+                + "split by seed. Set it to false.");
         }
         var mapping = new ColumnMapping(columns.Features, columns.Target)
         {
@@ -113,7 +118,8 @@ public static class HospitalDataLoader
         if (model.InputShape.Length != 1 || model.InputShape[0] != mapping.EncodedWidth)
         {
             throw new AgentException(ExitCode.Data,
-                $"data.columns.features maps {columns.Features.Count} columns ({mapping.EncodedWidth} inputs after encoding), but the run's model '{model.Name}' takes input [{string.Join(",", model.InputShape)}] (run manifest inputShape). " +
+                $"data.columns.features maps {columns.Features.Count} columns ({mapping.EncodedWidth} inputs after encoding), but the run's model "
+                    + $"'{model.Name}' takes input [{string.Join(",", model.InputShape)}] (run manifest inputShape). " +
                 "Map the same features, in the same order, as the other hospitals of this run (docs/agent.md, \"Column mapping\").");
         }
         var table = CsvTabularLoader.Load(settings.Path, mapping);
@@ -143,7 +149,8 @@ public static class HospitalDataLoader
         if (train.Length == 0)
         {
             throw new DataFormatException(source,
-                $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of {count} rows is empty. Use more data or a larger weight.");
+                $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of {count} rows is empty. Use more data or a "
+                    + $"larger weight.");
         }
         return (train, split.Validation, split.Test);
     }
@@ -154,13 +161,15 @@ public static class HospitalDataLoader
         if (!counts.TryGetValue("train", out var train) || !counts.TryGetValue("val", out var validation) || !counts.TryGetValue("test", out var test))
         {
             throw new DataFormatException(source,
-                $"data.partition.predefinedSplits needs train, val and test splits (train_images/train_labels, val_..., test_...); the archive has: {string.Join(", ", counts.Keys.Select(k => k.Length == 0 ? "images" : k))}.");
+                $"data.partition.predefinedSplits needs train, val and test splits (train_images/train_labels, val_..., test_...); the archive has: "
+                    + $"{string.Join(", ", counts.Keys.Select(k => k.Length == 0 ? "images" : k))}.");
         }
         var split = DataSplit.Predefined(train, validation, test, p.Seed, p.Weights);
         var mine = split.Hospitals[p.Index];
         if (mine.Length == 0)
         {
-            throw new DataFormatException(source, $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of the {train} training rows is empty. Use more data or a larger weight.");
+            throw new DataFormatException(source, $"this hospital's share (partition index {p.Index} of weights [{string.Join(", ", p.Weights)}]) of the "
+                + $"{train} training rows is empty. Use more data or a larger weight.");
         }
         return (mine, split.Validation, split.Test);
     }

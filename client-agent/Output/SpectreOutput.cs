@@ -15,7 +15,8 @@ public sealed class SpectreOutput : IAgentOutput
         ArgumentNullException.ThrowIfNull(work);
         return AnsiConsole.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(),
+                new SpinnerColumn())
             .StartAsync(async context =>
             {
                 var task = context.AddTask(Markup.Escape(title), maxValue: Math.Max(1, total));

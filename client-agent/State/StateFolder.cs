@@ -56,7 +56,8 @@ public sealed class StateFolder : IDisposable
         {
             var state = JsonSerializer.Deserialize<AgentState>(File.ReadAllBytes(path), StateJson.Options)
                         ?? throw new JsonException("the file holds JSON null");
-            if (state.Version != AgentState.CurrentVersion) throw new JsonException($"state version {state.Version} was written by another agent release; this agent reads version {AgentState.CurrentVersion}");
+            if (state.Version != AgentState.CurrentVersion) throw new JsonException($"state version {state.Version} was written by another agent release; "
+                + $"this agent reads version {AgentState.CurrentVersion}");
             return state;
         }
         catch (JsonException e)
@@ -70,7 +71,8 @@ public sealed class StateFolder : IDisposable
     public void Save(AgentState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        AtomicFile.Write(Path.Combine(RunFolder, StateFile), JsonSerializer.SerializeToUtf8Bytes(state with { UpdatedAt = DateTimeOffset.UtcNow }, StateJson.Options));
+        AtomicFile.Write(Path.Combine(RunFolder, StateFile),
+            JsonSerializer.SerializeToUtf8Bytes(state with { UpdatedAt = DateTimeOffset.UtcNow }, StateJson.Options));
     }
 
     public void WritePendingFrame(ReadOnlySpan<byte> sealedFrame) => AtomicFile.Write(Path.Combine(RunFolder, PendingFile), sealedFrame);
@@ -82,7 +84,8 @@ public sealed class StateFolder : IDisposable
         if (!File.Exists(path))
         {
             throw new AgentException(ExitCode.StateCorrupt,
-                string.Create(CultureInfo.InvariantCulture, $"local state says message #{sequence} is pending, but its frame {path} is missing. Move {RunFolder} aside to restart this hospital's part of the run."));
+                string.Create(CultureInfo.InvariantCulture, $"local state says message #{sequence} is pending, but its frame {path} is missing. Move "
+                    + $"{RunFolder} aside to restart this hospital's part of the run."));
         }
         return File.ReadAllBytes(path);
     }
@@ -99,7 +102,9 @@ public sealed class StateFolder : IDisposable
         return (clientName, optimizerName);
     }
 
-    /// <summary>U-shaped mode: the sealed bytes of one leg, kept under its own sequence so the forward leg survives until the backward leg is committed.</summary>
+    /// <summary>
+    /// U-shaped mode: the sealed bytes of one leg, kept under its own sequence so the forward leg survives until the backward leg is committed.
+    /// </summary>
     public void WriteLegFrame(long sequence, ReadOnlySpan<byte> sealedFrame) => AtomicFile.Write(Path.Combine(RunFolder, LegFile(sequence)), sealedFrame);
 
     public byte[] ReadLegFrame(long sequence)
@@ -108,7 +113,8 @@ public sealed class StateFolder : IDisposable
         if (!File.Exists(path))
         {
             throw new AgentException(ExitCode.StateCorrupt,
-                string.Create(CultureInfo.InvariantCulture, $"local state says U-shaped leg #{sequence} is pending, but its frame {path} is missing. Move {RunFolder} aside to restart this hospital's part of the run."));
+                string.Create(CultureInfo.InvariantCulture, $"local state says U-shaped leg #{sequence} is pending, but its frame {path} is missing. Move "
+                    + $"{RunFolder} aside to restart this hospital's part of the run."));
         }
         return File.ReadAllBytes(path);
     }
@@ -138,7 +144,8 @@ public sealed class StateFolder : IDisposable
     {
         var path = Path.Combine(RunFolder, name);
         if (!File.Exists(path))
-            throw new AgentException(ExitCode.StateCorrupt, $"local state names {path}, which is missing. Move {RunFolder} aside to restart this hospital's part of the run.");
+            throw new AgentException(ExitCode.StateCorrupt, $"local state names {path}, which is missing. Move {RunFolder} aside to restart this hospital's "
+                + $"part of the run.");
         return File.ReadAllBytes(path);
     }
 
@@ -148,8 +155,10 @@ public sealed class StateFolder : IDisposable
         ArgumentNullException.ThrowIfNull(state);
         foreach (var file in Directory.EnumerateFiles(RunFolder).Select(Path.GetFileName))
         {
-            var isWeights = file!.StartsWith("client.", StringComparison.Ordinal) || file.StartsWith("optimizer.", StringComparison.Ordinal) || file.StartsWith("tail", StringComparison.Ordinal);
-            if (isWeights && file != state.ClientWeights && file != state.OptimizerState && file != state.TailWeights && file != state.TailOptimizerState) File.Delete(Path.Combine(RunFolder, file));
+            var isWeights = file!.StartsWith("client.", StringComparison.Ordinal) || file.StartsWith("optimizer.", StringComparison.Ordinal)
+                || file.StartsWith("tail", StringComparison.Ordinal);
+            if (isWeights && file != state.ClientWeights && file != state.OptimizerState && file != state.TailWeights
+                && file != state.TailOptimizerState) File.Delete(Path.Combine(RunFolder, file));
         }
     }
 

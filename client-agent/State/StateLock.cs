@@ -33,7 +33,8 @@ public sealed partial class StateLock : IDisposable
         catch (IOException e)
         {
             throw new AgentException(ExitCode.StateLocked,
-                $"state folder {stateFolder} is in use by another agent ({DescribeHolder(owner)}). Wait for it to finish, or give this agent its own stateFolder; " +
+                $"state folder {stateFolder} is in use by another agent ({DescribeHolder(owner)}). Wait for it to finish, or give this agent its own "
+                    + $"stateFolder; " +
                 "two agents must never share one.", e);
         }
         catch (UnauthorizedAccessException e)

@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace SplitFunctions.ClientAgent.State;
 
 /// <summary>One finished epoch at this hospital, for reports: mean train loss from the function's replies, and the validation score if one was taken.</summary>
-public sealed record EpochHistory(int Epoch, double MeanTrainLoss, int Samples, int Batches, string? ValidationMetric, double? ValidationValue, DateTimeOffset CompletedAt);
+public sealed record EpochHistory(int Epoch, double MeanTrainLoss, int Samples, int Batches, string? ValidationMetric, double? ValidationValue,
+    DateTimeOffset CompletedAt);
 
 /// <summary>`&lt;state&gt;/&lt;run&gt;/history.json`: the per-epoch history, rewritten atomically.</summary>
 public static class TrainingHistoryFile

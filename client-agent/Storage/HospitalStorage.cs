@@ -1,11 +1,11 @@
+using Azure;
 using Azure.Core;
 using Azure.Identity;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
-using Azure;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
@@ -26,7 +26,8 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         {
             if (storage.ConnectionString is not null || storage.Identity is not null)
             {
-                var connection = storage.Identity is { } identity ? IdentityConnection(identity) : StorageConnection.Parse(storage.ConnectionString!, "storage.connectionString");
+                var connection = storage.Identity is { } identity ? IdentityConnection(identity)
+                    : StorageConnection.Parse(storage.ConnectionString!, "storage.connectionString");
                 return new HospitalStorage(
                     connection.GetBlobContainerClient(StorageNames.HospitalContainer(config.HospitalId), blobOptions),
                     connection.GetQueueClient(StorageNames.FeaturesQueue, queueOptions),
@@ -71,7 +72,8 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         if (!string.Equals(name, expected, StringComparison.Ordinal))
         {
             throw new AgentException(ExitCode.Configuration,
-                $"configuration: storage.{field} points at '{name}', but this hospital's is '{expected}'. Use the URIs the operator issued for this hospital id.");
+                $"configuration: storage.{field} points at '{name}', but this hospital's is '{expected}'. Use the URIs the operator issued for this hospital "
+                    + $"id.");
         }
     }
 
@@ -80,12 +82,14 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
     {
         if (!Uri.TryCreate(uriWithSas, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
-            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} is not an https URL with a SAS: paste the URI the operator issued for this hospital.");
+            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} is not an https URL with a SAS: paste the URI the operator "
+                + $"issued for this hospital.");
         }
         var sas = uri.Query.TrimStart('?');
         if (!sas.Contains("sig=", StringComparison.Ordinal))
         {
-            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} carries no SAS (no 'sig=' in its query): paste the whole URI the operator issued, including '?sv=...&sig=...'.");
+            throw new AgentException(ExitCode.Configuration, $"configuration: storage.{field} carries no SAS (no 'sig=' in its query): paste the whole URI "
+                + $"the operator issued, including '?sv=...&sig=...'.");
         }
         return (new Uri(uri.GetLeftPart(UriPartial.Path)), sas);
     }
@@ -93,11 +97,14 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
     private static void CheckSas(string sas, string field, params (string Letter, string Name)[] needs)
     {
         var query = System.Web.HttpUtility.ParseQueryString(sas);
-        if (query["se"] is { } se && DateTimeOffset.TryParse(se, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var expiresOn)
+        if (query["se"] is { } se
+            && DateTimeOffset.TryParse(se, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal,
+            out var expiresOn)
             && expiresOn <= DateTimeOffset.UtcNow)
         {
             throw new AgentException(ExitCode.StorageAccess,
-                $"configuration: the SAS of storage.{field} expired at {expiresOn:u}: ask the operator for new storage URIs (docs/deploy.md, onboarding) and update the configuration; the run's state is kept.");
+                $"configuration: the SAS of storage.{field} expired at {expiresOn:u}: ask the operator for new storage URIs (docs/deploy.md, onboarding) and "
+                    + $"update the configuration; the run's state is kept.");
         }
         // A SAS naming a stored access policy (si=, what the operator's tool issues so it can revoke them) carries its
         // permissions in that policy, not in the URI: only the service can check them.
@@ -107,7 +114,8 @@ public sealed record HospitalStorage(BlobContainerClient Container, QueueClient 
         if (missing.Count > 0)
         {
             throw new AgentException(ExitCode.StorageAccess,
-                $"configuration: the SAS of storage.{field} lacks permission {string.Join(" and ", missing)} (it has sp={permissions}): ask the operator for URIs minted for this hospital; the run's state is kept.");
+                $"configuration: the SAS of storage.{field} lacks permission {string.Join(" and ", missing)} (it has sp={permissions}): ask the operator for "
+                    + $"URIs minted for this hospital; the run's state is kept.");
         }
     }
 }

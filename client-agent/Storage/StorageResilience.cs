@@ -1,9 +1,9 @@
 using System.Net.Sockets;
 using Azure;
+using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Timeout;
-using Polly;
 
 namespace SplitFunctions.ClientAgent.Storage;
 
@@ -52,7 +52,8 @@ public sealed class StorageResilience
                 BreakDuration = TimeSpan.FromSeconds(5),
                 OnOpened = args =>
                 {
-                    onRetry?.Invoke($"storage: circuit open for {args.BreakDuration.TotalSeconds:F0} s after repeated failures; waiting for storage to come back");
+                    onRetry?.Invoke($"storage: circuit open for {args.BreakDuration.TotalSeconds:F0} s after repeated failures; waiting for storage to come "
+                        + $"back");
                     return ValueTask.CompletedTask;
                 },
             })
@@ -88,7 +89,8 @@ public sealed class StorageResilience
         {
             throw new AgentException(ExitCode.StorageAccess,
                 $"storage says the {(e.ErrorCode == "QueueNotFound" ? "queue" : "container")} does not exist while trying to {what}: " +
-                "the operator has not provisioned this hospital (`splitfn-operator hospital add`, docs/operator.md) or the configuration names another account.", e);
+                "the operator has not provisioned this hospital (`splitfn-operator hospital add`, docs/operator.md) or the configuration names another "
+                    + "account.", e);
         }
     }
 

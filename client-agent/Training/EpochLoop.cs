@@ -13,7 +13,9 @@ namespace SplitFunctions.ClientAgent.Training;
 /// </summary>
 internal static class EpochLoop
 {
-    /// <summary>An interrupted message that is not a training step (an evaluation): nothing to apply; its sequence number stays used and its late reply is dropped.</summary>
+    /// <summary>
+    /// An interrupted message that is not a training step (an evaluation): nothing to apply; its sequence number stays used and its late reply is dropped.
+    /// </summary>
     public static void DropInterrupted(HospitalRun run, Func<FrameKind, bool> isTrainingStep)
     {
         if (run.State.Pending is { } stale && !isTrainingStep(stale.Kind))
@@ -46,7 +48,8 @@ internal static class EpochLoop
             {
                 if (limits.Reached(steps, clock.Elapsed))
                 {
-                    run.Output.Info($"stopping at the session limit after {steps} batches; the next start continues with epoch {run.State.Epoch + 1} batch {run.State.Batch + 1}");
+                    run.Output.Info($"stopping at the session limit after {steps} batches; the next start continues with epoch {run.State.Epoch + 1} batch "
+                        + $"{run.State.Batch + 1}");
                     return TrainingOutcome.Paused;
                 }
                 cancellationToken.ThrowIfCancellationRequested();

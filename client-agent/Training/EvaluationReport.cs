@@ -9,13 +9,15 @@ using SplitFunctions.Core.Model;
 namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>Classification metrics of one evaluation (core/Metrics).</summary>
-public sealed record ClassificationResult(double Accuracy, double RocAuc, int TruePositives, int FalsePositives, int TrueNegatives, int FalseNegatives, double Threshold);
+public sealed record ClassificationResult(double Accuracy, double RocAuc, int TruePositives, int FalsePositives, int TrueNegatives, int FalseNegatives,
+    double Threshold);
 
 /// <summary>Regression metrics of one evaluation, the paper's equations (3)-(5), in the target's own units.</summary>
 public sealed record RegressionResult(double Msle, double Rmsle, double SmapePercent, string SmapeVariant);
 
 /// <summary>`&lt;state&gt;/&lt;run&gt;/evaluation.json`: metrics computed at the hospital from predictions and local labels (which never left).</summary>
-public sealed record EvaluationReport(string RunId, string HospitalId, string Model, string Split, int Samples, ClassificationResult? Classification, RegressionResult? Regression, DateTimeOffset At)
+public sealed record EvaluationReport(string RunId, string HospitalId, string Model, string Split, int Samples, ClassificationResult? Classification,
+    RegressionResult? Regression, DateTimeOffset At)
 {
     /// <summary>The one number a history or a log line shows: AUC for classification, MSLE for regression.</summary>
     public (string Metric, double Value) Headline => Classification is { } c ? ("auc", c.RocAuc) : ("msle", Regression!.Msle);
@@ -30,7 +32,8 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
             var s = ClassificationScores.Score(predictions, data.Targets);
             var c = s.Confusion;
             return new EvaluationReport(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count,
-                new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null, DateTimeOffset.UtcNow);
+                new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null,
+                    DateTimeOffset.UtcNow);
         }
         // Back to the target's units; negative predictions are clipped at 0 because log(1 + y) needs y > -1 and targets are non-negative.
         var scaling = manifest.TargetScaling;
@@ -50,7 +53,8 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
         if (Classification is { } c)
         {
             yield return string.Create(CultureInfo.InvariantCulture, $"  accuracy {c.Accuracy:P2}  ROC AUC {c.RocAuc:F4}  (threshold {c.Threshold})");
-            yield return string.Create(CultureInfo.InvariantCulture, $"  confusion: TP {c.TruePositives}  FP {c.FalsePositives}  TN {c.TrueNegatives}  FN {c.FalseNegatives}");
+            yield return string.Create(CultureInfo.InvariantCulture, $"  confusion: TP {c.TruePositives}  FP {c.FalsePositives}  TN {c.TrueNegatives}  FN "
+                + $"{c.FalseNegatives}");
         }
         if (Regression is { } r)
         {

@@ -26,7 +26,8 @@ internal static class GradientStep
         if (tensors.Length != 1 || !tensors[0].Shape.SequenceEqual(shape))
         {
             throw new AgentException(ExitCode.Protocol,
-                $"gradient #{pending.Sequence} has shape {string.Join(" ", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}; expected one [{string.Join(",", shape)}] tensor. Nothing was applied.");
+                $"gradient #{pending.Sequence} has shape {string.Join(" ", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}; expected one "
+                    + $"[{string.Join(",", shape)}] tensor. Nothing was applied.");
         }
 
         client.ApplyGradient(activations, tensors[0].Values);
@@ -54,13 +55,15 @@ internal static class GradientStep
         if (endOfEpoch)
         {
             TrainingHistoryFile.Record(run.Folder.HistoryPath,
-                new EpochHistory(epoch + 1, lossSamples > 0 ? lossSum / lossSamples : double.NaN, run.Data.Train.Count, batchesPerEpoch, null, null, DateTimeOffset.UtcNow));
+                new EpochHistory(epoch + 1, lossSamples > 0 ? lossSum / lossSamples : double.NaN, run.Data.Train.Count, batchesPerEpoch, null, null,
+                    DateTimeOffset.UtcNow));
             await ProgressPublisher.PublishAsync(run, cancellationToken).ConfigureAwait(false);
         }
         run.Folder.RemoveStaleWeights(run.State);
         if (uShaped) run.Folder.DeleteLegFrames();
         else run.Folder.DeletePendingFrame();
         await run.Frames.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);
-        tracker.Report(new StepProgress("train", epoch + 1, run.Manifest.Epochs, batch + 1, batchesPerEpoch, loss, n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
+        tracker.Report(new StepProgress("train", epoch + 1, run.Manifest.Epochs, batch + 1, batchesPerEpoch, loss,
+            n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
     }
 }

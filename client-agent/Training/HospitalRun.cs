@@ -17,7 +17,8 @@ using SplitFunctions.Core.Storage;
 namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>
-/// The hospital's side of one run (the server's is <c>LeasedRun</c>): everything one agent start works with, opened in the order that gives the most useful first error: configuration,
+/// The hospital's side of one run (the server's is <c>LeasedRun</c>): everything one agent start works with, opened in the order that gives the most useful
+/// first error: configuration,
 /// state lock, key, storage and manifest, local data, local state. Owns the state folder's lock until disposed.
 /// </summary>
 public sealed class HospitalRun : IDisposable
@@ -81,7 +82,8 @@ public sealed class HospitalRun : IDisposable
                 TrainSamples = data.Train.Count,
             };
             RequireSameRun(state, config, manifestSha, data, folder);
-            var frames = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn, output.Info);
+            var frames = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn,
+                output.Info);
             return new HospitalRun(config, folder, manifest, data, frames, resilience, output, state, secret);
         }
         catch
@@ -110,7 +112,8 @@ public sealed class HospitalRun : IDisposable
     }
 
     public static AgentException RejectionError(RejectionRecord r) => new(ExitCode.Rejected,
-        $"the function rejected {r.Kind.ToString().ToLowerInvariant()} message #{r.Sequence}: {r.Reason}. Fix the cause (data, key, configuration or run manifest), then run " +
+        $"the function rejected {r.Kind.ToString().ToLowerInvariant()} message #{r.Sequence}: {r.Reason}. Fix the cause (data, key, configuration or run "
+            + $"manifest), then run " +
         "`splitfn-agent train --retry-rejected` to send it again.");
 
     private static async Task<HospitalKey> LoadKeyAsync(AgentConfiguration config, CancellationToken cancellationToken)
@@ -121,7 +124,8 @@ public sealed class HospitalRun : IDisposable
             var key = await store.GetKeyAsync(config.HospitalId, config.Key.KeyId, cancellationToken).ConfigureAwait(false);
             if (key.HospitalId != config.HospitalId || key.KeyId != config.Key.KeyId)
             {
-                throw new AgentException(ExitCode.Key, $"key store {config.Key.Directory} returned key '{key.KeyId}' of hospital '{key.HospitalId}' for '{config.Key.KeyId}' of '{config.HospitalId}'.");
+                throw new AgentException(ExitCode.Key, $"key store {config.Key.Directory} returned key '{key.KeyId}' of hospital '{key.HospitalId}' for "
+                    + $"'{config.Key.KeyId}' of '{config.HospitalId}'.");
             }
             return key;
         }
@@ -141,7 +145,8 @@ public sealed class HospitalRun : IDisposable
         }
     }
 
-    private static async Task<(RunManifest Manifest, string Sha256)> LoadManifestAsync(AgentConfiguration config, HospitalStorage storage, StorageResilience resilience, CancellationToken cancellationToken)
+    private static async Task<(RunManifest Manifest, string Sha256)> LoadManifestAsync(AgentConfiguration config, HospitalStorage storage,
+        StorageResilience resilience, CancellationToken cancellationToken)
     {
         var blob = ManifestBlob(config.RunId);
         byte[] bytes;
@@ -154,7 +159,8 @@ public sealed class HospitalRun : IDisposable
         catch (RequestFailedException e) when (e.Status == 404)
         {
             throw new AgentException(ExitCode.Manifest,
-                $"run manifest {blob} is not in container {storage.Container.Name}: run '{config.RunId}' has not been provisioned for this hospital yet (ask the operator), or runId is wrong.", e);
+                $"run manifest {blob} is not in container {storage.Container.Name}: run '{config.RunId}' has not been provisioned for this hospital yet (ask "
+                    + $"the operator), or runId is wrong.", e);
         }
         RunManifest manifest;
         try
@@ -163,16 +169,19 @@ public sealed class HospitalRun : IDisposable
         }
         catch (RunManifestException e)
         {
-            throw new AgentException(ExitCode.Manifest, $"{e.Message} ({blob}). This agent cannot take part in the run as defined: ask the operator to fix the manifest or upgrade the agent.", e);
+            throw new AgentException(ExitCode.Manifest, $"{e.Message} ({blob}). This agent cannot take part in the run as defined: ask the operator to fix "
+                + $"the manifest or upgrade the agent.", e);
         }
         if (manifest.RunId != config.RunId)
         {
-            throw new AgentException(ExitCode.Manifest, $"{blob} describes run '{manifest.RunId}', not '{config.RunId}': ask the operator to re-provision the run.");
+            throw new AgentException(ExitCode.Manifest, $"{blob} describes run '{manifest.RunId}', not '{config.RunId}': ask the operator to re-provision the "
+                + $"run.");
         }
         if (!manifest.Hospitals.Contains(config.HospitalId, StringComparer.Ordinal))
         {
             throw new AgentException(ExitCode.Manifest,
-                $"hospital '{config.HospitalId}' is not part of run '{config.RunId}' (the manifest lists {string.Join(", ", manifest.Hospitals)}): check hospitalId and runId.");
+                $"hospital '{config.HospitalId}' is not part of run '{config.RunId}' (the manifest lists {string.Join(", ", manifest.Hospitals)}): check "
+                    + $"hospitalId and runId.");
         }
         return (manifest, Convert.ToHexStringLower(SHA256.HashData(bytes)));
     }
@@ -192,10 +201,13 @@ public sealed class HospitalRun : IDisposable
             if (commitment is not null)
             {
                 throw new AgentException(ExitCode.Configuration,
-                    $"run '{manifest.RunId}' expects the consortium secret (commitment {commitment[..12]}...), but the configuration names no consortiumSecretFile: " +
-                    "copy the secret file the consortium shared at onboarding here and set consortiumSecretFile (or `splitfn-agent init --consortium-secret <file>`).");
+                    $"run '{manifest.RunId}' expects the consortium secret (commitment {commitment[..12]}...), but the configuration names no "
+                        + $"consortiumSecretFile: " +
+                    "copy the secret file the consortium shared at onboarding here and set consortiumSecretFile (or `splitfn-agent init --consortium-secret "
+                        + "<file>`).");
             }
-            output.Warn("privacy: this run has no consortium secret, so the initial client weights come from the manifest seed, which the server knows (docs/privacy.md)");
+            output.Warn("privacy: this run has no consortium secret, so the initial client weights come from the manifest seed, which the server knows "
+                + "(docs/privacy.md)");
             return null;
         }
         ConsortiumSecret secret;
@@ -210,13 +222,16 @@ public sealed class HospitalRun : IDisposable
         if (commitment is null)
         {
             throw new AgentException(ExitCode.Manifest,
-                $"the run manifest of '{manifest.RunId}' carries no privacy.consortiumCommitment, but this hospital holds a consortium secret: ask the operator to provision the run with the commitment `splitfn-agent init` printed ({secret.Commitment}).");
+                $"the run manifest of '{manifest.RunId}' carries no privacy.consortiumCommitment, but this hospital holds a consortium secret: ask the "
+                    + $"operator to provision the run with the commitment `splitfn-agent init` printed ({secret.Commitment}).");
         }
         if (!string.Equals(commitment, secret.Commitment, StringComparison.Ordinal))
         {
             throw new AgentException(ExitCode.Configuration,
-                $"consortium secret {config.ConsortiumSecretFile} does not match run '{manifest.RunId}': its commitment is {secret.Commitment[..12]}..., the manifest's is {commitment[..12]}.... " +
-                "This hospital holds another consortium's secret (or the operator wrote another commitment); nothing was sent. Get the secret the other hospitals hold.");
+                $"consortium secret {config.ConsortiumSecretFile} does not match run '{manifest.RunId}': its commitment is {secret.Commitment[..12]}..., the "
+                    + $"manifest's is {commitment[..12]}.... " +
+                "This hospital holds another consortium's secret (or the operator wrote another commitment); nothing was sent. Get the secret the other "
+                    + "hospitals hold.");
         }
         return secret;
     }
@@ -224,13 +239,16 @@ public sealed class HospitalRun : IDisposable
     private static void RequireSameRun(AgentState state, AgentConfiguration config, string manifestSha, HospitalData data, StateFolder folder)
     {
         string? problem = null;
-        if (state.RunId != config.RunId || state.HospitalId != config.HospitalId) problem = $"it belongs to run '{state.RunId}' of hospital '{state.HospitalId}'";
+        if (state.RunId != config.RunId || state.HospitalId != config.HospitalId) problem = $"it belongs to run '{state.RunId}' of hospital "
+            + $"'{state.HospitalId}'";
         else if (state.ManifestSha256 != manifestSha) problem = "the run manifest changed since this hospital started the run";
-        else if (state.TrainSamples != data.Train.Count) problem = $"it was started with {state.TrainSamples} training samples and the data now gives {data.Train.Count}";
+        else if (state.TrainSamples != data.Train.Count) problem = $"it was started with {state.TrainSamples} training samples and the data now gives "
+            + $"{data.Train.Count}";
         if (problem is not null)
         {
             throw new AgentException(ExitCode.StateCorrupt,
-                $"local state in {folder.RunFolder} does not fit this start: {problem}. Restore the original data/configuration, or move the folder aside to start this hospital's part afresh.");
+                $"local state in {folder.RunFolder} does not fit this start: {problem}. Restore the original data/configuration, or move the folder aside to "
+                    + $"start this hospital's part afresh.");
         }
     }
 

@@ -25,7 +25,8 @@ public static class RemotePrediction
         {
             if (tensors.Length != 1 || tensors[0].Shape is not [var rows, 1] || rows != n)
             {
-                throw new AgentException(ExitCode.Protocol, $"predictions #{sequence} have shape [{string.Join(",", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}]; expected one [{n},1] tensor.");
+                throw new AgentException(ExitCode.Protocol, $"predictions #{sequence} have shape "
+                    + $"[{string.Join(",", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}]; expected one [{n},1] tensor.");
             }
             return tensors[0].Values;
         }, onBatch, cancellationToken);
@@ -37,7 +38,8 @@ public static class RemotePrediction
         ArgumentNullException.ThrowIfNull(layers);
         ArgumentNullException.ThrowIfNull(data);
         return PredictAsync(run, layers.HeadLayer, data, ReplyKind.Outputs,
-            (outputs, n, sequence) => layers.Predict(outputs[0].Values, UShapedTrainer.RequireOutputs(outputs, n, sequence, layers)), onBatch, cancellationToken);
+            (outputs, n, sequence) => layers.Predict(outputs[0].Values, UShapedTrainer.RequireOutputs(outputs, n, sequence, layers)), onBatch,
+                cancellationToken);
     }
 
     private static async Task<float[]> PredictAsync(HospitalRun run, ClientLayer client, TrainingSet data, ReplyKind answer,

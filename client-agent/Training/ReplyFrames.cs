@@ -12,7 +12,8 @@ internal static class ReplyFrames
         if (reply.Reply.Kind != expectedKind)
         {
             throw new AgentException(ExitCode.Protocol,
-                $"the function answered message #{reply.Reply.Sequence} with '{reply.Reply.Kind}', expected '{expectedKind}': the agent and the function disagree about the run's mode. Check both versions and the manifest.");
+                $"the function answered message #{reply.Reply.Sequence} with '{reply.Reply.Kind}', expected '{expectedKind}': the agent and the function "
+                    + $"disagree about the run's mode. Check both versions and the manifest.");
         }
         try
         {
@@ -21,7 +22,8 @@ internal static class ReplyFrames
         catch (Exception e) when (e is ProtocolException or ArgumentException)
         {
             throw new AgentException(ExitCode.Protocol,
-                $"reply #{reply.Reply.Sequence} failed verification ({e.Message}); nothing was applied. If the key was rotated, check key.keyId; otherwise report this to the operator.", e);
+                $"reply #{reply.Reply.Sequence} failed verification ({e.Message}); nothing was applied. If the key was rotated, check key.keyId; otherwise "
+                    + $"report this to the operator.", e);
         }
     }
 }

@@ -38,7 +38,8 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
             {
                 if (limits.Reached(steps, clock.Elapsed))
                 {
-                    run.Output.Info($"stopping at the session limit after {steps} messages; the next start continues with chunk {run.State.ChunksSent + 1} of {chunks}");
+                    run.Output.Info($"stopping at the session limit after {steps} messages; the next start continues with chunk {run.State.ChunksSent + 1} of "
+                        + $"{chunks}");
                     return TrainingOutcome.Paused;
                 }
                 cancellationToken.ThrowIfCancellationRequested();
@@ -59,7 +60,15 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
                     {
                         frame = ActivationFrames.Seal(run, state.NextSequence, activations, targets);
                     }
-                    pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Chunk, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Chunk = state.ChunksSent };
+                    pending = new PendingFrame
+                    {
+                        Sequence = state.NextSequence,
+                        Kind = FrameKind.Chunk,
+                        Blob = frame.Blob,
+                        Length = frame.Length,
+                        Sha256 = frame.Sha256,
+                        Chunk = state.ChunksSent
+                    };
                     run.Folder.WritePendingFrame(frame.Bytes);
                     bytes = frame.Bytes;
                 }
@@ -80,7 +89,8 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
                 run.Folder.DeletePendingFrame();
                 steps++;
                 var samples = pending.Kind == FrameKind.Chunk ? Math.Min(chunkSize, train.Count - pending.Chunk!.Value * chunkSize) : 0;
-                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1, Math.Min(run.State.ChunksSent + (run.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
+                tracker.Report(new StepProgress(pending.Kind.ToString().ToLowerInvariant(), 1, 1,
+                    Math.Min(run.State.ChunksSent + (run.State.DoneSent ? 1 : 0), chunks + 1), chunks + 1, null,
                     samples / Math.Max(step.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
                 await ThrowIfRejectedAsync(cancellationToken).ConfigureAwait(false);
             }

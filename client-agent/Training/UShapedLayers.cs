@@ -52,11 +52,15 @@ public sealed class UShapedLayers : IDisposable
         if (tailOptimizer is not null) TailOptimizer.LoadState(tailOptimizer);
     }
 
-    /// <summary>Head forward on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="HeadBackward"/>.</summary>
+    /// <summary>
+    /// Head forward on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="HeadBackward"/>.
+    /// </summary>
     public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets) =>
         HeadLayer.Forward(data, indices, train, out targets);
 
-    /// <summary>Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).</summary>
+    /// <summary>
+    /// Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).
+    /// </summary>
     public (double Loss, float[] OutputGradient) TailStep(float[] outputs, long[] shape, float[] targets)
     {
         ArgumentNullException.ThrowIfNull(targets);

@@ -30,7 +30,8 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         EpochLoop.DropInterrupted(run, kind => kind is FrameKind.Forward or FrameKind.Backward);
         // The epoch's validation metric is computed here from the server's outputs.
         return await EpochLoop.RunAsync(run, limits, batches.PerEpoch,
-            pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch {pending.Epoch + 1}",
+            pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch "
+                + $"{pending.Epoch + 1}",
             tracker => StepAsync(layers, tracker, cancellationToken),
             data => RemotePrediction.PredictAsync(run, layers, data, null, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
@@ -61,7 +62,16 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         {
             var sequence = run.State.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations);
-            pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Forward, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
+            pending = new PendingFrame
+            {
+                Sequence = sequence,
+                Kind = FrameKind.Forward,
+                Blob = frame.Blob,
+                Length = frame.Length,
+                Sha256 = frame.Sha256,
+                Epoch = epoch,
+                Batch = batch
+            };
             run.Folder.WriteLegFrame(sequence, frame.Bytes);
             // Both sequences are taken now: s for the forward leg, s + 1 for its backward leg.
             run.Commit(run.State with { Pending = pending, NextSequence = sequence + 2 });
@@ -80,14 +90,25 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
             var frame = run.Frames.SealOutputGradients(legTwo, [new FrameTensor(manifest.FeatureType, shape, outputGradient)]);
             run.Folder.WriteLegFrame(legTwo, frame.Bytes);
             var (tail, tailOptimizer) = run.Folder.WriteTailWeights(run.State.ClientSteps + 1, layers.Tail.SaveState(), layers.TailOptimizer.SaveState());
-            pending = new PendingFrame { Sequence = legTwo, Kind = FrameKind.Backward, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch, Loss = loss };
+            pending = new PendingFrame
+            {
+                Sequence = legTwo,
+                Kind = FrameKind.Backward,
+                Blob = frame.Blob,
+                Length = frame.Length,
+                Sha256 = frame.Sha256,
+                Epoch = epoch,
+                Batch = batch,
+                Loss = loss
+            };
             // The commit point of the tail step: from here a restart re-sends this leg 2, never recomputes it.
             run.Commit(run.State with { Pending = pending, TailWeights = tail, TailOptimizerState = tailOptimizer });
             run.Folder.DeleteLegFrames(keep: legTwo);
             await run.Frames.DeleteAsync(reply.Message, ct).ConfigureAwait(false);
         }
 
-        await GradientStep.SendAndApplyAsync(run, layers.HeadLayer, activations, pending, run.Folder.ReadLegFrame(pending.Sequence), epoch, batch, n, batches.PerEpoch, tracker, clock, ct).ConfigureAwait(false);
+        await GradientStep.SendAndApplyAsync(run, layers.HeadLayer, activations, pending, run.Folder.ReadLegFrame(pending.Sequence), epoch, batch, n,
+            batches.PerEpoch, tracker, clock, ct).ConfigureAwait(false);
     }
 
     /// <summary>The server's outputs must be one [n, body output] tensor; returns its shape.</summary>
@@ -97,7 +118,8 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         if (outputs.Length != 1 || !outputs[0].Shape.SequenceEqual(expected))
         {
             throw new AgentException(ExitCode.Protocol,
-                $"server outputs #{sequence} have shape {string.Join(" ", outputs.Select(t => $"[{string.Join(",", t.Shape)}]"))}; expected one [{string.Join(",", expected)}] tensor. Nothing was applied.");
+                $"server outputs #{sequence} have shape {string.Join(" ", outputs.Select(t => $"[{string.Join(",", t.Shape)}]"))}; expected one "
+                    + $"[{string.Join(",", expected)}] tensor. Nothing was applied.");
         }
         return expected;
     }

@@ -61,7 +61,16 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
         {
             var sequence = state.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations, targets);
-            pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Train, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256, Epoch = epoch, Batch = batch };
+            pending = new PendingFrame
+            {
+                Sequence = sequence,
+                Kind = FrameKind.Train,
+                Blob = frame.Blob,
+                Length = frame.Length,
+                Sha256 = frame.Sha256,
+                Epoch = epoch,
+                Batch = batch
+            };
             run.Folder.WritePendingFrame(frame.Bytes);
             run.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
             sealedBytes = frame.Bytes;
@@ -70,6 +79,7 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
         {
             sealedBytes = run.Folder.ReadPendingFrame(pending.Sequence);
         }
-        await GradientStep.SendAndApplyAsync(run, client, activations, pending, sealedBytes, epoch, batch, rows.Count, batches.PerEpoch, tracker, clock, cancellationToken).ConfigureAwait(false);
+        await GradientStep.SendAndApplyAsync(run, client, activations, pending, sealedBytes, epoch, batch, rows.Count, batches.PerEpoch, tracker, clock,
+            cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Azure.Storage.Queues.Models;
-using Azure.Storage.Queues;
 using Azure;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
 using SplitFunctions.Core.Contract;
@@ -24,7 +24,8 @@ public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
 /// `features` messages, wait for the matching reply, and open reply frames after checking name, length and SHA-256.
 /// </summary>
 public sealed class HospitalFrameStore(
-    HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log, Action<string>? info = null)
+    HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log,
+        Action<string>? info = null)
 {
     private const int MaxReceive = 32;
     private static readonly TimeSpan ReceiveVisibility = TimeSpan.FromSeconds(30);
@@ -55,7 +56,10 @@ public sealed class HospitalFrameStore(
         return new FeatureFrame(sealedFrame.Blob, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), sealedFrame.Length, sealedFrame.Sha256);
     }
 
-    /// <summary>Uploads the frame (if any) and enqueues the message. Safe to repeat: the blob is overwritten with the same bytes and the function answers a replayed sequence from its record.</summary>
+    /// <summary>
+    /// Uploads the frame (if any) and enqueues the message. Safe to repeat: the blob is overwritten with the same bytes and the function answers a replayed
+    /// sequence from its record.
+    /// </summary>
     public async Task SendAsync(PendingFrame pending, byte[]? sealedBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pending);
@@ -63,7 +67,8 @@ public sealed class HospitalFrameStore(
         {
             var bytes = sealedBytes ?? throw new ArgumentNullException(nameof(sealedBytes));
             await resilience.RunAsync($"upload frame #{pending.Sequence}",
-                ct => storage.Container.GetBlobClient(pending.Blob).UploadReplacingAsync(BinaryData.FromBytes(bytes), ct), cancellationToken).ConfigureAwait(false);
+                ct => storage.Container.GetBlobClient(pending.Blob).UploadReplacingAsync(BinaryData.FromBytes(bytes), ct), cancellationToken)
+                    .ConfigureAwait(false);
         }
         var train = pending.Kind == FrameKind.Train;
         var message = new FrameMessage
@@ -117,7 +122,8 @@ public sealed class HospitalFrameStore(
                 if (Parse(message) is not { } reply) continue;
                 if (reply.Sequence == sequence && expected is not null && reply.Answers != expected)
                 {
-                    log($"ignoring a reply #{sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent {Short(expected)}); deleted");
+                    log($"ignoring a reply #{sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent "
+                        + $"{Short(expected)}); deleted");
                     await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
                 }
                 else if (reply.Sequence < sequence || (reply.Sequence == sequence && found is not null))
@@ -148,7 +154,10 @@ public sealed class HospitalFrameStore(
         }
     }
 
-    /// <summary>Takes what is in the reply queue now without waiting: deletes this run's answered replies up to <paramref name="upTo"/> and returns the first rejection, if any.</summary>
+    /// <summary>
+    /// Takes what is in the reply queue now without waiting: deletes this run's answered replies up to <paramref name="upTo"/> and returns the first rejection,
+    /// if any.
+    /// </summary>
     public async Task<ReceivedReply?> CollectRejectionAsync(long upTo, CancellationToken cancellationToken)
     {
         QueueMessage[] messages = await resilience.RunAsync("receive replies",
@@ -160,7 +169,8 @@ public sealed class HospitalFrameStore(
             // cannot be checked this way (its fields are not kept), and a forged message never gets a reply.
             if (sent.TryGetValue(reply.Sequence, out var expected) && reply.Answers != expected)
             {
-                log($"ignoring a reply #{reply.Sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent {Short(expected)}); deleted");
+                log($"ignoring a reply #{reply.Sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent "
+                    + $"{Short(expected)}); deleted");
                 await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
                 continue;
             }
@@ -187,7 +197,8 @@ public sealed class HospitalFrameStore(
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
             ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         // The downloaded buffer is ours alone: open it in place rather than copy it.
-        return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length, reply.Sha256!);
+        return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length,
+            reply.Sha256!);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>

@@ -20,7 +20,8 @@ public static class ImageSimilarity
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         var channels = a.shape[1];
-        if (a.shape[2] < Window || a.shape[3] < Window) throw new ArgumentException($"SSIM needs images of at least {Window}x{Window}, got {a.shape[2]}x{a.shape[3]}");
+        if (a.shape[2] < Window || a.shape[3] < Window) throw new ArgumentException($"SSIM needs images of at least {Window}x{Window}, got "
+            + $"{a.shape[2]}x{a.shape[3]}");
         var g = Kernel(channels, a.dtype, a.device);
         Tensor Blur(Tensor t) => nn.functional.conv2d(t, g, groups: channels);
         var muA = Blur(a);

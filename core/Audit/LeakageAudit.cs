@@ -35,7 +35,8 @@ public sealed record AuditOptions
 public sealed record AuditAttack(string Name, double Ssim, double PsnrDb, double Reidentification);
 
 /// <summary>What an audit measured: per attack SSIM / PSNR / re-identification, DCor(x, A), and the picture.</summary>
-public sealed record LeakageReport(IReadOnlyList<AuditAttack> Attacks, double DistanceCorrelation, double ShuffledDistanceCorrelation, int TestImages, double NoiseSigma, byte[] Png)
+public sealed record LeakageReport(IReadOnlyList<AuditAttack> Attacks, double DistanceCorrelation, double ShuffledDistanceCorrelation, int TestImages,
+    double NoiseSigma, byte[] Png)
 {
     /// <summary>Re-identification by chance: 1 / test images.</summary>
     public double Chance => 1.0 / TestImages;
@@ -66,14 +67,17 @@ public static class LeakageAudit
         ArgumentNullException.ThrowIfNull(evaluations);
         ArgumentNullException.ThrowIfNull(options);
         if (client.InputShape.Length != 3 || client.OutputShape.Length != 3)
-            throw new ArgumentException($"the leakage audit reconstructs images from convolutional features; this model maps [{string.Join(",", client.InputShape)}] to [{string.Join(",", client.OutputShape)}]");
-        if (auxiliary.Count < 2 || evaluations.Any(e => e.Count < 2)) throw new ArgumentException($"the audit needs at least 2 auxiliary and 2 evaluation samples");
+            throw new ArgumentException($"the leakage audit reconstructs images from convolutional features; this model maps "
+                + $"[{string.Join(",", client.InputShape)}] to [{string.Join(",", client.OutputShape)}]");
+        if (auxiliary.Count < 2 || evaluations.Any(e => e.Count < 2)) throw new ArgumentException($"the audit needs at least 2 auxiliary and 2 evaluation "
+            + $"samples");
         using var scope = NewDisposeScope();
         var (low, high) = Range(auxiliary.Features);
         var xAux = Unit(auxiliary, auxiliary.Count, low, high);
         var aAux = Observed(client, auxiliary, auxiliary.Count, options.NoiseSigma);
         var attempts = new List<(string Name, int Pairs)> { ($"decoder, client weights known ({auxiliary.Count} auxiliary images)", auxiliary.Count) };
-        foreach (var n in options.LeakedPairs.Where(n => n > 0)) attempts.Add(($"decoder from {Math.Min(n, auxiliary.Count)} leaked pairs", Math.Min(n, auxiliary.Count)));
+        foreach (var n in options.LeakedPairs.Where(n => n > 0)) attempts.Add(($"decoder from {Math.Min(n, auxiliary.Count)} leaked "
+            + $"pairs", Math.Min(n, auxiliary.Count)));
         var decoders = new List<Func<Tensor, Tensor>>();
         var index = 0;
         foreach (var (_, pairs) in attempts)
@@ -138,7 +142,8 @@ public static class LeakageAudit
         var (head, tail) = TorchRuntime.Seeded(options.Seed, () => (
             nn.Sequential(nn.Conv2d(channels, 32, 3, padding: 1), nn.ReLU()),
             nn.Sequential(nn.Conv2d(32, 16, 3, padding: 1), nn.ReLU(), nn.Conv2d(16, images.shape[1], 3, padding: 1), nn.Sigmoid())));
-        Tensor Decode(Tensor a) => tail.forward(nn.functional.interpolate(head.forward(a), size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false));
+        Tensor Decode(Tensor a)
+            => tail.forward(nn.functional.interpolate(head.forward(a), size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false));
         using (var optimizer = optim.Adam([.. head.parameters(), .. tail.parameters()], 1e-3))
         {
             var random = new SeededRandom((long)options.Seed);

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text;
+using System.Text.Json;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Privacy;
 
@@ -24,7 +24,8 @@ public static class LeakageReportFiles
         }
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"{report.TestImages} test images (re-identification by chance {report.Chance:P2}); noise sigma {report.NoiseSigma}; DCor(x, A) {report.DistanceCorrelation:F3} ({report.ShuffledDistanceCorrelation:F3} for shuffled pairs).");
+            $"{report.TestImages} test images (re-identification by chance {report.Chance:P2}); noise sigma {report.NoiseSigma}; DCor(x, A) "
+                + $"{report.DistanceCorrelation:F3} ({report.ShuffledDistanceCorrelation:F3} for shuffled pairs).");
         return text.ToString();
     }
 
@@ -43,7 +44,8 @@ public static class LeakageReportFiles
             report.Attacks,
         }, Json);
         File.WriteAllBytes(Path.Combine(folder, "audit.json"), json);
-        File.WriteAllText(Path.Combine(folder, "audit.md"), Markdown(report) + "\n![originals (top row), then the mean image and each attack's reconstructions](audit.png)\n");
+        File.WriteAllText(Path.Combine(folder, "audit.md"), Markdown(report) + "\n![originals (top row), then the mean image and each attack's "
+            + "reconstructions](audit.png)\n");
         var png = Path.Combine(folder, "audit.png");
         File.WriteAllBytes(png, report.Png);
         return png;

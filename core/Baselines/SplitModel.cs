@@ -34,7 +34,8 @@ public sealed class SplitModel : IDisposable
     /// consortium-derived seed; <paramref name="seed"/> when null), the server part from <paramref name="seed"/> as the
     /// function builds it.
     /// </summary>
-    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null, ulong? clientSeed = null)
+    public static SplitModel Create(ModelDefinition definition, ulong seed, OptimizerSettings? optimizer = null, torch.Device? device = null,
+        ulong? clientSeed = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var client = TorchRuntime.Seeded(clientSeed ?? seed, () => definition.BuildClient(device));

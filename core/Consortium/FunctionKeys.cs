@@ -3,7 +3,9 @@ using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.Core.Consortium;
 
-/// <summary>Where the function reads hospital keys (`SplitFunctions__KeyVaultUri` or `SplitFunctions__KeyDirectory`), seen from the operator who fills it.</summary>
+/// <summary>
+/// Where the function reads hospital keys (`SplitFunctions__KeyVaultUri` or `SplitFunctions__KeyDirectory`), seen from the operator who fills it.
+/// </summary>
 public interface IFunctionKeys
 {
     /// <summary>Human-readable location, for the tool's output.</summary>

@@ -35,21 +35,26 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
     {
         ArgumentNullException.ThrowIfNull(request);
         var id = ValidId(request.HospitalId);
-        if (request.Access == HospitalAccessKind.Identity && (string.IsNullOrWhiteSpace(request.PrincipalId) || string.IsNullOrWhiteSpace(request.TenantId) || string.IsNullOrWhiteSpace(request.ClientId)))
+        if (request.Access == HospitalAccessKind.Identity
+            && (string.IsNullOrWhiteSpace(request.PrincipalId) || string.IsNullOrWhiteSpace(request.TenantId) || string.IsNullOrWhiteSpace(request.ClientId)))
         {
-            throw new ConsortiumException(ConsortiumError.Invalid, "identity access needs --principal-id, --tenant-id and --client-id of the hospital's service principal (docs/operator.md, Azure)");
+            throw new ConsortiumException(ConsortiumError.Invalid, "identity access needs --principal-id, --tenant-id and --client-id of the hospital's "
+                + "service principal (docs/operator.md, Azure)");
         }
         if (request.Access == HospitalAccessKind.Sas && (request.SasLifetime <= TimeSpan.Zero || request.SasLifetime > TimeSpan.FromDays(365)))
         {
-            throw new ConsortiumException(ConsortiumError.Invalid, $"SAS lifetime {request.SasLifetime.TotalDays:0.##} days is out of range (more than 0, at most 365)");
+            throw new ConsortiumException(ConsortiumError.Invalid, $"SAS lifetime {request.SasLifetime.TotalDays:0.##} days is out of range (more than 0, at "
+                + $"most 365)");
         }
         if (request.Access == HospitalAccessKind.Sas && storage.SharedKey is null && storage.TokenCredential is null)
         {
-            throw new ConsortiumException(ConsortiumError.Invalid, "the storage connection is a SAS connection string, which cannot mint SAS for hospitals: use the account key or a Microsoft Entra identity");
+            throw new ConsortiumException(ConsortiumError.Invalid, "the storage connection is a SAS connection string, which cannot mint SAS for hospitals: "
+                + "use the account key or a Microsoft Entra identity");
         }
         if (await registry.GetAsync(id, ct).ConfigureAwait(false) is { IsRevoked: false })
         {
-            throw new ConsortiumException(ConsortiumError.AlreadyExists, $"hospital '{id}' is already onboarded: use `hospital rotate-key {id}` for a new key and SAS, or `hospital revoke {id}` first");
+            throw new ConsortiumException(ConsortiumError.AlreadyExists, $"hospital '{id}' is already onboarded: use `hospital rotate-key {id}` for a new key "
+                + $"and SAS, or `hospital revoke {id}` first");
         }
 
         await storage.GetBlobContainerClient(StorageNames.HospitalContainer(id)).CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
@@ -71,7 +76,8 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
     }
 
     /// <summary>A new current key (and, for SAS access, new SAS); the old keys stay valid unless <paramref name="retireOld"/>.</summary>
-    public async Task<OnboardingPackage> RotateKeyAsync(string hospitalId, bool retireOld, TimeSpan sasLifetime, string? certificate = null, CancellationToken ct = default)
+    public async Task<OnboardingPackage> RotateKeyAsync(string hospitalId, bool retireOld, TimeSpan sasLifetime, string? certificate = null,
+        CancellationToken ct = default)
     {
         var record = await ActiveAsync(hospitalId, ct).ConfigureAwait(false);
         var key = await IssueKeyAsync(record.HospitalId, ct).ConfigureAwait(false);
@@ -80,7 +86,14 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
             foreach (var old in record.KeyIds) await functionKeys.RetireAsync(record.HospitalId, old, ct).ConfigureAwait(false);
         }
         var keyIds = retireOld ? new List<string> { key.KeyId } : [.. record.KeyIds, key.KeyId];
-        var request = new OnboardingRequest { HospitalId = record.HospitalId, Access = record.Access, SasLifetime = sasLifetime, PrincipalId = record.PrincipalId, Certificate = certificate };
+        var request = new OnboardingRequest
+        {
+            HospitalId = record.HospitalId,
+            Access = record.Access,
+            SasLifetime = sasLifetime,
+            PrincipalId = record.PrincipalId,
+            Certificate = certificate
+        };
         return await PackageAsync(record with { KeyIds = keyIds }, key, request, ct).ConfigureAwait(false);
     }
 
@@ -96,7 +109,8 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
         var revoked = record with { RevokedAt = DateTimeOffset.UtcNow };
         await registry.SaveAsync(revoked, ct).ConfigureAwait(false);
         IReadOnlyList<string> removals = record.Access == HospitalAccessKind.Identity
-            ? [$"az role assignment delete --assignee \"{record.PrincipalId}\" --scope \"$SA_ID\"  # SA_ID=$(az storage account show -n {storage.AccountName} --query id -o tsv); also remove it from hospitalPrincipals"]
+            ? [$"az role assignment delete --assignee \"{record.PrincipalId}\" --scope \"$SA_ID\"  # SA_ID=$(az storage account show -n {storage.AccountName} "
+                + $"--query id -o tsv); also remove it from hospitalPrincipals"]
             : [];
         return (revoked, removals);
     }
@@ -105,9 +119,11 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
     {
         var id = ValidId(hospitalId);
         var record = await registry.GetAsync(id, ct).ConfigureAwait(false)
-                     ?? throw new ConsortiumException(ConsortiumError.NotFound, $"hospital '{id}' was never onboarded: `hospital add {id}` first (`hospital list` shows the hospitals)");
+                     ?? throw new ConsortiumException(ConsortiumError.NotFound, $"hospital '{id}' was never onboarded: `hospital add {id}` first (`hospital "
+                         + $"list` shows the hospitals)");
         return record.IsRevoked
-            ? throw new ConsortiumException(ConsortiumError.Revoked, $"hospital '{id}' was revoked at {record.RevokedAt:u}: `hospital add {id}` onboards it again with a new key and credentials")
+            ? throw new ConsortiumException(ConsortiumError.Revoked, $"hospital '{id}' was revoked at {record.RevokedAt:u}: `hospital add {id}` onboards it "
+                + $"again with a new key and credentials")
             : record;
     }
 
@@ -129,7 +145,8 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
         }
         else
         {
-            var arguments = OnboardingPackage.IdentityArguments(record.HospitalId, storage, request.TenantId ?? "<tenant-id>", request.ClientId ?? "<client-id>",
+            var arguments = OnboardingPackage.IdentityArguments(record.HospitalId, storage, request.TenantId ?? "<tenant-id>", request.ClientId
+                ?? "<client-id>",
                 request.Certificate ?? $"splitfn-{record.HospitalId}.pem", key.KeyId);
             package = new OnboardingPackage(record, key, null, arguments, RoleAssignments(record.HospitalId, record.PrincipalId!));
         }
@@ -141,7 +158,8 @@ public sealed class HospitalOnboarding(StorageConnection storage, IFunctionKeys 
     private List<string> RoleAssignments(string hospitalId, string principalId)
     {
         string Assign(string role, string scope) =>
-            $"az role assignment create --assignee-object-id \"{principalId}\" --assignee-principal-type ServicePrincipal --role \"{role}\" --scope \"$SA_ID/{scope}\"";
+            $"az role assignment create --assignee-object-id \"{principalId}\" --assignee-principal-type ServicePrincipal --role \"{role}\" --scope "
+                + $"\"$SA_ID/{scope}\"";
         return
         [
             $"SA_ID=$(az storage account show -n {storage.AccountName} --query id -o tsv)",

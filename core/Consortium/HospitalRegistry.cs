@@ -1,5 +1,5 @@
-using Azure.Storage.Blobs.Models;
 using Azure;
+using Azure.Storage.Blobs.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
@@ -18,7 +18,8 @@ public sealed class HospitalRegistry(StorageConnection storage)
     {
         try
         {
-            var content = (await storage.GetBlobContainerClient(Container).GetBlobClient(RecordBlob(hospitalId)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
+            var content = (await storage.GetBlobContainerClient(Container).GetBlobClient(RecordBlob(hospitalId)).DownloadContentAsync(ct)
+                .ConfigureAwait(false)).Value.Content;
             return HospitalRecord.Parse(content.ToMemory().Span);
         }
         catch (RequestFailedException e) when (e.Status == 404)
@@ -32,7 +33,8 @@ public sealed class HospitalRegistry(StorageConnection storage)
         ArgumentNullException.ThrowIfNull(record);
         var container = storage.GetBlobContainerClient(Container);
         await container.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
-        await container.GetBlobClient(RecordBlob(record.HospitalId)).UploadAsync(BinaryData.FromBytes(record.ToJson()), overwrite: true, ct).ConfigureAwait(false);
+        await container.GetBlobClient(RecordBlob(record.HospitalId)).UploadAsync(BinaryData.FromBytes(record.ToJson()), overwrite: true, ct)
+            .ConfigureAwait(false);
     }
 
     /// <summary>Every hospital record, by id.</summary>

@@ -9,7 +9,8 @@ namespace SplitFunctions.Core.Consortium;
 /// settings). <see cref="InitArguments"/> is the one list both the printed command and `init.rsp` come from, so later
 /// onboarding material (e.g. a consortium secret) is added there and reaches both.
 /// </summary>
-public sealed record OnboardingPackage(HospitalRecord Record, HospitalKey Key, HospitalCredentials? Credentials, IReadOnlyList<string> InitArguments, IReadOnlyList<string> RoleAssignments)
+public sealed record OnboardingPackage(HospitalRecord Record, HospitalKey Key, HospitalCredentials? Credentials, IReadOnlyList<string> InitArguments,
+    IReadOnlyList<string> RoleAssignments)
 {
     /// <summary>Response file the agent reads with `init @init.rsp`: one argument per line.</summary>
     public const string ResponseFile = "init.rsp";
@@ -53,7 +54,8 @@ public sealed record OnboardingPackage(HospitalRecord Record, HospitalKey Key, H
     }
 
     /// <summary>The init arguments for an identity-connected hospital (its tenant, app id and certificate file are the hospital's).</summary>
-    public static IReadOnlyList<string> IdentityArguments(string hospitalId, StorageConnection storage, string tenantId, string clientId, string certificate, string keyId)
+    public static IReadOnlyList<string> IdentityArguments(string hospitalId, StorageConnection storage, string tenantId, string clientId, string certificate,
+        string keyId)
     {
         ArgumentNullException.ThrowIfNull(storage);
         return

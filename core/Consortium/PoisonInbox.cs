@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
@@ -15,7 +15,8 @@ public sealed record PoisonedMessage(string Id, DateTimeOffset? InsertedOn, stri
         try
         {
             using var json = JsonDocument.Parse(Text);
-            string? Get(string name) => json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+            string? Get(string name) => json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty(name, out var v)
+                && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
             return (Get("run"), Get("hospital"));
         }
         catch (JsonException)
@@ -64,7 +65,8 @@ public sealed class PoisonInbox(StorageConnection storage)
         if (!await poison.ExistsAsync(ct).ConfigureAwait(false)) return [];
         var reasons = await ReasonsAsync(ct).ConfigureAwait(false);
         return [.. (await poison.PeekMessagesAsync(PageSize, ct).ConfigureAwait(false)).Value
-            .Select(m => new PoisonedMessage(m.MessageId, m.InsertedOn, Text(m.Body.ToString()), reasons.LastOrDefault(r => r.Message == Text(m.Body.ToString()))))];
+            .Select(m => new PoisonedMessage(m.MessageId, m.InsertedOn, Text(m.Body.ToString()),
+                reasons.LastOrDefault(r => r.Message == Text(m.Body.ToString()))))];
     }
 
     /// <summary>Moves the named messages (all when <paramref name="ids"/> is null) back to `features`; returns the ids moved.</summary>
@@ -103,7 +105,8 @@ public sealed class PoisonInbox(StorageConnection storage)
             }
             if (ids is not null && done.Count == ids.Count) break;
         }
-        foreach (var message in held) await poison.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: ct).ConfigureAwait(false);
+        foreach (var message in held) await poison.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: TimeSpan.Zero,
+            cancellationToken: ct).ConfigureAwait(false);
         await DeleteRecordsAsync(texts, ct).ConfigureAwait(false);
         return done;
     }
@@ -118,11 +121,13 @@ public sealed class PoisonInbox(StorageConnection storage)
             if (page.Length == 0) break;
             foreach (var message in page)
             {
-                if (TryParse(message.Body.ToString()) is { } record && texts.Contains(record.Message)) await rejections.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+                if (TryParse(message.Body.ToString()) is { } record && texts.Contains(record.Message)) await rejections.DeleteMessageAsync(message.MessageId,
+                    message.PopReceipt, ct).ConfigureAwait(false);
                 else held.Add(message);
             }
         }
-        foreach (var message in held) await rejections.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: ct).ConfigureAwait(false);
+        foreach (var message in held) await rejections.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: TimeSpan.Zero,
+            cancellationToken: ct).ConfigureAwait(false);
     }
 
     // The message's text as the function recorded it: decoded when it is Base64 of UTF-8, else as stored.

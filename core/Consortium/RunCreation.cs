@@ -84,14 +84,18 @@ public sealed class RunCreation(StorageConnection storage)
         foreach (var hospital in manifest.Hospitals)
         {
             var record = await registry.GetAsync(hospital, ct).ConfigureAwait(false);
-            if (record is null) throw new ConsortiumException(ConsortiumError.NotFound, $"hospital '{hospital}' is not onboarded: run `hospital add {hospital}` first");
-            if (record.IsRevoked) throw new ConsortiumException(ConsortiumError.Revoked, $"hospital '{hospital}' was revoked at {record.RevokedAt:u}: leave it out of --hospitals or onboard it again");
+            if (record is null) throw new ConsortiumException(ConsortiumError.NotFound, $"hospital '{hospital}' is not onboarded: run `hospital add "
+                + $"{hospital}` first");
+            if (record.IsRevoked) throw new ConsortiumException(ConsortiumError.Revoked, $"hospital '{hospital}' was revoked at {record.RevokedAt:u}: leave "
+                + $"it out of --hospitals or onboard it again");
         }
         try
         {
-            if (await storage.GetBlobContainerClient(StorageNames.RunsContainer).GetBlobClient(RunLayout.Manifest(manifest.RunId)).ExistsAsync(ct).ConfigureAwait(false))
+            if (await storage.GetBlobContainerClient(StorageNames.RunsContainer).GetBlobClient(RunLayout.Manifest(manifest.RunId)).ExistsAsync(ct)
+                .ConfigureAwait(false))
             {
-                throw new ConsortiumException(ConsortiumError.AlreadyExists, $"run '{manifest.RunId}' exists already: choose another --run-id (a run's manifest is never replaced under its state)");
+                throw new ConsortiumException(ConsortiumError.AlreadyExists, $"run '{manifest.RunId}' exists already: choose another --run-id (a run's "
+                    + $"manifest is never replaced under its state)");
             }
         }
         catch (RequestFailedException e) when (e.Status == 404)

@@ -22,15 +22,18 @@ public sealed class RunProvisioner(StorageConnection storage)
         var json = manifest.ToJson();
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         await runs.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        await runs.GetBlobClient(RunLayout.Manifest(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.Manifest(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken)
+            .ConfigureAwait(false);
         await storage.GetQueueClient(StorageNames.FeaturesQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await storage.GetQueueClient(StorageNames.FeaturesPoisonQueue).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         foreach (var hospital in manifest.Hospitals)
         {
             var container = storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
             await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            await container.GetBlobClient(HospitalManifestBlob(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken).ConfigureAwait(false);
-            await storage.GetQueueClient(StorageNames.RepliesQueue(hospital)).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await container.GetBlobClient(HospitalManifestBlob(manifest.RunId)).UploadAsync(BinaryData.FromBytes(json), overwrite: true, cancellationToken)
+                .ConfigureAwait(false);
+            await storage.GetQueueClient(StorageNames.RepliesQueue(hospital)).CreateIfNotExistsAsync(cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
         }
     }
 }

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using Azure.Storage.Blobs.Models;
-using Azure.Storage.Blobs;
 using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
@@ -11,7 +11,8 @@ using SplitFunctions.Core.Storage;
 namespace SplitFunctions.Core.Consortium;
 
 /// <summary>One hospital's row in `run status`: the server's record of it and what its agent published.</summary>
-public sealed record HospitalStatus(string HospitalId, long StepsApplied, long? LastSequence, int? Epoch, double? Loss, string? ValidationMetric, double? ValidationValue,
+public sealed record HospitalStatus(string HospitalId, long StepsApplied, long? LastSequence, int? Epoch, double? Loss, string? ValidationMetric,
+    double? ValidationValue,
     DateTimeOffset? LastSeen, int RepliesWaiting, bool Revoked);
 
 /// <summary>The server's side of `run status`.</summary>
@@ -35,10 +36,12 @@ public sealed class RunStatusReader(StorageConnection storage)
 
     public async Task<RunStatus> ReadAsync(string runId, CancellationToken ct = default)
     {
-        if (!StorageNames.IsValidRunId(runId)) throw new ConsortiumException(ConsortiumError.Invalid, $"run id '{runId}' is invalid: use 1-63 lowercase letters, digits and single hyphens");
+        if (!StorageNames.IsValidRunId(runId)) throw new ConsortiumException(ConsortiumError.Invalid, $"run id '{runId}' is invalid: use 1-63 lowercase "
+            + $"letters, digits and single hyphens");
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         var manifestBytes = await TryDownloadAsync(runs, RunLayout.Manifest(runId), ct).ConfigureAwait(false)
-                            ?? throw new ConsortiumException(ConsortiumError.NotFound, $"run '{runId}' does not exist (no runs/{RunLayout.Manifest(runId)}): `run create` makes one");
+                            ?? throw new ConsortiumException(ConsortiumError.NotFound, $"run '{runId}' does not exist (no runs/{RunLayout.Manifest(runId)}): "
+                                + $"`run create` makes one");
         RunManifest manifest;
         try
         {
@@ -81,7 +84,8 @@ public sealed class RunStatusReader(StorageConnection storage)
         await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(runId), ct).ConfigureAwait(false))
         {
             var name = item.Name[(item.Name.LastIndexOf('/') + 1)..];
-            if (!long.TryParse(Path.GetFileNameWithoutExtension(name), NumberStyles.None, CultureInfo.InvariantCulture, out var entryStep) || entryStep < (step ?? 0)) continue;
+            if (!long.TryParse(Path.GetFileNameWithoutExtension(name), NumberStyles.None, CultureInfo.InvariantCulture, out var entryStep)
+                || entryStep < (step ?? 0)) continue;
             if (await TryDownloadAsync(runs, item.Name, ct).ConfigureAwait(false) is not { } entryBytes) continue;
             var entry = JsonSerializer.Deserialize<JournalEntry>(entryBytes, RunLayout.Json)!;
             var (h, seq) = (entry.Hospital, entry.Sequence);
@@ -91,7 +95,8 @@ public sealed class RunStatusReader(StorageConnection storage)
         }
 
         var featuresQueue = storage.GetQueueClient(StorageNames.FeaturesQueue);
-        var depth = await featuresQueue.ExistsAsync(ct).ConfigureAwait(false) ? (await featuresQueue.GetPropertiesAsync(ct).ConfigureAwait(false)).Value.ApproximateMessagesCount : 0;
+        var depth = await featuresQueue.ExistsAsync(ct).ConfigureAwait(false) ? (await featuresQueue.GetPropertiesAsync(ct).ConfigureAwait(false))
+            .Value.ApproximateMessagesCount : 0;
         var inbox = new PoisonInbox(storage);
         var reasons = await inbox.ReasonsAsync(ct).ConfigureAwait(false);
         var server = new ServerStatus(leaseState, instance, number, step, tail, batches, epochs, lastEpochLoss, depth,
@@ -110,12 +115,15 @@ public sealed class RunStatusReader(StorageConnection storage)
                 seen = progress?.UpdatedAt;
             }
             long? last = watermarks.TryGetValue(id, out var wm) ? wm : null;
-            if (last is { } sequence && await LastModifiedAsync(container, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), ct).ConfigureAwait(false) is { } modified
+            if (last is { } sequence && await LastModifiedAsync(container, StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence), ct)
+                .ConfigureAwait(false) is { } modified
                 && (seen is null || modified > seen)) seen = modified;
             var replies = storage.GetQueueClient(StorageNames.RepliesQueue(id));
-            var waiting = await replies.ExistsAsync(ct).ConfigureAwait(false) ? (await replies.GetPropertiesAsync(ct).ConfigureAwait(false)).Value.ApproximateMessagesCount : 0;
+            var waiting = await replies.ExistsAsync(ct).ConfigureAwait(false) ? (await replies.GetPropertiesAsync(ct).ConfigureAwait(false))
+                .Value.ApproximateMessagesCount : 0;
             var revoked = (await registry.GetAsync(id, ct).ConfigureAwait(false))?.IsRevoked ?? false;
-            hospitals.Add(new HospitalStatus(id, steps.GetValueOrDefault(id), last, progress?.EpochsDone, progress?.MeanTrainLoss ?? (lastLoss.TryGetValue(id, out var l) ? l : null),
+            hospitals.Add(new HospitalStatus(id, steps.GetValueOrDefault(id), last, progress?.EpochsDone, progress?.MeanTrainLoss
+                ?? (lastLoss.TryGetValue(id, out var l) ? l : null),
                 progress?.ValidationMetric, progress?.ValidationValue, seen, waiting, revoked));
         }
         return new RunStatus(manifest, server, hospitals, DateTimeOffset.UtcNow);

@@ -39,7 +39,8 @@ public static class FrameCipher
         ArgumentNullException.ThrowIfNull(context);
         ArgumentOutOfRangeException.ThrowIfNegative(plaintextLength);
         var length = (long)HeaderLength(context) + NonceSize + plaintextLength + TagSize;
-        if (length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(plaintextLength), plaintextLength, "the sealed blob would not fit one buffer");
+        if (length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(plaintextLength), plaintextLength, "the sealed blob would not fit one "
+            + "buffer");
         return (int)length;
     }
 
@@ -57,13 +58,15 @@ public static class FrameCipher
         RequireKey(key);
         context.Validate();
         var length = GetSealedLength(context, plaintext.Length);
-        if (destination.Length < length) throw new ArgumentException($"The destination holds {destination.Length} bytes; the sealed blob needs {length}.", nameof(destination));
+        if (destination.Length < length) throw new ArgumentException($"The destination holds {destination.Length} bytes; the sealed blob needs "
+            + $"{length}.", nameof(destination));
 
         var headerLength = WriteHeader(destination, context, plaintext.Length);
         var nonce = destination.Slice(headerLength, NonceSize);
         RandomNumberGenerator.Fill(nonce);
         using var aes = new AesGcm(key, TagSize);
-        aes.Encrypt(nonce, plaintext, destination.Slice(headerLength + NonceSize, plaintext.Length), destination.Slice(length - TagSize, TagSize), destination[..headerLength]);
+        aes.Encrypt(nonce, plaintext, destination.Slice(headerLength + NonceSize, plaintext.Length), destination.Slice(length - TagSize, TagSize),
+            destination[..headerLength]);
         return length;
     }
 
@@ -101,7 +104,9 @@ public static class FrameCipher
         return text;
     }
 
-    /// <summary>Opens a blob sealed for exactly <paramref name="expected"/>; throws <see cref="ProtocolException"/> with the precise reason otherwise.</summary>
+    /// <summary>
+    /// Opens a blob sealed for exactly <paramref name="expected"/>; throws <see cref="ProtocolException"/> with the precise reason otherwise.
+    /// </summary>
     public static byte[] Open(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob)
     {
         var plaintext = GC.AllocateUninitializedArray<byte>(GetPlaintextLength(sealedBlob));
@@ -113,7 +118,8 @@ public static class FrameCipher
     public static int Open(ReadOnlySpan<byte> key, CipherContext expected, ReadOnlySpan<byte> sealedBlob, Span<byte> destination)
     {
         var (headerLength, plaintextLength) = Authenticate(key, expected, sealedBlob);
-        if (destination.Length < plaintextLength) throw new ArgumentException($"The destination holds {destination.Length} bytes; the plaintext has {plaintextLength}.", nameof(destination));
+        if (destination.Length < plaintextLength) throw new ArgumentException($"The destination holds {destination.Length} bytes; the plaintext has "
+            + $"{plaintextLength}.", nameof(destination));
         Decrypt(key, expected, sealedBlob, headerLength, destination[..plaintextLength]);
         return plaintextLength;
     }
@@ -128,7 +134,8 @@ public static class FrameCipher
         {
             throw new ProtocolException(ProtocolRejection.WrongKeyId,
                 $"The blob was sealed with key id '{actual.KeyId}' but key id '{expected.KeyId}' was expected for hospital '{expected.HospitalId}': " +
-                "the agent and the function hold different current keys; distribute the hospital's current key to both (or let the message name the key id it used).");
+                "the agent and the function hold different current keys; distribute the hospital's current key to both (or let the message name the key id it "
+                    + "used).");
         }
         if (actual with { KeyId = expected.KeyId } != expected)
         {
@@ -176,7 +183,9 @@ public static class FrameCipher
     /// <summary>Plaintext length announced by the header, after checking the blob holds exactly that much.</summary>
     public static int GetPlaintextLength(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).PlaintextLength;
 
-    /// <summary>The context the header claims (unauthenticated until <see cref="Open(ReadOnlySpan{byte}, CipherContext, ReadOnlySpan{byte})"/>): use it to pick the key.</summary>
+    /// <summary>
+    /// The context the header claims (unauthenticated until <see cref="Open(ReadOnlySpan{byte}, CipherContext, ReadOnlySpan{byte})"/>): use it to pick the key.
+    /// </summary>
     public static CipherContext ReadContext(ReadOnlySpan<byte> sealedBlob) => ParseHeader(sealedBlob).Context;
 
     private static int HeaderLength(CipherContext c) => FixedHeaderLength + 3 + c.KeyId.Length + c.RunId.Length + c.HospitalId.Length;
@@ -201,20 +210,24 @@ public static class FrameCipher
     private static (CipherContext Context, int PlaintextLength, int HeaderLength) ParseHeader(ReadOnlySpan<byte> blob)
     {
         if (blob.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(blob) != Magic)
-            throw new ProtocolException(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions envelope (no 'SFEN' magic): the blob holds something else, or was written by another tool.");
+            throw new ProtocolException(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions envelope (no 'SFEN' magic): the blob holds "
+                + "something else, or was written by another tool.");
         if (blob.Length < FixedHeaderLength) throw Truncated(blob.Length, "its header");
         if (blob[4] != CurrentVersion)
         {
             throw new ProtocolException(ProtocolRejection.UnknownVersion,
-                $"Envelope version {blob[4]} is not supported; this build reads version {CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
+                $"Envelope version {blob[4]} is not supported; this build reads version {CurrentVersion}. Run the same SplitFunctions release at the hospital "
+                    + $"and in the cloud.");
         }
         var kind = (PayloadKind)blob[5];
         if (!Enum.IsDefined(kind) || BinaryPrimitives.ReadUInt16LittleEndian(blob[6..]) != 0)
-            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope header is invalid (payload kind code {blob[5]}, reserved bytes must be zero).");
+            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope header is invalid (payload kind code {blob[5]}, reserved bytes must be "
+                + $"zero).");
         var sequence = BinaryPrimitives.ReadInt64LittleEndian(blob[8..]);
         var plaintextLength = BinaryPrimitives.ReadInt64LittleEndian(blob[16..]);
         if (sequence < 0 || plaintextLength < 0 || plaintextLength > Array.MaxLength)
-            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope header is invalid (sequence {sequence}, plaintext length {plaintextLength}).");
+            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope header is invalid (sequence {sequence}, plaintext length "
+                + $"{plaintextLength}).");
 
         var offset = FixedHeaderLength;
         Span<string> texts = ["", "", ""];
@@ -229,7 +242,8 @@ public static class FrameCipher
         var expectedLength = offset + NonceSize + plaintextLength + TagSize;
         if (blob.Length < expectedLength) throw Truncated(blob.Length, $"the {expectedLength} bytes its header announces");
         if (blob.Length > expectedLength)
-            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope is {blob.Length} bytes, more than the {expectedLength} its header announces: something was appended to the blob.");
+            throw new ProtocolException(ProtocolRejection.Malformed, $"The envelope is {blob.Length} bytes, more than the {expectedLength} its header "
+                + $"announces: something was appended to the blob.");
         return (new CipherContext(texts[1], texts[2], sequence, kind, texts[0]), (int)plaintextLength, offset);
     }
 

@@ -48,7 +48,9 @@ public sealed record FrameMessage : RunMessage
     [JsonPropertyName("chunkCount"), JsonPropertyOrder(12)]
     public int? ChunkCount { get; init; }
 
-    /// <summary>HMAC-SHA256 (hex) of the other fields under the hospital's key <see cref="RunMessage.KeyId"/>: <see cref="MessageAuthentication.Sign"/>.</summary>
+    /// <summary>
+    /// HMAC-SHA256 (hex) of the other fields under the hospital's key <see cref="RunMessage.KeyId"/>: <see cref="MessageAuthentication.Sign"/>.
+    /// </summary>
     [JsonPropertyName("mac"), JsonPropertyOrder(13)]
     public string? Mac { get; init; }
 }

@@ -40,7 +40,9 @@ public static class FunctionSettings
     /// <summary>How many checkpoints to keep per run besides `latest`.</summary>
     public const string CheckpointRetention = "SplitFunctions__CheckpointRetention";
 
-    /// <summary>Deliveries after which a failing message is poisoned: drain mode's count, and the one the function compares with host.json's maxDequeueCount.</summary>
+    /// <summary>
+    /// Deliveries after which a failing message is poisoned: drain mode's count, and the one the function compares with host.json's maxDequeueCount.
+    /// </summary>
     public const string MaxDequeueCount = "SplitFunctions__MaxDequeueCount";
 
     /// <summary>Drain mode: visibility timeout of a received message, renewed while it is being worked on.</summary>
@@ -59,6 +61,7 @@ public static class FunctionSettings
     public static IReadOnlyList<string> All { get; } =
     [
         Storage, StorageAccountName, StorageBlobServiceUri, StorageQueueServiceUri, StorageCredential, StorageClientId,
-        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB, TemporalCacheMiB, OverlapCommits,
+        KeyVaultUri, KeyDirectory, Device, Threads, CheckpointRetention, MaxDequeueCount, VisibilityTimeoutSeconds, TemporalWindowMiB, TemporalCacheMiB,
+            OverlapCommits,
     ];
 }

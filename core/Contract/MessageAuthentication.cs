@@ -26,8 +26,10 @@ public static class MessageAuthentication
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(key);
-        if (message.HospitalId != key.HospitalId) throw new ArgumentException($"a message of hospital '{message.HospitalId}' cannot be signed with hospital '{key.HospitalId}''s key", nameof(key));
-        if (message.KeyId is not null && message.KeyId != key.KeyId) throw new ArgumentException($"the message names key '{message.KeyId}', not '{key.KeyId}'", nameof(key));
+        if (message.HospitalId != key.HospitalId) throw new ArgumentException($"a message of hospital '{message.HospitalId}' cannot be signed with hospital "
+            + $"'{key.HospitalId}''s key", nameof(key));
+        if (message.KeyId is not null && message.KeyId != key.KeyId) throw new ArgumentException($"the message names key '{message.KeyId}', not "
+            + $"'{key.KeyId}'", nameof(key));
         var withKey = message with { KeyId = key.KeyId, Mac = null };
         return withKey with { Mac = Compute(withKey, key.Key) };
     }

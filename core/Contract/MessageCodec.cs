@@ -1,8 +1,8 @@
 using System.Globalization;
-using System.Text.Json.Serialization.Metadata;
-using System.Text.Json.Serialization;
-using System.Text.Json;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
@@ -50,7 +50,8 @@ public static class MessageCodec
         if (m.ReplyQueue != StorageNames.RepliesQueue(m.HospitalId))
             throw Malformed($"replyQueue is '{m.ReplyQueue}' but hospital '{m.HospitalId}' is answered only on '{StorageNames.RepliesQueue(m.HospitalId)}'.");
         if (m.Epoch < 0 || m.Batch < 0) throw Malformed("epoch and batch must be 0 or more.");
-        if (!HospitalKey.IsValidKeyId(m.KeyId)) throw Malformed($"keyId '{m.KeyId}' is not a valid key id (1-{HospitalKey.MaxKeyIdLength} lowercase letters, digits and hyphens); every message names the key its MAC is made under.");
+        if (!HospitalKey.IsValidKeyId(m.KeyId)) throw Malformed($"keyId '{m.KeyId}' is not a valid key id (1-{HospitalKey.MaxKeyIdLength} lowercase letters, "
+            + $"digits and hyphens); every message names the key its MAC is made under.");
         RequireHex(m.Mac, "mac", "the MAC proving the message's hospital (MessageAuthentication.Sign)");
         if (m.Kind == FrameKind.Done)
         {
@@ -97,7 +98,8 @@ public static class MessageCodec
         var bytes = Encoding.UTF8.GetByteCount(json);
         return bytes <= MaxMessageBytes
             ? json
-            : throw new ProtocolException(ProtocolRejection.MessageTooLarge, $"The message is {bytes} bytes; queue messages are limited to {MaxMessageBytes}: put large content in the blob.");
+            : throw new ProtocolException(ProtocolRejection.MessageTooLarge, $"The message is {bytes} bytes; queue messages are limited to {MaxMessageBytes}: "
+                + $"put large content in the blob.");
     }
 
     private static T Parse<T>(string json, JsonTypeInfo<T> type)
@@ -107,7 +109,8 @@ public static class MessageCodec
         if (json.Length > MaxMessageBytes || Encoding.UTF8.GetByteCount(json) > MaxMessageBytes)
         {
             throw new ProtocolException(ProtocolRejection.MessageTooLarge,
-                $"The queue message is larger than {MaxMessageBytes} bytes and was not parsed: SplitFunctions messages are small JSON documents that point at blobs. Check what the sender puts on the queue.");
+                $"The queue message is larger than {MaxMessageBytes} bytes and was not parsed: SplitFunctions messages are small JSON documents that point at "
+                    + $"blobs. Check what the sender puts on the queue.");
         }
         try
         {
@@ -133,10 +136,12 @@ public static class MessageCodec
 
     private static void ValidateCommon(int version, string runId, string hospitalId, long sequence)
     {
-        if (version != CurrentVersion) throw new ProtocolException(ProtocolRejection.UnknownVersion, $"Queue message version {version} is not supported; this build writes and reads version {CurrentVersion}.");
+        if (version != CurrentVersion) throw new ProtocolException(ProtocolRejection.UnknownVersion, $"Queue message version {version} is not supported; this "
+            + $"build writes and reads version {CurrentVersion}.");
         if (!StorageNames.IsValidRunId(runId)) throw Malformed($"run '{runId}' is not a valid run id (1-63 lowercase letters, digits and single hyphens).");
         if (!StorageNames.IsValidHospitalId(hospitalId))
-            throw Malformed($"hospital '{hospitalId}' is not a valid hospital id (1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single hyphens).");
+            throw Malformed($"hospital '{hospitalId}' is not a valid hospital id (1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single "
+                + $"hyphens).");
         if (sequence < 0) throw Malformed($"seq is {sequence}; sequence numbers start at 0.");
     }
 
@@ -151,13 +156,15 @@ public static class MessageCodec
         if (length is <= 0 or > MaxPayloadBytes) throw Malformed($"length is {length}; a payload is 1-{MaxPayloadBytes} bytes.");
         if (sha256 is null || sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigitLower))
             throw Malformed($"sha256 '{sha256}' must be 64 lowercase hex digits.");
-        if (!HospitalKey.IsValidKeyId(keyId)) throw Malformed($"keyId '{keyId}' is not a valid key id (1-{HospitalKey.MaxKeyIdLength} lowercase letters, digits and hyphens).");
+        if (!HospitalKey.IsValidKeyId(keyId)) throw Malformed($"keyId '{keyId}' is not a valid key id (1-{HospitalKey.MaxKeyIdLength} lowercase letters, "
+            + $"digits and hyphens).");
     }
 
     private static void RequireNoPayload(string? blob, long length, string? sha256, string? keyId, string kind)
     {
         if (blob is not null || length != 0 || sha256 is not null || keyId is not null)
-            throw Malformed($"a '{kind}' message carries no payload: blob{(kind == "done" ? " and sha256" : ", sha256 and keyId")} must be absent and length 0.");
+            throw Malformed($"a '{kind}' message carries no payload: blob{(kind == "done" ? " and sha256" : ", sha256 and keyId")} must be absent and length "
+                + $"0.");
     }
 
     private static void RequireHex(string? value, string field, string what)
@@ -175,14 +182,16 @@ public static class MessageCodec
 internal sealed class StrictEnumConverter<TEnum> : JsonConverter<TEnum>
     where TEnum : struct, Enum
 {
-    private static readonly Dictionary<string, TEnum> ByName = Enum.GetValues<TEnum>().ToDictionary(v => v.ToString().ToLowerInvariant(), StringComparer.Ordinal);
+    private static readonly Dictionary<string, TEnum> ByName = Enum.GetValues<TEnum>()
+        .ToDictionary(v => v.ToString().ToLowerInvariant(), StringComparer.Ordinal);
 
     public override TEnum Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         var name = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
         return name is not null && ByName.TryGetValue(name, out var value)
             ? value
-            : throw new JsonException(string.Create(CultureInfo.InvariantCulture, $"kind must be one of {string.Join(", ", ByName.Keys.Select(k => '"' + k + '"'))}."));
+            : throw new JsonException(string.Create(CultureInfo.InvariantCulture, $"kind must be one of "
+                + $"{string.Join(", ", ByName.Keys.Select(k => '"' + k + '"'))}."));
     }
 
     public override void Write(Utf8JsonWriter writer, TEnum value, JsonSerializerOptions options) =>

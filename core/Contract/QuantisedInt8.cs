@@ -95,12 +95,14 @@ public static class QuantisedInt8
             if (!float.IsFinite(scale))
             {
                 return (ProtocolRejection.NonFinite,
-                    $"Tensor {index} (int8) has scale {(float.IsNaN(scale) ? "NaN" : scale > 0 ? "+Infinity" : "-Infinity")} for slice {s}: a scale must be a finite number; the sender is not a SplitFunctions release that writes int8 frames correctly.");
+                    $"Tensor {index} (int8) has scale {(float.IsNaN(scale) ? "NaN" : scale > 0 ? "+Infinity" : "-Infinity")} for slice {s}: a scale must be a "
+                        + $"finite number; the sender is not a SplitFunctions release that writes int8 frames correctly.");
             }
             if (scale < MinScale || scale > MaxScale)
             {
                 return (ProtocolRejection.Malformed, string.Create(CultureInfo.InvariantCulture,
-                    $"Tensor {index} (int8) has scale {scale:R} for slice {s}: a scale must be a positive fp32 in [{MinScale:R}, {MaxScale:R}] (normal, and small enough to decode within fp32's range); the sender is not a SplitFunctions release that writes int8 frames correctly."));
+                    $"Tensor {index} (int8) has scale {scale:R} for slice {s}: a scale must be a positive fp32 in [{MinScale:R}, {MaxScale:R}] (normal, and "
+                        + $"small enough to decode within fp32's range); the sender is not a SplitFunctions release that writes int8 frames correctly."));
             }
         }
         return null;

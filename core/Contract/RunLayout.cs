@@ -38,7 +38,8 @@ public static class RunLayout
     public static string CheckpointsFolder(string run) => $"{run}/checkpoints/";
 
     /// <summary>One file of checkpoint <paramref name="number"/>: <see cref="WeightsFile"/>, <see cref="OptimizerFile"/> or <see cref="StateFile"/>.</summary>
-    public static string CheckpointFile(string run, long number, string file) => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{number:D12}/{file}");
+    public static string CheckpointFile(string run, long number, string file)
+        => string.Create(CultureInfo.InvariantCulture, $"{run}/checkpoints/{number:D12}/{file}");
 
     /// <summary>The pointer to the newest checkpoint (<see cref="Runs.LatestCheckpoint"/>).</summary>
     public static string LatestCheckpoint(string run) => $"{run}/checkpoints/latest.json";

@@ -95,7 +95,9 @@ public static class SecureFrameCodec
     public static DecodedTensor[] Open(HospitalKey key, ReplyMessage message, ReadOnlySpan<byte> blob, int maxElements = TensorFrame.DefaultMaxElements) =>
         Open(key, CipherContext.For(message), blob, message.Length, message.Sha256!, maxElements);
 
-    /// <summary>Checks <paramref name="blob"/> against the announced length and digest, opens it for <paramref name="expected"/> and decodes the tensors.</summary>
+    /// <summary>
+    /// Checks <paramref name="blob"/> against the announced length and digest, opens it for <paramref name="expected"/> and decodes the tensors.
+    /// </summary>
     public static DecodedTensor[] Open(HospitalKey key, CipherContext expected, ReadOnlySpan<byte> blob, long expectedLength, string expectedSha256,
         int maxElements = TensorFrame.DefaultMaxElements)
     {
@@ -148,11 +150,13 @@ public static class SecureFrameCodec
                 $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the upload or download was cut short. Send the frame again.");
         }
         if (blob.Length > expectedLength)
-            throw new ProtocolException(ProtocolRejection.DigestMismatch, $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the blob was overwritten after the message was sent.");
+            throw new ProtocolException(ProtocolRejection.DigestMismatch, $"The blob is {blob.Length} bytes but its message announced {expectedLength}: the "
+                + $"blob was overwritten after the message was sent.");
         if (!string.Equals(FrameCipher.SealDigest(blob), expectedSha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ProtocolException(ProtocolRejection.DigestMismatch,
-                "The blob's SHA-256 seal digest differs from the one in its message: the blob was overwritten (sealed again) or its header corrupted after the message was sent. It is refused.");
+                "The blob's SHA-256 seal digest differs from the one in its message: the blob was overwritten (sealed again) or its header corrupted after "
+                    + "the message was sent. It is refused.");
         }
     }
 

@@ -90,7 +90,8 @@ public static class StorageNames
         if (!IsValidRunId(runId))
         {
             throw new ArgumentException(
-                $"Run id '{runId}' is invalid: use 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, without two hyphens in a row.",
+                $"Run id '{runId}' is invalid: use 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, without two "
+                    + $"hyphens in a row.",
                 nameof(runId));
         }
         return runId!;

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using SplitFunctions.Core.Keys;
@@ -71,14 +71,16 @@ public static class TensorFrame
             var t = tensors[i];
             RequireWireType(t.WireType);
             ArgumentNullException.ThrowIfNull(t.Shape);
-            if (t.Shape.Length > MaxRank) throw new ArgumentException($"Tensor {i} has rank {t.Shape.Length}; the wire allows at most {MaxRank}.", nameof(tensors));
+            if (t.Shape.Length > MaxRank) throw new ArgumentException($"Tensor {i} has rank {t.Shape.Length}; the wire allows at most "
+                + $"{MaxRank}.", nameof(tensors));
             var count = ShapeProduct(t.Shape);
             if (count != t.Values.Length)
                 throw new ArgumentException($"Tensor {i} has shape {FormatShape(t.Shape)} ({count} elements) but {t.Values.Length} values.", nameof(tensors));
             length += TensorHeaderLength + 8L * t.Shape.Length + ParametersLength(t.WireType, t.Shape) + (long)count * t.WireType.SizeOf();
         }
         if (length > Array.MaxLength)
-            throw new ProtocolException(ProtocolRejection.Oversized, $"The frame would be {length} bytes, more than one buffer holds: send the data in smaller chunks.");
+            throw new ProtocolException(ProtocolRejection.Oversized, $"The frame would be {length} bytes, more than one buffer holds: send the data in "
+                + $"smaller chunks.");
         return (int)length;
     }
 
@@ -94,7 +96,8 @@ public static class TensorFrame
     public static int Encode(ReadOnlySpan<FrameTensor> tensors, Span<byte> destination)
     {
         var length = GetEncodedLength(tensors);
-        if (destination.Length < length) throw new ArgumentException($"The destination holds {destination.Length} bytes; the frame needs {length}.", nameof(destination));
+        if (destination.Length < length) throw new ArgumentException($"The destination holds {destination.Length} bytes; the frame needs "
+            + $"{length}.", nameof(destination));
         WriteFrameHeader(destination, tensors);
         var offset = FrameHeaderLength;
         for (var i = 0; i < tensors.Length; i++)
@@ -136,15 +139,19 @@ public static class TensorFrame
     public static TensorLayout[] ReadLayout(ReadOnlySpan<byte> frame, int maxElements = DefaultMaxElements)
     {
         if (frame.Length < FrameHeaderLength)
-            throw Reject(ProtocolRejection.Truncated, $"The frame is {frame.Length} bytes, shorter than its {FrameHeaderLength}-byte header: the upload or download was cut short.");
+            throw Reject(ProtocolRejection.Truncated, $"The frame is {frame.Length} bytes, shorter than its {FrameHeaderLength}-byte header: the upload or "
+                + $"download was cut short.");
         if (BinaryPrimitives.ReadUInt32LittleEndian(frame) != Magic)
-            throw Reject(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions tensor frame (no 'SFTF' magic): the blob holds something else, or it was not decrypted.");
+            throw Reject(ProtocolRejection.Malformed, "These bytes are not a SplitFunctions tensor frame (no 'SFTF' magic): the blob holds something else, or "
+                + "it was not decrypted.");
         var version = frame[4];
         if (version is not (FirstVersion or CurrentVersion))
-            throw Reject(ProtocolRejection.UnknownVersion, $"Tensor frame version {version} is not supported; this build reads versions {FirstVersion}-{CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
+            throw Reject(ProtocolRejection.UnknownVersion, $"Tensor frame version {version} is not supported; this build reads versions "
+                + $"{FirstVersion}-{CurrentVersion}. Run the same SplitFunctions release at the hospital and in the cloud.");
         int count = frame[5];
         if (count is 0 or > MaxTensors || BinaryPrimitives.ReadUInt16LittleEndian(frame[6..]) != 0)
-            throw Reject(ProtocolRejection.Malformed, $"The frame header is invalid (tensor count {count}, allowed 1-{MaxTensors}; reserved bytes must be zero).");
+            throw Reject(ProtocolRejection.Malformed, $"The frame header is invalid (tensor count {count}, allowed 1-{MaxTensors}; reserved bytes must be "
+                + $"zero).");
 
         var layouts = new TensorLayout[count];
         var offset = FrameHeaderLength;
@@ -155,9 +162,11 @@ public static class TensorFrame
                 throw Reject(ProtocolRejection.Truncated, $"The frame ends inside the header of tensor {i}: the upload or download was cut short.");
             var type = (ElementType)frame[offset];
             if (!IsWireType(type))
-                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has element type code {frame[offset]}; the wire carries only fp32 (0), fp16 (1), bf16 (2) and int8 (5).");
+                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has element type code {frame[offset]}; the wire carries only fp32 (0), fp16 (1), bf16 "
+                    + $"(2) and int8 (5).");
             if (type == ElementType.QInt8 && version == FirstVersion)
-                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} is int8 in a version {FirstVersion} frame; int8 tensors carry their scales in version {CurrentVersion} frames only.");
+                throw Reject(ProtocolRejection.Malformed, $"Tensor {i} is int8 in a version {FirstVersion} frame; int8 tensors carry their scales in version "
+                    + $"{CurrentVersion} frames only.");
             int rank = frame[offset + 1];
             if (rank > MaxRank)
                 throw Reject(ProtocolRejection.Malformed, $"Tensor {i} has rank {rank}; the wire allows at most {MaxRank}.");
@@ -182,7 +191,8 @@ public static class TensorFrame
                 throw Reject(ProtocolRejection.ShapeMismatch, $"Tensor {i} declares {declared} elements but its shape {FormatShape(shape)} holds {product}.");
             total += product;
             if (total > maxElements)
-                throw Reject(ProtocolRejection.Oversized, $"The frame holds more than {maxElements} elements (tensor {i} has shape {FormatShape(shape)}): send the data in smaller chunks or raise the limit on both sides.");
+                throw Reject(ProtocolRejection.Oversized, $"The frame holds more than {maxElements} elements (tensor {i} has shape {FormatShape(shape)}): "
+                    + $"send the data in smaller chunks or raise the limit on both sides.");
             var parametersOffset = -1;
             if (type == ElementType.QInt8)
             {
@@ -190,7 +200,8 @@ public static class TensorFrame
                 var slices = QuantisedInt8.Slices(shape);
                 var parametersLength = QuantisedInt8.ParameterBytesPerSlice * slices;
                 if (frame.Length - offset < parametersLength)
-                    throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, int8) needs {parametersLength} bytes of scales and zero points but only {frame.Length - offset} remain: the upload or download was cut short.");
+                    throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, int8) needs {parametersLength} bytes of scales and zero "
+                        + $"points but only {frame.Length - offset} remain: the upload or download was cut short.");
                 if (QuantisedInt8.Check(i, frame.Slice(offset, parametersLength), slices) is { } fault)
                     throw Reject(fault.Rejection, fault.Reason);
                 parametersOffset = offset;
@@ -198,12 +209,14 @@ public static class TensorFrame
             }
             var bytes = (int)product * type.SizeOf();
             if (frame.Length - offset < bytes)
-                throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, {Name(type)}) needs {bytes} bytes of data but only {frame.Length - offset} remain: the upload or download was cut short.");
+                throw Reject(ProtocolRejection.Truncated, $"Tensor {i} ({FormatShape(shape)}, {Name(type)}) needs {bytes} bytes of data but only "
+                    + $"{frame.Length - offset} remain: the upload or download was cut short.");
             layouts[i] = new TensorLayout(type, shape, (int)product, offset, parametersOffset);
             offset += bytes;
         }
         if (offset != frame.Length)
-            throw Reject(ProtocolRejection.ShapeMismatch, $"{frame.Length - offset} bytes follow the last tensor: the shapes in the header do not account for all the data.");
+            throw Reject(ProtocolRejection.ShapeMismatch, $"{frame.Length - offset} bytes follow the last tensor: the shapes in the header do not account for "
+                + $"all the data.");
         return layouts;
     }
 
@@ -240,10 +253,12 @@ public static class TensorFrame
                 break;
             case ElementType.QInt8:
                 var slices = QuantisedInt8.Slices(layout.Shape);
-                QuantisedInt8.Dequantise(data, frame.Slice(layout.ParametersOffset, QuantisedInt8.ParameterBytesPerSlice * slices), slices == 0 ? 0 : layout.ElementCount / slices, destination);
+                QuantisedInt8.Dequantise(data, frame.Slice(layout.ParametersOffset, QuantisedInt8.ParameterBytesPerSlice * slices), slices == 0 ? 0
+                    : layout.ElementCount / slices, destination);
                 break;
             default:
-                for (var k = 0; k < destination.Length; k++) destination[k] = BitConverter.UInt32BitsToSingle((uint)BinaryPrimitives.ReadUInt16LittleEndian(data[(2 * k)..]) << 16);
+                for (var k = 0; k < destination.Length; k++)
+                    destination[k] = BitConverter.UInt32BitsToSingle((uint)BinaryPrimitives.ReadUInt16LittleEndian(data[(2 * k)..]) << 16);
                 break;
         }
         // Inf and NaN survive widening, so one check of the fp32 values covers every wire type.
@@ -359,8 +374,10 @@ public static class TensorFrame
 
     private static ProtocolException NonFiniteInput(int index, int position, float value, ElementType type) =>
         new(ProtocolRejection.NonFinite, float.IsFinite(value)
-            ? $"Tensor {index} element {position} is {value.ToString(CultureInfo.InvariantCulture)}, beyond the range of {Name(type)}: send fp32 or bf16, or scale the values."
-            : $"Tensor {index} holds {Describe(value)} at element {position}: the model diverged or the input has missing values; nothing non-finite goes on the wire.");
+            ? $"Tensor {index} element {position} is {value.ToString(CultureInfo.InvariantCulture)}, beyond the range of {Name(type)}: send fp32 or bf16, or "
+                + $"scale the values."
+            : $"Tensor {index} holds {Describe(value)} at element {position}: the model diverged or the input has missing values; nothing non-finite goes on "
+                + $"the wire.");
 
     private static void RequireWireType(ElementType type)
     {
@@ -378,7 +395,8 @@ public static class TensorFrame
         {
             if (d < 0) throw new ArgumentException($"Shape {FormatShape(shape)} has a negative dimension.", nameof(shape));
             if (d != 0 && product > Array.MaxLength / d)
-                throw new ProtocolException(ProtocolRejection.Oversized, $"Shape {FormatShape(shape)} is too large for one frame: send the data in smaller chunks.");
+                throw new ProtocolException(ProtocolRejection.Oversized, $"Shape {FormatShape(shape)} is too large for one frame: send the data in smaller "
+                    + $"chunks.");
             product *= d;
         }
         return (int)product;

@@ -22,7 +22,9 @@ public sealed record ColumnMapping
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Categorical { get; init; } =
         new Dictionary<string, IReadOnlyDictionary<string, double>>();
 
-    /// <summary>Plausible ranges per numeric column; columns not listed fall back to <see cref="ClinicalRanges"/> when <see cref="UseDefaultRanges"/>.</summary>
+    /// <summary>
+    /// Plausible ranges per numeric column; columns not listed fall back to <see cref="ClinicalRanges"/> when <see cref="UseDefaultRanges"/>.
+    /// </summary>
     public IReadOnlyDictionary<string, PlausibleRange> Ranges { get; init; } = new Dictionary<string, PlausibleRange>();
 
     public bool UseDefaultRanges { get; init; } = true;

@@ -26,7 +26,10 @@ public static class CsvTabularLoader
         // file, not a dirty value: reject it with its line rather than keep or drop rows silently.
         var options = new CsvReaderOptions
         {
-            TrimWhitespace = true, TrackLineNumbers = true, MalformedData = CsvMalformedDataHandling.Throw, FieldCountMismatch = CsvFieldCountHandling.Throw,
+            TrimWhitespace = true,
+            TrackLineNumbers = true,
+            MalformedData = CsvMalformedDataHandling.Throw,
+            FieldCountMismatch = CsvFieldCountHandling.Throw,
         };
         using var csv = CsvReader.Create(text, options, leaveOpen: true);
         var header = csv.Headers.ToArray();
@@ -104,7 +107,8 @@ public static class CsvTabularLoader
         {
             positions[c] = header.ToList().IndexOf(columns[c]);
             if (positions[c] < 0)
-                throw new DataFormatException(source, $"mapped column '{columns[c]}' is not in the header. The header has: {string.Join(", ", header)}. Fix the column mapping (names are case-sensitive).");
+                throw new DataFormatException(source, $"mapped column '{columns[c]}' is not in the header. The header has: {string.Join(", ", header)}. Fix "
+                    + $"the column mapping (names are case-sensitive).");
         }
         return positions;
     }

@@ -71,7 +71,8 @@ public sealed record DataSplit(int[] Validation, int[] Test, IReadOnlyList<int[]
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         if (fraction is <= 0 or > 1 || offset < 0 || offset + fraction > 1 + 1e-9)
-            throw new ArgumentOutOfRangeException(nameof(fraction), $"a partition needs 0 < fraction <= 1 and offset + fraction <= 1 (got fraction {fraction}, offset {offset})");
+            throw new ArgumentOutOfRangeException(nameof(fraction), $"a partition needs 0 < fraction <= 1 and offset + fraction <= 1 (got fraction "
+                + $"{fraction}, offset {offset})");
         var order = SeededRandom.Permutation(count, seed);
         // Rounding both ends (not the length) keeps adjacent partitions exactly adjacent.
         var begin = (int)Math.Round(count * offset, MidpointRounding.AwayFromZero);

@@ -64,7 +64,8 @@ public sealed class DataValidationReport
     {
         var text = new StringBuilder($"{Source}: {TotalRows} rows, {KeptRows} kept, {DroppedRows} dropped");
         foreach (var d in Drops)
-            text.Append(CultureInfo.InvariantCulture, $"\n  {d.Reason} in '{d.Column}': {d.Rows} rows (lines {string.Join(", ", d.FirstLines)}{(d.Rows > d.FirstLines.Count ? ", ..." : "")})");
+            text.Append(CultureInfo.InvariantCulture, $"\n  {d.Reason} in '{d.Column}': {d.Rows} rows (lines "
+                + $"{string.Join(", ", d.FirstLines)}{(d.Rows > d.FirstLines.Count ? ", ..." : "")})");
         return text.ToString();
     }
 }

@@ -65,7 +65,8 @@ public sealed class ImageDataset
     {
         ArgumentNullException.ThrowIfNull(other);
         if (other.Channels != Channels || other.Height != Height || other.Width != Width || other.LabelsPerImage != LabelsPerImage)
-            throw new ArgumentException($"cannot join images [{Channels}, {Height}, {Width}] with [{other.Channels}, {other.Height}, {other.Width}]", nameof(other));
+            throw new ArgumentException($"cannot join images [{Channels}, {Height}, {Width}] with [{other.Channels}, {other.Height}, "
+                + $"{other.Width}]", nameof(other));
         return new ImageDataset([.. Images, .. other.Images], Count + other.Count, Channels, Height, Width, [.. Labels, .. other.Labels]);
     }
 }

@@ -60,7 +60,8 @@ public sealed class ImagePreprocessor(ImagePreprocessingOptions options)
                 // Channels-first wins ties (a 3x3 image with 3 channels): it is PyTorch's and the model's order.
                 4 when s[1] is 1 or 3 => ImageLayout.NCHW,
                 4 when s[3] is 1 or 3 => ImageLayout.NHWC,
-                _ => throw new DataFormatException(source, $"cannot tell the image layout of shape ({string.Join(", ", s)}). Use (N, H, W) grey images, (N, C, H, W) or (N, H, W, C) with C of 1 or 3, or set the layout explicitly."),
+                _ => throw new DataFormatException(source, $"cannot tell the image layout of shape ({string.Join(", ", s)}). Use (N, H, W) grey images, (N, "
+                    + $"C, H, W) or (N, H, W, C) with C of 1 or 3, or set the layout explicitly."),
             };
         }
         var rank = layout == ImageLayout.NHW ? 3 : 4;

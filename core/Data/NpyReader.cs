@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace SplitFunctions.Core.Data;
 
@@ -54,7 +54,8 @@ public static partial class NpyReader
         var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
         var (dtype, fortranOrder, shape) = ParseHeader(header, source);
         if (fortranOrder)
-            throw new DataFormatException(source, "the array is stored in Fortran order; only C order is supported. Re-save it with numpy.save(path, numpy.ascontiguousarray(array)).");
+            throw new DataFormatException(source, "the array is stored in Fortran order; only C order is supported. Re-save it with numpy.save(path, "
+                + "numpy.ascontiguousarray(array)).");
 
         long count = 1;
         foreach (var d in shape) count = checked(count * d);
@@ -63,7 +64,8 @@ public static partial class NpyReader
             throw new DataFormatException(source, $"the array holds {byteCount} bytes, more than one buffer can take. Split it into smaller files.");
         var data = new byte[byteCount];
         if (!TryFill(stream, data))
-            throw new DataFormatException(source, $"truncated: the header promises {count} elements ({byteCount} bytes) of shape ({string.Join(", ", shape)}) but the data ends early. Copy the file again; it was cut off.");
+            throw new DataFormatException(source, $"truncated: the header promises {count} elements ({byteCount} bytes) of shape ({string.Join(", ", shape)}) "
+                + $"but the data ends early. Copy the file again; it was cut off.");
         return new NpyArray(dtype, shape, data);
     }
 
@@ -77,7 +79,8 @@ public static partial class NpyReader
 
         var descrText = descr.Groups[1].Value;
         var dtype = NpyDTypes.Parse(descrText)
-            ?? throw new DataFormatException(source, $"unsupported dtype '{descrText}'. Supported: uint8, int32, int64, float32, float64 (little-endian). Convert with array.astype(numpy.float32) or numpy.uint8.");
+            ?? throw new DataFormatException(source, $"unsupported dtype '{descrText}'. Supported: uint8, int32, int64, float32, float64 (little-endian). "
+                + $"Convert with array.astype(numpy.float32) or numpy.uint8.");
 
         var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var parsed = new int[dims.Length];

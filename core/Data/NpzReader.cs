@@ -38,7 +38,8 @@ public sealed class NpzReader : IDisposable
         catch (InvalidDataException e)
         {
             stream.Dispose();
-            throw new DataFormatException(path, "not an .npz archive (not a zip file). Save the arrays with numpy.savez(path, train_images=..., train_labels=...), or pass a single .npy file.", e);
+            throw new DataFormatException(path, "not an .npz archive (not a zip file). Save the arrays with numpy.savez(path, train_images=..., "
+                + "train_labels=...), or pass a single .npy file.", e);
         }
     }
 
@@ -54,7 +55,8 @@ public sealed class NpzReader : IDisposable
     public NpyArray Read(string name)
     {
         if (!_members.TryGetValue(name, out var entry))
-            throw new DataFormatException(Path, $"has no array '{name}'; it holds: {string.Join(", ", _members.Keys.Order(StringComparer.Ordinal))}. Name the arrays as expected (e.g. numpy.savez(path, {name}=...)).");
+            throw new DataFormatException(Path, $"has no array '{name}'; it holds: {string.Join(", ", _members.Keys.Order(StringComparer.Ordinal))}. Name the "
+                + $"arrays as expected (e.g. numpy.savez(path, {name}=...)).");
         var source = $"{Path}:{name}";
         try
         {

@@ -64,22 +64,53 @@ public static class ClinicalRanges
     // Names in normalised form (lower case, letters and digits only): "HDL_chole", "hdl-c" and "HDL C" are all "hdlc"/"hdlchole".
     private static readonly Dictionary<string, ClinicalMeasure> Aliases = new(StringComparer.Ordinal)
     {
-        ["age"] = ClinicalMeasure.Age, ["ageyears"] = ClinicalMeasure.Age, ["ageyrs"] = ClinicalMeasure.Age,
-        ["height"] = ClinicalMeasure.Height, ["heightcm"] = ClinicalMeasure.Height, ["ht"] = ClinicalMeasure.Height,
-        ["weight"] = ClinicalMeasure.Weight, ["weightkg"] = ClinicalMeasure.Weight, ["wt"] = ClinicalMeasure.Weight,
-        ["totchole"] = ClinicalMeasure.TotalCholesterol, ["totchol"] = ClinicalMeasure.TotalCholesterol, ["totalcholesterol"] = ClinicalMeasure.TotalCholesterol,
-        ["totalchol"] = ClinicalMeasure.TotalCholesterol, ["totalc"] = ClinicalMeasure.TotalCholesterol, ["tc"] = ClinicalMeasure.TotalCholesterol,
-        ["tchol"] = ClinicalMeasure.TotalCholesterol, ["chol"] = ClinicalMeasure.TotalCholesterol, ["cholesterol"] = ClinicalMeasure.TotalCholesterol,
-        ["serumcholesterol"] = ClinicalMeasure.TotalCholesterol, ["cholesteroltotal"] = ClinicalMeasure.TotalCholesterol,
-        ["choltotal"] = ClinicalMeasure.TotalCholesterol, ["totcholesterol"] = ClinicalMeasure.TotalCholesterol, ["cholt"] = ClinicalMeasure.TotalCholesterol,
-        ["hdl"] = ClinicalMeasure.Hdl, ["hdlc"] = ClinicalMeasure.Hdl, ["hdlchole"] = ClinicalMeasure.Hdl, ["hdlchol"] = ClinicalMeasure.Hdl,
-        ["hdlcholesterol"] = ClinicalMeasure.Hdl, ["cholesterolhdl"] = ClinicalMeasure.Hdl,
-        ["tg"] = ClinicalMeasure.Triglycerides, ["tgs"] = ClinicalMeasure.Triglycerides, ["trig"] = ClinicalMeasure.Triglycerides,
-        ["trigs"] = ClinicalMeasure.Triglycerides, ["triglyceride"] = ClinicalMeasure.Triglycerides, ["triglycerides"] = ClinicalMeasure.Triglycerides,
-        ["triglycerid"] = ClinicalMeasure.Triglycerides, ["triacylglycerol"] = ClinicalMeasure.Triglycerides,
-        ["ldl"] = ClinicalMeasure.Ldl, ["ldlc"] = ClinicalMeasure.Ldl, ["ldlchole"] = ClinicalMeasure.Ldl, ["ldlchol"] = ClinicalMeasure.Ldl,
-        ["ldlcholesterol"] = ClinicalMeasure.Ldl, ["measuredldl"] = ClinicalMeasure.Ldl, ["directldl"] = ClinicalMeasure.Ldl,
-        ["ldldirect"] = ClinicalMeasure.Ldl, ["ldlmeasured"] = ClinicalMeasure.Ldl, ["cholesterolldl"] = ClinicalMeasure.Ldl,
+        ["age"] = ClinicalMeasure.Age,
+        ["ageyears"] = ClinicalMeasure.Age,
+        ["ageyrs"] = ClinicalMeasure.Age,
+        ["height"] = ClinicalMeasure.Height,
+        ["heightcm"] = ClinicalMeasure.Height,
+        ["ht"] = ClinicalMeasure.Height,
+        ["weight"] = ClinicalMeasure.Weight,
+        ["weightkg"] = ClinicalMeasure.Weight,
+        ["wt"] = ClinicalMeasure.Weight,
+        ["totchole"] = ClinicalMeasure.TotalCholesterol,
+        ["totchol"] = ClinicalMeasure.TotalCholesterol,
+        ["totalcholesterol"] = ClinicalMeasure.TotalCholesterol,
+        ["totalchol"] = ClinicalMeasure.TotalCholesterol,
+        ["totalc"] = ClinicalMeasure.TotalCholesterol,
+        ["tc"] = ClinicalMeasure.TotalCholesterol,
+        ["tchol"] = ClinicalMeasure.TotalCholesterol,
+        ["chol"] = ClinicalMeasure.TotalCholesterol,
+        ["cholesterol"] = ClinicalMeasure.TotalCholesterol,
+        ["serumcholesterol"] = ClinicalMeasure.TotalCholesterol,
+        ["cholesteroltotal"] = ClinicalMeasure.TotalCholesterol,
+        ["choltotal"] = ClinicalMeasure.TotalCholesterol,
+        ["totcholesterol"] = ClinicalMeasure.TotalCholesterol,
+        ["cholt"] = ClinicalMeasure.TotalCholesterol,
+        ["hdl"] = ClinicalMeasure.Hdl,
+        ["hdlc"] = ClinicalMeasure.Hdl,
+        ["hdlchole"] = ClinicalMeasure.Hdl,
+        ["hdlchol"] = ClinicalMeasure.Hdl,
+        ["hdlcholesterol"] = ClinicalMeasure.Hdl,
+        ["cholesterolhdl"] = ClinicalMeasure.Hdl,
+        ["tg"] = ClinicalMeasure.Triglycerides,
+        ["tgs"] = ClinicalMeasure.Triglycerides,
+        ["trig"] = ClinicalMeasure.Triglycerides,
+        ["trigs"] = ClinicalMeasure.Triglycerides,
+        ["triglyceride"] = ClinicalMeasure.Triglycerides,
+        ["triglycerides"] = ClinicalMeasure.Triglycerides,
+        ["triglycerid"] = ClinicalMeasure.Triglycerides,
+        ["triacylglycerol"] = ClinicalMeasure.Triglycerides,
+        ["ldl"] = ClinicalMeasure.Ldl,
+        ["ldlc"] = ClinicalMeasure.Ldl,
+        ["ldlchole"] = ClinicalMeasure.Ldl,
+        ["ldlchol"] = ClinicalMeasure.Ldl,
+        ["ldlcholesterol"] = ClinicalMeasure.Ldl,
+        ["measuredldl"] = ClinicalMeasure.Ldl,
+        ["directldl"] = ClinicalMeasure.Ldl,
+        ["ldldirect"] = ClinicalMeasure.Ldl,
+        ["ldlmeasured"] = ClinicalMeasure.Ldl,
+        ["cholesterolldl"] = ClinicalMeasure.Ldl,
     };
 
     /// <summary>The measurement a column name stands for (case, spaces, '_' and '-' ignored; units in brackets dropped), or null.</summary>
@@ -92,7 +123,8 @@ public static class ClinicalRanges
         var name = new string([.. (bracket > 0 ? column[..bracket] : column).Where(char.IsAsciiLetterOrDigit).Select(char.ToLowerInvariant)]);
         foreach (var unit in (string[])["mgdl", "cm", "kg"])
         {
-            if (name.Length > unit.Length && name.EndsWith(unit, StringComparison.Ordinal) && Aliases.ContainsKey(name[..^unit.Length])) name = name[..^unit.Length];
+            if (name.Length > unit.Length && name.EndsWith(unit, StringComparison.Ordinal)
+                && Aliases.ContainsKey(name[..^unit.Length])) name = name[..^unit.Length];
         }
         return Aliases.TryGetValue(name, out var measure) ? measure : null;
     }

@@ -16,7 +16,8 @@ public sealed class TrainingSet
         SampleSize = checked((int)sampleShape.Aggregate(1L, (a, b) => a * b));
         if (SampleSize <= 0 || features.Length != targets.Length * (long)SampleSize)
         {
-            throw new ArgumentException($"features hold {features.Length} values, but {targets.Length} samples of shape [{string.Join(",", sampleShape)}] need {targets.Length * (long)SampleSize}");
+            throw new ArgumentException($"features hold {features.Length} values, but {targets.Length} samples of shape [{string.Join(",", sampleShape)}] "
+                + $"need {targets.Length * (long)SampleSize}");
         }
         Features = features;
         Targets = targets;

@@ -22,7 +22,8 @@ public sealed record HospitalKey(string HospitalId, string KeyId, byte[] Key)
     /// <summary>Returns the id, or throws with the rule it broke.</summary>
     public static string ValidateKeyId(string? keyId) => IsValidKeyId(keyId)
         ? keyId!
-        : throw new ArgumentException($"Key id '{keyId}' is invalid: use 1-{MaxKeyIdLength} lowercase letters, digits and hyphens, starting with a letter or digit.", nameof(keyId));
+        : throw new ArgumentException($"Key id '{keyId}' is invalid: use 1-{MaxKeyIdLength} lowercase letters, digits and hyphens, starting with a letter or "
+            + $"digit.", nameof(keyId));
 
     /// <summary>A new key id: `k&lt;UTC yyyyMMddHHmmss&gt;-&lt;6 hex&gt;`, unique without coordination (rotation never reuses an id).</summary>
     public static string NewKeyId() =>

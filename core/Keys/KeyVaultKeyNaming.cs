@@ -72,7 +72,8 @@ public static class KeyVaultKeyNaming
         if (!Convert.TryFromBase64String((secret.Value ?? "").Trim(), key, out var written) || written != FrameCipher.KeySize)
         {
             throw new KeyStoreException(
-                $"Key Vault secret '{secret.Name}' is not the base64 of {FrameCipher.KeySize} bytes: create the key again with `openssl rand -base64 32` as docs/deploy.md shows, under a new key id.");
+                $"Key Vault secret '{secret.Name}' is not the base64 of {FrameCipher.KeySize} bytes: create the key again with `openssl rand -base64 32` as "
+                    + $"docs/deploy.md shows, under a new key id.");
         }
         return new HospitalKey(hospitalId, keyId, key);
     }

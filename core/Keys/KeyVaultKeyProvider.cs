@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using Azure.Security.KeyVault.Secrets;
 using Azure;
+using Azure.Security.KeyVault.Secrets;
 using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Keys;
@@ -33,7 +33,8 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
         catch (RequestFailedException e) when (e.Status == 404)
         {
             throw new ProtocolException(ProtocolRejection.UnknownKey,
-                $"Key Vault {client.VaultUri} has no secret '{name}': create the hospital's key as docs/deploy.md (onboarding, step 2) shows, or check the key id.", e);
+                $"Key Vault {client.VaultUri} has no secret '{name}': create the hospital's key as docs/deploy.md (onboarding, step 2) shows, or check the "
+                    + $"key id.", e);
         }
         catch (RequestFailedException e) when (e.Status == 403 && e.Message.Contains("disabled", StringComparison.OrdinalIgnoreCase))
         {
@@ -49,7 +50,8 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
     public async Task<HospitalKey> StoreKeyAsync(string hospitalId, string keyId, byte[] keyBytes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(keyBytes);
-        if (keyBytes.Length != FrameCipher.KeySize) throw new ArgumentException($"Envelope keys are {FrameCipher.KeySize} bytes, got {keyBytes.Length}.", nameof(keyBytes));
+        if (keyBytes.Length != FrameCipher.KeySize) throw new ArgumentException($"Envelope keys are {FrameCipher.KeySize} bytes, got "
+            + $"{keyBytes.Length}.", nameof(keyBytes));
         var secret = new KeyVaultSecret(KeyVaultKeyNaming.SecretName(hospitalId, keyId), Convert.ToBase64String(keyBytes));
         secret.Properties.ContentType = KeyVaultKeyNaming.ContentType;
         secret.Properties.Tags["hospital"] = hospitalId;
@@ -65,7 +67,8 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
         try
         {
             // Updating needs the version, so read the secret's current properties first.
-            var properties = (await client.GetSecretAsync(KeyVaultKeyNaming.SecretName(hospitalId, keyId), cancellationToken: cancellationToken).ConfigureAwait(false)).Value.Properties;
+            var properties = (await client.GetSecretAsync(KeyVaultKeyNaming.SecretName(hospitalId, keyId), cancellationToken: cancellationToken)
+                .ConfigureAwait(false)).Value.Properties;
             properties.Enabled = false;
             await client.UpdateSecretPropertiesAsync(properties, cancellationToken).ConfigureAwait(false);
         }
@@ -82,6 +85,7 @@ public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
         await foreach (var properties in client.GetPropertiesOfSecretsAsync(cancellationToken).ConfigureAwait(false)) secrets.Add(properties);
         return KeyVaultKeyNaming.CurrentKeyId(hospitalId, secrets)
                ?? throw new ProtocolException(ProtocolRejection.UnknownKey,
-                   $"Key Vault {client.VaultUri} has no enabled secret 'hospital-{hospitalId}--<keyId>' with content type '{KeyVaultKeyNaming.ContentType}': create the hospital's key as docs/deploy.md shows.");
+                   $"Key Vault {client.VaultUri} has no enabled secret 'hospital-{hospitalId}--<keyId>' with content type '{KeyVaultKeyNaming.ContentType}': "
+                       + $"create the hospital's key as docs/deploy.md shows.");
     }
 }

@@ -96,7 +96,8 @@ public sealed class LocalKeyStore : IKeyProvider
             if ((mode & GroupOrOthers) != 0)
             {
                 throw new KeyStoreException(
-                    $"Key file {path} is accessible to other users (mode {Convert.ToString((int)mode, 8)}): run `chmod 600 {path}` and try again. The key was not used.");
+                    $"Key file {path} is accessible to other users (mode {Convert.ToString((int)mode, 8)}): run `chmod 600 {path}` and try again. The key was "
+                        + $"not used.");
             }
         }
         byte[] key;
@@ -119,7 +120,8 @@ public sealed class LocalKeyStore : IKeyProvider
     private string CurrentPath(string hospitalId) => Path.Combine(Directory, StorageNames.ValidateHospitalId(hospitalId) + ".current");
 
     private ProtocolException UnknownKey(string hospitalId, string keyId) =>
-        new(ProtocolRejection.UnknownKey, $"No key '{keyId}' for hospital '{hospitalId}' in {Directory}: copy that key file from the hospital, or have the agent use a key both sides hold.");
+        new(ProtocolRejection.UnknownKey, $"No key '{keyId}' for hospital '{hospitalId}' in {Directory}: copy that key file from the hospital, or have the "
+            + $"agent use a key both sides hold.");
 
     private void EnsureDirectory()
     {

@@ -54,7 +54,8 @@ public static class RegressionMetrics
     private static double SquaredLogError(double y, double yhat, int index)
     {
         if (y <= -1 || yhat <= -1 || double.IsNaN(y) || double.IsNaN(yhat))
-            throw new ArgumentOutOfRangeException(nameof(y), $"sample {index}: actual {y}, predicted {yhat}; MSLE needs values above -1 (clip predictions at 0 first)");
+            throw new ArgumentOutOfRangeException(nameof(y), $"sample {index}: actual {y}, predicted {yhat}; MSLE needs values above -1 (clip predictions at "
+                + $"0 first)");
         var d = Math.Log(y + 1) - Math.Log(yhat + 1);
         return d * d;
     }

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace SplitFunctions.Core.Model;
 
@@ -37,7 +37,8 @@ public static class LayerJson
 
     private static readonly Kind[] Kinds =
     [
-        new("conv2d", ["in", "out", "kernel"], ["stride", "padding"], o => new Conv2d(o.Int("in"), o.Int("out"), o.Int("kernel"), o.Int("stride", 1), o.Int("padding", 0))),
+        new("conv2d", ["in", "out", "kernel"], ["stride", "padding"], o
+            => new Conv2d(o.Int("in"), o.Int("out"), o.Int("kernel"), o.Int("stride", 1), o.Int("padding", 0))),
         new("maxpool2d", ["kernel"], ["stride"], o => new MaxPool2d(o.Int("kernel"), o.IntOrNull("stride"))),
         new("avgpool2d", ["kernel"], ["stride"], o => new AvgPool2d(o.Int("kernel"), o.IntOrNull("stride"))),
         new("adaptive_avgpool2d", ["size"], [], o => new AdaptiveAvgPool2d(o.Int("size"))),
@@ -71,17 +72,21 @@ public static class LayerJson
             var name = type.GetString()!;
             if (name == Cut || name == TailMarker)
             {
-                if (entry.EnumerateObject().Count() > 1) throw new ModelDefinitionException($"{at}: \"{name}\" is a marker between layers and takes no options");
-                if (name == Cut && part != client) throw new ModelDefinitionException($"{at}: the cut is marked twice (or after the tail); a network has one cut");
+                if (entry.EnumerateObject().Count() > 1) throw new ModelDefinitionException($"{at}: \"{name}\" is a marker between layers and takes no "
+                    + $"options");
+                if (name == Cut && part != client) throw new ModelDefinitionException($"{at}: the cut is marked twice (or after the tail); a network has one "
+                    + $"cut");
                 if (name == TailMarker && part != server) throw new ModelDefinitionException($"{at}: \"tail\" must come after the cut, once");
                 part = name == Cut ? server : tail;
                 continue;
             }
             var kind = Kinds.FirstOrDefault(k => k.Type == name)
-                ?? throw new ModelDefinitionException($"{at}: unknown layer type '{name}'; known: {string.Join(", ", Types)} (and the markers \"{Cut}\", \"{TailMarker}\")");
+                ?? throw new ModelDefinitionException($"{at}: unknown layer type '{name}'; known: {string.Join(", ", Types)} (and the markers \"{Cut}\", "
+                    + $"\"{TailMarker}\")");
             part.Add(kind.Create(new Options(at, kind, entry)));
         }
-        if (part == client) throw new ModelDefinitionException($"layers has no {{\"type\": \"{Cut}\"}}: mark where the hospital's layers end and the cloud's begin");
+        if (part == client) throw new ModelDefinitionException($"layers has no {{\"type\": \"{Cut}\"}}: mark where the hospital's layers end and the cloud's "
+            + $"begin");
         return new SplitLayers(client, server, tail);
     }
 
@@ -136,7 +141,8 @@ public static class LayerJson
             {
                 if (!kind.Required.Contains(property.Name) && !kind.Optional.Contains(property.Name))
                     throw new ModelDefinitionException($"{at} {kind.Type}: unknown option '{property.Name}'; it takes {Describe(kind)}");
-                if (property.Value.ValueKind != JsonValueKind.Number) throw new ModelDefinitionException($"{at} {kind.Type}: '{property.Name}' must be a number");
+                if (property.Value.ValueKind != JsonValueKind.Number) throw new ModelDefinitionException($"{at} {kind.Type}: '{property.Name}' must be a "
+                    + $"number");
             }
             foreach (var name in kind.Required.Where(n => !entry.TryGetProperty(n, out _)))
                 throw new ModelDefinitionException($"{at} {kind.Type}: '{name}' is missing; it takes {Describe(kind)}");

@@ -42,7 +42,8 @@ public abstract record Layer
     }
 
     // [C, H, W] images through a window of `kernel` with `stride` and `padding` (no dilation, floor rounding).
-    protected static bool TryWindow(IReadOnlyList<long> input, int channels, long outChannels, int kernel, int stride, int padding, out long[] output, out string why)
+    protected static bool TryWindow(IReadOnlyList<long> input, int channels, long outChannels, int kernel, int stride, int padding, out long[] output,
+        out string why)
     {
         if (input.Count != 3) return Misfit($"takes images [channels,height,width], gets [{string.Join(",", input)}]", out output, out why);
         if (channels > 0 && input[0] != channels) return Misfit($"takes {channels} channels, gets {input[0]}", out output, out why);
@@ -109,7 +110,8 @@ public sealed record BatchNorm2d(int Features) : Layer
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why)
     {
         if (Features < 1) return Misfit("features must be at least 1", out output, out why);
-        if (input.Count != 3 || input[0] != Features) return Misfit($"takes images of {Features} channels [{Features},height,width], gets [{string.Join(",", input)}]", out output, out why);
+        if (input.Count != 3 || input[0] != Features) return Misfit($"takes images of {Features} channels [{Features},height,width], gets "
+            + $"[{string.Join(",", input)}]", out output, out why);
         return Fits([.. input], out output, out why);
     }
 }
@@ -122,7 +124,8 @@ public sealed record BatchNorm1d(int Features) : Layer
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why)
     {
         if (Features < 1) return Misfit("features must be at least 1", out output, out why);
-        if (input.Count is not (1 or 2) || input[0] != Features) return Misfit($"takes {Features} features ([{Features}] or [{Features},length]), gets [{string.Join(",", input)}]", out output, out why);
+        if (input.Count is not (1 or 2) || input[0] != Features) return Misfit($"takes {Features} features ([{Features}] or [{Features},length]), gets "
+            + $"[{string.Join(",", input)}]", out output, out why);
         return Fits([.. input], out output, out why);
     }
 }

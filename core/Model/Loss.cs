@@ -20,11 +20,13 @@ public static class Loss
         ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(target);
         if (!prediction.shape.SequenceEqual(target.shape))
-            throw new TensorShapeException($"prediction [{TensorData.Format(prediction.shape)}] and target [{TensorData.Format(target.shape)}] differ in shape");
+            throw new TensorShapeException($"prediction [{TensorData.Format(prediction.shape)}] and target [{TensorData.Format(target.shape)}] differ in "
+                + $"shape");
         using var scope = NewDisposeScope();
         // libtorch's BCE refuses NaN inputs with a range error; name the real problem first.
         var bad = prediction.CountNonFinite();
-        if (bad > 0) throw new NonFiniteValueException($"loss is NaN: the prediction holds {bad} NaN or infinite values (check the input features and the learning rate)");
+        if (bad > 0) throw new NonFiniteValueException($"loss is NaN: the prediction holds {bad} NaN or infinite values (check the input features and the "
+            + $"learning rate)");
         var loss = LibTorchErrors.Guard("loss", () => kind switch
         {
             LossKind.BinaryCrossEntropy => nn.functional.binary_cross_entropy(prediction, target),
@@ -33,7 +35,8 @@ public static class Loss
             _ => throw new ArgumentException($"unknown loss {kind}"),
         });
         var value = loss.item<float>();
-        if (!float.IsFinite(value)) throw new NonFiniteValueException($"loss is {(float.IsNaN(value) ? "NaN" : "infinite")}: check the targets and the learning rate");
+        if (!float.IsFinite(value)) throw new NonFiniteValueException($"loss is {(float.IsNaN(value) ? "NaN" : "infinite")}: check the targets and the "
+            + $"learning rate");
         if (backward) loss.backward();
         return value;
     }

@@ -89,7 +89,7 @@ public static class ModelCatalog
         Task: TaskKind.Classification,
         InputShape: [1, 224, 224],
         ClientLayers: VggBlock(1, 64, 2),                                              // block 1 -> 64x112x112
-        // ---- cut: the hospital sends 64x112x112 features ----
+                                                                                       // ---- cut: the hospital sends 64x112x112 features ----
         ServerLayers:
         [
             .. VggBlock(64, 128, 2),                                                   // block 2 -> 128x56x56
@@ -104,10 +104,12 @@ public static class ModelCatalog
         Optimizer: OptimizerSettings.Adam(1e-4));
 
     /// <summary>PneumoniaMNIST network with blocks 1-2 at the hospital (a deeper cut, a privacy defence; docs/privacy.md): sends 64x7x7.</summary>
-    public static ModelDefinition PneumoniaCnnCut2 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut2", 3, "PneumoniaMNIST classifier with blocks 1-2 at the hospital (deeper cut)");
+    public static ModelDefinition PneumoniaCnnCut2 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut2", 3, "PneumoniaMNIST classifier with blocks 1-2 at "
+        + "the hospital (deeper cut)");
 
     /// <summary>PneumoniaMNIST network with blocks 1-3 at the hospital: sends 128x3x3.</summary>
-    public static ModelDefinition PneumoniaCnnCut3 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut3", 6, "PneumoniaMNIST classifier with blocks 1-3 at the hospital (deeper cut)");
+    public static ModelDefinition PneumoniaCnnCut3 { get; } = DeeperCut(PneumoniaCnn, "pneumonia-cnn-cut3", 6, "PneumoniaMNIST classifier with blocks 1-3 at "
+        + "the hospital (deeper cut)");
 
     /// <summary>
     /// PneumoniaMNIST network with a narrow cut: block 1 and a 1x1 convolution to 3 channels at the hospital, which sends
@@ -137,7 +139,8 @@ public static class ModelCatalog
         Epochs: 100,
         Optimizer: OptimizerSettings.Adam(1e-3));
 
-    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3, PneumoniaCnnNarrow];
+    public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3,
+        PneumoniaCnnNarrow];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);
 

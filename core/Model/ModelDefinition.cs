@@ -10,7 +10,9 @@ public enum TaskKind
     Regression,
 }
 
-/// <summary>A network description that cannot train: a bad layer, shapes that do not flow, a cut that is no boundary, a loss that does not fit the task.</summary>
+/// <summary>
+/// A network description that cannot train: a bad layer, shapes that do not flow, a cut that is no boundary, a loss that does not fit the task.
+/// </summary>
 public sealed class ModelDefinitionException(string message) : Exception(message);
 
 /// <summary>
@@ -49,31 +51,38 @@ public sealed record ModelDefinition(
         var input = dataShape?.ToArray() ?? InputShape;
         var origin = dataShape is null ? $"input [{string.Join(",", input)}]" : $"the data gives input [{string.Join(",", input)}]";
         if (input.Length is not (1 or 3) || input.Any(d => d < 1))
-            throw new ModelDefinitionException($"inputShape [{string.Join(",", input)}] must be [features] (a table) or [channels,height,width] (images), every size at least 1");
-        if (ClientLayers.Count == 0) throw new ModelDefinitionException("the cut is before the first layer: the hospital must keep at least one layer, or its raw data would leave it");
+            throw new ModelDefinitionException($"inputShape [{string.Join(",", input)}] must be [features] (a table) or [channels,height,width] (images), "
+                + $"every size at least 1");
+        if (ClientLayers.Count == 0) throw new ModelDefinitionException("the cut is before the first layer: the hospital must keep at least one layer, or its "
+            + "raw data would leave it");
         if (!ClientLayers.Any(l => l is Conv2d or Linear))
-            throw new ModelDefinitionException($"the hospital's layers before the cut ({string.Join(", ", ClientLayers.Select(l => l.Spec))}) mix no inputs (no conv2d or linear): its data would leave the hospital unchanged; move the cut after a layer with weights");
+            throw new ModelDefinitionException($"the hospital's layers before the cut ({string.Join(", ", ClientLayers.Select(l => l.Spec))}) mix no inputs "
+                + $"(no conv2d or linear): its data would leave the hospital unchanged; move the cut after a layer with weights");
         if (ServerLayers.Count == 0) throw new ModelDefinitionException("the cut is after the last layer: the cloud must hold at least one layer");
         var shape = input;
         long[] cut = [];
-        var all = ClientLayers.Select(l => (Layer: l, Part: "hospital")).Concat(ServerLayers.Select(l => (Layer: l, Part: "cloud"))).Concat(TailLayers.Select(l => (Layer: l, Part: "tail")));
+        var all = ClientLayers.Select(l => (Layer: l, Part: "hospital")).Concat(ServerLayers.Select(l => (Layer: l, Part: "cloud")))
+            .Concat(TailLayers.Select(l => (Layer: l, Part: "tail")));
         var i = 0;
         foreach (var (layer, part) in all)
         {
             if (!layer.TryOutputShape(shape, out var next, out var why))
-                throw new ModelDefinitionException($"layer {i} '{layer.Spec}' ({part}) does not fit: {why}; {origin}, [{string.Join(",", shape)}] reaches this layer");
+                throw new ModelDefinitionException($"layer {i} '{layer.Spec}' ({part}) does not fit: {why}; {origin}, [{string.Join(",", shape)}] reaches "
+                    + $"this layer");
             shape = next;
             if (++i == ClientLayers.Count) cut = shape;
         }
         if (shape is not [1])
-            throw new ModelDefinitionException($"the network ends in shape [{string.Join(",", shape)}] per sample; a {Task} task needs one output ([1]): end with linear out=1{(Task == TaskKind.Classification ? " and sigmoid" : "")}");
+            throw new ModelDefinitionException($"the network ends in shape [{string.Join(",", shape)}] per sample; a {Task} task needs one output ([1]): end "
+                + $"with linear out=1{(Task == TaskKind.Classification ? " and sigmoid" : "")}");
         var last = (TailLayers.Count > 0 ? TailLayers : ServerLayers)[^1];
         switch (Task)
         {
             case TaskKind.Classification when Loss != LossKind.BinaryCrossEntropy:
                 throw new ModelDefinitionException($"loss {Loss} does not fit a Classification task: use BinaryCrossEntropy (on a sigmoid output)");
             case TaskKind.Classification when last is not Sigmoid:
-                throw new ModelDefinitionException($"a Classification task with BinaryCrossEntropy needs probabilities: the last layer is '{last.Spec}', end with sigmoid");
+                throw new ModelDefinitionException($"a Classification task with BinaryCrossEntropy needs probabilities: the last layer is '{last.Spec}', end "
+                    + $"with sigmoid");
             case TaskKind.Regression when Loss != LossKind.MeanSquaredError:
                 throw new ModelDefinitionException($"loss {Loss} does not fit a Regression task: use MeanSquaredError");
         }
@@ -97,7 +106,8 @@ public sealed record ModelDefinition(
         if (inputShape.SequenceEqual(InputShape)) return this;
         if (!IsTabular || inputShape.Count != 1 || inputShape[0] is < 1 or > MaxTabularWidth || ClientLayers.Count == 0 || ClientLayers[0] is not Linear first)
         {
-            throw new ArgumentException($"model '{Name}' takes input [{string.Join(",", InputShape)}]; only a tabular model's width can change (to 1..{MaxTabularWidth}), not to [{string.Join(",", inputShape)}]", nameof(inputShape));
+            throw new ArgumentException($"model '{Name}' takes input [{string.Join(",", InputShape)}]; only a tabular model's width can change (to "
+                + $"1..{MaxTabularWidth}), not to [{string.Join(",", inputShape)}]", nameof(inputShape));
         }
         return this with { InputShape = [inputShape[0]], ClientLayers = [first with { In = (int)inputShape[0] }, .. ClientLayers.Skip(1)] };
     }

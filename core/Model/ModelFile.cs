@@ -1,5 +1,5 @@
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SplitFunctions.Core.Model;
 
 namespace SplitFunctions.Core.Model;
@@ -56,10 +56,13 @@ public static class ModelFile
         if (document is null) throw new ModelDefinitionException($"model file {source} is empty (JSON null)");
         if (document.Version != CurrentVersion)
             throw new ModelDefinitionException($"model file {source} has format version {document.Version}; this build reads version {CurrentVersion}");
-        if (string.IsNullOrWhiteSpace(document.Name) || document.Name.Length > 64 || !document.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        if (string.IsNullOrWhiteSpace(document.Name) || document.Name.Length > 64
+            || !document.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             throw new ModelDefinitionException($"model file {source}: name '{document.Name}' must be 1-64 letters, digits, '-', '_' or '.'");
-        var model = new ModelDefinition(document.Name, document.Description ?? "", document.Task, document.InputShape, document.Layers.Client, document.Layers.Server,
-            document.Loss, document.BatchSize, document.Epochs, document.Optimizer) { TailLayers = document.Layers.Tail };
+        var model = new ModelDefinition(document.Name, document.Description ?? "", document.Task, document.InputShape, document.Layers.Client,
+            document.Layers.Server,
+            document.Loss, document.BatchSize, document.Epochs, document.Optimizer)
+        { TailLayers = document.Layers.Tail };
         try
         {
             model.Validate();
@@ -77,8 +80,15 @@ public static class ModelFile
         ArgumentNullException.ThrowIfNull(model);
         return JsonSerializer.SerializeToUtf8Bytes(new Document
         {
-            Name = model.Name, Description = model.Description, Task = model.Task, InputShape = model.InputShape, Layers = model.Layers,
-            Loss = model.Loss, Optimizer = model.Optimizer, BatchSize = model.BatchSize, Epochs = model.Epochs,
+            Name = model.Name,
+            Description = model.Description,
+            Task = model.Task,
+            InputShape = model.InputShape,
+            Layers = model.Layers,
+            Loss = model.Loss,
+            Optimizer = model.Optimizer,
+            BatchSize = model.BatchSize,
+            Epochs = model.Epochs,
         }, Options);
     }
 

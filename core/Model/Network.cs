@@ -1,8 +1,8 @@
 using System.Collections;
 using System.Runtime.InteropServices;
 using SplitFunctions.Core.Model;
-using TorchSharp.PyBridge;
 using TorchSharp;
+using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace SplitFunctions.Core.Model;
@@ -93,7 +93,8 @@ public sealed class Network : IDisposable
             }
             catch (Exception e) when (e is ExternalException or ArgumentException)
             {
-                throw new TensorShapeException($"layer {i} '{layers[i].Spec}' cannot take input of shape [{TensorData.Format(x.shape)}]: {e.Message.Split('\n')[0]}");
+                throw new TensorShapeException($"layer {i} '{layers[i].Spec}' cannot take input of shape [{TensorData.Format(x.shape)}]: "
+                    + $"{e.Message.Split('\n')[0]}");
             }
             finally
             {
@@ -133,7 +134,8 @@ public sealed class Network : IDisposable
     public Tensor GetState(string name)
     {
         var state = Module.state_dict();
-        if (!state.TryGetValue(name, out var value)) throw new StateMismatchException($"the network has no state entry '{name}' (it has {string.Join(", ", state.Keys)})");
+        if (!state.TryGetValue(name, out var value)) throw new StateMismatchException($"the network has no state entry '{name}' (it has "
+            + $"{string.Join(", ", state.Keys)})");
         using var scope = NewDisposeScope();
         return value.detach().cpu().clone().MoveToOuterDisposeScope();
     }
@@ -143,9 +145,11 @@ public sealed class Network : IDisposable
     {
         ArgumentNullException.ThrowIfNull(value);
         var state = Module.state_dict();
-        if (!state.TryGetValue(name, out var target)) throw new StateMismatchException($"the network has no state entry '{name}' (it has {string.Join(", ", state.Keys)})");
+        if (!state.TryGetValue(name, out var target)) throw new StateMismatchException($"the network has no state entry '{name}' (it has "
+            + $"{string.Join(", ", state.Keys)})");
         if (!target.shape.SequenceEqual(value.shape))
-            throw new TensorShapeException($"state entry '{name}' has shape [{TensorData.Format(target.shape)}]; the value has [{TensorData.Format(value.shape)}]");
+            throw new TensorShapeException($"state entry '{name}' has shape [{TensorData.Format(target.shape)}]; the value has "
+                + $"[{TensorData.Format(value.shape)}]");
         using var noGrad = no_grad();
         target.copy_(value);
     }
@@ -185,7 +189,8 @@ public sealed class Network : IDisposable
             throw new StateMismatchException($"weights of a different architecture: {string.Join("; ", problems)}");
         var wrongType = loaded.Where(l => l.Value.dtype != expected[l.Key].dtype).Select(l => $"{l.Key} is {l.Value.dtype}").ToList();
         if (wrongType.Count > 0)
-            throw new StateMismatchException($"weights of a different architecture: element type differs ({string.Join(", ", wrongType)}; expected {expected.First().Value.dtype})");
+            throw new StateMismatchException($"weights of a different architecture: element type differs ({string.Join(", ", wrongType)}; expected "
+                + $"{expected.First().Value.dtype})");
         using var noGrad = no_grad();
         foreach (var (name, target) in expected) target.copy_(loaded[name]);
     }
@@ -206,7 +211,8 @@ public sealed class Network : IDisposable
         foreach (DictionaryEntry entry in table)
         {
             if (entry.Key is not string key || entry.Value is not Tensor tensor)
-                throw new CorruptStateException($"weights are not a PyTorch state dict: entry '{entry.Key}' is {entry.Value?.GetType().Name ?? "null"}, not a tensor");
+                throw new CorruptStateException($"weights are not a PyTorch state dict: entry '{entry.Key}' is {entry.Value?.GetType().Name ?? "null"}, not a "
+                    + $"tensor");
             state[key] = tensor;
         }
         return state;

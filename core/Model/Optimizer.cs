@@ -1,6 +1,6 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.PyBridge;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SplitFunctions.Core.Model;
@@ -149,7 +149,8 @@ public sealed class Optimizer : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new CorruptStateException($"optimizer state ({state.Length} bytes) is not a readable PyTorch optimizer state dict for this network: {e.Message.Split('\n')[0]}", e);
+            throw new CorruptStateException($"optimizer state ({state.Length} bytes) is not a readable PyTorch optimizer state dict for this network: "
+                + $"{e.Message.Split('\n')[0]}", e);
         }
     }
 

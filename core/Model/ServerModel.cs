@@ -37,7 +37,9 @@ public sealed class ServerModel : IDisposable
         Device = device;
     }
 
-    /// <summary>The server part of <paramref name="definition"/> after a cut of <paramref name="cutShape"/>, its weights from <paramref name="seed"/>.</summary>
+    /// <summary>
+    /// The server part of <paramref name="definition"/> after a cut of <paramref name="cutShape"/>, its weights from <paramref name="seed"/>.
+    /// </summary>
     public ServerModel(ModelDefinition definition, ReadOnlySpan<long> cutShape, ulong seed, OptimizerSettings optimizer, torch.Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
@@ -156,7 +158,8 @@ public sealed class ServerModel : IDisposable
         }
         await foreach (var (window, order) in windows.WithCancellation(ct).ConfigureAwait(false))
         {
-            if (window.SampleSize != sampleSize) throw new InvalidDataException($"a feature chunk holds samples of {window.SampleSize} values; the server layers take {sampleSize}");
+            if (window.SampleSize != sampleSize) throw new InvalidDataException($"a feature chunk holds samples of {window.SampleSize} values; the server "
+                + $"layers take {sampleSize}");
             foreach (var i in order)
             {
                 window.Features.AsSpan(i * sampleSize, sampleSize).CopyTo(features.AsSpan(filled * sampleSize, sampleSize));

@@ -42,7 +42,8 @@ public static class TensorData
     {
         ArgumentNullException.ThrowIfNull(tensor);
         if (tensor.numel() != destination.Length)
-            throw new TensorShapeException($"tensor of shape [{Format(tensor.shape)}] needs {tensor.numel() * 4} bytes; the destination has {destination.Length * 4L}");
+            throw new TensorShapeException($"tensor of shape [{Format(tensor.shape)}] needs {tensor.numel() * 4} bytes; the destination has "
+                + $"{destination.Length * 4L}");
         using var scope = NewDisposeScope();
         var cpu = tensor.detach().to(ScalarType.Float32).cpu().contiguous();
         MemoryMarshal.Cast<byte, float>(cpu.bytes).CopyTo(destination);

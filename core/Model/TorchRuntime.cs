@@ -46,7 +46,8 @@ public static class TorchRuntime
         }
         var bridge = Path.Combine(folder, "libLibTorchSharp.so");
         if (!File.Exists(bridge))
-            throw new DeviceException($"{LibTorchPathVariable} is '{folder}', but it holds no libLibTorchSharp.so; copy TorchSharp's native library beside the CUDA libtorch there, or unset the variable to run on CPU");
+            throw new DeviceException($"{LibTorchPathVariable} is '{folder}', but it holds no libLibTorchSharp.so; copy TorchSharp's native library beside "
+                + $"the CUDA libtorch there, or unset the variable to run on CPU");
         try
         {
             foreach (var name in LibTorchLibraries)
@@ -131,7 +132,8 @@ public static class TorchRuntime
                 throw new ArgumentException($"unknown device '{name}': use auto, cpu, cuda or cuda:N");
             var count = CudaDeviceCount;
             if (count == 0)
-                throw new DeviceException($"device '{text}' was requested but no CUDA device is usable (libtorch from {LibTorchSource} has no CUDA, or no GPU is visible); use 'auto' or 'cpu', or set {LibTorchPathVariable} to a CUDA libtorch 2.10");
+                throw new DeviceException($"device '{text}' was requested but no CUDA device is usable (libtorch from {LibTorchSource} has no CUDA, or no GPU "
+                    + $"is visible); use 'auto' or 'cpu', or set {LibTorchPathVariable} to a CUDA libtorch 2.10");
             if (index >= count)
                 throw new DeviceException($"device '{text}' was requested but only {count} CUDA device(s) exist (cuda:0..cuda:{count - 1})");
             return new torch.Device(DeviceType.CUDA, index);

@@ -17,7 +17,8 @@ public static class UShapedSplit
         {
             if (model.ServerLayers[i] is Linear) return i;
         }
-        throw new InvalidNetworkSpecException($"model '{model.Name}' has no linear layer after its first server layer to keep at the hospital as a U-shaped tail");
+        throw new InvalidNetworkSpecException($"model '{model.Name}' has no linear layer after its first server layer to keep at the hospital as a U-shaped "
+            + $"tail");
     }
 
     /// <summary>The server's layers in U-shaped mode.</summary>

@@ -65,7 +65,8 @@ public sealed class ConsortiumSecret
         }
         if (lines.Length < 2 || lines[0].Trim() != FileHeader)
         {
-            throw new ConsortiumSecretException($"{path} is not a consortium secret file (it must start with '{FileHeader}'); create one with `splitfn-agent init --new-consortium-secret` at one hospital and copy it to the others");
+            throw new ConsortiumSecretException($"{path} is not a consortium secret file (it must start with '{FileHeader}'); create one with `splitfn-agent "
+                + $"init --new-consortium-secret` at one hospital and copy it to the others");
         }
         byte[] bytes;
         try

@@ -13,7 +13,10 @@ namespace SplitFunctions.Core.Privacy;
 /// </summary>
 public static class OutputGradientDefence
 {
-    /// <summary>Perturbs <paramref name="gradients"/> ([batch, width] row-major) in place; <paramref name="labels"/> are the batch's targets (they never leave the hospital).</summary>
+    /// <summary>
+    /// Perturbs <paramref name="gradients"/> ([batch, width] row-major) in place; <paramref name="labels"/> are the batch's targets (they never leave the
+    /// hospital).
+    /// </summary>
     public static void Apply(Span<float> gradients, ReadOnlySpan<float> labels, int batch, GradientDefence defence)
     {
         ArgumentNullException.ThrowIfNull(defence);

@@ -7,7 +7,8 @@ namespace SplitFunctions.Core.Runs;
 /// What an agent publishes about itself at `h-&lt;hospital&gt;/progress/&lt;run&gt;.json` after each epoch, for the operator's
 /// `run status`: epochs done, the mean train loss and the validation score computed at the hospital. Aggregates only.
 /// </summary>
-public sealed record HospitalProgress(string HospitalId, string RunId, int EpochsDone, double? MeanTrainLoss, string? ValidationMetric, double? ValidationValue, long NextSequence, DateTimeOffset UpdatedAt)
+public sealed record HospitalProgress(string HospitalId, string RunId, int EpochsDone, double? MeanTrainLoss, string? ValidationMetric,
+    double? ValidationValue, long NextSequence, DateTimeOffset UpdatedAt)
 {
     public static string Blob(string runId) => $"progress/{runId}.json";
 
@@ -25,5 +26,6 @@ public sealed record HospitalProgress(string HospitalId, string RunId, int Epoch
         }
     }
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private static readonly JsonSerializerOptions Json =
+        new(JsonSerializerDefaults.Web) { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 }

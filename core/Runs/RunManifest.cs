@@ -1,5 +1,5 @@
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -25,13 +25,18 @@ public enum TrainingMode
 /// <summary>Privacy settings applied at the hospital (docs/privacy.md).</summary>
 public sealed record PrivacySettings
 {
-    /// <summary>Standard deviation of Gaussian noise (cryptographically secure, fresh per value) added to the activations before upload; 0 turns it off.</summary>
+    /// <summary>
+    /// Standard deviation of Gaussian noise (cryptographically secure, fresh per value) added to the activations before upload; 0 turns it off.
+    /// </summary>
     public double NoiseSigma { get; init; }
 
     /// <summary>NoPeek weight: the client layer also minimises alpha * DCor(input, activations) (vanilla mode); 0 turns it off.</summary>
     public double NoPeekAlpha { get; init; }
 
-    /// <summary>Hex HMAC-SHA256 commitment to the consortium secret the hospitals hold (ConsortiumSecret.Commitment); null: no secret, initial client weights from <see cref="RunManifest.Seed"/>.</summary>
+    /// <summary>
+    /// Hex HMAC-SHA256 commitment to the consortium secret the hospitals hold (ConsortiumSecret.Commitment); null: no secret, initial client weights from <see
+    /// cref="RunManifest.Seed"/>.
+    /// </summary>
     public string? ConsortiumCommitment { get; init; }
 }
 
@@ -164,7 +169,8 @@ public sealed record RunManifest
         try
         {
             using var document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = Options.MaxDepth });
-            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("v", out var v) && v.TryGetInt32(out var number)) version = number;
+            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("v", out var v)
+                && v.TryGetInt32(out var number)) version = number;
         }
         catch (JsonException)
         {
@@ -180,11 +186,14 @@ public sealed record RunManifest
     public void Validate()
     {
         if (Version != CurrentVersion) throw VersionNotSupported(Version);
-        if (!StorageNames.IsValidRunId(RunId)) throw new RunManifestException($"runId '{RunId}' is invalid: use 1-63 lowercase letters, digits and single hyphens");
+        if (!StorageNames.IsValidRunId(RunId)) throw new RunManifestException($"runId '{RunId}' is invalid: use 1-63 lowercase letters, digits and single "
+            + $"hyphens");
         if (string.IsNullOrWhiteSpace(Model) || Model.Length > 64) throw new RunManifestException("model must name the network (1-64 characters)");
-        if (InputShape is null || InputShape.Length == 0) throw new RunManifestException("inputShape is missing: write the network's per-sample input, e.g. [1,28,28] or [7]");
+        if (InputShape is null || InputShape.Length == 0) throw new RunManifestException("inputShape is missing: write the network's per-sample input, e.g. "
+            + "[1,28,28] or [7]");
         if (Layers is null) throw new RunManifestException("layers is missing: write the network's layers with the cut marked");
-        if (Layers.Tail.Count > 0) throw new RunManifestException("layers marks a tail (a U-shaped split); this build trains the two-part split only: remove the \"tail\" marker");
+        if (Layers.Tail.Count > 0) throw new RunManifestException("layers marks a tail (a U-shaped split); this build trains the two-part split only: remove "
+            + "the \"tail\" marker");
         if (BatchSize is < 1 or > 65536) throw new RunManifestException($"batchSize {BatchSize} is out of range 1..65536");
         if (Epochs is < 1 or > 100000) throw new RunManifestException($"epochs {Epochs} is out of range 1..100000");
         if (!TensorFrame.IsWireType(FeatureType))
@@ -206,14 +215,16 @@ public sealed record RunManifest
         if (Hospitals is null || Hospitals.Count == 0) throw new RunManifestException("hospitals is empty: list at least one hospital id");
         foreach (var hospital in Hospitals)
         {
-            if (!StorageNames.IsValidHospitalId(hospital)) throw new RunManifestException($"hospital id '{hospital}' is invalid: use 1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single hyphens");
+            if (!StorageNames.IsValidHospitalId(hospital)) throw new RunManifestException($"hospital id '{hospital}' is invalid: use "
+                + $"1-{StorageNames.MaxHospitalIdLength} lowercase letters, digits and single hyphens");
         }
         if (Hospitals.Distinct(StringComparer.Ordinal).Count() != Hospitals.Count) throw new RunManifestException("hospitals lists the same id twice");
         if (Privacy is null || !double.IsFinite(Privacy.NoiseSigma) || Privacy.NoiseSigma < 0)
         {
             throw new RunManifestException("privacy.noiseSigma must be a finite number >= 0");
         }
-        if (!double.IsFinite(Privacy.NoPeekAlpha) || Privacy.NoPeekAlpha < 0) throw new RunManifestException("privacy.noPeekAlpha must be a finite number >= 0");
+        if (!double.IsFinite(Privacy.NoPeekAlpha) || Privacy.NoPeekAlpha < 0) throw new RunManifestException("privacy.noPeekAlpha must be a finite number >= "
+            + "0");
         if (Privacy.ConsortiumCommitment is { } commitment && (commitment.Length != 64 || !commitment.All(char.IsAsciiHexDigitLower)))
         {
             throw new RunManifestException("privacy.consortiumCommitment must be 64 lowercase hex digits (the commitment `splitfn-agent init` prints)");
@@ -226,7 +237,8 @@ public sealed record RunManifest
         }
         if (CutShape is null || !CutShape.SequenceEqual(cut))
         {
-            throw new RunManifestException($"cutShape [{string.Join(",", CutShape ?? [])}] does not match network '{Model}', whose client part outputs [{string.Join(",", cut)}]");
+            throw new RunManifestException($"cutShape [{string.Join(",", CutShape ?? [])}] does not match network '{Model}', whose client part outputs "
+                + $"[{string.Join(",", cut)}]");
         }
     }
 

@@ -12,7 +12,8 @@ public sealed record EpochRecord(int Epoch, double Loss, int Samples, double Sec
 public sealed record BatchRecord(string Hospital, long Sequence, double Loss, int Samples);
 
 /// <summary>One durable fact in the run's journal: a message whose effect is applied (written before the message is deleted).</summary>
-public sealed record JournalEntry(long Step, string Kind, string Hospital, long Sequence, string? Blob, long Length, string? Sha256, string KeyId, int? ChunkCount);
+public sealed record JournalEntry(long Step, string Kind, string Hospital, long Sequence, string? Blob, long Length, string? Sha256, string KeyId,
+    int? ChunkCount);
 
 /// <summary>The pointer to a run's newest checkpoint (<see cref="RunLayout.LatestCheckpoint"/>).</summary>
 public sealed record LatestCheckpoint(long Number, long Step, DateTimeOffset WrittenAt);

@@ -17,10 +17,13 @@ public sealed record UShapedSettings
     /// <summary>Throws <see cref="RunManifestException"/> naming the field.</summary>
     public void Validate()
     {
-        if (SecondLegTimeoutSeconds is < 1 or > 86400) throw new RunManifestException($"uShaped.secondLegTimeoutSeconds {SecondLegTimeoutSeconds} is out of range 1..86400");
+        if (SecondLegTimeoutSeconds is < 1 or > 86400) throw new RunManifestException($"uShaped.secondLegTimeoutSeconds {SecondLegTimeoutSeconds} is out of "
+            + $"range 1..86400");
         if (Defence is null) throw new RunManifestException("uShaped.defence is null: leave it out for no defence");
-        if (!double.IsFinite(Defence.NoiseMultiplier) || Defence.NoiseMultiplier < 0) throw new RunManifestException("uShaped.defence.noiseMultiplier must be a finite number >= 0");
-        if (!double.IsFinite(Defence.DirectionNoise) || Defence.DirectionNoise < 0) throw new RunManifestException("uShaped.defence.directionNoise must be a finite number >= 0");
+        if (!double.IsFinite(Defence.NoiseMultiplier) || Defence.NoiseMultiplier < 0) throw new RunManifestException("uShaped.defence.noiseMultiplier must be "
+            + "a finite number >= 0");
+        if (!double.IsFinite(Defence.DirectionNoise) || Defence.DirectionNoise < 0) throw new RunManifestException("uShaped.defence.directionNoise must be a "
+            + "finite number >= 0");
     }
 }
 

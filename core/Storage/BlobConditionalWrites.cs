@@ -1,11 +1,13 @@
-using Azure.Storage.Blobs.Models;
-using Azure.Storage.Blobs;
 using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
 
-/// <summary>Create-only and replace writes, spelled out once: the SDK's UploadAsync neither replaces (overwrite: false) nor creates exclusively by default.</summary>
+/// <summary>
+/// Create-only and replace writes, spelled out once: the SDK's UploadAsync neither replaces (overwrite: false) nor creates exclusively by default.
+/// </summary>
 public static class BlobConditionalWrites
 {
     private static readonly BlobRequestConditions OnlyIfAbsent = new() { IfNoneMatch = ETag.All };

@@ -1,7 +1,7 @@
+using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using Azure.Storage.Sas;
-using Azure;
 using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.Core.Storage;
@@ -65,7 +65,8 @@ public sealed class HospitalAccess(StorageConnection connection)
             new Azure.Storage.Blobs.Models.BlobSignedIdentifier
             {
                 Id = AccessPolicyId,
-                AccessPolicy = new Azure.Storage.Blobs.Models.BlobAccessPolicy { PolicyStartsOn = startsOn, PolicyExpiresOn = expiresOn, Permissions = "racwdl" },
+                AccessPolicy = new Azure.Storage.Blobs.Models.BlobAccessPolicy { PolicyStartsOn = startsOn, PolicyExpiresOn = expiresOn,
+                    Permissions = "racwdl" },
             },
         ], cancellationToken: cancellationToken).ConfigureAwait(false);
         await replies.SetAccessPolicyAsync(
@@ -77,9 +78,20 @@ public sealed class HospitalAccess(StorageConnection connection)
             },
         ], cancellationToken).ConfigureAwait(false);
         var featuresUri = connection.GetQueueClient(StorageNames.FeaturesQueue).Uri;
-        var containerSas = new BlobSasBuilder { BlobContainerName = container.Name, Resource = "c", Identifier = AccessPolicyId, Protocol = Protocol(container.Uri) };
+        var containerSas = new BlobSasBuilder
+        {
+            BlobContainerName = container.Name,
+            Resource = "c",
+            Identifier = AccessPolicyId,
+            Protocol = Protocol(container.Uri)
+        };
         var repliesSas = new QueueSasBuilder { QueueName = replies.Name, Identifier = AccessPolicyId, Protocol = Protocol(replies.Uri) };
-        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn) { QueueName = StorageNames.FeaturesQueue, StartsOn = startsOn, Protocol = Protocol(featuresUri) };
+        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn)
+        {
+            QueueName = StorageNames.FeaturesQueue,
+            StartsOn = startsOn,
+            Protocol = Protocol(featuresUri)
+        };
         return new HospitalCredentials(hospitalId,
             container.Uri, containerSas.ToSasQueryParameters(key).ToString(),
             replies.Uri, repliesSas.ToSasQueryParameters(key).ToString(),
@@ -111,9 +123,20 @@ public sealed class HospitalAccess(StorageConnection connection)
         var repliesUri = queues.GetQueueClient(replies).Uri;
         var featuresUri = queues.GetQueueClient(StorageNames.FeaturesQueue).Uri;
 
-        var containerSas = new BlobSasBuilder(ContainerPermissions, expiresOn) { BlobContainerName = container, Resource = "c", StartsOn = startsOn, Protocol = Protocol(containerUri) };
+        var containerSas = new BlobSasBuilder(ContainerPermissions, expiresOn)
+        {
+            BlobContainerName = container,
+            Resource = "c",
+            StartsOn = startsOn,
+            Protocol = Protocol(containerUri)
+        };
         var repliesSas = new QueueSasBuilder(RepliesPermissions, expiresOn) { QueueName = replies, StartsOn = startsOn, Protocol = Protocol(repliesUri) };
-        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn) { QueueName = StorageNames.FeaturesQueue, StartsOn = startsOn, Protocol = Protocol(featuresUri) };
+        var featuresSas = new QueueSasBuilder(FeaturesPermissions, expiresOn)
+        {
+            QueueName = StorageNames.FeaturesQueue,
+            StartsOn = startsOn,
+            Protocol = Protocol(featuresUri)
+        };
 
         if (connection.SharedKey is { } key)
         {
@@ -125,7 +148,8 @@ public sealed class HospitalAccess(StorageConnection connection)
         }
         if (connection.TokenCredential is not null)
         {
-            // No account key with Entra ID: sign with user delegation keys (the identity needs the right to get user delegation keys, e.g. 'Storage Blob Delegator').
+            // No account key with Entra ID: sign with user delegation keys (the identity needs the right to get user
+            // delegation keys, e.g. 'Storage Blob Delegator').
             var blobKey = (await blobs.GetUserDelegationKeyAsync(startsOn, expiresOn, cancellationToken).ConfigureAwait(false)).Value;
             var queueKey = (await queues.GetUserDelegationKeyAsync(startsOn, expiresOn, cancellationToken).ConfigureAwait(false)).Value;
             return new HospitalCredentials(hospitalId,
@@ -135,7 +159,8 @@ public sealed class HospitalAccess(StorageConnection connection)
                 expiresOn);
         }
         throw new StorageSettingsException(StorageConnection.DefaultSettingName,
-            "A SAS-based connection cannot mint SAS tokens for hospitals: use the account key or a Microsoft Entra identity with the right to get user delegation keys (e.g. 'Storage Blob Delegator').");
+            "A SAS-based connection cannot mint SAS tokens for hospitals: use the account key or a Microsoft Entra identity with the right to get user "
+                + "delegation keys (e.g. 'Storage Blob Delegator').");
     }
 
     // HTTPS only in Azure; Azurite listens on plain HTTP.

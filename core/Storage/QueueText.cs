@@ -18,7 +18,8 @@ public static class QueueText
         var buffer = new byte[wire.Length * 3 / 4 + 3];
         if (!Convert.TryFromBase64String(wire, buffer, out var written))
         {
-            reason = $"the message is not Base64 (the `features` queue carries Base64 of UTF-8 JSON, host.json messageEncoding 'base64'); it starts '{Preview(wire)}'";
+            reason = $"the message is not Base64 (the `features` queue carries Base64 of UTF-8 JSON, host.json messageEncoding 'base64'); it starts "
+                + $"'{Preview(wire)}'";
             return null;
         }
         try

@@ -41,7 +41,9 @@ public static class StorageClientDefaults
         return options;
     }
 
-    /// <summary>Queue client options: pinned version, Base64 message text (what the Functions queue trigger expects), retries per <paramref name="retries"/>.</summary>
+    /// <summary>
+    /// Queue client options: pinned version, Base64 message text (what the Functions queue trigger expects), retries per <paramref name="retries"/>.
+    /// </summary>
     public static QueueClientOptions Queue(StorageRetries retries = StorageRetries.Pipeline)
     {
         var options = new QueueClientOptions(QueueServiceVersion) { MessageEncoding = QueueMessageEncoding.Base64 };

@@ -1,9 +1,9 @@
+using Azure;
 using Azure.Core;
 using Azure.Identity;
+using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
-using Azure.Storage;
-using Azure;
 using Microsoft.Extensions.Configuration;
 using SplitFunctions.Core.Contract;
 
@@ -69,7 +69,8 @@ public sealed class StorageConnection
 
         if (parts.TryGetValue("UseDevelopmentStorage", out var dev) && bool.TryParse(dev, out var useDev) && useDev)
         {
-            var proxy = parts.TryGetValue("DevelopmentStorageProxyUri", out var p) ? Endpoint(settingName, "DevelopmentStorageProxyUri", p) : new Uri("http://127.0.0.1");
+            var proxy = parts.TryGetValue("DevelopmentStorageProxyUri", out var p) ? Endpoint(settingName, "DevelopmentStorageProxyUri", p)
+                : new Uri("http://127.0.0.1");
             return new StorageConnection(DevelopmentAccountName,
                 new Uri($"{proxy.Scheme}://{proxy.Host}:10000/{DevelopmentAccountName}"),
                 new Uri($"{proxy.Scheme}://{proxy.Host}:10001/{DevelopmentAccountName}"),
@@ -89,13 +90,15 @@ public sealed class StorageConnection
         }
         if (blob is null || queue is null)
         {
-            throw Invalid(settingName, $"it names neither AccountName nor {(blob is null ? "BlobEndpoint" : "QueueEndpoint")} (both endpoints are needed without AccountName)");
+            throw Invalid(settingName, $"it names neither AccountName nor {(blob is null ? "BlobEndpoint" : "QueueEndpoint")} (both endpoints are needed "
+                + $"without AccountName)");
         }
         accountName ??= AccountNameFromUri(blob);
 
         if (parts.TryGetValue("AccountKey", out var key))
         {
-            if (key.Length == 0 || !IsBase64(key)) throw Invalid(settingName, "AccountKey is not a base64 account key: copy it again from the storage account's Access keys");
+            if (key.Length == 0 || !IsBase64(key)) throw Invalid(settingName, "AccountKey is not a base64 account key: copy it again from the storage "
+                + "account's Access keys");
             return new StorageConnection(accountName, blob, queue, new StorageSharedKeyCredential(accountName, key), null, null);
         }
         if (parts.TryGetValue("SharedAccessSignature", out var sas) && sas.Length > 0)
@@ -174,7 +177,8 @@ public sealed class StorageConnection
         else
         {
             throw new StorageSettingsException(settingName + "__credential",
-                $"'{settingName}__credential' is '{kind}': the only value Azure Functions knows is 'managedidentity' (or leave it unset for the default credential chain).");
+                $"'{settingName}__credential' is '{kind}': the only value Azure Functions knows is 'managedidentity' (or leave it unset for the default "
+                    + $"credential chain).");
         }
         return FromTokenCredential(accountName, credential, blobUri, queueUri);
     }
@@ -216,7 +220,8 @@ public sealed class StorageConnection
         if (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0) return uri;
         var what = part is null ? $"'{settingName}'" : $"{part} in '{settingName}'";
         throw new StorageSettingsException(settingName,
-            $"The storage setting {what} is not an endpoint URL ('{value}'): use https://<account>.<blob|queue>.core.windows.net (or http://127.0.0.1:<port>/devstoreaccount1 for Azurite).");
+            $"The storage setting {what} is not an endpoint URL ('{value}'): use https://<account>.<blob|queue>.core.windows.net (or "
+                + $"http://127.0.0.1:<port>/devstoreaccount1 for Azurite).");
     }
 
     private static bool IsBase64(string value)
@@ -227,7 +232,8 @@ public sealed class StorageConnection
 
     private static StorageSettingsException Invalid(string settingName, string why) =>
         new(settingName, $"The storage connection string in '{settingName}' is invalid: {why}. Expected 'UseDevelopmentStorage=true', " +
-            "'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net', or 'BlobEndpoint=...;QueueEndpoint=...;SharedAccessSignature=...'.");
+            "'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net', or "
+                + "'BlobEndpoint=...;QueueEndpoint=...;SharedAccessSignature=...'.");
 
     private static string Redact(string part) =>
         part.StartsWith("AccountKey", StringComparison.OrdinalIgnoreCase) || part.StartsWith("SharedAccessSignature", StringComparison.OrdinalIgnoreCase)

@@ -40,7 +40,8 @@ public static class StorageOutage
     /// failed attempt through <paramref name="report"/> (attempt, delay, cause). Returns how long storage stayed away.
     /// A non-transient failure is thrown: it is not an outage.
     /// </summary>
-    public static async Task<TimeSpan> WaitUntilReachableAsync(Func<CancellationToken, Task> probe, TimeSpan maxDelay, Action<int, TimeSpan, string> report, CancellationToken ct)
+    public static async Task<TimeSpan> WaitUntilReachableAsync(Func<CancellationToken, Task> probe, TimeSpan maxDelay, Action<int, TimeSpan, string> report,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(probe);
         ArgumentNullException.ThrowIfNull(report);

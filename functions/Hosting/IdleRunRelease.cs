@@ -44,6 +44,7 @@ internal sealed partial class IdleRunRelease(LeasedRuns runs, ILogger<IdleRunRel
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "checkpoint of idle runs postponed: storage unavailable ({Reason}); the journal holds every applied step")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "checkpoint of idle runs postponed: storage unavailable ({Reason}); the journal holds every applied "
+        + "step")]
     private static partial void LogPostponed(ILogger logger, string reason);
 }

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -18,7 +18,8 @@ namespace SplitFunctions.Functions.Hosting;
 /// (the hospital told, the message poisoned by the host), never a step, and never stalls other hospitals.
 /// </summary>
 public sealed partial class MessageRouter(
-    LeasedRuns runs, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation, HospitalReplies replies,
+    LeasedRuns runs, ServerFrameStore frames, VanillaSteps vanilla, UShapedSteps ushaped, TemporalChunks temporal, RemoteEvaluation evaluation,
+        HospitalReplies replies,
     ILogger<MessageRouter> logger) : IMessageProcessor
 {
     /// <summary>The router with its handlers, for callers without a container (tests, benchmarks).</summary>
@@ -27,8 +28,10 @@ public sealed partial class MessageRouter(
     {
         loggers ??= NullLoggerFactory.Instance;
         var replies = new HospitalReplies(frames, loggers.CreateLogger<HospitalReplies>());
-        var epochs = new TemporalEpochs(runs, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)), loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
-        return new MessageRouter(runs, frames, new VanillaSteps(runs, frames, replies, timeline), new UShapedSteps(runs, frames, replies), new TemporalChunks(runs, frames, replies, epochs),
+        var epochs = new TemporalEpochs(runs, new TemporalFeatureStream(frames, new DecryptedChunkCache(temporalCacheBytes)),
+            loggers.CreateLogger<TemporalEpochs>(), temporalWindowBytes);
+        return new MessageRouter(runs, frames, new VanillaSteps(runs, frames, replies, timeline), new UShapedSteps(runs, frames, replies),
+            new TemporalChunks(runs, frames, replies, epochs),
             new RemoteEvaluation(frames, replies), replies, loggers.CreateLogger<MessageRouter>());
     }
 
@@ -61,7 +64,8 @@ public sealed partial class MessageRouter(
         }
         if (message.ReplyQueue != StorageNames.RepliesQueue(message.HospitalId))
         {
-            return Done(await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s queue", cancellationToken).ConfigureAwait(false));
+            return Done(await replies.RejectAsync(message, $"replyQueue '{message.ReplyQueue}' is not hospital '{message.HospitalId}''s "
+                + $"queue", cancellationToken).ConfigureAwait(false));
         }
 
         while (true)
@@ -96,7 +100,8 @@ public sealed partial class MessageRouter(
         {
             if (!run.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
             {
-                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists {string.Join(", ", run.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
+                return Done(await replies.RejectAsync(message, $"hospital '{message.HospitalId}' is not part of run '{message.RunId}' (manifest lists "
+                    + $"{string.Join(", ", run.Manifest.Hospitals)})", cancellationToken).ConfigureAwait(false));
             }
             try
             {
@@ -200,7 +205,8 @@ public sealed partial class MessageRouter(
         }
         return MessageAuthentication.Verify(message, key)
             ? null
-            : $"the message's MAC does not verify under hospital '{message.HospitalId}''s key '{message.KeyId}': it was not sent by that hospital, or was altered on the way";
+            : $"the message's MAC does not verify under hospital '{message.HospitalId}''s key '{message.KeyId}': it was not sent by that hospital, or was "
+                + $"altered on the way";
     }
 
     /// <summary>Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for <see cref="ProcessAsync"/>.</summary>
@@ -217,7 +223,8 @@ public sealed partial class MessageRouter(
         }
         if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward)
         {
-            frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, cancellationToken);
+            frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId,
+                cancellationToken);
         }
     }
 

@@ -1,6 +1,6 @@
-using Azure.Storage.Queues.Models;
-using Azure.Storage.Queues;
 using Azure;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Contract;
@@ -36,7 +36,8 @@ public sealed record DrainOptions(TimeSpan VisibilityTimeout, int MaxDequeueCoun
 /// handled only after the current message is finished, so deletion still follows durability message by message.
 /// </summary>
 public sealed partial class QueueDrainService(
-    StorageConnection storage, IMessageProcessor processor, PoisonQueue poison, DrainOptions options, IHostApplicationLifetime lifetime, ILogger<QueueDrainService> logger)
+    StorageConnection storage, IMessageProcessor processor, PoisonQueue poison, DrainOptions options, IHostApplicationLifetime lifetime,
+        ILogger<QueueDrainService> logger)
     : BackgroundService
 {
     // Raw: anyone with add rights may put anything on `features`; the text is decoded here (QueueText), so a message that
@@ -54,7 +55,8 @@ public sealed partial class QueueDrainService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await RideOutAsync("create the features queue", ct => features.CreateIfNotExistsAsync(cancellationToken: ct), stoppingToken).ConfigureAwait(false);
-        LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds, options.Prefetch ? "on" : "off", options.OverlapCommits ? "on" : "off");
+        LogStarted(logger, features.Name, options.MaxDequeueCount, (int)options.VisibilityTimeout.TotalSeconds, options.Prefetch ? "on" : "off",
+            options.OverlapCommits ? "on" : "off");
         // The first look after an empty receive comes after 20 ms, or sooner when MaxPollDelay is shorter.
         var firstDelay = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, options.MaxPollDelay.Ticks));
         var delay = firstDelay;
@@ -194,7 +196,8 @@ public sealed partial class QueueDrainService(
             {
                 var message = received[0];
                 var keeper = new VisibilityKeeper(features, message, options.VisibilityTimeout);
-                if (message.DequeueCount <= options.MaxDequeueCount && QueueText.TryDecode(message.Body.ToString(), out _) is { } text) processor.Prefetch(text, stoppingToken);
+                if (message.DequeueCount <= options.MaxDequeueCount
+                    && QueueText.TryDecode(message.Body.ToString(), out _) is { } text) processor.Prefetch(text, stoppingToken);
                 return new Received(message, keeper);
             }
             if (wasHandled) return null;
@@ -229,7 +232,8 @@ public sealed partial class QueueDrainService(
             }
             // Only a process that stopped during the last attempts gets here: a failed last attempt is poisoned at once, below.
             await PoisonAsync(message, popReceipt,
-                $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); the server stopped during the last attempts (crash or kill): see the function's log", stoppingToken).ConfigureAwait(false);
+                $"delivered {message.DequeueCount} times (max {options.MaxDequeueCount}); the server stopped during the last attempts (crash or kill): see "
+                    + $"the function's log", stoppingToken).ConfigureAwait(false);
             return;
         }
         using var keepAlive = receivedAhead ?? new VisibilityKeeper(features, message, options.VisibilityTimeout);
@@ -273,7 +277,8 @@ public sealed partial class QueueDrainService(
                 try
                 {
                     await PoisonAsync(message, current,
-                        $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.MaxDequeueCount}): {e.GetType().Name}: {e.Message}", stoppingToken).ConfigureAwait(false);
+                        $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.MaxDequeueCount}): {e.GetType().Name}: "
+                            + $"{e.Message}", stoppingToken).ConfigureAwait(false);
                 }
                 catch (Exception poisonFailure) when (poisonFailure is RequestFailedException || StorageOutage.IsTransient(poisonFailure, stoppingToken))
                 {
@@ -286,7 +291,8 @@ public sealed partial class QueueDrainService(
         var receipt = await keepAlive.StopAsync().ConfigureAwait(false);
         if (receipt is null)
         {
-            LogFailed(logger, message.MessageId, message.DequeueCount, "VisibilityLost", "could not keep the message invisible; it will be redelivered and answered from the record");
+            LogFailed(logger, message.MessageId, message.DequeueCount, "VisibilityLost", "could not keep the message invisible; it will be redelivered and "
+                + "answered from the record");
             return;
         }
         LogHandled(logger, message.MessageId, message.DequeueCount, outcome.Kind, outcome.Detail);
@@ -300,7 +306,8 @@ public sealed partial class QueueDrainService(
                 break;
             case OutcomeKind.Deferred:
                 LogDeferred(logger, message.MessageId, outcome.Detail);
-                await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false); // unchanged wire text
+                // unchanged wire text
+                await features.SendMessageAsync(message.Body.ToString(), TimeSpan.FromSeconds(2), cancellationToken: stoppingToken).ConfigureAwait(false);
                 await features.DeleteMessageAsync(message.MessageId, receipt, stoppingToken).ConfigureAwait(false);
                 break;
             case OutcomeKind.Continue:
@@ -315,7 +322,8 @@ public sealed partial class QueueDrainService(
     {
         LogPoisoned(logger, message.MessageId, reason);
         var wire = message.Body.ToString();
-        await poison.PoisonAsync(message.MessageId, wire, QueueText.TryDecode(wire, out _) ?? wire, message.DequeueCount, reason, PoisonHosts.Drain, ct).ConfigureAwait(false);
+        await poison.PoisonAsync(message.MessageId, wire, QueueText.TryDecode(wire, out _) ?? wire, message.DequeueCount, reason, PoisonHosts.Drain, ct)
+            .ConfigureAwait(false);
         await features.DeleteMessageAsync(message.MessageId, popReceipt, ct).ConfigureAwait(false);
     }
 
@@ -356,7 +364,8 @@ public sealed partial class QueueDrainService(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "drain: pulling queue '{Queue}' (maxDequeueCount {Max}, visibility {Seconds} s, prefetch {Prefetch}, overlapped commits {Overlap})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "drain: pulling queue '{Queue}' (maxDequeueCount {Max}, visibility {Seconds} s, prefetch "
+        + "{Prefetch}, overlapped commits {Overlap})")]
     private static partial void LogStarted(ILogger logger, string queue, int max, int seconds, string prefetch, string overlap);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drain: queue empty, exiting (--exit-when-empty)")]

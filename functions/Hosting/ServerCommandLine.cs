@@ -32,7 +32,8 @@ public static class ServerCommandLine
             "SplitFunctions server: trains the server layers of split-learning runs from the 'features' queue. Without a command it is the " +
             "Azure Functions isolated worker, started by the Functions host. Settings: AzureWebJobsStorage (or its identity-based __accountName, " +
             "__credential, __clientId, __blobServiceUri, __queueServiceUri), SplitFunctions__KeyVaultUri or SplitFunctions__KeyDirectory, " +
-            "SplitFunctions__Device, __Threads, __CheckpointRetention, __MaxDequeueCount, __VisibilityTimeoutSeconds, __TemporalWindowMiB, __TemporalCacheMiB, __OverlapCommits. Exit codes: 0 stopped, " +
+            "SplitFunctions__Device, __Threads, __CheckpointRetention, __MaxDequeueCount, __VisibilityTimeoutSeconds, __TemporalWindowMiB, "
+                + "__TemporalCacheMiB, __OverlapCommits. Exit codes: 0 stopped, " +
             "1 failure, 2 bad arguments or settings.")
         {
             // The Functions host passes its own options (gRPC endpoint, worker id): they belong to the worker.
@@ -47,7 +48,8 @@ public static class ServerCommandLine
         {
             Description = "Stable id for run leases, so a restart takes its leases back at once (default: the replica or machine name).",
         };
-        var drain = new Command("drain", "Pull the 'features' queue directly (local runs on Azurite, Azure Container Apps jobs).") { exitWhenEmpty, instanceId };
+        var drain = new Command("drain", "Pull the 'features' queue directly (local runs on Azurite, Azure Container Apps "
+            + "jobs).") { exitWhenEmpty, instanceId };
         drain.SetAction((parse, ct) => RunAsync(() => DrainHost.RunAsync(parse.GetValue(exitWhenEmpty), parse.GetValue(instanceId), ct)));
         root.Subcommands.Add(drain);
         return root;
@@ -64,7 +66,8 @@ public static class ServerCommandLine
             return (int)ServerExitCode.Usage;
         }
         // The hosts handle SIGTERM/Ctrl-C themselves (checkpoint and release every run); no forced exit after two seconds.
-        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false })
+            .ConfigureAwait(false);
     }
 
     /// <summary>

@@ -36,7 +36,8 @@ public static class ServerComposition
         services.AddSingleton(sp => new ServerFrameStore(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<StorageConnection>().GetBlobContainerClient(StorageNames.RunsContainer),
             sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention));
-        services.AddSingleton(sp => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
+        services.AddSingleton(sp
+            => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
             instance.Id, sp.GetRequiredService<ILogger<LeasedRuns>>()));
         services.AddSingleton(sp => new PoisonQueue(sp.GetRequiredService<StorageConnection>()));
         services.AddSingleton<StepTimeline>();

@@ -70,7 +70,8 @@ public sealed class ServerOptionsValidation(IConfiguration configuration) : IVal
         }
         if (options.KeyVaultUri is null && string.IsNullOrWhiteSpace(options.KeyDirectory))
         {
-            failures.Add($"No hospital keys configured: set {FunctionSettings.KeyVaultUri} (Azure Key Vault) or {FunctionSettings.KeyDirectory} (a local key folder).");
+            failures.Add($"No hospital keys configured: set {FunctionSettings.KeyVaultUri} (Azure Key Vault) or {FunctionSettings.KeyDirectory} (a local key "
+                + $"folder).");
         }
         if (options.KeyVaultUri is { IsAbsoluteUri: false } or { Scheme: not "https" })
         {

@@ -1,6 +1,6 @@
-using Azure.Storage.Queues.Models;
-using Azure.Storage.Queues;
 using Azure;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 
@@ -44,7 +44,8 @@ internal sealed class VisibilityKeeper : IDisposable
             try
             {
                 await Task.Delay(every, stop.Token).ConfigureAwait(false);
-                var receipt = await queue.UpdateMessageAsync(message.MessageId, popReceipt!, visibilityTimeout: timeout, cancellationToken: stop.Token).ConfigureAwait(false);
+                var receipt = await queue.UpdateMessageAsync(message.MessageId, popReceipt!, visibilityTimeout: timeout, cancellationToken: stop.Token)
+                    .ConfigureAwait(false);
                 popReceipt = receipt.Value.PopReceipt;
             }
             catch (OperationCanceledException)

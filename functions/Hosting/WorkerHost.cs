@@ -4,7 +4,9 @@ using Microsoft.Extensions.Hosting;
 
 namespace SplitFunctions.Functions.Hosting;
 
-/// <summary>The Azure Functions isolated worker: the Functions host delivers `features` messages to <see cref="ProcessFeatures.ProcessFeaturesFunction"/>.</summary>
+/// <summary>
+/// The Azure Functions isolated worker: the Functions host delivers `features` messages to <see cref="ProcessFeatures.ProcessFeaturesFunction"/>.
+/// </summary>
 public static class WorkerHost
 {
     public static async Task RunAsync(string[] hostArguments, CancellationToken cancellationToken)

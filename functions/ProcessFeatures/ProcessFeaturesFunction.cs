@@ -3,9 +3,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
-
-using QueueMessage = Azure.Storage.Queues.Models.QueueMessage;
 using SplitFunctions.Functions.Hosting;
+using QueueMessage = Azure.Storage.Queues.Models.QueueMessage;
 
 namespace SplitFunctions.Functions.ProcessFeatures;
 
@@ -33,7 +32,8 @@ public sealed partial class ProcessFeaturesFunction(
     public static readonly TimeSpan LeasePoll = TimeSpan.FromSeconds(1);
 
     [Function(Name)]
-    public async Task RunAsync([QueueTrigger(StorageNames.FeaturesQueue, Connection = FunctionSettings.Storage)] QueueMessage message, CancellationToken cancellationToken)
+    public async Task RunAsync([QueueTrigger(StorageNames.FeaturesQueue, Connection = FunctionSettings.Storage)] QueueMessage message,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         try
@@ -49,7 +49,8 @@ public sealed partial class ProcessFeaturesFunction(
             else if (outcome.Kind == OutcomeKind.Rejected)
             {
                 LogRejected(logger, message.MessageId, outcome.Detail);
-                await poison.PoisonAsync(message.MessageId, QueueText.Encode(message.MessageText), message.MessageText, message.DequeueCount, outcome.Detail, PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);
+                await poison.PoisonAsync(message.MessageId, QueueText.Encode(message.MessageText), message.MessageText, message.DequeueCount, outcome.Detail,
+                    PoisonHosts.Worker, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -96,7 +97,8 @@ public sealed partial class ProcessFeaturesFunction(
 
     private async Task RecordLastFailureAsync(QueueMessage message, Exception failure, CancellationToken ct)
     {
-        var reason = $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.Value.MaxDequeueCount}): {failure.GetType().Name}: {failure.Message}";
+        var reason = $"delivery {message.DequeueCount} failed and was the last allowed (maxDequeueCount {options.Value.MaxDequeueCount}): "
+            + $"{failure.GetType().Name}: {failure.Message}";
         try
         {
             await poison.RecordAsync(message.MessageId, message.MessageText, message.DequeueCount, reason, PoisonHosts.Worker, ct).ConfigureAwait(false);

@@ -24,7 +24,8 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
     [GeneratedRegex(@"(?:\b[A-Za-z]:\\|(?<![\w:/.\-])/(?=[\w.\-]))[^\s'""`,;)]*")]
     private static partial Regex ServerPath();
 
-    public async Task SendAsync(FrameMessage message, ReplyKind kind, string? blob, long length, string? sha256, double? loss, string? reason, CancellationToken ct)
+    public async Task SendAsync(FrameMessage message, ReplyKind kind, string? blob, long length, string? sha256, double? loss, string? reason,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(message);
         var reply = new ReplyMessage

@@ -8,7 +8,8 @@ using SplitFunctions.Functions.Steps;
 namespace SplitFunctions.Functions.Runs;
 
 /// <summary>
-/// A run this server instance holds the lease of (the hospital's side of a run is the agent's <c>HospitalRun</c>): the lease, the manifest, the server model and the run state, plus the ETag of
+/// A run this server instance holds the lease of (the hospital's side of a run is the agent's <c>HospitalRun</c>): the lease, the manifest, the server model
+/// and the run state, plus the ETag of
 /// the `latest` pointer it last wrote. Lives between messages so consecutive batches do not reload the checkpoint.
 /// </summary>
 public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel model, RunState state, ETag? latest) : IAsyncDisposable
@@ -46,7 +47,9 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
 
     private int closed;
 
-    /// <summary>The commit of the latest vanilla step (journal entry, reply), which may still run after the gate is released; the next commit waits for it.</summary>
+    /// <summary>
+    /// The commit of the latest vanilla step (journal entry, reply), which may still run after the gate is released; the next commit waits for it.
+    /// </summary>
     public Task PendingCommit { get; set; } = Task.CompletedTask;
 
     /// <summary>True once this copy of the run was dropped: a message that waited for its gate must open the run again.</summary>

@@ -15,7 +15,8 @@ namespace SplitFunctions.Functions.Runs;
 /// The runs this instance owns. Opening a run takes its lease, loads `latest` and replays the journal written after it,
 /// so a restarted or second instance continues exactly where the last writer stopped (invariants 5 and 7).
 /// </summary>
-public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, torch.Device device, string instanceId, ILogger<LeasedRuns> logger, TimeSpan? leaseRenewal = null) : IAsyncDisposable
+public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, torch.Device device, string instanceId, ILogger<LeasedRuns> logger,
+    TimeSpan? leaseRenewal = null) : IAsyncDisposable
 {
     /// <summary>Checkpoint after this many journal entries, bounding the replay after a crash.</summary>
     public const int CheckpointEvery = 25;
@@ -40,7 +41,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
             held.TryRemove(run, out _);
             await existing.DisposeAsync().ConfigureAwait(false);
         }
-        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct).ConfigureAwait(false);
+        var lease = await RunLease.TryAcquireAsync(store.Container, run, instanceId, leaseRenewal ?? RunLease.DefaultRenewEvery, logger, ct)
+            .ConfigureAwait(false);
         if (lease is null) return null;
         try
         {
@@ -83,7 +85,9 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
         return true;
     }
 
-    /// <summary>Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.</summary>
+    /// <summary>
+    /// Records a journal entry for a message applied under the gate, which the caller still holds; checkpoints every <see cref="CheckpointEvery"/> entries.
+    /// </summary>
     public async Task CommitAsync(LeasedRun leased, JournalEntry entry, CancellationToken ct)
     {
         if (await AppendAsync(leased, entry, ct).ConfigureAwait(false) >= CheckpointEvery) await CheckpointAsync(leased, ct).ConfigureAwait(false);
@@ -137,7 +141,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
                 // The model holds every step applied; the checkpoint may hold only journaled ones, so the commits finish first.
                 // A failed commit drops the run itself (MessageRouter): nothing of it may be checkpointed.
                 await Task.WhenAny(leased.PendingCommit).ConfigureAwait(false);
-                if (leased.PendingCommit.IsCompletedSuccessfully && leased.Lease.IsHeld && leased.SinceCheckpoint > 0) await CheckpointAsync(leased, ct).ConfigureAwait(false);
+                if (leased.PendingCommit.IsCompletedSuccessfully && leased.Lease.IsHeld && leased.SinceCheckpoint > 0) await CheckpointAsync(leased, ct)
+                    .ConfigureAwait(false);
             }
             catch (ConcurrentWriterException e)
             {
@@ -183,7 +188,8 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
         held.Clear();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, engine {Engine})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "run {Run}: opened (checkpoint step {Step}, {Replayed} journal entries replayed, device {Device}, "
+        + "engine {Engine})")]
     private static partial void LogOpened(ILogger logger, string run, long step, int replayed, torch.Device device, string engine);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "run {Run}: not checkpointed on release ({Reason})")]

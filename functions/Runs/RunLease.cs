@@ -1,7 +1,7 @@
+using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure;
 using Microsoft.Extensions.Logging;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
@@ -50,7 +50,8 @@ public sealed partial class RunLease : IAsyncDisposable
     /// <paramref name="instanceId"/> and the run, so an instance restarted under the same id takes its own lease back at once
     /// instead of waiting for it to expire.
     /// </summary>
-    public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, TimeSpan renewEvery, ILogger logger, CancellationToken ct)
+    public static async Task<RunLease?> TryAcquireAsync(BlobContainerClient runs, string run, string instanceId, TimeSpan renewEvery, ILogger logger,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runs);
         var blob = runs.GetBlobClient(RunLayout.Lease(run));
@@ -67,7 +68,8 @@ public sealed partial class RunLease : IAsyncDisposable
         try
         {
             // Who holds the run, for the operator's `run status` (RunStatusReader.InstanceMetadata); informational only.
-            await blob.SetMetadataAsync(new Dictionary<string, string> { ["instance"] = instanceId }, new BlobRequestConditions { LeaseId = client.LeaseId }, ct).ConfigureAwait(false);
+            await blob.SetMetadataAsync(new Dictionary<string, string> { ["instance"] = instanceId }, new BlobRequestConditions { LeaseId = client.LeaseId },
+                ct).ConfigureAwait(false);
         }
         catch (RequestFailedException e)
         {
@@ -98,7 +100,8 @@ public sealed partial class RunLease : IAsyncDisposable
         {
             lost = true;
             LogLost(logger, Run, e.Message);
-            throw new ConcurrentWriterException($"run '{Run}': lease lost ({e.ErrorCode ?? e.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)})", e);
+            throw new ConcurrentWriterException($"run '{Run}': lease lost "
+                + $"({e.ErrorCode ?? e.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)})", e);
         }
     }
 

@@ -60,7 +60,8 @@ public sealed record RunState
     {
         var state = JsonSerializer.Deserialize<RunState>(json, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
         if (state.Format != CurrentFormat)
-            throw new InvalidDataException($"checkpoint format {Math.Max(state.Format, 1)} is not supported (this build reads format {CurrentFormat}, PyTorch state dicts written by TorchSharp): the run was written by an older SplitFunctions release; start a new run");
+            throw new InvalidDataException($"checkpoint format {Math.Max(state.Format, 1)} is not supported (this build reads format {CurrentFormat}, PyTorch "
+                + $"state dicts written by TorchSharp): the run was written by an older SplitFunctions release; start a new run");
         return state;
     }
 

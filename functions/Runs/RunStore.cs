@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
@@ -75,16 +75,20 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var number = ++checkpoint.State.CheckpointNumber;
-        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.WeightsFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
-        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.OptimizerFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
-        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.StateFile)).UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.WeightsFile))
+            .UploadReplacingAsync(BinaryData.FromBytes(checkpoint.ServerWeights), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.OptimizerFile))
+            .UploadReplacingAsync(BinaryData.FromBytes(checkpoint.OptimizerState), ct).ConfigureAwait(false);
+        await runs.GetBlobClient(RunLayout.CheckpointFile(run, number, RunLayout.StateFile))
+            .UploadReplacingAsync(BinaryData.FromBytes(checkpoint.State.ToJson()), ct).ConfigureAwait(false);
 
         var pointer = JsonSerializer.SerializeToUtf8Bytes(new LatestCheckpoint(number, checkpoint.State.Step, DateTimeOffset.UtcNow), RunLayout.Json);
         var conditions = expectedLatest is { } e ? new BlobRequestConditions { IfMatch = e } : new BlobRequestConditions { IfNoneMatch = ETag.All };
         ETag etag;
         try
         {
-            var info = await runs.GetBlobClient(RunLayout.LatestCheckpoint(run)).UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
+            var info = await runs.GetBlobClient(RunLayout.LatestCheckpoint(run))
+                .UploadAsync(BinaryData.FromBytes(pointer), new BlobUploadOptions { Conditions = conditions }, ct).ConfigureAwait(false);
             etag = info.Value.ETag;
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)
@@ -110,7 +114,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(string run, long fromStep, CancellationToken ct)
     {
         var names = new List<string>();
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct).ConfigureAwait(false)) names.Add(item.Name);
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct)
+            .ConfigureAwait(false)) names.Add(item.Name);
         names.Sort(StringComparer.Ordinal);
         var entries = new List<JournalEntry>();
         var expected = fromStep;
@@ -131,7 +136,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
     public async Task<IReadOnlyList<long>> ListCheckpointsAsync(string run, CancellationToken ct)
     {
         var steps = new SortedSet<long>();
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.CheckpointsFolder(run), cancellationToken: ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.CheckpointsFolder(run), cancellationToken: ct)
+            .ConfigureAwait(false))
         {
             var parts = item.Name.Split('/');
             if (parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var step)) steps.Add(step);
@@ -152,7 +158,8 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         }
         // Journal entries before the oldest kept checkpoint can never be replayed again.
         var oldest = RunState.FromJson(await DownloadAsync(RunLayout.CheckpointFile(run, keep[0], RunLayout.StateFile), ct).ConfigureAwait(false));
-        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct)
+            .ConfigureAwait(false))
         {
             var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
             if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);

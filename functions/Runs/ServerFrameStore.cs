@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
-using Azure;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
@@ -43,7 +43,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
     public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
-        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
+        string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct,
+            PayloadKind kind = PayloadKind.Features)
     {
         if (blob is null || sha256 is null || keyId is null)
         {
@@ -79,7 +80,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         if (blob is null || sha256 is null || keyId is null || length <= 0 || length > MaxFrameBytes) return;
         // Entries never taken (the message turned out to be a replay, or was rejected first) must not pile up.
         if (prefetched.Count >= MaxPrefetched) prefetched.Clear();
-        prefetched.TryAdd(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId), ReadQuietlyAsync(run, hospital, sequence, blob, length, sha256, keyId, ct));
+        prefetched.TryAdd(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId),
+            ReadQuietlyAsync(run, hospital, sequence, blob, length, sha256, keyId, ct));
     }
 
     private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)?> ReadQuietlyAsync(
@@ -100,18 +102,21 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             length.ToString(System.Globalization.CultureInfo.InvariantCulture), sha256, keyId);
 
     private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadNowAsync(
-        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct, PayloadKind kind = PayloadKind.Features)
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct,
+            PayloadKind kind = PayloadKind.Features)
     {
         var clock = Stopwatch.StartNew();
         Memory<byte> sealedBytes;
         try
         {
             // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
-            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory());
+            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false))
+                .Value.Content.ToMemory());
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' does not exist in {StorageNames.HospitalContainer(hospital)}: upload the frame before sending its message");
+            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' does not exist in {StorageNames.HospitalContainer(hospital)}: upload the "
+                + $"frame before sending its message");
         }
         var transfer = clock.Elapsed.TotalMilliseconds;
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
@@ -121,7 +126,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     /// <summary>Seals and uploads tensors as a reply blob; returns its name, length, SHA-256 and timings.</summary>
     public async Task<(string Blob, long Length, string Sha256, FrameTimings Timings)> WriteAsync(
-        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
+            IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
@@ -136,7 +142,8 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// answered with the bytes already announced, never sealed again under the same name while the hospital may be
     /// reading them (it would read bytes that fail the digest it was sent).
     /// </summary>
-    public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind, CancellationToken ct)
+    public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind,
+        CancellationToken ct)
     {
         var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
         try
@@ -155,17 +162,20 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// name exists; when one does (a copy of the request answered meanwhile), that one is the answer.
     /// </summary>
     public async Task<(string Blob, long Length, string Sha256)> WriteOnceAsync(
-        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
+            IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
-        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob, sealedFrame.Length, sealedFrame.Sha256);
+        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob,
+            sealedFrame.Length, sealedFrame.Sha256);
         return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
             ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
     }
 
     private async Task<PooledSealedFrame> SealAsync(
-        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType, IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
+            IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);

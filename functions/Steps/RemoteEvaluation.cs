@@ -19,10 +19,13 @@ public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies re
         if (await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, kind, ct).ConfigureAwait(false) is { } answered)
         {
             await replies.SendAsync(message, replyKind, answered.Blob, answered.Length, answered.Sha256, null, null, ct).ConfigureAwait(false);
-            return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: repeated evaluation answered with the {(ushaped ? "server outputs" : "predictions")} already sent");
+            return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: repeated evaluation answered with the "
+                + $"{(ushaped ? "server outputs" : "predictions")} already sent");
         }
-        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
-        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the hospital); it has {tensors.Length} tensors");
+        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+            message.KeyId, ct).ConfigureAwait(false)).Tensors;
+        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the "
+            + $"hospital); it has {tensors.Length} tensors");
         TrainingFrames.RequireCut(run, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
         var predictions = run.Model.Predict(tensors[0].Values, batch);

@@ -85,7 +85,8 @@ public static class RunEffects
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        return new(run.State.Step, kind, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId ?? "", message.ChunkCount);
+        return new(run.State.Step, kind, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId ?? "",
+            message.ChunkCount);
     }
 
     /// <summary>Re-applies one journal entry written after the checkpoint, exactly as the message was applied.</summary>
@@ -97,16 +98,20 @@ public static class RunEffects
         switch (entry.Kind)
         {
             case JournalKinds.Train:
-                var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256,
+                    entry.KeyId, ct).ConfigureAwait(false);
                 ApplyTrain(run, entry.Hospital, entry.Sequence, tensors);
                 break;
             case JournalKinds.Forward:
-                ApplyForward(run, entry.Hospital, new OpenForward(entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId, DateTimeOffset.UtcNow));
+                ApplyForward(run, entry.Hospital,
+                    new OpenForward(entry.Sequence, entry.Blob!, entry.Length, entry.Sha256!, entry.KeyId, DateTimeOffset.UtcNow));
                 break;
             case JournalKinds.Backward:
                 var open = run.State.OpenForwards.GetValueOrDefault(entry.Hospital)
-                    ?? throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} is a backward leg of {entry.Hospital} without an open forward leg");
-                var (legOne, legTwo) = await UShapedSteps.ReadLegsAsync(frames, run.Manifest.RunId, entry.Hospital, open, entry.Sequence, entry.Blob, entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                    ?? throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} is a backward leg of {entry.Hospital} without "
+                        + $"an open forward leg");
+                var (legOne, legTwo) = await UShapedSteps.ReadLegsAsync(frames, run.Manifest.RunId, entry.Hospital, open, entry.Sequence, entry.Blob,
+                    entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
                 ApplyBackward(run, entry.Hospital, entry.Sequence, legOne, legTwo);
                 break;
             case JournalKinds.Chunk:

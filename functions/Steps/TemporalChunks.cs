@@ -18,16 +18,19 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
-        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'chunk' messages belong to temporal runs", ct).ConfigureAwait(false);
+        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'chunk' "
+            + $"messages belong to temporal runs", ct).ConfigureAwait(false);
         var applied = RunEffects.IsApplied(run, message);
         if (run.State.Done.ContainsKey(message.HospitalId) && !applied)
         {
-            return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' already marked its upload complete; a chunk after 'done' is not accepted", ct).ConfigureAwait(false);
+            return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' already marked its upload complete; a chunk after 'done' is not "
+                + $"accepted", ct).ConfigureAwait(false);
         }
         if (!applied)
         {
             // Validate now (decrypt, decode, shapes, NaN) so bad data is rejected while the hospital can still hear about it.
-            var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
+            var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+                message.KeyId, ct).ConfigureAwait(false)).Tensors;
             TrainingFrames.RequireTrainingFrame(run, tensors);
             var entry = RunEffects.Entry(run, message, JournalKinds.Chunk);
             RunEffects.ApplyChunk(run, new FeatureChunk(message.HospitalId, message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!));
@@ -42,13 +45,15 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
         var state = run.State;
-        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'done' messages belong to temporal runs", ct).ConfigureAwait(false);
+        if (run.Manifest.Mode != TrainingMode.Temporal) return await replies.RejectAsync(message, $"run '{message.RunId}' is {run.Manifest.Mode}: 'done' "
+            + $"messages belong to temporal runs", ct).ConfigureAwait(false);
         var expected = message.ChunkCount ?? 0;
         var indexed = state.Chunks.Count(c => c.Hospital == message.HospitalId);
         if (!state.Done.ContainsKey(message.HospitalId))
         {
             if (indexed < expected) return MessageOutcome.Deferred($"{message.HospitalId}: {indexed} of {expected} chunks indexed so far");
-            if (indexed > expected) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but {indexed} were indexed", ct).ConfigureAwait(false);
+            if (indexed > expected) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but {indexed} "
+                + $"were indexed", ct).ConfigureAwait(false);
             var entry = RunEffects.Entry(run, message, JournalKinds.Done);
             RunEffects.ApplyDone(run, message.HospitalId, message.Sequence, expected);
             await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);

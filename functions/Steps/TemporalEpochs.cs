@@ -11,7 +11,8 @@ namespace SplitFunctions.Functions.Steps;
 /// order (<see cref="TemporalFeatureStream"/>, so memory does not grow with the data), with a checkpoint per epoch so an
 /// interrupted run resumes at the epoch boundary and ends with the same weights.
 /// </summary>
-public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStream features, ILogger<TemporalEpochs> logger, long windowBytes = TemporalFeatureStream.DefaultWindowBytes)
+public sealed partial class TemporalEpochs(LeasedRuns runs, TemporalFeatureStream features, ILogger<TemporalEpochs> logger,
+    long windowBytes = TemporalFeatureStream.DefaultWindowBytes)
 {
     /// <summary>
     /// Trains the next epoch not yet completed and checkpoints it; returns false once every epoch is done (nothing

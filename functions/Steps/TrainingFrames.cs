@@ -12,12 +12,14 @@ public static class TrainingFrames
     public static void RequireTrainingFrame(LeasedRun run, DecodedTensor[] tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        if (tensors.Length != 2) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a training frame holds activations and labels; it has {tensors.Length} tensors");
+        if (tensors.Length != 2) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a training frame holds activations and labels; it has "
+            + $"{tensors.Length} tensors");
         RequireCut(run, tensors[0]);
         var labels = tensors[1];
         if (labels.Shape.Length != 2 || labels.Shape[0] != tensors[0].Shape[0] || labels.Shape[1] != 1)
         {
-            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"labels have shape [{string.Join(",", labels.Shape)}]; expected [{tensors[0].Shape[0]},1]");
+            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"labels have shape [{string.Join(",", labels.Shape)}]; expected "
+                + $"[{tensors[0].Shape[0]},1]");
         }
     }
 

@@ -23,14 +23,17 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         if (run.Manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(run, message, ct).ConfigureAwait(false);
         if (RunEffects.IsApplied(run, message)) return await AnswerFromRecordAsync(message, ReplyKind.Outputs, ct).ConfigureAwait(false);
 
-        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false)).Tensors;
-        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a U-shaped forward leg holds the head's activations only (labels stay at the hospital); it has {tensors.Length} tensors");
+        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+            message.KeyId, ct).ConfigureAwait(false)).Tensors;
+        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a U-shaped forward leg holds the head's activations only "
+            + $"(labels stay at the hospital); it has {tensors.Length} tensors");
         TrainingFrames.RequireCut(run, tensors[0]);
         var batch = TrainingFrames.Batch(tensors[0]);
         var outputs = run.Model.ForwardOutputs(tensors[0].Values, batch);
         var abandoned = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
         var entry = RunEffects.Entry(run, message, JournalKinds.Forward);
-        RunEffects.ApplyForward(run, message.HospitalId, new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
+        RunEffects.ApplyForward(run, message.HospitalId,
+            new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
         // Until the journal entry exists the leg is in memory only: a failure from here drops the run (MessageRouter).
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.ServerOutputs, message.KeyId!,
             run.Manifest.FeatureType, [(outputs, [batch, .. run.Model.OutputShape])], ct).ConfigureAwait(false);
@@ -52,21 +55,28 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         if (open is null || open.Sequence != message.Sequence - 1)
         {
             var state = open is null ? "none is open" : $"the open one is #{open.Sequence}";
-            return await replies.RejectAsync(message, $"backward leg #{message.Sequence} answers forward leg #{message.Sequence - 1}, but {state} for hospital '{message.HospitalId}': send the batch's forward leg first", ct).ConfigureAwait(false);
+            return await replies.RejectAsync(message, $"backward leg #{message.Sequence} answers forward leg #{message.Sequence - 1}, but {state} for "
+                + $"hospital '{message.HospitalId}': send the batch's forward leg first", ct).ConfigureAwait(false);
         }
-        var (activations, outputGradient) = await ReadLegsAsync(frames, message.RunId, message.HospitalId, open, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
+        var (activations, outputGradient) = await ReadLegsAsync(frames, message.RunId, message.HospitalId, open, message.Sequence, message.Blob,
+            message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
         TrainingFrames.RequireCut(run, activations);
         long[] expected = [activations.Shape[0], .. run.Model.OutputShape];
         if (!outputGradient.Shape.SequenceEqual(expected))
         {
-            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"the backward leg's gradient has shape [{string.Join(",", outputGradient.Shape)}]; the forward leg's outputs were [{string.Join(",", expected)}]");
+            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"the backward leg's gradient has shape [{string.Join(",", outputGradient.Shape)}]; "
+                + $"the forward leg's outputs were [{string.Join(",", expected)}]");
         }
         // Checked after the frames, so a forged or malformed leg is refused for what it is.
         var age = DateTimeOffset.UtcNow - open.OpenedAt;
         if (age.TotalSeconds > manifest.UShaped.SecondLegTimeoutSeconds)
         {
-            return await replies.RejectAsync(message, FormattableString.Invariant(
-                $"backward leg #{message.Sequence} expired: its forward leg #{open.Sequence} was opened {age.TotalSeconds:F0} s ago, more than uShaped.secondLegTimeoutSeconds ({manifest.UShaped.SecondLegTimeoutSeconds} s); nothing was applied, send the batch again from its forward leg"), ct).ConfigureAwait(false);
+            var reason = FormattableString.Invariant(
+                $"backward leg #{message.Sequence} expired: its forward leg #{open.Sequence} was opened {age.TotalSeconds:F0} s ago, more than ")
+                + FormattableString.Invariant(
+                    $"uShaped.secondLegTimeoutSeconds ({manifest.UShaped.SecondLegTimeoutSeconds} s); nothing was applied, send the batch again ")
+                + "from its forward leg";
+            return await replies.RejectAsync(message, reason, ct).ConfigureAwait(false);
         }
         var entry = RunEffects.Entry(run, message, JournalKinds.Backward);
         var gradient = RunEffects.ApplyBackward(run, message.HospitalId, message.Sequence, activations, outputGradient);
@@ -78,16 +88,19 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     }
 
     /// <summary>Both legs' frames: the forward leg's activations (from its record) and the backward leg's dL/d(output); one tensor each.</summary>
-    public static async Task<(DecodedTensor Activations, DecodedTensor OutputGradient)> ReadLegsAsync(ServerFrameStore frames, string run, string hospital, OpenForward open,
+    public static async Task<(DecodedTensor Activations, DecodedTensor OutputGradient)> ReadLegsAsync(ServerFrameStore frames, string run, string hospital,
+        OpenForward open,
         long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(frames);
         ArgumentNullException.ThrowIfNull(open);
         var legOne = (await frames.ReadAsync(run, hospital, open.Sequence, open.Blob, open.Length, open.Sha256, open.KeyId, ct).ConfigureAwait(false)).Tensors;
-        var legTwo = (await frames.ReadAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, PayloadKind.OutputGradients).ConfigureAwait(false)).Tensors;
+        var legTwo = (await frames.ReadAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, PayloadKind.OutputGradients).ConfigureAwait(false))
+            .Tensors;
         if (legOne.Length != 1 || legTwo.Length != 1)
         {
-            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"U-shaped legs hold one tensor each (no labels); the forward leg has {legOne.Length}, the backward leg {legTwo.Length}");
+            throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"U-shaped legs hold one tensor each (no labels); the forward leg has "
+                + $"{legOne.Length}, the backward leg {legTwo.Length}");
         }
         return (legOne[0], legTwo[0]);
     }
@@ -99,9 +112,11 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, written, ct).ConfigureAwait(false)
             ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its {written} blob is missing; the message is retried");
         await replies.SendAsync(message, kind, blob, length, sha256, null, null, ct).ConfigureAwait(false);
-        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replayed {message.Kind.ToString().ToLowerInvariant()} leg answered from the record");
+        return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replayed {message.Kind.ToString().ToLowerInvariant()} leg answered from "
+            + $"the record");
     }
 
     private Task<MessageOutcome> WrongModeAsync(LeasedRun run, FrameMessage message, CancellationToken ct) =>
-        replies.RejectAsync(message, $"run '{run.Manifest.RunId}' is {run.Manifest.Mode}: '{message.Kind.ToString().ToLowerInvariant()}' legs belong to U-shaped runs", ct);
+        replies.RejectAsync(message, $"run '{run.Manifest.RunId}' is {run.Manifest.Mode}: '{message.Kind.ToString().ToLowerInvariant()}' legs belong to "
+            + $"U-shaped runs", ct);
 }

@@ -28,13 +28,15 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(message);
         var manifest = run.Manifest;
-        if (manifest.Mode != TrainingMode.Vanilla) return Task.FromResult(await replies.RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false));
+        if (manifest.Mode != TrainingMode.Vanilla) return Task.FromResult(await replies.RejectAsync(message, $"run '{manifest.RunId}' is {manifest.Mode}: "
+            + $"per-batch 'train' messages belong to vanilla runs", ct).ConfigureAwait(false));
         if (RunEffects.IsApplied(run, message))
         {
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4). The record is durable
             // only once the commits still running are.
             await run.PendingCommit.ConfigureAwait(false);
-            var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct).ConfigureAwait(false)
+            var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct)
+                .ConfigureAwait(false)
                 ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its gradient blob is missing; the message is retried");
             var record = run.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
             await replies.SendAsync(message, ReplyKind.Gradients, blob, length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
@@ -42,7 +44,8 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         }
 
         var clock = Stopwatch.StartNew();
-        var (tensors, readTimings) = await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
+        var (tensors, readTimings) = await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+            message.KeyId, ct).ConfigureAwait(false);
         TrainingFrames.RequireTrainingFrame(run, tensors);
         var entry = RunEffects.Entry(run, message, JournalKinds.Train);
         var computeStart = clock.Elapsed;
@@ -61,7 +64,8 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         return commit;
     }
 
-    private async Task<MessageOutcome> CommitAsync(LeasedRun run, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient, long[] shape,
+    private async Task<MessageOutcome> CommitAsync(LeasedRun run, FrameMessage message, JournalEntry entry, long applied, double loss, float[] gradient,
+        long[] shape,
         Task previous, Checkpoint? snapshot, StepTimings timings, CancellationToken ct)
     {
         // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that

@@ -24,11 +24,21 @@ public static class ChaosCommand
         var mode = new Option<string>("--mode") { Description = "vanilla, temporal or both.", DefaultValueFactory = _ => "both" };
         var kills = new Option<int?>("--kills") { Description = "kill -9 faults per mode, of the function or an agent (default 20; --smoke 2)." };
         var hostile = new Option<int?>("--hostile") { Description = "Hostile messages per mode (default 1000; --smoke 40)." };
-        var outage = new Option<string?>("--outage-seconds") { Description = "Storage outage length range min,max in seconds (default 5,60; --smoke 2,4); one outage per five kills, at least one." };
+        var outage = new Option<string?>("--outage-seconds")
+        {
+            Description = "Storage outage length range min,max in seconds (default 5,60; --smoke 2,4); one "
+            + "outage per five kills, at least one."
+        };
         var seed = new Option<long?>("--seed") { Description = "Seed of the fault plan (default: drawn, printed and recorded in results.json)." };
-        var output = new Option<DirectoryInfo>("--out") { Description = "Output folder.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("artifacts", "chaos")) };
+        var output = new Option<DirectoryInfo>("--out")
+        {
+            Description = "Output folder.",
+            DefaultValueFactory = _
+            => new DirectoryInfo(Path.Combine("artifacts", "chaos"))
+        };
         var smoke = new Option<bool>("--smoke") { Description = "Small data, few faults: well under 2 minutes on 2 cores." };
-        var command = new Command("chaos", "Runs the real three-hospital system on Azurite under seeded faults and checks that no step is lost or doubled, nothing crashes unplanned, every hostile message is poisoned with a reason and temporal weights equal an uninterrupted run's.")
+        var command = new Command("chaos", "Runs the real three-hospital system on Azurite under seeded faults and checks that no step is lost or doubled, "
+            + "nothing crashes unplanned, every hostile message is poisoned with a reason and temporal weights equal an uninterrupted run's.")
         {
             mode, kills, hostile, outage, seed, output, smoke,
         };
@@ -65,7 +75,8 @@ public static class ChaosCommand
             }
             catch (OperationCanceledException)
             {
-                await Console.Error.WriteLineAsync("chaos: stopped (Ctrl-C); Azurite, the function and every agent it started have been stopped.").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync("chaos: stopped (Ctrl-C); Azurite, the function and every agent it started have been "
+                    + "stopped.").ConfigureAwait(false);
                 return (int)StudyExitCode.Cancelled;
             }
         });
@@ -75,7 +86,8 @@ public static class ChaosCommand
     private static (int Min, int Max) OutageRange(string text)
     {
         var parts = text.Split(',');
-        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var min) || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var max)
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var min)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var max)
             || min < 1 || max < min || max > 600)
         {
             throw new StudyException(StudyExitCode.Usage, $"--outage-seconds '{text}' is not min,max whole seconds with 1 <= min <= max <= 600 (e.g. 5,60)");
@@ -87,7 +99,9 @@ public static class ChaosCommand
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Say(string line) => Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}");
-        Say($"chaos: seed {chaos.Seed} (rerun with --seed {chaos.Seed}); per mode {chaos.Kills} kills, {chaos.Outages} outages of {chaos.OutageMinSeconds}-{chaos.OutageMaxSeconds} s, {chaos.Rounds} duplicate and {chaos.Rounds} reorder rounds, {chaos.Hostile} hostile messages");
+        Say($"chaos: seed {chaos.Seed} (rerun with --seed {chaos.Seed}); per mode {chaos.Kills} kills, {chaos.Outages} outages of "
+            + $"{chaos.OutageMinSeconds}-{chaos.OutageMaxSeconds} s, {chaos.Rounds} duplicate and {chaos.Rounds} reorder rounds, {chaos.Hostile} hostile "
+            + $"messages");
         foreach (var sub in new[] { "vanilla", "temporal", "temporal-reference", "data" })
         {
             if (Directory.Exists(Path.Combine(folder, sub))) Directory.Delete(Path.Combine(folder, sub), recursive: true);
@@ -122,12 +136,14 @@ public static class ChaosCommand
                 runs++;
                 if (reference.Completed) completed++;
             }
-            var run = await ChaosRun.RunAsync(Settings(mode), chaos, reference?.EpochSeconds ?? 0, Path.Combine(folder, mode.ToString().ToLowerInvariant(), "system"), Say, ct).ConfigureAwait(false);
+            var run = await ChaosRun.RunAsync(Settings(mode), chaos, reference?.EpochSeconds ?? 0,
+                Path.Combine(folder, mode.ToString().ToLowerInvariant(), "system"), Say, ct).ConfigureAwait(false);
             runs++;
             if (run.Completed) completed++;
             figures.Add(ChaosReport.Figures(run, reference, model));
         }
-        var report = new ChaosFigures(chaos.Seed, smoke, chaos.Kills, chaos.Hostile, $"{chaos.OutageMinSeconds}-{chaos.OutageMaxSeconds}", completed, runs, figures);
+        var report = new ChaosFigures(chaos.Seed, smoke, chaos.Kills, chaos.Hostile, $"{chaos.OutageMinSeconds}-{chaos.OutageMaxSeconds}", completed, runs,
+            figures);
         ChaosReport.Write(folder, report);
         Say($"chaos: seed {chaos.Seed}; results in {Path.Combine(folder, "results.json")} and results.md");
         return report.InvariantsHeld ? 0 : (int)StudyExitCode.InvariantBroken;

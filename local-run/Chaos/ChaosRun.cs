@@ -70,7 +70,8 @@ public sealed class ChaosRun
     /// Runs one mode; <paramref name="chaos"/> null runs it undisturbed (the temporal reference run). Temporal faults during
     /// the server's epochs are placed by <paramref name="epochSeconds"/>, the reference run's pace.
     /// </summary>
-    public static Task<ChaosRunResult> RunAsync(ChaosRunSettings settings, ChaosSettings? chaos, double epochSeconds, string folder, Action<string> say, CancellationToken ct)
+    public static Task<ChaosRunResult> RunAsync(ChaosRunSettings settings, ChaosSettings? chaos, double epochSeconds, string folder, Action<string> say,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(say);
@@ -86,8 +87,14 @@ public sealed class ChaosRun
         var runId = $"chaos-{settings.Mode.ToString().ToLowerInvariant()}";
         var request = new RunRequest
         {
-            RunId = runId, Model = settings.Model, Mode = settings.Mode, Hospitals = settings.Hospitals, Seed = (ulong)settings.Seed,
-            Epochs = settings.Epochs, BatchSize = settings.Model.BatchSize, LearningRate = settings.Model.Optimizer.LearningRate,
+            RunId = runId,
+            Model = settings.Model,
+            Mode = settings.Mode,
+            Hospitals = settings.Hospitals,
+            Seed = (ulong)settings.Seed,
+            Epochs = settings.Epochs,
+            BatchSize = settings.Model.BatchSize,
+            LearningRate = settings.Model.Optimizer.LearningRate,
         };
         var secret = ConsortiumSecret.Load(settings.ConsortiumSecretPath);
         request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment } };
@@ -98,16 +105,21 @@ public sealed class ChaosRun
         foreach (var hospital in settings.Hospitals) await system.OnboardAsync(hospital, token).ConfigureAwait(false);
         await system.CreateRunAsync(request, token).ConfigureAwait(false);
         var weights = ImageStudy.HospitalWeights(settings.Hospitals.Count);
-        var enrolled = (await Task.WhenAll(settings.Hospitals.Select((hospital, i) => system.EnrollAsync(runId, new HospitalShare(hospital, i, weights, settings.Seed,
+        var enrolled = (await Task.WhenAll(settings.Hospitals.Select((hospital, i)
+            => system.EnrollAsync(runId, new HospitalShare(hospital, i, weights, settings.Seed,
             settings.DataPath, ["--consortium-secret", settings.ConsortiumSecretPath]), token))).ConfigureAwait(false)).ToList();
         var plan = new Queue<PlannedFault>(chaos is null ? [] : ChaosPlan.Draw(chaos, random));
-        say($"{Label}: run {runId}, {settings.Epochs} epochs, hospitals {string.Join(", ", settings.Hospitals)}; {plan.Count} faults planned; logs in {Path.Combine(folder, "logs")}");
+        say($"{Label}: run {runId}, {settings.Epochs} epochs, hospitals {string.Join(", ", settings.Hospitals)}; {plan.Count} faults planned; logs in "
+            + $"{Path.Combine(folder, "logs")}");
 
         var direct = system.Azurite.Connection;
         var queues = new QueueObserver(direct, runId, system.KeyFolder);
-        var storm = new HostileMessages(direct, system.KeyFolder, runId, settings.Mode == TrainingMode.Temporal ? FrameKind.Chunk : FrameKind.Train, settings.Hospitals);
+        var storm = new HostileMessages(direct, system.KeyFolder, runId, settings.Mode == TrainingMode.Temporal ? FrameKind.Chunk : FrameKind.Train,
+            settings.Hospitals);
         // A short visibility timeout: a message the killed function held comes back after seconds, not a minute.
-        var functionSettings = new Dictionary<string, string> { [FunctionSettings.VisibilityTimeoutSeconds] = VisibilitySeconds.ToString(CultureInfo.InvariantCulture) };
+        var functionSettings = new Dictionary<string,
+            string>
+        { [FunctionSettings.VisibilityTimeoutSeconds] = VisibilitySeconds.ToString(CultureInfo.InvariantCulture) };
         system.StartFunction(ChaosRunSettings.Threads, functionSettings);
         var agents = enrolled.ToDictionary(h => h.HospitalId, h => (Process?)system.StartTraining(h, ChaosRunSettings.Threads), StringComparer.Ordinal);
         var finished = new HashSet<string>(StringComparer.Ordinal);
@@ -148,7 +160,8 @@ public sealed class ChaosRun
                 }
                 else
                 {
-                    unplanned.Add($"{hospital.HospitalId} agent exited with code {agent.ExitCode} at {Progress(enrolled, manifest, serverEpochs):P0} (see logs/{hospital.HospitalId}-train.log)");
+                    unplanned.Add($"{hospital.HospitalId} agent exited with code {agent.ExitCode} at {Progress(enrolled, manifest, serverEpochs):P0} (see "
+                        + $"logs/{hospital.HospitalId}-train.log)");
                     unplannedRestarts++;
                     restarts[hospital.HospitalId] = now + TimeSpan.FromSeconds(2);
                 }
@@ -200,8 +213,10 @@ public sealed class ChaosRun
             if (now >= nextProgress || done)
             {
                 nextProgress = now + ProgressEvery;
-                say($"{Label} {progress,4:P0} | {StepsLine(enrolled, manifest, serverEpochs)} | faults {faults.Values.Sum()} ({Summary(faults)}), {plan.Count} left" +
-                    (outageEnds is null ? "" : " | STORAGE DOWN") + (queues.Hostile.Count > 0 ? $" | hostile poisoned {queues.Matched}/{queues.Hostile.Count}" : "") +
+                say($"{Label} {progress,4:P0} | {StepsLine(enrolled, manifest, serverEpochs)} | faults {faults.Values.Sum()} ({Summary(faults)}), "
+                    + $"{plan.Count} left" +
+                    (outageEnds is null ? "" : " | STORAGE DOWN") + (queues.Hostile.Count > 0 ? $" | hostile poisoned "
+                        + $"{queues.Matched}/{queues.Hostile.Count}" : "") +
                     (unplanned.Count > 0 ? $" | UNPLANNED EXITS {unplanned.Count}" : ""));
             }
             if (done) break;
@@ -227,17 +242,21 @@ public sealed class ChaosRun
         var server = settings.Mode == TrainingMode.Temporal ? await StepLedgers.ServerWeightsAsync(direct, runId, token).ConfigureAwait(false) : null;
         var outcomes = queues.Hostile.Select(h => new HostileOutcome(h.Kind, queues.ReasonFor(h))).ToList();
         var other = queues.Unmatched.Select(r => $"{r.Reason} [{Shorten(r.Message)}]").ToList();
-        return new ChaosRunResult(settings.Mode.ToString().ToLowerInvariant(), runId, chaos is not null, completed && ledger.Complete, clock.Elapsed.TotalSeconds,
-            ledger, new Dictionary<string, int>(faults), plan.Count, outageSeconds, unplanned, outcomes, other, server) { EpochSeconds = epochPace };
+        return new ChaosRunResult(settings.Mode.ToString().ToLowerInvariant(), runId, chaos is not null, completed && ledger.Complete,
+            clock.Elapsed.TotalSeconds,
+            ledger, new Dictionary<string, int>(faults), plan.Count, outageSeconds, unplanned, outcomes, other, server)
+        { EpochSeconds = epochPace };
     }
 
     // A kill needs a process to kill; an outage waits for the one before it to end.
-    private static bool CanFire(PlannedFault fault, LocalSystem system, Dictionary<string, Process?> agents, Dictionary<string, DateTime> restarts, DateTime? outageEnds) => fault.Kind switch
-    {
-        FaultKind.Kill => (system.Function is { HasExited: false } && !restarts.ContainsKey("function")) || agents.Any(a => a.Value is { HasExited: false } && !restarts.ContainsKey(a.Key)),
-        FaultKind.Outage => outageEnds is null,
-        _ => true,
-    };
+    private static bool CanFire(PlannedFault fault, LocalSystem system, Dictionary<string, Process?> agents, Dictionary<string, DateTime> restarts,
+        DateTime? outageEnds) => fault.Kind switch
+        {
+            FaultKind.Kill => (system.Function is { HasExited: false } && !restarts.ContainsKey("function"))
+                || agents.Any(a => a.Value is { HasExited: false } && !restarts.ContainsKey(a.Key)),
+            FaultKind.Outage => outageEnds is null,
+            _ => true,
+        };
 
     // Returns when an outage it started ends.
     private async Task<DateTime?> FireAsync(PlannedFault fault, LocalSystem system, Dictionary<string, Process?> agents, Dictionary<string, DateTime> restarts,
@@ -246,35 +265,35 @@ public sealed class ChaosRun
         switch (fault.Kind)
         {
             case FaultKind.Kill:
-            {
-                var running = agents.Where(a => a.Value is { HasExited: false } && !restarts.ContainsKey(a.Key)).Select(a => a.Key).ToList();
-                var functionUp = system.Function is { HasExited: false } && !restarts.ContainsKey("function");
-                if (functionUp && (running.Count == 0 || random.Next(2) == 0))
                 {
-                    killed.Add(system.Function!.Id);
-                    system.KillFunction();
-                    Count("kill function");
-                    say($"{Label}: kill -9 function (pid {system.Function.Id})");
+                    var running = agents.Where(a => a.Value is { HasExited: false } && !restarts.ContainsKey(a.Key)).Select(a => a.Key).ToList();
+                    var functionUp = system.Function is { HasExited: false } && !restarts.ContainsKey("function");
+                    if (functionUp && (running.Count == 0 || random.Next(2) == 0))
+                    {
+                        killed.Add(system.Function!.Id);
+                        system.KillFunction();
+                        Count("kill function");
+                        say($"{Label}: kill -9 function (pid {system.Function.Id})");
+                    }
+                    else if (running.Count > 0)
+                    {
+                        var name = running[random.Next(running.Count)];
+                        killed.Add(agents[name]!.Id);
+                        ProcessSupervisor.Kill(agents[name]!);
+                        Count("kill agent");
+                        say($"{Label}: kill -9 {name} agent (pid {agents[name]!.Id})");
+                    }
+                    return null;
                 }
-                else if (running.Count > 0)
-                {
-                    var name = running[random.Next(running.Count)];
-                    killed.Add(agents[name]!.Id);
-                    ProcessSupervisor.Kill(agents[name]!);
-                    Count("kill agent");
-                    say($"{Label}: kill -9 {name} agent (pid {agents[name]!.Id})");
-                }
-                return null;
-            }
             case FaultKind.Outage:
-            {
-                var seconds = chaos!.OutageMinSeconds + random.NextDouble() * (chaos.OutageMaxSeconds - chaos.OutageMinSeconds);
-                system.TakeStorageDown();
-                outageSeconds += seconds;
-                Count("storage outage");
-                say($"{Label}: storage down for {seconds:F0} s (every process's connections refused and cut)");
-                return DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-            }
+                {
+                    var seconds = chaos!.OutageMinSeconds + random.NextDouble() * (chaos.OutageMaxSeconds - chaos.OutageMinSeconds);
+                    system.TakeStorageDown();
+                    outageSeconds += seconds;
+                    Count("storage outage");
+                    say($"{Label}: storage down for {seconds:F0} s (every process's connections refused and cut)");
+                    return DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
+                }
             case FaultKind.Duplicate:
                 for (var i = 0; i < fault.Count && queues.Seen.Count > 0; i++)
                 {
@@ -286,31 +305,32 @@ public sealed class ChaosRun
                 }
                 return null;
             case FaultKind.Reorder:
-            {
-                // Hold back the message at the head (received, not deleted): it comes back after 3-8 s, behind later ones.
-                var received = (await queues.Features.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(3 + random.Next(6)), ct).ConfigureAwait(false)).Value;
-                if (received.Length == 1 && received[0].DequeueCount == 1 && heldBack.Add(received[0].MessageId) && queues.IsValid(received[0].Body.ToString()))
                 {
-                    Count("reordered delivery");
+                    // Hold back the message at the head (received, not deleted): it comes back after 3-8 s, behind later ones.
+                    var received = (await queues.Features.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(3 + random.Next(6)), ct).ConfigureAwait(false)).Value;
+                    var head = received.Length == 1 ? received[0] : null;
+                    if (head is { DequeueCount: 1 } && heldBack.Add(head.MessageId) && queues.IsValid(head.Body.ToString()))
+                    {
+                        Count("reordered delivery");
+                    }
+                    if (queues.Seen.Count > 1)
+                    {
+                        await queues.Features.SendMessageAsync(QueueText.Encode(queues.Seen[random.Next(queues.Seen.Count - 1)]), ct).ConfigureAwait(false);
+                        Count("reordered delivery");
+                    }
+                    return null;
                 }
-                if (queues.Seen.Count > 1)
-                {
-                    await queues.Features.SendMessageAsync(QueueText.Encode(queues.Seen[random.Next(queues.Seen.Count - 1)]), ct).ConfigureAwait(false);
-                    Count("reordered delivery");
-                }
-                return null;
-            }
             case FaultKind.Hostile:
-            {
-                var kinds = Enum.GetValues<HostileKind>();
-                for (var i = 0; i < fault.Count; i++)
                 {
-                    var kind = kinds[queues.Hostile.Count % kinds.Length];
-                    queues.Sent(await storm.SendAsync(kind, random, queues.Seen, ct).ConfigureAwait(false));
-                    Count("hostile message");
+                    var kinds = Enum.GetValues<HostileKind>();
+                    for (var i = 0; i < fault.Count; i++)
+                    {
+                        var kind = kinds[queues.Hostile.Count % kinds.Length];
+                        queues.Sent(await storm.SendAsync(kind, random, queues.Seen, ct).ConfigureAwait(false));
+                        Count("hostile message");
+                    }
+                    return null;
                 }
-                return null;
-            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(fault), fault.Kind, null);
         }
@@ -318,7 +338,8 @@ public sealed class ChaosRun
 
     private void Count(string kind) => faults[kind] = faults.GetValueOrDefault(kind) + 1;
 
-    private static string Summary(Dictionary<string, int> faults) => string.Join(", ", faults.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} {f.Value}"));
+    private static string Summary(Dictionary<string, int> faults)
+        => string.Join(", ", faults.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} {f.Value}"));
 
     private static string Shorten(string text) => text.Length <= 160 ? text : text[..160] + "...";
 
@@ -340,7 +361,8 @@ public sealed class ChaosRun
     {
         var agents = hospitals.Select(h => AgentProgress.Read(h.StatePath(manifest.RunId))).ToList();
         return manifest.Mode == TrainingMode.Temporal
-            ? string.Create(CultureInfo.InvariantCulture, $"chunks sent {agents.Sum(a => a.ChunksSent)}, hospitals done {agents.Count(a => a.DoneSent)}/{agents.Count}, server epochs {serverEpochs}/{manifest.Epochs}")
+            ? string.Create(CultureInfo.InvariantCulture, $"chunks sent {agents.Sum(a => a.ChunksSent)}, hospitals done "
+                + $"{agents.Count(a => a.DoneSent)}/{agents.Count}, server epochs {serverEpochs}/{manifest.Epochs}")
             : string.Create(CultureInfo.InvariantCulture, $"client steps {string.Join("/", agents.Select(a => a.ClientSteps))}");
     }
 }

@@ -71,40 +71,42 @@ public sealed class HostileMessages(StorageConnection storage, string keyFolder,
                 wire = Signed(Message(hospital, sequence, "chaos-no-such-run", hospital), keys.GetKey(hospital));
                 break;
             case HostileKind.ForgedHospital:
-            {
-                // Hospital A names B: with A's key id (the server holds no such key of B), or with B's key id and A's MAC.
-                var other = hospitals[(hospitals.ToList().IndexOf(hospital) + 1) % hospitals.Count];
-                var attacker = keys.GetKey(other);
-                var forged = Message(hospital, sequence, runId, hospital) with { KeyId = random.Next(2) == 0 ? attacker.KeyId : keys.GetKey(hospital).KeyId };
-                wire = QueueText.Encode(MessageCodec.Serialize(forged with { Mac = MessageAuthentication.Compute(forged, attacker.Key) }));
-                break;
-            }
+                {
+                    // Hospital A names B: with A's key id (the server holds no such key of B), or with B's key id and A's MAC.
+                    var other = hospitals[(hospitals.ToList().IndexOf(hospital) + 1) % hospitals.Count];
+                    var attacker = keys.GetKey(other);
+                    var forgedKeyId = random.Next(2) == 0 ? attacker.KeyId : keys.GetKey(hospital).KeyId;
+                    var forged = Message(hospital, sequence, runId, hospital) with { KeyId = forgedKeyId };
+                    wire = QueueText.Encode(MessageCodec.Serialize(forged with { Mac = MessageAuthentication.Compute(forged, attacker.Key) }));
+                    break;
+                }
             case HostileKind.Replay:
-            {
-                // An old message of the run replayed as a new step: its MAC does not cover the new sequence.
-                var original = seen.Count > 0 ? MessageCodec.ParseFrame(seen[random.Next(seen.Count)]) : MessageAuthentication.Sign(Message(hospital, 1, runId, hospital), keys.GetKey(hospital));
-                wire = QueueText.Encode(MessageCodec.Serialize(original with { Sequence = sequence }));
-                break;
-            }
+                {
+                    // An old message of the run replayed as a new step: its MAC does not cover the new sequence.
+                    var original = seen.Count > 0 ? MessageCodec.ParseFrame(seen[random.Next(seen.Count)])
+                        : MessageAuthentication.Sign(Message(hospital, 1, runId, hospital), keys.GetKey(hospital));
+                    wire = QueueText.Encode(MessageCodec.Serialize(original with { Sequence = sequence }));
+                    break;
+                }
             case HostileKind.TamperedBlob:
-            {
-                var key = keys.GetKey(hospital);
-                var blob = SecureFrameCodec.Seal(key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId),
-                    Features, Labels).Blob;
-                blob[^1] ^= 0x5a; // one bit pattern of the ciphertext flipped on the way: authentication must fail
-                wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
-                break;
-            }
+                {
+                    var key = keys.GetKey(hospital);
+                    var blob = SecureFrameCodec.Seal(key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId),
+                        Features, Labels).Blob;
+                    blob[^1] ^= 0x5a; // one bit pattern of the ciphertext flipped on the way: authentication must fail
+                    wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
+                    break;
+                }
             case HostileKind.NaNTensor:
-            {
-                // A frame the hospital's own key sealed, whose last label is NaN (the encoder refuses NaN, so it is written in).
-                var key = keys.GetKey(hospital);
-                var plain = TensorFrame.Encode(Features, Labels);
-                BitConverter.TryWriteBytes(plain.AsSpan(plain.Length - 4), float.NaN);
-                var blob = FrameCipher.Seal(key.Key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId), plain);
-                wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
-                break;
-            }
+                {
+                    // A frame the hospital's own key sealed, whose last label is NaN (the encoder refuses NaN, so it is written in).
+                    var key = keys.GetKey(hospital);
+                    var plain = TensorFrame.Encode(Features, Labels);
+                    BitConverter.TryWriteBytes(plain.AsSpan(plain.Length - 4), float.NaN);
+                    var blob = FrameCipher.Seal(key.Key, new CipherContext(runId, hospital, sequence, PayloadKind.Features, key.KeyId), plain);
+                    wire = await UploadAndSignAsync(key, sequence, blob, ct).ConfigureAwait(false);
+                    break;
+                }
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
@@ -130,7 +132,8 @@ public sealed class HostileMessages(StorageConnection storage, string keyFolder,
     private async Task<string> UploadAndSignAsync(HospitalKey key, long sequence, byte[] blob, CancellationToken ct)
     {
         var name = StorageNames.FrameBlob(StorageNames.FeaturesFolder, runId, sequence);
-        await storage.GetBlobContainerClient(StorageNames.HospitalContainer(key.HospitalId)).GetBlobClient(name).UploadAsync(BinaryData.FromBytes(blob), overwrite: true, ct).ConfigureAwait(false);
+        await storage.GetBlobContainerClient(StorageNames.HospitalContainer(key.HospitalId)).GetBlobClient(name)
+            .UploadAsync(BinaryData.FromBytes(blob), overwrite: true, ct).ConfigureAwait(false);
         return Signed(Message(key.HospitalId, sequence, runId, key.HospitalId) with { Length = blob.Length, Sha256 = SecureFrameCodec.Digest(blob) }, key);
     }
 }

@@ -62,7 +62,8 @@ public sealed class QueueObserver(StorageConnection storage, string runId, strin
         try
         {
             var frame = MessageCodec.ParseFrame(text);
-            return frame.Sequence < HostileMessages.FirstSequence && MessageAuthentication.Verify(frame, new LocalKeyStore(keyFolder).GetKey(frame.HospitalId, frame.KeyId));
+            return frame.Sequence < HostileMessages.FirstSequence
+                && MessageAuthentication.Verify(frame, new LocalKeyStore(keyFolder).GetKey(frame.HospitalId, frame.KeyId));
         }
         catch (ProtocolException)
         {

@@ -21,7 +21,8 @@ public static class ServerWeights
             using var x = a.GetState(name);
             using var y = b.GetState(name);
             // Bit patterns, not values: -0 against +0 or two NaNs would pass a value comparison.
-            if (!x.shape.SequenceEqual(y.shape) || !x.ToFloats().Select(BitConverter.SingleToInt32Bits).SequenceEqual(y.ToFloats().Select(BitConverter.SingleToInt32Bits))) return false;
+            if (!x.shape.SequenceEqual(y.shape) || !x.ToFloats().Select(BitConverter.SingleToInt32Bits)
+                .SequenceEqual(y.ToFloats().Select(BitConverter.SingleToInt32Bits))) return false;
         }
         return true;
     }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Azure.Storage.Blobs;
 using Azure;
+using Azure.Storage.Blobs;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
@@ -13,7 +13,8 @@ namespace SplitFunctions.LocalRun.Chaos;
 public sealed record HospitalLedger(string Hospital, long Expected, long Committed, long ServerRecords, long ServerDistinct, long Lost, long Doubled);
 
 /// <summary>A run's steps compared end to end: per hospital, and the server's own count against what the data implies.</summary>
-public sealed record StepLedger(IReadOnlyList<HospitalLedger> Hospitals, long ServerBatchesExpected, long ServerBatchesApplied, int EpochsCompleted, bool Complete)
+public sealed record StepLedger(IReadOnlyList<HospitalLedger> Hospitals, long ServerBatchesExpected, long ServerBatchesApplied, int EpochsCompleted,
+    bool Complete)
 {
     public long Lost => Hospitals.Sum(h => h.Lost) + Math.Max(0, ServerBatchesExpected - ServerBatchesApplied);
 
@@ -29,7 +30,8 @@ public sealed record StepLedger(IReadOnlyList<HospitalLedger> Hospitals, long Se
 /// </summary>
 public static class StepLedgers
 {
-    public static async Task<StepLedger> ReadAsync(StorageConnection storage, RunManifest manifest, IReadOnlyList<EnrolledHospital> hospitals, CancellationToken ct)
+    public static async Task<StepLedger> ReadAsync(StorageConnection storage, RunManifest manifest, IReadOnlyList<EnrolledHospital> hospitals,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(manifest);
@@ -79,7 +81,8 @@ public static class StepLedgers
         ArgumentNullException.ThrowIfNull(storage);
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is not { } number) return null;
-        return (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.WeightsFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+        return (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.WeightsFile)).DownloadContentAsync(ct).ConfigureAwait(false))
+            .Value.Content.ToArray();
     }
 
     /// <summary>Temporal epochs completed by the server so far (its latest checkpoint), for progress.</summary>
@@ -91,15 +94,18 @@ public static class StepLedgers
 
     // The run state is the function's, read as its RunProgress (RunLayout.LatestCheckpoint names the newest checkpoint). A
     // run whose function was killed before its first checkpoint has only its journal, from step 0.
-    private static async Task<(RunProgress? State, IReadOnlyList<JournalEntry> Journal)> ServerStateAsync(BlobContainerClient runs, string runId, CancellationToken ct, bool journal = true)
+    private static async Task<(RunProgress? State, IReadOnlyList<JournalEntry> Journal)> ServerStateAsync(BlobContainerClient runs, string runId,
+        CancellationToken ct, bool journal = true)
     {
         RunProgress? state = null;
         if (await LatestNumberAsync(runs, runId, ct).ConfigureAwait(false) is { } number)
         {
             try
             {
-                var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.StateFile)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-                state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("run state is JSON null");
+                var content = (await runs.GetBlobClient(RunLayout.CheckpointFile(runId, number, RunLayout.StateFile)).DownloadContentAsync(ct)
+                    .ConfigureAwait(false)).Value.Content;
+                state = JsonSerializer.Deserialize<RunProgress>(content.ToMemory().Span, RunLayout.Json)
+                    ?? throw new InvalidDataException("run state is JSON null");
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
@@ -110,11 +116,13 @@ public static class StepLedgers
         if (!journal) return (state, []);
         var step = state?.Step ?? 0;
         var entries = new List<JournalEntry>();
-        await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, RunLayout.JournalFolder(runId), ct).ConfigureAwait(false))
+        await foreach (var item in runs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None,
+            RunLayout.JournalFolder(runId), ct).ConfigureAwait(false))
         {
             if (long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture) < step) continue;
             var content = (await runs.GetBlobClient(item.Name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            entries.Add(JsonSerializer.Deserialize<JournalEntry>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException($"journal entry {item.Name} is JSON null"));
+            entries.Add(JsonSerializer.Deserialize<JournalEntry>(content.ToMemory().Span, RunLayout.Json)
+                ?? throw new InvalidDataException($"journal entry {item.Name} is JSON null"));
         }
         return (state, entries);
     }
@@ -124,7 +132,8 @@ public static class StepLedgers
         try
         {
             var content = (await runs.GetBlobClient(RunLayout.LatestCheckpoint(runId)).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            return (JsonSerializer.Deserialize<LatestCheckpoint>(content.ToMemory().Span, RunLayout.Json) ?? throw new InvalidDataException("latest checkpoint pointer is JSON null")).Number;
+            return (JsonSerializer.Deserialize<LatestCheckpoint>(content.ToMemory().Span, RunLayout.Json)
+                ?? throw new InvalidDataException("latest checkpoint pointer is JSON null")).Number;
         }
         catch (RequestFailedException e) when (e.Status is 404)
         {

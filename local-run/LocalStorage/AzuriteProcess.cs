@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Net;
+using System.Net.Sockets;
 using Azure.Storage;
 using SplitFunctions.Core.Storage;
 
@@ -60,7 +60,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
         if (!File.Exists(blobExe) || !File.Exists(queueExe))
         {
             throw new AzuriteNotInstalledException(
-                $"Azurite is not installed: run scripts/setup.sh (it runs `npm ci` in the repository root from the committed package-lock.json). Looked for {blobExe} and {queueExe}.");
+                $"Azurite is not installed: run scripts/setup.sh (it runs `npm ci` in the repository root from the committed package-lock.json). Looked for "
+                    + $"{blobExe} and {queueExe}.");
         }
 
         for (var attempt = 1; ; attempt++)
@@ -95,7 +96,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
-        foreach (var arg in new[] { hostFlag, host, portFlag, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--inMemoryPersistence", "--loose" })
+        foreach (var arg in new[] { hostFlag, host, portFlag, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--inMemoryPersistence",
+            "--loose" })
         {
             start.ArgumentList.Add(arg);
         }

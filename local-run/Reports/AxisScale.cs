@@ -29,7 +29,8 @@ internal sealed class AxisScale
     }
 
     /// <summary>An axis covering the finite values (or [0, 1] when there are none), widened to round ticks.</summary>
-    public static AxisScale Fit(IEnumerable<double> values, double pixelStart, double pixelEnd, int targetTicks = 5, bool includeZero = false, bool integers = false)
+    public static AxisScale Fit(IEnumerable<double> values, double pixelStart, double pixelEnd, int targetTicks = 5, bool includeZero = false,
+        bool integers = false)
     {
         var finite = values.Where(double.IsFinite).ToList();
         var lo = finite.Count == 0 ? 0 : finite.Min();

@@ -4,7 +4,9 @@ using System.Text;
 
 namespace SplitFunctions.LocalRun.Reports;
 
-/// <summary>A self-contained HTML report: headings, text, inline SVG charts, tables and the run configuration; one file, no scripts, no external URLs.</summary>
+/// <summary>
+/// A self-contained HTML report: headings, text, inline SVG charts, tables and the run configuration; one file, no scripts, no external URLs.
+/// </summary>
 public sealed class HtmlReport(string title)
 {
     private readonly List<string> _sections = [];
@@ -74,7 +76,8 @@ public sealed class HtmlReport(string title)
     public HtmlReport AddImage(byte[] png, string caption)
     {
         ArgumentNullException.ThrowIfNull(png);
-        return Add($"<figure><img alt=\"{Html(caption)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" style=\"max-width:100%;image-rendering:pixelated\"><figcaption>{Html(caption)}</figcaption></figure>");
+        return Add($"<figure><img alt=\"{Html(caption)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" "
+            + $"style=\"max-width:100%;image-rendering:pixelated\"><figcaption>{Html(caption)}</figcaption></figure>");
     }
 
     private HtmlReport Figure(string svg) => Add($"<figure>{svg}</figure>");

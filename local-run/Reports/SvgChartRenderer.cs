@@ -40,7 +40,8 @@ public static class SvgChartRenderer
             if (n <= 60)
                 for (var i = 0; i < n; i++)
                     if (double.IsFinite(series.X[i]) && double.IsFinite(series.Y[i]))
-                        svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(x.ToPixel(series.X[i]))}\" cy=\"{F(y.ToPixel(series.Y[i]))}\" r=\"2.5\" fill=\"{color}\"/>\n");
+                        svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(x.ToPixel(series.X[i]))}\" cy=\"{F(y.ToPixel(series.Y[i]))}\" r=\"2.5\" "
+                            + $"fill=\"{color}\"/>\n");
         }
         Legend(svg, chart.Series.Select(s => s.Name).ToList(), line: true);
         return End(svg);
@@ -57,11 +58,13 @@ public static class SvgChartRenderer
         var groupWidth = plotWidth / (double)groups;
         var barWidth = groupWidth * 0.8 / Math.Max(1, chart.Series.Count);
         var zero = y.ToPixel(Math.Clamp(0, y.Min, y.Max));
-        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left}\" y1=\"{F(Height - Bottom)}\" x2=\"{Width - Right}\" y2=\"{F(Height - Bottom)}\" stroke=\"#333\"/>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left}\" y1=\"{F(Height - Bottom)}\" x2=\"{Width - Right}\" y2=\"{F(Height - Bottom)}\" "
+            + $"stroke=\"#333\"/>\n");
         for (var g = 0; g < chart.Categories.Count; g++)
         {
             var groupLeft = Left + g * groupWidth + groupWidth * 0.1;
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Left + (g + 0.5) * groupWidth)}\" y=\"{Height - Bottom + 18}\" text-anchor=\"middle\" font-size=\"12\">{Text(chart.Categories[g])}</text>\n");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Left + (g + 0.5) * groupWidth)}\" y=\"{Height - Bottom + 18}\" text-anchor=\"middle\" "
+                + $"font-size=\"12\">{Text(chart.Categories[g])}</text>\n");
             for (var s = 0; s < chart.Series.Count; s++)
             {
                 var values = chart.Series[s].Values;
@@ -69,9 +72,12 @@ public static class SvgChartRenderer
                 var top = y.ToPixel(values[g]);
                 var bx = groupLeft + s * barWidth;
                 svg.Append(CultureInfo.InvariantCulture,
-                    $"<rect class=\"bar\" x=\"{F(bx)}\" y=\"{F(Math.Min(top, zero))}\" width=\"{F(barWidth * 0.92)}\" height=\"{F(Math.Abs(zero - top))}\" fill=\"{Colors[s % Colors.Length]}\"><title>{Text(chart.Series[s].Name)}, {Text(chart.Categories[g])}: {Text(ValueLabel(values[g]))}</title></rect>\n");
+                    $"<rect class=\"bar\" x=\"{F(bx)}\" y=\"{F(Math.Min(top, zero))}\" width=\"{F(barWidth * 0.92)}\" height=\"{F(Math.Abs(zero - top))}\" "
+                        + $"fill=\"{Colors[s % Colors.Length]}\"><title>{Text(chart.Series[s].Name)}, {Text(chart.Categories[g])}: "
+                        + $"{Text(ValueLabel(values[g]))}</title></rect>\n");
                 svg.Append(CultureInfo.InvariantCulture,
-                    $"<text x=\"{F(bx + barWidth * 0.46)}\" y=\"{F(Math.Min(top, zero) - 4)}\" text-anchor=\"middle\" font-size=\"10\">{Text(ValueLabel(values[g]))}</text>\n");
+                    $"<text x=\"{F(bx + barWidth * 0.46)}\" y=\"{F(Math.Min(top, zero) - 4)}\" text-anchor=\"middle\" "
+                        + $"font-size=\"10\">{Text(ValueLabel(values[g]))}</text>\n");
             }
         }
         Legend(svg, chart.Series.Select(s => s.Name).ToList(), line: false);
@@ -98,7 +104,8 @@ public static class SvgChartRenderer
                 points.Add(Point(x.ToPixel(values[i]), y.ToPixel((i + 1) / (double)values.Length)));
             }
             points.Add(Point(x.ToPixel(x.Max), y.ToPixel(1)));
-            svg.Append(CultureInfo.InvariantCulture, $"<polyline class=\"series\" fill=\"none\" stroke=\"{Colors[s % Colors.Length]}\" stroke-width=\"2\" points=\"");
+            svg.Append(CultureInfo.InvariantCulture, $"<polyline class=\"series\" fill=\"none\" stroke=\"{Colors[s % Colors.Length]}\" stroke-width=\"2\" "
+                + $"points=\"");
             svg.AppendJoin(' ', points);
             svg.Append("\"/>\n");
         }
@@ -109,10 +116,12 @@ public static class SvgChartRenderer
     private static StringBuilder Begin(string title)
     {
         var svg = new StringBuilder();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {Width} {Height}\" width=\"{Width}\" height=\"{Height}\" font-family=\"sans-serif\">\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {Width} {Height}\" width=\"{Width}\" height=\"{Height}\" "
+            + $"font-family=\"sans-serif\">\n");
         svg.Append(CultureInfo.InvariantCulture, $"<title>{Text(title)}</title>\n");
         svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"0\" y=\"0\" width=\"{Width}\" height=\"{Height}\" fill=\"#fff\"/>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{Text(title)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
+            + $"font-weight=\"bold\">{Text(title)}</text>\n");
         return svg;
     }
 
@@ -127,9 +136,11 @@ public static class SvgChartRenderer
         {
             var px = F(x.ToPixel(t));
             svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{px}\" y1=\"{baseY}\" x2=\"{px}\" y2=\"{baseY + 5}\" stroke=\"#333\"/>\n");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{px}\" y=\"{baseY + 18}\" text-anchor=\"middle\" font-size=\"11\">{Text(x.Label(t))}</text>\n");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{px}\" y=\"{baseY + 18}\" text-anchor=\"middle\" "
+                + $"font-size=\"11\">{Text(x.Label(t))}</text>\n");
         }
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{(Left + Width - Right) / 2}\" y=\"{Height - 15}\" text-anchor=\"middle\" font-size=\"12\">{Text(xLabel)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{(Left + Width - Right) / 2}\" y=\"{Height - 15}\" text-anchor=\"middle\" "
+            + $"font-size=\"12\">{Text(xLabel)}</text>\n");
     }
 
     private static void YAxis(StringBuilder svg, AxisScale y, string yLabel)
@@ -139,10 +150,12 @@ public static class SvgChartRenderer
         {
             var py = F(y.ToPixel(t));
             svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left - 5}\" y1=\"{py}\" x2=\"{Width - Right}\" y2=\"{py}\" stroke=\"#ddd\"/>\n");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 8}\" y=\"{py}\" dy=\"0.35em\" text-anchor=\"end\" font-size=\"11\">{Text(y.Label(t))}</text>\n");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 8}\" y=\"{py}\" dy=\"0.35em\" text-anchor=\"end\" "
+                + $"font-size=\"11\">{Text(y.Label(t))}</text>\n");
         }
         var midY = (Top + Height - Bottom) / 2;
-        svg.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate(16 {midY}) rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">{Text(yLabel)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate(16 {midY}) rotate(-90)\" text-anchor=\"middle\" "
+            + $"font-size=\"12\">{Text(yLabel)}</text>\n");
     }
 
     private static void Legend(StringBuilder svg, List<string> names, bool line)
@@ -153,9 +166,11 @@ public static class SvgChartRenderer
             var yy = Top + 10 + i * 20;
             var color = Colors[i % Colors.Length];
             if (line)
-                svg.Append(CultureInfo.InvariantCulture, $"<line class=\"legend\" x1=\"{x0}\" y1=\"{yy}\" x2=\"{x0 + 20}\" y2=\"{yy}\" stroke=\"{color}\" stroke-width=\"3\"/>\n");
+                svg.Append(CultureInfo.InvariantCulture, $"<line class=\"legend\" x1=\"{x0}\" y1=\"{yy}\" x2=\"{x0 + 20}\" y2=\"{yy}\" stroke=\"{color}\" "
+                    + $"stroke-width=\"3\"/>\n");
             else
-                svg.Append(CultureInfo.InvariantCulture, $"<rect class=\"legend\" x=\"{x0 + 4}\" y=\"{yy - 6}\" width=\"12\" height=\"12\" fill=\"{color}\"/>\n");
+                svg.Append(CultureInfo.InvariantCulture, $"<rect class=\"legend\" x=\"{x0 + 4}\" y=\"{yy - 6}\" width=\"12\" height=\"12\" "
+                    + $"fill=\"{color}\"/>\n");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x0 + 26}\" y=\"{yy}\" dy=\"0.35em\" font-size=\"12\">{Text(names[i])}</text>\n");
         }
     }
@@ -175,7 +190,8 @@ public static class SvgChartRenderer
         if (run.Count > 0) yield return run;
     }
 
-    private static string ValueLabel(double v) => Math.Abs(v) >= 100 ? v.ToString("0.#", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
+    private static string ValueLabel(double v) => Math.Abs(v) >= 100 ? v.ToString("0.#", CultureInfo.InvariantCulture)
+        : v.ToString("0.###", CultureInfo.InvariantCulture);
 
     private static string Point(double x, double y) => F(x) + "," + F(y);
 

@@ -1,5 +1,5 @@
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace SplitFunctions.LocalRun.Studies;
 
@@ -22,7 +22,10 @@ public sealed class ArmStore
     /// <summary>Arms already done (by the name given to --arms), with their results.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<ArmResult>> Done => done;
 
-    /// <summary>Opens the study folder: with <paramref name="resume"/> keeps what an earlier run of the same settings finished, otherwise starts empty (earlier arms moved aside).</summary>
+    /// <summary>
+    /// Opens the study folder: with <paramref name="resume"/> keeps what an earlier run of the same settings finished, otherwise starts empty (earlier arms
+    /// moved aside).
+    /// </summary>
     public static ArmStore Open(string folder, StudyOptions options, bool resume)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -36,7 +39,8 @@ public sealed class ArmStore
             if (earlier != settings)
             {
                 throw new StudyException(StudyExitCode.Usage,
-                    $"--resume: {folder} holds a study run with other settings ({settingsFile}); rerun with the same --data, --model, --epochs, --batch-size, --lr, --seed and mapping, or use another --name.");
+                    $"--resume: {folder} holds a study run with other settings ({settingsFile}); rerun with the same --data, --model, --epochs, --batch-size, "
+                        + $"--lr, --seed and mapping, or use another --name.");
             }
             foreach (var file in Directory.Exists(arms) ? Directory.GetFiles(arms, "*.json") : [])
             {

@@ -12,18 +12,23 @@ namespace SplitFunctions.LocalRun.Studies;
 /// </summary>
 public static class BaselineArms
 {
-    public static ArmResult Centralised(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test, TestScorer scoreTest,
+    public static ArmResult Centralised(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test,
+        TestScorer scoreTest,
         int epochs, int batchSize, ulong seed, EpochProgress? progress)
     {
         var pooled = TrainingSet.Concat(hospitals);
-        return Local("centralised", "all hospitals' data pooled in one place (the upper reference)", model, pooled, validation, test, scoreTest, epochs, batchSize, seed, progress);
+        return Local("centralised", "all hospitals' data pooled in one place (the upper "
+            + "reference)", model, pooled, validation, test, scoreTest, epochs, batchSize, seed, progress);
     }
 
-    public static ArmResult SingleHospital(string hospital, double share, ModelDefinition model, TrainingSet data, TrainingSet validation, TrainingSet test, TestScorer scoreTest,
+    public static ArmResult SingleHospital(string hospital, double share, ModelDefinition model, TrainingSet data, TrainingSet validation, TrainingSet test,
+        TestScorer scoreTest,
         int epochs, int batchSize, ulong seed, EpochProgress? progress) =>
-        Local($"single-{hospital}", $"{hospital} alone ({share:P0} of the training data)", model, data, validation, test, scoreTest, epochs, batchSize, seed, progress);
+        Local($"single-{hospital}", $"{hospital} alone ({share:P0} of the training "
+            + $"data)", model, data, validation, test, scoreTest, epochs, batchSize, seed, progress);
 
-    public static ArmResult Federated(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test, TestScorer scoreTest,
+    public static ArmResult Federated(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test,
+        TestScorer scoreTest,
         int epochs, int batchSize, ulong seed, EpochProgress? progress)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -34,11 +39,13 @@ public static class BaselineArms
         {
             var predictions = trained.Predict(test);
             return new ArmResult("federated", "federated averaging, one local epoch per round, sample-weighted", history,
-                scoreTest(predictions), null, clock.Elapsed.TotalSeconds, hospitals.Sum(h => h.Count), Best(history)) { TestPredictions = predictions };
+                scoreTest(predictions), null, clock.Elapsed.TotalSeconds, hospitals.Sum(h => h.Count), Best(history))
+            { TestPredictions = predictions };
         }
     }
 
-    private static ArmResult Local(string arm, string description, ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, TestScorer scoreTest,
+    private static ArmResult Local(string arm, string description, ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test,
+        TestScorer scoreTest,
         int epochs, int batchSize, ulong seed, EpochProgress? progress)
     {
         ArgumentNullException.ThrowIfNull(model);

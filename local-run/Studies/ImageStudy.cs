@@ -43,7 +43,8 @@ public sealed class ImageStudy
         string[] needed = ["train", "val", "test"];
         var missing = needed.Except(splits).ToList();
         if (missing.Count > 0)
-            throw new DataFormatException(path, $"--keep-splits needs train, val and test splits, but {string.Join(", ", missing)} is missing (the archive has: {string.Join(", ", splits)}). Leave --keep-splits out to pool and re-split.");
+            throw new DataFormatException(path, $"--keep-splits needs train, val and test splits, but {string.Join(", ", missing)} is missing (the archive "
+                + $"has: {string.Join(", ", splits)}). Leave --keep-splits out to pool and re-split.");
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         var parts = ImageArchive.PoolOrder(splits).Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).ToList();
         var pooled = parts.Aggregate((a, b) => a.Concat(b));
@@ -55,7 +56,8 @@ public sealed class ImageStudy
     {
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         var splits = ImageArchive.PoolOrder(ImageArchive.Splits(path));
-        if (splits.Count == 0) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images and train_labels");
+        if (splits.Count == 0) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images "
+            + "and train_labels");
         return splits.Select(s => ImageArchive.LoadSplit(path, s, preprocessor)).Aggregate((a, b) => a.Concat(b));
     }
 

@@ -24,7 +24,8 @@ public sealed record LeakageResult(string Defence, double NormAttackAuc, double 
 /// </summary>
 public static class LabelLeakageStudy
 {
-    public static IReadOnlyList<LeakageResult> Run(string dataPath, IReadOnlyList<GradientDefence> defences, int epochs, int? maxSamples, ulong seed, Action<string> log)
+    public static IReadOnlyList<LeakageResult> Run(string dataPath, IReadOnlyList<GradientDefence> defences, int epochs, int? maxSamples, ulong seed,
+        Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(defences);
         ArgumentNullException.ThrowIfNull(log);
@@ -39,9 +40,12 @@ public static class LabelLeakageStudy
     }
 
     public static string Describe(GradientDefence d) =>
-        d.IsOff ? "none" : string.Join(" + ", new[] { d.MaxNorm ? "max-norm" : null, d.NoiseMultiplier > 0 ? FormattableString.Invariant($"noise x{d.NoiseMultiplier:0.##}") : null, d.DirectionNoise > 0 ? FormattableString.Invariant($"direction noise x{d.DirectionNoise:0.##}") : null }.Where(s => s is not null));
+        d.IsOff ? "none" : string.Join(" + ",
+            new[] { d.MaxNorm ? "max-norm" : null, d.NoiseMultiplier > 0 ? FormattableString.Invariant($"noise x{d.NoiseMultiplier:0.##}") : null,
+            d.DirectionNoise > 0 ? FormattableString.Invariant($"direction noise x{d.DirectionNoise:0.##}") : null }.Where(s => s is not null));
 
-    private static LeakageResult RunOne(ModelDefinition model, GradientDefence defence, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs, ulong seed, Action<string> log)
+    private static LeakageResult RunOne(ModelDefinition model, GradientDefence defence, TrainingSet train, TrainingSet validation, TrainingSet test,
+        int epochs, ulong seed, Action<string> log)
     {
         TorchRuntime.Seed(seed);
         var (head, body, tail) = UShapedSplit.Build(model);
@@ -100,7 +104,8 @@ public static class LabelLeakageStudy
             if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, testAuc);
             log(FormattableString.Invariant($"  {Describe(defence)}: epoch {epoch + 1}, validation AUC {validationAuc:F4}, {clock.Elapsed.TotalSeconds:F0} s"));
         }
-        return new LeakageResult(Describe(defence), normSum / Math.Max(normBatches, 1), directionSum / Math.Max(directionBatches, 1), best.Epoch, best.Validation, best.Test);
+        return new LeakageResult(Describe(defence), normSum / Math.Max(normBatches, 1), directionSum / Math.Max(directionBatches, 1), best.Epoch,
+            best.Validation, best.Test);
     }
 
     private static bool HasBothClasses(ReadOnlySpan<float> labels)
@@ -136,10 +141,12 @@ public static class LabelLeakageStudy
     /// <summary>The results as a markdown table, for docs/results.md.</summary>
     public static string ToMarkdown(IReadOnlyList<LeakageResult> results)
     {
-        var text = new StringBuilder("| defence at the hospital | norm attack AUC | direction attack AUC | epoch (validation) | validation AUC | test AUC |\n|---|---|---|---|---|---|\n");
+        var text = new StringBuilder("| defence at the hospital | norm attack AUC | direction attack AUC | epoch (validation) | validation AUC | test AUC "
+            + "|\n|---|---|---|---|---|---|\n");
         foreach (var r in results)
         {
-            text.Append(CultureInfo.InvariantCulture, $"| {r.Defence} | {r.NormAttackAuc:F3} | {r.DirectionAttackAuc:F3} | {r.SelectedEpoch} | {r.ValidationAuc:F4} | {r.TestAuc:F4} |\n");
+            text.Append(CultureInfo.InvariantCulture, $"| {r.Defence} | {r.NormAttackAuc:F3} | {r.DirectionAttackAuc:F3} | {r.SelectedEpoch} | "
+                + $"{r.ValidationAuc:F4} | {r.TestAuc:F4} |\n");
         }
         return text.ToString();
     }

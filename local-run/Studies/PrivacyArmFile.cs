@@ -15,7 +15,8 @@ public static class PrivacyArmFile
 
     private sealed record Stored(string Arm, double ValidationAuc, double TestAuc, Audit Validation, Audit Test, double Seconds);
 
-    private sealed record Audit(IReadOnlyList<AuditAttack> Attacks, double DistanceCorrelation, double ShuffledDistanceCorrelation, int TestImages, double NoiseSigma)
+    private sealed record Audit(IReadOnlyList<AuditAttack> Attacks, double DistanceCorrelation, double ShuffledDistanceCorrelation, int TestImages,
+        double NoiseSigma)
     {
         public static Audit Of(LeakageReport r) => new(r.Attacks, r.DistanceCorrelation, r.ShuffledDistanceCorrelation, r.TestImages, r.NoiseSigma);
 

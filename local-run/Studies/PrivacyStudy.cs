@@ -50,7 +50,8 @@ public static class PrivacyStudy
         ],
     };
 
-    public static PrivacyArmResult RunArm(PrivacyArm arm, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs, int batchSize, double learningRate, ulong seed, AuditOptions audit)
+    public static PrivacyArmResult RunArm(PrivacyArm arm, TrainingSet train, TrainingSet validation, TrainingSet test, int epochs, int batchSize,
+        double learningRate, ulong seed, AuditOptions audit)
     {
         ArgumentNullException.ThrowIfNull(arm);
         ArgumentNullException.ThrowIfNull(train);
@@ -126,20 +127,25 @@ public static class PrivacyStudy
 
     /// <summary>Arms no other arm beats on both test AUC (higher) and best test SSIM (lower).</summary>
     public static bool OnParetoFront(PrivacyArmResult r, IReadOnlyList<PrivacyArmResult> all) =>
-        !all.Any(o => o != r && o.TestAuc >= r.TestAuc && o.Test.Best.Ssim <= r.Test.Best.Ssim && (o.TestAuc > r.TestAuc || o.Test.Best.Ssim < r.Test.Best.Ssim));
+        !all.Any(o => o != r && o.TestAuc >= r.TestAuc && o.Test.Best.Ssim <= r.Test.Best.Ssim
+            && (o.TestAuc > r.TestAuc || o.Test.Best.Ssim < r.Test.Best.Ssim));
 
     public static string Table(IReadOnlyList<PrivacyArmResult> results, PrivacyArmResult chosen)
     {
         ArgumentNullException.ThrowIfNull(results);
         var t = new StringBuilder();
-        t.AppendLine("| arm | cut | sigma | alpha | val AUC | test AUC | mean-image SSIM | best SSIM | best attack | PSNR dB | re-id | DCor | Pareto | seconds |");
+        t.AppendLine("| arm | cut | sigma | alpha | val AUC | test AUC | mean-image SSIM | best SSIM | best attack | PSNR dB | re-id | DCor | Pareto | "
+            + "seconds |");
         t.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|");
         foreach (var r in results)
         {
             var best = r.Test.Best;
             var mark = r == chosen ? " (chosen)" : "";
             t.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Arm.Name}{mark} | {r.Arm.Model.Name} | {r.Arm.Sigma} | {r.Arm.Alpha} | {r.ValidationAuc:F4} | {r.TestAuc:F4} | {r.Test.Baseline.Ssim:F3} | {best.Ssim:F3} | {best.Name} | {best.PsnrDb:F1} | {r.Test.Attacks.Skip(1).Max(a => a.Reidentification):P1} | {r.Test.DistanceCorrelation:F3} | {(OnParetoFront(r, results) ? "yes" : "")} | {r.Seconds:F0} |");
+                $"| {r.Arm.Name}{mark} | {r.Arm.Model.Name} | {r.Arm.Sigma} | {r.Arm.Alpha} | {r.ValidationAuc:F4} | {r.TestAuc:F4} | "
+                    + $"{r.Test.Baseline.Ssim:F3} | {best.Ssim:F3} | {best.Name} | {best.PsnrDb:F1} | "
+                    + $"{r.Test.Attacks.Skip(1).Max(a => a.Reidentification):P1} | {r.Test.DistanceCorrelation:F3} | "
+                    + $"{(OnParetoFront(r, results) ? "yes" : "")} | {r.Seconds:F0} |");
         }
         return t.ToString();
     }

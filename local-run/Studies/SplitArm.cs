@@ -17,7 +17,8 @@ namespace SplitFunctions.LocalRun.Studies;
 public static class SplitArm
 {
     /// <summary>Runs one arm; <paramref name="vanillaEpochs"/> is the epoch count the vanilla arm chose on validation (for temporal).</summary>
-    public static async Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder, int? vanillaEpochs, CancellationToken ct)
+    public static async Task<ArmResult> RunAsync(TrainingMode mode, StudyOptions options, ModelDefinition model, StudyMaterial material, string folder,
+        int? vanillaEpochs, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(material);
@@ -53,10 +54,13 @@ public static class SplitArm
         else
         {
             epochs = vanillaEpochs ?? options.Epochs;
-            Console.WriteLine($"   {epochs} epochs ({(vanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm")})");
+            var how = vanillaEpochs is null ? "as given: run the vanilla arm first to select on validation" : "selected on validation by the vanilla arm";
+            Console.WriteLine($"   {epochs} epochs ({how})");
         }
         var finalFolder = Path.Combine(folder, name);
-        var (final, serverEpochs) = await Run(() => SplitRun.RunWithServerAsync(settings with { Epochs = epochs, AuditSteps = options.AuditSteps }, finalFolder, "test", ct), finalFolder).ConfigureAwait(false);
+        var (final, serverEpochs) = await Run(()
+            => SplitRun.RunWithServerAsync(settings with { Epochs = epochs, AuditSteps = options.AuditSteps }, finalFolder, "test", ct), finalFolder)
+            .ConfigureAwait(false);
         RequireSuccess(final, name, finalFolder);
         // Temporal: the hospitals are offline while the server trains, so the curve is the server's own loss per epoch.
         if (mode == TrainingMode.Temporal) history = [.. serverEpochs.Select(e => new EpochResult(e.Epoch, e.Loss, double.NaN, e.Seconds))];
@@ -72,17 +76,20 @@ public static class SplitArm
         else
         {
             var r = perHospital.Values.Select(s => s.Regression!).ToList();
-            headline = new TestScores(null, new RegressionScores(r.Average(x => x.Msle), r.Average(x => x.Rmsle), r.Average(x => x.SmapePercent), r[0].Samples));
+            headline = new TestScores(null,
+                new RegressionScores(r.Average(x => x.Msle), r.Average(x => x.Rmsle), r.Average(x => x.SmapePercent), r[0].Samples));
         }
         var description = mode switch
         {
             TrainingMode.Vanilla => "multi-hospital split learning, vanilla (a round trip per batch); mean over hospitals",
-            TrainingMode.UShaped => "multi-hospital split learning, U-shaped (head and tail with the loss at the hospital, labels never sent); mean over hospitals",
+            TrainingMode.UShaped => "multi-hospital split learning, U-shaped (head and tail with the loss at the hospital, labels never sent); mean over "
+                + "hospitals",
             _ => "multi-hospital split learning, temporal (paper Algorithm 1, fixed client layer); mean over hospitals",
         };
         var audits = final.Where(o => o.Audit is not null).ToDictionary(o => o.HospitalId, o => o.Audit!);
         return new ArmResult($"split-{name}", description, history, headline, perHospital, clock.Elapsed.TotalSeconds,
-            material.Hospitals.Sum(h => h.Count), epochs) { Audits = audits.Count == 0 ? null : audits };
+            material.Hospitals.Sum(h => h.Count), epochs)
+        { Audits = audits.Count == 0 ? null : audits };
     }
 
     // The agents must read exactly the rows the in-process arms read: the same mapping, ranges written out, splits kept or not.
@@ -124,7 +131,8 @@ public static class SplitArm
         if (failed.Count > 0)
         {
             throw new ArmFailedException(
-                $"split-{name}: {string.Join(", ", failed.Select(f => $"{f.HospitalId} (train exit {f.TrainExitCode}, evaluate exit {f.EvaluateExitCode})"))} failed",
+                $"split-{name}: {string.Join(", ", failed.Select(f => $"{f.HospitalId} (train exit {f.TrainExitCode}, evaluate exit {f.EvaluateExitCode})"))} "
+                    + $"failed",
                 Path.Combine(folder, "logs"));
         }
     }
@@ -140,7 +148,8 @@ public static class SplitArm
         for (var e = 0; e < epochs; e++)
         {
             var loss = perHospital.Average(h => h[e].GetProperty("meanTrainLoss").GetDouble());
-            var values = perHospital.Select(h => h[e].TryGetProperty("validationValue", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN).ToList();
+            var values = perHospital.Select(h => h[e].TryGetProperty("validationValue", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble()
+                : double.NaN).ToList();
             var validation = values.Average();
             result.Add(new EpochResult(e + 1, loss, task == TaskKind.Classification ? validation : -validation, 0));
         }
@@ -154,9 +163,12 @@ public static class SplitArm
             var c = evaluation.GetProperty("classification");
             var confusion = new ConfusionMatrix(c.GetProperty("truePositives").GetInt32(), c.GetProperty("falsePositives").GetInt32(),
                 c.GetProperty("trueNegatives").GetInt32(), c.GetProperty("falseNegatives").GetInt32());
-            return new TestScores(new ClassificationScores(c.GetProperty("accuracy").GetDouble(), c.GetProperty("rocAuc").GetDouble(), confusion, c.GetProperty("threshold").GetDouble()), null);
+            return new TestScores(new ClassificationScores(c.GetProperty("accuracy").GetDouble(), c.GetProperty("rocAuc").GetDouble(), confusion,
+                c.GetProperty("threshold").GetDouble()), null);
         }
         var r = evaluation.GetProperty("regression");
-        return new TestScores(null, new RegressionScores(r.GetProperty("msle").GetDouble(), r.GetProperty("rmsle").GetDouble(), r.GetProperty("smapePercent").GetDouble(), evaluation.GetProperty("samples").GetInt32()));
+        return new TestScores(null,
+            new RegressionScores(r.GetProperty("msle").GetDouble(), r.GetProperty("rmsle").GetDouble(), r.GetProperty("smapePercent").GetDouble(),
+            evaluation.GetProperty("samples").GetInt32()));
     }
 }

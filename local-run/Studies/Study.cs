@@ -14,7 +14,9 @@ namespace SplitFunctions.LocalRun.Studies;
 /// </summary>
 public static class Study
 {
-    /// <summary>Runs the study; user errors are <see cref="StudyException"/>s, all raised before Azurite or any agent starts, except an arm that fails while running.</summary>
+    /// <summary>
+    /// Runs the study; user errors are <see cref="StudyException"/>s, all raised before Azurite or any agent starts, except an arm that fails while running.
+    /// </summary>
     public static async Task<int> RunAsync(StudyOptions options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -31,7 +33,9 @@ public static class Study
             Checked(() => ImageStudy.WriteSubset(options.Data, (int)definition.InputShape[1], (int)definition.InputShape[2], max, options.Seed, subset));
             options = options with { Data = subset, MaxSamples = null };
         }
-        Console.WriteLine($"study '{options.Name}': {definition.Name} (input [{string.Join(",", definition.InputShape)}]) on {options.Data}; {options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate}, seed {options.Seed}; {TorchRuntime.Threads} threads on {Environment.ProcessorCount} cores");
+        Console.WriteLine($"study '{options.Name}': {definition.Name} (input [{string.Join(",", definition.InputShape)}]) on {options.Data}; {options.Epochs} "
+            + $"epochs, batch {options.BatchSize}, lr {options.LearningRate}, seed {options.Seed}; {TorchRuntime.Threads} threads on "
+            + $"{Environment.ProcessorCount} cores");
 
         var material = Checked(() => StudyMaterial.Load(options, definition));
         RequireFit(material, definition);
@@ -42,12 +46,15 @@ public static class Study
         var baseline = material.FriedewaldBaseline();
         if (baseline is { } f)
         {
-            Console.WriteLine($"friedewald ({f.Columns.TotalCholesterol} - {f.Columns.Hdl} - {f.Columns.Triglycerides}/5) on the test rows: MSLE {f.All.Regression!.Msle:F4}, sMAPE {f.All.Regression.SmapePercent:F2}%; "
-                + $"{f.RowsTgBelow400} rows TG<400: MSLE {f.TgBelow400?.Regression?.Msle ?? double.NaN:F4}; {f.RowsTgFrom400} rows TG>=400: MSLE {f.TgFrom400?.Regression?.Msle ?? double.NaN:F4}");
+            Console.WriteLine($"friedewald ({f.Columns.TotalCholesterol} - {f.Columns.Hdl} - {f.Columns.Triglycerides}/5) on the test rows: MSLE "
+                + $"{f.All.Regression!.Msle:F4}, sMAPE {f.All.Regression.SmapePercent:F2}%; "
+                + $"{f.RowsTgBelow400} rows TG<400: MSLE {f.TgBelow400?.Regression?.Msle ?? double.NaN:F4}; {f.RowsTgFrom400} rows TG>=400: MSLE "
+                + $"{f.TgFrom400?.Regression?.Msle ?? double.NaN:F4}");
         }
         else if (material.IsTabular)
         {
-            Console.WriteLine("friedewald: not reported (no total cholesterol, HDL and triglyceride columns recognised among the features; name them with --lipids tc=..,hdl=..,tg=..)");
+            Console.WriteLine("friedewald: not reported (no total cholesterol, HDL and triglyceride columns recognised among the features; name them with "
+                + "--lipids tc=..,hdl=..,tg=..)");
         }
         if (store.Done.Count > 0) Console.WriteLine($"resuming: {string.Join(", ", store.Done.Keys)} done earlier, kept");
 
@@ -73,7 +80,8 @@ public static class Study
 
     public static bool IsSplitArm(string arm) => arm is "vanilla" or "temporal" or "ushaped";
 
-    private static async Task<IReadOnlyList<ArmResult>> RunArmAsync(string arm, StudyOptions options, ModelDefinition model, StudyMaterial material, ArmStore store,
+    private static async Task<IReadOnlyList<ArmResult>> RunArmAsync(string arm, StudyOptions options, ModelDefinition model, StudyMaterial material,
+        ArmStore store,
         string folder, ulong seed, EpochProgress progress, CancellationToken ct)
     {
         try
@@ -81,12 +89,15 @@ public static class Study
             switch (arm)
             {
                 case "centralised":
-                    return [BaselineArms.Centralised(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs, options.BatchSize, seed, progress)];
+                    return [BaselineArms.Centralised(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs,
+                        options.BatchSize, seed, progress)];
                 case "single":
-                    return [.. Enumerable.Range(0, material.Hospitals.Count).Select(h => BaselineArms.SingleHospital(material.HospitalIds[h], material.Share(h), model, material.Hospitals[h],
+                    return [.. Enumerable.Range(0, material.Hospitals.Count)
+                        .Select(h => BaselineArms.SingleHospital(material.HospitalIds[h], material.Share(h), model, material.Hospitals[h],
                         material.HospitalValidation(h), material.HospitalTest(h), material.ScoreTest, options.Epochs, options.BatchSize, seed, progress))];
                 case "federated":
-                    return [BaselineArms.Federated(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs, options.BatchSize, seed, progress)];
+                    return [BaselineArms.Federated(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs,
+                        options.BatchSize, seed, progress)];
                 case "vanilla" or "temporal" or "ushaped":
                     // Temporal has no validation at the hospitals while the server trains: it takes the epochs vanilla chose.
                     var vanillaEpochs = store.Done.TryGetValue("vanilla", out var vanilla) ? vanilla[0].SelectedEpoch : (int?)null;
@@ -112,8 +123,10 @@ public static class Study
 
     private static StudyException Failed(string arm, string why, string logFolder, ArmStore store, string folder, Exception inner)
     {
-        var kept = store.Done.Count == 0 ? "no arm had finished" : $"finished arms ({string.Join(", ", store.Done.Keys)}) are saved in {Path.Combine(folder, "arms")}";
-        return new StudyException(StudyExitCode.ArmFailed, $"arm '{arm}' failed: {why}; logs: {logFolder}; {kept}; fix it and rerun with --resume to continue", inner);
+        var kept = store.Done.Count == 0 ? "no arm had finished" : $"finished arms ({string.Join(", ", store.Done.Keys)}) are saved in "
+            + $"{Path.Combine(folder, "arms")}";
+        return new StudyException(StudyExitCode.ArmFailed, $"arm '{arm}' failed: {why}; logs: {logFolder}; {kept}; fix it and rerun with --resume to "
+            + $"continue", inner);
     }
 
     // The network for this data: a preset's tabular network takes the mapped features' width; a model file's must already
@@ -130,15 +143,18 @@ public static class Study
             throw new StudyException(StudyExitCode.Model, options.ModelFile is null ? $"--model: {e.Message}" : $"--model-file: {e.Message}", e);
         }
         if (definition.TailLayers.Count > 0)
-            throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped split); splitfn-local trains the two-part split only");
+            throw new StudyException(StudyExitCode.Model, $"--model-file: '{definition.Name}' marks a tail (a U-shaped split); splitfn-local trains the "
+                + $"two-part split only");
         var isTable = options.Mapping is not null;
         if (isTable != definition.IsTabular)
         {
             var flag = options.ModelFile is null ? $"--model {definition.Name}" : $"--model-file {Path.GetFileName(options.ModelFile)}";
             var presets = string.Join(", ", ModelCatalog.All.Where(m => m.IsTabular == isTable).Select(m => m.Name));
             throw new StudyException(StudyExitCode.Model, isTable
-                ? $"{flag} takes images [{string.Join(",", definition.InputShape)}], but {options.Data} is a CSV (rows of {options.Mapping!.EncodedWidth} features): use a tabular model ({presets})"
-                : $"{flag} takes rows of features [{string.Join(",", definition.InputShape)}], but {options.Data} is an image archive: use an image model ({presets})");
+                ? $"{flag} takes images [{string.Join(",", definition.InputShape)}], but {options.Data} is a CSV (rows of {options.Mapping!.EncodedWidth} "
+                    + $"features): use a tabular model ({presets})"
+                : $"{flag} takes rows of features [{string.Join(",", definition.InputShape)}], but {options.Data} is an image archive: use an image model "
+                    + $"({presets})");
         }
         if (options.Mapping is not { } mapping) return definition;
         if (options.ModelFile is null) return definition.WithInputShape([mapping.EncodedWidth]);
@@ -149,10 +165,12 @@ public static class Study
         }
         catch (ModelDefinitionException e)
         {
-            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: {e.Message} ({mapping.Features.Count} --features columns)", e);
+            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: {e.Message} ({mapping.Features.Count} "
+                + $"--features columns)", e);
         }
         if (!data.SequenceEqual(definition.InputShape))
-            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: inputShape is [{string.Join(",", definition.InputShape)}], but the data gives input [{mapping.EncodedWidth}]: write inputShape [{mapping.EncodedWidth}]");
+            throw new StudyException(StudyExitCode.Model, $"--model-file {Path.GetFileName(options.ModelFile)}: inputShape is "
+                + $"[{string.Join(",", definition.InputShape)}], but the data gives input [{mapping.EncodedWidth}]: write inputShape [{mapping.EncodedWidth}]");
         return definition;
     }
 
@@ -163,7 +181,8 @@ public static class Study
         if (!shape.SequenceEqual(model.InputShape))
         {
             throw new StudyException(StudyExitCode.Model,
-                $"width mismatch: the data gives samples of shape [{string.Join(",", shape)}], but model '{model.Name}' takes [{string.Join(",", model.InputShape)}]" +
+                $"width mismatch: the data gives samples of shape [{string.Join(",", shape)}], but model '{model.Name}' takes "
+                    + $"[{string.Join(",", model.InputShape)}]" +
                 (model.IsTabular ? "" : "; convert the images (e.g. to grey) or choose a model for them"));
         }
     }
@@ -175,7 +194,8 @@ public static class Study
             if (!File.Exists(dll)) throw new StudyException(StudyExitCode.Setup, $"{dll} is not built: run scripts/setup.sh (it builds the solution)");
         }
         var azurite = Path.Combine(AzuriteProcess.FindRepositoryRoot(AppContext.BaseDirectory), "node_modules", ".bin", "azurite-blob");
-        if (!File.Exists(azurite)) throw new StudyException(StudyExitCode.Setup, $"Azurite is not installed ({azurite} is missing): run scripts/setup.sh (it runs npm ci)");
+        if (!File.Exists(azurite)) throw new StudyException(StudyExitCode.Setup, $"Azurite is not installed ({azurite} is missing): run scripts/setup.sh (it "
+            + $"runs npm ci)");
     }
 
     // Data problems found while loading become one line with the data exit code.
@@ -197,5 +217,6 @@ public static class Study
 
     public static string Summary(ArmResult arm) => arm.Test.Classification is { } c
         ? $"{arm.Arm}: test accuracy {c.Accuracy:P2}, AUC {c.RocAuc:F4} (epoch {arm.SelectedEpoch} chosen on validation, {arm.Seconds:F0} s)"
-        : $"{arm.Arm}: test MSLE {arm.Test.Regression!.Msle:F4}, RMSLE {arm.Test.Regression.Rmsle:F4}, sMAPE {arm.Test.Regression.SmapePercent:F2}% (epoch {arm.SelectedEpoch} chosen on validation, {arm.Seconds:F0} s)";
+        : $"{arm.Arm}: test MSLE {arm.Test.Regression!.Msle:F4}, RMSLE {arm.Test.Regression.Rmsle:F4}, sMAPE {arm.Test.Regression.SmapePercent:F2}% (epoch "
+            + $"{arm.SelectedEpoch} chosen on validation, {arm.Seconds:F0} s)";
 }

@@ -10,13 +10,18 @@ public enum StudyExitCode
     Usage = 2,
     /// <summary>The data file is missing or unreadable, a mapped column is not in it, or no usable rows are left.</summary>
     Data = 3,
-    /// <summary>The model is unknown, its model file malformed or invalid (a layer, the shapes, the cut, the loss), or it does not fit the data (task, input width, channels).</summary>
+    /// <summary>
+    /// The model is unknown, its model file malformed or invalid (a layer, the shapes, the cut, the loss), or it does not fit the data (task, input width,
+    /// channels).
+    /// </summary>
     Model = 4,
     /// <summary>An arm failed while running; the message names its log folder. Finished arms are saved (--resume continues).</summary>
     ArmFailed = 5,
     /// <summary>Something the local system needs is not installed or built (Azurite, the function, the agent): run scripts/setup.sh.</summary>
     Setup = 6,
-    /// <summary>`chaos`: an invariant broke under faults (a step lost or doubled, an unplanned crash, a hostile message not poisoned, temporal weights differ).</summary>
+    /// <summary>
+    /// `chaos`: an invariant broke under faults (a step lost or doubled, an unplanned crash, a hostile message not poisoned, temporal weights differ).
+    /// </summary>
     InvariantBroken = 7,
     /// <summary>Ctrl-C: every process started has been stopped; finished arms are saved.</summary>
     Cancelled = 130,

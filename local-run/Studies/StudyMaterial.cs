@@ -9,7 +9,8 @@ using SplitFunctions.Core.Runs;
 namespace SplitFunctions.LocalRun.Studies;
 
 /// <summary>Friedewald's estimate scored on the test rows: all of them, those with TG below 400 mg/dL, and those at or above it.</summary>
-public sealed record FriedewaldBaseline(LipidColumns Columns, TestScores All, TestScores? TgBelow400, int RowsTgBelow400, TestScores? TgFrom400, int RowsTgFrom400, float[] Predictions);
+public sealed record FriedewaldBaseline(LipidColumns Columns, TestScores All, TestScores? TgBelow400, int RowsTgBelow400, TestScores? TgFrom400,
+    int RowsTgFrom400, float[] Predictions);
 
 /// <summary>
 /// The data of a study in every form the arms need: each hospital's training set (standardised with its own statistics
@@ -49,8 +50,10 @@ public sealed class StudyMaterial
         Scaling = new TargetScaling(0, Math.Round(pooledTraining.Targets.Average(t => (double)t)));
         pooledStatistics = Standardizer.Fit(pooledTraining);
         hospitalStatistics = [.. Enumerable.Range(0, study.Split.Hospitals.Count).Select(h => Standardizer.Fit(study.Hospital(h)))];
-        Hospitals = [.. Enumerable.Range(0, hospitalStatistics.Length).Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), hospitalStatistics[h], Scaling))];
-        PooledHospitals = [.. Enumerable.Range(0, hospitalStatistics.Length).Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), pooledStatistics, Scaling))];
+        Hospitals = [.. Enumerable.Range(0, hospitalStatistics.Length)
+            .Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), hospitalStatistics[h], Scaling))];
+        PooledHospitals = [.. Enumerable.Range(0, hospitalStatistics.Length)
+            .Select(h => TabularStudy.ToTrainingSet(study.Hospital(h), pooledStatistics, Scaling))];
         Validation = TabularStudy.ToTrainingSet(study.ValidationRows, pooledStatistics, Scaling);
         Test = TabularStudy.ToTrainingSet(study.TestRows, pooledStatistics, Scaling);
         RawTestTargets = study.TestRows.Targets;
@@ -83,7 +86,8 @@ public sealed class StudyMaterial
         if (options.Mapping is { } mapping)
         {
             var study = TabularStudy.Load(options.Data, mapping, options.Hospitals, options.Seed);
-            if (study.Rows.Count == 0) throw new DataFormatException(options.Data, $"no usable rows: every row was dropped ({study.Validation}). Check the units (mg/dL) and the ranges (--range).");
+            if (study.Rows.Count == 0) throw new DataFormatException(options.Data, $"no usable rows: every row was dropped ({study.Validation}). Check the "
+                + $"units (mg/dL) and the ranges (--range).");
             return new StudyMaterial(model, study);
         }
         var images = options.Data == "synthetic"

@@ -7,5 +7,6 @@ namespace SplitFunctions.LocalRun.Studies;
 public static class StudyProgress
 {
     public static EpochProgress Console(int epochs) => (arm, r) =>
-        System.Console.WriteLine($"  {arm,-22} epoch {r.Epoch,3}/{epochs}  train loss {r.TrainLoss,8:F4}  validation {r.ValidationScore,8:F4}  ({r.Seconds:F1} s)");
+        System.Console.WriteLine($"  {arm,-22} epoch {r.Epoch,3}/{epochs}  train loss {r.TrainLoss,8:F4}  validation {r.ValidationScore,8:F4}  "
+            + $"({r.Seconds:F1} s)");
 }

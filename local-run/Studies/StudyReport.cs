@@ -21,11 +21,24 @@ public static class StudyReport
             createdAt = DateTimeOffset.UtcNow,
             configuration = options,
             machine = new { cores = Environment.ProcessorCount, threads = TorchRuntime.Threads },
-            split = new { validation = material.Validation.Count, test = material.Test.Count, hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count }) },
+            split = new
+            {
+                validation = material.Validation.Count,
+                test = material.Test.Count,
+                hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count })
+            },
             targetScaling = material.IsTabular ? material.Scaling : null,
             arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History, a.Audits }),
             friedewald = friedewald is { } f
-                ? new { columns = f.Columns, all = f.All, tgBelow400 = f.TgBelow400, rowsTgBelow400 = f.RowsTgBelow400, tgFrom400 = f.TgFrom400, rowsTgFrom400 = f.RowsTgFrom400 }
+                ? new
+                {
+                    columns = f.Columns,
+                    all = f.All,
+                    tgBelow400 = f.TgBelow400,
+                    rowsTgBelow400 = f.RowsTgBelow400,
+                    tgFrom400 = f.TgFrom400,
+                    rowsTgFrom400 = f.RowsTgFrom400
+                }
                 : null,
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(json, JsonOptions));
@@ -42,7 +55,8 @@ public static class StudyReport
             .AddParagraph(material.Describe())
             .AddTable(table)
             .AddTable(perHospital)
-            .AddChart(new LineChart("Training loss per epoch", "epoch", "loss", [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.TrainLoss)]))]))
+            .AddChart(new LineChart("Training loss per epoch", "epoch", "loss",
+                [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.TrainLoss)]))]))
             .AddChart(new LineChart(material.IsTabular ? "Validation: minus mean squared error (wire scale)" : "Validation AUC per epoch", "epoch", "score",
                 [.. arms.Select(a => LineSeries.PerEpoch(a.Arm, [.. a.History.Select(h => h.ValidationScore)]))]));
         if (audits is not null)
@@ -53,25 +67,32 @@ public static class StudyReport
             foreach (var arm in arms.Where(a => a.Audits is not null))
             {
                 var (hospital, audit) = arm.Audits!.First();
-                if (File.Exists(audit.PicturePath)) report.AddImage(File.ReadAllBytes(audit.PicturePath), $"{arm.Arm}, {hospital}: test originals (top row), the mean image, then each attack's reconstructions");
+                if (File.Exists(audit.PicturePath)) report.AddImage(File.ReadAllBytes(audit.PicturePath), $"{arm.Arm}, {hospital}: test originals (top row), "
+                    + $"the mean image, then each attack's reconstructions");
             }
         }
         if (material.IsTabular)
         {
             var series = arms.Where(a => a.TestPredictions is not null)
-                .Select(a => new CdfSeries(a.Arm, RegressionMetrics.AbsoluteErrors(material.RawTestTargets, Array.ConvertAll(a.TestPredictions!, material.Scaling.FromWire)))).ToList();
+                .Select(a => new CdfSeries(a.Arm,
+                    RegressionMetrics.AbsoluteErrors(material.RawTestTargets, Array.ConvertAll(a.TestPredictions!, material.Scaling.FromWire)))).ToList();
             if (friedewald is { } fw) series.Add(new CdfSeries("friedewald", RegressionMetrics.AbsoluteErrors(material.RawTestTargets, fw.Predictions)));
             // The x axis stops at the 99th percentile of all errors (larger ones are drawn at the edge), so the curves stay readable.
             var all = series.SelectMany(x => x.Samples).Order().ToList();
             var cut = all.Count == 0 ? 0 : all[(int)(0.99 * (all.Count - 1))];
             series = [.. series.Select(x => new CdfSeries(x.Name, [.. x.Samples.Select(v => Math.Min(v, cut))]))]; // larger errors pile up at the edge
-            report.AddChart(new CdfChart($"Per-patient absolute error on the test split (CDF, Fig. 9 style; up to the 99th percentile, {cut:F0} mg/dL)", "|LDL - predicted| (mg/dL)", series));
+            report.AddChart(new CdfChart($"Per-patient absolute error on the test split (CDF, Fig. 9 style; up to the 99th percentile, {cut:F0} "
+                + $"mg/dL)", "|LDL - predicted| (mg/dL)", series));
         }
         report.AddConfiguration(new Dictionary<string, string>
         {
-            ["data"] = options.Data, ["model"] = options.Model, ["epochs"] = options.Epochs.ToString(CultureInfo.InvariantCulture),
-            ["batch size"] = options.BatchSize.ToString(CultureInfo.InvariantCulture), ["learning rate"] = options.LearningRate.ToString(CultureInfo.InvariantCulture),
-            ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture), ["threads / cores"] = $"{TorchRuntime.Threads} / {Environment.ProcessorCount}",
+            ["data"] = options.Data,
+            ["model"] = options.Model,
+            ["epochs"] = options.Epochs.ToString(CultureInfo.InvariantCulture),
+            ["batch size"] = options.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["learning rate"] = options.LearningRate.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+            ["threads / cores"] = $"{TorchRuntime.Threads} / {Environment.ProcessorCount}",
         });
         report.Save(Path.Combine(folder, "report.html"));
     }
@@ -86,11 +107,17 @@ public static class StudyReport
             {
                 rows.Add(scores.Classification is { } c
                     ? [arm.Arm, hospital, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc)]
-                    : [arm.Arm, hospital, ReportTable.Number(scores.Regression!.Msle), ReportTable.Number(scores.Regression.Rmsle), $"{scores.Regression.SmapePercent:F2}%"]);
+                    : [arm.Arm, hospital, ReportTable.Number(scores.Regression!.Msle), ReportTable.Number(scores.Regression.Rmsle),
+                        $"{scores.Regression.SmapePercent:F2}%"]);
             }
         }
         string[] headers = material.IsTabular ? ["arm", "hospital", "MSLE", "RMSLE", "sMAPE"] : ["arm", "hospital", "test accuracy", "test AUC"];
-        return new ReportTable(headers, rows) { Caption = "Split learning per hospital (metrics computed at each hospital)", RightAligned = new HashSet<int>(Enumerable.Range(2, headers.Length - 2)) };
+        return new ReportTable(headers, rows)
+        {
+            Caption = "Split learning per hospital (metrics computed at each "
+            + "hospital)",
+            RightAligned = new HashSet<int>(Enumerable.Range(2, headers.Length - 2))
+        };
     }
 
     private static ReportTable ResultsTable(StudyMaterial material, IReadOnlyList<ArmResult> arms,
@@ -102,7 +129,8 @@ public static class StudyReport
             foreach (var a in arms)
             {
                 var c = a.Test.Classification!;
-                rows.Add([a.Arm, a.Description, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc), a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
+                rows.Add([a.Arm, a.Description, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc),
+                    a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
             }
             return new ReportTable(["arm", "what", "test accuracy", "test AUC", "epoch (validation)", "training samples"], rows)
             {
@@ -113,7 +141,8 @@ public static class StudyReport
         foreach (var a in arms)
         {
             var r = a.Test.Regression!;
-            rows.Add([a.Arm, a.Description, ReportTable.Number(r.Msle), ReportTable.Number(r.Rmsle), $"{r.SmapePercent:F2}%", a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
+            rows.Add([a.Arm, a.Description, ReportTable.Number(r.Msle), ReportTable.Number(r.Rmsle), $"{r.SmapePercent:F2}%",
+                a.SelectedEpoch.ToString(CultureInfo.InvariantCulture), a.TrainingSamples.ToString(CultureInfo.InvariantCulture)]);
         }
         if (friedewald is { } f)
         {

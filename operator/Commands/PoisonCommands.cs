@@ -11,7 +11,8 @@ internal static class PoisonCommands
     {
         var command = new Command("poison", "Poisoned messages: read why each was poisoned, move it back to 'features' once fixed, or drop it.");
         command.Subcommands.Add(List(output, error));
-        command.Subcommands.Add(Take(output, error, "retry", "Move poisoned messages back to the 'features' queue (after fixing the cause: a key, a manifest).", requeue: true));
+        command.Subcommands.Add(Take(output, error, "retry", "Move poisoned messages back to the 'features' queue (after fixing the cause: a key, a "
+            + "manifest).", requeue: true));
         command.Subcommands.Add(Take(output, error, "drop", "Delete poisoned messages and their reason records.", requeue: false));
         return command;
     }
@@ -24,11 +25,13 @@ internal static class PoisonCommands
             var inbox = new PoisonInbox(OperatorCli.Storage(parse));
             var count = await inbox.CountAsync(ct).ConfigureAwait(false);
             var messages = await inbox.ListAsync(ct).ConfigureAwait(false);
-            await output.WriteLineAsync($"{count} poisoned message(s) on features-poison{(count > messages.Count ? $", the first {messages.Count} shown" : "")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"{count} poisoned message(s) on "
+                + $"features-poison{(count > messages.Count ? $", the first {messages.Count} shown" : "")}").ConfigureAwait(false);
             foreach (var m in messages)
             {
                 var (run, hospital) = m.Names();
-                var why = m.Record is { } r ? string.Create(CultureInfo.InvariantCulture, $"{r.Reason} ({r.Host}, {r.DequeueCount} deliveries, {r.At:u})") : "no reason recorded";
+                var why = m.Record is { } r ? string.Create(CultureInfo.InvariantCulture, $"{r.Reason} ({r.Host}, {r.DequeueCount} deliveries, "
+                    + $"{r.At:u})") : "no reason recorded";
                 await output.WriteLineAsync($"{m.Id}  {m.InsertedOn:u}  run {run ?? "?"}  hospital {hospital ?? "?"}: {why}").ConfigureAwait(false);
             }
         }));
@@ -50,10 +53,12 @@ internal static class PoisonCommands
             var inbox = new PoisonInbox(OperatorCli.Storage(parse));
             IReadOnlyCollection<string>? wanted = parse.GetValue(all) ? null : given.ToHashSet(StringComparer.Ordinal);
             var done = requeue ? await inbox.RetryAsync(wanted, ct).ConfigureAwait(false) : await inbox.DropAsync(wanted, ct).ConfigureAwait(false);
-            await output.WriteLineAsync($"{(requeue ? "moved back to features" : "dropped")}: {done.Count} message(s){(done.Count > 0 ? " " + string.Join(", ", done) : "")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"{(requeue ? "moved back to features" : "dropped")}: {done.Count} "
+                + $"message(s){(done.Count > 0 ? " " + string.Join(", ", done) : "")}").ConfigureAwait(false);
             if (wanted is not null && wanted.Except(done).ToList() is { Count: > 0 } missing)
             {
-                throw new OperatorException(OperatorExitCode.NotFound, $"no poisoned message {string.Join(", ", missing)} (taken already, or a typo: `poison list` shows the ids)");
+                throw new OperatorException(OperatorExitCode.NotFound, $"no poisoned message {string.Join(", ", missing)} (taken already, or a typo: `poison "
+                    + $"list` shows the ids)");
             }
         }));
         return command;

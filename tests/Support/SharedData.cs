@@ -13,7 +13,8 @@ internal static class SharedData
     {
         var path = System.IO.Path.Combine(Folder, relative);
         if (!System.IO.File.Exists(path))
-            throw new InvalidOperationException($"shared test data {path} is missing: these tests need the real files in ../shared/data beside the repository (see ../shared/data/README.md).");
+            throw new InvalidOperationException($"shared test data {path} is missing: these tests need the real files in ../shared/data beside the repository "
+                + $"(see ../shared/data/README.md).");
         return path;
     }
 }

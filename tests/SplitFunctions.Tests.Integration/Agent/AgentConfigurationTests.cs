@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.Configuration;
 
 namespace SplitFunctions.Tests.Agent;
 
@@ -34,7 +34,8 @@ public sealed class AgentConfigurationTests
         using var bed = new AgentTestBed("run-init");
         var data = bed.WriteImages(20);
         await bed.InitAsync(DevStorage, data);
-        var again = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", data, "--connection-string", DevStorage]);
+        var again = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", data,
+            "--connection-string", DevStorage]);
         again.ExitCode.Should().Be((int)ExitCode.Configuration);
         again.Error.Should().Contain("--force");
     }
@@ -43,7 +44,8 @@ public sealed class AgentConfigurationTests
     public async Task Init_with_a_missing_data_file_is_a_data_error()
     {
         using var bed = new AgentTestBed("run-init");
-        var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", bed.Folder + "/nope.npz", "--connection-string", DevStorage]);
+        var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", bed.Folder
+            + "/nope.npz", "--connection-string", DevStorage]);
         run.ExitCode.Should().Be((int)ExitCode.Data);
         run.Error.Should().Contain("nope.npz");
     }
@@ -52,7 +54,8 @@ public sealed class AgentConfigurationTests
     public async Task Init_without_storage_names_both_ways_to_give_it()
     {
         using var bed = new AgentTestBed("run-init");
-        var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data", bed.WriteImages(10)]);
+        var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", "hospital-a", "--run", "run-init", "--data",
+            bed.WriteImages(10)]);
         run.ExitCode.Should().Be((int)ExitCode.Configuration);
         run.Error.Should().ContainAll("--connection-string", "--container-uri");
     }
@@ -135,7 +138,8 @@ public sealed class AgentConfigurationTests
         using var bed = new AgentTestBed("run-key");
         await bed.InitAsync(DevStorage, bed.WriteImages(10));
         var config = AgentConfigurationFile.Load(bed.ConfigPath);
-        File.SetUnixFileMode(bed.Keys.GetKeyPath(AgentTestBed.Hospital, config.Key.KeyId), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        File.SetUnixFileMode(bed.Keys.GetKeyPath(AgentTestBed.Hospital, config.Key.KeyId),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath]);
         run.ExitCode.Should().Be((int)ExitCode.Key, run.ToString());

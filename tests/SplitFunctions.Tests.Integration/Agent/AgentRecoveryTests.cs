@@ -53,7 +53,8 @@ public sealed class AgentRecoveryTests(AzuriteFixture azurite)
             resumed.ExitCode.Should().Be(0, resumed + "\n--- function\n" + function.Output);
             var firstResumedBatch = resumed.Output.Split('\n').First(l => l.Contains(" batch=", StringComparison.Ordinal));
             var next = killedAt.Pending is { } p ? (p.Epoch, p.Batch) : (killedAt.Epoch, killedAt.Batch);
-            firstResumedBatch.Should().Contain($"epoch={next.Item1 + 1}/3 batch={next.Item2 + 1}/5", "the restart continues with the batch after the last committed one");
+            firstResumedBatch.Should().Contain($"epoch={next.Item1 + 1}/3 batch={next.Item2 + 1}/5", "the restart continues with the batch after the last "
+                + "committed one");
             await function.StopAsync();
         }
 

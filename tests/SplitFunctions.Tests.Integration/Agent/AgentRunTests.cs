@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -10,7 +10,10 @@ using SplitFunctions.Tests.Infrastructure;
 
 namespace SplitFunctions.Tests.Agent;
 
-/// <summary>The agent against real Azurite and an in-test responder with the real engine: vanilla, temporal, evaluate, status, and the errors storage and the function can cause.</summary>
+/// <summary>
+/// The agent against real Azurite and an in-test responder with the real engine: vanilla, temporal, evaluate, status, and the errors storage and the function
+/// can cause.
+/// </summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class AgentRunTests(AzuriteFixture azurite)
 {
@@ -115,7 +118,8 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
         responder.Rejections.Should().Be(1);
 
         responder.RejectKind = null;
-        var retry = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--retry-rejected", "--max-batches", "2", "--no-validation"]);
+        var retry = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--retry-rejected", "--max-batches", "2",
+            "--no-validation"]);
         retry.ExitCode.Should().Be(0, retry.ToString());
         responder.Applied[AgentTestBed.Hospital].Should().Equal(1, 2);
     }
@@ -125,7 +129,11 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     {
         var (bed, manifest) = await HospitalAsync();
         using var _ = bed;
-        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { StrayRejections = true, FirstReplyDelay = TimeSpan.FromSeconds(19) };
+        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest)
+        {
+            StrayRejections = true,
+            FirstReplyDelay = TimeSpan.FromSeconds(19)
+        };
 
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--max-batches", "3", "--no-validation"]);
         run.ExitCode.Should().Be(0, "a rejection naming another message is not this batch's\n" + run);

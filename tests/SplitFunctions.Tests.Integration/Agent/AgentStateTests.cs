@@ -1,5 +1,5 @@
-using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 
@@ -82,9 +82,25 @@ public sealed class AgentStateTests
         folder.Load().Should().BeNull();
         var state = new AgentState
         {
-            RunId = "run-1", HospitalId = "h", Model = "pneumonia-cnn", Mode = "Vanilla", ManifestSha256 = "ab", TrainSamples = 10,
-            Epoch = 1, Batch = 2, NextSequence = 9,
-            Pending = new PendingFrame { Sequence = 8, Kind = FrameKind.Train, Blob = "features/run-1/000000000008.sfe", Length = 5, Sha256 = "cd", Epoch = 1, Batch = 2 },
+            RunId = "run-1",
+            HospitalId = "h",
+            Model = "pneumonia-cnn",
+            Mode = "Vanilla",
+            ManifestSha256 = "ab",
+            TrainSamples = 10,
+            Epoch = 1,
+            Batch = 2,
+            NextSequence = 9,
+            Pending = new PendingFrame
+            {
+                Sequence = 8,
+                Kind = FrameKind.Train,
+                Blob = "features/run-1/000000000008.sfe",
+                Length = 5,
+                Sha256 = "cd",
+                Epoch = 1,
+                Batch = 2
+            },
         };
         folder.Save(state);
         folder.Load().Should().BeEquivalentTo(state, o => o.Excluding(s => s.UpdatedAt));

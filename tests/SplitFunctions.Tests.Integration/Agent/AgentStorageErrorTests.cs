@@ -71,7 +71,8 @@ public sealed class AgentStorageErrorTests(AzuriteFixture azurite)
         var (bed, data, expired) = await ProvisionAsync(TimeSpan.FromMinutes(-1));
         using var _bed = bed;
         await InitAsync(bed, data, "--container-uri", Sas(expired, expired.ContainerUri, expired.ContainerSas),
-            "--features-queue-uri", Sas(expired, expired.FeaturesQueueUri, expired.FeaturesQueueSas), "--replies-queue-uri", Sas(expired, expired.RepliesQueueUri, expired.RepliesQueueSas));
+            "--features-queue-uri", Sas(expired, expired.FeaturesQueueUri, expired.FeaturesQueueSas), "--replies-queue-uri",
+                Sas(expired, expired.RepliesQueueUri, expired.RepliesQueueSas));
         var keysBefore = Directory.GetFiles(bed.KeyDirectory).Length;
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--no-validation"]);
         OneLineNaming(run, ExitCode.StorageAccess, "storage.containerUri", "expired");
@@ -86,10 +87,12 @@ public sealed class AgentStorageErrorTests(AzuriteFixture azurite)
         using var _bed = bed;
         var readOnly = new BlobSasBuilder(BlobContainerSasPermissions.Read | BlobContainerSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1))
         {
-            BlobContainerName = StorageNames.HospitalContainer(AgentTestBed.Hospital), Resource = "c",
+            BlobContainerName = StorageNames.HospitalContainer(AgentTestBed.Hospital),
+            Resource = "c",
         }.ToSasQueryParameters(azurite.Connection.SharedKey!).ToString();
         await InitAsync(bed, data, "--container-uri", Sas(good, good.ContainerUri, readOnly),
-            "--features-queue-uri", Sas(good, good.FeaturesQueueUri, good.FeaturesQueueSas), "--replies-queue-uri", Sas(good, good.RepliesQueueUri, good.RepliesQueueSas));
+            "--features-queue-uri", Sas(good, good.FeaturesQueueUri, good.FeaturesQueueSas), "--replies-queue-uri",
+                Sas(good, good.RepliesQueueUri, good.RepliesQueueSas));
         var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--no-validation"]);
         OneLineNaming(run, ExitCode.StorageAccess, "storage.containerUri", "'w' (write)");
     }

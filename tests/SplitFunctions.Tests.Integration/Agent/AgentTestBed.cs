@@ -68,7 +68,8 @@ internal sealed class AgentTestBed : IDisposable
     public async Task<AgentRun> InitAsync(string connectionString, string dataPath, params string[] extra)
     {
         var run = await RunAsync(["init", "--config", ConfigPath, "--hospital", Hospital, "--run", RunId, "--data", dataPath,
-            "--connection-string", connectionString, "--key-dir", KeyDirectory, "--state", StateFolder, "--reply-timeout", "60", "--storage-outage", "120", .. extra]);
+            "--connection-string", connectionString, "--key-dir", KeyDirectory, "--state", StateFolder, "--reply-timeout", "60", "--storage-outage", "120",
+                .. extra]);
         run.ExitCode.Should().Be(0, run.ToString());
         return run;
     }

@@ -53,16 +53,19 @@ internal sealed class DrainFunction : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
+        using (var term = Process.Start("kill",
+            ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await _process.WaitForExitAsync(timeout.Token);
     }
 
     /// <summary>The run's state as the function recorded it (checkpoint + journal): per-hospital watermark and steps applied.</summary>
-    public static async Task<(long Watermark, long BatchesApplied)> ReadRunStateAsync(StorageConnection storage, string keyDirectory, string runId, string hospital)
+    public static async Task<(long Watermark, long BatchesApplied)> ReadRunStateAsync(StorageConnection storage, string keyDirectory, string runId,
+        string hospital)
     {
         var store = new RunStore(storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
-        await using var runs = new LeasedRuns(store, new ServerFrameStore(storage, new LocalKeyStore(keyDirectory)), TorchSharp.torch.CPU, "agent-tests-reader", NullLogger<LeasedRuns>.Instance);
+        await using var runs = new LeasedRuns(store, new ServerFrameStore(storage, new LocalKeyStore(keyDirectory)), TorchSharp.torch.CPU,
+            "agent-tests-reader", NullLogger<LeasedRuns>.Instance);
         var leased = await runs.OpenAsync(runId, CancellationToken.None) ?? throw new InvalidOperationException("the run is still leased by the function");
         return (leased.State.Watermarks[hospital], leased.State.BatchesApplied);
     }

@@ -1,6 +1,6 @@
+using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent.Data;
-using SplitFunctions.ClientAgent;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
 
@@ -83,7 +83,8 @@ public sealed class HospitalDataLoaderTests
     {
         using var dir = new TempDirectory();
         var rgb = dir.File("rgb.npz");
-        NpzWriter.Write(rgb, [new("images", new NpyArray(NpyDType.UInt8, [4, 3, 28, 28], new byte[4 * 3 * 28 * 28])), new("labels", NpyArray.FromFloats([0, 1, 0, 1], 4))]);
+        NpzWriter.Write(rgb, [new("images", new NpyArray(NpyDType.UInt8, [4, 3, 28, 28], new byte[4 * 3 * 28 * 28])),
+            new("labels", NpyArray.FromFloats([0, 1, 0, 1], 4))]);
         var wrongChannels = () => HospitalDataLoader.Load(new DataSettings { Path = rgb, Kind = DataKinds.ImagesNpz }, ModelCatalog.PneumoniaCnn);
         wrongChannels.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("3 channel"));
         var tabular = () => HospitalDataLoader.Load(new DataSettings { Path = rgb, Kind = DataKinds.ImagesNpz }, ModelCatalog.LdlMlp);
@@ -95,7 +96,8 @@ public sealed class HospitalDataLoaderTests
     {
         using var dir = new TempDirectory();
         var path = dir.File("labels.npz");
-        NpzWriter.Write(path, [new("images", new NpyArray(NpyDType.UInt8, [20, 28, 28], new byte[20 * 28 * 28])), new("labels", NpyArray.FromFloats(Enumerable.Range(0, 20).Select(i => (float)(i % 3)).ToArray(), 20))]);
+        NpzWriter.Write(path, [new("images", new NpyArray(NpyDType.UInt8, [20, 28, 28], new byte[20 * 28 * 28])),
+            new("labels", NpyArray.FromFloats(Enumerable.Range(0, 20).Select(i => (float)(i % 3)).ToArray(), 20))]);
         var labels = () => HospitalDataLoader.Load(new DataSettings { Path = path, Kind = DataKinds.ImagesNpz }, ModelCatalog.PneumoniaCnn);
         labels.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("not 0 or 1"));
 
@@ -115,7 +117,8 @@ public sealed class HospitalColumnMappingTests
     private static string FourColumns(TempDirectory dir)
     {
         var path = dir.File("four.csv");
-        File.WriteAllLines(path, ["years,tc,trigs,hdl_c,ldl_direct", .. Enumerable.Range(0, 60).Select(i => $"{30 + i % 40},{180 + i},{100 + 3 * i},{40 + i % 20},{110 + i}")]);
+        File.WriteAllLines(path,
+            ["years,tc,trigs,hdl_c,ldl_direct", .. Enumerable.Range(0, 60).Select(i => $"{30 + i % 40},{180 + i},{100 + 3 * i},{40 + i % 20},{110 + i}")]);
         return path;
     }
 
@@ -141,7 +144,9 @@ public sealed class HospitalColumnMappingTests
     {
         using var dir = new TempDirectory();
         var path = dir.File("splits.npz");
-        ImageArchive.Save(path, [new("train", SyntheticImages.Generate(100, 28, 28, seed: 1)), new("val", SyntheticImages.Generate(20, 28, 28, seed: 2)), new("test", SyntheticImages.Generate(30, 28, 28, seed: 3))]);
+        ImageArchive.Save(path,
+            [new("train", SyntheticImages.Generate(100, 28, 28, seed: 1)), new("val", SyntheticImages.Generate(20, 28, 28, seed: 2)),
+            new("test", SyntheticImages.Generate(30, 28, 28, seed: 3))]);
         var shares = Enumerable.Range(0, 3).Select(i => HospitalDataLoader.Load(new DataSettings
         {
             Path = path,
@@ -155,7 +160,12 @@ public sealed class HospitalColumnMappingTests
 
         var trainOnly = dir.File("train-only.npz");
         ImageArchive.Save(trainOnly, [new("train", SyntheticImages.Generate(40, 28, 28, seed: 1))]);
-        var load = () => HospitalDataLoader.Load(new DataSettings { Path = trainOnly, Kind = DataKinds.ImagesNpz, Partition = new PartitionSettings { PredefinedSplits = true } }, ModelCatalog.PneumoniaCnn);
+        var load = () => HospitalDataLoader.Load(new DataSettings
+        {
+            Path = trainOnly,
+            Kind = DataKinds.ImagesNpz,
+            Partition = new PartitionSettings { PredefinedSplits = true }
+        }, ModelCatalog.PneumoniaCnn);
         load.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Data && e.Message.Contains("needs train, val and test"));
     }
 

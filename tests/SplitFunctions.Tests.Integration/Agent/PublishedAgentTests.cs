@@ -56,7 +56,13 @@ public sealed class PublishedAgentTests(AzuriteFixture azurite)
     // A clean environment: only PATH=/usr/bin:/bin, HOME and TMPDIR; the process's mapped libtorch files are sampled while it runs.
     private static async Task<CleanRun> RunCleanAsync(string agent, string home, string[] arguments)
     {
-        var info = new ProcessStartInfo(agent) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = home };
+        var info = new ProcessStartInfo(agent)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = home
+        };
         info.Environment.Clear();
         info.Environment["PATH"] = "/usr/bin:/bin";
         info.Environment["HOME"] = home;
@@ -104,7 +110,8 @@ public sealed class PublishedAgentTests(AzuriteFixture azurite)
             if (File.Exists(agent) && File.Exists(stamp) && await File.ReadAllTextAsync(stamp) == inputs) return agent;
             if (Directory.Exists(PublishFolder)) Directory.Delete(PublishFolder, recursive: true);
             var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepoRoot.Path };
-            foreach (var a in new[] { "publish", "client-agent", "-c", "Release", "-r", "linux-x64", "--self-contained", "-o", PublishFolder, "-nologo", "-v:q" })
+            foreach (var a in new[] { "publish", "client-agent", "-c", "Release", "-r", "linux-x64", "--self-contained", "-o", PublishFolder, "-nologo",
+                "-v:q" })
                 info.ArgumentList.Add(a);
             using var process = Process.Start(info)!;
             var stdout = process.StandardOutput.ReadToEndAsync();

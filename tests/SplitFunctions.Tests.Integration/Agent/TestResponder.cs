@@ -100,13 +100,18 @@ internal sealed class TestResponder : IAsyncDisposable
         Task Reply(ReplyKind kind, (string Blob, long Length, string Sha256)? frame = null, double? loss = null) =>
             _replies.SendAsync(message, kind, frame?.Blob, frame?.Length ?? 0, frame?.Sha256, loss, null, ct);
 
-        if (message.Kind == FrameKind.Train && Interlocked.Increment(ref _trainSeen) == 1 && FirstReplyDelay > TimeSpan.Zero) await Task.Delay(FirstReplyDelay, ct);
+        if (message.Kind == FrameKind.Train && Interlocked.Increment(ref _trainSeen) == 1
+            && FirstReplyDelay > TimeSpan.Zero) await Task.Delay(FirstReplyDelay, ct);
         if (StrayRejections && message.Kind == FrameKind.Train)
         {
             await _frames.Replies(message.HospitalId).SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
             {
-                RunId = message.RunId, HospitalId = message.HospitalId, Sequence = message.Sequence, Kind = ReplyKind.Rejected,
-                Reason = "blob does not exist", Answers = new string('e', MessageAuthentication.MacHexLength),
+                RunId = message.RunId,
+                HospitalId = message.HospitalId,
+                Sequence = message.Sequence,
+                Kind = ReplyKind.Rejected,
+                Reason = "blob does not exist",
+                Answers = new string('e', MessageAuthentication.MacHexLength),
             }), cancellationToken: ct);
         }
         if (RejectKind is { } reject && reject.Kind == message.Kind)
@@ -130,28 +135,29 @@ internal sealed class TestResponder : IAsyncDisposable
             await Reply(ReplyKind.Gradients, stored, 0.0);
             return;
         }
-        var (tensors, _) = await _frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId, ct);
+        var (tensors, _) = await _frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+            message.KeyId, ct);
         var n = (int)tensors[0].Shape[0];
         switch (message.Kind)
         {
             case FrameKind.Train:
-            {
-                var (loss, gradient) = _server.TrainStep(tensors[0].Values, tensors[1].Values, n);
-                var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
-                    _manifest.FeatureType, [(gradient, tensors[0].Shape)], ct);
-                Watermarks[message.HospitalId] = message.Sequence;
-                Applied.GetOrAdd(message.HospitalId, _ => []).Add(message.Sequence);
-                await Reply(ReplyKind.Gradients, (written.Blob, written.Length, written.Sha256), loss);
-                break;
-            }
+                {
+                    var (loss, gradient) = _server.TrainStep(tensors[0].Values, tensors[1].Values, n);
+                    var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
+                        _manifest.FeatureType, [(gradient, tensors[0].Shape)], ct);
+                    Watermarks[message.HospitalId] = message.Sequence;
+                    Applied.GetOrAdd(message.HospitalId, _ => []).Add(message.Sequence);
+                    await Reply(ReplyKind.Gradients, (written.Blob, written.Length, written.Sha256), loss);
+                    break;
+                }
             case FrameKind.Evaluate:
-            {
-                var predictions = _server.Predict(tensors[0].Values, n);
-                var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
-                    ElementType.Float32, [(predictions, [n, 1])], ct);
-                await Reply(ReplyKind.Predictions, (written.Blob, written.Length, written.Sha256));
-                break;
-            }
+                {
+                    var predictions = _server.Predict(tensors[0].Values, n);
+                    var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
+                        ElementType.Float32, [(predictions, [n, 1])], ct);
+                    await Reply(ReplyKind.Predictions, (written.Blob, written.Length, written.Sha256));
+                    break;
+                }
             default:
                 if (!replay)
                 {

@@ -28,7 +28,8 @@ public sealed class UShapedAgentTests(AzuriteFixture azurite)
         return (bed, manifest);
     }
 
-    private static string[] Train(AgentTestBed bed, params string[] extra) => ["train", "--config", bed.ConfigPath, "--output", "log", "--log-every", "1", .. extra];
+    private static string[] Train(AgentTestBed bed, params string[] extra)
+        => ["train", "--config", bed.ConfigPath, "--output", "log", "--log-every", "1", .. extra];
 
     [Fact]
     public async Task A_u_shaped_run_trains_and_evaluates_and_no_frame_it_sent_or_received_carries_a_label_or_a_prediction()
@@ -73,7 +74,8 @@ public sealed class UShapedAgentTests(AzuriteFixture azurite)
             {
                 try
                 {
-                    tensors = SecureFrameCodec.Open(key, new CipherContext(manifest.RunId, AgentTestBed.Hospital, sequence, kind, key.KeyId), bytes, bytes.Length, SecureFrameCodec.Digest(bytes));
+                    tensors = SecureFrameCodec.Open(key, new CipherContext(manifest.RunId, AgentTestBed.Hospital, sequence, kind, key.KeyId), bytes,
+                        bytes.Length, SecureFrameCodec.Digest(bytes));
                     seen[folder + "/" + kind] = seen.GetValueOrDefault(folder + "/" + kind) + 1;
                     if (kind == PayloadKind.OutputGradients) lastBackward = Math.Max(lastBackward, sequence);
                     break;
@@ -85,7 +87,8 @@ public sealed class UShapedAgentTests(AzuriteFixture azurite)
             tensors.Should().NotBeNull($"{item.Name} opens with the hospital's key as one of {string.Join(", ", kinds)}");
             tensors!.Should().ContainSingle($"{item.Name} carries one tensor: no labels beside the activations or gradients");
             var shape = tensors![0].Shape;
-            (shape.Length == 2 && shape[1] == 1).Should().BeFalse($"{item.Name} has shape [{string.Join(",", shape)}]: a [batch,1] tensor is a label or a prediction");
+            (shape.Length == 2 && shape[1] == 1).Should().BeFalse($"{item.Name} has shape [{string.Join(",", shape)}]: a [batch,1] tensor is a label or a "
+                + $"prediction");
             if (folder == "outputs") shape.Skip(1).Should().Equal([64L], "the server's outputs are the body's 64 features; the tail makes the prediction");
         }
         seen.Keys.Should().NotContain(k => k.StartsWith("predictions", StringComparison.Ordinal), "no prediction is ever sealed");

@@ -15,7 +15,8 @@ public sealed class BenchSmokeTests
     [InlineData("temporal-stream", "temporal_streaming")]
     [InlineData("busy", "server_busy_fraction_3h")]
     [InlineData("scale", "scale")]
-    [InlineData("wire", "wire_bytes_per_sample_ratio_fp32,wire_bytes_per_sample_ratio_fp16,wire_bytes_per_sample_ratio_bf16,wire_bytes_per_sample_ratio_int8,wire_bytes_per_sample_ratio_narrow_fp32,wire_bytes_per_sample_ratio_narrow_fp16,wire_bytes_per_sample_ratio_narrow_int8")]
+    [InlineData("wire", "wire_bytes_per_sample_ratio_fp32,wire_bytes_per_sample_ratio_fp16,wire_bytes_per_sample_ratio_bf16,wire_bytes_per_sample_ratio_int8,"
+        + "wire_bytes_per_sample_ratio_narrow_fp32,wire_bytes_per_sample_ratio_narrow_fp16,wire_bytes_per_sample_ratio_narrow_int8")]
     [InlineData("protocol", "protocol_overhead_ratio")]
     [InlineData("engine", "engine_vs_pytorch")]
     [InlineData("memory", "native_rss")]

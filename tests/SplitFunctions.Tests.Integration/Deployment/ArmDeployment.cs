@@ -162,7 +162,11 @@ internal sealed class ArmDeployment
             if (type == "Microsoft.Resources/deployments")
             {
                 var module = Module(symbol, resource, name);
-                body["properties"] = new JsonObject { ["parameters"] = new JsonObject(module._parameters.Select(p => KeyValuePair.Create(p.Key, ToNode(p.Value)))) };
+                body["properties"] = new JsonObject
+                {
+                    ["parameters"] = new JsonObject(module._parameters.Select(p
+                    => KeyValuePair.Create(p.Key, ToNode(p.Value))))
+                };
                 _deployment._resources.Add(new ArmResource(_name, symbol, type, name, existing, body));
                 module.DeployResources();
                 return;
@@ -184,7 +188,8 @@ internal sealed class ArmDeployment
                 values[param] = Evaluate(wrapper) switch
                 {
                     JsonObject o => ToNode(o["value"]),
-                    var other => ToNode(other is Opaque x ? new Opaque($"{x.Text}.value") : throw new InvalidOperationException($"{Where}: module '{symbol}' parameter '{param}' gives no value")),
+                    var other => ToNode(other is Opaque x ? new Opaque($"{x.Text}.value") : throw new InvalidOperationException($"{Where}: module '{symbol}' "
+                        + $"parameter '{param}' gives no value")),
                 };
             }
             var module = new Scope(_deployment, name, template, values);
@@ -323,19 +328,19 @@ internal sealed class ArmDeployment
             switch (function.ToLowerInvariant())
             {
                 case "if":
-                {
-                    var condition = lazyArgs[0]();
-                    if (condition is Opaque) return Unknown(function, lazyArgs.Select(a => a()).ToList());
-                    return ToBool(condition) ? lazyArgs[1]() : lazyArgs[2]();
-                }
+                    {
+                        var condition = lazyArgs[0]();
+                        if (condition is Opaque) return Unknown(function, lazyArgs.Select(a => a()).ToList());
+                        return ToBool(condition) ? lazyArgs[1]() : lazyArgs[2]();
+                    }
                 case "and":
                 case "or":
-                {
-                    var values = lazyArgs.Select(a => a()).ToList();
-                    if (values.Any(x => x is Opaque)) return Unknown(function, values);
-                    var bools = values.Select(ToBool).ToList();
-                    return JsonValue.Create(function.Equals("and", StringComparison.OrdinalIgnoreCase) ? bools.All(b => b) : bools.Any(b => b));
-                }
+                    {
+                        var values = lazyArgs.Select(a => a()).ToList();
+                        if (values.Any(x => x is Opaque)) return Unknown(function, values);
+                        var bools = values.Select(ToBool).ToList();
+                        return JsonValue.Create(function.Equals("and", StringComparison.OrdinalIgnoreCase) ? bools.All(b => b) : bools.Any(b => b));
+                    }
             }
 
             var args = lazyArgs.Select(a => a()).ToList();
@@ -343,17 +348,18 @@ internal sealed class ArmDeployment
             {
                 case "parameters":
                     var p = Str(args[0]);
-                    return _parameters.TryGetValue(p, out var pv) ? Clone(pv) : throw new InvalidOperationException($"{Where}: parameter '{p}' is not declared");
+                    return _parameters.TryGetValue(p, out var pv) ? Clone(pv) : throw new InvalidOperationException($"{Where}: parameter '{p}' is not "
+                        + $"declared");
                 case "variables":
                     return Clone(Variable(Str(args[0])));
                 case "copyindex":
-                {
-                    var offset = args.Count > 0 && args[^1] is JsonValue n && n.GetValueKind() == JsonValueKind.Number ? n.GetValue<long>() : 0;
-                    int index;
-                    if (args.Count > 0 && args[0] is JsonValue l && l.GetValueKind() == JsonValueKind.String) index = _loops[l.GetValue<string>()];
-                    else index = _copyIndex ?? throw new InvalidOperationException($"{Where}: copyIndex() outside a loop");
-                    return JsonValue.Create(index + offset);
-                }
+                    {
+                        var offset = args.Count > 0 && args[^1] is JsonValue n && n.GetValueKind() == JsonValueKind.Number ? n.GetValue<long>() : 0;
+                        int index;
+                        if (args.Count > 0 && args[0] is JsonValue l && l.GetValueKind() == JsonValueKind.String) index = _loops[l.GetValue<string>()];
+                        else index = _copyIndex ?? throw new InvalidOperationException($"{Where}: copyIndex() outside a loop");
+                        return JsonValue.Create(index + offset);
+                    }
                 case "reference":
                     return Reference(args);
                 case "resourcegroup":
@@ -374,11 +380,11 @@ internal sealed class ArmDeployment
                 case "createarray":
                     return new JsonArray(args.Select(ToNode).ToArray());
                 case "createobject":
-                {
-                    var o = new JsonObject();
-                    for (var i = 0; i + 1 < args.Count; i += 2) o[Str(args[i])] = ToNode(args[i + 1]);
-                    return o;
-                }
+                    {
+                        var o = new JsonObject();
+                        for (var i = 0; i + 1 < args.Count; i += 2) o[Str(args[i])] = ToNode(args[i + 1]);
+                        return o;
+                    }
             }
 
             if (args.Any(a => a is Opaque)) return Unknown(function, args);
@@ -414,12 +420,12 @@ internal sealed class ArmDeployment
                 case "coalesce":
                     return Clone(args.FirstOrDefault(a => a is not null && !(a is JsonValue j && j.GetValueKind() == JsonValueKind.Null)));
                 case "tryget":
-                {
-                    var node = args[0] as JsonNode;
-                    foreach (var key in args.Skip(1))
-                        node = node is JsonObject o && o.TryGetPropertyValue(Str(key), out var next) ? next : null;
-                    return Clone(node);
-                }
+                    {
+                        var node = args[0] as JsonNode;
+                        foreach (var key in args.Skip(1))
+                            node = node is JsonObject o && o.TryGetPropertyValue(Str(key), out var next) ? next : null;
+                        return Clone(node);
+                    }
                 case "contains":
                     return JsonValue.Create(args[0] switch
                     {
@@ -432,19 +438,19 @@ internal sealed class ArmDeployment
                 case "toupper":
                     return JsonValue.Create(Str(args[0]).ToUpperInvariant());
                 case "take":
-                {
-                    var n = (int)ToLong(args[1], "take count");
-                    return args[0] is JsonArray a
-                        ? new JsonArray(a.Take(n).Select(x => x?.DeepClone()).ToArray())
-                        : JsonValue.Create(new string(Str(args[0]).Take(n).ToArray()));
-                }
+                    {
+                        var n = (int)ToLong(args[1], "take count");
+                        return args[0] is JsonArray a
+                            ? new JsonArray(a.Take(n).Select(x => x?.DeepClone()).ToArray())
+                            : JsonValue.Create(new string(Str(args[0]).Take(n).ToArray()));
+                    }
                 case "union":
-                {
-                    var o = new JsonObject();
-                    foreach (var a in args.OfType<JsonObject>())
-                        foreach (var (k, x) in a) o[k] = x?.DeepClone();
-                    return o;
-                }
+                    {
+                        var o = new JsonObject();
+                        foreach (var a in args.OfType<JsonObject>())
+                            foreach (var (k, x) in a) o[k] = x?.DeepClone();
+                        return o;
+                    }
                 case "bool":
                     return JsonValue.Create(ToBool(args[0]));
                 case "int":
@@ -455,16 +461,16 @@ internal sealed class ArmDeployment
                 case "guid":
                     return JsonValue.Create(new Guid(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("|", args.Select(StringOf))))[..16]).ToString());
                 case "resourceid":
-                {
-                    var type = Str(args[0]);
-                    return JsonValue.Create(ResourceId(type, string.Join('/', args.Skip(1).Select(Str))));
-                }
+                    {
+                        var type = Str(args[0]);
+                        return JsonValue.Create(ResourceId(type, string.Join('/', args.Skip(1).Select(Str))));
+                    }
                 case "subscriptionresourceid":
-                {
-                    var type = Str(args[0]);
-                    var id = ResourceId(type, string.Join('/', args.Skip(1).Select(Str)));
-                    return JsonValue.Create(id.Replace($"/resourceGroups/{ResourceGroupName}", "", StringComparison.Ordinal));
-                }
+                    {
+                        var type = Str(args[0]);
+                        var id = ResourceId(type, string.Join('/', args.Skip(1).Select(Str)));
+                        return JsonValue.Create(id.Replace($"/resourceGroups/{ResourceGroupName}", "", StringComparison.Ordinal));
+                    }
                 default:
                     return Unknown(function, args);
             }
@@ -476,7 +482,8 @@ internal sealed class ArmDeployment
         {
             Opaque o => new Opaque($"{o.Text}.{member}"),
             JsonObject obj when obj.TryGetPropertyValue(member, out var value) => Clone(value),
-            JsonObject obj => throw new InvalidOperationException($"the object has no property '{member}' (it has {string.Join(", ", obj.Select(p => p.Key))})"),
+            JsonObject obj => throw new InvalidOperationException($"the object has no property '{member}' (it has "
+                + $"{string.Join(", ", obj.Select(p => p.Key))})"),
             _ => throw new InvalidOperationException($"'.{member}' on {Render(target)}"),
         };
 

@@ -41,13 +41,15 @@ internal static class BicepCli
             var (code, stdout, _) = Execute("dotnet", ["nuget", "locals", "global-packages", "--list"], RepoRoot.Path);
             var line = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("global-packages:", StringComparison.Ordinal));
             if (code != 0 || line is null)
-                throw new InvalidOperationException("Cannot find NuGet's global packages folder (`dotnet nuget locals global-packages --list` failed); set NUGET_PACKAGES.");
+                throw new InvalidOperationException("Cannot find NuGet's global packages folder (`dotnet nuget locals global-packages --list` failed); set "
+                    + "NUGET_PACKAGES.");
             packages = line["global-packages:".Length..].Trim();
         }
         var cli = Path.Combine(packages, "azure.bicep.commandline.linux-x64", Version, "tools", "bicep");
         if (!File.Exists(cli))
             throw new InvalidOperationException(
-                $"The Bicep CLI {Version} is not restored (no azure.bicep.commandline.linux-x64/{Version}/tools/bicep in NuGet's global packages folder): run scripts/setup.sh (or scripts/bicep.sh), which restores build/bicep/BicepCli.csproj.");
+                $"The Bicep CLI {Version} is not restored (no azure.bicep.commandline.linux-x64/{Version}/tools/bicep in NuGet's global packages folder): run "
+                    + $"scripts/setup.sh (or scripts/bicep.sh), which restores build/bicep/BicepCli.csproj.");
         if (!OperatingSystem.IsWindows())
         {
             var mode = File.GetUnixFileMode(cli);
@@ -71,9 +73,11 @@ internal static class BicepCli
     private static string Run(params string[] args)
     {
         var (code, stdout, stderr) = Execute(Cli.Value, args, InfraFolder, ParameterFileVariables);
-        var diagnostics = stderr.Split('\n').Where(l => l.Contains(" : Warning ", StringComparison.Ordinal) || l.Contains(" : Error ", StringComparison.Ordinal)).ToList();
+        var diagnostics = stderr.Split('\n')
+            .Where(l => l.Contains(" : Warning ", StringComparison.Ordinal) || l.Contains(" : Error ", StringComparison.Ordinal)).ToList();
         if (code != 0 || diagnostics.Count > 0)
-            throw new InvalidOperationException($"bicep {string.Join(' ', args)} failed (exit code {code}; scripts/bicep.sh fails the same way):\n{(diagnostics.Count > 0 ? string.Join('\n', diagnostics) : stderr)}");
+            throw new InvalidOperationException($"bicep {string.Join(' ', args)} failed (exit code {code}; scripts/bicep.sh fails the same "
+                + $"way):\n{(diagnostics.Count > 0 ? string.Join('\n', diagnostics) : stderr)}");
         return stdout;
     }
 

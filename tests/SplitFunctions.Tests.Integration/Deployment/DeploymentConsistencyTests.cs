@@ -195,7 +195,8 @@ public sealed class DeploymentConsistencyTests
 
         var insights = AppSettings(app).Single(e => e["name"]!.GetValue<string>() == "APPLICATIONINSIGHTS_CONNECTION_STRING");
         insights.ContainsKey("value").Should().BeFalse("the connection string is a secret reference, not a value");
-        var secret = app["properties.configuration.secrets"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == insights["secretRef"]!.GetValue<string>());
+        var secret = app["properties.configuration.secrets"]!.AsArray()
+            .Single(s => s!["name"]!.GetValue<string>() == insights["secretRef"]!.GetValue<string>());
         RuntimeProperty(secret!["value"]!.GetValue<string>()).Should().Be((IdOf(appInsights), "ConnectionString"));
 
         Value(app, "FUNCTIONS_WORKER_RUNTIME").Should().Be("dotnet-isolated");
@@ -216,7 +217,8 @@ public sealed class DeploymentConsistencyTests
         bool.Parse(Value(app, FunctionSettings.OverlapCommits)!).Should().Be(BicepCli.ParameterFile["overlapCommits"]!.GetValue<bool>());
         foreach (var name in new[] { FunctionSettings.Threads, FunctionSettings.CheckpointRetention, FunctionSettings.MaxDequeueCount,
                      FunctionSettings.VisibilityTimeoutSeconds, FunctionSettings.TemporalWindowMiB, FunctionSettings.TemporalCacheMiB })
-            int.TryParse(Value(app, name), NumberStyles.None, CultureInfo.InvariantCulture, out _).Should().BeTrue($"{name} = `{Value(app, name)}` should be an integer");
+            int.TryParse(Value(app, name), NumberStyles.None, CultureInfo.InvariantCulture, out _).Should().BeTrue($"{name} = `{Value(app, name)}` should be "
+                + $"an integer");
         Value(app, FunctionSettings.Device).Should().Be("cuda", "on a GPU profile a missing GPU must fail loudly");
         Value(Deploy(("gpuProfile", "None")).Single(ContainerAppType), FunctionSettings.Device).Should().Be("cpu");
     }
@@ -470,7 +472,8 @@ public sealed class DeploymentConsistencyTests
         main["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()).Should().Contain(["T4", "A100"]);
         main["defaultValue"]!.GetValue<string>().Should().Be("T4");
         var environment = BicepCli.Main["resources"]!["environment"]!["properties"]!["template"]!["parameters"]!["gpuProfile"]!;
-        environment["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()).Should().BeEquivalentTo(main["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
+        environment["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()).Should()
+            .BeEquivalentTo(main["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
 
         foreach (var (profile, expected) in new[] { ("T4", "Consumption-GPU-NC8as-T4"), ("A100", "Consumption-GPU-NC24-A100"), ("None", "Consumption") })
         {

@@ -51,7 +51,8 @@ public sealed class DockerfileConsistencyTests
         env.Keys.Where(k => k.StartsWith("SplitFunctions__", StringComparison.Ordinal)).Should().OnlyContain(k => FunctionSettings.All.Contains(k));
         env[FunctionSettings.Device].Should().Be("auto");
         FinalStage.Should().Contain($"COPY --from=publish /app/ {env["AzureWebJobsScriptRoot"]}/", "the worker is published to the script root the host reads");
-        Instructions.Should().Contain(i => i.StartsWith("RUN dotnet publish functions/SplitFunctions.Functions.csproj -c Release -o /app", StringComparison.Ordinal));
+        Instructions.Should().Contain(i => i.StartsWith("RUN dotnet publish functions/SplitFunctions.Functions.csproj -c Release -o "
+            + "/app", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -71,7 +72,8 @@ public sealed class DockerfileConsistencyTests
     public void The_drain_command_in_Bicep_starts_the_published_worker_with_a_verb_it_has()
     {
         // What the deployed drain job runs (main.bicep's drainCommand, as the compiled template passes it on).
-        var command = DeploymentConsistencyTests.Container(DeploymentConsistencyTests.DrainJob)["command"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
+        var command = DeploymentConsistencyTests.Container(DeploymentConsistencyTests.DrainJob)["command"]!.AsArray().Select(c => c!.GetValue<string>())
+            .ToList();
         command.Should().Equal("dotnet", $"{FinalEnv()["AzureWebJobsScriptRoot"]}/SplitFunctions.Functions.dll", "drain");
         ServerCommandLine.Build().Subcommands.Select(c => c.Name).Should().Contain(command[^1]);
         Text.Should().Contain("dotnet /home/site/wwwroot/SplitFunctions.Functions.dll drain", "the Dockerfile documents the same command");

@@ -49,7 +49,8 @@ public sealed class WindowsAgentPublishTests
         foreach (var runtime in new[] { "hostfxr.dll", "hostpolicy.dll", "coreclr.dll", "System.Private.CoreLib.dll" })
             File.Exists(Path.Combine(PublishFolder, runtime)).Should().BeTrue($"a self-contained publish carries the .NET runtime ({runtime})");
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(PublishFolder, "splitfn-agent.runtimeconfig.json"))))
-            config.RootElement.GetProperty("runtimeOptions").TryGetProperty("includedFrameworks", out _).Should().BeTrue("the runtime config of a self-contained app lists its included frameworks");
+            config.RootElement.GetProperty("runtimeOptions").TryGetProperty("includedFrameworks", out _).Should().BeTrue("the runtime config of a "
+                + "self-contained app lists its included frameworks");
 
         // Every runtime and native file deps.json names for win-x64 is in the folder, managed ones with metadata.
         var (managed, native) = DepsAssets();
@@ -72,7 +73,8 @@ public sealed class WindowsAgentPublishTests
             pe.Managed.Should().BeFalse($"{file} is native");
         }
         Directory.EnumerateFiles(PublishFolder, "*", SearchOption.AllDirectories)
-            .Where(f => f.EndsWith(".so", StringComparison.Ordinal) || f.Contains(".so.", StringComparison.Ordinal) || f.EndsWith(".dylib", StringComparison.Ordinal))
+            .Where(f => f.EndsWith(".so", StringComparison.Ordinal) || f.Contains(".so.", StringComparison.Ordinal)
+                || f.EndsWith(".dylib", StringComparison.Ordinal))
             .Should().BeEmpty("a Windows folder carries no Linux or macOS libraries");
     }
 

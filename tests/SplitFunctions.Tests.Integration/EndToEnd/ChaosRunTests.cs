@@ -45,10 +45,12 @@ public sealed class ChaosRunTests(Xunit.Abstractions.ITestOutputHelper output)
             m.GetProperty("otherPoisoned").GetArrayLength().Should().Be(0, $"{mode}: no valid message poisoned\n{log}");
             foreach (var hospital in m.GetProperty("hospitals").EnumerateArray())
             {
-                hospital.GetProperty("committed").GetInt64().Should().Be(hospital.GetProperty("expected").GetInt64(), $"{mode} {hospital.GetProperty("hospital").GetString()} finished its part");
+                hospital.GetProperty("committed").GetInt64().Should()
+                    .Be(hospital.GetProperty("expected").GetInt64(), $"{mode} {hospital.GetProperty("hospital").GetString()} finished its part");
             }
         }
-        modes[0].GetProperty("hostileByKind").EnumerateObject().Select(k => k.Name).Should().HaveCount(8, "every hostile kind is sent in vanilla mode (40 messages, 8 kinds)");
+        modes[0].GetProperty("hostileByKind").EnumerateObject().Select(k => k.Name).Should().HaveCount(8, "every hostile kind is sent in vanilla mode (40 "
+            + "messages, 8 kinds)");
         modes[1].GetProperty("temporalWeightsIdentical").GetBoolean().Should().BeTrue($"temporal weights equal the uninterrupted run's bit for bit\n{log}");
         code.Should().Be(0, log);
         File.ReadAllText(Path.Combine(folder, "results.md")).Should().Contain("Every invariant held.");

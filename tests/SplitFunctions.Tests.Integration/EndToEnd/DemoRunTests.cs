@@ -22,7 +22,8 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         ImageArchive.Save(data, [new("train", SyntheticImages.Generate(360, 28, 28, seed: 5))]);
         var demo = Path.Combine(dir.Path, "demo");
 
-        var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "2", "--mode", mode, "--model", "pneumonia-cnn", "--noise-sigma", "0", "--audit-steps", "100", "--out", demo]);
+        var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "2", "--mode", mode, "--model", "pneumonia-cnn", "--noise-sigma", "0",
+            "--audit-steps", "100", "--out", demo]);
         code.Should().Be(0, log);
 
         using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(demo, "results.json")));
@@ -32,15 +33,18 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             var c = hospital.GetProperty("evaluation").GetProperty("classification");
             var auc = c.GetProperty("rocAuc").GetDouble();
-            output.WriteLine($"{mode} {hospital.GetProperty("hospitalId").GetString()}: test AUC {auc:F3}, accuracy {c.GetProperty("accuracy").GetDouble():F3}");
+            output.WriteLine($"{mode} {hospital.GetProperty("hospitalId").GetString()}: test AUC {auc:F3}, accuracy "
+                + $"{c.GetProperty("accuracy").GetDouble():F3}");
             // Chance is 0.5. Measured (2 epochs of these synthetic images, 2026-12-01): vanilla 0.98, temporal 0.78-0.79 at every hospital.
             auc.Should().BeGreaterThan(0.7, $"{hospital.GetProperty("hospitalId").GetString()} must have learned: test AUC well above chance");
             (c.GetProperty("truePositives").GetInt32() + c.GetProperty("falsePositives").GetInt32()
-             + c.GetProperty("trueNegatives").GetInt32() + c.GetProperty("falseNegatives").GetInt32()).Should().Be(36, "10% of 360 images are each hospital's test rows");
+             + c.GetProperty("trueNegatives").GetInt32() + c.GetProperty("falseNegatives").GetInt32()).Should().Be(36, "10% of 360 images are each hospital's "
+             + "test rows");
             // Each hospital audited its own layer after evaluation: undefended, one conv block leaks more than the mean image.
             var audit = hospital.GetProperty("audit");
             audit.ValueKind.Should().Be(JsonValueKind.Object, "the demo audits every hospital's trained layer");
-            audit.GetProperty("bestSsim").GetDouble().Should().BeGreaterThan(audit.GetProperty("meanImageSsim").GetDouble(), "an undefended cut leaks more than the mean image");
+            audit.GetProperty("bestSsim").GetDouble().Should().BeGreaterThan(audit.GetProperty("meanImageSsim").GetDouble(), "an undefended cut leaks more "
+                + "than the mean image");
         }
 
         var report = Path.Combine(demo, "report.html");
@@ -48,7 +52,8 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         var (dom, browserLog) = HeadlessChromium.DumpDom(report, TimeSpan.FromSeconds(120));
         dom.Split("<svg").Length.Should().BeGreaterThan(2, "the metrics bar chart and the loss curve(s) render");
         dom.Should().Contain("hospital-c");
-        dom.Should().Contain("leakage audit").And.Contain("data:image/png;base64,", "the audit table and the originals-over-reconstructions picture are in the report");
+        dom.Should().Contain("leakage audit").And.Contain("data:image/png;base64,", "the audit table and the originals-over-reconstructions picture are in "
+            + "the report");
         browserLog.Should().NotContainAny("Uncaught", "net::ERR_", "Failed to load resource");
     }
 

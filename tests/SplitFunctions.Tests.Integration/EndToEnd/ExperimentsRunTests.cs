@@ -17,7 +17,8 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
         var data = dir.File("tiny.npz");
         ImageArchive.Save(data, [new("train", SyntheticImages.Generate(300, 28, 28, seed: 9))]);
 
-        var (code, log) = await LocalRunProcess.RunAsync(["experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32", "--audit-steps", "60"],
+        var (code, log) = await LocalRunProcess.RunAsync(["experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32",
+            "--audit-steps", "60"],
             TimeSpan.FromMinutes(10), workingDirectory: dir.Path);
         code.Should().Be(0, log);
 
@@ -28,7 +29,8 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
         var arms = results.RootElement.GetProperty("arms").EnumerateArray().ToList();
         var names = arms.Select(a => a.GetProperty("arm").GetString()!).ToList();
         output.WriteLine("arms: " + string.Join(", ", names));
-        names.Should().BeEquivalentTo(["split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated"],
+        names.Should().BeEquivalentTo(["split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c",
+            "centralised", "federated"],
             "every arm runs, the single-hospital arm once per hospital");
         foreach (var arm in arms)
         {
@@ -41,7 +43,8 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
             arm.GetProperty("history").GetArrayLength().Should().BeGreaterThan(0, $"arm {name} trained at least one epoch");
             if (name!.StartsWith("split-", StringComparison.Ordinal))
             {
-                arm.GetProperty("audits").EnumerateObject().Select(h => h.Name).Should().BeEquivalentTo(["hospital-a", "hospital-b", "hospital-c"], $"arm {name} reports each hospital's leakage audit beside its accuracy");
+                arm.GetProperty("audits").EnumerateObject().Select(h => h.Name).Should()
+                    .BeEquivalentTo(["hospital-a", "hospital-b", "hospital-c"], $"arm {name} reports each hospital's leakage audit beside its accuracy");
             }
         }
     }

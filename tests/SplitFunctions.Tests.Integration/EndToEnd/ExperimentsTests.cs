@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text;
+using System.Text.Json;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -30,7 +30,8 @@ public sealed class ExperimentsTests
         var study = Path.Combine(output, "clinic");
         using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(study, "results.json")));
         var arms = results.RootElement.GetProperty("arms").EnumerateArray().ToDictionary(a => a.GetProperty("arm").GetString()!);
-        arms.Keys.Should().BeEquivalentTo("split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c", "centralised", "federated");
+        arms.Keys.Should().BeEquivalentTo("split-vanilla", "split-temporal", "split-ushaped", "single-hospital-a", "single-hospital-b", "single-hospital-c",
+            "centralised", "federated");
         foreach (var (name, arm) in arms)
         {
             var msle = arm.GetProperty("test").GetProperty("regression").GetProperty("msle").GetDouble();
@@ -145,7 +146,8 @@ public sealed class ExperimentsTests
         File.Exists(Path.Combine(study, "arms", "single.json")).Should().BeFalse();
         using (var partial = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(study, "results.json"))))
         {
-            partial.RootElement.GetProperty("arms").EnumerateArray().Select(a => a.GetProperty("arm").GetString()).Should().Equal(["centralised"], "the report holds what had finished");
+            partial.RootElement.GetProperty("arms").EnumerateArray().Select(a => a.GetProperty("arm").GetString()).Should()
+                .Equal(["centralised"], "the report holds what had finished");
         }
 
         var resumed = await RunAsync([.. args, "--resume"]);
@@ -218,7 +220,8 @@ public sealed class ExperimentsTests
         var shape = Write("shape.json", good);
         // The cut before the first linear layer: the hospital's part (dropout) would send its rows out unmixed.
         var cut = Write("cut.json", good.Replace("    { \"type\": \"cut\" },\n", "", StringComparison.Ordinal)
-            .Replace("    { \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", "    { \"type\": \"dropout\", \"p\": 0.1 },\n    { \"type\": \"cut\" },\n    { \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", StringComparison.Ordinal));
+            .Replace("    { \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", "    { \"type\": \"dropout\", \"p\": 0.1 },\n    { \"type\": \"cut\" },\n    "
+                + "{ \"type\": \"linear\", \"in\": 4, \"out\": 32 },\n", StringComparison.Ordinal));
         var loss = Write("loss.json", good.Replace("\"Regression\"", "\"Classification\"", StringComparison.Ordinal));
         var malformed = Write("malformed.json", good[..(good.Length / 2)]);
 
@@ -279,7 +282,13 @@ public sealed class ExperimentsTests
     {
         var dll = Path.Combine(RepoRoot.Path, "local-run", "bin", "Release", "net10.0", "splitfn-local.dll");
         File.Exists(dll).Should().BeTrue($"{dll} must be built (scripts/test.sh builds the solution)");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = RepoRoot.Path };
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepoRoot.Path
+        };
         info.ArgumentList.Add(dll);
         foreach (var a in arguments) info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;

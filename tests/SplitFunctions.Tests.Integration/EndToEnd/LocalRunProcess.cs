@@ -24,7 +24,8 @@ internal static class LocalRunProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"splitfn-local {arguments.FirstOrDefault()} did not finish within {deadline.TotalMinutes:F0} minutes: " + await stdout + await stderr);
+            throw new TimeoutException($"splitfn-local {arguments.FirstOrDefault()} did not finish within {deadline.TotalMinutes:F0} minutes: "
+                + $"" + await stdout + await stderr);
         }
         return (process.ExitCode, await stdout + await stderr);
     }

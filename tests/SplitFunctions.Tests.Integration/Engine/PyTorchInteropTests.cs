@@ -75,8 +75,13 @@ public sealed class PyTorchInteropTests
 
     private static void RequirePyTorch()
     {
-        File.Exists(DebianPython).Should().BeTrue($"the interop test needs Debian's {DebianPython} with python3-torch (scripts/test.sh installs it: apt-get install python3-torch)");
-        using var probe = Process.Start(new ProcessStartInfo(DebianPython, "-c \"import torch\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        File.Exists(DebianPython).Should().BeTrue($"the interop test needs Debian's {DebianPython} with python3-torch (scripts/test.sh installs it: apt-get "
+            + $"install python3-torch)");
+        using var probe = Process.Start(new ProcessStartInfo(DebianPython, "-c \"import torch\"")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true
+        })!;
         var stderr = probe.StandardError.ReadToEnd();
         probe.WaitForExit();
         probe.ExitCode.Should().Be(0, $"{DebianPython} cannot import torch; install python3-torch (scripts/test.sh does): {stderr}");

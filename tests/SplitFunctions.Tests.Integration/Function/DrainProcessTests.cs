@@ -39,7 +39,8 @@ public sealed class DrainProcessTests
         // The shutdown checkpoint holds the record of every applied batch (the journal before it is pruned).
         var store = new RunStore(run.Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
         var (checkpoint, _) = await store.LoadLatestAsync("run-1", CancellationToken.None);
-        checkpoint!.State.RecentBatches.Select(b => b.Sequence).Should().Equal(Enumerable.Range(0, batches).Select(i => (long)i), "each batch is applied exactly once, in order");
+        checkpoint!.State.RecentBatches.Select(b => b.Sequence).Should().Equal(Enumerable.Range(0, batches).Select(i => (long)i), "each batch is applied "
+            + "exactly once, in order");
         checkpoint.State.BatchesApplied.Should().Be(batches);
         checkpoint.State.Watermarks["alpha"].Should().Be(batches - 1);
     }
@@ -86,7 +87,8 @@ public sealed class DrainProcessTests
             }
             catch (TimeoutException e)
             {
-                throw new TimeoutException($"{e.Message}; poisoned: {string.Join("; ", (await run.PoisonRecordsAsync()).Select(r => r.Reason))}\n{log}{drain.Output}", e);
+                throw new TimeoutException($"{e.Message}; poisoned: "
+                    + $"{string.Join("; ", (await run.PoisonRecordsAsync()).Select(r => r.Reason))}\n{log}{drain.Output}", e);
             }
             done.Kind.Should().Be(ReplyKind.Accepted, log + drain.Output);
             await drain.StopAsync();

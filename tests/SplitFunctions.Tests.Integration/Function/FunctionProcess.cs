@@ -73,7 +73,8 @@ internal sealed class FunctionProcess : IAsyncDisposable
     public async Task StopAsync()
     {
         if (process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
+        using (var term = Process.Start("kill",
+            ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await process.WaitForExitAsync(timeout.Token);
     }

@@ -50,20 +50,23 @@ public sealed class HostileInputTests
         var records = await WaitForRecordsAsync(run, hostile.Count, drain);
         drain.HasExited.Should().BeFalse("no message stops the server\n" + drain.Output);
         records.Should().HaveCount(hostile.Count, drain.Output);
-        records.Should().OnlyContain(r => r.Host == PoisonHosts.Drain && r.DequeueCount == 1, "a message that can never succeed is poisoned on its first delivery");
+        records.Should().OnlyContain(r => r.Host == PoisonHosts.Drain && r.DequeueCount == 1, "a message that can never succeed is poisoned on its first "
+            + "delivery");
         records.Single(r => r.Message == hostile["raw text"]).Reason.Should().Contain("not Base64");
         records.Single(r => r.Message == hostile["wrong encoding"]).Reason.Should().Contain("not UTF-8");
         records.Single(r => r.Message.Contains("not json", StringComparison.Ordinal)).Reason.Should().Contain("not valid SplitFunctions JSON");
         records.Single(r => r.Message.StartsWith("{\"v\":2,\"pad\"", StringComparison.Ordinal)).Reason.Should().Contain("not Base64");
         records.Single(r => r.Message.Contains("\"v\":1", StringComparison.Ordinal)).Reason.Should().Contain("no MAC");
-        var poisoned = (await run.Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue, StorageClientDefaults.RawQueue()).PeekMessagesAsync(32)).Value.Select(m => m.Body.ToString());
+        var poisoned = (await run.Storage.GetQueueClient(StorageNames.FeaturesPoisonQueue, StorageClientDefaults.RawQueue()).PeekMessagesAsync(32))
+            .Value.Select(m => m.Body.ToString());
         poisoned.Should().BeEquivalentTo(hostile.Values, "features-poison holds each message exactly as it was stored");
 
         // The server still serves: a valid batch is answered.
         var (a, y, shape) = run.Batch(8, salt: 3);
         await run.Features.SendMessageAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y));
         (await run.ReplyToAsync("alpha", 0, TimeSpan.FromSeconds(60))).Kind.Should().Be(ReplyKind.Gradients, drain.Output);
-        (await drain.WaitForOutputAsync("Completed", TimeSpan.FromSeconds(30))).Should().Contain("drain: message").And.Contain("Completed", "one log line per message");
+        (await drain.WaitForOutputAsync("Completed", TimeSpan.FromSeconds(30))).Should().Contain("drain: message")
+            .And.Contain("Completed", "one log line per message");
         (await run.Replies("alpha").PeekMessagesAsync(1)).Value.Should().BeEmpty("no hostile message was answered");
     }
 
@@ -78,12 +81,31 @@ public sealed class HostileInputTests
         var betaKeyId = run.Keys.GetCurrentKeyId("beta")!;
         var forged = new FrameMessage
         {
-            RunId = "run-1", HospitalId = "beta", Sequence = 0, Kind = FrameKind.Train, Blob = StorageNames.FrameBlob("features", "run-1", 0),
-            Length = 4096, Sha256 = new string('a', 64), ReplyQueue = StorageNames.RepliesQueue("beta"), KeyId = alphaKey.KeyId,
+            RunId = "run-1",
+            HospitalId = "beta",
+            Sequence = 0,
+            Kind = FrameKind.Train,
+            Blob = StorageNames.FrameBlob("features", "run-1", 0),
+            Length = 4096,
+            Sha256 = new string('a', 64),
+            ReplyQueue = StorageNames.RepliesQueue("beta"),
+            KeyId = alphaKey.KeyId,
         };
         var underAlphasKey = forged with { Mac = MessageAuthentication.Compute(forged, alphaKey.Key) };
         var madeUp = forged with { KeyId = betaKeyId, Mac = new string('0', 64) };
-        var noMac = QueueText.Encode(System.Text.Json.JsonSerializer.Serialize(new { v = 2, run = "run-1", hospital = "beta", seq = 0, kind = "train", blob = forged.Blob, length = 4096, sha256 = forged.Sha256, replyQueue = forged.ReplyQueue, keyId = betaKeyId }));
+        var noMac = QueueText.Encode(System.Text.Json.JsonSerializer.Serialize(new
+        {
+            v = 2,
+            run = "run-1",
+            hospital = "beta",
+            seq = 0,
+            kind = "train",
+            blob = forged.Blob,
+            length = 4096,
+            sha256 = forged.Sha256,
+            replyQueue = forged.ReplyQueue,
+            keyId = betaKeyId
+        }));
         await RawFeatures(run).SendMessageAsync(noMac);
         await run.Features.SendMessageAsync(MessageCodec.Serialize(underAlphasKey));
         await run.Features.SendMessageAsync(MessageCodec.Serialize(madeUp));
@@ -93,7 +115,8 @@ public sealed class HostileInputTests
         records.Should().HaveCount(3, drain.Output);
         records.Should().OnlyContain(r => r.DequeueCount == 1);
         records.Where(r => r.Reason.Contains("no reply sent", StringComparison.Ordinal)).Should().HaveCount(2);
-        records.Should().Contain(r => r.Reason.Contains("does not verify under hospital 'beta'", StringComparison.Ordinal) || r.Reason.Contains("does not hold", StringComparison.Ordinal));
+        records.Should().Contain(r => r.Reason.Contains("does not verify under hospital "
+            + "'beta'", StringComparison.Ordinal) || r.Reason.Contains("does not hold", StringComparison.Ordinal));
         records.Should().Contain(r => r.Reason.Contains("mac must be", StringComparison.Ordinal));
         (await run.Replies("beta").PeekMessagesAsync(1)).Value.Should().BeEmpty("nothing is sent to a hospital that did not send the message");
 
@@ -111,7 +134,8 @@ public sealed class HostileInputTests
         HospitalReplies.ForHospital("No key 'k9' for hospital 'alpha' in /srv/splitfn/keys/x: copy that key file; C:\\keys\\a.key too")
             .Should().Be("No key 'k9' for hospital 'alpha' in <server path> copy that key file; <server path> too");
         HospitalReplies.ForHospital("blob 'features/run-1/000000000001.sfe' at http://127.0.0.1:10000/devstoreaccount1 does not exist")
-            .Should().Be("blob 'features/run-1/000000000001.sfe' at http://127.0.0.1:10000/devstoreaccount1 does not exist", "blob names and URLs are not server paths");
+            .Should().Be("blob 'features/run-1/000000000001.sfe' at http://127.0.0.1:10000/devstoreaccount1 does not "
+                + "exist", "blob names and URLs are not server paths");
         HospitalReplies.ForHospital(new string('x', 5000)).Length.Should().Be(MessageCodec.MaxReasonLength);
     }
 
@@ -121,8 +145,10 @@ public sealed class HostileInputTests
         await using var run = await RunHarness.StartAsync();
         await using var blobProxy = new TcpOutageProxy(run.Azurite.BlobPort);
         await using var queueProxy = new TcpOutageProxy(run.Azurite.QueuePort);
-        var viaProxy = $"DefaultEndpointsProtocol=http;AccountName={StorageConnection.DevelopmentAccountName};AccountKey={StorageConnection.DevelopmentAccountKey};" +
-                       $"BlobEndpoint=http://127.0.0.1:{blobProxy.Port}/{StorageConnection.DevelopmentAccountName};QueueEndpoint=http://127.0.0.1:{queueProxy.Port}/{StorageConnection.DevelopmentAccountName};";
+        var account = StorageConnection.DevelopmentAccountName;
+        var viaProxy = $"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={StorageConnection.DevelopmentAccountKey};" +
+                       $"BlobEndpoint=http://127.0.0.1:{blobProxy.Port}/{StorageConnection.DevelopmentAccountName};" +
+                       $"QueueEndpoint=http://127.0.0.1:{queueProxy.Port}/{StorageConnection.DevelopmentAccountName};";
         await using var drain = FunctionProcess.Start(run, "drain", "drain-outage", new Dictionary<string, string> { ["AzureWebJobsStorage"] = viaProxy });
         const int batches = 6;
         for (var seq = 0; seq < batches; seq++)

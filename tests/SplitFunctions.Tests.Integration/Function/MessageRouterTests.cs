@@ -116,13 +116,15 @@ public sealed class MessageRouterTests
 
         var malformed = await router.ProcessAsync("{\"v\":1,\"run\":", 1, CancellationToken.None);
         var wrongRun = await router.ProcessAsync(tampered.Replace("\"run-1\"", "\"no-such-run\"", StringComparison.Ordinal), 1, CancellationToken.None);
-        var frame = TensorFrame.Encode(new FrameTensor(Core.Contract.ElementType.Float32, shape, a), new FrameTensor(Core.Contract.ElementType.Float32, [8, 1], y));
+        var frame = TensorFrame.Encode(new FrameTensor(Core.Contract.ElementType.Float32, shape, a),
+            new FrameTensor(Core.Contract.ElementType.Float32, [8, 1], y));
         var layout = TensorFrame.ReadLayout(frame)[0];
         BitConverter.TryWriteBytes(frame.AsSpan(layout.DataOffset + 3 * 4, 4), float.NaN).Should().BeTrue();
         var nanOutcome = await router.ProcessAsync(await run.PrepareRawAsync("alpha", 1, FrameKind.Train, frame), 1, CancellationToken.None);
         var oversized = await router.ProcessAsync(new string(' ', 70 * 1024), 1, CancellationToken.None);
         long[] wrongShape = [8, 63];
-        var shapeOutcome = await router.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1, CancellationToken.None);
+        var shapeOutcome = await router.ProcessAsync(await run.PrepareAsync("alpha", 2, FrameKind.Train, a[..(8 * 63)], wrongShape, y), 1,
+            CancellationToken.None);
 
         // A valid batch from another hospital in between is trained and answered.
         var valid = await router.ProcessAsync(await run.PrepareAsync("beta", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None);
@@ -183,7 +185,8 @@ public sealed class MessageRouterTests
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
         outcome.Detail.Should().Contain("1 epochs");
         var leased = await runs.OpenAsync("run-1", CancellationToken.None);
-        leased!.State.Chunks.Select(c => c.Sequence).Should().BeEquivalentTo(new long[] { 0, 1, 2 }, "each chunk indexed once, the repeated chunk 0 answered from the record");
+        leased!.State.Chunks.Select(c => c.Sequence).Should().BeEquivalentTo(new long[] { 0, 1, 2 }, "each chunk indexed once, the repeated chunk 0 answered "
+            + "from the record");
         leased.State.Epochs.Single().Samples.Should().Be(48);
         await runs.DisposeAsync();
     }

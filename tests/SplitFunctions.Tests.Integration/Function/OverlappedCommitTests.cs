@@ -39,7 +39,8 @@ public sealed class OverlappedCommitTests
         live.PendingCommit.IsCompletedSuccessfully.Should().BeTrue("the last commit waited for every one before it");
         var liveWeights = live.Model.SaveWeights();
         var journal = await runs.Store.ReadJournalAsync("run-1", 25, CancellationToken.None);
-        journal.Select(e => (e.Step, e.Hospital, e.Sequence)).Should().Equal(Enumerable.Range(25, 5).Select(s => ((long)s, s % 2 == 0 ? "alpha" : "beta", (long)(s / 2))),
+        journal.Select(e => (e.Step, e.Hospital, e.Sequence)).Should()
+            .Equal(Enumerable.Range(25, 5).Select(s => ((long)s, s % 2 == 0 ? "alpha" : "beta", (long)(s / 2))),
             "entries are numbered and written in the order the steps were applied");
         var (checkpoint, _) = await runs.Store.LoadLatestAsync("run-1", CancellationToken.None);
         checkpoint!.State.Step.Should().Be(25, "the 25th entry checkpoints, with nothing applied after it");
@@ -55,7 +56,8 @@ public sealed class OverlappedCommitTests
             "checkpoint + journal replay reproduce the model the overlapped steps trained");
         for (var seq = 0; seq < Steps / 2; seq++)
         {
-            foreach (var hospital in new[] { "alpha", "beta" }) (await run.NextReplyAsync(hospital)).Sequence.Should().Be(seq, "each step is answered once, in order");
+            foreach (var hospital in new[] { "alpha", "beta" }) (await run.NextReplyAsync(hospital)).Sequence.Should().Be(seq, "each step is answered once, "
+                + "in order");
         }
     }
 }

@@ -48,7 +48,8 @@ public sealed class ProcessFeaturesFunctionTests
         var queues = doc.RootElement.GetProperty("extensions").GetProperty("queues");
         queues.GetProperty("batchSize").GetInt32().Should().Be(1, "one message at a time per instance keeps a run's steps in order");
         queues.GetProperty("newBatchThreshold").GetInt32().Should().Be(0, "no next message is fetched while one is still running");
-        queues.GetProperty("maxDequeueCount").GetInt32().Should().Be(ServerOptions.DefaultMaxDequeueCount, "drain mode and the function poison after the same count");
+        queues.GetProperty("maxDequeueCount").GetInt32().Should().Be(ServerOptions.DefaultMaxDequeueCount, "drain mode and the function poison after the same "
+            + "count");
         queues.GetProperty("messageEncoding").GetString().Should().Be("base64");
         StorageClientDefaults.Queue().MessageEncoding.Should().Be(QueueMessageEncoding.Base64, "what the agents send must be what the trigger decodes");
         TimeSpan.Parse(queues.GetProperty("visibilityTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture)

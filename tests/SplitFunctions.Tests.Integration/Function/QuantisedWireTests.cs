@@ -51,14 +51,16 @@ public sealed class QuantisedWireTests
         var (router, runs) = run.CreateRouter();
         await using var _ = runs;
         var (a, _, shape) = run.Batch(8, salt: 1);
-        (await router.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKind.Forward, a, shape, labels: null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await router.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKind.Forward, a, shape, labels: null), 1, CancellationToken.None)).Kind.Should()
+            .Be(OutcomeKind.Completed);
         var outputs = (await run.ReadReplyAsync(await run.NextReplyAsync("alpha"))).Should().ContainSingle().Subject;
         outputs.WireType.Should().Be(ElementType.QInt8);
 
         var rng = new Random(2);
         long[] outputShape = [8, 32];
         var g = Enumerable.Range(0, 8 * 32).Select(_ => (float)(rng.NextDouble() - 0.5) / 8).ToArray();
-        (await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 2, g, outputShape), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 2, g, outputShape), 1, CancellationToken.None)).Kind.Should()
+            .Be(OutcomeKind.Completed);
         var gradient = (await run.ReadReplyAsync(await run.NextReplyAsync("alpha"))).Should().ContainSingle().Subject;
         gradient.WireType.Should().Be(ElementType.QInt8);
 
@@ -77,7 +79,8 @@ public sealed class QuantisedWireTests
         foreach (var hospital in run.Manifest.Hospitals)
         {
             var (a, y, shape) = run.Batch(40, salt: hospital.Length);
-            (await router.ProcessAsync(await run.PrepareAsync(hospital, 0, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(await run.PrepareAsync(hospital, 0, FrameKind.Chunk, a, shape, y), 1, CancellationToken.None)).Kind.Should()
+                .Be(OutcomeKind.Completed);
         }
         (await router.ProcessAsync(run.DoneMessage("alpha", 1, 1), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
         var outcome = await router.ProcessToEndAsync(run.DoneMessage("beta", 1, 1), 1, CancellationToken.None);

@@ -1,5 +1,5 @@
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
@@ -52,11 +52,16 @@ internal sealed class RunHarness : IAsyncDisposable
     public QueueClient Replies(string hospital) => Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
 
     /// <summary>Starts Azurite and provisions a run of ldl-mlp (fast) or the given model.</summary>
-    public static async Task<RunHarness> StartAsync(TrainingMode mode = TrainingMode.Vanilla, string model = "ldl-mlp", string[]? hospitals = null, int batchSize = 16, int epochs = 3, string runId = "run-1",
+    public static async Task<RunHarness> StartAsync(TrainingMode mode = TrainingMode.Vanilla, string model = "ldl-mlp", string[]? hospitals = null,
+        int batchSize = 16, int epochs = 3, string runId = "run-1",
         Func<RunManifest, RunManifest>? configure = null)
     {
         var azurite = await AzuriteProcess.StartAsync();
-        var manifest = RunManifest.ForModel(runId, ModelCatalog.Get(model), mode, hospitals ?? ["alpha", "beta"], seed: 7) with { BatchSize = batchSize, Epochs = epochs };
+        var manifest = RunManifest.ForModel(runId, ModelCatalog.Get(model), mode, hospitals ?? ["alpha", "beta"], seed: 7) with
+        {
+            BatchSize = batchSize,
+            Epochs = epochs
+        };
         if (configure is not null) manifest = configure(manifest);
         var harness = new RunHarness(azurite, manifest);
         await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
@@ -108,7 +113,8 @@ internal sealed class RunHarness : IAsyncDisposable
     /// <summary>Flips one bit near the end of a prepared features frame, as a storage attacker would.</summary>
     public async Task TamperFeaturesAsync(string hospital, long sequence)
     {
-        var blob = Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(StorageNames.FrameBlob("features", "run-1", sequence));
+        var blob = Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital))
+            .GetBlobClient(StorageNames.FrameBlob("features", "run-1", sequence));
         var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^3] ^= 0x10;
         await blob.UploadReplacingAsync(BinaryData.FromBytes(bytes));
@@ -122,25 +128,43 @@ internal sealed class RunHarness : IAsyncDisposable
         var key = Keys.GetKey(hospital, Keys.GetCurrentKeyId(hospital)!);
         var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), [.. tensors]);
         var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(PayloadKind.Features), Manifest.RunId, sequence);
-        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob)
+            .UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length, Sha256 = sealedBytes.Sha256,
-            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
+            RunId = Manifest.RunId,
+            HospitalId = hospital,
+            Sequence = sequence,
+            Kind = kind,
+            Blob = blob,
+            Length = sealedBytes.Length,
+            Sha256 = sealedBytes.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(hospital),
+            KeyId = key.KeyId,
         }, key));
     }
 
     /// <summary>A U-shaped backward leg: dL/d(server output) sealed as the agent seals it, and its message text.</summary>
-    public async Task<string> PrepareBackwardAsync(string hospital, long sequence, float[] outputGradient, long[] shape, PayloadKind sealAs = PayloadKind.OutputGradients)
+    public async Task<string> PrepareBackwardAsync(string hospital, long sequence, float[] outputGradient, long[] shape,
+        PayloadKind sealAs = PayloadKind.OutputGradients)
     {
         var key = Keys.GetKey(hospital);
-        var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId), [new FrameTensor(Manifest.FeatureType, shape, outputGradient)]);
+        var sealedBytes = SecureFrameCodec.Seal(key, new CipherContext(Manifest.RunId, hospital, sequence, sealAs, key.KeyId),
+            [new FrameTensor(Manifest.FeatureType, shape, outputGradient)]);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
-        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob)
+            .UploadReplacingAsync(new BinaryData(sealedBytes.Blob));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Backward, Blob = blob, Length = sealedBytes.Length,
-            Sha256 = sealedBytes.Sha256, ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
+            RunId = Manifest.RunId,
+            HospitalId = hospital,
+            Sequence = sequence,
+            Kind = FrameKind.Backward,
+            Blob = blob,
+            Length = sealedBytes.Length,
+            Sha256 = sealedBytes.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(hospital),
+            KeyId = key.KeyId,
         }, key));
     }
 
@@ -153,18 +177,29 @@ internal sealed class RunHarness : IAsyncDisposable
         var key = Keys.GetKey(hospital);
         var sealedBytes = FrameCipher.Seal(key.Key, new CipherContext(Manifest.RunId, hospital, sequence, PayloadKind.Features, key.KeyId), frame);
         var blob = StorageNames.FrameBlob("features", Manifest.RunId, sequence);
-        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
+        await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital)).GetBlobClient(blob)
+            .UploadReplacingAsync(BinaryData.FromBytes(sealedBytes));
         return MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = kind, Blob = blob, Length = sealedBytes.Length,
+            RunId = Manifest.RunId,
+            HospitalId = hospital,
+            Sequence = sequence,
+            Kind = kind,
+            Blob = blob,
+            Length = sealedBytes.Length,
             Sha256 = SecureFrameCodec.Digest(sealedBytes),
-            ReplyQueue = StorageNames.RepliesQueue(hospital), KeyId = key.KeyId,
+            ReplyQueue = StorageNames.RepliesQueue(hospital),
+            KeyId = key.KeyId,
         }, key));
     }
 
     public string DoneMessage(string hospital, long sequence, int chunkCount) => MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
     {
-        RunId = Manifest.RunId, HospitalId = hospital, Sequence = sequence, Kind = FrameKind.Done, ReplyQueue = StorageNames.RepliesQueue(hospital),
+        RunId = Manifest.RunId,
+        HospitalId = hospital,
+        Sequence = sequence,
+        Kind = FrameKind.Done,
+        ReplyQueue = StorageNames.RepliesQueue(hospital),
         ChunkCount = chunkCount,
     }, Keys.GetKey(hospital)));
 
@@ -199,7 +234,8 @@ internal sealed class RunHarness : IAsyncDisposable
     /// <summary>Downloads and opens a gradient or prediction blob named in a reply.</summary>
     public async Task<DecodedTensor[]> ReadReplyAsync(ReplyMessage reply)
     {
-        var bytes = (await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!).DownloadContentAsync()).Value.Content;
+        var bytes = (await Storage.GetBlobContainerClient(StorageNames.HospitalContainer(reply.HospitalId)).GetBlobClient(reply.Blob!)
+            .DownloadContentAsync()).Value.Content;
         return SecureFrameCodec.Open(Keys.GetKey(reply.HospitalId, reply.KeyId), reply, bytes.ToMemory().Span);
     }
 

@@ -50,7 +50,8 @@ public sealed class RunOwnershipTests
         for (var seq = 0; seq < 3; seq++)
         {
             var (a, y, shape) = run.Batch(8, salt: seq);
-            (await router.ProcessAsync(await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y), 1, CancellationToken.None)).Kind.Should()
+                .Be(OutcomeKind.Completed);
         }
         var store = runs.Store;
         (await store.LoadLatestAsync("run-1", CancellationToken.None)).Checkpoint.Should().BeNull("3 steps are fewer than the checkpoint interval");
@@ -117,7 +118,8 @@ public sealed class RunOwnershipTests
             // finds the run held by instance-b. Either way the message is deferred and nothing more is recorded.
             outcome.Detail.Should().ContainAny("lease lost", "being trained by another instance");
             var after = await store.ListCheckpointsAsync("run-1", CancellationToken.None);
-            after.Max().Should().BeLessThanOrEqualTo(lostAt + 1, "at most the checkpoint already being written when the lease broke; no epoch after the loss is recorded");
+            after.Max().Should().BeLessThanOrEqualTo(lostAt + 1, "at most the checkpoint already being written when the lease broke; no epoch after the loss "
+                + "is recorded");
             await runs.DisposeAsync();
 
             var (next, nextRuns) = run.CreateRouter("instance-b");

@@ -61,7 +61,8 @@ public sealed class UShapedStepsTests
         leased!.State.BatchesApplied.Should().Be(1, "two deliveries of each leg are one step");
         leased.State.OpenForwards.Should().BeEmpty();
         leased.Model.SaveWeights().Should().NotBeEmpty();
-        MessageRouterTests.WeightsOf(leased.Model.SaveWeights(), UShapedBody()).Should().Equal(MessageRouterTests.WeightsOf(direct.SaveWeights(), UShapedBody()));
+        MessageRouterTests.WeightsOf(leased.Model.SaveWeights(), UShapedBody()).Should()
+            .Equal(MessageRouterTests.WeightsOf(direct.SaveWeights(), UShapedBody()));
     }
 
     [Fact]
@@ -75,14 +76,16 @@ public sealed class UShapedStepsTests
             {
                 var (a, _, shape) = run.Batch(8, salt: 10 + batch);
                 var seq = 1 + 2 * batch;
-                (await router.ProcessAsync(await run.PrepareAsync("alpha", seq, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                (await router.ProcessAsync(await run.PrepareAsync("alpha", seq, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should()
+                    .Be(OutcomeKind.Completed);
                 if (restart && batch == 1)
                 {
                     // The instance vanishes after the forward leg was journaled, without a checkpoint.
                     await runs.DisposeAsync();
                     (router, runs) = run.CreateRouter("instance-a");
                 }
-                (await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", seq + 1, OutputGradient(seq), OutputShape), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+                (await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", seq + 1, OutputGradient(seq), OutputShape), 1, CancellationToken.None))
+                    .Kind.Should().Be(OutcomeKind.Completed);
             }
             var leased = await runs.OpenAsync("run-1", CancellationToken.None);
             leased!.State.BatchesApplied.Should().Be(3);
@@ -107,16 +110,20 @@ public sealed class UShapedStepsTests
         var withLabels = await router.ProcessAsync(await run.PrepareAsync("alpha", 8, FrameKind.Forward, a, shape, y), 1, CancellationToken.None);
 
         // alpha opens a batch and never finishes it; beta trains meanwhile.
-        (await router.ProcessAsync(await run.PrepareAsync("alpha", 9, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-        var forged = await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 10, OutputGradient(2), OutputShape, sealAs: PayloadKind.Features), 1, CancellationToken.None);
+        (await router.ProcessAsync(await run.PrepareAsync("alpha", 9, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should()
+            .Be(OutcomeKind.Completed);
+        var forged = await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 10, OutputGradient(2), OutputShape, sealAs: PayloadKind.Features), 1,
+            CancellationToken.None);
         var tamperedText = await run.PrepareBackwardAsync("alpha", 10, OutputGradient(2), OutputShape);
         await run.TamperFeaturesAsync("alpha", 10);
         var tampered = await router.ProcessAsync(tamperedText, 1, CancellationToken.None);
         var wrongShape = await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 10, new float[8 * 31], [8, 31]), 1, CancellationToken.None);
         for (var seq = 1; seq < 5; seq += 2)
         {
-            (await router.ProcessAsync(await run.PrepareAsync("beta", seq, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
-            (await router.ProcessAsync(await run.PrepareBackwardAsync("beta", seq + 1, OutputGradient(seq), OutputShape), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(await run.PrepareAsync("beta", seq, FrameKind.Forward, a, shape, null), 1, CancellationToken.None)).Kind.Should()
+                .Be(OutcomeKind.Completed);
+            (await router.ProcessAsync(await run.PrepareBackwardAsync("beta", seq + 1, OutputGradient(seq), OutputShape), 1, CancellationToken.None))
+                .Kind.Should().Be(OutcomeKind.Completed);
         }
         await Task.Delay(1500);
         var expired = await router.ProcessAsync(await run.PrepareBackwardAsync("alpha", 10, OutputGradient(2), OutputShape), 1, CancellationToken.None);

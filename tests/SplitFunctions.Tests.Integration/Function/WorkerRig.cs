@@ -39,7 +39,8 @@ internal sealed class WorkerRig : IAsyncDisposable
         collection.AddSplitServer(new ServerInstance(instanceId));
         services = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         services.RequireValidSettings();
-        Function = new ProcessFeaturesFunction(services.GetRequiredService<IMessageProcessor>(), services.GetRequiredService<PoisonQueue>(), services.GetRequiredService<StorageConnection>(),
+        Function = new ProcessFeaturesFunction(services.GetRequiredService<IMessageProcessor>(), services.GetRequiredService<PoisonQueue>(),
+            services.GetRequiredService<StorageConnection>(),
             services.GetRequiredService<IOptions<ServerOptions>>(), services.GetRequiredService<ILogger<ProcessFeaturesFunction>>())
         {
             LeaseWait = leaseWait ?? ProcessFeaturesFunction.DefaultLeaseWait,
@@ -75,7 +76,8 @@ internal sealed class WorkerRig : IAsyncDisposable
                 catch (Exception e)
 #pragma warning restore CA1031
                 {
-                    await queue.UpdateMessageAsync(received.MessageId, received.PopReceipt, visibilityTimeout: TimeSpan.Zero, cancellationToken: CancellationToken.None);
+                    await queue.UpdateMessageAsync(received.MessageId, received.PopReceipt, visibilityTimeout: TimeSpan.Zero,
+                        cancellationToken: CancellationToken.None);
                     return (e, received);
                 }
                 await queue.DeleteMessageAsync(received.MessageId, received.PopReceipt, CancellationToken.None);

@@ -1,5 +1,5 @@
-using Azure.Storage.Blobs;
 using Azure;
+using Azure.Storage.Blobs;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -92,7 +92,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         assignments[2].Should().Contain("Storage Queue Data Message Sender").And.Contain("queues/features");
         add.Output.Should().Contain($"hospitalPrincipals").And.Contain($"hospitalId: '{hospital}'").And.NotContain("SAS expire");
         var rsp = File.ReadAllLines(Path.Combine(dir.Path, "onboarding", hospital, OnboardingPackage.ResponseFile));
-        rsp.Should().ContainInOrder("--account-name", "devstoreaccount1").And.ContainInOrder("--tenant-id", "tenant-x").And.ContainInOrder("--client-id", "app-y")
+        rsp.Should().ContainInOrder("--account-name", "devstoreaccount1").And.ContainInOrder("--tenant-id", "tenant-x")
+            .And.ContainInOrder("--client-id", "app-y")
             .And.ContainInOrder("--certificate", $"splitfn-{hospital}.pem").And.NotContain(l => l.Contains("sig=", StringComparison.Ordinal));
     }
 
@@ -121,7 +122,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         await Refused(2, "a feature type that does not exist", "--model", "pneumonia-cnn", "--hospitals", a, "--feature-type", "Int9");
 
         var created = await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn",
-            "--hospitals", $"{a},{b}", "--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--seed", "9", "--feature-type", "QInt8", "--noise-sigma", "0.1", "--mode", "temporal");
+            "--hospitals", $"{a},{b}", "--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--seed", "9", "--feature-type", "QInt8", "--noise-sigma", "0.1",
+                "--mode", "temporal");
         created.ExitCode.Should().Be(0, created.ToString());
         created.Output.Should().Contain($"run {runId} created");
         foreach (var h in new[] { a, b }) created.Output.Should().Contain($"{h}: splitfn-agent --config agent-{runId}.json init @init.rsp --run {runId}");
@@ -129,7 +131,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         manifest.Hospitals.Should().Equal(a, b);
         (manifest.Epochs, manifest.BatchSize, manifest.Optimizer.LearningRate, manifest.Seed, manifest.FeatureType, manifest.Privacy.NoiseSigma, manifest.Mode)
             .Should().Be((3, 8, 0.01, 9UL, Core.Contract.ElementType.QInt8, 0.1, Core.Runs.TrainingMode.Temporal));
-        (await azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(b)).GetBlobClient($"manifests/{runId}.json").ExistsAsync()).Value.Should().BeTrue();
+        (await azurite.Connection.GetBlobContainerClient(StorageNames.HospitalContainer(b)).GetBlobClient($"manifests/{runId}.json").ExistsAsync())
+            .Value.Should().BeTrue();
 
         (await OperatorProcess.OperatorAsync(Connection, keys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn", "--hospitals", a))
             .ExitCode.Should().Be(6, "a run's manifest is never replaced");
@@ -150,7 +153,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         string Message(int seq) => $$"""{"v":1,"run":"{{runId}}","hospital":"hospital-p","seq":{{seq}},"kind":"Train"}""";
         // The function's own poison writer, as drain mode uses it.
         var poison = new PoisonQueue(azurite.Connection);
-        await poison.PoisonAsync("m1", QueueText.Encode(Message(1)), Message(1), 5, "unknown key 'k-old' for hospital-p", PoisonHosts.Drain, CancellationToken.None);
+        await poison.PoisonAsync("m1", QueueText.Encode(Message(1)), Message(1), 5, "unknown key 'k-old' for "
+            + "hospital-p", PoisonHosts.Drain, CancellationToken.None);
         await poison.PoisonAsync("m2", QueueText.Encode(Message(2)), Message(2), 5, "manifest missing for the run", PoisonHosts.Drain, CancellationToken.None);
         // Raw text, not Base64 (as common queue tools write it): kept as stored, listed as it is.
         var raw = $"raw text for {runId}";
@@ -189,7 +193,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         var help = await OperatorProcess.OperatorAsync(null, null, dir.Path, "--help");
         help.ExitCode.Should().Be(0);
         help.Output.Should().Contain("hospital").And.Contain("run").And.Contain("poison").And.Contain("--connection-string").And.Contain("--key-vault-uri");
-        foreach (var (group, commands) in new[] { ("hospital", new[] { "add", "rotate-key", "revoke", "list" }), ("run", ["create", "status", "watch"]), ("poison", ["list", "retry", "drop"]) })
+        foreach (var (group, commands) in new[] { ("hospital", new[] { "add", "rotate-key", "revoke", "list" }), ("run", ["create", "status", "watch"]),
+            ("poison", ["list", "retry", "drop"]) })
         {
             var sub = await OperatorProcess.OperatorAsync(null, null, dir.Path, group, "--help");
             foreach (var c in commands) sub.Output.Should().Contain(c);

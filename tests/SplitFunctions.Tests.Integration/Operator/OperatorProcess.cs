@@ -37,7 +37,13 @@ internal static class OperatorProcess
     private static async Task<ToolRun> RunAsync(string dll, string workingDirectory, IReadOnlyDictionary<string, string?> environment, string[] args)
     {
         File.Exists(dll).Should().BeTrue($"{dll} must be built first (dotnet build SplitFunctions.sln -c Release)");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory
+        };
         info.ArgumentList.Add(dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         foreach (var (k, v) in environment)

@@ -111,7 +111,8 @@ public sealed class OperatorTrainingTests(AzuriteFixture azurite)
                 await RunAsync(tmux, workingDirectory, "-L", socket, "kill-server");
             }
         }
-        var script = Which("script") ?? throw new InvalidOperationException("neither tmux nor util-linux `script` is installed: one is needed to give `run watch` a terminal");
+        var script = Which("script") ?? throw new InvalidOperationException("neither tmux nor util-linux `script` is installed: one is needed to give `run "
+            + "watch` a terminal");
         return await RunAsync(script, workingDirectory, "-qec", watch, "/dev/null");
     }
 
@@ -120,7 +121,13 @@ public sealed class OperatorTrainingTests(AzuriteFixture azurite)
 
     private static async Task<string> RunAsync(string file, string workingDirectory, params string[] args)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
+        var info = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory
+        };
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["TERM"] = "xterm-256color";
         using var process = Process.Start(info)!;

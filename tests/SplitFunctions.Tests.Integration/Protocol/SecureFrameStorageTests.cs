@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
+using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
-using Azure;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Storage;
@@ -38,8 +38,15 @@ public sealed class SecureFrameStorageTests(AzuriteFixture azurite)
         await h.Container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(frame.Blob));
         var message = MessageAuthentication.Sign(new FrameMessage
         {
-            RunId = run, HospitalId = h.Id, Sequence = seq, Kind = FrameKind.Train, Blob = blob, Length = frame.Length, Sha256 = frame.Sha256,
-            ReplyQueue = StorageNames.RepliesQueue(h.Id), KeyId = h.Key.KeyId,
+            RunId = run,
+            HospitalId = h.Id,
+            Sequence = seq,
+            Kind = FrameKind.Train,
+            Blob = blob,
+            Length = frame.Length,
+            Sha256 = frame.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(h.Id),
+            KeyId = h.Key.KeyId,
         }, h.Key);
         await h.Features.SendMessageAsync(MessageCodec.Serialize(message));
         return message;

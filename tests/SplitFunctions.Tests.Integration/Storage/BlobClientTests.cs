@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
+using Azure;
+using Azure.Storage;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage;
-using Azure;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
@@ -75,11 +75,13 @@ public sealed class BlobClientTests(AzuriteFixture azurite)
         var first = (await blob.DownloadContentAsync()).Value;
         first.Content.ToString().Should().Be("one");
 
-        var updated = (await blob.UploadAsync(BinaryData.FromString("three"), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } })).Value;
+        var updated = (await blob.UploadAsync(BinaryData.FromString("three"),
+            new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } })).Value;
         updated.ETag.Should().NotBe(first.Details.ETag);
 
         // A writer holding the old ETag loses: 412 ConditionNotMet.
-        var lostUpdate = () => blob.UploadAsync(BinaryData.FromString("four"), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } });
+        var lostUpdate = () => blob.UploadAsync(BinaryData.FromString("four"),
+            new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = first.Details.ETag } });
         var failure = (await lostUpdate.Should().ThrowAsync<RequestFailedException>()).Which;
         failure.Status.Should().Be(412);
         failure.ErrorCode.Should().Be("ConditionNotMet");
@@ -106,7 +108,8 @@ public sealed class BlobClientTests(AzuriteFixture azurite)
         }
         continuation.Should().NotBeNullOrEmpty();
         var rest = new List<BlobItem>();
-        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "features/", CancellationToken.None).AsPages(continuation, 2)) rest.AddRange(page.Values);
+        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, "features/", CancellationToken.None)
+            .AsPages(continuation, 2)) rest.AddRange(page.Values);
         rest.Select(b => b.Name).Should().Equal("features/r1/002", "features/r1/003", "features/r1/004");
         rest.Should().OnlyContain(b => b.Properties.ContentLength == 1);
     }

@@ -1,9 +1,9 @@
+using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Azure.Storage.Blobs;
-using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues;
-using Azure;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;
@@ -58,7 +58,8 @@ public sealed class HospitalAccessTests(AzuriteFixture azurite)
         (await write.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
         var list = async () => { await foreach (var _ in trespass.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, CancellationToken.None)) { } };
         (await list.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
-        var runs = new BlobContainerClient(new Uri(azurite.Azurite.BlobServiceUri + "/" + StorageNames.RunsContainer), new AzureSasCredential(alpha.ContainerSas), StorageClientDefaults.Blob());
+        var runs = new BlobContainerClient(new Uri(azurite.Azurite.BlobServiceUri + "/" + StorageNames.RunsContainer),
+            new AzureSasCredential(alpha.ContainerSas), StorageClientDefaults.Blob());
         var readRuns = () => runs.GetBlobClient("r/manifest.json").DownloadContentAsync();
         (await readRuns.Should().ThrowAsync<RequestFailedException>()).Which.Status.Should().Be(403);
 

@@ -1,7 +1,7 @@
 using System.Text;
-using Azure.Storage.Queues.Models;
-using Azure.Storage.Queues;
 using Azure;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Tests.Infrastructure;

@@ -5,7 +5,9 @@ using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Tests.Data;
 
-/// <summary>Any column mapping: the network's width follows it, lipid columns are found by their usual names, and the plausibility ranges keep rare real values.</summary>
+/// <summary>
+/// Any column mapping: the network's width follows it, lipid columns are found by their usual names, and the plausibility ranges keep rare real values.
+/// </summary>
 public sealed class ColumnMappingTests
 {
     [Theory]
@@ -91,7 +93,8 @@ public sealed class ColumnMappingTests
         var missing = () => RunManifest.Parse(System.Text.Encoding.UTF8.GetBytes(noShape.ToJsonString()));
         missing.Should().Throw<RunManifestException>().WithMessage("*inputShape*");
         var wider = () => (manifest with { InputShape = [5] }).Validate();
-        wider.Should().Throw<RunManifestException>().WithMessage("*network 'ldl-mlp': layer 0 'linear in=4 out=64' (hospital) does not fit: takes 4 features, gets 5; input [5]*");
+        wider.Should().Throw<RunManifestException>().WithMessage("*network 'ldl-mlp': layer 0 'linear in=4 out=64' (hospital) does not fit: takes 4 features, "
+            + "gets 5; input [5]*");
     }
 
     [Fact]
@@ -102,6 +105,7 @@ public sealed class ColumnMappingTests
         split.Test.Should().Equal(Enumerable.Range(120, 30));
         split.Hospitals.Select(h => h.Length).Should().Equal(70, 20, 10);
         split.Training.Order().Should().Equal(Enumerable.Range(0, 100));
-        DataSplit.Predefined(100, 20, 30, seed: 3, hospitalWeights: [7, 2, 1]).Hospitals[0].Should().Equal(split.Hospitals[0], "the agents and the driver cut the same rows");
+        DataSplit.Predefined(100, 20, 30, seed: 3, hospitalWeights: [7, 2, 1]).Hospitals[0].Should().Equal(split.Hospitals[0], "the agents and the driver cut "
+            + "the same rows");
     }
 }

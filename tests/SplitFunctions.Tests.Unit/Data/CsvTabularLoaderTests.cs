@@ -80,7 +80,8 @@ public sealed class CsvTabularLoaderTests
         var mapping = new ColumnMapping(["age", "sex", "height", "weight", "tot_chole", "HDL", "triglyceride"], "LDL_chole");
         var act = () => CsvTabularLoader.Load(SharedData.Lipids, mapping);
         act.Should().Throw<DataFormatException>()
-            .WithMessage("*nhis_lipids.csv: mapped column 'HDL' is not in the header. The header has: sex, age, height, weight, tot_chole, HDL_chole, triglyceride, LDL_chole.*");
+            .WithMessage("*nhis_lipids.csv: mapped column 'HDL' is not in the header. The header has: sex, age, height, weight, tot_chole, HDL_chole, "
+                + "triglyceride, LDL_chole.*");
     }
 
     [Fact]
@@ -115,8 +116,13 @@ public sealed class CsvTabularLoaderTests
     {
         var limits = new Dictionary<string, (double Min, double Max)>
         {
-            ["age"] = (0, 125), ["height"] = (20, 275), ["weight"] = (0.2, 650), ["tot_chole"] = (20, 2000),
-            ["HDL_chole"] = (1, 300), ["triglyceride"] = (5, 30000), ["LDL_chole"] = (10, 2000),
+            ["age"] = (0, 125),
+            ["height"] = (20, 275),
+            ["weight"] = (0.2, 650),
+            ["tot_chole"] = (20, 2000),
+            ["HDL_chole"] = (1, 300),
+            ["triglyceride"] = (5, 30000),
+            ["LDL_chole"] = (10, 2000),
         };
         var lines = File.ReadAllLines(path);
         var header = lines[0].Split(',');

@@ -1,7 +1,7 @@
-using System.Text.Json.Nodes;
 using System.Text;
-using SplitFunctions.ClientAgent.State;
+using System.Text.Json.Nodes;
 using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
@@ -11,7 +11,9 @@ using SplitFunctions.Functions.Steps;
 
 namespace SplitFunctions.Tests.Engine;
 
-/// <summary>Runs and hospital states of earlier formats (1: the native engine; manifest 2: catalog models by name only) are refused with the versions named.</summary>
+/// <summary>
+/// Runs and hospital states of earlier formats (1: the native engine; manifest 2: catalog models by name only) are refused with the versions named.
+/// </summary>
 public sealed class FormatVersionTests
 {
     [Fact]
@@ -29,7 +31,8 @@ public sealed class FormatVersionTests
             old["v"] = version;
             old.Remove("layers");
             var act = () => RunManifest.Parse(Encoding.UTF8.GetBytes(old.ToJsonString()));
-            act.Should().Throw<RunManifestException>().WithMessage($"run manifest: manifest version {version} is not supported (this build reads version 3); upgrade the agent and the function together");
+            act.Should().Throw<RunManifestException>().WithMessage($"run manifest: manifest version {version} is not supported (this build reads version 3); "
+                + $"upgrade the agent and the function together");
         }
     }
 

@@ -1,5 +1,5 @@
-using System.Text.Json.Nodes;
 using System.Text;
+using System.Text.Json.Nodes;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
@@ -23,7 +23,8 @@ public sealed class ModelFileTests
 
         read.Layers.All.Select(l => l.Spec).Should().Equal(preset.Layers.All.Select(l => l.Spec));
         read.ClientLayers.Should().HaveCount(preset.ClientLayers.Count, "the cut is where the preset has it");
-        (read.Name, read.Task, read.Loss, read.BatchSize, read.Epochs, read.Optimizer).Should().Be((preset.Name, preset.Task, preset.Loss, preset.BatchSize, preset.Epochs, preset.Optimizer));
+        (read.Name, read.Task, read.Loss, read.BatchSize, read.Epochs, read.Optimizer).Should()
+            .Be((preset.Name, preset.Task, preset.Loss, preset.BatchSize, preset.Epochs, preset.Optimizer));
         read.InputShape.Should().Equal(preset.InputShape);
 
         // The shape arithmetic agrees with libtorch's dry run, and the state-dict keys (what the golden fixtures pin) are unchanged.
@@ -50,7 +51,8 @@ public sealed class ModelFileTests
             using var clientOptimizer = Optimizer.Create(client, model.Optimizer);
             using var serverOptimizer = Optimizer.Create(server, model.Optimizer);
             const int batch = 8;
-            using var x = TensorData.FromFloats(GoldenValues.Values("model-file", batch * model.InputShape.Aggregate(1L, (a, b) => a * b), 1.0), [batch, .. model.InputShape]);
+            using var x = TensorData.FromFloats(GoldenValues.Values("model-file", batch * model.InputShape.Aggregate(1L, (a, b) => a * b), 1.0),
+                [batch, .. model.InputShape]);
             using var y = GoldenValues.Targets(model.Task == TaskKind.Classification, batch);
             var losses = new List<double>();
             for (var i = 0; i < 5; i++)
@@ -72,14 +74,17 @@ public sealed class ModelFileTests
     {
         var act = () => Parse(Layers("""{"type":"conv2d","in":1,"out":8,"kernel":3},{"type":"relu"},{"type":"cut"},{"type":"flatten"},{"type":"linear","in":100,"out":1},{"type":"sigmoid"}"""));
         act.Should().Throw<ModelDefinitionException>()
-            .WithMessage("model file m.json: layer 3 'linear in=100 out=1' (cloud) does not fit: takes 100 features, gets 5408; input [1,28,28], [5408] reaches this layer");
+            .WithMessage("model file m.json: layer 3 'linear in=100 out=1' (cloud) does not fit: takes 100 features, gets 5408; input [1,28,28], [5408] "
+                + "reaches this layer");
 
         var channels = () => Parse(Layers("""{"type":"conv2d","in":3,"out":8,"kernel":3},{"type":"cut"},{"type":"flatten"},{"type":"linear","in":5408,"out":1},{"type":"sigmoid"}"""));
-        channels.Should().Throw<ModelDefinitionException>().WithMessage("*layer 0 'conv2d in=3 out=8 kernel=3 stride=1 padding=0' (hospital) does not fit: takes 3 channels, gets 1*");
+        channels.Should().Throw<ModelDefinitionException>().WithMessage("*layer 0 'conv2d in=3 out=8 kernel=3 stride=1 padding=0' (hospital) does not fit: "
+            + "takes 3 channels, gets 1*");
 
         var tabular = ModelFile.Load(Path.Combine(RepoRoot.Path, "docs", "models", "lipid-mlp.json"));
         var data = () => tabular.Validate([5]);
-        data.Should().Throw<ModelDefinitionException>().WithMessage("layer 0 'linear in=4 out=32' (hospital) does not fit: takes 4 features, gets 5; the data gives input [5]*");
+        data.Should().Throw<ModelDefinitionException>().WithMessage("layer 0 'linear in=4 out=32' (hospital) does not fit: takes 4 features, gets 5; the data "
+            + "gives input [5]*");
     }
 
     [Theory]
@@ -99,10 +104,12 @@ public sealed class ModelFileTests
     public void An_unknown_layer_or_option_and_malformed_json_are_one_line_naming_the_entry()
     {
         var unknown = () => Parse(Layers("""{"type":"conv3d","in":1,"out":8,"kernel":3},{"type":"cut"},{"type":"linear","in":1,"out":1}"""));
-        unknown.Should().Throw<ModelDefinitionException>().WithMessage("model file m.json: layers[0]: unknown layer type 'conv3d'; known: conv2d, maxpool2d*linear*");
+        unknown.Should().Throw<ModelDefinitionException>().WithMessage("model file m.json: layers[0]: unknown layer type 'conv3d'; known: conv2d, "
+            + "maxpool2d*linear*");
 
         var option = () => Parse(Layers("""{"type":"conv2d","in":1,"out":8,"kernel":3,"dilation":2},{"type":"cut"},{"type":"linear","in":1,"out":1}"""));
-        option.Should().Throw<ModelDefinitionException>().WithMessage("*layers[0] conv2d: unknown option 'dilation'; it takes in, out, kernel, stride (optional), padding (optional)");
+        option.Should().Throw<ModelDefinitionException>().WithMessage("*layers[0] conv2d: unknown option 'dilation'; it takes in, out, kernel, stride "
+            + "(optional), padding (optional)");
 
         var missing = () => Parse(Layers("""{"type":"linear","in":784},{"type":"cut"},{"type":"linear","in":1,"out":1}"""));
         missing.Should().Throw<ModelDefinitionException>().WithMessage("*layers[0] linear: 'out' is missing*");
@@ -113,7 +120,8 @@ public sealed class ModelFileTests
         var range = () => Parse(Layers("""{"type":"flatten"},{"type":"linear","in":784,"out":8},{"type":"cut"},{"type":"dropout","p":1.5},{"type":"linear","in":8,"out":1},{"type":"sigmoid"}"""));
         range.Should().Throw<ModelDefinitionException>().WithMessage("*layer 2 'dropout p=1.5' (cloud) does not fit: p must be in [0, 1), is 1.5*");
 
-        foreach (var bad in new[] { "{\"v\":1,\"name\":\"m\",", "[]", "{\"v\":1}", Layers("{\"type\":\"relu\"}").Replace("\"task\"", "\"tasks\"", StringComparison.Ordinal) })
+        foreach (var bad in new[] { "{\"v\":1,\"name\":\"m\",", "[]", "{\"v\":1}", Layers("{\"type\":\"relu\"}")
+            .Replace("\"task\"", "\"tasks\"", StringComparison.Ordinal) })
         {
             var malformed = () => ModelFile.Parse(Encoding.UTF8.GetBytes(bad), "m.json");
             malformed.Should().Throw<ModelDefinitionException>().Which.Message.Should().StartWith("model file m.json is not valid: ").And.NotContain("\n");
@@ -170,7 +178,8 @@ public sealed class ModelFileTests
         var node = JsonNode.Parse(manifest.ToJson())!;
         node["layers"]![1]!["features"] = 8;
         var misfit = () => RunManifest.Parse(Encoding.UTF8.GetBytes(node.ToJsonString()));
-        misfit.Should().Throw<RunManifestException>().WithMessage("run manifest: network 'small-cnn': layer 1 'batchnorm2d features=8' (hospital) does not fit*");
+        misfit.Should().Throw<RunManifestException>().WithMessage("run manifest: network 'small-cnn': layer 1 'batchnorm2d features=8' (hospital) does not "
+            + "fit*");
         node = JsonNode.Parse(manifest.ToJson())!;
         node["layers"]![0]!["out"] = 8;
         node["layers"]![1]!["features"] = 8;

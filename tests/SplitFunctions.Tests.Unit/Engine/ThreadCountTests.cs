@@ -14,7 +14,8 @@ public sealed class ThreadCountTests
     [Fact]
     public void ThreadCount_DefaultsToProcessorCount_AndIsConfigurable()
     {
-        TorchRuntime.DefaultThreads.Should().Be(int.TryParse(Environment.GetEnvironmentVariable("SPLITFN_THREADS"), out var t) && t > 0 ? t : Environment.ProcessorCount);
+        TorchRuntime.DefaultThreads.Should()
+            .Be(int.TryParse(Environment.GetEnvironmentVariable("SPLITFN_THREADS"), out var t) && t > 0 ? t : Environment.ProcessorCount);
         var original = TorchRuntime.Threads;
         try
         {

@@ -22,6 +22,7 @@ public sealed class ServerCommandLineTests
         var parse = root.Parse(["drain", "--exit-when-empty", "--instance-id", "job-1"]);
         ServerCommandLine.UsageErrors(parse).Should().BeEmpty();
         parse.CommandResult.Command.Name.Should().Be("drain");
-        ServerCommandLine.UsageErrors(root.Parse(["drain", "--exit-when-emtpy"])).Should().ContainSingle().Which.Should().Contain("--exit-when-emtpy","a mistyped option must not start a drain that never exits");
+        ServerCommandLine.UsageErrors(root.Parse(["drain", "--exit-when-emtpy"])).Should().ContainSingle().Which.Should()
+            .Contain("--exit-when-emtpy", "a mistyped option must not start a drain that never exits");
     }
 }

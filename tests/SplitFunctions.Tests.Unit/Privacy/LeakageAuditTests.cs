@@ -141,6 +141,7 @@ public sealed class LeakageAuditTests
         using var _s = server;
         client.OutputShape.Should().Equal(cut);
         server.OutputShape.Should().Equal([1L]);
-        (model.ClientLayers.Count + model.ServerLayers.Count).Should().Be(ModelCatalog.PneumoniaCnn.ClientLayers.Count + ModelCatalog.PneumoniaCnn.ServerLayers.Count);
+        (model.ClientLayers.Count + model.ServerLayers.Count).Should()
+            .Be(ModelCatalog.PneumoniaCnn.ClientLayers.Count + ModelCatalog.PneumoniaCnn.ServerLayers.Count);
     }
 }

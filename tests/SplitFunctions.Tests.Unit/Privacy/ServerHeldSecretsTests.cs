@@ -1,7 +1,7 @@
+using SplitFunctions.ClientAgent;
 using SplitFunctions.ClientAgent.Configuration;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.Training;
-using SplitFunctions.ClientAgent;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
@@ -46,7 +46,8 @@ public sealed class ServerHeldSecretsTests
         // Every seed the function could form from what it holds: the manifest seed (the old derivation), the seed
         // mixed with each hospital id's hash, the sequence numbers, and the commitment's bytes read as a seed.
         var commitment = Convert.FromHexString(manifest.Privacy.ConsortiumCommitment!);
-        var guesses = new List<ulong> { manifest.Seed, BitConverter.ToUInt64(commitment, 0), BitConverter.ToUInt64(commitment, 8), BitConverter.ToUInt64(commitment, 24) };
+        var guesses = new List<ulong> { manifest.Seed, BitConverter.ToUInt64(commitment, 0), BitConverter.ToUInt64(commitment, 8),
+            BitConverter.ToUInt64(commitment, 24) };
         guesses.AddRange(Hospitals.Select(h => manifest.Seed ^ Fnv1a(h)));
         guesses.AddRange(Enumerable.Range(0, 8).Select(s => manifest.Seed + (ulong)s));
         foreach (var guess in guesses)
@@ -104,7 +105,8 @@ public sealed class ServerHeldSecretsTests
             HospitalRun.LoadConsortiumSecret(config, Manifest(mine), output)!.Commitment.Should().Be(mine.Commitment);
 
             var mismatch = () => HospitalRun.LoadConsortiumSecret(config, Manifest(ConsortiumSecret.Create()), output);
-            mismatch.Should().Throw<AgentException>().Where(e => e.Code == ExitCode.Configuration && e.Message.Contains("does not match run 'run-privacy'") && !e.Message.Contains('\n'));
+            mismatch.Should().Throw<AgentException>()
+                .Where(e => e.Code == ExitCode.Configuration && e.Message.Contains("does not match run 'run-privacy'") && !e.Message.Contains('\n'));
             var missing = () => HospitalRun.LoadConsortiumSecret(config with { ConsortiumSecretFile = null }, Manifest(mine), output);
             missing.Should().Throw<AgentException>().Where(e => e.Message.Contains("expects the consortium secret"));
             var noCommitment = () => HospitalRun.LoadConsortiumSecret(config, Manifest(null), output);

@@ -114,14 +114,20 @@ public sealed class UShapedLeakageTests
     {
         var manifest = RunManifest.ForModel("run-u", ModelCatalog.LdlMlp, TrainingMode.UShaped, ["alpha"], seed: 1) with
         {
-            UShaped = new UShapedSettings { SecondLegTimeoutSeconds = 30, Defence = new GradientDefence { MaxNorm = true, NoiseMultiplier = 1.5, DirectionNoise = 0.5 } },
+            UShaped = new UShapedSettings
+            {
+                SecondLegTimeoutSeconds = 30,
+                Defence = new GradientDefence { MaxNorm = true, NoiseMultiplier = 1.5, DirectionNoise = 0.5 }
+            },
         };
         var parsed = RunManifest.Parse(manifest.ToJson());
         parsed.Mode.Should().Be(TrainingMode.UShaped);
         parsed.UShaped.Should().Be(manifest.UShaped);
-        var bad = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { NoiseMultiplier = -1 } } }).ToJson());
+        var bad = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { NoiseMultiplier = -1 } } })
+            .ToJson());
         bad.Should().Throw<RunManifestException>().WithMessage("*noiseMultiplier*");
-        var badDirection = () => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { DirectionNoise = double.NaN } } }).ToJson());
+        var badDirection = ()
+            => RunManifest.Parse((manifest with { UShaped = new UShapedSettings { Defence = new GradientDefence { DirectionNoise = double.NaN } } }).ToJson());
         badDirection.Should().Throw<Exception>();
     }
 }

@@ -56,7 +56,8 @@ public sealed class EnvelopeTests
         tampered[^1] ^= 1;
         Action open = () => FrameCipher.OpenInPlace(Key, Context, tampered);
         open.Should().Throw<ProtocolException>().Which.Rejection.Should().Be(ProtocolRejection.Tampered);
-        tampered.AsSpan(FrameCipher.GetPlaintextOffset(Context), Plaintext.Length).IndexOfAnyExcept((byte)0).Should().Be(-1, "a failed open leaves no unauthenticated plaintext");
+        tampered.AsSpan(FrameCipher.GetPlaintextOffset(Context), Plaintext.Length).IndexOfAnyExcept((byte)0).Should().Be(-1, "a failed open leaves no "
+            + "unauthenticated plaintext");
     }
 
     [Fact]

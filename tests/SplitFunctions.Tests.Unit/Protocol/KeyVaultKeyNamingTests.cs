@@ -110,7 +110,8 @@ public sealed partial class KeyVaultKeyNamingTests
         var otherSecret = () => KeyVaultKeyNaming.ToKey(Hospital, KeyId, Secret("hospital-beta--k1", contentType, value));
         otherSecret.Should().Throw<KeyStoreException>().WithMessage("*wrong secret*");
 
-        foreach (var bad in new[] { "hospital-st-marys", "hospital---k1", "hospital-St-Marys--k1", "hospital-st-marys--", "hospital-st-marys--K1", "splitfn-hospital-st-marys" })
+        foreach (var bad in new[] { "hospital-st-marys", "hospital---k1", "hospital-St-Marys--k1", "hospital-st-marys--", "hospital-st-marys--K1",
+            "splitfn-hospital-st-marys" })
         {
             KeyVaultKeyNaming.TryParseSecretName(bad, out _, out _).Should().BeFalse(bad);
         }

@@ -35,7 +35,8 @@ public sealed class MessageAuthenticationTests
     [Fact]
     public void A_hospital_cannot_sign_for_another()
     {
-        var sign = () => MessageAuthentication.Sign(MessageCodecTests.Train with { HospitalId = "st-johns", ReplyQueue = "replies-st-johns", Mac = null }, Alpha);
+        var sign = () => MessageAuthentication.Sign(MessageCodecTests.Train with { HospitalId = "st-johns", ReplyQueue = "replies-st-johns", Mac = null },
+            Alpha);
         sign.Should().Throw<ArgumentException>().WithMessage("*cannot be signed*");
     }
 }

@@ -50,12 +50,29 @@ public sealed class MessageCodecTests
     {
         var gradients = new ReplyMessage
         {
-            RunId = "run-7", HospitalId = "st-marys", Sequence = 42, Kind = ReplyKind.Gradients,
-            Blob = "gradients/run-7/000000000042.sfe", Length = 100, Sha256 = Sha, KeyId = "k1", Loss = 0.693, Answers = Mac,
+            RunId = "run-7",
+            HospitalId = "st-marys",
+            Sequence = 42,
+            Kind = ReplyKind.Gradients,
+            Blob = "gradients/run-7/000000000042.sfe",
+            Length = 100,
+            Sha256 = Sha,
+            KeyId = "k1",
+            Loss = 0.693,
+            Answers = Mac,
         };
-        var rejected = new ReplyMessage { RunId = "run-7", HospitalId = "st-marys", Sequence = 43, Kind = ReplyKind.Rejected, Reason = "Tampered: failed authentication", Answers = Mac };
+        var rejected = new ReplyMessage
+        {
+            RunId = "run-7",
+            HospitalId = "st-marys",
+            Sequence = 43,
+            Kind = ReplyKind.Rejected,
+            Reason = "Tampered: failed authentication",
+            Answers = Mac
+        };
         var accepted = new ReplyMessage { RunId = "run-7", HospitalId = "st-marys", Sequence = 44, Kind = ReplyKind.Accepted, Answers = Mac };
-        foreach (var reply in new[] { gradients, gradients with { Kind = ReplyKind.Predictions, Blob = "predictions/run-7/000000000042.sfe", Loss = null }, rejected, accepted })
+        foreach (var reply in new[] { gradients, gradients with { Kind = ReplyKind.Predictions, Blob = "predictions/run-7/000000000042.sfe", Loss = null },
+            rejected, accepted })
             MessageCodec.ParseReply(MessageCodec.Serialize(reply)).Should().Be(reply);
         MessageCodec.Serialize(rejected).Should().Contain("\"kind\":\"rejected\"").And.Contain("\"reason\":");
     }
@@ -160,9 +177,18 @@ public sealed class MessageCodecTests
             e.Message.Should().Contain("was not parsed");
         }
         // Multi-byte characters count as their UTF-8 bytes.
-        RejectedFrame("{\"v\":2,\"pad\":\"" + new string('é', MessageCodec.MaxMessageBytes / 2 + 1) + "\"}").Rejection.Should().Be(ProtocolRejection.MessageTooLarge);
+        RejectedFrame("{\"v\":2,\"pad\":\"" + new string('é', MessageCodec.MaxMessageBytes / 2 + 1) + "\"}").Rejection.Should()
+            .Be(ProtocolRejection.MessageTooLarge);
 
-        var bigReason = new ReplyMessage { RunId = "run-7", HospitalId = "st-marys", Sequence = 1, Kind = ReplyKind.Rejected, Reason = new string('x', MessageCodec.MaxReasonLength + 1), Answers = Mac };
+        var bigReason = new ReplyMessage
+        {
+            RunId = "run-7",
+            HospitalId = "st-marys",
+            Sequence = 1,
+            Kind = ReplyKind.Rejected,
+            Reason = new string('x', MessageCodec.MaxReasonLength + 1),
+            Answers = Mac
+        };
         var serialize = () => MessageCodec.Serialize(bigReason);
         serialize.Should().Throw<ProtocolException>().Which.Rejection.Should().Be(ProtocolRejection.Malformed);
     }

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Buffers;
+using System.Buffers.Binary;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 
@@ -116,7 +116,8 @@ public sealed class QuantisedInt8FrameTests
     {
         var frame = FeaturesAndLabels();
         // Cut inside the zero points: the header itself is short.
-        Rejected(frame[..(ZeroPointsAt + 1)]).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Truncated && e.Message.Contains("scales and zero points"));
+        Rejected(frame[..(ZeroPointsAt + 1)]).Should()
+            .Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Truncated && e.Message.Contains("scales and zero points"));
         // Cut inside the int8 data.
         Rejected(frame[..(DataAt + 2)]).Rejection.Should().Be(ProtocolRejection.Truncated);
         // One byte too many.
@@ -129,7 +130,8 @@ public sealed class QuantisedInt8FrameTests
         var frame = TensorFrame.Encode(new FrameTensor(ElementType.QInt8, [1_000_000, 0], ReadOnlyMemory<float>.Empty));
         frame.Length.Should().Be(8 + 12 + 16);
         TensorFrame.Decode(frame)[0].Values.Should().BeEmpty();
-        TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(ElementType.QInt8, [], new[] { -2.5f })))[0].Values[0].Should().BeApproximately(-2.5f, 2.5f / 255 / 2);
+        TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(ElementType.QInt8, [], new[] { -2.5f })))[0].Values[0].Should()
+            .BeApproximately(-2.5f, 2.5f / 255 / 2);
     }
 
     [Fact]

@@ -34,7 +34,8 @@ public sealed class SecureFrameCodecTests
 
         // Overwritten by another sealing of the same frame (a resend): new nonce and tag, so another digest.
         var resealed = SecureFrameCodec.Seal(Key, Context, Tensor);
-        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, (byte[])resealed.Blob.Clone(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.DigestMismatch);
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, (byte[])resealed.Blob.Clone(), frame.Length, frame.Sha256)).Should()
+            .Be(ProtocolRejection.DigestMismatch);
 
         // One ciphertext bit flipped, header, nonce and tag intact: the digest matches, GCM refuses it.
         var flipped = Copy();
@@ -48,10 +49,12 @@ public sealed class SecureFrameCodecTests
         Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context, tag, frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.DigestMismatch);
 
         // Truncated.
-        Rejection(() => SecureFrameCodec.Open(Key, Context, frame.Blob.AsSpan(0, frame.Blob.Length - 1), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Truncated);
+        Rejection(() => SecureFrameCodec.Open(Key, Context, frame.Blob.AsSpan(0, frame.Blob.Length - 1), frame.Length, frame.Sha256)).Should()
+            .Be(ProtocolRejection.Truncated);
 
         // Moved to another sequence (replayed under another name), digest recomputed by the mover.
-        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context with { Sequence = 8 }, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.Replayed);
+        Rejection(() => SecureFrameCodec.OpenInPlace(Key, Context with { Sequence = 8 }, Copy(), frame.Length, frame.Sha256)).Should()
+            .Be(ProtocolRejection.Replayed);
 
         // Wrong key under the right id: authentication fails.
         var wrongKey = Key with { Key = RandomNumberGenerator.GetBytes(FrameCipher.KeySize) };
@@ -59,7 +62,8 @@ public sealed class SecureFrameCodecTests
 
         // Another key id.
         var otherId = new HospitalKey("alpha", "k2", Key.Key);
-        Rejection(() => SecureFrameCodec.OpenInPlace(otherId, Context with { KeyId = "k2" }, Copy(), frame.Length, frame.Sha256)).Should().Be(ProtocolRejection.WrongKeyId);
+        Rejection(() => SecureFrameCodec.OpenInPlace(otherId, Context with { KeyId = "k2" }, Copy(), frame.Length, frame.Sha256)).Should()
+            .Be(ProtocolRejection.WrongKeyId);
 
         SecureFrameCodec.OpenInPlace(Key, Context, Copy(), frame.Length, frame.Sha256)[0].Values.Should().Equal(Values);
     }

@@ -1,6 +1,6 @@
+using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using FsCheck;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 
@@ -35,7 +35,8 @@ public sealed class TensorFramePropertyTests
 
     [Property(MaxTest = 300)]
     public Property Fp32_round_trips_bit_exactly() =>
-        RoundTrip(Tensors(ElementType.Float32, AnyFinite), (sent, got) => BitConverter.SingleToUInt32Bits(got).Should().Be(BitConverter.SingleToUInt32Bits(sent)));
+        RoundTrip(Tensors(ElementType.Float32, AnyFinite), (sent, got) => BitConverter.SingleToUInt32Bits(got).Should()
+            .Be(BitConverter.SingleToUInt32Bits(sent)));
 
     [Property(MaxTest = 300)]
     public Property Fp16_round_trips_within_half_precision() =>
@@ -98,7 +99,8 @@ public sealed class TensorFramePropertyTests
 
     [Property(MaxTest = 200)]
     public Property Any_truncation_of_a_frame_is_rejected_as_truncated() =>
-        Prop.ForAll(Tensors(ElementType.Float32, AnyFinite).Where(t => t.Values.Length > 0).SelectMany(t => Gen.Choose(1, 20).Select(cut => (t, cut))).ToArbitrary(), c =>
+        Prop.ForAll(Tensors(ElementType.Float32, AnyFinite).Where(t => t.Values.Length > 0).SelectMany(t => Gen.Choose(1, 20).Select(cut => (t, cut)))
+            .ToArbitrary(), c =>
         {
             var frame = TensorFrame.Encode(c.t);
             var cut = Math.Min(c.cut, frame.Length);

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Buffers;
+using System.Buffers.Binary;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 
@@ -179,7 +179,9 @@ public sealed class TensorFrameTests
         var frame = FeaturesAndLabels();
         var v3 = (byte[])frame.Clone();
         v3[4] = 3;
-        Rejected(v3).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.UnknownVersion && e.Message.Contains("version 3") && e.Message.Contains("versions 1-2"));
+        Rejected(v3).Should()
+            .Match<ProtocolException>(e => e.Rejection == ProtocolRejection.UnknownVersion && e.Message.Contains("version 3")
+            && e.Message.Contains("versions 1-2"));
 
         var magic = (byte[])frame.Clone();
         magic[0] ^= 1;
@@ -191,7 +193,8 @@ public sealed class TensorFrameTests
 
         var dtype = (byte[])frame.Clone();
         dtype[8] = (byte)ElementType.Int64;
-        Rejected(dtype).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Malformed && e.Message.Contains("fp32 (0), fp16 (1), bf16 (2) and int8 (5)"));
+        Rejected(dtype).Should().Match<ProtocolException>(e => e.Rejection == ProtocolRejection.Malformed && e.Message.Contains("fp32 (0), fp16 (1), bf16 (2) "
+            + "and int8 (5)"));
 
         var negative = (byte[])frame.Clone();
         BinaryPrimitives.WriteInt64LittleEndian(negative.AsSpan(20), -2);
@@ -214,7 +217,8 @@ public sealed class TensorFrameTests
     [Fact]
     public void Scalars_and_empty_tensors_are_valid()
     {
-        var tensors = TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(ElementType.Float32, [], new[] { 42f }), new FrameTensor(ElementType.Float16, [0, 5], ReadOnlyMemory<float>.Empty)));
+        var tensors = TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(ElementType.Float32, [], new[] { 42f }),
+            new FrameTensor(ElementType.Float16, [0, 5], ReadOnlyMemory<float>.Empty)));
         tensors[0].Shape.Should().BeEmpty();
         tensors[0].Values.Should().Equal(42f);
         tensors[1].Values.Should().BeEmpty();

@@ -16,7 +16,9 @@ public sealed class FeatureTypeTests
     [InlineData(ElementType.QInt8)]
     public void Each_wire_type_round_trips_through_the_manifest(ElementType type)
     {
-        var manifest = RunManifest.ForModel("run-int8", ModelCatalog.PneumoniaCnnNarrow, TrainingMode.Vanilla, ["hospital-a"], seed: 1) with { FeatureType = type };
+        var manifest = RunManifest.ForModel("run-int8", ModelCatalog.PneumoniaCnnNarrow, TrainingMode.Vanilla, ["hospital-a"],
+            seed: 1) with
+        { FeatureType = type };
         var json = manifest.ToJson();
         Encoding.UTF8.GetString(json).Should().Contain($"\"featureType\": \"{type}\"");
         var parsed = RunManifest.Parse(json);

@@ -19,7 +19,8 @@ public sealed class StorageConnectionTests
     [Fact]
     public void Account_key_connection_strings_derive_endpoints_from_the_suffix()
     {
-        var c = StorageConnection.Parse("DefaultEndpointsProtocol=https;AccountName=splitfn;AccountKey=" + Convert.ToBase64String(new byte[32]) + ";EndpointSuffix=core.windows.net");
+        var c = StorageConnection.Parse("DefaultEndpointsProtocol=https;AccountName=splitfn;AccountKey=" + Convert.ToBase64String(new byte[32])
+            + ";EndpointSuffix=core.windows.net");
         c.BlobServiceUri.Should().Be(new Uri("https://splitfn.blob.core.windows.net"));
         c.QueueServiceUri.Should().Be(new Uri("https://splitfn.queue.core.windows.net"));
         c.SharedKey.Should().NotBeNull();
@@ -28,7 +29,8 @@ public sealed class StorageConnectionTests
     [Fact]
     public void Sas_connection_strings_carry_the_signature()
     {
-        var c = StorageConnection.Parse("BlobEndpoint=https://acct.blob.core.windows.net/;QueueEndpoint=https://acct.queue.core.windows.net/;SharedAccessSignature=?sv=2021-12-02&sig=abc");
+        var c = StorageConnection.Parse(
+            "BlobEndpoint=https://acct.blob.core.windows.net/;QueueEndpoint=https://acct.queue.core.windows.net/;SharedAccessSignature=?sv=2021-12-02&sig=abc");
         c.Sas!.Signature.Should().Be("sv=2021-12-02&sig=abc");
         c.AccountName.Should().Be("acct");
         c.SharedKey.Should().BeNull();
@@ -67,7 +69,8 @@ public sealed class StorageConnectionTests
         badKey.Should().Throw<StorageSettingsException>().WithMessage("*'storage.connectionString'*AccountKey is not a base64 account key*")
             .Which.Message.Should().NotContain("not base64!", "the key itself is never echoed");
 
-        var badEndpoint = () => StorageConnection.Parse("BlobEndpoint=htp:/127.0.0.1:10000;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;AccountKey=" + StorageConnection.DevelopmentAccountKey);
+        var badEndpoint = () => StorageConnection.Parse("BlobEndpoint=htp:/127.0.0.1:10000;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;AccountKey="
+            + StorageConnection.DevelopmentAccountKey);
         badEndpoint.Should().Throw<StorageSettingsException>().WithMessage("*BlobEndpoint in 'AzureWebJobsStorage' is not an endpoint URL*");
 
         var badServiceUri = () => StorageConnection.FromSettings(new Dictionary<string, string?>
@@ -77,10 +80,15 @@ public sealed class StorageConnectionTests
         });
         badServiceUri.Should().Throw<StorageSettingsException>().Which.Setting.Should().Be("AzureWebJobsStorage__queueServiceUri");
 
-        var oneEndpoint = () => StorageConnection.FromSettings(new Dictionary<string, string?> { ["AzureWebJobsStorage__blobServiceUri"] = "https://splitfn.blob.core.windows.net" });
+        var oneEndpoint = () => StorageConnection.FromSettings(new Dictionary<string,
+            string?>
+        { ["AzureWebJobsStorage__blobServiceUri"] = "https://splitfn.blob.core.windows.net" });
         oneEndpoint.Should().Throw<StorageSettingsException>().Which.Setting.Should().Be("AzureWebJobsStorage__queueServiceUri");
 
-        var unknownCredential = () => StorageConnection.FromSettings(new Dictionary<string, string?> { ["AzureWebJobsStorage__accountName"] = "splitfn", ["AzureWebJobsStorage__credential"] = "password" });
+        var unknownCredential = ()
+            => StorageConnection.FromSettings(new Dictionary<string,
+            string?>
+            { ["AzureWebJobsStorage__accountName"] = "splitfn", ["AzureWebJobsStorage__credential"] = "password" });
         unknownCredential.Should().Throw<StorageSettingsException>().WithMessage("*'AzureWebJobsStorage__credential' is 'password'*managedidentity*");
 
         var junk = () => StorageConnection.Parse("AccountKey");
