@@ -18,18 +18,15 @@ public static class ModelCatalog
         Description: "COVID-19 CT classifier: 64x64x1, five conv blocks, first block at the hospital",
         Task: TaskKind.Classification,
         InputShape: [1, 64, 64],
-        ClientLayers:
-        [
-            new Conv2d(1, 32, 3, Padding: 1), new ReLU(), new MaxPool2d(2),          // block 1 -> 32x32x32
-        ],
-        // ---- cut: the hospital sends 32x32x32 features ----
+        ClientLayers: ConvBlock(1, 32),                                                // block 1 -> 32x32x32
+                                                                                       // ---- cut: the hospital sends 32x32x32 features ----
         ServerLayers:
         [
-            new Conv2d(32, 64, 3, Padding: 1), new ReLU(), new MaxPool2d(2),         // block 2 -> 64x16x16
-            new Conv2d(64, 128, 3, Padding: 1), new ReLU(), new MaxPool2d(2),        // block 3 -> 128x8x8
-            new Conv2d(128, 128, 3, Padding: 1), new ReLU(), new MaxPool2d(2),       // block 4 -> 128x4x4
-            new Conv2d(128, 256, 3, Padding: 1), new ReLU(), new MaxPool2d(2),       // block 5 -> 256x2x2
-            new Flatten(), new Linear(1024, 128), new ReLU(), new Linear(128, 1), new Sigmoid(),
+            .. ConvBlock(32, 64),                                                      // block 2 -> 64x16x16
+            .. ConvBlock(64, 128),                                                     // block 3 -> 128x8x8
+            .. ConvBlock(128, 128),                                                    // block 4 -> 128x4x4
+            .. ConvBlock(128, 256),                                                    // block 5 -> 256x2x2
+            .. BinaryHead(1024, 128),
         ],
         Loss: LossKind.BinaryCrossEntropy,
         BatchSize: 64,
@@ -42,18 +39,15 @@ public static class ModelCatalog
         Description: "PneumoniaMNIST classifier: the COVID-CT network for 28x28x1, first block at the hospital",
         Task: TaskKind.Classification,
         InputShape: [1, 28, 28],
-        ClientLayers:
-        [
-            new Conv2d(1, 32, 3, Padding: 1), new ReLU(), new MaxPool2d(2),          // block 1 -> 32x14x14
-        ],
-        // ---- cut: the hospital sends 32x14x14 features ----
+        ClientLayers: ConvBlock(1, 32),                                                // block 1 -> 32x14x14
+                                                                                       // ---- cut: the hospital sends 32x14x14 features ----
         ServerLayers:
         [
-            new Conv2d(32, 64, 3, Padding: 1), new ReLU(), new MaxPool2d(2),         // block 2 -> 64x7x7
-            new Conv2d(64, 128, 3, Padding: 1), new ReLU(), new MaxPool2d(2),        // block 3 -> 128x3x3
+            .. ConvBlock(32, 64),                                                      // block 2 -> 64x7x7
+            .. ConvBlock(64, 128),                                                     // block 3 -> 128x3x3
             new Conv2d(128, 128, 3, Padding: 1), new ReLU(),                         // block 4 -> 128x3x3
             new Conv2d(128, 256, 3, Padding: 1), new ReLU(), new AvgPool2d(3),       // block 5 -> 256x1x1
-            new Flatten(), new Linear(256, 64), new ReLU(), new Linear(64, 1), new Sigmoid(),
+            .. BinaryHead(256, 64),
         ],
         Loss: LossKind.BinaryCrossEntropy,
         BatchSize: 64,
@@ -88,15 +82,16 @@ public static class ModelCatalog
         Description: "MURA musculoskeletal radiograph classifier: VGG19 for 224x224x1, first block at the hospital",
         Task: TaskKind.Classification,
         InputShape: [1, 224, 224],
-        ClientLayers: VggBlock(1, 64, 2),                                              // block 1 -> 64x112x112
+        ClientLayers: ConvBlock(1, 64, 2),                                             // block 1 -> 64x112x112
                                                                                        // ---- cut: the hospital sends 64x112x112 features ----
         ServerLayers:
         [
-            .. VggBlock(64, 128, 2),                                                   // block 2 -> 128x56x56
-            .. VggBlock(128, 256, 4),                                                  // block 3 -> 256x28x28
-            .. VggBlock(256, 512, 4),                                                  // block 4 -> 512x14x14
-            .. VggBlock(512, 512, 4),                                                  // block 5 -> 512x7x7
-            new AvgPool2d(7), new Flatten(), new Linear(512, 256), new ReLU(), new Linear(256, 1), new Sigmoid(),
+            .. ConvBlock(64, 128, 2),                                                  // block 2 -> 128x56x56
+            .. ConvBlock(128, 256, 4),                                                 // block 3 -> 256x28x28
+            .. ConvBlock(256, 512, 4),                                                 // block 4 -> 512x14x14
+            .. ConvBlock(512, 512, 4),                                                 // block 5 -> 512x7x7
+            new AvgPool2d(7),
+            .. BinaryHead(512, 256),
         ],
         Loss: LossKind.BinaryCrossEntropy,
         BatchSize: 128,
@@ -123,7 +118,7 @@ public static class ModelCatalog
         InputShape: [1, 28, 28],
         ClientLayers:
         [
-            new Conv2d(1, 32, 3, Padding: 1), new ReLU(), new MaxPool2d(2),          // block 1 -> 32x14x14
+            .. ConvBlock(1, 32),                                                       // block 1 -> 32x14x14
             new Conv2d(32, NarrowChannels, 1),                                       // bottleneck -> 3x14x14
         ],
         // ---- cut: the hospital sends 3x14x14 features ----
@@ -131,7 +126,7 @@ public static class ModelCatalog
         // (MobileNetV2's linear bottlenecks); the cloud's first convolution follows it directly.
         ServerLayers:
         [
-            new Conv2d(NarrowChannels, 64, 3, Padding: 1), new ReLU(), new MaxPool2d(2), // block 2 -> 64x7x7
+            .. ConvBlock(NarrowChannels, 64),                                          // block 2 -> 64x7x7
             .. PneumoniaCnn.ServerLayers.Skip(3),                                    // blocks 3-5 and the head, unchanged
         ],
         Loss: LossKind.BinaryCrossEntropy,
@@ -160,8 +155,9 @@ public static class ModelCatalog
         ServerLayers = [.. model.ServerLayers.Skip(serverLayers)],
     };
 
-    // VGG block: `convs` 3x3 convolutions with ReLU, then a 2x2 max pool.
-    private static Layer[] VggBlock(int inChannels, int outChannels, int convs)
+    // Conv block, shared by every image network here (one convolution for the CNNs, VGG's two or four):
+    // `convs` 3x3 convolutions with ReLU, then a 2x2 max pool.
+    private static Layer[] ConvBlock(int inChannels, int outChannels, int convs = 1)
     {
         var layers = new List<Layer>();
         for (var i = 0; i < convs; i++)
@@ -172,4 +168,8 @@ public static class ModelCatalog
         layers.Add(new MaxPool2d(2));
         return [.. layers];
     }
+
+    // Binary classifier head shared by the image networks: flatten, one hidden ReLU layer, a sigmoid output.
+    private static Layer[] BinaryHead(int features, int hidden) =>
+        [new Flatten(), new Linear(features, hidden), new ReLU(), new Linear(hidden, 1), new Sigmoid()];
 }
