@@ -22,13 +22,9 @@ public sealed class RemoteEvaluation(ServerFrameStore frames, HospitalReplies re
             return MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: repeated evaluation answered with the "
                 + $"{(ushaped ? "server outputs" : "predictions")} already sent");
         }
-        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct).ConfigureAwait(false)).Tensors;
-        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"an evaluate frame holds activations only (labels stay at the "
-            + $"hospital); it has {tensors.Length} tensors");
-        TrainingFrames.RequireCut(run, tensors[0]);
-        var batch = TrainingFrames.Batch(tensors[0]);
-        var predictions = run.Model.Predict(tensors[0].Values, batch);
+        var activations = await TrainingFrames.ReadActivationsAsync(frames, run, message, "an evaluate frame holds activations only", ct).ConfigureAwait(false);
+        var batch = TrainingFrames.Batch(activations);
+        var predictions = run.Model.Predict(activations.Values, batch);
         var written = await frames.WriteOnceAsync(message.RunId, message.HospitalId, message.Sequence, kind, message.KeyId!,
             SplitFunctions.Core.Contract.ElementType.Float32, [(predictions, [batch, .. run.Model.OutputShape])], ct).ConfigureAwait(false);
         await replies.SendAsync(message, replyKind, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);

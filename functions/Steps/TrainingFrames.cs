@@ -23,6 +23,23 @@ public static class TrainingFrames
         }
     }
 
+    /// <summary>
+    /// Reads a frame that must hold the cut's activations alone (evaluation, U-shaped forward legs): one home for the
+    /// check both steps make. <paramref name="frameHolds"/> opens the rejection's message ("an evaluate frame holds ...").
+    /// </summary>
+    public static async Task<DecodedTensor> ReadActivationsAsync(ServerFrameStore frames, LeasedRun run, FrameMessage message, string frameHolds,
+        CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        ArgumentNullException.ThrowIfNull(message);
+        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
+            message.KeyId, ct).ConfigureAwait(false)).Tensors;
+        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"{frameHolds} (labels stay at the hospital); it has "
+            + $"{tensors.Length} tensors");
+        RequireCut(run, tensors[0]);
+        return tensors[0];
+    }
+
     /// <summary>Activations of shape [batch, cut...] with batch at least 1.</summary>
     public static void RequireCut(LeasedRun run, DecodedTensor activations)
     {

@@ -23,13 +23,10 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         if (run.Manifest.Mode != TrainingMode.UShaped) return await WrongModeAsync(run, message, ct).ConfigureAwait(false);
         if (RunEffects.IsApplied(run, message)) return await AnswerFromRecordAsync(message, ReplyKind.Outputs, ct).ConfigureAwait(false);
 
-        var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct).ConfigureAwait(false)).Tensors;
-        if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"a U-shaped forward leg holds the head's activations only "
-            + $"(labels stay at the hospital); it has {tensors.Length} tensors");
-        TrainingFrames.RequireCut(run, tensors[0]);
-        var batch = TrainingFrames.Batch(tensors[0]);
-        var outputs = run.Model.ForwardOutputs(tensors[0].Values, batch);
+        var activations = await TrainingFrames.ReadActivationsAsync(frames, run, message, "a U-shaped forward leg holds the head's activations only", ct)
+            .ConfigureAwait(false);
+        var batch = TrainingFrames.Batch(activations);
+        var outputs = run.Model.ForwardOutputs(activations.Values, batch);
         var abandoned = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
         var entry = RunEffects.Entry(run, message, JournalKinds.Forward);
         RunEffects.ApplyForward(run, message.HospitalId,
