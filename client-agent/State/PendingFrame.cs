@@ -1,3 +1,4 @@
+using SplitFunctions.ClientAgent.Wire;
 using SplitFunctions.Core.Contract;
 
 namespace SplitFunctions.ClientAgent.State;
@@ -18,4 +19,14 @@ public sealed record PendingFrame
     public int? ChunkCount { get; init; }
     /// <summary>U-shaped `backward` leg: the batch loss the tail computed (it never leaves the hospital).</summary>
     public double? Loss { get; init; }
+
+    /// <summary>
+    /// The pending message for a sealed frame: its sequence, kind, blob, length and digest, the part every sender
+    /// records the same way; callers add what their kind needs (`with { Epoch = ..., Batch = ... }`).
+    /// </summary>
+    public static PendingFrame For(long sequence, FrameKind kind, FeatureFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        return new() { Sequence = sequence, Kind = kind, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
+    }
 }

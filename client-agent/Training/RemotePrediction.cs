@@ -60,7 +60,7 @@ public static class RemotePrediction
             {
                 frame = ActivationFrames.Seal(run, sequence, activations);
             }
-            var pending = new PendingFrame { Sequence = sequence, Kind = FrameKind.Evaluate, Blob = frame.Blob, Length = frame.Length, Sha256 = frame.Sha256 };
+            var pending = PendingFrame.For(sequence, FrameKind.Evaluate, frame);
             run.Folder.WritePendingFrame(frame.Bytes);
             run.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
 

@@ -60,15 +60,7 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
                     {
                         frame = ActivationFrames.Seal(run, state.NextSequence, activations, targets);
                     }
-                    pending = new PendingFrame
-                    {
-                        Sequence = state.NextSequence,
-                        Kind = FrameKind.Chunk,
-                        Blob = frame.Blob,
-                        Length = frame.Length,
-                        Sha256 = frame.Sha256,
-                        Chunk = state.ChunksSent
-                    };
+                    pending = PendingFrame.For(state.NextSequence, FrameKind.Chunk, frame) with { Chunk = state.ChunksSent };
                     run.Folder.WritePendingFrame(frame.Bytes);
                     bytes = frame.Bytes;
                 }

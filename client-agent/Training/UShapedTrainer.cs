@@ -62,16 +62,7 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         {
             var sequence = run.State.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations);
-            pending = new PendingFrame
-            {
-                Sequence = sequence,
-                Kind = FrameKind.Forward,
-                Blob = frame.Blob,
-                Length = frame.Length,
-                Sha256 = frame.Sha256,
-                Epoch = epoch,
-                Batch = batch
-            };
+            pending = PendingFrame.For(sequence, FrameKind.Forward, frame) with { Epoch = epoch, Batch = batch };
             run.Folder.WriteLegFrame(sequence, frame.Bytes);
             // Both sequences are taken now: s for the forward leg, s + 1 for its backward leg.
             run.Commit(run.State with { Pending = pending, NextSequence = sequence + 2 });
@@ -90,17 +81,7 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
             var frame = run.Frames.SealOutputGradients(legTwo, [new FrameTensor(manifest.FeatureType, shape, outputGradient)]);
             run.Folder.WriteLegFrame(legTwo, frame.Bytes);
             var (tail, tailOptimizer) = run.Folder.WriteTailWeights(run.State.ClientSteps + 1, layers.Tail.SaveState(), layers.TailOptimizer.SaveState());
-            pending = new PendingFrame
-            {
-                Sequence = legTwo,
-                Kind = FrameKind.Backward,
-                Blob = frame.Blob,
-                Length = frame.Length,
-                Sha256 = frame.Sha256,
-                Epoch = epoch,
-                Batch = batch,
-                Loss = loss
-            };
+            pending = PendingFrame.For(legTwo, FrameKind.Backward, frame) with { Epoch = epoch, Batch = batch, Loss = loss };
             // The commit point of the tail step: from here a restart re-sends this leg 2, never recomputes it.
             run.Commit(run.State with { Pending = pending, TailWeights = tail, TailOptimizerState = tailOptimizer });
             run.Folder.DeleteLegFrames(keep: legTwo);

@@ -61,16 +61,7 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
         {
             var sequence = state.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations, targets);
-            pending = new PendingFrame
-            {
-                Sequence = sequence,
-                Kind = FrameKind.Train,
-                Blob = frame.Blob,
-                Length = frame.Length,
-                Sha256 = frame.Sha256,
-                Epoch = epoch,
-                Batch = batch
-            };
+            pending = PendingFrame.For(sequence, FrameKind.Train, frame) with { Epoch = epoch, Batch = batch };
             run.Folder.WritePendingFrame(frame.Bytes);
             run.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
             sealedBytes = frame.Bytes;
