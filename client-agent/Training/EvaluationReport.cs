@@ -31,17 +31,19 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
         {
             var s = ClassificationScores.Score(predictions, data.Targets);
             var c = s.Confusion;
-            return new EvaluationReport(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count,
-                new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold), null,
-                    DateTimeOffset.UtcNow);
+            return Report(new ClassificationResult(s.Accuracy, s.RocAuc, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives, s.Threshold),
+                null);
         }
         // Back to the target's units; negative predictions are clipped at 0 because log(1 + y) needs y > -1 and targets are non-negative.
         var scaling = manifest.TargetScaling;
         var actual = Array.ConvertAll(data.Targets, scaling.FromWire);
         var predicted = Array.ConvertAll(predictions, p => Math.Max(0f, scaling.FromWire(p)));
         var r = RegressionMetrics.Score(actual, predicted);
-        return new EvaluationReport(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count, null,
-            new RegressionResult(r.Msle, r.Rmsle, r.SmapePercent, RegressionMetrics.SmapeVariant), DateTimeOffset.UtcNow);
+        return Report(null, new RegressionResult(r.Msle, r.Rmsle, r.SmapePercent, RegressionMetrics.SmapeVariant));
+
+        // One report whichever the task: the same run, hospital, model, split and count, with the task's result.
+        EvaluationReport Report(ClassificationResult? classification, RegressionResult? regression) =>
+            new(manifest.RunId, run.Config.HospitalId, manifest.Model, split, data.Count, classification, regression, DateTimeOffset.UtcNow);
     }
 
     public void Save(string path) => AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(this, StateJson.Options));
