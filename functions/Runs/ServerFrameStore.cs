@@ -54,7 +54,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         {
             throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{MaxFrameBytes} bytes");
         }
-        var expectedBlob = StorageNames.FrameBlob(StorageNames.PayloadFolder(PayloadKind.Features), run, sequence);
+        var expectedBlob = FrameBlob(PayloadKind.Features, run, sequence);
         if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
         {
             throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
@@ -132,7 +132,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         var clock = Stopwatch.StartNew();
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var crypto = clock.Elapsed.TotalMilliseconds;
-        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
+        var blob = FrameBlob(kind, run, sequence);
         await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
         return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
     }
@@ -145,7 +145,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind,
         CancellationToken ct)
     {
-        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
+        var blob = FrameBlob(kind, run, sequence);
         try
         {
             var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
@@ -166,12 +166,15 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
-        var blob = StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
+        var blob = FrameBlob(kind, run, sequence);
         if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob,
             sealedFrame.Length, sealedFrame.Sha256);
         return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
             ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
     }
+
+    // The blob a frame of this kind and sequence is stored under: one place for the name every read and write agrees on.
+    private static string FrameBlob(PayloadKind kind, string run, long sequence) => StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);
 
     private async Task<PooledSealedFrame> SealAsync(
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
