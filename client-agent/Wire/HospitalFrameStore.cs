@@ -25,8 +25,10 @@ public sealed record ReceivedReply(ReplyMessage Reply, QueueMessage Message);
 /// </summary>
 public sealed class HospitalFrameStore(
     HospitalStorage storage, StorageResilience resilience, HospitalKey key, string runId, TimeSpan replyTimeout, Action<string> log,
-        Action<string>? info = null)
+        Action<string>? info = null, ReplyPolling? polling = null)
 {
+    private readonly ReplyPolling polling = polling ?? ReplyPolling.Default;
+
     private const int MaxReceive = 32;
     private static readonly TimeSpan ReceiveVisibility = TimeSpan.FromSeconds(30);
 
@@ -103,9 +105,9 @@ public sealed class HospitalFrameStore(
         var waited = TimeSpan.Zero;
         var nextNotice = WaitingNotice;
         sent.TryGetValue(sequence, out var expected);
-        // A server step takes tens of milliseconds to seconds: each look comes an eighth of the time waited so far after the
-        // last (20 ms to 1 s), so a reply is picked up at most about an eighth late and a cold function is polled once a second.
-        var delay = TimeSpan.FromMilliseconds(20);
+        // A server step takes tens of milliseconds to seconds: the sleeps between looks grow with the wait but stay short
+        // while a running function would answer (ReplyPolling), and a cold function is polled about once a second.
+        var delay = polling.Next(TimeSpan.Zero);
         var clock = new Stopwatch();
         while (true)
         {
@@ -150,7 +152,7 @@ public sealed class HospitalFrameStore(
                 info?.Invoke($"waiting for the function's reply to message #{sequence} ({(int)waited.TotalSeconds} s of {replyTimeout.TotalSeconds:F0} s)");
                 nextNotice += WaitingNotice;
             }
-            delay = TimeSpan.FromMilliseconds(Math.Clamp(waited.TotalMilliseconds / 8, 20, 1000));
+            delay = polling.Next(waited);
         }
     }
 
