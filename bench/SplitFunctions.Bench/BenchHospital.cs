@@ -37,7 +37,6 @@ public sealed class BenchHospital : IDisposable
 {
     private readonly RunManifest manifest;
     private readonly TrainingSet data;
-    private readonly TimeSpan replyPoll;
     private readonly ClientLayer client;
     private readonly HospitalKey key;
     private readonly BlobContainerClient container;
@@ -46,21 +45,25 @@ public sealed class BenchHospital : IDisposable
     private long sequence;
     private int cursor;
 
-    public BenchHospital(SplitRig rig, RunManifest manifest, string hospital, TrainingSet data, TimeSpan replyPoll)
+    public BenchHospital(SplitRig rig, RunManifest manifest, string hospital, TrainingSet data, ReplyPoll replyPoll)
     {
         ArgumentNullException.ThrowIfNull(rig);
         this.manifest = manifest ?? throw new ArgumentNullException(nameof(manifest));
         this.data = data ?? throw new ArgumentNullException(nameof(data));
-        this.replyPoll = replyPoll;
+        Polling = replyPoll ?? throw new ArgumentNullException(nameof(replyPoll));
         Hospital = hospital;
         client = ClientLayer.Create(manifest, trainable: true, secret: null);
         key = rig.Keys.GetKey(hospital);
-        container = rig.Storage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
-        features = rig.Storage.GetQueueClient(StorageNames.FeaturesQueue);
-        replies = rig.Storage.GetQueueClient(StorageNames.RepliesQueue(hospital));
+        // The hospital's way to storage: through the rig's hospital link (its round trip) when there is one.
+        container = rig.HospitalStorage.GetBlobContainerClient(StorageNames.HospitalContainer(hospital));
+        features = rig.HospitalStorage.GetQueueClient(StorageNames.FeaturesQueue);
+        replies = rig.HospitalStorage.GetQueueClient(StorageNames.RepliesQueue(hospital));
     }
 
     public string Hospital { get; }
+
+    /// <summary>How the hospital sleeps between looks at its reply queue; may change between rounds.</summary>
+    public ReplyPoll Polling { get; set; }
 
     /// <summary>One batch through the whole round trip.</summary>
     public async Task<HospitalStep> StepAsync(CancellationToken ct = default)
@@ -121,7 +124,7 @@ public sealed class BenchHospital : IDisposable
             sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()));
     }
 
-    // Polls the hospital's reply queue at a fixed interval (the agent starts at 100 ms and backs off; see README).
+    // Polls the hospital's reply queue as Polling says (by default the agent's ReplyPolling).
     private async Task<(ReplyMessage Reply, QueueMessage Message)> AwaitReplyAsync(long seq, CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
@@ -134,7 +137,7 @@ public sealed class BenchHospital : IDisposable
                 await replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
             }
             if (deadline.Elapsed > TimeSpan.FromSeconds(120)) throw new TimeoutException($"{Hospital}: no reply to #{seq} within 120 s");
-            await Task.Delay(replyPoll, ct).ConfigureAwait(false);
+            await Task.Delay(Polling.Next(deadline.Elapsed), ct).ConfigureAwait(false);
         }
     }
 

@@ -37,7 +37,7 @@ public sealed partial class DrainProcess : IAsyncDisposable
         if (!File.Exists(Dll)) throw new FileNotFoundException($"build the function first: dotnet build functions -c Release ({Dll} is missing)");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Dll, "drain", "--instance-id", instanceId }) info.ArgumentList.Add(a);
-        info.Environment[FunctionSettings.Storage] = rig.Azurite.ConnectionString;
+        info.Environment[FunctionSettings.Storage] = rig.FunctionConnectionString;
         info.Environment[FunctionSettings.KeyDirectory] = rig.KeyFolder;
         info.Environment[FunctionSettings.Device] = "cpu";
         info.Environment[FunctionSettings.Threads] = threads.ToString(CultureInfo.InvariantCulture);

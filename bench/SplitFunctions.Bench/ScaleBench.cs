@@ -32,9 +32,9 @@ public static class ScaleBench
         var model = ModelCatalog.Get(options.Get("model", options.Smoke ? "ldl-mlp" : "covid-ct-cnn"));
         var counts = options.Get("hospitals", options.Smoke ? "1,2" : "1,3,10").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        var steps = options.GetInt("steps", 8, 2);
+        var steps = Math.Max(2, options.GetInt("steps", 8, 2)); // the first step of each hospital is left out of the figures
         var pairHospitals = options.GetInt("pair-hospitals", 2, 1);
-        var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 10));
+        var latency = HospitalLatency.Parse(options);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         var batch = options.Smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
@@ -42,7 +42,7 @@ public static class ScaleBench
         var wire = WireTypes.Parse(options.Get("wire", WireTypes.Name(RunRequest.DefaultFeatureType)));
         var load = Load();
 
-        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
+        await using var rig = await SplitRig.StartAsync(latency.FunctionShape).ConfigureAwait(false);
         var result = new JsonObject
         {
             ["model"] = model.Name,
@@ -50,30 +50,64 @@ public static class ScaleBench
             ["wire"] = WireTypes.Name(wire),
             ["threads"] = threads,
             ["steps_per_hospital"] = steps,
-            ["reply_poll_ms"] = replyPoll.TotalMilliseconds,
+            ["reply_poll"] = new JsonArray([.. latency.Polls.Select(p => JsonValue.Create(p.Name))]),
+            ["hospital_rtt_ms"] = new JsonArray([.. latency.RoundTripsMs.Select(r => JsonValue.Create(r))]),
+            ["function_rtt_ms"] = latency.FunctionRoundTripMs,
             ["load_before"] = load,
             ["what"] = "hospital loops (the agent's ClientLayer, encode + seal, upload, enqueue, reply, open, backward) in the benchmark process, the "
                 + "function " +
                        "as its own `drain` process (default settings); the hospitals and the function share this machine's cores, so per-hospital figures " +
                        "fall with the hospital count on a small machine; window: every hospital past its first step, none finished",
         };
-        var perCount = new JsonObject();
-        foreach (var count in counts)
+        // The ceiling beside each figure: centralised samples/s of the same network and batch, in this process, measured
+        // before each round trip's hospital counts (the function process then only polls its queue).
+        using var centralised = new CentralisedCeiling(model, BenchHospital.SyntheticData(
+            RunManifest.ForModel("scale-ceiling", model, TrainingMode.Vanilla, ["c"], seed: 7) with { BatchSize = batch }, batch * 4, salt: 9), batch, 7);
+        centralised.SamplesPerSecond(options.Smoke ? 1 : 2);
+        var perRtt = new JsonObject();
+        JsonObject? first = null;
+        foreach (var rtt in latency.RoundTripsMs)
         {
-            var figures = await HospitalsAsync(rig, model, wire, batch, count, steps, replyPoll, threads).ConfigureAwait(false);
-            perCount[$"{count}h"] = figures;
+            latency.Apply(rig, rtt);
+            var perPoll = new JsonObject();
+            foreach (var poll in latency.Polls)
+            {
+                var ceiling = centralised.SamplesPerSecond(options.Smoke ? 1 : Math.Max(4, steps));
+                var perCount = new JsonObject();
+                foreach (var count in counts)
+                {
+                    var figures = await HospitalsAsync(rig, model, wire, batch, count, steps, poll, threads, $"{rtt}ms-{poll.Name}").ConfigureAwait(false);
+                    figures["centralized_samples_per_s"] = ceiling;
+                    figures["vs_centralized"] = figures["server_samples_per_s"]!.GetValue<double>() / ceiling;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {count,2} hospitals at a {rtt} ms round trip ({poll.Name} polling): "
+                            + $"{figures["vs_centralized"]!.GetValue<double>():F3} x centralised "
+                            + $"{ceiling:F1} samples/s; storage round trips per server step: hospitals "
+                            + $"{figures["hospital_round_trips_per_step"]!.GetValue<double>():F1}, function "
+                            + $"{figures["function_round_trips_per_step"]!.GetValue<double>():F1}"));
+                    perCount[$"{count}h"] = figures;
+                }
+                perPoll[poll.Name] = perCount;
+                first ??= perCount;
+            }
+            perRtt[HospitalLatency.Key(rtt)] = perPoll;
         }
-        result["hospitals"] = perCount;
-        result["two_runs_two_instances"] = await TwoRunsAsync(rig, model, wire, batch, pairHospitals, steps, replyPoll, threads).ConfigureAwait(false);
+        result["hospitals"] = first!.DeepClone();
+        result["at_hospital_rtt"] = perRtt;
+        // Exactly once across two instances, at the last (longest) hospital round trip given.
+        result["two_runs_two_instances"] = await TwoRunsAsync(rig, model, wire, batch, pairHospitals, steps, latency.Polls[0], threads).ConfigureAwait(false);
+        result["two_runs_hospital_rtt_ms"] = latency.RoundTripsMs[^1];
         result["load_after"] = Load();
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }
 
     private static async Task<JsonObject> HospitalsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int count, int steps,
-        TimeSpan replyPoll, int threads)
+        ReplyPoll replyPoll, int threads, string tag)
     {
-        var manifest = RunManifest.ForModel($"scale-{count}h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")],
+        // A run (and function process) per hospital count, round trip and polling: each measurement starts from a fresh run.
+        var manifest = RunManifest.ForModel($"scale-{count}h-{Sanitise(tag)}", model, TrainingMode.Vanilla,
+            [.. Enumerable.Range(1, count).Select(i => $"scale{count}-h{i}")],
             seed: 7) with
         { BatchSize = batch, FeatureType = wire };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
@@ -82,7 +116,12 @@ public static class ScaleBench
         await using var function = DrainProcess.Start(rig, $"scale-{count}h", threads);
         try
         {
-            var records = await TrainAsync(loops, steps).ConfigureAwait(false);
+            // Round trips are counted once every hospital has its first reply: the function process's start is not a step's cost.
+            var firstSteps = await TrainAsync(loops, 1).ConfigureAwait(false);
+            var before = RoundTrips.Count(rig);
+            var rest = await TrainAsync(loops, steps - 1).ConfigureAwait(false);
+            var trips = before.PerStep(RoundTrips.Count(rig), rest.Sum(r => r.Count));
+            var records = firstSteps.Zip(rest, (f, r) => f.Concat(r).ToList()).ToArray();
             var memory = function.Memory();
             var applied = function.AppliedSteps();
             var start = records.Max(r => r[0].End);
@@ -110,6 +149,8 @@ public static class ScaleBench
                 ["function_rss_mib"] = memory.Rss / (1 << 20),
                 ["function_peak_rss_mib"] = memory.Peak / (1 << 20),
                 ["steps_applied_by_function"] = applied.Count,
+                ["hospital_round_trips_per_step"] = trips.Hospital,
+                ["function_round_trips_per_step"] = trips.Function,
             };
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {count,2} hospitals: {window.Count / wall:F2} server steps/s ({samples / wall:F1} samples/s), hospital step p50 "
@@ -128,7 +169,7 @@ public static class ScaleBench
 
     // Two runs, each with its own hospitals, and two function instances pulling the one `features` queue.
     private static async Task<JsonObject> TwoRunsAsync(SplitRig rig, ModelDefinition model, ElementType wire, int batch, int hospitals, int steps,
-        TimeSpan replyPoll, int threads)
+        ReplyPoll replyPoll, int threads)
     {
         var manifests = PairRuns.Select(run =>
             RunManifest.ForModel(run, model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"{run}-h{i}")],
@@ -215,6 +256,11 @@ public static class ScaleBench
                       ?? throw new InvalidOperationException($"run '{run}' is still leased after both function instances stopped");
         return session.State;
     }
+
+    // Run ids and hospital ids take lower-case letters, digits and hyphens.
+    private static string Sanitise(string tag) =>
+        string.Join('-', new string([.. tag.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')])
+            .Split('-', StringSplitOptions.RemoveEmptyEntries));
 
     /// <summary>The load average (1, 5, 15 min) beside the figures: the machine is shared.</summary>
     public static string Load() =>

@@ -18,16 +18,22 @@ namespace SplitFunctions.Bench;
 /// <summary>
 /// The cloud side a benchmark hospital talks to, in this process: one Azurite started for the run, hospital keys in a
 /// temporary key folder, provisioned runs, and the function's real drain loop (QueueDrainService over MessageRouter),
-/// as tests/SplitFunctions.Tests/Function/RunHarness.cs drives it.
+/// as tests/SplitFunctions.Tests/Function/RunHarness.cs drives it. Started with links (<see cref="StartAsync(LinkShape?)"/>),
+/// the function side reaches Azurite through <see cref="FunctionLink"/> (in the storage account's region) and the
+/// hospitals through <see cref="HospitalLink"/> (over the internet), latency proxies that also count round trips.
 /// </summary>
 public sealed class SplitRig : IAsyncDisposable
 {
     private readonly string keyFolder;
 
-    private SplitRig(AzuriteProcess azurite, string keyFolder)
+    private SplitRig(AzuriteProcess azurite, string keyFolder, StorageLink? functionLink, StorageLink? hospitalLink)
     {
         Azurite = azurite;
         this.keyFolder = keyFolder;
+        FunctionLink = functionLink;
+        HospitalLink = hospitalLink;
+        Storage = functionLink?.Connection ?? azurite.Connection;
+        HospitalStorage = hospitalLink?.Connection ?? azurite.Connection;
         Keys = new LocalKeyStore(keyFolder);
         Frames = new ServerFrameStore(azurite.Connection, Keys);
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), 3);
@@ -39,7 +45,20 @@ public sealed class SplitRig : IAsyncDisposable
 
     public AzuriteProcess Azurite { get; }
 
-    public StorageConnection Storage => Azurite.Connection;
+    /// <summary>Storage as the function reaches it (through <see cref="FunctionLink"/> when there is one).</summary>
+    public StorageConnection Storage { get; }
+
+    /// <summary>Storage as the hospitals reach it (through <see cref="HospitalLink"/> when there is one).</summary>
+    public StorageConnection HospitalStorage { get; }
+
+    /// <summary>The function's connection string, for a function started as its own process.</summary>
+    public string FunctionConnectionString => FunctionLink?.ConnectionString ?? Azurite.ConnectionString;
+
+    /// <summary>The function's way to storage, or null when it reaches Azurite directly.</summary>
+    public StorageLink? FunctionLink { get; }
+
+    /// <summary>The hospitals' way to storage, or null when they reach Azurite directly; its shape is the hospitals' round trip.</summary>
+    public StorageLink? HospitalLink { get; }
 
     /// <summary>The hospitals' key files, which a function started as its own process reads (SplitFunctions__KeyDirectory).</summary>
     public string KeyFolder => keyFolder;
@@ -61,12 +80,18 @@ public sealed class SplitRig : IAsyncDisposable
     /// <summary>The server as the drain loop sees it, recording when and how long each message was worked on.</summary>
     public TimedProcessor Processor { get; }
 
-    public static async Task<SplitRig> StartAsync()
+    /// <summary>
+    /// Starts Azurite; with <paramref name="functionLink"/> the function reaches it through a proxy of that shape and the
+    /// hospitals through one whose shape <see cref="HospitalLink"/> sets (none at first).
+    /// </summary>
+    public static async Task<SplitRig> StartAsync(LinkShape? functionLink = null)
     {
         var azurite = await AzuriteProcess.StartAsync(RepoPaths.Root).ConfigureAwait(false);
         var folder = Path.Combine(Path.GetTempPath(), "splitfn-bench-keys-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
-        return new SplitRig(azurite, folder);
+        return functionLink is null
+            ? new SplitRig(azurite, folder, null, null)
+            : new SplitRig(azurite, folder, new StorageLink(azurite, functionLink), new StorageLink(azurite, LinkShape.None));
     }
 
     /// <summary>Provisions the run (manifest, containers, queues) and gives each hospital a key.</summary>
@@ -115,6 +140,8 @@ public sealed class SplitRig : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Runs.DisposeAsync().ConfigureAwait(false);
+        if (HospitalLink is not null) await HospitalLink.DisposeAsync().ConfigureAwait(false);
+        if (FunctionLink is not null) await FunctionLink.DisposeAsync().ConfigureAwait(false);
         await Azurite.DisposeAsync().ConfigureAwait(false);
         try
         {

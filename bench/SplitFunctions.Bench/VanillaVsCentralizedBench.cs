@@ -29,14 +29,15 @@ public static class VanillaVsCentralizedBench
         var steps = options.GetInt("steps", 12, 2);
         var rounds = options.GetInt("rounds", 5, 1);
         var warmup = options.GetInt("warmup", 4, 1);
-        var replyPoll = TimeSpan.FromMilliseconds(options.GetDouble("reply-poll-ms", 2));
+        var latency = HospitalLatency.Parse(options);
         var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
 
-        await using var rig = await SplitRig.StartAsync().ConfigureAwait(false);
-        // The physical limits the figures are set against, measured here, before the drain loop runs beside them.
-        var limits = await PhysicalLimits.MeasureAsync(rig.Storage, options.Smoke ? 1 : 8, options.Smoke ? 1 : 5).ConfigureAwait(false);
+        // The function reaches Azurite through a link of --function-rtt-ms, the hospital through one of each --hospital-rtt-ms in turn.
+        await using var rig = await SplitRig.StartAsync(latency.FunctionShape).ConfigureAwait(false);
+        // The physical limits the figures are set against, measured here (on Azurite itself), before the drain loop runs beside them.
+        var limits = await PhysicalLimits.MeasureAsync(rig.Azurite.Connection, options.Smoke ? 1 : 8, options.Smoke ? 1 : 5).ConfigureAwait(false);
         Console.WriteLine($"  limits of this machine (8 MiB buffers, same run): {limits}; load {ScaleBench.Load()}");
         var drain = await rig.StartDrainAsync(prefetch: true, serverPoll).ConfigureAwait(false);
         var result = new JsonObject
@@ -45,11 +46,15 @@ public static class VanillaVsCentralizedBench
             ["threads"] = threads,
             ["rounds"] = rounds,
             ["steps_per_round"] = steps,
-            ["reply_poll_ms"] = replyPoll.TotalMilliseconds,
+            ["reply_poll"] = new JsonArray([.. latency.Polls.Select(p => JsonValue.Create(p.Name))]),
+            ["hospital_rtt_ms"] = new JsonArray([.. latency.RoundTripsMs.Select(r => JsonValue.Create(r))]),
+            ["function_rtt_ms"] = latency.FunctionRoundTripMs,
+            ["hospital_mbit_s"] = latency.MbitPerSecond,
             ["server_max_poll_ms"] = serverPoll.TotalMilliseconds,
             ["limits"] = limits.ToJson(),
             ["load_before"] = ScaleBench.Load(),
-            ["what"] = "one hospital, vanilla, Azurite (in memory, loopback) with AES-256-GCM frames, in-process drain loop; " +
+            ["what"] = "one hospital, vanilla, Azurite (in memory, loopback) with AES-256-GCM frames, in-process drain loop; the hospital reaches " +
+                       "storage through a latency proxy at each hospital_rtt_ms, the function through one of function_rtt_ms; " +
                        "centralised = SplitModel.TrainStep of the same network and batch in process; median of interleaved rounds",
         };
         try
@@ -60,8 +65,8 @@ public static class VanillaVsCentralizedBench
                 var perModel = new JsonObject();
                 foreach (var wire in wires)
                 {
-                    var figures = await MeasureAsync(rig, limits, model, wire, steps, rounds, warmup, replyPoll, threads, options.Smoke).ConfigureAwait(false);
-                    perModel[WireTypes.Name(wire)] = figures;
+                    perModel[WireTypes.Name(wire)] = await MeasureAsync(rig, limits, model, wire, steps, rounds, warmup, latency, threads, options.Smoke)
+                        .ConfigureAwait(false);
                 }
                 result[model.Name] = perModel;
             }
@@ -73,21 +78,24 @@ public static class VanillaVsCentralizedBench
         }
 
         // The headline is the default configuration: covid-ct-cnn at batch 64 with the default wire type (when measured),
-        // with fp32 frames (issue 20's baseline) beside it.
+        // at the first hospital round trip and reply polling given, with fp32 frames (issue 20's baseline) beside it.
         var headlineModel = (models.Contains("covid-ct-cnn") ? result["covid-ct-cnn"] : result[models[0]])!;
         var headlineWire = wires.Contains(RunRequest.DefaultFeatureType) ? RunRequest.DefaultFeatureType : wires[0];
         var headline = headlineModel[WireTypes.Name(headlineWire)]!["ratio"]!.GetValue<double>();
         result["ratio"] = headline;
         result["ratio_wire"] = WireTypes.Name(headlineWire);
         if (wires.Contains(ElementType.Float32)) result["ratio_fp32"] = headlineModel["fp32"]!["ratio"]!.GetValue<double>();
+        result["at_hospital_rtt"] = headlineModel[WireTypes.Name(headlineWire)]!["at_hospital_rtt"]!.DeepClone();
         Console.WriteLine($"{Key} = {headline:F3} ({models[0]}, {WireTypes.Name(headlineWire)} frames, the default; {BenchStats.Machine(threads)}; target >= "
             + $"0.8; load {ScaleBench.Load()})");
         BenchResults.Merge(Key, result, options.ResultsPath);
         return 0;
     }
 
+    // One hospital and one centralised model per model and wire type; at each hospital round trip and reply polling in turn,
+    // rounds of split steps interleaved with rounds of centralised steps (the ceiling, measured beside each).
     private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds,
-        int warmup, TimeSpan replyPoll, int threads, bool smoke)
+        int warmup, HospitalLatency latency, int threads, bool smoke)
     {
         var tag = $"{model.Name.Split('-')[0]}-{WireTypes.Name(wire)}";
         var batch = smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
@@ -98,37 +106,66 @@ public static class VanillaVsCentralizedBench
         };
         await rig.ProvisionAsync(manifest).ConfigureAwait(false);
         var data = BenchHospital.SyntheticData(manifest, batch * 4, salt: 1);
-        using var hospital = new BenchHospital(rig, manifest, manifest.Hospitals[0], data, replyPoll);
-        using var centralised = SplitModel.Create(model, manifest.Seed);
-        var x = new float[batch * data.SampleSize];
-        var y = new float[batch];
+        using var hospital = new BenchHospital(rig, manifest, manifest.Hospitals[0], data, latency.Polls[0]);
+        using var centralised = new CentralisedCeiling(model, data, batch, manifest.Seed);
 
-        double Centralised(int count)
+        latency.Apply(rig, latency.RoundTripsMs[0]);
+        centralised.SamplesPerSecond(warmup);
+        for (var i = 0; i < warmup; i++) await hospital.StepAsync().ConfigureAwait(false);
+
+        var perRtt = new JsonObject();
+        var atZero = new Dictionary<string, double>();
+        JsonObject? first = null;
+        foreach (var rtt in latency.RoundTripsMs)
         {
-            var clock = Stopwatch.StartNew();
-            for (var i = 0; i < count; i++)
+            latency.Apply(rig, rtt);
+            var perPoll = new JsonObject();
+            foreach (var poll in latency.Polls)
             {
-                var indices = Enumerable.Range((i % 4) * batch, batch).ToArray();
-                data.Gather(indices, x, y);
-                centralised.TrainStep(x, y, batch);
+                hospital.Polling = poll;
+                // One step at the new round trip and polling before measuring: its connections and timers settle.
+                await hospital.StepAsync().ConfigureAwait(false);
+                var figures = await MeasureAtAsync(rig, limits, model, wire, batch, steps, rounds, hospital, centralised, threads,
+                    $"{WireTypes.Name(wire)} at {rtt} ms ({poll.Name})").ConfigureAwait(false);
+                figures["hospital_rtt_ms"] = rtt;
+                figures["reply_poll"] = poll.Name;
+                var samples = figures["split_samples_per_s"]!.GetValue<double>();
+                if (rtt == latency.RoundTripsMs[0]) atZero[poll.Name] = samples;
+                figures["vs_first_rtt"] = samples / atZero[poll.Name];
+                perPoll[poll.Name] = figures;
+                first ??= figures;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {model.Name} {WireTypes.Name(wire)} hospital round trip {rtt} ms, {poll.Name} polling: {samples:F1} samples/s = "
+                        + $"{figures["ratio"]!.GetValue<double>():F3} x centralised {figures["centralized_samples_per_s"]!.GetValue<double>():F1} (ceiling at "
+                        + $"zero system cost {figures["ratio_at_zero_system_overhead"]!.GetValue<double>():F3}), "
+                        + $"{figures["vs_first_rtt"]!.GetValue<double>():F3} "
+                        + $"x the same at {latency.RoundTripsMs[0]} ms; storage round trips per step: hospital "
+                        + $"{figures["hospital_round_trips_per_step"]!.GetValue<double>():F1}, "
+                        + $"function {figures["function_round_trips_per_step"]!.GetValue<double>():F1}"));
             }
-            return count * batch / clock.Elapsed.TotalSeconds;
+            perRtt[HospitalLatency.Key(rtt)] = perPoll;
         }
+        // The figures at the first round trip and polling stand for the configuration, as before round trips were added.
+        var result = (JsonObject)first!.DeepClone();
+        result["at_hospital_rtt"] = perRtt;
+        return result;
+    }
 
+    private static async Task<JsonObject> MeasureAtAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int batch, int steps,
+        int rounds, BenchHospital hospital, CentralisedCeiling centralised, int threads, string label)
+    {
         var records = new List<HospitalStep>();
-        async Task<double> SplitAsync(int count, bool keep)
+        var trips = new List<RoundTrips>();
+        async Task<double> SplitAsync(int count)
         {
+            var before = RoundTrips.Count(rig);
             var clock = Stopwatch.StartNew();
-            for (var i = 0; i < count; i++)
-            {
-                var step = await hospital.StepAsync().ConfigureAwait(false);
-                if (keep) records.Add(step);
-            }
-            return count * batch / clock.Elapsed.TotalSeconds;
+            for (var i = 0; i < count; i++) records.Add(await hospital.StepAsync().ConfigureAwait(false));
+            var samplesPerSecond = count * batch / clock.Elapsed.TotalSeconds;
+            trips.Add(before.PerStep(RoundTrips.Count(rig), count));
+            return samplesPerSecond;
         }
 
-        Centralised(warmup);
-        await SplitAsync(warmup, keep: false).ConfigureAwait(false);
         var central = new List<double>();
         var split = new List<double>();
         for (var round = 0; round < rounds; round++)
@@ -136,24 +173,23 @@ public static class VanillaVsCentralizedBench
             // Alternate which side goes first so neither always gets the warmer machine.
             if (round % 2 == 0)
             {
-                central.Add(Centralised(steps));
-                split.Add(await SplitAsync(steps, keep: true).ConfigureAwait(false));
+                central.Add(centralised.SamplesPerSecond(steps));
+                split.Add(await SplitAsync(steps).ConfigureAwait(false));
             }
             else
             {
-                split.Add(await SplitAsync(steps, keep: true).ConfigureAwait(false));
-                central.Add(Centralised(steps));
+                split.Add(await SplitAsync(steps).ConfigureAwait(false));
+                central.Add(centralised.SamplesPerSecond(steps));
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, "
+                $"  {model.Name} {label} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, "
                     + $"ratio {split[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
         }
-
         var ratios = split.Zip(central, (s, c) => s / c).ToList();
         var ratio = BenchStats.Median(ratios);
         var breakdown = Breakdown(rig, hospital.Hospital, records);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model.Name} batch {batch} {WireTypes.Name(wire)}: ratio {ratio:F3} (split {BenchStats.Median(split):F1} / centralised "
+            $"{model.Name} batch {batch} {label}: ratio {ratio:F3} (split {BenchStats.Median(split):F1} / centralised "
                 + $"{BenchStats.Median(central):F1} samples/s; {BenchStats.Machine(threads)})"));
         Console.WriteLine("  step part           p50 ms    p99 ms");
         foreach (var (name, p50, p99) in breakdown) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-18} {p50,8:F2}  {p99,8:F2}"));
@@ -191,6 +227,10 @@ public static class VanillaVsCentralizedBench
             ["system_overhead_p50"] = overhead,
             ["system_overhead_target"] = "<= 0.15",
             ["ratio_at_zero_system_overhead"] = zeroOverheadRatio,
+            // Request-response turns through each side's link per step; the hospital's include its empty reply polls and the
+            // function's its queue polls and the run's journal and checkpoint writes.
+            ["hospital_round_trips_per_step"] = BenchStats.Median(trips.Select(t => t.Hospital)),
+            ["function_round_trips_per_step"] = BenchStats.Median(trips.Select(t => t.Function)),
             ["floor_ms"] = new JsonObject { ["aes_gcm"] = cryptoFloor, ["tcp_loopback"] = loopbackFloor, ["azurite_clear_transfer"] = azuriteFloor },
         };
     }
