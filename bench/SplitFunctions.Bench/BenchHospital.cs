@@ -21,12 +21,13 @@ using SplitFunctions.Functions.Steps;
 namespace SplitFunctions.Bench;
 
 /// <summary>
-/// One vanilla step as the hospital saw it, in milliseconds, with the Stopwatch timestamps of enqueue and reply, and the
-/// bytes that crossed the wire (sealed frames and message texts).
+/// One vanilla step as the hospital saw it, in milliseconds, with the Stopwatch timestamps of enqueue and reply, the
+/// bytes that crossed the wire (sealed frames and message texts), and how many times it looked at its reply queue
+/// (each look one receive request: the last finds the reply, the others are empty polls).
 /// </summary>
 public sealed record HospitalStep(
     long Sequence, int Samples, double ForwardMs, double SealMs, double UploadMs, double EnqueueMs, double WaitMs, double DownloadMs, double OpenMs,
-    double BackwardMs, double TotalMs, long EnqueuedAt, long RepliedAt, long End, long SentBytes, long ReceivedBytes);
+    double BackwardMs, double TotalMs, long EnqueuedAt, long RepliedAt, long End, long SentBytes, long ReceivedBytes, int Looks);
 
 /// <summary>
 /// A hospital's vanilla loop in the benchmark process, doing what the agent's VanillaTrainer does on the wire: client
@@ -105,7 +106,7 @@ public sealed class BenchHospital : IDisposable
         var enqueuedAt = Stopwatch.GetTimestamp();
         var t4 = clock.Elapsed;
 
-        var (reply, replyMessage) = await AwaitReplyAsync(seq, ct).ConfigureAwait(false);
+        var (reply, replyMessage, looks) = await AwaitReplyAsync(seq, ct).ConfigureAwait(false);
         var repliedAt = Stopwatch.GetTimestamp();
         var t5 = clock.Elapsed;
         if (reply.Kind != ReplyKind.Gradients) throw new InvalidOperationException($"{Hospital}#{seq}: the function answered {reply.Kind}: {reply.Reason}");
@@ -121,19 +122,21 @@ public sealed class BenchHospital : IDisposable
 
         return new HospitalStep(seq, n, Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(t5 - t4), Ms(t6 - t5), Ms(t7 - t6), Ms(t8 - t7), Ms(t8 - t0),
             enqueuedAt, repliedAt, Stopwatch.GetTimestamp(),
-            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()));
+            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()), looks);
     }
 
     // Polls the hospital's reply queue as Polling says (by default the agent's ReplyPolling).
-    private async Task<(ReplyMessage Reply, QueueMessage Message)> AwaitReplyAsync(long seq, CancellationToken ct)
+    private async Task<(ReplyMessage Reply, QueueMessage Message, int Looks)> AwaitReplyAsync(long seq, CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
+        var looks = 0;
         while (true)
         {
+            looks++;
             foreach (var message in (await replies.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)).Value)
             {
                 var reply = MessageCodec.ParseReply(message.Body.ToString());
-                if (reply.RunId == manifest.RunId && reply.Sequence == seq) return (reply, message);
+                if (reply.RunId == manifest.RunId && reply.Sequence == seq) return (reply, message, looks);
                 await replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
             }
             if (deadline.Elapsed > TimeSpan.FromSeconds(120)) throw new TimeoutException($"{Hospital}: no reply to #{seq} within 120 s");

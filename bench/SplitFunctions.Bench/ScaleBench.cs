@@ -151,6 +151,7 @@ public static class ScaleBench
                 ["steps_applied_by_function"] = applied.Count,
                 ["hospital_round_trips_per_step"] = trips.Hospital,
                 ["function_round_trips_per_step"] = trips.Function,
+                ["hospital_reply_looks_per_step"] = rest.SelectMany(r => r).Average(x => x.Looks),
             };
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {count,2} hospitals: {window.Count / wall:F2} server steps/s ({samples / wall:F1} samples/s), hospital step p50 "

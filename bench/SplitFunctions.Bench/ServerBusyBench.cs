@@ -42,7 +42,8 @@ public static class ServerBusyBench
                 "overlap" => 2,
                 _ => throw new ArgumentException($"--configs takes serial, prefetch and overlap, got '{c}'"),
             }).Distinct().Order().ToArray();
-        var rounds = options.GetInt("rounds", 6, chosen.Length);
+        // Each round runs every configuration at every round trip and polling once.
+        var rounds = options.GetInt("rounds", 2, 1);
 
         await using var rig = await SplitRig.StartAsync(latency.FunctionShape).ConfigureAwait(false);
         var manifest = RunManifest.ForModel("busy-3h", model, TrainingMode.Vanilla, [.. Enumerable.Range(1, hospitals).Select(i => $"busy-h{i}")],
@@ -56,33 +57,55 @@ public static class ServerBusyBench
         var ceilingSteps = options.Smoke ? 1 : Math.Max(4, steps / 2);
         try
         {
+            // Every round measures the centralised ceiling once and then each (round trip, polling, configuration) once, in an
+            // order that rotates round by round, so a change of the shared machine's load meets all of them.
+            var combos = (from rtt in latency.RoundTripsMs from poll in latency.Polls from m in chosen select (Rtt: rtt, Poll: poll, Mode: m)).ToList();
+            var windows = combos.Select(_ => new List<Window>()).ToArray();
+            var vsCentral = combos.Select(_ => new List<double>()).ToArray();
+            var vsFirst = combos.Select(_ => new List<double>()).ToArray();
+            var ceiling = new List<double>();
+            for (var round = 0; round < rounds; round++)
+            {
+                ceiling.Add(centralised.SamplesPerSecond(ceilingSteps));
+                var samples = new double[combos.Count];
+                foreach (var c in Enumerable.Range(0, combos.Count).Select(i => (i + round) % combos.Count))
+                {
+                    var (rtt, poll, m) = combos[c];
+                    latency.Apply(rig, rtt);
+                    foreach (var loop in loops) loop.Polling = poll;
+                    var window = await RoundAsync(rig, loops, steps, allModes[m].Prefetch, allModes[m].Overlap, serverPoll).ConfigureAwait(false);
+                    windows[c].Add(window);
+                    samples[c] = window.SamplesPerSecond;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  round {round + 1}/{rounds} {rtt} ms {poll.Name} {allModes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s "
+                            + $"TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, centralised "
+                            + $"{ceiling[^1]:F1}; server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps "
+                            + $"({window.ReadMsPerStep:F0} reading the frame), {window.BetweenStepsMsPerStep:F0} between them; storage round trips per step: "
+                            + $"hospitals {window.Trips.Hospital:F1}, function {window.Trips.Function:F1}; {BenchStats.Machine(threads)}; "
+                            + $"load {ScaleBench.Load()})"));
+                }
+                for (var c = 0; c < combos.Count; c++)
+                {
+                    vsCentral[c].Add(samples[c] / ceiling[^1]);
+                    var first = combos.FindIndex(x => x.Poll == combos[c].Poll && x.Mode == combos[c].Mode);
+                    vsFirst[c].Add(samples[c] / samples[first]);
+                }
+            }
+
             var perRtt = new JsonObject();
             JsonObject? headline = null;
             foreach (var rtt in latency.RoundTripsMs)
             {
-                latency.Apply(rig, rtt);
                 var perPoll = new JsonObject();
                 foreach (var poll in latency.Polls)
                 {
-                    foreach (var loop in loops) loop.Polling = poll;
-                    var windows = allModes.Select(_ => new List<Window>()).ToArray();
-                    var ceiling = new List<double>();
-                    for (var round = 0; round < rounds; round++)
-                    {
-                        var m = chosen[(round + round / chosen.Length) % chosen.Length]; // rotate which configuration goes first each cycle
-                        // The ceiling beside each cycle: centralised samples/s of the same network and batch, measured between rounds.
-                        if (round % chosen.Length == 0) ceiling.Add(centralised.SamplesPerSecond(ceilingSteps));
-                        var window = await RoundAsync(rig, loops, steps, allModes[m].Prefetch, allModes[m].Overlap, serverPoll).ConfigureAwait(false);
-                        windows[m].Add(window);
-                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {rtt} ms {poll.Name} round {round + 1}/{rounds} {allModes[m].Name,-16}: busy {window.Busy:F3} ({window.ComputeSeconds:F2} s "
-                                + $"TrainStep in {window.WallSeconds:F2} s, {window.Steps} steps, {window.SamplesPerSecond:F1} samples/s, " +
-                            $"server not computing {window.IdleMsPerStep:F0} ms per step: {window.InStepMsPerStep:F0} inside steps ({window.ReadMsPerStep:F0} "
-                                + $"reading the frame), {window.BetweenStepsMsPerStep:F0} between them; storage round trips per step: hospitals "
-                                + $"{window.Trips.Hospital:F1}, function {window.Trips.Function:F1}; {BenchStats.Machine(threads)}; "
-                                + $"load {ScaleBench.Load()})"));
-                    }
-                    var figures = Figures(windows, BenchStats.Median(ceiling));
+                    var mine = Enumerable.Range(0, combos.Count).Where(c => combos[c].Rtt == rtt && combos[c].Poll == poll).ToList();
+                    var byMode = allModes.Select((_, m) => mine.Where(c => combos[c].Mode == m).SelectMany(c => windows[c]).ToList()).ToArray();
+                    // The headline configuration's per-round ratios: the default (overlap) when it ran, else the last that did.
+                    var h = mine.Last();
+                    var figures = Figures(byMode, BenchStats.Median(ceiling));
+                    figures["vs_centralized"] = BenchStats.Median(vsCentral[h]);
+                    figures["vs_first_rtt"] = BenchStats.Median(vsFirst[h]);
                     figures["hospital_rtt_ms"] = rtt;
                     figures["reply_poll"] = poll.Name;
                     perPoll[poll.Name] = figures;
@@ -91,8 +114,10 @@ public static class ServerBusyBench
                         $"  at a {rtt} ms hospital round trip, {poll.Name} polling: busy {Number(figures["fraction"])} with prefetch and overlapped commits, "
                             + $"{Number(figures["fraction_prefetch_only"])} prefetch only, {Number(figures["fraction_without_prefetch"])} one at a time; "
                             + $"{Number(figures["server_samples_per_s"])} samples/s = {Number(figures["vs_centralized"])} x centralised "
-                            + $"{Number(figures["centralized_samples_per_s"])} samples/s; storage round trips per server step: hospital "
-                            + $"{Number(figures["hospital_round_trips_per_step"])}, function {Number(figures["function_round_trips_per_step"])}"));
+                            + $"{Number(figures["centralized_samples_per_s"])} samples/s, {Number(figures["vs_first_rtt"])} x the same at "
+                            + $"{latency.RoundTripsMs[0]} ms; storage round trips per server step: hospital "
+                            + $"{Number(figures["hospital_round_trips_per_step"])}, function {Number(figures["function_round_trips_per_step"])}; reply queue "
+                            + $"looks per step {Number(figures["hospital_reply_looks_per_step"])}"));
                 }
                 perRtt[HospitalLatency.Key(rtt)] = perPoll;
             }
@@ -138,7 +163,6 @@ public static class ServerBusyBench
         JsonArray Rounds(int m) => new([.. windows[m].Select(w => JsonValue.Create(w.Busy))]);
         // The headline configuration is the default when it ran, else the last one that did.
         var h = windows[2].Count > 0 ? 2 : Array.FindLastIndex(windows, w => w.Count > 0);
-        var samples = BenchStats.Median(windows[h].Select(w => w.SamplesPerSecond));
         return new JsonObject
         {
             ["fraction"] = Median(h, w => w.Busy),
@@ -154,9 +178,9 @@ public static class ServerBusyBench
             ["server_samples_per_s_prefetch_only"] = Median(1, w => w.SamplesPerSecond),
             ["server_samples_per_s_without_prefetch"] = Median(0, w => w.SamplesPerSecond),
             ["centralized_samples_per_s"] = centralisedSamplesPerSecond,
-            ["vs_centralized"] = samples / centralisedSamplesPerSecond,
             ["hospital_round_trips_per_step"] = Median(h, w => w.Trips.Hospital),
             ["function_round_trips_per_step"] = Median(h, w => w.Trips.Function),
+            ["hospital_reply_looks_per_step"] = Median(h, w => w.Looks),
             ["rounds_with_prefetch_and_overlap"] = Rounds(2),
             ["rounds_with_prefetch"] = Rounds(1),
             ["rounds_without_prefetch"] = Rounds(0),
@@ -164,7 +188,7 @@ public static class ServerBusyBench
     }
 
     private sealed record Window(double Busy, double ComputeSeconds, double WallSeconds, int Steps, double SamplesPerSecond, double ApplySeconds,
-        double ReadSeconds, RoundTrips Trips)
+        double ReadSeconds, RoundTrips Trips, double Looks)
     {
         /// <summary>Wall time per step in which the server did not compute (storage, crypto, waiting for a message).</summary>
         public double IdleMsPerStep => Steps == 0 ? double.NaN : (WallSeconds - ComputeSeconds) * 1000 / Steps;
@@ -214,6 +238,6 @@ public static class ServerBusyBench
         var read = inWindow.Sum(s => s.Timings.DownloadMs + s.Timings.DecryptMs) / 1000;
         var samples = inWindow.Count * loops.Count > 0 ? inWindow.Count * (double)records[0][0].Samples : 0;
         return new Window(wall > 0 ? compute / wall : double.NaN, compute, wall, inWindow.Count, wall > 0 ? samples / wall : double.NaN, apply, read,
-            trips);
+            trips, records.SelectMany(r => r).Average(s => s.Looks));
     }
 }

@@ -92,8 +92,29 @@ public static class VanillaVsCentralizedBench
         return 0;
     }
 
-    // One hospital and one centralised model per model and wire type; at each hospital round trip and reply polling in turn,
-    // rounds of split steps interleaved with rounds of centralised steps (the ceiling, measured beside each).
+    // What one hospital round trip and reply polling measured over the rounds.
+    private sealed class Side(double rtt, ReplyPoll poll)
+    {
+        public double Rtt { get; } = rtt;
+
+        public ReplyPoll Poll { get; } = poll;
+
+        public List<HospitalStep> Records { get; } = [];
+
+        public List<RoundTrips> Trips { get; } = [];
+
+        public List<double> Split { get; } = [];
+
+        /// <summary>Per round: split over the round's centralised samples/s.</summary>
+        public List<double> Ratios { get; } = [];
+
+        /// <summary>Per round: split over the same polling at the first round trip given, in the same round.</summary>
+        public List<double> VsFirst { get; } = [];
+    }
+
+    // One hospital and one centralised model per model and wire type. Every round measures the centralised ceiling and each
+    // hospital round trip and reply polling once, in an order that rotates round by round, so a change of the shared
+    // machine's load meets all of them; each ratio is the median over rounds of ratios taken within a round.
     private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds,
         int warmup, HospitalLatency latency, int threads, bool smoke)
     {
@@ -113,79 +134,78 @@ public static class VanillaVsCentralizedBench
         centralised.SamplesPerSecond(warmup);
         for (var i = 0; i < warmup; i++) await hospital.StepAsync().ConfigureAwait(false);
 
-        var perRtt = new JsonObject();
-        var atZero = new Dictionary<string, double>();
-        JsonObject? first = null;
-        foreach (var rtt in latency.RoundTripsMs)
+        var sides = latency.RoundTripsMs.SelectMany(rtt => latency.Polls.Select(poll => new Side(rtt, poll))).ToList();
+        var central = new List<double>();
+        for (var round = 0; round < rounds; round++)
         {
-            latency.Apply(rig, rtt);
-            var perPoll = new JsonObject();
-            foreach (var poll in latency.Polls)
+            // Segment -1 is the centralised ceiling; the others are the sides.
+            var order = Enumerable.Range(-1, sides.Count + 1).ToList();
+            order = [.. order.Skip(round % order.Count), .. order.Take(round % order.Count)];
+            var splitThisRound = new double[sides.Count];
+            foreach (var segment in order)
             {
-                hospital.Polling = poll;
-                // One step at the new round trip and polling before measuring: its connections and timers settle.
-                await hospital.StepAsync().ConfigureAwait(false);
-                var figures = await MeasureAtAsync(rig, limits, model, wire, batch, steps, rounds, hospital, centralised, threads,
-                    $"{WireTypes.Name(wire)} at {rtt} ms ({poll.Name})").ConfigureAwait(false);
-                figures["hospital_rtt_ms"] = rtt;
-                figures["reply_poll"] = poll.Name;
-                var samples = figures["split_samples_per_s"]!.GetValue<double>();
-                if (rtt == latency.RoundTripsMs[0]) atZero[poll.Name] = samples;
-                figures["vs_first_rtt"] = samples / atZero[poll.Name];
-                perPoll[poll.Name] = figures;
-                first ??= figures;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {model.Name} {WireTypes.Name(wire)} hospital round trip {rtt} ms, {poll.Name} polling: {samples:F1} samples/s = "
-                        + $"{figures["ratio"]!.GetValue<double>():F3} x centralised {figures["centralized_samples_per_s"]!.GetValue<double>():F1} (ceiling at "
-                        + $"zero system cost {figures["ratio_at_zero_system_overhead"]!.GetValue<double>():F3}), "
-                        + $"{figures["vs_first_rtt"]!.GetValue<double>():F3} "
-                        + $"x the same at {latency.RoundTripsMs[0]} ms; storage round trips per step: hospital "
-                        + $"{figures["hospital_round_trips_per_step"]!.GetValue<double>():F1}, "
-                        + $"function {figures["function_round_trips_per_step"]!.GetValue<double>():F1}"));
+                if (segment < 0)
+                {
+                    central.Add(centralised.SamplesPerSecond(steps));
+                    continue;
+                }
+                var side = sides[segment];
+                latency.Apply(rig, side.Rtt);
+                hospital.Polling = side.Poll;
+                var before = RoundTrips.Count(rig);
+                var clock = Stopwatch.StartNew();
+                for (var i = 0; i < steps; i++) side.Records.Add(await hospital.StepAsync().ConfigureAwait(false));
+                splitThisRound[segment] = steps * batch / clock.Elapsed.TotalSeconds;
+                side.Trips.Add(before.PerStep(RoundTrips.Count(rig), steps));
+                side.Split.Add(splitThisRound[segment]);
             }
-            perRtt[HospitalLatency.Key(rtt)] = perPoll;
+            for (var k = 0; k < sides.Count; k++)
+            {
+                var firstOfPoll = sides.FindIndex(x => x.Poll == sides[k].Poll);
+                sides[k].Ratios.Add(splitThisRound[k] / central[^1]);
+                sides[k].VsFirst.Add(splitThisRound[k] / splitThisRound[firstOfPoll]);
+            }
+            var perSide = string.Join(", ", sides.Select((x, k) =>
+                string.Create(CultureInfo.InvariantCulture, $"{x.Rtt} ms {x.Poll.Name} {splitThisRound[k]:F1} ({x.Ratios[^1]:F3})")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: centralised {central[^1]:F1} samples/s; split {perSide} "
+                    + $"({BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
+        }
+
+        var perRtt = new JsonObject();
+        foreach (var group in sides.GroupBy(x => x.Rtt))
+        {
+            var perPoll = new JsonObject();
+            foreach (var side in group)
+            {
+                var figures = Summarise(rig, limits, model, wire, batch, hospital, side, central, threads,
+                    $"{WireTypes.Name(wire)} at {side.Rtt} ms ({side.Poll.Name})");
+                perPoll[side.Poll.Name] = figures;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {model.Name} {WireTypes.Name(wire)} hospital round trip {side.Rtt} ms, {side.Poll.Name} polling: "
+                        + $"{figures["split_samples_per_s"]!.GetValue<double>():F1} samples/s = {figures["ratio"]!.GetValue<double>():F3} x centralised "
+                        + $"{figures["centralized_samples_per_s"]!.GetValue<double>():F1} (ceiling at zero system cost "
+                        + $"{figures["ratio_at_zero_system_overhead"]!.GetValue<double>():F3}), {figures["vs_first_rtt"]!.GetValue<double>():F3} x the same at "
+                        + $"{latency.RoundTripsMs[0]} ms; storage round trips per step: hospital "
+                        + $"{figures["hospital_round_trips_per_step"]!.GetValue<double>():F1}, "
+                        + $"function {figures["function_round_trips_per_step"]!.GetValue<double>():F1}; reply queue looks per step "
+                        + $"{figures["hospital_reply_looks_per_step"]!.GetValue<double>():F1}"));
+            }
+            perRtt[HospitalLatency.Key(group.Key)] = perPoll;
         }
         // The figures at the first round trip and polling stand for the configuration, as before round trips were added.
-        var result = (JsonObject)first!.DeepClone();
+        var result = (JsonObject)perRtt[HospitalLatency.Key(sides[0].Rtt)]![sides[0].Poll.Name]!.DeepClone();
         result["at_hospital_rtt"] = perRtt;
         return result;
     }
 
-    private static async Task<JsonObject> MeasureAtAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int batch, int steps,
-        int rounds, BenchHospital hospital, CentralisedCeiling centralised, int threads, string label)
+    private static JsonObject Summarise(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int batch, BenchHospital hospital,
+        Side side, List<double> central, int threads, string label)
     {
-        var records = new List<HospitalStep>();
-        var trips = new List<RoundTrips>();
-        async Task<double> SplitAsync(int count)
-        {
-            var before = RoundTrips.Count(rig);
-            var clock = Stopwatch.StartNew();
-            for (var i = 0; i < count; i++) records.Add(await hospital.StepAsync().ConfigureAwait(false));
-            var samplesPerSecond = count * batch / clock.Elapsed.TotalSeconds;
-            trips.Add(before.PerStep(RoundTrips.Count(rig), count));
-            return samplesPerSecond;
-        }
-
-        var central = new List<double>();
-        var split = new List<double>();
-        for (var round = 0; round < rounds; round++)
-        {
-            // Alternate which side goes first so neither always gets the warmer machine.
-            if (round % 2 == 0)
-            {
-                central.Add(centralised.SamplesPerSecond(steps));
-                split.Add(await SplitAsync(steps).ConfigureAwait(false));
-            }
-            else
-            {
-                split.Add(await SplitAsync(steps).ConfigureAwait(false));
-                central.Add(centralised.SamplesPerSecond(steps));
-            }
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {model.Name} {label} round {round + 1}/{rounds}: split {split[^1]:F1} samples/s, centralised {central[^1]:F1} samples/s, "
-                    + $"ratio {split[^1] / central[^1]:F3} ({BenchStats.Machine(threads)})"));
-        }
-        var ratios = split.Zip(central, (s, c) => s / c).ToList();
+        var records = side.Records;
+        var split = side.Split;
+        var trips = side.Trips;
+        var ratios = side.Ratios;
         var ratio = BenchStats.Median(ratios);
         var breakdown = Breakdown(rig, hospital.Hospital, records);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -227,10 +247,14 @@ public static class VanillaVsCentralizedBench
             ["system_overhead_p50"] = overhead,
             ["system_overhead_target"] = "<= 0.15",
             ["ratio_at_zero_system_overhead"] = zeroOverheadRatio,
+            ["hospital_rtt_ms"] = side.Rtt,
+            ["reply_poll"] = side.Poll.Name,
+            ["vs_first_rtt"] = BenchStats.Median(side.VsFirst),
             // Request-response turns through each side's link per step; the hospital's include its empty reply polls and the
             // function's its queue polls and the run's journal and checkpoint writes.
             ["hospital_round_trips_per_step"] = BenchStats.Median(trips.Select(t => t.Hospital)),
             ["function_round_trips_per_step"] = BenchStats.Median(trips.Select(t => t.Function)),
+            ["hospital_reply_looks_per_step"] = records.Count == 0 ? 0 : records.Average(r => r.Looks),
             ["floor_ms"] = new JsonObject { ["aes_gcm"] = cryptoFloor, ["tcp_loopback"] = loopbackFloor, ["azurite_clear_transfer"] = azuriteFloor },
         };
     }
