@@ -18,18 +18,27 @@ public static class HospitalDataLoader
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(model);
-        if (!File.Exists(settings.Path))
+        if (!File.Exists(settings.Path) && !(settings.Kind == DataKinds.Images && Directory.Exists(settings.Path)))
         {
             throw new AgentException(ExitCode.Data,
                 $"data file {settings.Path} does not exist. Fix data.path in the configuration (relative paths are relative to the configuration file).");
         }
         try
         {
-            return settings.Kind == DataKinds.ImagesNpz ? LoadImages(settings, model) : LoadTable(settings, model, targetScaling ?? TargetScaling.Identity);
+            return settings.Kind switch
+            {
+                DataKinds.ImagesNpz => LoadImages(settings, model),
+                DataKinds.Images => LoadImageSource(settings, model),
+                _ => LoadTable(settings, model, targetScaling ?? TargetScaling.Identity),
+            };
         }
         catch (DataFormatException e)
         {
-            throw new AgentException(ExitCode.Data, $"data error in {e.FilePath}: {e.Message}", e);
+            throw new AgentException(ExitCode.Data, $"data error in {e.Message}", e);
+        }
+        catch (GdcmMissingException e)
+        {
+            throw new AgentException(ExitCode.Data, e.Message + ".", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -96,6 +105,55 @@ public static class HospitalDataLoader
         var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, "
             + $"{rows.Validation.Length} validation, {rows.Test.Length} test";
         return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
+    }
+
+    /// <summary>The image source's options for this run's task (core/Data ImageSourceOptions).</summary>
+    public static ImageSourceOptions ImageOptions(DataSettings settings, TaskKind task)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var images = settings.Images ?? new ImageSettings();
+        _ = DicomWindow.TryParse(images.Window, out var window);
+        return new ImageSourceOptions
+        {
+            Path = settings.Path,
+            ImageRoot = images.ImageRoot,
+            PathColumn = images.PathColumn,
+            LabelColumns = images.LabelColumns,
+            SplitColumn = images.SplitColumn,
+            GroupColumn = images.GroupColumn,
+            Classes = images.Classes,
+            Window = images.Window is null ? null : window,
+            CacheMegabytes = images.CacheMegabytes,
+            LabelKind = task == TaskKind.Regression ? ImageLabelKind.Value : ImageLabelKind.SingleClass,
+        };
+    }
+
+    /// <summary>How data.partition shares an image source out.</summary>
+    public static ImageSplitRule SplitRule(PartitionSettings p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return new ImageSplitRule(p.Seed, p.Weights, p.Index, p.ValidationFraction, p.TestFraction);
+    }
+
+    private static HospitalData LoadImageSource(DataSettings settings, ModelDefinition model)
+    {
+        if (model.InputShape.Length != 3 || model.InputShape[0] is not (1 or 3))
+        {
+            throw new AgentException(ExitCode.Data, $"model '{model.Name}' takes input [{string.Join(",", model.InputShape)}], not images of 1 or 3 "
+                + $"channels; data.kind is images. Use a tabular-csv data set for this run.");
+        }
+        var (channels, height, width) = ((int)model.InputShape[0], (int)model.InputShape[1], (int)model.InputShape[2]);
+        var loaded = ImageSourceLoader.Load(ImageOptions(settings, model.Task), SplitRule(settings.Partition), channels, height, width);
+        var report = loaded.Report;
+        if (model.Task == TaskKind.Classification && report.Classes.Count != 2)
+        {
+            throw new DataFormatException(settings.Path, $"found {report.Classes.Count} classes ({string.Join(", ", report.Classes)}) but model "
+                + $"'{model.Name}' is a binary classifier. Keep two classes, or set data.images.classes to the two this run uses.");
+        }
+        var summary = $"{Path.GetFileName(settings.Path.TrimEnd('/', '\\'))}: {report.Usable} images ({report.Skipped.Count} skipped) converted to "
+            + $"{(channels == 1 ? "grey" : "RGB")} {height}x{width}; this hospital: {loaded.Train.Count} train, {loaded.Validation.Count} validation, "
+            + $"{loaded.Test.Count} test";
+        return new HospitalData(loaded.Train, loaded.Validation, loaded.Test, summary, null, report);
     }
 
     private static HospitalData LoadTable(DataSettings settings, ModelDefinition model, TargetScaling scaling)

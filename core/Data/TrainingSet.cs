@@ -19,12 +19,38 @@ public sealed class TrainingSet
             throw new ArgumentException($"features hold {features.Length} values, but {targets.Length} samples of shape [{string.Join(",", sampleShape)}] "
                 + $"need {targets.Length * (long)SampleSize}");
         }
-        Features = features;
+        materialised = features;
         Targets = targets;
         SampleShape = sampleShape;
     }
 
-    public float[] Features { get; }
+    /// <summary>
+    /// Samples read on demand from <paramref name="source"/> (images decoded when a batch needs them, behind a bounded
+    /// cache): the set is never held in memory unless <see cref="Features"/> is asked for.
+    /// </summary>
+    public TrainingSet(ISampleSource source, float[] targets, long[] sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        SampleSize = checked((int)sampleShape.Aggregate(1L, (a, b) => a * b));
+        if (source.Count != targets.Length || source.SampleSize != SampleSize)
+        {
+            throw new ArgumentException($"the source holds {source.Count} samples of {source.SampleSize} values; expected {targets.Length} of {SampleSize}");
+        }
+        this.source = source;
+        Targets = targets;
+        SampleShape = sampleShape;
+    }
+
+    private readonly ISampleSource? source;
+    private float[]? materialised;
+
+    /// <summary>All samples, row-major; a set read on demand reads them all once here (the in-process baselines and studies need them whole).</summary>
+    public float[] Features => materialised ??= Materialise();
+
+    /// <summary>True when samples are read on demand rather than held.</summary>
+    public bool IsOnDemand => source is not null && materialised is null;
 
     public float[] Targets { get; }
 
@@ -42,15 +68,29 @@ public sealed class TrainingSet
     {
         for (var i = 0; i < indices.Length; i++)
         {
-            Features.AsSpan(indices[i] * SampleSize, SampleSize).CopyTo(features.Slice(i * SampleSize, SampleSize));
+            var destination = features.Slice(i * SampleSize, SampleSize);
+            if (materialised is null) source!.Read(indices[i], destination);
+            else materialised.AsSpan(indices[i] * SampleSize, SampleSize).CopyTo(destination);
             targets[i] = Targets[indices[i]];
         }
+    }
+
+    private float[] Materialise()
+    {
+        var all = new float[(long)Count * SampleSize];
+        for (var i = 0; i < Count; i++) source!.Read(i, all.AsSpan(i * SampleSize, SampleSize));
+        return all;
     }
 
     /// <summary>A new set holding the samples at <paramref name="indices"/>, in that order.</summary>
     public TrainingSet Subset(IReadOnlyList<int> indices)
     {
         ArgumentNullException.ThrowIfNull(indices);
+        if (materialised is null)
+        {
+            var rows = indices.ToArray();
+            return new TrainingSet(new SampleSubset(source!, rows), [.. rows.Select(i => Targets[i])], SampleShape);
+        }
         var features = new float[indices.Count * SampleSize];
         var targets = new float[indices.Count];
         Gather(indices is int[] a ? a : [.. indices], features, targets);
@@ -66,4 +106,26 @@ public sealed class TrainingSet
         if (sets.Any(s => !s.SampleShape.SequenceEqual(shape))) throw new ArgumentException("sample shapes differ", nameof(sets));
         return new TrainingSet([.. sets.SelectMany(s => s.Features)], [.. sets.SelectMany(s => s.Targets)], shape);
     }
+}
+
+/// <summary>Samples read one at a time (e.g. images decoded from files on demand).</summary>
+public interface ISampleSource
+{
+    int Count { get; }
+
+    /// <summary>Values per sample.</summary>
+    int SampleSize { get; }
+
+    /// <summary>Writes sample <paramref name="index"/> into <paramref name="destination"/> (<see cref="SampleSize"/> values).</summary>
+    void Read(int index, Span<float> destination);
+}
+
+/// <summary>Some rows of another source, in a given order.</summary>
+internal sealed class SampleSubset(ISampleSource inner, int[] rows) : ISampleSource
+{
+    public int Count => rows.Length;
+
+    public int SampleSize => inner.SampleSize;
+
+    public void Read(int index, Span<float> destination) => inner.Read(rows[index], destination);
 }
