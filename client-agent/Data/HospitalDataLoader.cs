@@ -90,6 +90,7 @@ public static class HospitalDataLoader
             throw new DataFormatException(settings.Path, $"images have {all.LabelsPerImage} labels each; this task needs exactly one (shape (N) or (N, 1)).");
         }
         RequireBinaryLabels(model, all.Labels, settings.Path);
+        RequireClassIndices(model, all.Labels, settings.Path);
 
         var rows = settings.Partition.PredefinedSplits
             ? PredefinedPartition(settings.Partition, counts, settings.Path)
@@ -124,7 +125,12 @@ public static class HospitalDataLoader
             Classes = images.Classes,
             Window = images.Window is null ? null : window,
             CacheMegabytes = images.CacheMegabytes,
-            LabelKind = task == TaskKind.Regression ? ImageLabelKind.Value : ImageLabelKind.SingleClass,
+            LabelKind = task switch
+            {
+                TaskKind.Regression => ImageLabelKind.Value,
+                TaskKind.MultiLabel => ImageLabelKind.MultiLabel,
+                _ => ImageLabelKind.SingleClass,
+            },
         };
     }
 
@@ -145,10 +151,13 @@ public static class HospitalDataLoader
         var (channels, height, width) = ((int)model.InputShape[0], (int)model.InputShape[1], (int)model.InputShape[2]);
         var loaded = ImageSourceLoader.Load(ImageOptions(settings, model.Task), SplitRule(settings.Partition), channels, height, width);
         var report = loaded.Report;
-        if (model.Task == TaskKind.Classification && report.Classes.Count != 2)
+        var wanted = model.Task switch { TaskKind.Classification => 2, TaskKind.Regression => 0, _ => model.OutputWidth };
+        if (wanted > 0 && report.Classes.Count != wanted)
         {
-            throw new DataFormatException(settings.Path, $"found {report.Classes.Count} classes ({string.Join(", ", report.Classes)}) but model "
-                + $"'{model.Name}' is a binary classifier. Keep two classes, or set data.images.classes to the two this run uses.");
+            var what = model.Task == TaskKind.MultiLabel ? "labels" : "classes";
+            throw new DataFormatException(settings.Path, $"found {report.Classes.Count} {what} ({string.Join(", ", report.Classes)}) but model "
+                + $"'{model.Name}' ({model.Task}) takes {wanted}. Set data.images.{(model.Task == TaskKind.MultiLabel ? "labelColumns" : "classes")} to the "
+                + $"{wanted} {what} this run uses, in the run's order.");
         }
         var summary = $"{Path.GetFileName(settings.Path.TrimEnd('/', '\\'))}: {report.Usable} images ({report.Skipped.Count} skipped) converted to "
             + $"{(channels == 1 ? "grey" : "RGB")} {height}x{width}; this hospital: {loaded.Train.Count} train, {loaded.Validation.Count} validation, "
@@ -230,6 +239,18 @@ public static class HospitalDataLoader
                 + $"{train} training rows is empty. Use more data or a larger weight.");
         }
         return (mine, split.Validation, split.Test);
+    }
+
+    private static void RequireClassIndices(ModelDefinition model, float[] labels, string source)
+    {
+        if (model.Task == TaskKind.MultiLabel)
+            throw new DataFormatException(source, $"model '{model.Name}' is multi-label; a NumPy archive holds one label per image. Use data.kind images "
+                + "with a manifest naming one 0/1 column per label.");
+        if (model.Task != TaskKind.MultiClass) return;
+        var classes = model.OutputWidth;
+        var bad = Array.FindIndex(labels, l => l < 0 || l >= classes || l != MathF.Floor(l));
+        if (bad >= 0)
+            throw new DataFormatException(source, $"label {labels[bad]} of row {bad} is not a class index 0..{classes - 1} of model '{model.Name}'.");
     }
 
     private static void RequireBinaryLabels(ModelDefinition model, float[] labels, string source)

@@ -43,7 +43,8 @@ public static class ImageSourceLoader
             var samples = new ImageSamples([.. rows.Select(r => usable[r].Path)], channels, height, width, statistics, options.Window,
                 (long)options.CacheMegabytes * 1024 * 1024);
             var targets = rows.SelectMany(r => usable[r].Labels).ToArray();
-            return new TrainingSet(samples, targets, [channels, height, width]);
+            // Multi-label sources carry one 0/1 value per label column; the others one class index or value.
+            return new TrainingSet(samples, targets, [channels, height, width], options.LabelKind == ImageLabelKind.MultiLabel ? catalog.LabelNames.Count : 1);
         }
         return new ImageSourceData(Set(train), Set(validation), Set(test), report, statistics);
     }

@@ -8,16 +8,20 @@ namespace SplitFunctions.Core.Data;
 /// </summary>
 public sealed class TrainingSet
 {
-    public TrainingSet(float[] features, float[] targets, long[] sampleShape)
+    public TrainingSet(float[] features, float[] targets, long[] sampleShape, int targetWidth = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(targetWidth);
+        TargetWidth = targetWidth;
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(sampleShape);
         SampleSize = checked((int)sampleShape.Aggregate(1L, (a, b) => a * b));
-        if (SampleSize <= 0 || features.Length != targets.Length * (long)SampleSize)
+        if (targets.Length % targetWidth != 0) throw new ArgumentException($"{targets.Length} targets are not {targetWidth} per sample");
+        var count = targets.Length / targetWidth;
+        if (SampleSize <= 0 || features.Length != count * (long)SampleSize)
         {
-            throw new ArgumentException($"features hold {features.Length} values, but {targets.Length} samples of shape [{string.Join(",", sampleShape)}] "
-                + $"need {targets.Length * (long)SampleSize}");
+            throw new ArgumentException($"features hold {features.Length} values, but {count} samples of shape [{string.Join(",", sampleShape)}] "
+                + $"need {count * (long)SampleSize}");
         }
         materialised = features;
         Targets = targets;
@@ -28,15 +32,18 @@ public sealed class TrainingSet
     /// Samples read on demand from <paramref name="source"/> (images decoded when a batch needs them, behind a bounded
     /// cache): the set is never held in memory unless <see cref="Features"/> is asked for.
     /// </summary>
-    public TrainingSet(ISampleSource source, float[] targets, long[] sampleShape)
+    public TrainingSet(ISampleSource source, float[] targets, long[] sampleShape, int targetWidth = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(targetWidth);
+        TargetWidth = targetWidth;
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(sampleShape);
         SampleSize = checked((int)sampleShape.Aggregate(1L, (a, b) => a * b));
-        if (source.Count != targets.Length || source.SampleSize != SampleSize)
+        if ((long)source.Count * targetWidth != targets.Length || source.SampleSize != SampleSize)
         {
-            throw new ArgumentException($"the source holds {source.Count} samples of {source.SampleSize} values; expected {targets.Length} of {SampleSize}");
+            throw new ArgumentException($"the source holds {source.Count} samples of {source.SampleSize} values; expected {targets.Length / targetWidth} of "
+                + $"{SampleSize}");
         }
         this.source = source;
         Targets = targets;
@@ -58,7 +65,10 @@ public sealed class TrainingSet
 
     public int SampleSize { get; }
 
-    public int Count => Targets.Length;
+    public int Count => Targets.Length / TargetWidth;
+
+    /// <summary>Targets per sample: K labels for multi-label, else 1 (class index, 0/1 or value).</summary>
+    public int TargetWidth { get; }
 
     /// <summary>Shape of a batch of <paramref name="size"/> samples: [size, ..SampleShape].</summary>
     public long[] BatchShape(int size) => [size, .. SampleShape];
@@ -71,7 +81,7 @@ public sealed class TrainingSet
             var destination = features.Slice(i * SampleSize, SampleSize);
             if (materialised is null) source!.Read(indices[i], destination);
             else materialised.AsSpan(indices[i] * SampleSize, SampleSize).CopyTo(destination);
-            targets[i] = Targets[indices[i]];
+            Targets.AsSpan(indices[i] * TargetWidth, TargetWidth).CopyTo(targets.Slice(i * TargetWidth, TargetWidth));
         }
     }
 
@@ -89,12 +99,13 @@ public sealed class TrainingSet
         if (materialised is null)
         {
             var rows = indices.ToArray();
-            return new TrainingSet(new SampleSubset(source!, rows), [.. rows.Select(i => Targets[i])], SampleShape);
+            return new TrainingSet(new SampleSubset(source!, rows), [.. rows.SelectMany(i => Targets.AsSpan(i * TargetWidth, TargetWidth).ToArray())],
+                SampleShape, TargetWidth);
         }
         var features = new float[indices.Count * SampleSize];
-        var targets = new float[indices.Count];
+        var targets = new float[indices.Count * TargetWidth];
         Gather(indices is int[] a ? a : [.. indices], features, targets);
-        return new TrainingSet(features, targets, SampleShape);
+        return new TrainingSet(features, targets, SampleShape, TargetWidth);
     }
 
     /// <summary>The sets one after another (the union of hospitals' data, for centralised training).</summary>
@@ -104,7 +115,8 @@ public sealed class TrainingSet
         if (sets.Count == 0) throw new ArgumentException("nothing to concatenate", nameof(sets));
         var shape = sets[0].SampleShape;
         if (sets.Any(s => !s.SampleShape.SequenceEqual(shape))) throw new ArgumentException("sample shapes differ", nameof(sets));
-        return new TrainingSet([.. sets.SelectMany(s => s.Features)], [.. sets.SelectMany(s => s.Targets)], shape);
+        if (sets.Any(s => s.TargetWidth != sets[0].TargetWidth)) throw new ArgumentException("target widths differ", nameof(sets));
+        return new TrainingSet([.. sets.SelectMany(s => s.Features)], [.. sets.SelectMany(s => s.Targets)], shape, sets[0].TargetWidth);
     }
 }
 

@@ -84,6 +84,53 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_multi_class_run_on_an_image_folder_trains_and_reports_multi_class_metrics()
+    {
+        using var dir = new TempDirectory();
+        var images = TestImages.ClassFolder(dir.File("images"), classes: 4, perClass: 24, size: 28);
+        var model = TaskModels.Logits(TaskKind.MultiClass, 4);
+        var manifest = RunManifest.ForModel(NewRunId(), model, TrainingMode.Vanilla, ["mc-a"], seed: 2) with { BatchSize = 16, Epochs = 4 };
+
+        var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", images, "--classes", "class0,class1,class2,class3"]);
+
+        runs[0].Output.Should().MatchRegex(@"validation macro-auc \d\.\d{4}");
+        runs[1].Output.Should().ContainAll("balanced accuracy", "ROC AUC macro", "micro", "AUC per class: 0:", "confusion (rows true, columns predicted)");
+        var report = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir.File("state-0"), manifest.RunId,
+            "evaluation.json")))!;
+        var confusion = report["multiClass"]!["confusion"]!.AsArray();
+        confusion.Should().HaveCount(4);
+        confusion.Sum(row => row!.AsArray().Sum(v => v!.GetValue<int>())).Should().Be(report["samples"]!.GetValue<int>());
+        report["multiClass"]!["macroAuc"]!.GetValue<double>().Should().BeGreaterThan(0.8, "four quadrants are easy to tell apart");
+    }
+
+    [Fact]
+    public async Task A_multi_label_run_on_a_manifest_with_one_column_per_label_trains_and_reports_auc_per_label()
+    {
+        using var dir = new TempDirectory();
+        // Each picture shows a square in quadrant q; labels: one 0/1 column per quadrant, and the patient column keeps pairs together.
+        var lines = new List<string> { "path,q0,q1,q2,patient" };
+        Directory.CreateDirectory(dir.File("scans"));
+        for (var i = 0; i < 90; i++)
+        {
+            var q = i % 3;
+            await File.WriteAllBytesAsync(dir.File($"scans/s{i}.png"), TestImages.Png(28, 28, TestImages.PngKind.Grey, 8, TestImages.ClassPicture(28, q, i)));
+            lines.Add($"scans/s{i}.png,{(q == 0 ? 1 : 0)},{(q == 1 ? 1 : 0)},{(q == 2 ? 1 : 0)},p{i / 2}");
+        }
+        await File.WriteAllLinesAsync(dir.File("labels.csv"), lines);
+        var model = TaskModels.Logits(TaskKind.MultiLabel, 3);
+        var manifest = RunManifest.ForModel(NewRunId(), model, TrainingMode.Vanilla, ["ml-a"], seed: 2) with { BatchSize = 16, Epochs = 4 };
+
+        var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", dir.File("labels.csv"), "--label-columns", "q0,q1,q2", "--group-column", "patient"]);
+
+        runs[0].Output.Should().MatchRegex(@"validation mean-auc \d\.\d{4}");
+        runs[1].Output.Should().Contain("ROC AUC mean");
+        var report = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir.File("state-0"), manifest.RunId,
+            "evaluation.json")))!;
+        report["multiLabel"]!["aucPerLabel"]!.AsArray().Should().HaveCount(3);
+        report["multiLabel"]!["meanAuc"]!.GetValue<double>().Should().BeGreaterThan(0.8);
+    }
+
+    [Fact]
     public async Task Bad_image_sources_stop_init_with_one_line_and_the_data_exit_code()
     {
         using var dir = new TempDirectory();
