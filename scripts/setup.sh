@@ -15,6 +15,8 @@ need=()
 if [ "${SPLITFN_WITH_BROWSER:-0}" = "1" ]; then
   dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
 fi
+# DICOM images are decoded by GDCM's C# bindings (loaded at run time; without them the agent names this package).
+dpkg -s libgdcm-cil >/dev/null 2>&1 || need+=(libgdcm-cil)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "${SPLITFN_WITH_PYTORCH:-0}" = "1" ]; then

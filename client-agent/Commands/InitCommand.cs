@@ -25,17 +25,37 @@ internal static class InitCommand
         var run = new Option<string>("--run") { Description = "The run id to take part in.", Required = true };
         var data = new Option<string>("--data")
         {
-            Description = "Local data file: a NumPy .npz of images and labels, or a .csv "
-            + "table.",
+            Description = "Local data: a folder of images (a subfolder per class; PNG, JPEG, DICOM), a .csv/.tsv image manifest "
+            + "(with --data-kind images), a NumPy .npz of images and labels, or a .csv table.",
             Required = true,
             HelpName = "file"
         };
         var dataKind = new Option<string?>("--data-kind")
         {
-            Description = $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: from the file "
-            + $"extension)."
+            Description = $"{DataKinds.Images}, {DataKinds.ImagesNpz} or {DataKinds.TabularCsv} (default: {DataKinds.Images} for a folder or "
+            + $"with --path-column, else from the file extension)."
         };
-        dataKind.AcceptOnlyFromAmong(DataKinds.ImagesNpz, DataKinds.TabularCsv);
+        dataKind.AcceptOnlyFromAmong(DataKinds.Images, DataKinds.ImagesNpz, DataKinds.TabularCsv);
+        var pathColumn = new Option<string?>("--path-column") { Description = "Image manifest: the column of image paths or file names (default: path)." };
+        var labelColumns = new Option<string?>("--label-columns")
+        {
+            Description = "Image manifest: the label column, or comma-separated 0/1 columns for multi-label (default: label)."
+        };
+        var splitColumn = new Option<string?>("--split-column") { Description = "Image manifest: a column saying train, val or test." };
+        var groupColumn = new Option<string?>("--group-column")
+        {
+            Description = "Image manifest: the patient column; a patient's images stay in one split."
+        };
+        var imageRoot = new Option<string?>("--image-root")
+        {
+            Description = "Image manifest: the folder its paths are relative to (default: the manifest's).",
+            HelpName = "folder"
+        };
+        var classes = new Option<string?>("--classes")
+        {
+            Description = "Images: class names in index order, comma-separated, the same at every hospital (binary: negative first)."
+        };
+        var window = new Option<string?>("--window") { Description = "DICOM: the intensity window center:width, e.g. 40:400 (default: each file's own)." };
         var connectionString = new Option<string?>("--connection-string")
         {
             Description = "Storage connection string (development; "
@@ -145,7 +165,7 @@ internal static class InitCommand
             hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir,
                 keyId, state,
             preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
-                consortium, newConsortium,
+                consortium, newConsortium, pathColumn, labelColumns, splitColumn, groupColumn, imageRoot, classes, window,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -162,11 +182,17 @@ internal static class InitCommand
                 : Path.Combine(baseDir, parse.GetValue(option)!);
             var dataPath = Path.GetFullPath(parse.GetValue(data)!);
             var fullData = dataPath;
-            if (!File.Exists(fullData)) throw new AgentException(ExitCode.Data, $"data file {fullData} does not exist: check --data.");
-            var kind = parse.GetValue(dataKind) ?? (Path.GetExtension(dataPath).ToLowerInvariant() switch
+            var manifestColumns = new[] { parse.GetValue(pathColumn), parse.GetValue(labelColumns), parse.GetValue(splitColumn), parse.GetValue(groupColumn),
+                parse.GetValue(imageRoot) }.Any(v => v is not null);
+            if (!File.Exists(fullData) && !Directory.Exists(fullData))
+                throw new AgentException(ExitCode.Data, $"data file {fullData} does not exist: check --data.");
+            var kind = parse.GetValue(dataKind) ?? (Directory.Exists(fullData) || manifestColumns
+                ? DataKinds.Images
+                : Path.GetExtension(dataPath).ToLowerInvariant() switch
             {
                 ".npz" => DataKinds.ImagesNpz,
                 ".csv" => DataKinds.TabularCsv,
+                ".tsv" => DataKinds.Images,
                 var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind "
                     + $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
             });
@@ -201,6 +227,9 @@ internal static class InitCommand
                         ? WithRanges(Columns(parse.GetValue(preset), parse.GetValue(features), parse.GetValue(target), parse.GetValue(categorical) ?? []),
                             parse.GetValue(range) ?? [], parse.GetValue(noDefaultRanges))
                         : null,
+                    Images = kind == DataKinds.Images ? ImageSettingsFrom(parse.GetValue(pathColumn), parse.GetValue(labelColumns),
+                        parse.GetValue(splitColumn), parse.GetValue(groupColumn), parse.GetValue(imageRoot), parse.GetValue(classes),
+                        parse.GetValue(window)) : null,
                     Partition = new PartitionSettings
                     {
                         Seed = parse.GetValue(seed),
@@ -240,6 +269,8 @@ internal static class InitCommand
                 }
             }
 
+            if (config.Data.Kind == DataKinds.Images) await ReportImagesAsync(config.Data, output).ConfigureAwait(false);
+
             var store = new LocalKeyStore(config.Key.Directory);
             HospitalKey key;
             try
@@ -267,6 +298,53 @@ internal static class InitCommand
             return ExitCode.Ok;
         }));
         return command;
+    }
+
+    private static ImageSettings ImageSettingsFrom(string? pathColumn, string? labelColumns, string? splitColumn, string? groupColumn, string? imageRoot,
+        string? classes, string? window)
+    {
+        static string[]? List(string? text) => text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var defaults = new ImageSettings();
+        return new ImageSettings
+        {
+            PathColumn = pathColumn ?? defaults.PathColumn,
+            LabelColumns = List(labelColumns) ?? defaults.LabelColumns,
+            SplitColumn = splitColumn,
+            GroupColumn = groupColumn,
+            ImageRoot = imageRoot is null ? null : Path.GetFullPath(imageRoot),
+            Classes = List(classes),
+            Window = window,
+        };
+    }
+
+    // The data report before any run exists: what the agent will train on, what it skipped and why, leaks between splits.
+    private static async Task ReportImagesAsync(DataSettings data, TextWriter output)
+    {
+        ImageDataReport report;
+        try
+        {
+            // The run's task is not known before its manifest: a label column of numbers reads as classes 0..k here.
+            var options = Data.HospitalDataLoader.ImageOptions(data, Core.Model.TaskKind.Classification) with
+            {
+                LabelKind = data.Images?.LabelColumns.Count > 1 ? ImageLabelKind.MultiLabel : ImageLabelKind.SingleClass,
+            };
+            report = ImageSourceLoader.Report(options, Data.HospitalDataLoader.SplitRule(data.Partition));
+        }
+        catch (DataFormatException e)
+        {
+            throw new AgentException(ExitCode.Data, $"data error in {e.Message}", e);
+        }
+        catch (GdcmMissingException e)
+        {
+            throw new AgentException(ExitCode.Data, e.Message + ".", e);
+        }
+        if (report.Usable == 0)
+        {
+            var reasons = string.Join("; ", report.SkipReasons.Take(3).Select(r => $"{r.Count} {r.Reason}"));
+            throw new AgentException(ExitCode.Data, $"data error in {data.Path}: no usable image ({report.Listed} files listed; "
+                + $"{(reasons.Length == 0 ? "none found" : reasons)}). Point --data at a folder of PNG, JPEG or DICOM images.");
+        }
+        await output.WriteLineAsync(report.ToString()).ConfigureAwait(false);
     }
 
     private static ConsortiumSecret? OpenConsortiumSecret(string? path, bool create)

@@ -65,6 +65,8 @@ public static class DataKinds
 {
     public const string ImagesNpz = "images-npz";
     public const string TabularCsv = "tabular-csv";
+    /// <summary>PNG, JPEG or DICOM files: a folder of class subfolders, or a CSV/TSV manifest (<see cref="ImageSettings"/>).</summary>
+    public const string Images = "images";
 }
 
 /// <summary>The local data set and how this hospital's share of it is chosen.</summary>
@@ -75,6 +77,8 @@ public sealed record DataSettings
     public required string Kind { get; init; }
     /// <summary>CSV only: which columns are features and target.</summary>
     public ColumnSettings? Columns { get; init; }
+    /// <summary>Images only: how a manifest is read, the class names, the DICOM window, the cache.</summary>
+    public ImageSettings? Images { get; init; }
     public PartitionSettings Partition { get; init; } = new();
 }
 
@@ -86,6 +90,30 @@ public sealed record ColumnSettings
     public Dictionary<string, Dictionary<string, double>> Categorical { get; init; } = [];
     public Dictionary<string, RangeSettings> Ranges { get; init; } = [];
     public bool UseDefaultRanges { get; init; } = true;
+}
+
+/// <summary>
+/// An image source (docs/agent.md, "Images and DICOM"): data.path is a folder with a subfolder per class, or a CSV/TSV
+/// manifest with these columns.
+/// </summary>
+public sealed record ImageSettings
+{
+    /// <summary>Manifest: the column holding each image's path (relative to <see cref="ImageRoot"/>) or file name.</summary>
+    public string PathColumn { get; init; } = "path";
+    /// <summary>Manifest: the label column(s): one class or value column, or one 0/1 column per label (multi-label).</summary>
+    public IReadOnlyList<string> LabelColumns { get; init; } = ["label"];
+    /// <summary>Manifest: a column saying train, val or test (optional; without it the split is drawn by data.partition).</summary>
+    public string? SplitColumn { get; init; }
+    /// <summary>Manifest: the patient (or study) column; a patient's images never straddle train, validation and test.</summary>
+    public string? GroupColumn { get; init; }
+    /// <summary>Manifest: the folder its paths are relative to (default: the manifest's folder); relative to the configuration file.</summary>
+    public string? ImageRoot { get; init; }
+    /// <summary>Class names in index order, the same at every hospital of a run (binary: the negative class first).</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>DICOM window "center:width" (e.g. "40:400"); default: each file's own window.</summary>
+    public string? Window { get; init; }
+    /// <summary>Megabytes of decoded, resized images kept in memory.</summary>
+    public int CacheMegabytes { get; init; } = 256;
 }
 
 /// <summary>A plausible range of one column.</summary>

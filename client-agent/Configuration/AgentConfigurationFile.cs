@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Storage;
 
 namespace SplitFunctions.ClientAgent.Configuration;
@@ -50,7 +51,11 @@ public static class AgentConfigurationFile
         {
             StateFolder = Resolve(baseDir, config.StateFolder),
             Key = config.Key is null ? null! : config.Key with { Directory = Resolve(baseDir, config.Key.Directory) },
-            Data = config.Data is null ? null! : config.Data with { Path = Resolve(baseDir, config.Data.Path) },
+            Data = config.Data is null ? null! : config.Data with
+            {
+                Path = Resolve(baseDir, config.Data.Path),
+                Images = config.Data.Images is { ImageRoot: { } root } images ? images with { ImageRoot = Resolve(baseDir, root) } : config.Data.Images,
+            },
             ConsortiumSecretFile = config.ConsortiumSecretFile is null ? null : Resolve(baseDir, config.ConsortiumSecretFile),
         };
         Validate(config, full);
@@ -122,8 +127,19 @@ public static class AgentConfigurationFile
     private static void ValidateData(DataSettings? data, string source)
     {
         if (data is null || string.IsNullOrWhiteSpace(data.Path)) throw Fail(source, "data.path is missing: name the local data file.");
-        if (data.Kind is not (DataKinds.ImagesNpz or DataKinds.TabularCsv))
-            throw Fail(source, $"data.kind '{data.Kind}' is unknown: use '{DataKinds.ImagesNpz}' or '{DataKinds.TabularCsv}'.");
+        if (data.Kind is not (DataKinds.ImagesNpz or DataKinds.TabularCsv or DataKinds.Images))
+            throw Fail(source, $"data.kind '{data.Kind}' is unknown: use '{DataKinds.Images}', '{DataKinds.ImagesNpz}' or '{DataKinds.TabularCsv}'.");
+        if (data.Images is { } images)
+        {
+            if (data.Kind != DataKinds.Images) throw Fail(source, $"data.images is set but data.kind is '{data.Kind}': set data.kind to '{DataKinds.Images}'.");
+            if (string.IsNullOrWhiteSpace(images.PathColumn) || images.LabelColumns is not { Count: > 0 } || images.LabelColumns.Any(string.IsNullOrWhiteSpace))
+                throw Fail(source, "data.images.pathColumn and data.images.labelColumns must name manifest columns.");
+            if (images.Window is not null && !DicomWindow.TryParse(images.Window, out _))
+                throw Fail(source, $"data.images.window '{images.Window}' is not center:width with a width of at least 1 (e.g. \"40:400\").");
+            if (images.CacheMegabytes is < 0 or > 1_000_000) throw Fail(source, "data.images.cacheMegabytes must be 0 to 1000000.");
+            if (images.Classes is { } classes && (classes.Count < 2 || classes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != classes.Count))
+                throw Fail(source, "data.images.classes must list at least two different class names.");
+        }
         if (data.Kind == DataKinds.TabularCsv
             && (data.Columns is null || data.Columns.Features is not { Count: > 0 } || string.IsNullOrWhiteSpace(data.Columns.Target)))
             throw Fail(source, "data.columns is required for tabular-csv: list data.columns.features and data.columns.target (see docs/agent.md).");

@@ -3,7 +3,8 @@ using SplitFunctions.Core.Data;
 namespace SplitFunctions.ClientAgent.Data;
 
 /// <summary>This hospital's share of its local data, prepared for the run's model: training rows, and the held-out validation and test rows.</summary>
-public sealed record HospitalData(TrainingSet Train, TrainingSet Validation, TrainingSet Test, string Summary, DataValidationReport? Report)
+public sealed record HospitalData(TrainingSet Train, TrainingSet Validation, TrainingSet Test, string Summary, DataValidationReport? Report,
+    ImageDataReport? ImageReport = null)
 {
     /// <summary>The held-out split by its command-line name.</summary>
     public TrainingSet Split(string name) => name switch

@@ -18,18 +18,27 @@ public static class HospitalDataLoader
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(model);
-        if (!File.Exists(settings.Path))
+        if (!File.Exists(settings.Path) && !(settings.Kind == DataKinds.Images && Directory.Exists(settings.Path)))
         {
             throw new AgentException(ExitCode.Data,
                 $"data file {settings.Path} does not exist. Fix data.path in the configuration (relative paths are relative to the configuration file).");
         }
         try
         {
-            return settings.Kind == DataKinds.ImagesNpz ? LoadImages(settings, model) : LoadTable(settings, model, targetScaling ?? TargetScaling.Identity);
+            return settings.Kind switch
+            {
+                DataKinds.ImagesNpz => LoadImages(settings, model),
+                DataKinds.Images => LoadImageSource(settings, model),
+                _ => LoadTable(settings, model, targetScaling ?? TargetScaling.Identity),
+            };
         }
         catch (DataFormatException e)
         {
-            throw new AgentException(ExitCode.Data, $"data error in {e.FilePath}: {e.Message}", e);
+            throw new AgentException(ExitCode.Data, $"data error in {e.Message}", e);
+        }
+        catch (GdcmMissingException e)
+        {
+            throw new AgentException(ExitCode.Data, e.Message + ".", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -81,6 +90,7 @@ public static class HospitalDataLoader
             throw new DataFormatException(settings.Path, $"images have {all.LabelsPerImage} labels each; this task needs exactly one (shape (N) or (N, 1)).");
         }
         RequireBinaryLabels(model, all.Labels, settings.Path);
+        RequireClassIndices(model, all.Labels, settings.Path);
 
         var rows = settings.Partition.PredefinedSplits
             ? PredefinedPartition(settings.Partition, counts, settings.Path)
@@ -96,6 +106,63 @@ public static class HospitalDataLoader
         var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, "
             + $"{rows.Validation.Length} validation, {rows.Test.Length} test";
         return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
+    }
+
+    /// <summary>The image source's options for this run's task (core/Data ImageSourceOptions).</summary>
+    public static ImageSourceOptions ImageOptions(DataSettings settings, TaskKind task)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var images = settings.Images ?? new ImageSettings();
+        _ = DicomWindow.TryParse(images.Window, out var window);
+        return new ImageSourceOptions
+        {
+            Path = settings.Path,
+            ImageRoot = images.ImageRoot,
+            PathColumn = images.PathColumn,
+            LabelColumns = images.LabelColumns,
+            SplitColumn = images.SplitColumn,
+            GroupColumn = images.GroupColumn,
+            Classes = images.Classes,
+            Window = images.Window is null ? null : window,
+            CacheMegabytes = images.CacheMegabytes,
+            LabelKind = task switch
+            {
+                TaskKind.Regression => ImageLabelKind.Value,
+                TaskKind.MultiLabel => ImageLabelKind.MultiLabel,
+                _ => ImageLabelKind.SingleClass,
+            },
+        };
+    }
+
+    /// <summary>How data.partition shares an image source out.</summary>
+    public static ImageSplitRule SplitRule(PartitionSettings p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return new ImageSplitRule(p.Seed, p.Weights, p.Index, p.ValidationFraction, p.TestFraction);
+    }
+
+    private static HospitalData LoadImageSource(DataSettings settings, ModelDefinition model)
+    {
+        if (model.InputShape.Length != 3 || model.InputShape[0] is not (1 or 3))
+        {
+            throw new AgentException(ExitCode.Data, $"model '{model.Name}' takes input [{string.Join(",", model.InputShape)}], not images of 1 or 3 "
+                + $"channels; data.kind is images. Use a tabular-csv data set for this run.");
+        }
+        var (channels, height, width) = ((int)model.InputShape[0], (int)model.InputShape[1], (int)model.InputShape[2]);
+        var loaded = ImageSourceLoader.Load(ImageOptions(settings, model.Task), SplitRule(settings.Partition), channels, height, width);
+        var report = loaded.Report;
+        var wanted = model.Task switch { TaskKind.Classification => 2, TaskKind.Regression => 0, _ => model.OutputWidth };
+        if (wanted > 0 && report.Classes.Count != wanted)
+        {
+            var what = model.Task == TaskKind.MultiLabel ? "labels" : "classes";
+            throw new DataFormatException(settings.Path, $"found {report.Classes.Count} {what} ({string.Join(", ", report.Classes)}) but model "
+                + $"'{model.Name}' ({model.Task}) takes {wanted}. Set data.images.{(model.Task == TaskKind.MultiLabel ? "labelColumns" : "classes")} to the "
+                + $"{wanted} {what} this run uses, in the run's order.");
+        }
+        var summary = $"{Path.GetFileName(settings.Path.TrimEnd('/', '\\'))}: {report.Usable} images ({report.Skipped.Count} skipped) converted to "
+            + $"{(channels == 1 ? "grey" : "RGB")} {height}x{width}; this hospital: {loaded.Train.Count} train, {loaded.Validation.Count} validation, "
+            + $"{loaded.Test.Count} test";
+        return new HospitalData(loaded.Train, loaded.Validation, loaded.Test, summary, null, report);
     }
 
     private static HospitalData LoadTable(DataSettings settings, ModelDefinition model, TargetScaling scaling)
@@ -172,6 +239,18 @@ public static class HospitalDataLoader
                 + $"{train} training rows is empty. Use more data or a larger weight.");
         }
         return (mine, split.Validation, split.Test);
+    }
+
+    private static void RequireClassIndices(ModelDefinition model, float[] labels, string source)
+    {
+        if (model.Task == TaskKind.MultiLabel)
+            throw new DataFormatException(source, $"model '{model.Name}' is multi-label; a NumPy archive holds one label per image. Use data.kind images "
+                + "with a manifest naming one 0/1 column per label.");
+        if (model.Task != TaskKind.MultiClass) return;
+        var classes = model.OutputWidth;
+        var bad = Array.FindIndex(labels, l => l < 0 || l >= classes || l != MathF.Floor(l));
+        if (bad >= 0)
+            throw new DataFormatException(source, $"label {labels[bad]} of row {bad} is not a class index 0..{classes - 1} of model '{model.Name}'.");
     }
 
     private static void RequireBinaryLabels(ModelDefinition model, float[] labels, string source)

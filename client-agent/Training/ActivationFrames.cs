@@ -19,6 +19,7 @@ internal static class ActivationFrames
         var features = new FrameTensor(manifest.FeatureType, activations.shape, values);
         return targets is null
             ? run.Frames.SealFeatures(sequence, features)
-            : run.Frames.SealFeatures(sequence, features, new FrameTensor(SplitFunctions.Core.Contract.ElementType.Float32, [targets.Length, 1], targets));
+            : run.Frames.SealFeatures(sequence, features, new FrameTensor(SplitFunctions.Core.Contract.ElementType.Float32,
+                [activations.shape[0], targets.Length / activations.shape[0]], targets));
     }
 }

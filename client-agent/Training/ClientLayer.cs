@@ -75,7 +75,7 @@ public sealed class ClientLayer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         var features = new float[indices.Length * data.SampleSize];
-        targets = new float[indices.Length];
+        targets = new float[indices.Length * data.TargetWidth];
         data.Gather(indices, features, targets);
         // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
         using var scope = torch.NewDisposeScope();

@@ -12,6 +12,16 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed record ClassificationResult(double Accuracy, double RocAuc, int TruePositives, int FalsePositives, int TrueNegatives, int FalseNegatives,
     double Threshold);
 
+/// <summary>
+/// Multi-class metrics of one evaluation: accuracy, balanced accuracy, one-vs-rest ROC AUC (macro, micro, per class; null
+/// where a class is absent from the split) and the confusion matrix (rows: true class, columns: predicted).
+/// </summary>
+public sealed record MultiClassResult(double Accuracy, double BalancedAccuracy, double? MacroAuc, double? MicroAuc, IReadOnlyList<double?> AucPerClass,
+    int[][] Confusion);
+
+/// <summary>Multi-label metrics of one evaluation: ROC AUC per label (null where a label has one value only in the split) and their mean.</summary>
+public sealed record MultiLabelResult(IReadOnlyList<double?> AucPerLabel, double? MeanAuc);
+
 /// <summary>Regression metrics of one evaluation, the paper's equations (3)-(5), in the target's own units.</summary>
 public sealed record RegressionResult(double Msle, double Rmsle, double SmapePercent, string SmapeVariant);
 
@@ -19,15 +29,39 @@ public sealed record RegressionResult(double Msle, double Rmsle, double SmapePer
 public sealed record EvaluationReport(string RunId, string HospitalId, string Model, string Split, int Samples, ClassificationResult? Classification,
     RegressionResult? Regression, DateTimeOffset At)
 {
-    /// <summary>The one number a history or a log line shows: AUC for classification, MSLE for regression.</summary>
-    public (string Metric, double Value) Headline => Classification is { } c ? ("auc", c.RocAuc) : ("msle", Regression!.Msle);
+    public MultiClassResult? MultiClass { get; init; }
+
+    public MultiLabelResult? MultiLabel { get; init; }
+
+    /// <summary>The one number a history or a log line shows: AUC for classification (macro for multi-class, the mean for multi-label), MSLE for regression.</summary>
+    public (string Metric, double Value) Headline =>
+        Classification is { } c ? ("auc", c.RocAuc)
+        : MultiClass is { } m ? ("macro-auc", m.MacroAuc ?? double.NaN)
+        : MultiLabel is { } l ? ("mean-auc", l.MeanAuc ?? double.NaN)
+        : ("msle", Regression!.Msle);
 
     public static EvaluationReport Score(HospitalRun run, string split, TrainingSet data, float[] predictions)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(data);
         var manifest = run.Manifest;
-        if (manifest.ModelDefinition.Task == TaskKind.Classification)
+        var model = manifest.ModelDefinition;
+        static double? Defined(double v) => double.IsFinite(v) ? v : null;
+        if (model.Task == TaskKind.MultiClass)
+        {
+            var m = MultiClassScores.Score(predictions, data.Targets, model.OutputWidth);
+            return Report(null, null) with
+            {
+                MultiClass = new MultiClassResult(m.Accuracy, m.BalancedAccuracy, Defined(m.MacroAuc), Defined(m.MicroAuc),
+                    [.. m.AucPerClass.Select(Defined)], m.Confusion),
+            };
+        }
+        if (model.Task == TaskKind.MultiLabel)
+        {
+            var l = MultiLabelScores.Score(predictions, data.Targets, model.OutputWidth);
+            return Report(null, null) with { MultiLabel = new MultiLabelResult([.. l.AucPerLabel.Select(Defined)], Defined(l.MeanAuc)) };
+        }
+        if (model.Task == TaskKind.Classification)
         {
             var s = ClassificationScores.Score(predictions, data.Targets);
             var c = s.Confusion;
@@ -57,6 +91,18 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
             yield return string.Create(CultureInfo.InvariantCulture, $"  accuracy {c.Accuracy:P2}  ROC AUC {c.RocAuc:F4}  (threshold {c.Threshold})");
             yield return string.Create(CultureInfo.InvariantCulture, $"  confusion: TP {c.TruePositives}  FP {c.FalsePositives}  TN {c.TrueNegatives}  FN "
                 + $"{c.FalseNegatives}");
+        }
+        static string Auc(double? v) => v is { } x ? x.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
+        if (MultiClass is { } m)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"  accuracy {m.Accuracy:P2}  balanced accuracy {m.BalancedAccuracy:P2}  ROC AUC macro "
+                + $"{Auc(m.MacroAuc)} micro {Auc(m.MicroAuc)} (one-vs-rest)");
+            yield return "  AUC per class: " + string.Join("  ", m.AucPerClass.Select((a, k) => $"{k}: {Auc(a)}"));
+            yield return "  confusion (rows true, columns predicted): " + string.Join(" | ", m.Confusion.Select(row => string.Join(" ", row)));
+        }
+        if (MultiLabel is { } l)
+        {
+            yield return $"  ROC AUC mean {Auc(l.MeanAuc)}; per label: " + string.Join("  ", l.AucPerLabel.Select((a, k) => $"{k}: {Auc(a)}"));
         }
         if (Regression is { } r)
         {

@@ -70,6 +70,7 @@ public sealed class HospitalRun : IDisposable
             var secret = LoadConsortiumSecret(config, manifest, output);
             var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition, manifest.TargetScaling);
             output.Info(data.Summary);
+            if (data.ImageReport is { } imageReport) output.Info(imageReport.ToString());
             if (data.Report is { DroppedRows: > 0 } report) output.Warn($"data validation dropped rows:{Environment.NewLine}{report}");
 
             var state = folder.Load() ?? new AgentState

@@ -21,12 +21,13 @@ public static class RemotePrediction
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(data);
+        var width = run.Manifest.ModelDefinition.OutputWidth;
         return PredictAsync(run, client, data, ReplyKind.Predictions, (tensors, n, sequence) =>
         {
-            if (tensors.Length != 1 || tensors[0].Shape is not [var rows, 1] || rows != n)
+            if (tensors.Length != 1 || tensors[0].Shape is not [var rows, var columns] || rows != n || columns != width)
             {
                 throw new AgentException(ExitCode.Protocol, $"predictions #{sequence} have shape "
-                    + $"[{string.Join(",", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}]; expected one [{n},1] tensor.");
+                    + $"[{string.Join(",", tensors.Select(t => $"[{string.Join(",", t.Shape)}]"))}]; expected one [{n},{width}] tensor.");
             }
             return tensors[0].Values;
         }, onBatch, cancellationToken);
@@ -46,7 +47,9 @@ public static class RemotePrediction
         Func<DecodedTensor[], int, long, float[]> toPredictions, Action<int>? onBatch, CancellationToken cancellationToken)
     {
         var manifest = run.Manifest;
-        var predictions = new float[data.Count];
+        // A vector per sample: one value, or K logits (multi-class, multi-label).
+        var width = run.Manifest.ModelDefinition.OutputWidth;
+        var predictions = new float[data.Count * width];
         var batchSize = manifest.BatchSize;
         var order = Enumerable.Range(0, data.Count).ToArray();
         for (var start = 0; start < data.Count; start += batchSize)
@@ -68,7 +71,7 @@ public static class RemotePrediction
             var reply = await run.Frames.AwaitReplyAsync(sequence, cancellationToken).ConfigureAwait(false);
             if (reply.Reply.Kind == ReplyKind.Rejected) throw await run.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
             var tensors = await ReplyFrames.ReadAsync(run, reply, answer, cancellationToken).ConfigureAwait(false);
-            toPredictions(tensors, n, sequence).CopyTo(predictions, start);
+            toPredictions(tensors, n, sequence).CopyTo(predictions, start * width);
             run.Commit(run.State with { Pending = null });
             run.Folder.DeletePendingFrame();
             await run.Frames.DeleteAsync(reply.Message, cancellationToken).ConfigureAwait(false);

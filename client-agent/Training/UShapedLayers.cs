@@ -66,7 +66,7 @@ public sealed class UShapedLayers : IDisposable
         ArgumentNullException.ThrowIfNull(targets);
         using var scope = torch.NewDisposeScope();
         var o = TensorData.FromFloats(outputs, shape).requires_grad_();
-        var y = TensorData.FromFloats(targets, [targets.Length, 1]);
+        var y = TensorData.FromFloats(targets, [shape[0], targets.Length / shape[0]]);
         TailOptimizer.ZeroGrad();
         var prediction = Tail.Forward(o, train: true);
         var loss = Loss.Compute(manifest.Loss, prediction, y, backward: true);

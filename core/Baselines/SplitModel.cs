@@ -56,7 +56,7 @@ public sealed class SplitModel : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, [batch, .. Definition.InputShape], Client.Device);
-        var y = TensorData.FromFloats(targets, [batch, 1], Client.Device);
+        var y = TensorData.FromFloats(targets, [batch, server.LabelWidth], Client.Device);
         clientOptimizer.ZeroGrad();
         var activations = Client.Forward(x, train: true);
         var activationGradient = server.TrainStep(activations, y, out var loss);
@@ -70,28 +70,30 @@ public sealed class SplitModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         var features = new float[batchSize * data.SampleSize];
-        var targets = new float[batchSize];
+        var width = data.TargetWidth;
+        var targets = new float[batchSize * width];
         double sum = 0;
         foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, seed, epoch), batchSize))
         {
             data.Gather(batch, features, targets);
-            sum += TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count), batch.Count) * batch.Count;
+            sum += TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count * width), batch.Count) * batch.Count;
         }
         return sum;
     }
 
-    /// <summary>Eval-mode outputs (probabilities or values), one per sample, in batches.</summary>
+    /// <summary>Eval-mode outputs (probabilities, values, or K logits), a vector per sample, in batches.</summary>
     public float[] Predict(TrainingSet data, int batchSize = 256)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var output = new float[data.Count];
+        var width = (int)server.OutputShape[0];
+        var output = new float[data.Count * width];
         for (var start = 0; start < data.Count; start += batchSize)
         {
             var n = Math.Min(batchSize, data.Count - start);
             using var scope = torch.NewDisposeScope();
             var x = TensorData.FromFloats(data.Features.AsSpan(start * data.SampleSize, n * data.SampleSize), data.BatchShape(n), Client.Device);
             var p = server.Predict(Client.Forward(x, train: false));
-            p.CopyTo(output.AsSpan(start, n));
+            p.CopyTo(output.AsSpan(start * width, n * width));
         }
         return output;
     }

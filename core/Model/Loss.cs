@@ -9,6 +9,8 @@ public enum LossKind
     BinaryCrossEntropy = 0,
     BinaryCrossEntropyWithLogits = 1,
     MeanSquaredError = 2,
+    /// <summary>Softmax cross-entropy on K logits against class indices (a [batch, 1] target).</summary>
+    CrossEntropy = 3,
 }
 
 /// <summary>Mean loss over a batch, optionally backpropagated.</summary>
@@ -19,7 +21,8 @@ public static class Loss
     {
         ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(target);
-        if (!prediction.shape.SequenceEqual(target.shape))
+        var classIndices = kind == LossKind.CrossEntropy;
+        if (classIndices ? target.shape is not [var rows, 1] || rows != prediction.shape[0] : !prediction.shape.SequenceEqual(target.shape))
             throw new TensorShapeException($"prediction [{TensorData.Format(prediction.shape)}] and target [{TensorData.Format(target.shape)}] differ in "
                 + $"shape");
         using var scope = NewDisposeScope();
@@ -32,6 +35,7 @@ public static class Loss
             LossKind.BinaryCrossEntropy => nn.functional.binary_cross_entropy(prediction, target),
             LossKind.BinaryCrossEntropyWithLogits => nn.functional.binary_cross_entropy_with_logits(prediction, target),
             LossKind.MeanSquaredError => nn.functional.mse_loss(prediction, target),
+            LossKind.CrossEntropy => nn.functional.cross_entropy(prediction, target.squeeze(1).to_type(ScalarType.Int64)),
             _ => throw new ArgumentException($"unknown loss {kind}"),
         });
         var value = loss.item<float>();

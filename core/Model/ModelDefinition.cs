@@ -3,11 +3,17 @@ using static TorchSharp.torch;
 
 namespace SplitFunctions.Core.Model;
 
-/// <summary>Classification (sigmoid output, one probability) or regression (one value).</summary>
+/// <summary>What the network predicts per sample, and so its output, its loss and its metrics.</summary>
 public enum TaskKind
 {
+    /// <summary>Binary: one sigmoid probability, binary cross-entropy.</summary>
     Classification,
+    /// <summary>One value, mean squared error.</summary>
     Regression,
+    /// <summary>One of K classes: K logits, softmax cross-entropy; labels are class indices.</summary>
+    MultiClass,
+    /// <summary>K independent 0/1 labels: K logits, sigmoid binary cross-entropy per label.</summary>
+    MultiLabel,
 }
 
 /// <summary>
@@ -72,12 +78,28 @@ public sealed record ModelDefinition(
             shape = next;
             if (++i == ClientLayers.Count) cut = shape;
         }
-        if (shape is not [1])
+        var last = (TailLayers.Count > 0 ? TailLayers : ServerLayers)[^1];
+        if (Task is TaskKind.MultiClass or TaskKind.MultiLabel)
+        {
+            var least = Task == TaskKind.MultiClass ? 2 : 1;
+            if (shape is not [var k] || k < least)
+                throw new ModelDefinitionException($"the network ends in shape [{string.Join(",", shape)}] per sample; a {Task} task needs one logit per "
+                    + $"{(Task == TaskKind.MultiClass ? "class (at least 2)" : "label")}: end with linear out=K");
+            if (last is Sigmoid || last.Spec.StartsWith("softmax", StringComparison.OrdinalIgnoreCase))
+                throw new ModelDefinitionException($"a {Task} task takes logits (its loss applies the {(Task == TaskKind.MultiClass ? "softmax" : "sigmoid")}): "
+                    + $"remove the last layer '{last.Spec}'");
+        }
+        else if (shape is not [1])
+        {
             throw new ModelDefinitionException($"the network ends in shape [{string.Join(",", shape)}] per sample; a {Task} task needs one output ([1]): end "
                 + $"with linear out=1{(Task == TaskKind.Classification ? " and sigmoid" : "")}");
-        var last = (TailLayers.Count > 0 ? TailLayers : ServerLayers)[^1];
+        }
         switch (Task)
         {
+            case TaskKind.MultiClass when Loss != LossKind.CrossEntropy:
+                throw new ModelDefinitionException($"loss {Loss} does not fit a MultiClass task: use CrossEntropy (softmax on the logits)");
+            case TaskKind.MultiLabel when Loss != LossKind.BinaryCrossEntropyWithLogits:
+                throw new ModelDefinitionException($"loss {Loss} does not fit a MultiLabel task: use BinaryCrossEntropyWithLogits (a sigmoid per label)");
             case TaskKind.Classification when Loss != LossKind.BinaryCrossEntropy:
                 throw new ModelDefinitionException($"loss {Loss} does not fit a Classification task: use BinaryCrossEntropy (on a sigmoid output)");
             case TaskKind.Classification when last is not Sigmoid:
@@ -92,6 +114,12 @@ public sealed record ModelDefinition(
             throw new ModelDefinitionException($"optimizer.learningRate {Optimizer?.LearningRate} must be in (0, 10]");
         return (cut, shape);
     }
+
+    /// <summary>Outputs per sample: 1, or K classes or labels.</summary>
+    public int OutputWidth => (int)Validate().Output[0];
+
+    /// <summary>Label values per sample on the wire and in a training set: K for multi-label, else 1 (a class index, 0/1 or a value).</summary>
+    public int LabelWidth => Task == TaskKind.MultiLabel ? OutputWidth : 1;
 
     /// <summary>Whether the input is one row of numbers (a table) rather than an image.</summary>
     public bool IsTabular => InputShape.Length == 1;

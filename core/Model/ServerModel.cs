@@ -16,6 +16,7 @@ public sealed class ServerModel : IDisposable
     private readonly Optimizer optimizer;
     private readonly LossKind loss;
     private readonly int batchSize;
+    private readonly int labelWidth;
 
     /// <summary>The server part of a run: its initial weights from the run's seed, for the manifest's cut (or U-shaped body).</summary>
     public ServerModel(RunManifest manifest, torch.Device device)
@@ -23,6 +24,7 @@ public sealed class ServerModel : IDisposable
         ArgumentNullException.ThrowIfNull(manifest);
         loss = manifest.Loss;
         batchSize = manifest.BatchSize;
+        labelWidth = manifest.ModelDefinition.LabelWidth;
         // Seed, then the server layers for the manifest's cut (as SplitModel.Create builds its server part).
         network = TorchRuntime.Seeded(manifest.Seed, () =>
         {
@@ -46,6 +48,7 @@ public sealed class ServerModel : IDisposable
         ArgumentNullException.ThrowIfNull(optimizer);
         loss = definition.Loss;
         batchSize = definition.BatchSize;
+        labelWidth = definition.LabelWidth;
         var cut = cutShape.ToArray();
         network = TorchRuntime.Seeded(seed, () => definition.BuildServer(cut, device));
         this.optimizer = Optimizer.Create(network, optimizer);
@@ -58,6 +61,9 @@ public sealed class ServerModel : IDisposable
     public Network Network => network;
 
     public long[] CutShape => network.InputShape;
+
+    /// <summary>Label values per sample (K for multi-label, else 1).</summary>
+    public int LabelWidth => labelWidth;
 
     /// <summary>Per-sample shape of what the server part outputs (a prediction, or in U-shaped mode the body's output).</summary>
     public long[] OutputShape => network.OutputShape;
@@ -77,14 +83,14 @@ public sealed class ServerModel : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
-        var y = TensorData.FromFloats(labels, [batch, 1], Device);
+        var y = TensorData.FromFloats(labels, [batch, labelWidth], Device);
         var gradient = TrainStep(a, y, out var batchLoss);
         return (batchLoss, gradient.ToFloats());
     }
 
     /// <summary>
     /// The vanilla step on tensors: forward from <paramref name="activations"/> (taken as a leaf: detached from any
-    /// graph they belong to), loss against <paramref name="labels"/> ([batch, 1]), backward, optimizer step. Returns
+    /// graph they belong to), loss against <paramref name="labels"/> ([batch, label width]), backward, optimizer step. Returns
     /// dL/dA, owned by the caller's dispose scope.
     /// </summary>
     public torch.Tensor TrainStep(torch.Tensor activations, torch.Tensor labels, out double batchLoss)
@@ -129,7 +135,7 @@ public sealed class ServerModel : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
-        var y = TensorData.FromFloats(labels, [batch, 1], Device);
+        var y = TensorData.FromFloats(labels, [batch, labelWidth], Device);
         optimizer.ZeroGrad();
         var prediction = network.Forward(a, train: true);
         var batchLoss = Loss.Compute(loss, prediction, y, backward: true);
@@ -146,13 +152,13 @@ public sealed class ServerModel : IDisposable
         ArgumentNullException.ThrowIfNull(windows);
         var sampleSize = checked((int)CutShape.Aggregate(1L, (a, b) => a * b));
         var features = new float[batchSize * sampleSize];
-        var labels = new float[batchSize];
+        var labels = new float[batchSize * labelWidth];
         var filled = 0;
         double sum = 0;
         var seen = 0;
         void Train(int count)
         {
-            var batchLoss = TrainStepNoReply(features.AsSpan(0, count * sampleSize), labels.AsSpan(0, count), count);
+            var batchLoss = TrainStepNoReply(features.AsSpan(0, count * sampleSize), labels.AsSpan(0, count * labelWidth), count);
             sum += batchLoss * count;
             seen += count;
         }
@@ -163,7 +169,8 @@ public sealed class ServerModel : IDisposable
             foreach (var i in order)
             {
                 window.Features.AsSpan(i * sampleSize, sampleSize).CopyTo(features.AsSpan(filled * sampleSize, sampleSize));
-                labels[filled++] = window.Targets[i];
+                window.Targets.AsSpan(i * labelWidth, labelWidth).CopyTo(labels.AsSpan(filled * labelWidth, labelWidth));
+                filled++;
                 if (filled == batchSize)
                 {
                     Train(filled);

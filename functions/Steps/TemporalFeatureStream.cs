@@ -99,6 +99,6 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChun
             fo += f.Length;
             lo += l.Length;
         }
-        return new TrainingSet(features, labels, run.Model.CutShape);
+        return new TrainingSet(features, labels, run.Model.CutShape, run.Model.LabelWidth);
     }, ct);
 }

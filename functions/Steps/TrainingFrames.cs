@@ -8,7 +8,7 @@ namespace SplitFunctions.Functions.Steps;
 /// <summary>What a frame must look like for a run's model: the cut shape, and labels beside activations for training.</summary>
 public static class TrainingFrames
 {
-    /// <summary>Activations of the cut shape and a [batch,1] label tensor.</summary>
+    /// <summary>Activations of the cut shape and a [batch, label width] label tensor (K for multi-label, else 1).</summary>
     public static void RequireTrainingFrame(LeasedRun run, DecodedTensor[] tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
@@ -16,10 +16,11 @@ public static class TrainingFrames
             + $"{tensors.Length} tensors");
         RequireCut(run, tensors[0]);
         var labels = tensors[1];
-        if (labels.Shape.Length != 2 || labels.Shape[0] != tensors[0].Shape[0] || labels.Shape[1] != 1)
+        var width = run.Model.LabelWidth;
+        if (labels.Shape.Length != 2 || labels.Shape[0] != tensors[0].Shape[0] || labels.Shape[1] != width)
         {
             throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"labels have shape [{string.Join(",", labels.Shape)}]; expected "
-                + $"[{tensors[0].Shape[0]},1]");
+                + $"[{tensors[0].Shape[0]},{width}]");
         }
     }
 

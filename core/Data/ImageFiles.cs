@@ -1,0 +1,77 @@
+namespace SplitFunctions.Core.Data;
+
+/// <summary>
+/// Reads one image file whatever its format (PNG, JPEG, DICOM: told by content, not by extension) and prepares it for a
+/// network: the same channel conversion for every file, then resized to the network's input.
+/// </summary>
+public static class ImageFiles
+{
+    /// <summary>Decodes a file; an unusable one is an <see cref="UnusableImageException"/> with the reason.</summary>
+    public static DecodedImage Decode(string path, byte[] bytes, DicomWindow? window = null)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        if (bytes.Length == 0) throw new UnusableImageException("empty file");
+        if (DicomImageDecoder.IsDicom(bytes)) return DicomImageDecoder.Decode(path, window);
+        return RasterImageDecoder.Decode(bytes);
+    }
+
+    /// <summary>Reads and decodes a file.</summary>
+    public static DecodedImage Read(string path, DicomWindow? window = null)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UnusableImageException($"cannot be read ({e.Message})", e);
+        }
+        return Decode(path, bytes, window);
+    }
+
+    /// <summary>
+    /// The image as <paramref name="channels"/> planes of <paramref name="height"/> x <paramref name="width"/>, values in
+    /// [0, 1]. Large reductions first average whole blocks of pixels (a box filter) so a 1,600-pixel slice shrunk to 64
+    /// does not alias; the last step is the bilinear resize the NumPy path uses.
+    /// </summary>
+    public static float[] Prepare(DecodedImage image, int channels, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var planes = image.ToPlanes(channels);
+        var (h, w) = (image.Height, image.Width);
+        var fy = Math.Max(1, h / height);
+        var fx = Math.Max(1, w / width);
+        if (fy >= 2 || fx >= 2)
+        {
+            planes = BoxReduce(planes, channels, h, w, fy, fx);
+            (h, w) = (h / fy, w / fx);
+        }
+        return BilinearResize.Resize(planes, channels, h, w, height, width);
+    }
+
+    private static float[] BoxReduce(float[] planes, int channels, int height, int width, int fy, int fx)
+    {
+        var (outH, outW) = (height / fy, width / fx);
+        var result = new float[channels * outH * outW];
+        var scale = 1f / (fy * fx);
+        for (var c = 0; c < channels; c++)
+        {
+            var source = planes.AsSpan(c * height * width, height * width);
+            for (var y = 0; y < outH; y++)
+            {
+                for (var x = 0; x < outW; x++)
+                {
+                    var sum = 0f;
+                    for (var dy = 0; dy < fy; dy++)
+                    {
+                        var row = source.Slice(((y * fy) + dy) * width + (x * fx), fx);
+                        foreach (var v in row) sum += v;
+                    }
+                    result[(c * outH * outW) + (y * outW) + x] = sum * scale;
+                }
+            }
+        }
+        return result;
+    }
+}
