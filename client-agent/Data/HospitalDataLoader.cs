@@ -95,7 +95,7 @@ public static class HospitalDataLoader
         }
         var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, "
             + $"{rows.Validation.Length} validation, {rows.Test.Length} test";
-        return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
+        return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null) { ImageStatistics = statistics };
     }
 
     private static HospitalData LoadTable(DataSettings settings, ModelDefinition model, TargetScaling scaling)
