@@ -31,6 +31,9 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
     /// <summary>The multi-view attack's nearest-neighbour linking accuracy, when it ran.</summary>
     public double? LinkingAccuracy { get; init; }
 
+    /// <summary>Every attack's figures, the baseline first (the report's table per attack).</summary>
+    public IReadOnlyList<AuditRow> Attacks { get; init; } = [];
+
     public static AuditSummary? Read(string folder)
     {
         var json = Path.Combine(folder, "audit.json");
@@ -38,13 +41,13 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
         using var document = JsonDocument.Parse(File.ReadAllBytes(json));
         var root = document.RootElement;
         double Number(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : 0;
-        var attacks = root.GetProperty("attacks").EnumerateArray().Select(a => (
-            Name: a.GetProperty("name").GetString()!, Ssim: Number(a, "ssim"), Psnr: Number(a, "psnrDb"), Mse: Number(a, "mse"),
-            Reid: Number(a, "reidentification"), ReidL2: Number(a, "reidentificationL2"),
-            Linking: a.TryGetProperty("linkingAccuracy", out var l) && l.ValueKind == JsonValueKind.Number ? l.GetDouble() : (double?)null)).ToList();
+        var attacks = root.GetProperty("attacks").EnumerateArray().Select(a => new AuditRow(
+            a.GetProperty("name").GetString()!, Number(a, "ssim"), Number(a, "psnrDb"), Number(a, "mse"), Number(a, "reidentification"),
+            Number(a, "reidentificationL2"), a.TryGetProperty("views", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : 1,
+            a.TryGetProperty("linkingAccuracy", out var l) && l.ValueKind == JsonValueKind.Number ? l.GetDouble() : null)).ToList();
         // The first entry is the mean-image baseline; the best attack is the closest reconstruction.
-        var best = attacks.Skip(1).MaxBy(a => a.Ssim);
-        var reid = attacks.Skip(1).MaxBy(a => Math.Max(a.Reid, a.ReidL2));
+        var best = attacks.Skip(1).MaxBy(a => a.Ssim) ?? attacks[0];
+        var reid = attacks.Skip(1).MaxBy(a => Math.Max(a.Reid, a.ReidL2)) ?? attacks[0];
         var old = attacks.FirstOrDefault(a => a.Name.EndsWith("(the audit before issue 29)", StringComparison.Ordinal));
         return new AuditSummary(attacks[0].Ssim, best.Ssim, best.Name, best.Psnr, Math.Max(reid.Reid, reid.ReidL2),
             root.GetProperty("chance").GetDouble(), root.GetProperty("distanceCorrelation").GetDouble(), root.GetProperty("noiseSigma").GetDouble(),
@@ -53,9 +56,10 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
             BestMse = best.Mse,
             ReidentificationL2 = reid.ReidL2,
             ReidentifyingAttack = reid.Name,
-            OldAuditSsim = old.Name is null ? null : old.Ssim,
-            OldAuditReidentification = old.Name is null ? null : Math.Max(old.Reid, old.ReidL2),
+            OldAuditSsim = old?.Ssim,
+            OldAuditReidentification = old is null ? null : Math.Max(old.Reid, old.ReidL2),
             LinkingAccuracy = attacks.Where(a => a.Linking is < 1).Select(a => a.Linking).FirstOrDefault(),
+            Attacks = attacks,
         };
     }
 
@@ -67,6 +71,19 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
         + "(one per epoch), linked exactly (the batch order is known to the server) or by nearest neighbour. The table shows the best of them with its "
         + "attacker, beside the mean image (baseline) and the old audit's weaker attacker. SSIM 1 is a perfect copy; re-identification is how often a "
         + "reconstruction is nearest (by L2 or SSIM) to its own original among all test images. Every attack's row is in the hospital's audit.md.";
+
+    /// <summary>One layer's audit, a row per attack: the attacker, views averaged and how they were linked, and each figure.</summary>
+    public static ReportTable AttackTable(string layer, AuditSummary audit)
+    {
+        ArgumentNullException.ThrowIfNull(audit);
+        return new(["attack", "views", "linked", "SSIM", "PSNR dB", "MSE", "re-identified (SSIM)", "re-identified (L2)"],
+            [.. audit.Attacks.Select(a => (IReadOnlyList<string>)[a.Name, a.Views.ToString(CultureInfo.InvariantCulture),
+                a.Linking is { } l ? ReportTable.Percent(l, 1) : "", ReportTable.Number(a.Ssim, 3), a.Psnr.ToString("F1", CultureInfo.InvariantCulture),
+                ReportTable.Number(a.Mse), ReportTable.Percent(a.Reid, 1), ReportTable.Percent(a.ReidL2, 1)])])
+        {
+            Caption = $"{layer}: every attack of the audit (the best of them is in the table above)",
+        };
+    }
 
     /// <summary>One row per audited layer (a hospital, or an arm's hospital): best reconstruction against the mean image.</summary>
     public static ReportTable Table(IEnumerable<(string Name, AuditSummary Audit)> audits) =>
@@ -82,3 +99,6 @@ public sealed record AuditSummary(double MeanImageSsim, double BestSsim, string 
             RightAligned = new HashSet<int> { 1, 2, 3, 5, 7, 8, 9 },
         };
 }
+
+/// <summary>One attack's figures as audit.json holds them.</summary>
+public sealed record AuditRow(string Name, double Ssim, double Psnr, double Mse, double Reid, double ReidL2, int Views, double? Linking);

@@ -1,3 +1,5 @@
+using SplitFunctions.ClientAgent;
+using SplitFunctions.ClientAgent.Data;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
@@ -123,5 +125,31 @@ public sealed class StrongerAuditTests(ITestOutputHelper output)
 
         var markdown = LeakageReportFiles.Markdown(report);
         markdown.Should().Contain("re-identified (L2)").And.Contain("best attack").And.Contain(legacy.Name);
+    }
+
+    [Fact]
+    public void PublicImages_ArePreparedWithTheHospitalsStatistics_AndAMissingFileIsOneActionableLine()
+    {
+        var folder = Directory.CreateTempSubdirectory("public-");
+        try
+        {
+            var images = SyntheticImages.Generate(12, 28, 28, 21);
+            var path = Path.Combine(folder.FullName, "public.npz");
+            ImageArchive.Save(path, [new("train", images)]);
+            var statistics = new ChannelStatistics([0.25f], [0.5f]);
+
+            var loaded = PublicImagesLoader.Load(path, ModelCatalog.PneumoniaCnn, statistics);
+
+            loaded.Count.Should().Be(12);
+            // Saved as uint8, so pixels come back on the 1/255 grid; then (x - 0.25) / 0.5 as the hospital's own images.
+            var expected = images.Images.Select(p => (MathF.Round(p * 255) / 255 - 0.25f) / 0.5f).ToArray();
+            loaded.Features.Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-5);
+            var missing = () => PublicImagesLoader.Load(Path.Combine(folder.FullName, "none.npz"), ModelCatalog.PneumoniaCnn, statistics);
+            missing.Should().Throw<AgentException>().Which.Message.Should().Contain("--public-images").And.NotContain("\n");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 }
