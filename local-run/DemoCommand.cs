@@ -60,9 +60,9 @@ public static class DemoCommand
         };
         var auditSteps = new Option<int>("--audit-steps")
         {
-            Description = "Decoder steps of each hospital's leakage audit after training (0: no "
-            + "audit).",
-            DefaultValueFactory = _ => 300
+            Description = "Most steps per attacker decoder of each hospital's leakage audit after training (each stops at its best held-out score; 0: "
+            + "no audit).",
+            DefaultValueFactory = _ => 2000
         };
         var output = new Option<DirectoryInfo>("--out")
         {

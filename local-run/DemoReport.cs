@@ -65,6 +65,7 @@ public static class DemoReport
             if (File.Exists(first.Audit!.PicturePath))
                 report.AddImage(File.ReadAllBytes(first.Audit.PicturePath), $"{first.HospitalId}: test originals (top row), the mean image, then each "
                     + $"attack's reconstructions");
+            foreach (var o in outcomes.Where(o => o.Audit is { Attacks.Count: > 0 })) report.AddTable(AuditSummary.AttackTable(o.HospitalId, o.Audit!));
             Console.WriteLine(MarkdownTable.Write(audits));
         }
         report.AddConfiguration(new Dictionary<string, string>

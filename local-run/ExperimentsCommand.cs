@@ -77,9 +77,9 @@ public static class ExperimentsCommand
         };
         var auditSteps = new Option<int>("--audit-steps")
         {
-            Description = "Image data: decoder steps of each hospital's leakage audit after a split arm's "
-            + "test evaluation (0: no audit).",
-            DefaultValueFactory = _ => 300
+            Description = "Image data: most steps per attacker decoder of each hospital's leakage audit after a split arm's "
+            + "test evaluation (each stops at its best held-out score; 0: no audit).",
+            DefaultValueFactory = _ => 2000
         };
         var ushapedDirection = new Option<double?>("--ushaped-defence-direction-noise")
         {

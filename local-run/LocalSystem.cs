@@ -224,12 +224,14 @@ public sealed class LocalSystem : IAsyncDisposable
     }
 
     /// <summary>The hospital plays the curious server against its own trained layer on its own data (nothing is sent).</summary>
-    public Task<int> AuditAsync(EnrolledHospital hospital, int decoderSteps, int threads, CancellationToken ct)
+    /// <remarks><paramref name="extra"/>: more `audit` arguments (public images, a colluder's weights; see AuditInputs).</remarks>
+    public Task<int> AuditAsync(EnrolledHospital hospital, int decoderSteps, int threads, IReadOnlyList<string> extra, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(hospital);
+        ArgumentNullException.ThrowIfNull(extra);
         return supervisor.RunAsync($"{hospital.HospitalId}-audit", AgentDll,
             ["--config", hospital.ConfigPath, "--output", "log", "--threads", threads.ToString(CultureInfo.InvariantCulture), "audit",
-             "--steps", decoderSteps.ToString(CultureInfo.InvariantCulture), "--out", hospital.AuditFolder], echo: true, cancellationToken: ct);
+             "--steps", decoderSteps.ToString(CultureInfo.InvariantCulture), "--out", hospital.AuditFolder, .. extra], echo: true, cancellationToken: ct);
     }
 
     public async ValueTask DisposeAsync()

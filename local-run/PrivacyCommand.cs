@@ -19,10 +19,17 @@ public static class PrivacyCommand
             + "synthetic images."
         };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs per arm.", DefaultValueFactory = _ => 3 };
-        var steps = new Option<int>("--audit-steps") { Description = "Optimizer steps per attacker decoder.", DefaultValueFactory = _ => 300 };
+        var steps = new Option<int>("--audit-steps")
+        {
+            Description = "Most optimizer steps per attacker decoder (each stops at its best held-out score).",
+            DefaultValueFactory = _ => 2000
+        };
         var grid = new Option<string>("--grid") { Description = "default (15 arms) or tiny (2 arms).", DefaultValueFactory = _ => "default" };
         grid.AcceptOnlyFromAmong("default", "tiny");
-        var maxTrain = new Option<int?>("--max-train") { Description = "Use at most this many training images (quick runs)." };
+        var maxTrain = new Option<int?>("--max-train")
+        {
+            Description = "Use at most this many training images; the rest become the audit's public images (the attacker's, disjoint from the hospital's)."
+        };
         var seed = new Option<long>("--seed") { Description = "Seed of initial weights, batch order and attackers.", DefaultValueFactory = _ => 42 };
         var output = new Option<string>("--out") { Description = "Folder for privacy.md and each arm's audit.", DefaultValueFactory = _ => "privacy-study" };
         var arms = new Option<string?>("--arms")
@@ -48,8 +55,14 @@ public static class PrivacyCommand
                     ? ImageStudy.LoadPredefined(path, 28, 28, 1, s)
                     : ImageStudy.Synthetic(1200, 28, 28, 1, s);
                 var trainImages = study.Hospital(0);
-                if (parse.GetValue(maxTrain) is { } max
-                    && max < trainImages.Count) trainImages = trainImages.Subset(SeededRandom.Permutation(trainImages.Count, s)[..max]);
+                ImageDataset? heldApart = null;
+                if (parse.GetValue(maxTrain) is { } max && max < trainImages.Count)
+                {
+                    // The training images left out stay apart as the attacker's public images (disjoint from the hospital's and the test images).
+                    var order = SeededRandom.Permutation(trainImages.Count, s);
+                    heldApart = trainImages.Subset(order[max..]);
+                    trainImages = trainImages.Subset(order[..max]);
+                }
                 var statistics = ChannelStatistics.Compute(trainImages);
                 var train = ImageStudy.ToTrainingSet(trainImages, statistics);
                 var validation = ImageStudy.ToTrainingSet(study.Validation, statistics);
@@ -57,7 +70,13 @@ public static class PrivacyCommand
                 Console.WriteLine($"privacy study on {study.Source}: {train.Count} train, {validation.Count} validation, {test.Count} test; "
                     + $"{parse.GetValue(epochs)} epochs; {TorchRuntime.Threads} threads on {Environment.ProcessorCount} cores");
                 var results = new List<PrivacyArmResult>();
-                var audit = new AuditOptions { DecoderSteps = parse.GetValue(steps) };
+                var audit = new AuditOptions
+                {
+                    DecoderSteps = parse.GetValue(steps),
+                    PublicImages = heldApart is null ? null : ImageStudy.ToTrainingSet(heldApart, statistics),
+                    PublicName = "held-apart training",
+                    Progress = line => Console.WriteLine($"  {line}"),
+                };
                 var gridArms = PrivacyStudy.Grid(parse.GetValue(grid)!);
                 var selected = parse.GetValue(arms) is { } list ? list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                     : [.. gridArms.Select(a => a.Name)];
@@ -82,8 +101,9 @@ public static class PrivacyCommand
                     LeakageReportFiles.Save(r.Test, armFolder);
                     PrivacyArmFile.Save(r, armFolder);
                     Console.WriteLine(FormattableString.Invariant($"{arm.Name}: val AUC {r.ValidationAuc:F4}, test AUC {r.TestAuc:F4}; best test SSIM ")
-                        + FormattableString.Invariant(
-                            $"{r.Test.Best.Ssim:F3} (mean image {r.Test.Baseline.Ssim:F3}), re-id {r.Test.Best.Reidentification:P1}; {r.Seconds:F0} s"));
+                        + FormattableString.Invariant($"{r.Test.Best.Ssim:F3} (mean image {r.Test.Baseline.Ssim:F3}), re-identified ")
+                        + FormattableString.Invariant($"{r.Test.MostReidentifying.BestReidentification:P1}; {r.Seconds:F0} s"));
+                    foreach (var line in LeakageReportFiles.Summary(r.Test)) Console.WriteLine($"  {line}");
                 }
                 if (results.Count < gridArms.Count || results[0].Arm.Name != gridArms[0].Name)
                 {

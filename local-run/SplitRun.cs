@@ -39,7 +39,7 @@ public sealed record SplitRunSettings
     public UShapedSettings UShaped { get; init; } = new();
     /// <summary>Noise the hospitals add to what they send (privacy.noiseSigma; from their CSPRNG).</summary>
     public double NoiseSigma { get; init; }
-    /// <summary>Decoder steps of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
+    /// <summary>Most steps per attacker decoder of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
     public int AuditSteps { get; init; }
 }
 
@@ -101,12 +101,14 @@ public static class SplitRun
         system.StartFunction(settings.Threads);
         var trained = await system.TrainAsync(enrolled, settings.Threads, token).ConfigureAwait(false);
         var outcomes = new List<HospitalOutcome>();
+        var auditing = settings.AuditSteps > 0 && settings.Model.InputShape.Length == 3;
+        var auditInputs = auditing ? AuditInputs.Arguments(settings, enrolled, runId, Path.Combine(folder, "audit-inputs")) : null;
         foreach (var hospital in enrolled)
         {
             var evaluated = trained[hospital.HospitalId] == 0 ? await system.EvaluateAsync(hospital, split, settings.Threads, token).ConfigureAwait(false) : -1;
             AuditSummary? audit = null;
-            if (evaluated == 0 && settings.AuditSteps > 0 && settings.Model.InputShape.Length == 3
-                && await system.AuditAsync(hospital, settings.AuditSteps, settings.Threads, token).ConfigureAwait(false) == 0)
+            if (evaluated == 0 && auditInputs is not null
+                && await system.AuditAsync(hospital, settings.AuditSteps, settings.Threads, auditInputs[hospital.HospitalId], token).ConfigureAwait(false) == 0)
             {
                 audit = AuditSummary.Read(hospital.AuditFolder);
             }

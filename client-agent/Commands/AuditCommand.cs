@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SplitFunctions.ClientAgent.Data;
 using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
@@ -8,8 +9,9 @@ using SplitFunctions.Core.Runs;
 namespace SplitFunctions.ClientAgent.Commands;
 
 /// <summary>
-/// `audit`: plays the curious server against this hospital's own client layer on its own data (nothing is sent):
-/// decoders from activations back to images, against the mean-image baseline (docs/privacy.md).
+/// `audit`: plays the curious server against this hospital's own client layer on its own data (nothing is sent): a ridge
+/// map and decoders from activations back to images, with public images, every view of a patient the run sends and a
+/// colluding hospital's layer when given, against the mean-image baseline (docs/privacy.md).
 /// </summary>
 internal static class AuditCommand
 {
@@ -17,9 +19,32 @@ internal static class AuditCommand
     {
         var steps = new Option<int>("--steps")
         {
-            Description = "Optimizer steps per attacker decoder (the attacker's "
-            + "budget).",
-            DefaultValueFactory = _ => 400
+            Description = "Most optimizer steps per attacker decoder (each stops at its best score on held-out auxiliary images).",
+            DefaultValueFactory = _ => 2000
+        };
+        var publicImages = new Option<string?>("--public-images")
+        {
+            Description = "An .npz of public images of the same kind (e.g. public chest X-rays), added to the attacker's auxiliary data.",
+            HelpName = "file"
+        };
+        var publicName = new Option<string>("--public-name")
+        {
+            Description = "How the report names the public images.",
+            DefaultValueFactory = _ => "public"
+        };
+        var views = new Option<int?>("--views")
+        {
+            Description = "Times the run sends each patient, averaged by the multi-view attack (default: the run's epochs, one send per epoch).",
+        };
+        var colluder = new Option<string?>("--colluder-weights")
+        {
+            Description = "Client weights of another hospital of this run (collusion: the server trains its attack with that layer).",
+            HelpName = "file"
+        };
+        var colluderName = new Option<string>("--colluder-name")
+        {
+            Description = "How the report names the colluding hospital.",
+            DefaultValueFactory = _ => "another hospital"
         };
         var maxTest = new Option<int>("--max-test")
         {
@@ -34,7 +59,7 @@ internal static class AuditCommand
             HelpName = "folder"
         };
         var command = new Command("audit", "Measure what a curious server could rebuild from this hospital's activations (runs locally; sends "
-            + "nothing).") { steps, maxTest, folder };
+            + "nothing).") { steps, maxTest, folder, publicImages, publicName, views, colluder, colluderName };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
             var config = AgentCli.LoadConfiguration(parse);
@@ -43,6 +68,7 @@ internal static class AuditCommand
             var manifest = run.Manifest;
             if (parse.GetValue(steps) < 1 || parse.GetValue(maxTest) < 2) throw new AgentException(ExitCode.Usage, "--steps must be at least 1 and --max-test "
                 + "at least 2.");
+            if (parse.GetValue(views) is < 1) throw new AgentException(ExitCode.Usage, "--views must be at least 1.");
             // The layer whose output the server decrypts: vanilla's trained client layer, U-shaped's trained head,
             // temporal's fixed privacy layer (from the consortium secret).
             using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
@@ -54,6 +80,30 @@ internal static class AuditCommand
             var data = run.Data;
             if (data.Test.Count < 2 || data.Train.Count < 2) throw new AgentException(ExitCode.Data, "the audit needs at least 2 training rows (the "
                 + "attacker's auxiliary data) and 2 test rows.");
+            var publicSet = parse.GetValue(publicImages) is { } publicPath
+                ? PublicImagesLoader.Load(Path.GetFullPath(publicPath), manifest.ModelDefinition, data.ImageStatistics
+                    ?? throw new AgentException(ExitCode.Usage, "--public-images needs an image data set at this hospital."))
+                : null;
+            // The colluding hospital's layer: the same architecture, its trained weights.
+            using var colluding = parse.GetValue(colluder) is { } colluderPath ? ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret) : null;
+            using var colluderLayers = colluding is not null && manifest.Mode == TrainingMode.UShaped
+                ? UShapedLayers.Create(manifest, run.ConsortiumSecret)
+                : null;
+            if (colluding is not null)
+            {
+                var path = Path.GetFullPath(parse.GetValue(colluder)!);
+                if (!File.Exists(path)) throw new AgentException(ExitCode.Usage, $"--colluder-weights {path} does not exist.");
+                var bytes = File.ReadAllBytes(path);
+                try
+                {
+                    if (manifest.Mode == TrainingMode.Vanilla) colluding.Restore(bytes, null);
+                    colluderLayers?.Restore(bytes, null, null, null);
+                }
+                catch (Exception e) when (e is not AgentException and not OutOfMemoryException)
+                {
+                    throw new AgentException(ExitCode.Usage, $"--colluder-weights {path} are not client weights of this run's model ({e.Message}).", e);
+                }
+            }
             LeakageReport report;
             try
             {
@@ -63,6 +113,15 @@ internal static class AuditCommand
                     DecoderSteps = parse.GetValue(steps),
                     MaxTestImages = parse.GetValue(maxTest),
                     Seed = manifest.Seed,
+                    PublicImages = publicSet,
+                    PublicName = parse.GetValue(publicName)!,
+                    // A training patient is sent once per epoch (a validation patient once per epoch's validation).
+                    Views = parse.GetValue(views) ?? manifest.Epochs,
+                    // The batch order comes from the manifest seed and validation is sent in fixed order: the server links exactly.
+                    OrderKnownToServer = true,
+                    Colluder = colluderLayers?.Head ?? colluding?.Network,
+                    ColluderName = parse.GetValue(colluderName)!,
+                    Progress = agentOutput.Info,
                 });
             }
             catch (ArgumentException e)

@@ -6,6 +6,12 @@ namespace SplitFunctions.ClientAgent.Data;
 public sealed record HospitalData(TrainingSet Train, TrainingSet Validation, TrainingSet Test, string Summary, DataValidationReport? Report,
     ImageDataReport? ImageReport = null)
 {
+    /// <summary>
+    /// Images: the per-channel statistics of this hospital's training rows that normalised every split (the audit prepares
+    /// public images alike).
+    /// </summary>
+    public ChannelStatistics? ImageStatistics { get; init; }
+
     /// <summary>The held-out split by its command-line name.</summary>
     public TrainingSet Split(string name) => name switch
     {

@@ -105,7 +105,7 @@ public static class HospitalDataLoader
         }
         var summary = $"{Path.GetFileName(settings.Path)}: {all.Count} images resized to {height}x{width}; this hospital: {rows.Train.Length} train, "
             + $"{rows.Validation.Length} validation, {rows.Test.Length} test";
-        return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null);
+        return new HospitalData(Prepare(rows.Train), Prepare(rows.Validation), Prepare(rows.Test), summary, null) { ImageStatistics = statistics };
     }
 
     /// <summary>The image source's options for this run's task (core/Data ImageSourceOptions).</summary>

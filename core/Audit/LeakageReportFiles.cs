@@ -11,22 +11,49 @@ public static class LeakageReportFiles
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    /// <summary>The report as a Markdown table, with DCor and the chance level under it.</summary>
+    /// <summary>The report as a Markdown table (one row per attack), the best figures with their attackers, DCor and the chance level under it.</summary>
     public static string Markdown(LeakageReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
         var text = new StringBuilder();
-        text.AppendLine("| attack | SSIM | PSNR dB | re-identification |");
-        text.AppendLine("|---|---:|---:|---:|");
+        text.AppendLine("| attack | views | linked | SSIM | PSNR dB | MSE | re-identified (SSIM) | re-identified (L2) |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var a in report.Attacks)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {a.Name} | {a.Ssim:F3} | {a.PsnrDb:F1} | {a.Reidentification:P1} |");
+            var linked = a.LinkingAccuracy is { } l ? l.ToString("P1", CultureInfo.InvariantCulture) : "";
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {a.Name} | {a.Views} | {linked} | {a.Ssim:F3} | {a.PsnrDb:F1} | {a.Mse:F4} | "
+                + $"{a.Reidentification:P1} | {a.ReidentificationL2:P1} |");
         }
+        text.AppendLine();
+        foreach (var line in Summary(report)) text.AppendLine(line);
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
             $"{report.TestImages} test images (re-identification by chance {report.Chance:P2}); noise sigma {report.NoiseSigma}; DCor(x, A) "
                 + $"{report.DistanceCorrelation:F3} ({report.ShuffledDistanceCorrelation:F3} for shuffled pairs).");
         return text.ToString();
+    }
+
+    /// <summary>The best attack by each measure, the attacker named beside each figure, and the old audit's figure for comparison.</summary>
+    public static IReadOnlyList<string> Summary(LeakageReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var best = report.Best;
+        var psnr = report.BestPsnr;
+        var reid = report.MostReidentifying;
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"- best attack by SSIM: {best.Ssim:F3} (mean image {report.Baseline.Ssim:F3}), {best.Name}"),
+            string.Create(CultureInfo.InvariantCulture, $"- best attack by PSNR: {psnr.PsnrDb:F1} dB, MSE {psnr.Mse:F4} (mean image "
+                + $"{report.Baseline.PsnrDb:F1} dB), {psnr.Name}"),
+            string.Create(CultureInfo.InvariantCulture, $"- most re-identified: {reid.ReidentificationL2:P1} by L2, {reid.Reidentification:P1} by SSIM "
+                + $"(chance {report.Chance:P2}), {reid.Name}"),
+        };
+        if (report.Legacy is { } old)
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"- the audit before issue 29 reported SSIM {old.Ssim:F3}, re-identified "
+                + $"{old.Reidentification:P1} by SSIM ({old.ReidentificationL2:P1} by L2) with its attacker: {old.Name}"));
+        }
+        return lines;
     }
 
     /// <summary>Writes the three files into <paramref name="folder"/>; returns the picture's path.</summary>
@@ -41,6 +68,9 @@ public static class LeakageReportFiles
             report.NoiseSigma,
             report.DistanceCorrelation,
             report.ShuffledDistanceCorrelation,
+            best = new { report.Best.Name, report.Best.Ssim, report.Best.PsnrDb, report.Best.Mse },
+            bestPsnr = new { report.BestPsnr.Name, report.BestPsnr.PsnrDb, report.BestPsnr.Mse },
+            mostReidentified = new { report.MostReidentifying.Name, report.MostReidentifying.ReidentificationL2, report.MostReidentifying.Reidentification },
             report.Attacks,
         }, Json);
         File.WriteAllBytes(Path.Combine(folder, "audit.json"), json);

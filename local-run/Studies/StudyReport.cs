@@ -69,6 +69,7 @@ public static class StudyReport
                 var (hospital, audit) = arm.Audits!.First();
                 if (File.Exists(audit.PicturePath)) report.AddImage(File.ReadAllBytes(audit.PicturePath), $"{arm.Arm}, {hospital}: test originals (top row), "
                     + $"the mean image, then each attack's reconstructions");
+                if (audit.Attacks.Count > 0) report.AddTable(AuditSummary.AttackTable($"{arm.Arm}, {hospital}", audit));
             }
         }
         if (material.IsTabular)

@@ -26,12 +26,12 @@ public sealed class LeakageAuditTests
         var test = Images(60, 2);
         TorchRuntime.Seed(7);
         using var client = ModelCatalog.PneumoniaCnn.BuildClient();
-        var options = new AuditOptions { DecoderSteps = 150, LeakedPairs = [50], PictureColumns = 6 };
+        var options = new AuditOptions { DecoderSteps = 60, EvaluateEvery = 30, LegacyDecoderSteps = 150, LeakedPairs = [50], PictureColumns = 6 };
 
         var open = LeakageAudit.Run(client, auxiliary, test, options);
         var defended = LeakageAudit.Run(client, auxiliary, test, options with { NoiseSigma = 2.0 });
 
-        open.Attacks.Select(a => a.Name).Should().HaveCount(3).And.Contain(n => n.Contains("50 leaked pairs"));
+        open.Attacks.Select(a => a.Name).Should().HaveCount(6).And.Contain(n => n.Contains("50 leaked")).And.Contain(n => n.StartsWith("ridge"));
         open.Best.Ssim.Should().BeGreaterThan(open.Baseline.Ssim + 0.1, "one conv block is an almost invertible encoding");
         open.Best.Reidentification.Should().BeGreaterThan(5 * open.Chance);
         open.DistanceCorrelation.Should().BeGreaterThan(open.ShuffledDistanceCorrelation);
