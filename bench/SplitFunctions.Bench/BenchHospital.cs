@@ -45,6 +45,7 @@ public sealed class BenchHospital : IDisposable
     private readonly QueueClient replies;
     private long sequence;
     private int cursor;
+    private Task deleting = Task.CompletedTask;
 
     public BenchHospital(SplitRig rig, RunManifest manifest, string hospital, TrainingSet data, ReplyPoll replyPoll)
     {
@@ -87,6 +88,9 @@ public sealed class BenchHospital : IDisposable
         var t2 = clock.Elapsed;
 
         var blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, seq);
+        // The last reply's delete, if it went on in the background (as the agent's does), lands before this batch is sent.
+        await deleting.ConfigureAwait(false);
+        deleting = Task.CompletedTask;
         await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var t3 = clock.Elapsed;
 
@@ -118,7 +122,8 @@ public sealed class BenchHospital : IDisposable
 
         client.ApplyGradient(activations, gradient[0].Values);
         var t8 = clock.Elapsed;
-        await replies.DeleteMessageAsync(replyMessage.MessageId, replyMessage.PopReceipt, ct).ConfigureAwait(false);
+        deleting = replies.DeleteMessageAsync(replyMessage.MessageId, replyMessage.PopReceipt, ct);
+        if (!Polling.BackgroundDelete) await deleting.ConfigureAwait(false);
 
         return new HospitalStep(seq, n, Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(t5 - t4), Ms(t6 - t5), Ms(t7 - t6), Ms(t8 - t7), Ms(t8 - t0),
             enqueuedAt, repliedAt, Stopwatch.GetTimestamp(),

@@ -9,20 +9,23 @@ using SplitFunctions.LocalRun.LocalStorage;
 namespace SplitFunctions.Bench;
 
 /// <summary>
-/// How a benchmark hospital waits between looks at its reply queue: the agent's rule (<see cref="ReplyPolling.Default"/>),
-/// the agent's rule before issue 33 (`backoff`, <see cref="ReplyPolling.Backoff"/>), or a fixed interval in milliseconds.
+/// How a benchmark hospital waits for its reply and lets it go: `agent` (the agent now: <see cref="ReplyPolling.Default"/>
+/// and the reply's delete overlapping the next batch), `backoff` (the agent before issue 33: <see cref="ReplyPolling.Backoff"/>,
+/// the delete inside the step), `agent-inline-delete` (the agent's polling with the delete inside the step: the polling
+/// change alone), or a fixed polling interval in milliseconds (delete inside the step, as the benchmarks did before).
 /// </summary>
-public sealed record ReplyPoll(string Name, Func<TimeSpan, TimeSpan> Next)
+public sealed record ReplyPoll(string Name, Func<TimeSpan, TimeSpan> Next, bool BackgroundDelete)
 {
-    public static ReplyPoll Agent { get; } = new("agent", waited => ReplyPolling.Default.Next(waited));
+    public static ReplyPoll Agent { get; } = new("agent", waited => ReplyPolling.Default.Next(waited), BackgroundDelete: true);
 
     public static ReplyPoll Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "agent" => Agent,
-        "backoff" => new("backoff", waited => ReplyPolling.Backoff.Next(waited)),
+        "agent-inline-delete" => Agent with { Name = "agent-inline-delete", BackgroundDelete = false },
+        "backoff" => new("backoff", waited => ReplyPolling.Backoff.Next(waited), BackgroundDelete: false),
         var ms when double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var fixedMs) && fixedMs >= 0
-            => new($"fixed {fixedMs.ToString(CultureInfo.InvariantCulture)} ms", _ => TimeSpan.FromMilliseconds(fixedMs)),
-        _ => throw new ArgumentException($"--reply-poll takes agent, backoff or a number of milliseconds, got '{text}'"),
+            => new($"fixed {fixedMs.ToString(CultureInfo.InvariantCulture)} ms", _ => TimeSpan.FromMilliseconds(fixedMs), BackgroundDelete: false),
+        _ => throw new ArgumentException($"--reply-poll takes agent, agent-inline-delete, backoff or a number of milliseconds, got '{text}'"),
     };
 }
 

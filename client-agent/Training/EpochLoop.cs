@@ -40,7 +40,7 @@ internal static class EpochLoop
 
         var total = (long)manifest.Epochs * batchesPerEpoch;
         var done = (long)run.State.Epoch * batchesPerEpoch + run.State.Batch;
-        return await run.Output.TrackAsync($"train {manifest.RunId}", total, done, async tracker =>
+        var outcome = await run.Output.TrackAsync($"train {manifest.RunId}", total, done, async tracker =>
         {
             var clock = Stopwatch.StartNew();
             var steps = 0;
@@ -64,6 +64,9 @@ internal static class EpochLoop
             run.Output.Info($"training complete: {manifest.Epochs} epochs done at this hospital");
             return TrainingOutcome.Complete;
         }).ConfigureAwait(false);
+        // The last step's reply is deleted before the agent stops (GradientStep deletes replies in the background).
+        await run.Frames.FlushAsync().ConfigureAwait(false);
+        return outcome;
     }
 
     /// <summary>

@@ -38,6 +38,9 @@ public sealed class HospitalFrameStore(
     // The MAC of each message this process sent, by sequence: a reply is taken only if it answers exactly that message.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, string> sent = new();
 
+    // The delete of the last handled reply, left to run while the agent computes its next batch (DeleteInBackground).
+    private Task deleting = Task.CompletedTask;
+
     public string Hospital => key.HospitalId;
 
     public string KeyId => key.KeyId;
@@ -65,6 +68,7 @@ public sealed class HospitalFrameStore(
     public async Task SendAsync(PendingFrame pending, byte[]? sealedBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pending);
+        await FlushAsync().ConfigureAwait(false);
         if (pending.Blob is not null)
         {
             var bytes = sealedBytes ?? throw new ArgumentNullException(nameof(sealedBytes));
@@ -201,6 +205,32 @@ public sealed class HospitalFrameStore(
         // The downloaded buffer is ours alone: open it in place rather than copy it.
         return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length,
             reply.Sha256!);
+    }
+
+    /// <summary>
+    /// Deletes a handled reply while the agent goes on to its next batch, saving the step a storage round trip; the next
+    /// send (or <see cref="FlushAsync"/>) waits for it and reports its failure. Only for a reply whose effect is committed:
+    /// if the agent stops before the delete lands, the reply is stale and is deleted when next seen.
+    /// </summary>
+    public void DeleteInBackground(QueueMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var before = deleting;
+        deleting = DeleteAfterAsync(before, message, cancellationToken);
+    }
+
+    /// <summary>Waits for a delete started by <see cref="DeleteInBackground"/>; its failure surfaces here.</summary>
+    public async Task FlushAsync()
+    {
+        var current = deleting;
+        deleting = Task.CompletedTask;
+        await current.ConfigureAwait(false);
+    }
+
+    private async Task DeleteAfterAsync(Task before, QueueMessage message, CancellationToken cancellationToken)
+    {
+        await before.ConfigureAwait(false);
+        await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a handled reply; one already gone (its pop receipt expired and it was handled again) is fine.</summary>

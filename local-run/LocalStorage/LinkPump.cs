@@ -5,10 +5,10 @@ using System.Threading.Channels;
 namespace SplitFunctions.LocalRun.LocalStorage;
 
 /// <summary>
-/// One direction of a proxied connection. Without a shape it copies as it reads. With one it is a delay line: a reader
-/// stamps each chunk with the time it is due (when it would have finished crossing the bandwidth cap, plus the one-way
-/// delay) and a writer sends the chunks in order as they fall due, so the link's throughput is kept while each byte
-/// arrives late by the delay; a sleep per chunk would instead serialise the chunks and add the delay once per chunk.
+/// One direction of a proxied connection, as a delay line: a reader stamps each chunk with the time it is due (when it
+/// would have finished crossing the bandwidth cap, plus the one-way delay; with neither, at once) and a writer sends the
+/// chunks in order as they fall due, so the link's throughput is kept while each byte arrives late by the delay; a
+/// sleep per chunk would instead serialise the chunks and add the delay once per chunk.
 /// </summary>
 internal static class LinkPump
 {

@@ -1,5 +1,6 @@
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Consortium;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.LocalRun.LocalStorage;
 using SplitFunctions.Tests.Infrastructure;
 
@@ -25,6 +26,8 @@ public sealed class AgentLatencyTests(AzuriteFixture azurite)
         await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
         await bed.InitAsync(hospitalLink.ConnectionString, bed.WriteImages(100));
 
+        var replies = azurite.Connection.GetQueueClient(StorageNames.RepliesQueue(AgentTestBed.Hospital));
+        var repliesBefore = (await replies.GetPropertiesAsync()).Value.ApproximateMessagesCount;
         var function = DrainFunction.Start(functionLink.ConnectionString, bed.KeyDirectory);
         await using (function)
         {
@@ -40,5 +43,7 @@ public sealed class AgentLatencyTests(AzuriteFixture azurite)
         watermark.Should().Be(final.NextSequence - 1);
         hospitalLink.Exchanges.Should().BeGreaterThanOrEqualTo(4 * Batches, "a vanilla step costs the hospital at least four storage round trips");
         functionLink.Exchanges.Should().BeGreaterThan(0, "the function reached storage only through its own link");
+        // Replies are deleted in the background while the next batch computes; the last one's delete lands before the agent stops.
+        (await replies.GetPropertiesAsync()).Value.ApproximateMessagesCount.Should().Be(repliesBefore, "every reply of this run was deleted");
     }
 }
