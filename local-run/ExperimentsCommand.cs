@@ -13,7 +13,11 @@ public static class ExperimentsCommand
 
     public static Command Create()
     {
-        var data = new Option<FileInfo>("--data") { Description = "An image archive (.npz with <split>_images/_labels) or a CSV file.", Required = true };
+        var data = new Option<FileInfo>("--data")
+        {
+            Description = "An image archive (.npz with <split>_images/_labels), an image folder (a subfolder per class), or a CSV file.",
+            Required = true,
+        };
         var name = new Option<string?>("--name") { Description = "Study name: results go to artifacts/experiments/<name>/ (default: the data file's name)." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Folder the study folder goes in (default artifacts/experiments)." };
         var model = new Option<string?>("--model")
@@ -108,7 +112,8 @@ public static class ExperimentsCommand
             try
             {
                 var path = result.GetValue(data)!;
-                if (!path.Exists) throw new StudyException(StudyExitCode.Data, $"data file {path.FullName} does not exist: check --data");
+                if (!path.Exists && !Directory.Exists(path.FullName))
+                    throw new StudyException(StudyExitCode.Data, $"data file {path.FullName} does not exist: check --data");
                 var isCsv = path.Extension.Equals(".csv", StringComparison.OrdinalIgnoreCase);
                 var chosenArms = result.GetValue(arms)!.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                     .ToArray();

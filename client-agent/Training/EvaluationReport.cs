@@ -33,7 +33,9 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
 
     public MultiLabelResult? MultiLabel { get; init; }
 
-    /// <summary>The one number a history or a log line shows: AUC for classification (macro for multi-class, the mean for multi-label), MSLE for regression.</summary>
+    /// <summary>
+    /// The one number a history or a log line shows: AUC for classification (macro for multi-class, the mean for multi-label), MSLE for regression.
+    /// </summary>
     public (string Metric, double Value) Headline =>
         Classification is { } c ? ("auc", c.RocAuc)
         : MultiClass is { } m ? ("macro-auc", m.MacroAuc ?? double.NaN)

@@ -49,6 +49,26 @@ public static class ImageSourceLoader
         return new ImageSourceData(Set(train), Set(validation), Set(test), report, statistics);
     }
 
+    /// <summary>
+    /// Every usable image of a source in memory, pixels in [0, 1] (not normalised), labels as the source gives them: for
+    /// the local studies, which cut a whole set into simulated hospitals' archives. The agent never does this.
+    /// </summary>
+    public static (ImageDataset Images, ImageDataReport Report) LoadAll(ImageSourceOptions options, int channels, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var catalog = ImageCatalog.Scan(options);
+        var (usable, infos, skipped) = Inspect(catalog, options, channels, height, width);
+        if (usable.Count == 0)
+            throw new DataFormatException(options.Path, $"no usable image ({catalog.Entries.Count + catalog.Skipped.Count} files listed).");
+        var size = channels * height * width;
+        var pixels = new float[(long)usable.Count * size];
+        Parallel.For(0, usable.Count, i => ImageFiles.Prepare(ImageFiles.Read(usable[i].Path, options.Window), channels, height, width)
+            .CopyTo(pixels, (long)i * size));
+        var rows = Enumerable.Range(0, usable.Count).ToArray();
+        var report = ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, [.. rows.Select(_ => "pool")], rows, [], []);
+        return (new ImageDataset(pixels, usable.Count, channels, height, width, [.. usable.SelectMany(e => e.Labels)]), report);
+    }
+
     /// <summary>Lists and decodes the source once for the report alone (at `init`, before the run's network is known).</summary>
     public static ImageDataReport Report(ImageSourceOptions options, ImageSplitRule rule)
     {

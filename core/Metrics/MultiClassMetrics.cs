@@ -19,8 +19,8 @@ public sealed record MultiClassScores(double Accuracy, double BalancedAccuracy, 
         for (var i = 0; i < n; i++)
         {
             var truth = (int)labels[i];
-            if (truth < 0 || truth >= classes || truth != labels[i]) throw new ArgumentException($"label {labels[i]} of sample {i} is not a class 0..{classes - 1}",
-                nameof(labels));
+            if (truth < 0 || truth >= classes || truth != labels[i])
+                throw new ArgumentException($"label {labels[i]} of sample {i} is not a class 0..{classes - 1}", nameof(labels));
             var row = probabilities.AsSpan(i * classes, classes);
             var predicted = 0;
             for (var k = 1; k < classes; k++) if (row[k] > row[predicted]) predicted = k;

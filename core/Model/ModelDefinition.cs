@@ -86,8 +86,10 @@ public sealed record ModelDefinition(
                 throw new ModelDefinitionException($"the network ends in shape [{string.Join(",", shape)}] per sample; a {Task} task needs one logit per "
                     + $"{(Task == TaskKind.MultiClass ? "class (at least 2)" : "label")}: end with linear out=K");
             if (last is Sigmoid || last.Spec.StartsWith("softmax", StringComparison.OrdinalIgnoreCase))
-                throw new ModelDefinitionException($"a {Task} task takes logits (its loss applies the {(Task == TaskKind.MultiClass ? "softmax" : "sigmoid")}): "
-                    + $"remove the last layer '{last.Spec}'");
+            {
+                var activation = Task == TaskKind.MultiClass ? "softmax" : "sigmoid";
+                throw new ModelDefinitionException($"a {Task} task takes logits (its loss applies the {activation}): remove the last layer '{last.Spec}'");
+            }
         }
         else if (shape is not [1])
         {

@@ -54,6 +54,8 @@ public sealed class ImageStudy
     // Every split of the archive, pooled in the order the agents pool it, pixels scaled to [0, 1].
     private static ImageDataset LoadPooled(string path, int height, int width)
     {
+        // A hospital's image folder (a subfolder per class; PNG, JPEG, DICOM), converted to grey like the agents do.
+        if (Directory.Exists(path)) return ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = path }, 1, height, width).Images;
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         var splits = ImageArchive.PoolOrder(ImageArchive.Splits(path));
         if (splits.Count == 0) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images "

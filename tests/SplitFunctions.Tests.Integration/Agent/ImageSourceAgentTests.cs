@@ -27,8 +27,7 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
             var config = dir.File($"{manifest.Hospitals[i]}.json");
             var init = await AgentTestBed.RunAsync(["init", "--config", config, "--hospital", manifest.Hospitals[i], "--run", manifest.RunId,
                 "--connection-string", azurite.Azurite.ConnectionString, "--key-dir", keys, "--state", dir.File($"state-{i}"), "--reply-timeout", "120",
-                "--partition-seed", "4", "--partition-weights", "0.7,0.2,0.1", "--partition-index", i.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                .. dataArguments(i)]);
+                "--partition-seed", "4", "--partition-weights", "0.7,0.2,0.1", "--partition-index", $"{i}", .. dataArguments(i)]);
             init.ExitCode.Should().Be(0, init.ToString());
             init.Output.Should().Contain("data report for");
             configs.Add(config);
@@ -53,8 +52,8 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
     {
         using var dir = new TempDirectory();
         var images = TestImages.ClassFolder(dir.File("images"), classes: 2, perClass: 40, size: 28);
-        var manifest = RunManifest.ForModel(NewRunId(), ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["img-a", "img-b", "img-c"], seed: 11)
-            with { BatchSize = 16, Epochs = 3 };
+        var manifest = RunManifest.ForModel(NewRunId(), ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["img-a", "img-b", "img-c"], seed: 11);
+        manifest = manifest with { BatchSize = 16, Epochs = 3 };
 
         var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", images, "--classes", "class0,class1"]);
 
@@ -69,8 +68,8 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
     public async Task Three_hospitals_train_on_dicom_ct_slices_labelled_by_a_csv_keyed_by_file_name()
     {
         using var dir = new TempDirectory();
-        var manifest = RunManifest.ForModel(NewRunId(), ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["dcm-a", "dcm-b", "dcm-c"], seed: 5)
-            with { BatchSize = 16, Epochs = 2 };
+        var manifest = RunManifest.ForModel(NewRunId(), ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["dcm-a", "dcm-b", "dcm-c"], seed: 5);
+        manifest = manifest with { BatchSize = 16, Epochs = 2 };
 
         var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", Path.Combine(SharedData.DicomCt, "overview.csv"), "--data-kind", "images",
             "--image-root", Path.Combine(SharedData.DicomCt, "dicom_dir"), "--path-column", "dicom_name", "--label-columns", "Contrast",
@@ -83,17 +82,26 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
         runs.Skip(3).Should().OnlyContain(r => r.Output.Contains("ROC AUC"));
     }
 
-    [Fact]
-    public async Task A_multi_class_run_on_an_image_folder_trains_and_reports_multi_class_metrics()
+    [Theory]
+    [InlineData(TrainingMode.Vanilla)]
+    [InlineData(TrainingMode.Temporal)]
+    [InlineData(TrainingMode.UShaped)]
+    public async Task A_multi_class_run_on_an_image_folder_trains_and_reports_multi_class_metrics(TrainingMode mode)
     {
         using var dir = new TempDirectory();
         var images = TestImages.ClassFolder(dir.File("images"), classes: 4, perClass: 24, size: 28);
         var model = TaskModels.Logits(TaskKind.MultiClass, 4);
-        var manifest = RunManifest.ForModel(NewRunId(), model, TrainingMode.Vanilla, ["mc-a"], seed: 2) with { BatchSize = 16, Epochs = 4 };
+        // Temporal mode trains the server alone on fixed client features: more epochs for the same separation.
+        var manifest = RunManifest.ForModel(NewRunId(), model, mode, ["mc-a"], seed: 2) with
+        {
+            BatchSize = 16,
+            Epochs = mode == TrainingMode.Temporal ? 8 : 4,
+        };
 
         var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", images, "--classes", "class0,class1,class2,class3"]);
 
-        runs[0].Output.Should().MatchRegex(@"validation macro-auc \d\.\d{4}");
+        // A temporal hospital uploads its features once and goes offline: it validates nothing while the server trains.
+        if (mode != TrainingMode.Temporal) runs[0].Output.Should().MatchRegex(@"validation macro-auc \d\.\d{4}");
         runs[1].Output.Should().ContainAll("balanced accuracy", "ROC AUC macro", "micro", "AUC per class: 0:", "confusion (rows true, columns predicted)");
         var report = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir.File("state-0"), manifest.RunId,
             "evaluation.json")))!;

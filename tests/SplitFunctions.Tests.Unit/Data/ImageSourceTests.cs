@@ -167,6 +167,18 @@ public sealed class ImageSourceTests
     }
 
     [Fact]
+    public void A_whole_folder_loads_into_memory_for_the_local_studies()
+    {
+        using var dir = new TempDirectory();
+        var root = ClassFolder(Path.Combine(dir.Path, "images"), classes: 3, perClass: 4);
+        var (images, report) = ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = root }, 1, 16, 16);
+        (images.Count, images.Channels, images.Height, images.Width).Should().Be((12, 1, 16, 16));
+        images.Labels.Should().Equal(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
+        images.Images.Should().OnlyContain(v => v >= 0 && v <= 1);
+        report.Usable.Should().Be(12);
+    }
+
+    [Fact]
     public void A_manifest_of_dicom_files_keyed_by_file_name_reads_labels_from_its_csv()
     {
         var options = new ImageSourceOptions

@@ -45,7 +45,7 @@ public sealed class ModelFileTests
             using var _c = client;
             using var _s = server;
             client.OutputShape.Should().Equal(model.CutShape, path);
-            server.OutputShape.Should().Equal([1L]);
+            server.OutputShape.Should().Equal([(long)model.OutputWidth]);
             client.StateNames.Should().StartWith(["0.weight", "0.bias"], "layers are named 0, 1, ... as nn.Sequential names them");
 
             using var clientOptimizer = Optimizer.Create(client, model.Optimizer);
@@ -53,7 +53,10 @@ public sealed class ModelFileTests
             const int batch = 8;
             using var x = TensorData.FromFloats(GoldenValues.Values("model-file", batch * model.InputShape.Aggregate(1L, (a, b) => a * b), 1.0),
                 [batch, .. model.InputShape]);
-            using var y = GoldenValues.Targets(model.Task == TaskKind.Classification, batch);
+            // Multi-class targets are class indices; the others 0/1 or values.
+            using var y = model.Task == TaskKind.MultiClass
+                ? TensorData.FromFloats(Enumerable.Range(0, batch).Select(j => (float)(j % model.OutputWidth)).ToArray(), [batch, 1])
+                : GoldenValues.Targets(model.Task == TaskKind.Classification, batch);
             var losses = new List<double>();
             for (var i = 0; i < 5; i++)
             {

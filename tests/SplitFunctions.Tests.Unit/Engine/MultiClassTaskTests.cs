@@ -69,4 +69,46 @@ public sealed class MultiClassTaskTests
         var predictions = model.Predict(data);
         predictions.Should().HaveCount(n * outputs, "a vector per sample");
     }
+
+    [Theory]
+    [InlineData(TaskKind.MultiClass, 4)]
+    [InlineData(TaskKind.MultiLabel, 3)]
+    public void The_centralised_and_federated_baselines_train_either_task_and_pick_epochs_on_validation(TaskKind task, int outputs)
+    {
+        var definition = Logits(task, outputs);
+        var (train, validation) = (Pictures(definition, 96, seed: 1), Pictures(definition, 32, seed: 2));
+        var score = TaskScoring.Validation(definition);
+
+        var (central, history) = LocalTrainer.Train("centralised", definition, train, validation, epochs: 5, batchSize: 16, seed: 4, score);
+        using (central)
+        {
+            history.Should().HaveCount(5);
+            score(central.Predict(validation), validation.Targets).Should().BeGreaterThan(0.8);
+        }
+        var halves = new[] { train.Subset([.. Enumerable.Range(0, 48)]), train.Subset([.. Enumerable.Range(48, 48)]) };
+        var (federated, rounds) = FederatedAveraging.Train(definition, halves, validation, rounds: 5, batchSize: 16, seed: 4, score);
+        using (federated)
+        {
+            rounds.Should().HaveCount(5);
+            rounds.Max(r => r.ValidationScore).Should().BeGreaterThan(0.7);
+        }
+    }
+
+    private static TrainingSet Pictures(ModelDefinition definition, int n, int seed)
+    {
+        var random = new Random(seed);
+        var outputs = definition.OutputWidth;
+        var width = definition.LabelWidth;
+        var features = new float[n * 28 * 28];
+        var targets = new float[n * width];
+        for (var i = 0; i < n; i++)
+        {
+            var cls = i % outputs;
+            var picture = TestImages.ClassPicture(28, cls, random.Next());
+            for (var p = 0; p < 28 * 28; p++) features[(i * 784) + p] = picture[p] / 255f;
+            if (definition.Task == TaskKind.MultiClass) targets[i] = cls;
+            else targets[(i * width) + cls] = 1;
+        }
+        return new TrainingSet(features, targets, [1, 28, 28], width);
+    }
 }
