@@ -85,7 +85,7 @@ internal static class AuditCommand
                     ?? throw new AgentException(ExitCode.Usage, "--public-images needs an image data set at this hospital."))
                 : null;
             // The colluding hospital's layer: the same architecture, its trained weights.
-            using var colluding = parse.GetValue(colluder) is { } colluderPath ? ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret) : null;
+            using var colluding = parse.GetValue(colluder) is not null ? ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret) : null;
             using var colluderLayers = colluding is not null && manifest.Mode == TrainingMode.UShaped
                 ? UShapedLayers.Create(manifest, run.ConsortiumSecret)
                 : null;
