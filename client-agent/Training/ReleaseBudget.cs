@@ -95,7 +95,8 @@ public static class ReleaseBudget
         var sigma = NoiseMultiplier(manifest);
         if (sigma is null)
         {
-            return "privacy.maxEpsilon is set, but the run states no guarantee (privacy.clipNorm 0 or privacy.noiseSigma 0): ask the operator for clipped noise";
+            return "privacy.maxEpsilon is set, but the run states no guarantee (privacy.clipNorm 0 or privacy.noiseSigma 0): ask the operator for "
+                + "clipped noise";
         }
         var passes = manifest.Mode == TrainingMode.Temporal ? 1 : manifest.Epochs;
         var epsilon = RdpAccountant.GaussianEpsilon(sigma.Value, passes, delta);

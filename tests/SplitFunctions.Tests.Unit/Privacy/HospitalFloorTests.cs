@@ -69,7 +69,8 @@ public sealed class HospitalFloorTests
     {
         using var dir = new TempDirectory();
         var path = dir.File("agent.json");
-        AgentConfigurationFile.Save(path, Config(new AgentPrivacySettings { MaxEpsilon = 8, Floor = PrivacyFloor.Recommended with { MinNoiseMultiplier = 1 } }));
+        var floor = PrivacyFloor.Recommended with { MinNoiseMultiplier = 1 };
+        AgentConfigurationFile.Save(path, Config(new AgentPrivacySettings { MaxEpsilon = 8, Floor = floor }));
         var loaded = AgentConfigurationFile.Load(path);
         loaded.Privacy.MaxEpsilon.Should().Be(8);
         loaded.Privacy.Floor.MinNoiseMultiplier.Should().Be(1);
