@@ -47,6 +47,12 @@ public enum ExitCode
     /// <summary>A reply from the function failed verification (wrong name, length, SHA-256, key or format); nothing was applied.</summary>
     Protocol = 13,
 
+    /// <summary>The run manifest is below this hospital's privacy floor (privacy.floor); the line names the setting. Nothing was sent.</summary>
+    PrivacyFloor = 14,
+
+    /// <summary>The next release would exceed privacy.maxEpsilon; the agent stopped before sending it.</summary>
+    PrivacyBudget = 15,
+
     /// <summary>Stopped by Ctrl-C or SIGTERM; state is consistent and the next start resumes.</summary>
     Cancelled = ToolExitCodes.Cancelled,
 }

@@ -58,6 +58,12 @@ public static class DemoCommand
             + "none).",
             DefaultValueFactory = _ => DefaultNoiseSigma
         };
+        var clipNorm = new Option<double>("--clip-norm")
+        {
+            Description = "Clip each sample's activations to this L2 norm C; the noise is then sigma x C and each hospital states epsilon (0: no "
+                + "clipping, absolute noise, no guarantee).",
+            DefaultValueFactory = _ => 0
+        };
         var auditSteps = new Option<int>("--audit-steps")
         {
             Description = "Most steps per attacker decoder of each hospital's leakage audit after training (each stops at its best held-out score; 0: "
@@ -74,13 +80,13 @@ public static class DemoCommand
         var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per "
             + "hospital as separate processes.")
         {
-            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, auditSteps, output,
+            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, clipNorm, auditSteps, output,
         };
         command.SetAction(async (result, ct) =>
         {
             try
             {
-                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, auditSteps, output, ct)
+                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, clipNorm, auditSteps, output, ct)
                     .ConfigureAwait(false);
             }
             catch (StudyException e)
@@ -93,7 +99,8 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
-        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<double> noise, Option<int> auditSteps,
+        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<double> noise, Option<double> clipNorm,
+        Option<int> auditSteps,
             Option<DirectoryInfo> output, CancellationToken ct)
     {
         {
@@ -125,6 +132,11 @@ public static class DemoCommand
                 await Console.Error.WriteLineAsync("--noise-sigma must be a finite number >= 0 (0: no noise)").ConfigureAwait(false);
                 return 2;
             }
+            if (result.GetValue(clipNorm) is var c && (!double.IsFinite(c) || c < 0))
+            {
+                await Console.Error.WriteLineAsync("--clip-norm must be a finite number >= 0 (0: no clipping)").ConfigureAwait(false);
+                return 2;
+            }
             var count = result.GetValue(hospitals);
             if (count is < 1 or > 10)
             {
@@ -143,6 +155,7 @@ public static class DemoCommand
                 Hospitals = [.. Enumerable.Range(0, count).Select(i => $"hospital-{(char)('a' + i)}")],
                 AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                 NoiseSigma = result.GetValue(noise),
+                ClipNorm = result.GetValue(clipNorm),
             };
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();

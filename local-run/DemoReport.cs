@@ -5,6 +5,9 @@ using SplitFunctions.LocalRun.Reports;
 
 namespace SplitFunctions.LocalRun;
 
+/// <summary>A hospital's privacy spent over the run: epsilon at delta (null: no guarantee), sigma, and the releases per sample.</summary>
+public sealed record HospitalPrivacy(double? Epsilon, double Delta, double? NoiseMultiplier, int Releases);
+
 /// <summary>The demo's results.json, report.html (loss and validation curves per epoch, per-hospital metrics, configuration) and console table.</summary>
 public static class DemoReport
 {
@@ -25,13 +28,22 @@ public static class DemoReport
             settings.Seed,
             machine = new { cores = Environment.ProcessorCount, threadsPerProcess = settings.Threads },
             seconds = Math.Round(elapsed.TotalSeconds, 1),
-            hospitals = outcomes.Select(o
-                => new { o.HospitalId, o.TrainExitCode, o.EvaluateExitCode, evaluation = o.Evaluation, history = o.History, audit = o.Audit }),
+            hospitals = outcomes.Select(o => new
+            {
+                o.HospitalId,
+                o.TrainExitCode,
+                o.EvaluateExitCode,
+                // Epsilon at delta over every release of the hospital's samples (null: the run states no guarantee).
+                privacy = Privacy(o),
+                evaluation = o.Evaluation,
+                history = o.History,
+                audit = o.Audit,
+            }),
             serverEpochs,
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, SplitRun.Json));
 
-        var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN"],
+        var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN", "epsilon (delta)"],
             [.. outcomes.Select(o => Row(o))])
         { Caption = "Test metrics, computed at each hospital (test labels never left it)" };
         var epochs = outcomes.Select(o => History(o)).ToList();
@@ -90,12 +102,27 @@ public static class DemoReport
     {
         if (o.Evaluation is not { } e || !e.TryGetProperty("classification", out var c) || c.ValueKind != JsonValueKind.Object)
         {
-            return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-"];
+            return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-", "-"];
         }
         string I(string name) => c.GetProperty(name).GetInt32().ToString(CultureInfo.InvariantCulture);
+        var privacy = Privacy(o);
+        var epsilon = privacy is null ? "-" : privacy.Epsilon is { } eps
+            ? string.Create(CultureInfo.InvariantCulture, $"{eps:F2} ({privacy.Delta:G2})") : "no guarantee";
         return [o.HospitalId, e.GetProperty("samples").GetInt32().ToString(CultureInfo.InvariantCulture),
             ReportTable.Percent(c.GetProperty("accuracy").GetDouble()),
-            ReportTable.Number(c.GetProperty("rocAuc").GetDouble()), I("truePositives"), I("falsePositives"), I("trueNegatives"), I("falseNegatives")];
+            ReportTable.Number(c.GetProperty("rocAuc").GetDouble()), I("truePositives"), I("falsePositives"), I("trueNegatives"), I("falseNegatives"),
+            epsilon];
+    }
+
+    /// <summary>A hospital's spent privacy as its evaluation recorded it (evaluation.json's "privacy"), or null when it has none.</summary>
+    public static HospitalPrivacy? Privacy(HospitalOutcome o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Evaluation is not { } e || !e.TryGetProperty("privacy", out var p) || p.ValueKind != JsonValueKind.Object) return null;
+        double? Number(string name) => p.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        int Count(string name) => p.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : 0;
+        return new HospitalPrivacy(Number("epsilon"), Number("delta") ?? 0, Number("noiseMultiplier"),
+            Count("trainingPasses") + Count("validationPasses") + Count("evaluationPasses"));
     }
 
     private static double Metric(HospitalOutcome o, string name) =>

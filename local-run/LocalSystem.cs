@@ -185,6 +185,8 @@ public sealed class LocalSystem : IAsyncDisposable
             "--partition-seed", share.Seed.ToString(CultureInfo.InvariantCulture),
             "--partition-weights", string.Join(',', share.Weights.Select(w => w.ToString(CultureInfo.InvariantCulture))),
             "--partition-index", share.Index.ToString(CultureInfo.InvariantCulture),
+            // The studies train undefended arms on purpose (one client layer, no noise): the simulated hospitals accept any manifest.
+            "--privacy-floor", "open",
             .. share.ExtraInitArguments,
         ];
         var code = await supervisor.RunAsync($"{share.HospitalId}-init", AgentDll, args, workingDirectory: folder, cancellationToken: ct).ConfigureAwait(false);

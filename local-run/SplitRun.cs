@@ -39,6 +39,8 @@ public sealed record SplitRunSettings
     public UShapedSettings UShaped { get; init; } = new();
     /// <summary>Noise the hospitals add to what they send (privacy.noiseSigma; from their CSPRNG).</summary>
     public double NoiseSigma { get; init; }
+    /// <summary>Per-sample clip norm C of what the hospitals send (privacy.clipNorm); with it the noise is NoiseSigma x C. 0: no clipping.</summary>
+    public double ClipNorm { get; init; }
     /// <summary>Most steps per attacker decoder of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
     public int AuditSteps { get; init; }
 }
@@ -78,7 +80,10 @@ public static class SplitRun
         var secretPath = Path.Combine(folder, "consortium.secret");
         var secret = File.Exists(secretPath) ? ConsortiumSecret.Load(secretPath) : ConsortiumSecret.Create();
         if (!File.Exists(secretPath)) secret.Save(secretPath);
-        request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment, NoiseSigma = settings.NoiseSigma } };
+        request = request with
+        {
+            Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment, NoiseSigma = settings.NoiseSigma, ClipNorm = settings.ClipNorm },
+        };
         string[] initArguments = [.. settings.ExtraInitArguments, "--consortium-secret", secretPath];
         var manifest = RunCreation.BuildManifest(request);
         await using var system = await LocalSystem.StartAsync(folder, ct).ConfigureAwait(false);

@@ -61,10 +61,10 @@ internal static class EvaluateCommand
                     clock.Restart();
                 }
                 return layers is not null
-                    ? await RemotePrediction.PredictAsync(run, layers, data, OnBatch, cancellationToken).ConfigureAwait(false)
-                    : await RemotePrediction.PredictAsync(run, client, data, OnBatch, cancellationToken).ConfigureAwait(false);
+                    ? await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Evaluation, OnBatch, cancellationToken).ConfigureAwait(false)
+                    : await RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Evaluation, OnBatch, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
-            var report = EvaluationReport.Score(run, splitName, data, predictions);
+            var report = EvaluationReport.Score(run, splitName, data, predictions) with { Privacy = run.State.Releases };
             report.Save(run.Folder.EvaluationPath);
             foreach (var line in report.Describe()) agentOutput.Info(line);
             agentOutput.Info($"written to {run.Folder.EvaluationPath}");

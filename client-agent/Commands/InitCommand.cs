@@ -160,12 +160,23 @@ internal static class InitCommand
             + "does this once, then copies the file to the others)."
         };
 
+        var floor = new Option<string>("--privacy-floor")
+        {
+            Description = "The least protection this hospital accepts: 'recommended' (at least two client layers, the gradient bound on) or 'open' "
+                + "(any manifest, for studies of undefended runs). Edit privacy.floor in the file for more (docs/privacy.md).",
+            DefaultValueFactory = _ => "recommended",
+        };
+        floor.AcceptOnlyFromAmong("recommended", "open");
+        var maxEpsilon = new Option<double?>("--max-epsilon")
+        {
+            Description = "The epsilon budget of this hospital: the agent stops before a release would exceed it (docs/privacy.md).",
+        };
         var command = new Command("init", "Write the agent configuration (--config) and create the hospital key.")
         {
             hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir,
                 keyId, state,
             preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
-                consortium, newConsortium, pathColumn, labelColumns, splitColumn, groupColumn, imageRoot, classes, window,
+                consortium, newConsortium, pathColumn, labelColumns, splitColumn, groupColumn, imageRoot, classes, window, floor, maxEpsilon,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -243,6 +254,11 @@ internal static class InitCommand
                 StateFolder = Place(state),
                 Timeouts = new TimeoutSettings { ReplySeconds = parse.GetValue(replyTimeout), StorageOutageSeconds = parse.GetValue(outage) },
                 ConsortiumSecretFile = parse.GetValue(consortium) is { } secretFile ? Path.GetFullPath(secretFile) : null,
+                Privacy = new AgentPrivacySettings
+                {
+                    Floor = parse.GetValue(floor) == "open" ? PrivacyFloor.Open : PrivacyFloor.Recommended,
+                    MaxEpsilon = parse.GetValue(maxEpsilon),
+                },
             };
             var secret = OpenConsortiumSecret(config.ConsortiumSecretFile, parse.GetValue(newConsortium));
             if (config.Storage.ConnectionString is null && config.Storage.ContainerUri is null && config.Storage.Identity is null)
@@ -285,6 +301,8 @@ internal static class InitCommand
             }
             config = config with { Key = config.Key with { KeyId = key.KeyId } };
             AgentConfigurationFile.Save(path, config);
+            // The hospital's own order secret, kept beside its state and never sent (docs/privacy.md).
+            OrderSecret.LoadOrCreate(config.StateFolder);
             await output.WriteLineAsync($"configuration written to {path} (readable by its owner only)").ConfigureAwait(false);
             await output.WriteLineAsync($"hospital key '{key.KeyId}' in {store.Directory}").ConfigureAwait(false);
             await output.WriteLineAsync("The function must hold the same key (Key Vault secret hospital-<id>--<keyId>, or its local key folder in "

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Storage;
+using SplitFunctions.ClientAgent.Training;
 
 namespace SplitFunctions.ClientAgent.Commands;
 
@@ -39,6 +40,9 @@ internal static class StatusCommand
                     config.HospitalId,
                     config.RunId,
                     AgentRunning = running,
+                    state?.Releases.Epsilon,
+                    state?.Releases.Delta,
+                    config.Privacy.MaxEpsilon,
                     State = state,
                     History = history,
                     ReplyQueueLength = replies
@@ -65,6 +69,13 @@ internal static class StatusCommand
                     + $"start)" : "pending: none").ConfigureAwait(false);
                 if (s.LastRejection is { } r) await output.WriteLineAsync($"REJECTED: message #{r.Sequence} ({r.Kind}) at {r.At:u}: "
                     + $"{r.Reason}").ConfigureAwait(false);
+                await output.WriteLineAsync(Privacy(s, config.Privacy.MaxEpsilon)).ConfigureAwait(false);
+                if (s.GradientRowsOutsideBound > 0)
+                {
+                    await output.WriteLineAsync($"WARNING: {s.GradientRowsOutsideBound} per-sample gradients from the server in "
+                        + $"{s.GradientBatchesOutsideBound} batches fell outside privacy.gradients' bound and were clipped (docs/privacy.md)")
+                        .ConfigureAwait(false);
+                }
                 await output.WriteLineAsync($"last update {s.UpdatedAt:u}").ConfigureAwait(false);
             }
             foreach (var h in history)
@@ -77,5 +88,18 @@ internal static class StatusCommand
             return ExitCode.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The privacy line: epsilon spent so far, the releases it covers, and the budget.</summary>
+    internal static string Privacy(AgentState s, double? maxEpsilon)
+    {
+        var r = s.Releases;
+        var budget = maxEpsilon is { } max ? string.Create(CultureInfo.InvariantCulture, $", budget privacy.maxEpsilon {max}") : ", no budget set";
+        var releases = $"{r.Releases} releases per sample ({r.TrainingPasses} training, {r.ValidationPasses} validation, {r.EvaluationPasses} evaluation "
+            + "passes)";
+        return r.Epsilon is { } e
+            ? string.Create(CultureInfo.InvariantCulture, $"privacy: epsilon {e:F2} at delta {r.Delta:G3} over {releases}, noise multiplier "
+                + $"{r.NoiseMultiplier}{budget}")
+            : $"privacy: epsilon {ReleaseBudget.Describe(null)} over {releases}{budget}";
     }
 }

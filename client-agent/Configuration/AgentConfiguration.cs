@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using SplitFunctions.Core.Privacy;
 
 namespace SplitFunctions.ClientAgent.Configuration;
 
@@ -18,6 +19,24 @@ public sealed record AgentConfiguration
     public TimeoutSettings Timeouts { get; init; } = new();
     /// <summary>The consortium secret file the hospitals share at onboarding (never the function); relative to the configuration file.</summary>
     public string? ConsortiumSecretFile { get; init; }
+    /// <summary>What this hospital accepts and spends: its floor, its epsilon budget, the bound on the gradients it applies (docs/privacy.md).</summary>
+    public AgentPrivacySettings Privacy { get; init; } = new();
+}
+
+/// <summary>The hospital's own privacy settings, which the operator's manifest cannot lower.</summary>
+public sealed record AgentPrivacySettings
+{
+    /// <summary>Largest epsilon this hospital spends on the run; the agent stops before a release would exceed it. Null: no budget.</summary>
+    public double? MaxEpsilon { get; init; }
+
+    /// <summary>Delta of the (epsilon, delta) guarantee; null: 1 / N for the hospital's N samples.</summary>
+    public double? Delta { get; init; }
+
+    /// <summary>The least protection a manifest must give (modes, cut depth, noise, NoPeek, label defence).</summary>
+    public PrivacyFloor Floor { get; init; } = PrivacyFloor.Recommended;
+
+    /// <summary>The bound on the per-sample gradients from the server that the client layer applies.</summary>
+    public GradientBoundSettings Gradients { get; init; } = new();
 }
 
 /// <summary>

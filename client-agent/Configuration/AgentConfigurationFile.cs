@@ -89,6 +89,19 @@ public static class AgentConfigurationFile
         ValidateData(config.Data, source);
         if (config.Timeouts is null || config.Timeouts.ReplySeconds is < 1 or > 86400 || config.Timeouts.StorageOutageSeconds is < 1 or > 86400)
             throw Fail(source, "timeouts.replySeconds and timeouts.storageOutageSeconds must be whole seconds from 1 to 86400.");
+        ValidatePrivacy(config.Privacy, source);
+    }
+
+    private static void ValidatePrivacy(AgentPrivacySettings? privacy, string source)
+    {
+        if (privacy is null) throw Fail(source, "privacy is null: leave it out for the recommended floor (docs/privacy.md).");
+        if (privacy.MaxEpsilon is { } max && !(double.IsFinite(max) && max > 0))
+            throw Fail(source, "privacy.maxEpsilon must be a positive number (or left out for no budget).");
+        if (privacy.Delta is { } delta && !(delta > 0 && delta < 1)) throw Fail(source, "privacy.delta must be in (0, 1) (or left out for 1/N).");
+        if (privacy.Floor?.Problem() is { } floor) throw Fail(source, floor + ".");
+        if (privacy.Floor is null) throw Fail(source, "privacy.floor is null: leave it out for the recommended floor.");
+        if (privacy.Gradients?.Problem() is { } gradients) throw Fail(source, gradients + ".");
+        if (privacy.Gradients is null) throw Fail(source, "privacy.gradients is null: leave it out for the default bound.");
     }
 
     private static void ValidateStorage(StorageSettings? storage, string source)

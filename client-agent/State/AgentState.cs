@@ -51,7 +51,37 @@ public sealed record AgentState
     /// <summary>The function's last rejection; the agent stops until the operator retries it.</summary>
     public RejectionRecord? LastRejection { get; init; }
 
+    /// <summary>Every pass that released this hospital's samples to the server, and the epsilon they spend (docs/privacy.md).</summary>
+    public ReleaseLedger Releases { get; init; } = new();
+
+    /// <summary>The typical per-sample norm of the server's gradients so far (privacy.gradients); null before the first.</summary>
+    public double? GradientScale { get; init; }
+    /// <summary>Per-sample gradients from the server that fell outside the bound and were clipped, and the batches they came in.</summary>
+    public long GradientRowsOutsideBound { get; init; }
+    public int GradientBatchesOutsideBound { get; init; }
+
     public DateTimeOffset UpdatedAt { get; init; }
+}
+
+/// <summary>
+/// The releases of this hospital's samples so far: each pass (a training epoch, a validation, an evaluation) sends every
+/// sample of its split once, as a Gaussian mechanism with <see cref="NoiseMultiplier"/> when the run clips. Counted in the
+/// same commit that makes the pass's first message pending, so a crash never loses a release from the count.
+/// </summary>
+public sealed record ReleaseLedger
+{
+    public int TrainingPasses { get; init; }
+    public int ValidationPasses { get; init; }
+    public int EvaluationPasses { get; init; }
+    /// <summary>Sigma of the run's Gaussian mechanism; null when the run does not clip or adds no noise (no guarantee).</summary>
+    public double? NoiseMultiplier { get; init; }
+    public double Delta { get; init; }
+    /// <summary>Epsilon at <see cref="Delta"/> over every release so far (RDP accountant); null: no guarantee.</summary>
+    public double? Epsilon { get; init; }
+
+    /// <summary>Releases of one sample, counted as if it were in every split (an upper bound: the splits are disjoint).</summary>
+    [JsonIgnore]
+    public int Releases => TrainingPasses + ValidationPasses + EvaluationPasses;
 }
 
 /// <summary>Why the function refused a message.</summary>

@@ -6,7 +6,7 @@ using TorchSharp;
 namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>
-/// What leaves the hospital from a forward pass: the activations with the run's Gaussian noise (privacy.noiseSigma),
+/// What leaves the hospital from a forward pass: the activations clipped per sample (privacy.clipNorm) with the run's Gaussian noise (privacy.noiseSigma),
 /// sealed under the sequence number, with the batch's labels only where the mode sends them (vanilla `train`, temporal `chunk`).
 /// </summary>
 internal static class ActivationFrames
@@ -15,7 +15,7 @@ internal static class ActivationFrames
     {
         var manifest = run.Manifest;
         var values = activations.ToFloats();
-        ClientLayer.AddNoise(values, manifest.Privacy.NoiseSigma);
+        ClientLayer.AddNoise(values, (int)activations.shape[0], manifest.Privacy);
         var features = new FrameTensor(manifest.FeatureType, activations.shape, values);
         return targets is null
             ? run.Frames.SealFeatures(sequence, features)

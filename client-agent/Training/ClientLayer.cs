@@ -17,13 +17,15 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed class ClientLayer : IDisposable
 {
     private readonly double noPeekAlpha;
+    private readonly double clipNorm;
     private torch.Tensor? lastInput;
 
-    private ClientLayer(Network network, Optimizer? optimizer, double noPeekAlpha)
+    private ClientLayer(Network network, Optimizer? optimizer, PrivacySettings privacy)
     {
         Network = network;
         Optimizer = optimizer;
-        this.noPeekAlpha = noPeekAlpha;
+        noPeekAlpha = privacy.NoPeekAlpha;
+        clipNorm = privacy.ClipNorm;
     }
 
     public Network Network { get; }
@@ -47,7 +49,7 @@ public sealed class ClientLayer : IDisposable
         var network = TorchRuntime.Seeded(InitialSeed(manifest, secret), () => manifest.ModelDefinition.BuildClient());
         try
         {
-            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy.NoPeekAlpha);
+            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy);
         }
         catch
         {
@@ -58,7 +60,7 @@ public sealed class ClientLayer : IDisposable
 
     /// <summary>A trainable layer around <paramref name="network"/>, as the U-shaped head is: the run's client optimizer and NoPeek.</summary>
     internal static ClientLayer Trainable(Network network, RunManifest manifest) =>
-        new(network, Optimizer.Create(network, manifest.ClientOptimizer), manifest.Privacy.NoPeekAlpha);
+        new(network, Optimizer.Create(network, manifest.ClientOptimizer), manifest.Privacy);
 
     /// <summary>Loads saved weights and optimizer state (null: still the initial ones).</summary>
     public void Restore(byte[]? weights, byte[]? optimizerState)
@@ -69,7 +71,8 @@ public sealed class ClientLayer : IDisposable
 
     /// <summary>
     /// Runs the layer on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for
-    /// <see cref="ApplyGradient"/>. The caller owns the result: run each step inside a dispose scope.
+    /// <see cref="ApplyGradient"/>. With privacy.clipNorm each sample's activations are clipped to that norm here, inside the graph, so
+    /// the backward pass goes through the clipping the server's gradient saw. The caller owns the result: run each step inside a dispose scope.
     /// </summary>
     public torch.Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
     {
@@ -80,7 +83,8 @@ public sealed class ClientLayer : IDisposable
         // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-        var result = Network.Forward(x, train).MoveToOuterDisposeScope();
+        var output = Network.Forward(x, train);
+        var result = (clipNorm > 0 ? ActivationClipping.Clip(output, clipNorm) : output).MoveToOuterDisposeScope();
         // NoPeek needs the batch's input again in ApplyGradient.
         lastInput?.Dispose();
         lastInput = train && noPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
@@ -111,8 +115,15 @@ public sealed class ClientLayer : IDisposable
         optimizer.Step();
     }
 
-    /// <summary>Gaussian noise on the activations (privacy.noiseSigma) from a cryptographically secure generator, fresh per value.</summary>
-    public static void AddNoise(float[] values, double sigma) => ActivationNoise.Add(values, sigma);
+    /// <summary>
+    /// The release of a batch's activations: clipped per sample to privacy.clipNorm (again, in double precision) and Gaussian noise
+    /// (privacy.noiseSigma, times the clip norm when there is one) from a cryptographically secure generator, fresh per value.
+    /// </summary>
+    public static void AddNoise(float[] values, int rows, PrivacySettings privacy)
+    {
+        ArgumentNullException.ThrowIfNull(privacy);
+        ActivationNoise.Release(values, rows, privacy.NoiseSigma, privacy.ClipNorm);
+    }
 
     public void Dispose()
     {

@@ -1,8 +1,10 @@
-using SplitFunctions.Core.Data;
-
 namespace SplitFunctions.ClientAgent.Training;
 
-/// <summary>The rows of each training batch: the training set in this hospital's shuffled order for the epoch, cut into batches of the run's size.</summary>
+/// <summary>
+/// The rows of each training batch: the training set in this hospital's secret order for the epoch (a fresh
+/// permutation per epoch from the hospital's <c>OrderSecret</c>, which the server cannot compute), cut into batches of
+/// the run's size. Equal after a restart, so a resumed epoch continues with the same batches.
+/// </summary>
 internal sealed class EpochBatches(HospitalRun run)
 {
     private int[]? order;
@@ -16,7 +18,7 @@ internal sealed class EpochBatches(HospitalRun run)
         var train = run.Data.Train;
         if (orderEpoch != epoch)
         {
-            order = BatchOrder.Shuffle(train.Count, manifest.Seed ^ run.HospitalSalt, epoch);
+            order = run.OrderSecret.Order(train.Count, manifest.RunId, "train", epoch);
             orderEpoch = epoch;
         }
         var start = batch * manifest.BatchSize;

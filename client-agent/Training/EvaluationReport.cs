@@ -29,6 +29,9 @@ public sealed record RegressionResult(double Msle, double Rmsle, double SmapePer
 public sealed record EvaluationReport(string RunId, string HospitalId, string Model, string Split, int Samples, ClassificationResult? Classification,
     RegressionResult? Regression, DateTimeOffset At)
 {
+    /// <summary>What this hospital's releases had spent when the evaluation finished: epsilon at delta (null: no guarantee) and the passes.</summary>
+    public ReleaseLedger? Privacy { get; init; }
+
     public MultiClassResult? MultiClass { get; init; }
 
     public MultiLabelResult? MultiLabel { get; init; }
@@ -110,6 +113,11 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
         {
             yield return string.Create(CultureInfo.InvariantCulture, $"  MSLE {r.Msle:F4}  RMSLE {r.Rmsle:F4}  sMAPE {r.SmapePercent:F2}%");
             yield return "  " + r.SmapeVariant;
+        }
+        if (Privacy is { } p)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"  privacy: epsilon {ReleaseBudget.Describe(p.Epsilon)}"
+                + $"{(p.Epsilon is null ? "" : $" at delta {p.Delta:G3}")} over {p.Releases} releases per sample");
         }
     }
 }

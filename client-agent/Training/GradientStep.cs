@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Globalization;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
+using SplitFunctions.Core.Privacy;
 using TorchSharp;
 
 namespace SplitFunctions.ClientAgent.Training;
@@ -30,7 +32,17 @@ internal static class GradientStep
                     + $"[{string.Join(",", shape)}] tensor. Nothing was applied.");
         }
 
-        client.ApplyGradient(activations, tensors[0].Values);
+        // The server's gradient is bounded per sample before the client layer applies it (privacy.gradients; feature-space hijacking).
+        var gradient = tensors[0].Values;
+        var check = GradientBound.Apply(gradient, (int)shape[0], run.Config.Privacy.Gradients, run.State.GradientScale);
+        if (check.Clipped > 0)
+        {
+            run.Output.Warn(string.Create(CultureInfo.InvariantCulture,
+                $"server gradient #{pending.Sequence}: {check.Clipped} of {shape[0]} per-sample gradients exceeded the bound {check.Bound:G4} (largest "
+                    + $"{check.LargestNorm:G4}) and were clipped to it; a server whose gradients fall outside may be steering the client layer "
+                    + $"(docs/privacy.md)"));
+        }
+        client.ApplyGradient(activations, gradient);
         var stepsApplied = run.State.ClientSteps + 1;
         var (clientFile, optimizerFile) = run.Folder.WriteWeights(stepsApplied, client.Network.SaveState(), client.Optimizer!.SaveState());
 
@@ -51,6 +63,9 @@ internal static class GradientStep
             Batch = endOfEpoch ? 0 : batch + 1,
             EpochLossSum = endOfEpoch ? 0 : lossSum,
             EpochSamples = endOfEpoch ? 0 : lossSamples,
+            GradientScale = check.NextScale,
+            GradientRowsOutsideBound = run.State.GradientRowsOutsideBound + check.Clipped,
+            GradientBatchesOutsideBound = run.State.GradientBatchesOutsideBound + (check.Clipped > 0 ? 1 : 0),
         });
         if (endOfEpoch)
         {

@@ -24,7 +24,7 @@ namespace SplitFunctions.ClientAgent.Training;
 public sealed class HospitalRun : IDisposable
 {
     private HospitalRun(AgentConfiguration config, StateFolder folder, RunManifest manifest, HospitalData data, HospitalFrameStore frames,
-        StorageResilience resilience, IAgentOutput output, AgentState state, ConsortiumSecret? secret)
+        StorageResilience resilience, IAgentOutput output, AgentState state, ConsortiumSecret? secret, OrderSecret orderSecret)
     {
         ConsortiumSecret = secret;
         Config = config;
@@ -35,7 +35,7 @@ public sealed class HospitalRun : IDisposable
         Resilience = resilience;
         Output = output;
         State = state;
-        HospitalSalt = Fnv1a(config.HospitalId);
+        OrderSecret = orderSecret;
     }
 
     public AgentConfiguration Config { get; }
@@ -50,8 +50,8 @@ public sealed class HospitalRun : IDisposable
     /// <summary>The consortium secret whose commitment the manifest carries; null for a run without one (weights from the public seed).</summary>
     public ConsortiumSecret? ConsortiumSecret { get; }
 
-    /// <summary>Mixed into this hospital's batch order and noise so hospitals sharing a seed do not draw the same numbers.</summary>
-    public ulong HospitalSalt { get; }
+    /// <summary>This hospital's own secret for the order its samples are sent in (batches, validation, evaluation, chunks); never sent.</summary>
+    public OrderSecret OrderSecret { get; }
 
     /// <summary>Manifest blob in the hospital's container (the operator copies it there; `runs/` is out of the hospital's reach).</summary>
     public static string ManifestBlob(string runId) => $"manifests/{runId}.json";
@@ -67,6 +67,7 @@ public sealed class HospitalRun : IDisposable
             var storage = HospitalStorage.Create(config);
             var resilience = new StorageResilience(TimeSpan.FromSeconds(config.Timeouts.StorageOutageSeconds), output.Warn);
             var (manifest, manifestSha) = await LoadManifestAsync(config, storage, resilience, cancellationToken).ConfigureAwait(false);
+            RequireFloor(config, manifest);
             var secret = LoadConsortiumSecret(config, manifest, output);
             var data = HospitalDataLoader.Load(config.Data, manifest.ModelDefinition, manifest.TargetScaling);
             output.Info(data.Summary);
@@ -83,9 +84,14 @@ public sealed class HospitalRun : IDisposable
                 TrainSamples = data.Train.Count,
             };
             RequireSameRun(state, config, manifestSha, data, folder);
+            var orderSecret = LoadOrderSecret(config);
+            if (ReleaseBudget.PlanViolation(manifest, config.Privacy.MaxEpsilon, ReleaseBudget.Delta(config.Privacy, data)) is { } plan)
+            {
+                throw FloorRefusal(config, plan);
+            }
             var frames = new HospitalFrameStore(storage, resilience, key, config.RunId, TimeSpan.FromSeconds(config.Timeouts.ReplySeconds), output.Warn,
                 output.Info);
-            return new HospitalRun(config, folder, manifest, data, frames, resilience, output, state, secret);
+            return new HospitalRun(config, folder, manifest, data, frames, resilience, output, state, secret, orderSecret);
         }
         catch
         {
@@ -253,15 +259,33 @@ public sealed class HospitalRun : IDisposable
         }
     }
 
-    private static ulong Fnv1a(string text)
+    /// <summary>The hospital's floor (privacy.floor) against the operator's manifest, before anything is sent.</summary>
+    public static void RequireFloor(AgentConfiguration config, RunManifest manifest)
     {
-        var hash = 14695981039346656037UL;
-        foreach (var b in System.Text.Encoding.UTF8.GetBytes(text))
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(manifest);
+        if (config.Privacy.Floor.Violation(manifest) is { } violation) throw FloorRefusal(config, violation);
+    }
+
+    private static AgentException FloorRefusal(AgentConfiguration config, string violation) => new(ExitCode.PrivacyFloor,
+        $"privacy floor: run '{config.RunId}' is refused: {violation}. Nothing was sent. Ask the operator for a run that meets this hospital's floor, or "
+            + "change privacy in the agent configuration if the hospital accepts less (docs/privacy.md).");
+
+    private static OrderSecret LoadOrderSecret(AgentConfiguration config)
+    {
+        try
         {
-            hash ^= b;
-            hash *= 1099511628211UL;
+            return OrderSecret.LoadOrCreate(config.StateFolder);
         }
-        return hash;
+        catch (InvalidDataException e)
+        {
+            throw new AgentException(ExitCode.StateCorrupt, e.Message + ".", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentException(ExitCode.StateCorrupt, $"the order secret in {config.StateFolder} cannot be read or created ({e.Message}); make the "
+                + "state folder writable by the agent's account.", e);
+        }
     }
 
     public void Dispose() => Folder.Dispose();

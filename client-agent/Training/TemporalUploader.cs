@@ -29,6 +29,8 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
             return TrainingOutcome.Complete;
         }
         using var client = ClientLayer.Create(manifest, trainable: false, run.ConsortiumSecret);
+        // The data's own order: each sample is sent once, so there are no views to link, and the server shuffles the union
+        // itself (a faulted run and its reference then train on exactly the same chunks; the chaos run checks it).
         var rows = Enumerable.Range(0, train.Count).ToArray();
         return await run.Output.TrackAsync($"upload features {manifest.RunId}", chunks + 1, run.State.ChunksSent, async tracker =>
         {
@@ -68,7 +70,12 @@ public sealed class TemporalUploader(HospitalRun run, TrainingLimits limits)
                 {
                     pending = new PendingFrame { Sequence = state.NextSequence, Kind = FrameKind.Done, ChunkCount = chunks };
                 }
-                if (state.Pending is null) run.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1 });
+                if (state.Pending is null)
+                {
+                    var releases = pending.Kind == FrameKind.Chunk && state.Releases.TrainingPasses == 0
+                        ? ReleaseBudget.Count(run, ReleaseKind.Training) : state.Releases;
+                    run.Commit(state with { Pending = pending, NextSequence = pending.Sequence + 1, Releases = releases });
+                }
 
                 await run.Frames.SendAsync(pending, bytes, cancellationToken).ConfigureAwait(false);
                 run.Commit(run.State with

@@ -33,7 +33,7 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
             pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch "
                 + $"{pending.Epoch + 1}",
             tracker => StepAsync(layers, tracker, cancellationToken),
-            data => RemotePrediction.PredictAsync(run, layers, data, null, cancellationToken), cancellationToken).ConfigureAwait(false);
+            data => RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Validation, null, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Loads the head and tail the state names (evaluation uses the same).</summary>
@@ -60,12 +60,13 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
 
         if (pending is null)
         {
+            var releases = ReleaseBudget.BeginsTrainingPass(run.State, epoch) ? ReleaseBudget.Count(run, ReleaseKind.Training) : run.State.Releases;
             var sequence = run.State.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations);
             pending = PendingFrame.For(sequence, FrameKind.Forward, frame) with { Epoch = epoch, Batch = batch };
             run.Folder.WriteLegFrame(sequence, frame.Bytes);
             // Both sequences are taken now: s for the forward leg, s + 1 for its backward leg.
-            run.Commit(run.State with { Pending = pending, NextSequence = sequence + 2 });
+            run.Commit(run.State with { Pending = pending, NextSequence = sequence + 2, Releases = releases });
         }
 
         if (pending.Kind == FrameKind.Forward)

@@ -31,7 +31,7 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
             client.Restore(run.Folder.ReadFile(weights), state.OptimizerState is { } o ? run.Folder.ReadFile(o) : null);
         }
         EpochLoop.DropInterrupted(run, kind => kind == FrameKind.Train);
-        Task<float[]> Predict(TrainingSet data) => RemotePrediction.PredictAsync(run, client, data, null, cancellationToken);
+        Task<float[]> Predict(TrainingSet data) => RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Validation, null, cancellationToken);
         // An epoch's validation that was interrupted or rejected runs again now, rather than its metric silently
         // missing from history.json and `status`: at batch 0 no step of the next epoch is applied yet, so the client
         // weights are exactly those the validation was for.
@@ -59,11 +59,13 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
         byte[] sealedBytes;
         if (pending is null)
         {
+            // The first batch of an epoch releases a new pass: counted (and checked against the budget) before it is sealed.
+            var releases = ReleaseBudget.BeginsTrainingPass(state, epoch) ? ReleaseBudget.Count(run, ReleaseKind.Training) : state.Releases;
             var sequence = state.NextSequence;
             var frame = ActivationFrames.Seal(run, sequence, activations, targets);
             pending = PendingFrame.For(sequence, FrameKind.Train, frame) with { Epoch = epoch, Batch = batch };
             run.Folder.WritePendingFrame(frame.Bytes);
-            run.Commit(state with { Pending = pending, NextSequence = sequence + 1 });
+            run.Commit(state with { Pending = pending, NextSequence = sequence + 1, Releases = releases });
             sealedBytes = frame.Bytes;
         }
         else

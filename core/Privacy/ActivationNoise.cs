@@ -7,11 +7,30 @@ namespace SplitFunctions.Core.Privacy;
 /// <summary>
 /// Gaussian noise for the activations a hospital sends, drawn from the operating system's cryptographically secure
 /// generator: fresh for every value of every frame, derived from nothing the server holds, so it cannot be
-/// regenerated and subtracted. A server that sees the same sample k times (vanilla epochs, repeated validation) can
-/// average the k noisy copies and reduce the noise to about sigma / sqrt(k); docs/privacy.md states this.
+/// regenerated and subtracted. A server that sees the same sample k times (vanilla epochs, repeated validation) and
+/// links its copies could average them and reduce the noise to about sigma / sqrt(k); the hospital's secret order makes
+/// the linking hard, and the accountant counts every release anyway (docs/privacy.md).
 /// </summary>
 public static class ActivationNoise
 {
+    /// <summary>
+    /// What one frame releases of <paramref name="rows"/> samples: with a clip norm C (privacy.clipNorm > 0) each sample
+    /// is bounded to norm C and gets N(0, (sigma C)^2) per value, a Gaussian mechanism with noise multiplier sigma;
+    /// without one, absolute noise N(0, sigma^2) and no guarantee.
+    /// </summary>
+    public static void Release(Span<float> values, int rows, double noiseSigma, double clipNorm)
+    {
+        if (clipNorm > 0)
+        {
+            ActivationClipping.ClipRows(values, rows, clipNorm);
+            Add(values, noiseSigma * clipNorm);
+        }
+        else
+        {
+            Add(values, noiseSigma);
+        }
+    }
+
     /// <summary>Adds N(0, sigma^2) to each value; sigma 0 leaves the values as they are.</summary>
     public static void Add(Span<float> values, double sigma)
     {

@@ -26,9 +26,16 @@ public enum TrainingMode
 public sealed record PrivacySettings
 {
     /// <summary>
-    /// Standard deviation of Gaussian noise (cryptographically secure, fresh per value) added to the activations before upload; 0 turns it off.
+    /// Gaussian noise (cryptographically secure, fresh per value) added to the activations before upload; 0 turns it off. With
+    /// <see cref="ClipNorm"/> it is the noise multiplier (standard deviation sigma x C); without, the absolute standard deviation.
     /// </summary>
     public double NoiseSigma { get; init; }
+
+    /// <summary>
+    /// C: each sample's cut activations (flattened) are clipped to L2 norm C before the noise, so every release is a Gaussian
+    /// mechanism and the hospital can state epsilon (docs/privacy.md); 0 leaves them unbounded (no guarantee).
+    /// </summary>
+    public double ClipNorm { get; init; }
 
     /// <summary>NoPeek weight: the client layer also minimises alpha * DCor(input, activations) (vanilla mode); 0 turns it off.</summary>
     public double NoPeekAlpha { get; init; }
@@ -223,6 +230,8 @@ public sealed record RunManifest
         {
             throw new RunManifestException("privacy.noiseSigma must be a finite number >= 0");
         }
+        if (!double.IsFinite(Privacy.ClipNorm) || Privacy.ClipNorm < 0) throw new RunManifestException("privacy.clipNorm must be a finite number >= 0 "
+            + "(0: no clipping)");
         if (!double.IsFinite(Privacy.NoPeekAlpha) || Privacy.NoPeekAlpha < 0) throw new RunManifestException("privacy.noPeekAlpha must be a finite number >= "
             + "0");
         if (Privacy.ConsortiumCommitment is { } commitment && (commitment.Length != 64 || !commitment.All(char.IsAsciiHexDigitLower)))

@@ -66,6 +66,12 @@ internal static class RunCommands
             + "(0: off).",
             DefaultValueFactory = _ => 0
         };
+        var clipNorm = new Option<double>("--clip-norm")
+        {
+            Description = "Privacy: clip each sample's activations to this L2 norm C before the noise, which is then sigma x C: a Gaussian mechanism "
+                + "each hospital can state epsilon for (0: no clipping, absolute noise, no guarantee; docs/privacy.md).",
+            DefaultValueFactory = _ => 0
+        };
         var noPeek = new Option<double>("--nopeek-alpha")
         {
             Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, "
@@ -118,7 +124,7 @@ internal static class RunCommands
         var command = new Command("create", "Create a run: the manifest is validated (model, settings, every hospital onboarded and active) before anything "
             + "is written; prints the run id and each hospital's commands.")
         {
-            model, modelFile, mode, hospitals, runId, epochs, batchSize, lr, seed, featureType, noise, noPeek, commitment, maxNorm, gradientNoise,
+            model, modelFile, mode, hospitals, runId, epochs, batchSize, lr, seed, featureType, noise, clipNorm, noPeek, commitment, maxNorm, gradientNoise,
                 directionNoise, inputShape, offset, scale, onboarding, json,
         };
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
@@ -138,6 +144,7 @@ internal static class RunCommands
                 Privacy = new PrivacySettings
                 {
                     NoiseSigma = parse.GetValue(noise),
+                    ClipNorm = parse.GetValue(clipNorm),
                     NoPeekAlpha = parse.GetValue(noPeek),
                     ConsortiumCommitment = parse.GetValue(commitment)?.Trim().ToLowerInvariant()
                 },

@@ -27,7 +27,8 @@ public sealed class AgentStorageErrorTests(AzuriteFixture azurite)
     private static async Task<AgentRun> InitAsync(AgentTestBed bed, string data, params string[] storage)
     {
         var run = await AgentTestBed.RunAsync(["init", "--config", bed.ConfigPath, "--hospital", AgentTestBed.Hospital, "--run", bed.RunId, "--data", data,
-            "--key-dir", bed.KeyDirectory, "--state", bed.StateFolder, "--reply-timeout", "30", "--storage-outage", "3", .. storage]);
+            "--key-dir", bed.KeyDirectory, "--state", bed.StateFolder, "--reply-timeout", "30", "--storage-outage", "3", .. AgentTestBed.OpenFloor,
+            .. storage]);
         run.ExitCode.Should().Be(0, run.ToString());
         return run;
     }

@@ -64,12 +64,18 @@ internal sealed class AgentTestBed : IDisposable
         await container.GetBlobClient($"manifests/{manifest.RunId}.json").UploadReplacingAsync(BinaryData.FromBytes(manifest.ToJson()));
     }
 
+    /// <summary>
+    /// The floor the test hospitals take: they train one-layer cuts without noise on purpose, which the recommended floor
+    /// refuses (PrivacyFloorTests checks that refusal).
+    /// </summary>
+    public static readonly string[] OpenFloor = ["--privacy-floor", "open"];
+
     /// <summary>Runs `init` with a connection string; extra arguments are appended.</summary>
     public async Task<AgentRun> InitAsync(string connectionString, string dataPath, params string[] extra)
     {
         var run = await RunAsync(["init", "--config", ConfigPath, "--hospital", Hospital, "--run", RunId, "--data", dataPath,
             "--connection-string", connectionString, "--key-dir", KeyDirectory, "--state", StateFolder, "--reply-timeout", "60", "--storage-outage", "120",
-                .. extra]);
+                .. OpenFloor, .. extra]);
         run.ExitCode.Should().Be(0, run.ToString());
         return run;
     }

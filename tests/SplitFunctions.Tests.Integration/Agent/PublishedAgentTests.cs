@@ -30,7 +30,7 @@ public sealed class PublishedAgentTests(AzuriteFixture azurite)
 
         var init = await RunCleanAsync(agent, bed.Folder, ["init", "--config", bed.ConfigPath, "--hospital", AgentTestBed.Hospital, "--run", manifest.RunId,
             "--data", data, "--connection-string", azurite.Azurite.ConnectionString, "--key-dir", bed.KeyDirectory, "--state", bed.StateFolder,
-            "--reply-timeout", "60"]);
+            "--reply-timeout", "60", .. AgentTestBed.OpenFloor]);
         init.ExitCode.Should().Be(0, init.Log);
 
         var function = DrainFunction.Start(azurite.Azurite.ConnectionString, bed.KeyDirectory);

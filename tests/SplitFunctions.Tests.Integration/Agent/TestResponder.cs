@@ -59,6 +59,9 @@ internal sealed class TestResponder : IAsyncDisposable
 
     private int _trainSeen;
 
+    /// <summary>When set, changes the gradient of a train message before it is sealed (a malicious server steering the client layer).</summary>
+    public Action<long, float[]>? TamperGradient { get; set; }
+
     /// <summary>When set, every message of this kind is rejected with this reason.</summary>
     public (FrameKind Kind, string Reason)? RejectKind { get; set; }
 
@@ -143,6 +146,7 @@ internal sealed class TestResponder : IAsyncDisposable
             case FrameKind.Train:
                 {
                     var (loss, gradient) = _server.TrainStep(tensors[0].Values, tensors[1].Values, n);
+                    TamperGradient?.Invoke(message.Sequence, gradient);
                     var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
                         _manifest.FeatureType, [(gradient, tensors[0].Shape)], ct);
                     Watermarks[message.HospitalId] = message.Sequence;
