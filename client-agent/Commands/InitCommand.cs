@@ -200,13 +200,13 @@ internal static class InitCommand
             var kind = parse.GetValue(dataKind) ?? (Directory.Exists(fullData) || manifestColumns
                 ? DataKinds.Images
                 : Path.GetExtension(dataPath).ToLowerInvariant() switch
-            {
-                ".npz" => DataKinds.ImagesNpz,
-                ".csv" => DataKinds.TabularCsv,
-                ".tsv" => DataKinds.Images,
-                var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind "
-                    + $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
-            });
+                {
+                    ".npz" => DataKinds.ImagesNpz,
+                    ".csv" => DataKinds.TabularCsv,
+                    ".tsv" => DataKinds.Images,
+                    var other => throw new AgentException(ExitCode.Configuration, $"cannot tell the data kind of '{other}' files: pass --data-kind "
+                        + $"{DataKinds.ImagesNpz} or {DataKinds.TabularCsv}."),
+                });
 
             var config = new AgentConfiguration
             {
