@@ -47,6 +47,12 @@ public enum ExitCode
     /// <summary>A reply from the function failed verification (wrong name, length, SHA-256, key or format); nothing was applied.</summary>
     Protocol = 13,
 
+    /// <summary>`evaluate --no-wait`: the server is still training a temporal run (the line says which epoch); nothing was evaluated.</summary>
+    NotReady = 14,
+
+    /// <summary>`evaluate`: the server's model changed between the batches of the evaluation more than the agent retries (others still train).</summary>
+    ModelChanged = 15,
+
     /// <summary>Stopped by Ctrl-C or SIGTERM; state is consistent and the next start resumes.</summary>
     Cancelled = ToolExitCodes.Cancelled,
 }
