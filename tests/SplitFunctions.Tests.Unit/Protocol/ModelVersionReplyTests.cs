@@ -39,7 +39,8 @@ public sealed class ModelVersionReplyTests
     {
         MessageCodec.Serialize(Predictions).Should().Be(PredictionsJson);
         MessageCodec.ParseReply(PredictionsJson).Should().Be(Predictions);
-        MessageCodec.ParseReply(PredictionsJson).Model!.Describe().Should().Be("temporal model after epoch 154 of 154 (journal step 12, checkpoint 160), final");
+        MessageCodec.ParseReply(PredictionsJson).Model!.Describe().Should()
+            .Be("temporal model after epoch 154 of 154 (journal step 12, checkpoint 160), final");
     }
 
     [Fact]
