@@ -53,6 +53,12 @@ public enum ExitCode
     /// <summary>The next release would exceed privacy.maxEpsilon; the agent stopped before sending it.</summary>
     PrivacyBudget = 15,
 
+    /// <summary>`evaluate --no-wait`: the server is still training a temporal run (the line says which epoch); nothing was evaluated.</summary>
+    NotReady = 16,
+
+    /// <summary>`evaluate`: the server's model changed between the batches of the evaluation more than the agent retries (others still train).</summary>
+    ModelChanged = 17,
+
     /// <summary>Stopped by Ctrl-C or SIGTERM; state is consistent and the next start resumes.</summary>
     Cancelled = ToolExitCodes.Cancelled,
 }

@@ -43,9 +43,9 @@ public static class DemoReport
         };
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, SplitRun.Json));
 
-        var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN", "epsilon (delta)"],
+        var table = new ReportTable(["hospital", "test samples", "accuracy", "ROC AUC", "TP", "FP", "TN", "FN", "epsilon (delta)", "scored by the server's"],
             [.. outcomes.Select(o => Row(o))])
-        { Caption = "Test metrics, computed at each hospital (test labels never left it)" };
+        { Caption = "Test metrics, computed at each hospital (test labels never left it), and the server model that made the predictions" };
         var epochs = outcomes.Select(o => History(o)).ToList();
         var report = new HtmlReport($"SplitFunctions demo: {settings.Model.Name}, {settings.Mode.ToString().ToLowerInvariant()} split learning")
             .AddParagraph($"Data: {source}. {outcomes.Count} hospitals, {settings.Epochs} epochs, batch {settings.BatchSize}, {elapsed.TotalMinutes:F1} "
@@ -102,7 +102,7 @@ public static class DemoReport
     {
         if (o.Evaluation is not { } e || !e.TryGetProperty("classification", out var c) || c.ValueKind != JsonValueKind.Object)
         {
-            return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-", "-"];
+            return [o.HospitalId, "-", $"failed (train exit {o.TrainExitCode}, evaluate exit {o.EvaluateExitCode})", "-", "-", "-", "-", "-", "-", "-"];
         }
         string I(string name) => c.GetProperty(name).GetInt32().ToString(CultureInfo.InvariantCulture);
         var privacy = Privacy(o);
@@ -111,7 +111,7 @@ public static class DemoReport
         return [o.HospitalId, e.GetProperty("samples").GetInt32().ToString(CultureInfo.InvariantCulture),
             ReportTable.Percent(c.GetProperty("accuracy").GetDouble()),
             ReportTable.Number(c.GetProperty("rocAuc").GetDouble()), I("truePositives"), I("falsePositives"), I("trueNegatives"), I("falseNegatives"),
-            epsilon];
+            epsilon, o.ScoredBy?.Describe() ?? "not recorded"];
     }
 
     /// <summary>A hospital's spent privacy as its evaluation recorded it (evaluation.json's "privacy"), or null when it has none.</summary>

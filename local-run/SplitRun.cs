@@ -19,6 +19,11 @@ public sealed record HospitalOutcome(string HospitalId, JsonElement? Evaluation,
 {
     /// <summary>The hospital's leakage audit of its trained layer, when the run asked for one.</summary>
     public AuditSummary? Audit { get; init; }
+
+    /// <summary>The server model that made every prediction of the hospital's evaluation, as its agent recorded it (evaluation.json).</summary>
+    public ModelVersion? ScoredBy => Evaluation is { } e && e.TryGetProperty("serverModel", out var model) && model.ValueKind == JsonValueKind.Object
+        ? MessageCodec.ParseModel(model.GetRawText())
+        : null;
 }
 
 /// <summary>The settings of one multi-hospital split-learning run on the local system.</summary>

@@ -19,7 +19,21 @@ internal static class EvaluateCommand
             DefaultValueFactory = _ => "test",
         };
         split.AcceptOnlyFromAmong("test", "validation");
-        var command = new Command("evaluate", "Evaluate the run's model on this hospital's held-out data; writes <state>/<run>/evaluation.json.") { split };
+        var noWait = new Option<bool>("--no-wait")
+        {
+            Description = "Temporal runs: refuse at once (exit code 14) instead of waiting while the server still trains the run's epochs.",
+        };
+        var poll = new Option<int>("--poll-seconds")
+        {
+            Description = "Temporal runs: seconds between two questions to the server while it trains (1-600).",
+            DefaultValueFactory = _ => 10,
+        };
+        poll.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 1 or > 600) r.AddError("--poll-seconds must be 1-600.");
+        });
+        var command = new Command("evaluate", "Evaluate the run's model on this hospital's held-out data; writes <state>/<run>/evaluation.json. A temporal "
+            + "run is evaluated once the server has trained all its epochs (waited for, unless --no-wait).") { split, noWait, poll };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
             var config = AgentCli.LoadConfiguration(parse);
@@ -50,6 +64,16 @@ internal static class EvaluateCommand
             if (data.Count == 0) throw new AgentException(ExitCode.Data, $"the {splitName} split of this hospital's data is empty: set "
                 + $"data.partition.{splitName}Fraction above 0.");
             var batches = (data.Count + run.Manifest.BatchSize - 1) / run.Manifest.BatchSize;
+            // One line per change of the server's progress (an epoch done), not one per question.
+            string? lastProgress = null;
+            var request = new PredictionRequest(OneModel: true, Wait: !parse.GetValue(noWait), TimeSpan.FromSeconds(parse.GetValue(poll)), progress =>
+            {
+                var line = progress.Epoch is { } epoch
+                    ? $"waiting for the server to finish training: epoch {epoch} of {progress.Epochs}"
+                    : $"waiting for the server: {progress.Describe()}";
+                if (line != lastProgress) agentOutput.Info(line);
+                lastProgress = line;
+            });
             var predictions = await agentOutput.TrackAsync($"evaluate {splitName}", batches, 0, async tracker =>
             {
                 var batch = 0;
@@ -61,10 +85,10 @@ internal static class EvaluateCommand
                     clock.Restart();
                 }
                 return layers is not null
-                    ? await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Evaluation, OnBatch, cancellationToken).ConfigureAwait(false)
-                    : await RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Evaluation, OnBatch, cancellationToken).ConfigureAwait(false);
+                    ? await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Evaluation, request, OnBatch, cancellationToken).ConfigureAwait(false)
+                    : await RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Evaluation, request, OnBatch, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
-            var report = EvaluationReport.Score(run, splitName, data, predictions) with { Privacy = run.State.Releases };
+            var report = EvaluationReport.Score(run, splitName, data, predictions.Values) with { ServerModel = predictions.Model, Privacy = run.State.Releases };
             report.Save(run.Folder.EvaluationPath);
             foreach (var line in report.Describe()) agentOutput.Info(line);
             agentOutput.Info($"written to {run.Folder.EvaluationPath}");

@@ -20,6 +20,7 @@ internal static class StatusCommand
             var state = StateFolder.Peek(config.StateFolder, config.RunId);
             var history = TrainingHistoryFile.Load(Path.Combine(config.StateFolder, config.RunId, "history.json"));
             var running = StateLock.IsHeld(config.StateFolder);
+            var evaluation = ReadEvaluation(Path.Combine(config.StateFolder, config.RunId, "evaluation.json"));
             string replies;
             try
             {
@@ -45,6 +46,7 @@ internal static class StatusCommand
                     config.Privacy.MaxEpsilon,
                     State = state,
                     History = history,
+                    Evaluation = evaluation,
                     ReplyQueueLength = replies
                 },
                     StateJson.Options)).ConfigureAwait(false);
@@ -84,6 +86,13 @@ internal static class StatusCommand
                     $"  epoch {h.Epoch}: mean train loss "
                         + $"{h.MeanTrainLoss:F4}{(h.ValidationValue is { } v ? $", validation {h.ValidationMetric} {v:F4}" : "")}")).ConfigureAwait(false);
             }
+            if (evaluation is { } last)
+            {
+                var (metric, value) = last.Headline;
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"last evaluation ({last.At:u}): {last.Split} split, {last.Samples} "
+                    + $"samples, {metric} {value:F4}, scored by the server's {last.ServerModel?.Describe() ?? "model (not recorded by an earlier release)"}"))
+                    .ConfigureAwait(false);
+            }
             await output.WriteLineAsync($"reply queue messages: {replies}").ConfigureAwait(false);
             return ExitCode.Ok;
         }));
@@ -101,5 +110,18 @@ internal static class StatusCommand
             ? string.Create(CultureInfo.InvariantCulture, $"privacy: epsilon {e:F2} at delta {r.Delta:G3} over {releases}, noise multiplier "
                 + $"{r.NoiseMultiplier}{budget}")
             : $"privacy: epsilon {ReleaseBudget.Describe(null)} over {releases}{budget}";
+    }
+
+    // Status reads while an agent may write: a report that is missing or half-replaced is simply not shown.
+    private static EvaluationReport? ReadEvaluation(string path)
+    {
+        try
+        {
+            return EvaluationReport.Load(path);
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            return null;
+        }
     }
 }

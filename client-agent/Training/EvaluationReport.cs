@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using SplitFunctions.ClientAgent.State;
 using SplitFunctions.Core.Baselines;
+using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Metrics;
 using SplitFunctions.Core.Model;
@@ -31,6 +32,13 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
 {
     /// <summary>What this hospital's releases had spent when the evaluation finished: epsilon at delta (null: no guarantee) and the passes.</summary>
     public ReleaseLedger? Privacy { get; init; }
+
+    /// <summary>The server model that made every prediction scored here (one model per evaluation); null only for reports of earlier releases.</summary>
+    public ModelVersion? ServerModel { get; init; }
+
+    /// <summary>Reads `evaluation.json`; null when there is none.</summary>
+    public static EvaluationReport? Load(string path) =>
+        File.Exists(path) ? JsonSerializer.Deserialize<EvaluationReport>(File.ReadAllBytes(path), StateJson.Options) : null;
 
     public MultiClassResult? MultiClass { get; init; }
 
@@ -91,6 +99,7 @@ public sealed record EvaluationReport(string RunId, string HospitalId, string Mo
     public IEnumerable<string> Describe()
     {
         yield return string.Create(CultureInfo.InvariantCulture, $"evaluation of run {RunId} at {HospitalId}, {Split} split, {Samples} samples ({Model}):");
+        if (ServerModel is { } server) yield return "  scored by the server's " + server.Describe();
         if (Classification is { } c)
         {
             yield return string.Create(CultureInfo.InvariantCulture, $"  accuracy {c.Accuracy:P2}  ROC AUC {c.RocAuc:F4}  (threshold {c.Threshold})");

@@ -31,7 +31,9 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
             client.Restore(run.Folder.ReadFile(weights), state.OptimizerState is { } o ? run.Folder.ReadFile(o) : null);
         }
         EpochLoop.DropInterrupted(run, kind => kind == FrameKind.Train);
-        Task<float[]> Predict(TrainingSet data) => RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Validation, null, cancellationToken);
+        async Task<float[]> Predict(TrainingSet data) =>
+            (await RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Validation,
+                PredictionRequest.DuringTraining, null, cancellationToken).ConfigureAwait(false)).Values;
         // An epoch's validation that was interrupted or rejected runs again now, rather than its metric silently
         // missing from history.json and `status`: at batch 0 no step of the next epoch is applied yet, so the client
         // weights are exactly those the validation was for.

@@ -73,11 +73,22 @@ public static class MessageCodec
         ValidateCommon(m.Version, m.RunId, m.HospitalId, m.Sequence);
         if (m.Loss is { } loss && !double.IsFinite(loss)) throw Malformed("loss must be a finite number.");
         RequireHex(m.Answers, "answers", "the MAC of the message this reply answers");
+        if (m.Model?.Problem() is { } problem) throw Malformed(problem);
+        // Predictions name the model that made them; a `notready` reply says how far it is; U-shaped outputs name it when
+        // they answer an evaluation (a training leg's outputs do not). No other kind carries a model.
+        if (m.Model is null && m.Kind is ReplyKind.Predictions or ReplyKind.NotReady)
+            throw Malformed($"a '{m.Kind.ToString().ToLowerInvariant()}' reply must name the server model it speaks of (model).");
+        if (m.Model is not null && m.Kind is not (ReplyKind.Predictions or ReplyKind.NotReady or ReplyKind.Outputs))
+            throw Malformed("model belongs only on 'predictions', 'outputs' and 'notready' replies.");
         switch (m.Kind)
         {
             case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:
                 ValidatePayload(m.Blob, m.Length, m.Sha256, m.KeyId, StorageNames.ReplyFolder(m.Kind), m.RunId);
                 if (m.Reason is not null) throw Malformed("reason belongs only on a 'rejected' reply.");
+                break;
+            case ReplyKind.NotReady:
+                RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "notready");
+                if (m.Reason is not null || m.Loss is not null) throw Malformed("a 'notready' reply carries only the model's progress (no reason, no loss).");
                 break;
             case ReplyKind.Rejected:
                 RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "rejected");
@@ -90,6 +101,28 @@ public static class MessageCodec
                 break;
         }
         return m;
+    }
+
+    /// <summary>A model version as compact JSON (kept with a stored answer, so a repeated request is answered with the same version).</summary>
+    public static string SerializeModel(ModelVersion model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return JsonSerializer.Serialize(model, ProtocolJsonContext.Default.ModelVersion);
+    }
+
+    /// <summary>Reads what <see cref="SerializeModel"/> wrote; throws <see cref="ProtocolException"/> when it is not a valid model version.</summary>
+    public static ModelVersion ParseModel(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            var model = JsonSerializer.Deserialize(json, ProtocolJsonContext.Default.ModelVersion) ?? throw Malformed("the model version is null.");
+            return model.Problem() is { } problem ? throw Malformed(problem) : model;
+        }
+        catch (JsonException e)
+        {
+            throw new ProtocolException(ProtocolRejection.Malformed, $"The model version is not valid SplitFunctions JSON: {e.Message}", e);
+        }
     }
 
     private static string Serialize<T>(T message, JsonTypeInfo<T> type)
@@ -206,4 +239,5 @@ internal sealed class StrictEnumConverter<TEnum> : JsonConverter<TEnum>
     AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(FrameMessage))]
 [JsonSerializable(typeof(ReplyMessage))]
+[JsonSerializable(typeof(ModelVersion))]
 internal sealed partial class ProtocolJsonContext : JsonSerializerContext;

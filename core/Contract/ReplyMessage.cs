@@ -16,6 +16,12 @@ public enum ReplyKind
 
     /// <summary>U-shaped mode: the server part's outputs (the hospital's tail turns them into predictions).</summary>
     Outputs,
+
+    /// <summary>
+    /// An `evaluate` that came before the model it asks for exists (temporal: epochs remain); no payload,
+    /// <see cref="ReplyMessage.Model"/> says how far training is. The hospital asks again later.
+    /// </summary>
+    NotReady,
 }
 
 /// <summary>
@@ -38,4 +44,11 @@ public sealed record ReplyMessage : RunMessage
     /// <summary>The <see cref="FrameMessage.Mac"/> of the message this answers: the agent takes a reply only for the exact message it sent.</summary>
     [JsonPropertyName("answers"), JsonPropertyOrder(12)]
     public string? Answers { get; init; }
+
+    /// <summary>
+    /// Predictions and evaluation outputs: the model that produced them; `notready`: how far its training is. Absent on
+    /// the other kinds.
+    /// </summary>
+    [JsonPropertyName("model"), JsonPropertyOrder(13)]
+    public ModelVersion? Model { get; init; }
 }

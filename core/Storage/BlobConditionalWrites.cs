@@ -12,13 +12,21 @@ public static class BlobConditionalWrites
 {
     private static readonly BlobRequestConditions OnlyIfAbsent = new() { IfNoneMatch = ETag.All };
 
-    /// <summary>Writes the blob only if no blob of this name exists (If-None-Match: *); false when it existed (nothing was written).</summary>
-    public static async Task<bool> UploadIfNotExistsAsync(this BlobClient blob, BinaryData content, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes the blob (with its metadata, if any) only if no blob of this name exists (If-None-Match: *); false when it
+    /// existed (nothing was written).
+    /// </summary>
+    public static Task<bool> UploadIfNotExistsAsync(this BlobClient blob, BinaryData content, CancellationToken cancellationToken = default) =>
+        UploadIfNotExistsAsync(blob, content, null, cancellationToken);
+
+    /// <summary>As <see cref="UploadIfNotExistsAsync(BlobClient, BinaryData, CancellationToken)"/>, with the blob's metadata.</summary>
+    public static async Task<bool> UploadIfNotExistsAsync(this BlobClient blob, BinaryData content, IDictionary<string, string>? metadata,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(blob);
         try
         {
-            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = OnlyIfAbsent }, cancellationToken).ConfigureAwait(false);
+            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = OnlyIfAbsent, Metadata = metadata }, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412 && e.ErrorCode is "BlobAlreadyExists" or "ConditionNotMet")

@@ -25,7 +25,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
     private static partial Regex ServerPath();
 
     public async Task SendAsync(FrameMessage message, ReplyKind kind, string? blob, long length, string? sha256, double? loss, string? reason,
-        CancellationToken ct)
+        CancellationToken ct, ModelVersion? model = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         var reply = new ReplyMessage
@@ -41,6 +41,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
             Loss = loss is { } l && double.IsFinite(l) ? l : null,
             Reason = reason,
             Answers = message.Mac,
+            Model = model,
         };
         var queue = frames.Replies(message.HospitalId);
         await queue.SendMessageAsync(MessageCodec.Serialize(reply), cancellationToken: ct).ConfigureAwait(false);

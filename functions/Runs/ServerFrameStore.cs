@@ -143,13 +143,24 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// reading them (it would read bytes that fail the digest it was sent).
     /// </summary>
     public async Task<(string Blob, long Length, string Sha256)?> TryReadWrittenAsync(string run, string hospital, long sequence, PayloadKind kind,
-        CancellationToken ct)
+        CancellationToken ct) =>
+        await TryReadAnswerAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false) is { } answer ? (answer.Blob, answer.Length, answer.Sha256) : null;
+
+    /// <summary>
+    /// As <see cref="TryReadWrittenAsync"/> for an evaluation's answer, with the model version stored beside it (null when
+    /// the blob carries none: written by an earlier release).
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256, ModelVersion? Model)?> TryReadAnswerAsync(string run, string hospital, long sequence,
+        PayloadKind kind, CancellationToken ct)
     {
         var blob = FrameBlob(kind, run, sequence);
         try
         {
-            var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content;
-            return (blob, stored.ToMemory().Length, SecureFrameCodec.Digest(stored.ToMemory().Span));
+            var stored = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value;
+            var model = stored.Details.Metadata.TryGetValue(ModelMetadata, out var text)
+                ? MessageCodec.ParseModel(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(text)))
+                : null;
+            return (blob, stored.Content.ToMemory().Length, SecureFrameCodec.Digest(stored.Content.ToMemory().Span), model);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -158,20 +169,30 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     }
 
     /// <summary>
-    /// <see cref="WriteAsync"/> for a reply not kept in the run's journal (predictions): written only if no frame of that
-    /// name exists; when one does (a copy of the request answered meanwhile), that one is the answer.
+    /// <see cref="WriteAsync"/> for a reply not kept in the run's journal (an evaluation's predictions or outputs): written
+    /// only if no frame of that name exists, with the version of the model that made it; when one does (a copy of the
+    /// request answered meanwhile), that one, with its own model version, is the answer.
     /// </summary>
-    public async Task<(string Blob, long Length, string Sha256)> WriteOnceAsync(
+    public async Task<(string Blob, long Length, string Sha256, ModelVersion? Model)> WriteOnceAsync(
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
-            IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
+            IReadOnlyList<(float[] Values, long[] Shape)> tensors, ModelVersion model, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(model);
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var blob = FrameBlob(kind, run, sequence);
-        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false)) return (blob,
-            sealedFrame.Length, sealedFrame.Sha256);
-        return await TryReadWrittenAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
+        // Base64: metadata values are HTTP header values, and the version's JSON should not depend on what a proxy keeps.
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [ModelMetadata] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(MessageCodec.SerializeModel(model))),
+        };
+        if (await Container(hospital).GetBlobClient(blob).UploadIfNotExistsAsync(new BinaryData(sealedFrame.Blob), metadata, ct).ConfigureAwait(false))
+            return (blob, sealedFrame.Length, sealedFrame.Sha256, model);
+        return await TryReadAnswerAsync(run, hospital, sequence, kind, ct).ConfigureAwait(false)
             ?? throw new IOException($"{blob} existed a moment ago and is gone now; the message is retried");
     }
+
+    // The blob metadata that keeps an evaluation answer's model version (so a repeated request is answered with it).
+    private const string ModelMetadata = "splitfnmodel";
 
     // The blob a frame of this kind and sequence is stored under: one place for the name every read and write agrees on.
     private static string FrameBlob(PayloadKind kind, string run, long sequence) => StorageNames.FrameBlob(StorageNames.PayloadFolder(kind), run, sequence);

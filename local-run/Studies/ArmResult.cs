@@ -28,6 +28,9 @@ public sealed record ArmResult(
     /// <summary>Test predictions on the original scale (for per-sample error plots); one hospital's for split arms.</summary>
     public float[]? TestPredictions { get; init; }
 
+    /// <summary>Split arms: per hospital, the server model that made its test predictions (<see cref="Core.Contract.ModelVersion.Describe"/>).</summary>
+    public IReadOnlyDictionary<string, string>? ScoredBy { get; init; }
+
     /// <summary>Split arms on images: each hospital's leakage audit of its trained layer (what the server could rebuild).</summary>
     public IReadOnlyDictionary<string, AuditSummary>? Audits { get; init; }
 }

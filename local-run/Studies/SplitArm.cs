@@ -89,7 +89,10 @@ public static class SplitArm
         var audits = final.Where(o => o.Audit is not null).ToDictionary(o => o.HospitalId, o => o.Audit!);
         return new ArmResult($"split-{name}", description, history, headline, perHospital, clock.Elapsed.TotalSeconds,
             material.Hospitals.Sum(h => h.Count), epochs)
-        { Audits = audits.Count == 0 ? null : audits };
+        {
+            Audits = audits.Count == 0 ? null : audits,
+            ScoredBy = final.ToDictionary(o => o.HospitalId, o => o.ScoredBy?.Describe() ?? "not recorded"),
+        };
     }
 
     // The agents must read exactly the rows the in-process arms read: the same mapping, ranges written out, splits kept or not.

@@ -28,7 +28,19 @@ public static class StudyReport
                 hospitals = material.Hospitals.Select((h, i) => new { id = material.HospitalIds[i], samples = h.Count })
             },
             targetScaling = material.IsTabular ? material.Scaling : null,
-            arms = arms.Select(a => new { a.Arm, a.Description, a.Test, a.PerHospital, a.Seconds, a.TrainingSamples, a.SelectedEpoch, a.History, a.Audits }),
+            arms = arms.Select(a => new
+            {
+                a.Arm,
+                a.Description,
+                a.Test,
+                a.PerHospital,
+                a.ScoredBy,
+                a.Seconds,
+                a.TrainingSamples,
+                a.SelectedEpoch,
+                a.History,
+                a.Audits,
+            }),
             friedewald = friedewald is { } f
                 ? new
                 {
@@ -106,18 +118,20 @@ public static class StudyReport
         {
             foreach (var (hospital, scores) in arm.PerHospital!)
             {
+                var scoredBy = arm.ScoredBy?.GetValueOrDefault(hospital) ?? "not recorded";
                 rows.Add(scores.Classification is { } c
-                    ? [arm.Arm, hospital, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc)]
+                    ? [arm.Arm, hospital, ReportTable.Percent(c.Accuracy), ReportTable.Number(c.RocAuc), scoredBy]
                     : [arm.Arm, hospital, ReportTable.Number(scores.Regression!.Msle), ReportTable.Number(scores.Regression.Rmsle),
-                        $"{scores.Regression.SmapePercent:F2}%"]);
+                        $"{scores.Regression.SmapePercent:F2}%", scoredBy]);
             }
         }
-        string[] headers = material.IsTabular ? ["arm", "hospital", "MSLE", "RMSLE", "sMAPE"] : ["arm", "hospital", "test accuracy", "test AUC"];
+        string[] headers = material.IsTabular
+            ? ["arm", "hospital", "MSLE", "RMSLE", "sMAPE", "scored by the server's"]
+            : ["arm", "hospital", "test accuracy", "test AUC", "scored by the server's"];
         return new ReportTable(headers, rows)
         {
-            Caption = "Split learning per hospital (metrics computed at each "
-            + "hospital)",
-            RightAligned = new HashSet<int>(Enumerable.Range(2, headers.Length - 2))
+            Caption = "Split learning per hospital (metrics computed at each hospital, predictions made by the server model named)",
+            RightAligned = new HashSet<int>(Enumerable.Range(2, headers.Length - 3))
         };
     }
 

@@ -56,6 +56,8 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
         var report = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(bed.RunStateFolder, "evaluation.json")))!;
         report["samples"]!.GetValue<int>().Should().Be(10);
         report["split"]!.GetValue<string>().Should().Be("test");
+        report["serverModel"]!["mode"]!.GetValue<string>().Should().Be("vanilla", "the report names the server model that scored it");
+        evaluate.Output.Should().Contain("scored by the server's vanilla model at journal step");
 
         var again = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log"]);
         again.ExitCode.Should().Be(0);

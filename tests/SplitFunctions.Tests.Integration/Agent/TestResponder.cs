@@ -159,7 +159,18 @@ internal sealed class TestResponder : IAsyncDisposable
                     var predictions = _server.Predict(tensors[0].Values, n);
                     var written = await _frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Predictions, message.KeyId!,
                         ElementType.Float32, [(predictions, [n, 1])], ct);
-                    await Reply(ReplyKind.Predictions, (written.Blob, written.Length, written.Sha256));
+                    await _replies.SendAsync(message, ReplyKind.Predictions, written.Blob, written.Length, written.Sha256, null, null, ct,
+                        _manifest.Mode == TrainingMode.Temporal
+                            ? new ModelVersion
+                            {
+                                Mode = _manifest.Mode,
+                                Step = 0,
+                                Epoch = _manifest.Epochs,
+                                Epochs = _manifest.Epochs,
+                                Checkpoint = 0,
+                                Final = true,
+                            }
+                            : new ModelVersion { Mode = _manifest.Mode, Step = 0, Checkpoint = 0, Final = false });
                     break;
                 }
             default:

@@ -40,6 +40,15 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
             (c.GetProperty("truePositives").GetInt32() + c.GetProperty("falsePositives").GetInt32()
              + c.GetProperty("trueNegatives").GetInt32() + c.GetProperty("falseNegatives").GetInt32()).Should().Be(36, "10% of 360 images are each hospital's "
              + "test rows");
+            // Issue 32: the evaluation names the server model that made every prediction; temporal hospitals are scored by the
+            // finished model (the last of its epochs), not by whatever the server held seconds after their upload.
+            var model = hospital.GetProperty("evaluation").GetProperty("serverModel");
+            model.GetProperty("mode").GetString().Should().Be(mode);
+            if (mode == "temporal")
+            {
+                model.GetProperty("final").GetBoolean().Should().BeTrue("a temporal hospital is scored by the finished model");
+                model.GetProperty("epoch").GetInt32().Should().Be(2, "both epochs trained before the evaluation was answered");
+            }
             // Each hospital audited its own layer after evaluation: undefended, one conv block leaks more than the mean image.
             var audit = hospital.GetProperty("audit");
             audit.ValueKind.Should().Be(JsonValueKind.Object, "the demo audits every hospital's trained layer");
@@ -51,7 +60,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         File.Exists(report).Should().BeTrue();
         var (dom, browserLog) = HeadlessChromium.DumpDom(report, TimeSpan.FromSeconds(120));
         dom.Split("<svg").Length.Should().BeGreaterThan(2, "the metrics bar chart and the loss curve(s) render");
-        dom.Should().Contain("hospital-c");
+        dom.Should().Contain("hospital-c").And.Contain("scored by the server");
         dom.Should().Contain("leakage audit").And.Contain("data:image/png;base64,", "the audit table and the originals-over-reconstructions picture are in "
             + "the report");
         browserLog.Should().NotContainAny("Uncaught", "net::ERR_", "Failed to load resource");

@@ -157,12 +157,18 @@ public sealed class MessageRouterTests
         var first = await run.NextReplyAsync("alpha");
         var blob = run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(first.Blob);
         var etag = (await blob.GetPropertiesAsync()).Value.ETag;
+        first.Model.Should().Be(new ModelVersion { Mode = TrainingMode.Vanilla, Step = 0, Checkpoint = 0, Final = false }, "no step was applied yet");
+        // The model moves on (one step) before the copy arrives: the stored answer keeps the version of the model that made it.
+        var (b, y, trainShape) = run.Batch(8, salt: 6);
+        var step = await run.PrepareAsync("alpha", 1, FrameKind.Train, b, trainShape, y);
+        (await router.ProcessAsync(step, 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        (await run.NextReplyAsync("alpha")).Kind.Should().Be(ReplyKind.Gradients);
 
         var again = await router.ProcessAsync(text, 2, CancellationToken.None);
         again.Kind.Should().Be(OutcomeKind.Completed);
         again.Detail.Should().Contain("already sent");
         var second = await run.NextReplyAsync("alpha");
-        (second.Blob, second.Sha256, second.Length).Should().Be((first.Blob, first.Sha256, first.Length));
+        (second.Blob, second.Sha256, second.Length, second.Model).Should().Be((first.Blob, first.Sha256, first.Length, first.Model));
         (await blob.GetPropertiesAsync()).Value.ETag.Should().Be(etag, "the blob the hospital may be reading is not written again");
         (await run.ReadReplyAsync(second)).Should().ContainSingle().Which.Shape[0].Should().Be(8);
     }

@@ -71,7 +71,11 @@ public sealed class MessageCodecTests
             Answers = Mac
         };
         var accepted = new ReplyMessage { RunId = "run-7", HospitalId = "st-marys", Sequence = 44, Kind = ReplyKind.Accepted, Answers = Mac };
-        foreach (var reply in new[] { gradients, gradients with { Kind = ReplyKind.Predictions, Blob = "predictions/run-7/000000000042.sfe", Loss = null },
+        foreach (var reply in new[] { gradients, gradients with
+            {
+                Kind = ReplyKind.Predictions, Blob = "predictions/run-7/000000000042.sfe", Loss = null,
+                Model = new ModelVersion { Mode = Core.Runs.TrainingMode.Vanilla, Step = 41, Checkpoint = 1, Final = false },
+            },
             rejected, accepted })
             MessageCodec.ParseReply(MessageCodec.Serialize(reply)).Should().Be(reply);
         MessageCodec.Serialize(rejected).Should().Contain("\"kind\":\"rejected\"").And.Contain("\"reason\":");
