@@ -73,6 +73,8 @@ public static class MessageCodec
         ValidateCommon(m.Version, m.RunId, m.HospitalId, m.Sequence);
         if (m.Loss is { } loss && !double.IsFinite(loss)) throw Malformed("loss must be a finite number.");
         RequireHex(m.Answers, "answers", "the MAC of the message this reply answers");
+        // Optional to the codec (the agent refuses a reply without it: MessageAuthentication.VerifyReply).
+        if (m.Mac is not null) RequireHex(m.Mac, "mac", "the MAC proving the reply came from the server");
         switch (m.Kind)
         {
             case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:

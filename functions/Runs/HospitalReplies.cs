@@ -42,8 +42,10 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
             Reason = reason,
             Answers = message.Mac,
         };
+        // Under the key the message was made with (its MAC verified before any reply): the agent acts on no reply without it.
+        var key = await frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId!, ct).ConfigureAwait(false);
         var queue = frames.Replies(message.HospitalId);
-        await queue.SendMessageAsync(MessageCodec.Serialize(reply), cancellationToken: ct).ConfigureAwait(false);
+        await queue.SendMessageAsync(MessageCodec.Serialize(MessageAuthentication.SignReply(reply, key)), cancellationToken: ct).ConfigureAwait(false);
     }
 
     /// <summary>
