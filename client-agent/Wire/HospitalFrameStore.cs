@@ -194,8 +194,22 @@ public sealed class HospitalFrameStore(
         {
             throw new ProtocolException(ProtocolRejection.WrongKeyId, $"reply #{reply.Sequence} is sealed with key '{reply.KeyId}', this agent uses '{KeyId}'");
         }
+        // The blob's stored size first (anyone with write access to the container could replace it with a huge one), then
+        // exactly the announced bytes of that version: never more than the reply said.
+        var blob = storage.Container.GetBlobClient(expected);
+        var properties = (await resilience.RunAsync($"look up {folder} #{reply.Sequence}",
+            ct => blob.GetPropertiesAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false)).Value;
+        if (properties.ContentLength != reply.Length)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"reply #{reply.Sequence}'s blob holds {properties.ContentLength} bytes but the reply "
+                + $"announced {reply.Length}; nothing was downloaded");
+        }
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
-            ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            ct => blob.DownloadContentAsync(new Azure.Storage.Blobs.Models.BlobDownloadOptions
+            {
+                Range = new HttpRange(0, reply.Length),
+                Conditions = new Azure.Storage.Blobs.Models.BlobRequestConditions { IfMatch = properties.ETag },
+            }, ct), cancellationToken).ConfigureAwait(false);
         // The downloaded buffer is ours alone: open it in place rather than copy it.
         return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length,
             reply.Sha256!);
