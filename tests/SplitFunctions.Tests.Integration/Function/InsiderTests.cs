@@ -163,4 +163,50 @@ public sealed class InsiderTests
         leased.State.Watermarks["alpha"].Should().Be(0, "the rejected message did not advance the watermark");
         MessageRouterTests.WeightsOf(leased.Model.SaveWeights()).Should().Equal(afterFirst);
     }
+
+    [Fact]
+    public async Task A_stray_blob_under_the_journal_is_skipped_and_the_run_reopens()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (router, runs) = run.CreateRouter("instance-a");
+        var (a, y, shape) = run.Batch(8, salt: 8);
+        (await router.ProcessAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, a, shape, y), 1, CancellationToken.None)).Kind.Should()
+            .Be(OutcomeKind.Completed);
+        var journal = run.Storage.GetBlobContainerClient(StorageNames.RunsContainer);
+        await journal.GetBlobClient("run-1/journal/notes.txt").UploadReplacingAsync(BinaryData.FromString("not an entry"));
+        await journal.GetBlobClient("run-1/journal/copy-of-000000000000.json").UploadReplacingAsync(BinaryData.FromString("{}"));
+        await runs.DisposeAsync();
+
+        var (next, nextRuns) = run.CreateRouter("instance-b");
+        await using var _ = nextRuns;
+        (await next.ProcessAsync(await run.PrepareAsync("alpha", 1, FrameKind.Train, a, shape, y), 1, CancellationToken.None)).Kind.Should()
+            .Be(OutcomeKind.Completed, "a stray name made long.Parse fail and the run unopenable");
+        (await nextRuns.OpenAsync("run-1", CancellationToken.None))!.State.BatchesApplied.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task A_done_claiming_more_chunks_than_it_could_have_sent_is_rejected_and_a_deleted_chunk_names_no_other_hospital()
+    {
+        await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, epochs: 1);
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
+        await run.SendChunksAsync(router, chunks: 1, samples: 8);
+
+        // Deferred forever before: chunk sequences lie below their done's, so #1 can follow at most one chunk.
+        var greedy = await router.ProcessAsync(run.DoneMessage("alpha", 1, chunkCount: 5), 1, CancellationToken.None);
+        greedy.Kind.Should().Be(OutcomeKind.Rejected);
+        greedy.Detail.Should().Contain("at most 1 chunks");
+
+        // alpha deletes its chunk after it was indexed; beta's done then carries the epoch.
+        await run.Storage.GetBlobContainerClient(StorageNames.HospitalContainer("alpha")).GetBlobClient(StorageNames.FrameBlob("features", "run-1", 0))
+            .DeleteAsync();
+        (await router.ProcessAsync(run.DoneMessage("alpha", 2, chunkCount: 1), 1, CancellationToken.None)).Kind.Should().Be(OutcomeKind.Completed);
+        var epoch = await router.ProcessAsync(run.DoneMessage("beta", 1, chunkCount: 1), 1, CancellationToken.None);
+        epoch.Kind.Should().Be(OutcomeKind.Rejected);
+        epoch.Detail.Should().Contain("h-alpha", "the operator's record says which chunk");
+        var told = await run.ReplyToAsync("beta", 1);
+        told.Kind.Should().Be(ReplyKind.Rejected);
+        told.Reason.Should().Contain("temporal epoch 1").And.NotContain("alpha");
+        (await runs.OpenAsync("run-1", CancellationToken.None))!.State.EpochsCompleted.Should().Be(0);
+    }
 }
