@@ -95,7 +95,9 @@ public static class AgentCli
         CorruptStateException e => new((int)ExitCode.StateCorrupt,
             $"the saved client weights do not load ({e.Message}); move the run's state folder aside to restart this hospital's part."),
         EngineException e => new((int)ExitCode.InternalError, $"engine error: {e.Message}"),
-        var e => new((int)ExitCode.InternalError, $"unexpected error (please report it): {e}"),
+        // One line, no stack trace (it reached hospitals' logs and told them nothing they could act on); the type names the bug.
+        var e => new((int)ExitCode.InternalError, $"unexpected error (please report it): {e.GetType().Name}: {Printable.Line(e.Message)}",
+            $"exit code {(int)ExitCode.InternalError} ({ExitCode.InternalError})"),
     };
 
     /// <summary>Loads the configuration named by --config and applies --threads.</summary>

@@ -125,7 +125,7 @@ public sealed class HospitalFrameStore(
             ReceivedReply? found = null;
             foreach (var message in messages)
             {
-                if (Parse(message) is not { } reply) continue;
+                if (await ParseAsync(message, cancellationToken).ConfigureAwait(false) is not { } reply) continue;
                 if (reply.Sequence == sequence && expected is not null && reply.Answers != expected)
                 {
                     log($"ignoring a reply #{sequence} that answers another message than the one this agent sent (answers {Short(reply.Answers)}, sent "
@@ -170,7 +170,7 @@ public sealed class HospitalFrameStore(
             ct => storage.Replies.ReceiveMessagesAsync(MaxReceive, ReceiveVisibility, ct), cancellationToken).ConfigureAwait(false);
         foreach (var message in messages)
         {
-            if (Parse(message) is not { } reply || reply.Sequence > upTo) continue;
+            if (await ParseAsync(message, cancellationToken).ConfigureAwait(false) is not { } reply || reply.Sequence > upTo) continue;
             // A message sent by this process is answered only by a reply naming its MAC; one sent before a restart
             // cannot be checked this way (its fields are not kept), and a forged message never gets a reply.
             if (sent.TryGetValue(reply.Sequence, out var expected) && reply.Answers != expected)
@@ -200,8 +200,22 @@ public sealed class HospitalFrameStore(
         {
             throw new ProtocolException(ProtocolRejection.WrongKeyId, $"reply #{reply.Sequence} is sealed with key '{reply.KeyId}', this agent uses '{KeyId}'");
         }
+        // The blob's stored size first (anyone with write access to the container could replace it with a huge one), then
+        // exactly the announced bytes of that version: never more than the reply said.
+        var blob = storage.Container.GetBlobClient(expected);
+        var properties = (await resilience.RunAsync($"look up {folder} #{reply.Sequence}",
+            ct => blob.GetPropertiesAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false)).Value;
+        if (properties.ContentLength != reply.Length)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"reply #{reply.Sequence}'s blob holds {properties.ContentLength} bytes but the reply "
+                + $"announced {reply.Length}; nothing was downloaded");
+        }
         var data = await resilience.RunAsync($"download {folder} #{reply.Sequence}",
-            ct => storage.Container.GetBlobClient(expected).DownloadContentAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            ct => blob.DownloadContentAsync(new Azure.Storage.Blobs.Models.BlobDownloadOptions
+            {
+                Range = new HttpRange(0, reply.Length),
+                Conditions = new Azure.Storage.Blobs.Models.BlobRequestConditions { IfMatch = properties.ETag },
+            }, ct), cancellationToken).ConfigureAwait(false);
         // The downloaded buffer is ours alone: open it in place rather than copy it.
         return SecureFrameCodec.OpenInPlace(key, CipherContext.For(reply), MemoryMarshal.AsMemory(data.Value.Content.ToMemory()).Span, reply.Length,
             reply.Sha256!);
@@ -250,17 +264,28 @@ public sealed class HospitalFrameStore(
 
     private static string Short(string? mac) => mac is null ? "nothing" : mac[..Math.Min(12, mac.Length)] + "...";
 
-    private ReplyMessage? Parse(QueueMessage message)
+    // A reply of this run that the server made (its MAC verifies under this hospital's key), or null. A forged one (anyone
+    // who can write the reply queue could make a `rejected` that stops this agent) is deleted, and the wait goes on.
+    private async Task<ReplyMessage?> ParseAsync(QueueMessage message, CancellationToken cancellationToken)
     {
+        ReplyMessage reply;
         try
         {
-            var reply = MessageCodec.ParseReply(message.Body.ToString());
-            return reply.RunId == runId && reply.HospitalId == Hospital ? reply : null;
+            reply = MessageCodec.ParseReply(message.Body.ToString());
         }
         catch (ProtocolException e)
         {
             log($"ignoring a message on {storage.Replies.Name} that is not a valid reply: {e.Message}");
             return null;
         }
+        if (reply.RunId != runId || reply.HospitalId != Hospital) return null;
+        if (!MessageAuthentication.VerifyReply(reply, key))
+        {
+            log($"ignoring a {reply.Kind.ToString().ToLowerInvariant()} reply #{reply.Sequence} whose MAC does not verify under this hospital's key "
+                + $"'{KeyId}' (forged, altered, or from before a key rotation); deleted, still waiting for the server's reply");
+            await DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        return reply;
     }
 }

@@ -60,7 +60,8 @@ public static class LeakageReportFiles
     public static string Save(LeakageReport report, string folder)
     {
         ArgumentNullException.ThrowIfNull(report);
-        Directory.CreateDirectory(folder);
+        // The picture's top row is test patients' images: owner-only, like everything derived from them.
+        PrivateFiles.CreateFolder(folder);
         var json = JsonSerializer.SerializeToUtf8Bytes(new
         {
             report.TestImages,
@@ -73,11 +74,11 @@ public static class LeakageReportFiles
             mostReidentified = new { report.MostReidentifying.Name, report.MostReidentifying.ReidentificationL2, report.MostReidentifying.Reidentification },
             report.Attacks,
         }, Json);
-        File.WriteAllBytes(Path.Combine(folder, "audit.json"), json);
-        File.WriteAllText(Path.Combine(folder, "audit.md"), Markdown(report) + "\n![originals (top row), then the mean image and each attack's "
+        PrivateFiles.WriteAllBytes(Path.Combine(folder, "audit.json"), json);
+        PrivateFiles.WriteAllText(Path.Combine(folder, "audit.md"), Markdown(report) + "\n![originals (top row), then the mean image and each attack's "
             + "reconstructions](audit.png)\n");
         var png = Path.Combine(folder, "audit.png");
-        File.WriteAllBytes(png, report.Png);
+        PrivateFiles.WriteAllBytes(png, report.Png);
         return png;
     }
 }

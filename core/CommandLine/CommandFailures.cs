@@ -21,8 +21,9 @@ public sealed class CommandFailures(string tool, Func<Exception, CommandFailure>
         catch (Exception e)
         {
             var failure = describe(e);
-            await error.WriteLineAsync($"{tool}: {failure.Message}").ConfigureAwait(false);
-            if (failure.NextLine is not null) await error.WriteLineAsync(failure.NextLine).ConfigureAwait(false);
+            // Messages may quote what came from outside (a file's cell, a reply's reason): no control character reaches the terminal.
+            await error.WriteLineAsync($"{tool}: {Printable.Escape(failure.Message)}").ConfigureAwait(false);
+            if (failure.NextLine is not null) await error.WriteLineAsync(Printable.Escape(failure.NextLine)).ConfigureAwait(false);
             return failure.ExitCode;
         }
     }

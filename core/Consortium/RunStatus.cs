@@ -155,11 +155,27 @@ public sealed class RunStatusReader(StorageConnection storage)
         }
     }
 
+    /// <summary>Largest record `run status` reads (manifest, state, journal entry, a hospital's progress); real ones are a few KiB.</summary>
+    public const long MaxRecordBytes = 16L * 1024 * 1024;
+
     private static async Task<byte[]?> TryDownloadAsync(BlobContainerClient container, string blob, CancellationToken ct)
     {
         try
         {
-            return (await container.GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+            // Its size first: a hospital can write its own progress blob, and a huge one must not cost the operator memory.
+            var client = container.GetBlobClient(blob);
+            var properties = (await client.GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+            if (properties.ContentLength > MaxRecordBytes)
+            {
+                throw new ConsortiumException(ConsortiumError.Invalid, $"{container.Name}/{Core.CommandLine.Printable.Escape(blob)} is "
+                    + $"{properties.ContentLength} bytes, more than any run record ({MaxRecordBytes}); it was not read. Remove or replace it.");
+            }
+            if (properties.ContentLength == 0) return [];
+            return (await client.DownloadContentAsync(new BlobDownloadOptions
+            {
+                Range = new HttpRange(0, properties.ContentLength),
+                Conditions = new BlobRequestConditions { IfMatch = properties.ETag },
+            }, ct).ConfigureAwait(false)).Value.Content.ToArray();
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {

@@ -60,6 +60,53 @@ public static class MessageAuthentication
         }
     }
 
+    // A reply's MAC key is derived apart from a request's: a request's MAC can never pass for a reply's, or the reverse.
+    private static readonly byte[] ReplyMacKeyInfo = "splitfn/reply-mac/v1"u8.ToArray();
+
+    /// <summary>
+    /// The reply with its MAC, under <paramref name="key"/>: the key the answered message was made under, so the agent
+    /// checks it with the key it signed that message with.
+    /// </summary>
+    public static ReplyMessage SignReply(ReplyMessage reply, HospitalKey key)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        ArgumentNullException.ThrowIfNull(key);
+        if (reply.HospitalId != key.HospitalId) throw new ArgumentException($"a reply to hospital '{reply.HospitalId}' cannot be signed with hospital "
+            + $"'{key.HospitalId}''s key", nameof(key));
+        var unsigned = reply with { Mac = null };
+        return unsigned with { Mac = ComputeReply(unsigned, key.Key) };
+    }
+
+    /// <summary>True when the reply's MAC is the one <paramref name="key"/> gives over its other fields (constant-time compare).</summary>
+    public static bool VerifyReply(ReplyMessage reply, HospitalKey key)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        ArgumentNullException.ThrowIfNull(key);
+        if (reply.Mac is not { Length: MacHexLength } mac || reply.HospitalId != key.HospitalId) return false;
+        var expected = Encoding.ASCII.GetBytes(ComputeReply(reply, key.Key));
+        return CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(mac));
+    }
+
+    /// <summary>
+    /// The MAC of a reply: HMAC-SHA256 over its canonical JSON without `mac` (the codec's own serialization: fixed field
+    /// order, no whitespace, absent fields left out), so every field, including any added later, is covered.
+    /// </summary>
+    public static string ComputeReply(ReplyMessage reply, byte[] hospitalKey)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        ArgumentNullException.ThrowIfNull(hospitalKey);
+        var canonical = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(reply with { Mac = null }, ProtocolJsonContext.Default.ReplyMessage);
+        var macKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, hospitalKey, 32, salt: [], info: ReplyMacKeyInfo);
+        try
+        {
+            return Convert.ToHexStringLower(HMACSHA256.HashData(macKey, canonical));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(macKey);
+        }
+    }
+
     /// <summary>
     /// One line per field, `name=value` or `name!` when absent. Unambiguous because validated fields never hold a line
     /// break; the MAC is checked only after <see cref="MessageCodec.Validate(FrameMessage)"/>.

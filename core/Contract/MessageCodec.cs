@@ -80,6 +80,8 @@ public static class MessageCodec
             throw Malformed($"a '{m.Kind.ToString().ToLowerInvariant()}' reply must name the server model it speaks of (model).");
         if (m.Model is not null && m.Kind is not (ReplyKind.Predictions or ReplyKind.NotReady or ReplyKind.Outputs))
             throw Malformed("model belongs only on 'predictions', 'outputs' and 'notready' replies.");
+        // Optional to the codec (the agent refuses a reply without it: MessageAuthentication.VerifyReply).
+        if (m.Mac is not null) RequireHex(m.Mac, "mac", "the MAC proving the reply came from the server");
         switch (m.Kind)
         {
             case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:

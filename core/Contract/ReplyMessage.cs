@@ -51,4 +51,12 @@ public sealed record ReplyMessage : RunMessage
     /// </summary>
     [JsonPropertyName("model"), JsonPropertyOrder(13)]
     public ModelVersion? Model { get; init; }
+
+    /// <summary>
+    /// HMAC-SHA256 (hex) of every other field under the key of the message this answers
+    /// (<see cref="MessageAuthentication.SignReply"/>): anyone who can write `replies-&lt;hospital&gt;` can forge the rest,
+    /// not this. Kept last; new fields are covered without changes here.
+    /// </summary>
+    [JsonPropertyName("mac"), JsonPropertyOrder(99)]
+    public string? Mac { get; init; }
 }

@@ -189,10 +189,12 @@ public static class TensorFrame
             offset += 8 * rank;
             if (product != declared)
                 throw Reject(ProtocolRejection.ShapeMismatch, $"Tensor {i} declares {declared} elements but its shape {FormatShape(shape)} holds {product}.");
-            total += product;
-            if (total > maxElements)
+            // Compared before adding: a saturated product (long.MaxValue) added to a positive total would wrap negative and
+            // pass the limit, then cast to a negative element count.
+            if (product > maxElements - total)
                 throw Reject(ProtocolRejection.Oversized, $"The frame holds more than {maxElements} elements (tensor {i} has shape {FormatShape(shape)}): "
                     + $"send the data in smaller chunks or raise the limit on both sides.");
+            total += product;
             var parametersOffset = -1;
             if (type == ElementType.QInt8)
             {

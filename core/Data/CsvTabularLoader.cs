@@ -50,11 +50,20 @@ public static class CsvTabularLoader
             var ok = true;
             for (var c = 0; c < columns.Length; c++)
             {
-                var problem = Parse(mapping, columns[c], csv.GetString(positions[c]), out var value);
+                var cell = csv.GetString(positions[c]);
+                var problem = Parse(mapping, columns[c], cell, out var value);
                 if (problem is { } reason)
                 {
                     report.AddProblem(reason, columns[c], line);
                     ok = false;
+                }
+                // Finite as a double but not as the float it is trained as (1e39 became +Infinity and failed later, deep in
+                // training, with a stack trace): the file is wrong at this spot, so say where.
+                if (problem is null && !float.IsFinite((float)value))
+                {
+                    throw new DataFormatException(source, string.Create(CultureInfo.InvariantCulture,
+                        $"line {line}, column '{columns[c]}': {Printable(cell)} is beyond the range of a 32-bit float (about ±3.4e38). Fix the value "
+                            + $"(or mark it missing) and run again."));
                 }
                 row[c] = (float)value;
             }
@@ -112,6 +121,9 @@ public static class CsvTabularLoader
         }
         return positions;
     }
+
+    // A cell as it may be shown on one line: at most 40 characters, control characters escaped.
+    private static string Printable(string text) => "'" + CommandLine.Printable.Escape(text.Length > 40 ? text[..40] + "..." : text) + "'";
 
     private static DropReason? Parse(ColumnMapping mapping, string column, string text, out double value)
     {

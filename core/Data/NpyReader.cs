@@ -57,11 +57,22 @@ public static partial class NpyReader
             throw new DataFormatException(source, "the array is stored in Fortran order; only C order is supported. Re-save it with numpy.save(path, "
                 + "numpy.ascontiguousarray(array)).");
 
+        // Bounded before it is multiplied: a header may declare any shape, e.g. (1073741824, 1073741824) of float64, whose
+        // byte count overflowed a long and reached the allocation as a negative size (an OverflowException and a stack trace).
+        var elementSize = NpyDTypes.SizeOf(dtype);
         long count = 1;
-        foreach (var d in shape) count = checked(count * d);
-        var byteCount = count * NpyDTypes.SizeOf(dtype);
-        if (byteCount > Array.MaxLength)
-            throw new DataFormatException(source, $"the array holds {byteCount} bytes, more than one buffer can take. Split it into smaller files.");
+        foreach (var d in shape)
+        {
+            if (d != 0 && count > Array.MaxLength / elementSize / d)
+                throw new DataFormatException(source, $"the header declares shape ({string.Join(", ", shape)}), more than one buffer can hold "
+                    + $"({Array.MaxLength} bytes). Split the array into smaller files.");
+            count *= d;
+        }
+        var byteCount = count * elementSize;
+        // A file (or archive member) shorter than its header promises is refused before the buffer is allocated.
+        if (stream.CanSeek && stream.Length - stream.Position < byteCount)
+            throw new DataFormatException(source, $"truncated: the header promises {count} elements ({byteCount} bytes) of shape "
+                + $"({string.Join(", ", shape)}) but only {stream.Length - stream.Position} bytes follow. Copy the file again; it was cut off.");
         var data = new byte[byteCount];
         if (!TryFill(stream, data))
             throw new DataFormatException(source, $"truncated: the header promises {count} elements ({byteCount} bytes) of shape ({string.Join(", ", shape)}) "

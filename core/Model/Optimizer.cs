@@ -130,6 +130,31 @@ public sealed class Optimizer : IDisposable
 
     public void ZeroGrad() => optimizer.zero_grad();
 
+    /// <summary>
+    /// Whether every parameter and every moment this optimizer keeps is finite: checked after a step, since a step can turn
+    /// finite inputs into infinite moments (Adam's squared gradient) that freeze or poison every later step.
+    /// </summary>
+    public bool AllFinite()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var state = optimizer.state_dict().State;
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            if (!Finite(parameters[i])) return false;
+            var moments = state[i] switch
+            {
+                Adam.State adam => Finite(adam.exp_avg) && Finite(adam.exp_avg_sq),
+                SGD.State { momentum_buffer: { } buffer } => Finite(buffer),
+                _ => true,
+            };
+            if (!moments) return false;
+        }
+        return true;
+    }
+
+    private static bool Finite(Tensor tensor) => tensor.isfinite().all().item<bool>();
+
     /// <summary>Optimizer state (moments, step counts) as PyTorch's optimizer state dict (torch.load reads it).</summary>
     public byte[] SaveState()
     {

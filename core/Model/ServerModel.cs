@@ -72,6 +72,9 @@ public sealed class ServerModel : IDisposable
 
     public byte[] SaveOptimizer() => optimizer.SaveState();
 
+    /// <summary>Whether the weights and the optimizer's state are all finite (the server checks it after every step).</summary>
+    public bool IsFinite() => optimizer.AllFinite();
+
     public void Load(byte[] weights, byte[] optimizerState)
     {
         network.LoadState(weights);

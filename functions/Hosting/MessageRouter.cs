@@ -96,6 +96,10 @@ public sealed partial class MessageRouter(
     private async Task<PendingOutcome> ApplyAsync(LeasedRun run, FrameMessage message, CancellationToken cancellationToken)
     {
         var abandon = false;
+        // A rejection after the handler changed the run in memory (a step whose result is not finite, a reply that cannot
+        // be sealed) must not leave that change behind: the run is dropped and reloaded from durable state, which the
+        // journal never saw the step in (invariant 9).
+        var appliedBefore = run.Applied;
         try
         {
             if (!run.Manifest.Hospitals.Contains(message.HospitalId, StringComparer.Ordinal))
@@ -127,11 +131,18 @@ public sealed partial class MessageRouter(
             }
             catch (ProtocolException e)
             {
+                abandon = run.Applied != appliedBefore;
                 return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
             }
             catch (Exception e) when (e is TensorShapeException or NonFiniteValueException)
             {
+                abandon = run.Applied != appliedBefore;
                 return Done(await replies.RejectAsync(message, e.Message, cancellationToken).ConfigureAwait(false));
+            }
+            catch (EpochDataException e)
+            {
+                abandon = true;
+                return Done(await replies.RejectAsync(message, e.Detail, cancellationToken, forHospital: e.Message).ConfigureAwait(false));
             }
             catch (ConcurrentWriterException e)
             {
@@ -209,7 +220,11 @@ public sealed partial class MessageRouter(
                 + $"altered on the way";
     }
 
-    /// <summary>Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for <see cref="ProcessAsync"/>.</summary>
+    /// <summary>
+    /// Reads ahead the frame a message points to (drain mode's prefetch); anything wrong with it is left for
+    /// <see cref="ProcessAsync"/>. Only for a run this instance already holds (its bounds are known), and only once the
+    /// message's MAC verifies: a forged message queued behind a valid one costs no download (invariant 10).
+    /// </summary>
     public void Prefetch(string messageText, CancellationToken cancellationToken)
     {
         FrameMessage message;
@@ -221,9 +236,10 @@ public sealed partial class MessageRouter(
         {
             return;
         }
-        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward)
+        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward && runs.Held(message.RunId) is { } run)
         {
             frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId,
+                TrainingFrames.Bounds(run, message.Kind), async ct => await AuthenticationFailureAsync(message, ct).ConfigureAwait(false) is null,
                 cancellationToken);
         }
     }

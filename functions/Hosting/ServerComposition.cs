@@ -35,7 +35,7 @@ public static class ServerComposition
             : new LocalKeyStore(sp.GetRequiredService<IOptions<ServerOptions>>().Value.KeyDirectory!));
         services.AddSingleton(sp => new ServerFrameStore(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<StorageConnection>().GetBlobContainerClient(StorageNames.RunsContainer),
-            sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention));
+            sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention, sp.GetRequiredService<ILogger<RunStore>>()));
         services.AddSingleton(sp
             => new LeasedRuns(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<ServerFrameStore>(), sp.GetRequiredService<ServerEngine>().Device,
             instance.Id, sp.GetRequiredService<ILogger<LeasedRuns>>()));

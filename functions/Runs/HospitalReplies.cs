@@ -43,17 +43,23 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
             Answers = message.Mac,
             Model = model,
         };
+        // Under the key the message was made with (its MAC verified before any reply): the agent acts on no reply without it.
+        var key = await frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId!, ct).ConfigureAwait(false);
         var queue = frames.Replies(message.HospitalId);
-        await queue.SendMessageAsync(MessageCodec.Serialize(reply), cancellationToken: ct).ConfigureAwait(false);
+        await queue.SendMessageAsync(MessageCodec.Serialize(MessageAuthentication.SignReply(reply, key)), cancellationToken: ct).ConfigureAwait(false);
     }
 
-    /// <summary>Tells the hospital why (so its agent stops with a clear message instead of waiting) and returns the rejection.</summary>
-    public async Task<MessageOutcome> RejectAsync(FrameMessage message, string reason, CancellationToken ct)
+    /// <summary>
+    /// Tells the hospital why (so its agent stops with a clear message instead of waiting) and returns the rejection. When
+    /// the reason names another hospital's data, <paramref name="forHospital"/> is what this hospital reads instead; the full
+    /// reason stays in the server's log and poison record.
+    /// </summary>
+    public async Task<MessageOutcome> RejectAsync(FrameMessage message, string reason, CancellationToken ct, string? forHospital = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         try
         {
-            await SendAsync(message, ReplyKind.Rejected, null, 0, null, null, ForHospital(reason), ct).ConfigureAwait(false);
+            await SendAsync(message, ReplyKind.Rejected, null, 0, null, null, ForHospital(forHospital ?? reason), ct).ConfigureAwait(false);
         }
         catch (Azure.RequestFailedException e) when (!SplitFunctions.Core.Storage.StorageOutage.IsTransient(e, ct))
         {

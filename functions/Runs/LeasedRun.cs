@@ -42,6 +42,17 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
 
     public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.UtcNow;
 
+    /// <summary>
+    /// Messages applied in memory by this copy (not persisted): a handler that fails after its count moved has changed the
+    /// run, and the router drops the copy so the next message reloads durable state, which the journal never saw the step in.
+    /// </summary>
+    public long Applied => Interlocked.Read(ref applied);
+
+    private long applied;
+
+    /// <summary>Counts one more message applied in memory (<see cref="RunEffects"/>).</summary>
+    public void MarkApplied() => Interlocked.Increment(ref applied);
+
     /// <summary>Serialises work on the run inside this instance (the lease serialises across instances).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 

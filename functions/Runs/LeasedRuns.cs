@@ -28,6 +28,9 @@ public sealed partial class LeasedRuns(RunStore store, ServerFrameStore frames, 
 
     public RunStore Store => store;
 
+    /// <summary>The run if this instance holds it open now (no storage call, no lease taken), else null.</summary>
+    public LeasedRun? Held(string run) => held.TryGetValue(run, out var leased) && !leased.IsClosed ? leased : null;
+
     /// <summary>The run, leased by this instance, or null when another instance holds the run.</summary>
     public async Task<LeasedRun?> OpenAsync(string run, CancellationToken ct)
     {

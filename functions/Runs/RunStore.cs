@@ -24,7 +24,7 @@ public sealed class ConcurrentWriterException(string message, Exception? inner =
 /// entries (written once each, If-None-Match: *), checkpoints and the `latest` pointer, replaced only with If-Match on
 /// the ETag this instance last saw.
 /// </summary>
-public sealed class RunStore(BlobContainerClient runs, int retention)
+public sealed partial class RunStore(BlobContainerClient runs, int retention, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     public BlobContainerClient Container => runs;
 
@@ -121,7 +121,13 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         var expected = fromStep;
         foreach (var name in names)
         {
-            var step = long.Parse(Path.GetFileNameWithoutExtension(name), CultureInfo.InvariantCulture);
+            // Anything else under the journal folder (a stray upload, a tool's temporary file) is not an entry: skipped with a
+            // warning, never a failure that makes the run unopenable.
+            if (JournalStep(name) is not { } step)
+            {
+                if (logger is not null) LogStrayJournalBlob(logger, run, Core.CommandLine.Printable.Escape(name));
+                continue;
+            }
             if (step < fromStep) continue;
             if (step != expected) break;
             var entry = JsonSerializer.Deserialize<JournalEntry>(await DownloadAsync(name, ct).ConfigureAwait(false), RunLayout.Json)
@@ -161,10 +167,21 @@ public sealed class RunStore(BlobContainerClient runs, int retention)
         await foreach (var item in runs.GetBlobsAsync(BlobTraits.None, BlobStates.None, RunLayout.JournalFolder(run), cancellationToken: ct)
             .ConfigureAwait(false))
         {
-            var step = long.Parse(Path.GetFileNameWithoutExtension(item.Name), CultureInfo.InvariantCulture);
-            if (step < oldest.Step) await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            if (JournalStep(item.Name) is { } step && step < oldest.Step)
+            {
+                await runs.GetBlobClient(item.Name).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            }
         }
     }
+
+    // The step a journal blob's name gives (`.../journal/<step>.json`), or null for any other name.
+    private static long? JournalStep(string name) =>
+        name.EndsWith(".json", StringComparison.Ordinal)
+            && long.TryParse(Path.GetFileNameWithoutExtension(name), NumberStyles.None, CultureInfo.InvariantCulture, out var step) ? step : null;
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Warning,
+        Message = "run {Run}: '{Name}' under the journal folder is not a journal entry; skipped")]
+    private static partial void LogStrayJournalBlob(Microsoft.Extensions.Logging.ILogger logger, string run, string name);
 
     private async Task<byte[]> DownloadAsync(string name, CancellationToken ct) =>
         (await runs.GetBlobClient(name).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();

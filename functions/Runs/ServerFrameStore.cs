@@ -19,11 +19,23 @@ namespace SplitFunctions.Functions.Runs;
 public sealed record FrameTimings(double TransferMs, double CryptoMs);
 
 /// <summary>
+/// The most a frame of a run may cost before it is trusted: sealed bytes (checked against the message's announced length
+/// and the blob's stored size before any download) and decoded elements (checked in the frame header before decoding).
+/// </summary>
+public sealed record FrameBounds(long MaxSealedBytes, int MaxElements)
+{
+    /// <summary>The protocol's own limits, for callers that know no run.</summary>
+    public static FrameBounds Protocol { get; } = new(MessageCodec.MaxPayloadBytes, TensorFrame.DefaultMaxElements);
+}
+
+/// <summary>
 /// The frame store seen from the server (the hospital's side is the agent's <c>HospitalFrameStore</c>).
 /// Sealed frames in a hospital's container: download, check length and SHA-256 against the message, open the envelope
 /// for exactly (run, hospital, sequence, kind, key id), decode and validate; and the reverse for replies.
 /// The one place the function touches blobs of frames, so the storage client can be swapped here.
 /// </summary>
+// The download gate's SemaphoreSlim never creates its wait handle (WaitAsync only), so there is nothing to dispose.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "SemaphoreSlim without AvailableWaitHandle holds no OS handle")]
 public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider keys)
 {
     /// <summary>Largest sealed frame accepted before downloading it (the message's announced length).</summary>
@@ -31,6 +43,19 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     /// <summary>Frames read ahead (<see cref="Prefetch"/>) and not yet taken; a handful at most.</summary>
     private const int MaxPrefetched = 4;
+
+    /// <summary>
+    /// Downloads in flight at once, prefetches and temporal windows included: with each bounded by its run's
+    /// <see cref="FrameBounds"/>, this bounds the memory a flood of valid messages can hold in transfer.
+    /// </summary>
+    public const int MaxConcurrentDownloads = 4;
+
+    private readonly SemaphoreSlim downloads = new(MaxConcurrentDownloads, MaxConcurrentDownloads);
+
+    private long bytesDownloaded;
+
+    /// <summary>Bytes of frame content downloaded so far (reads and read-aheads): what untrusted messages made this instance fetch.</summary>
+    public long BytesDownloaded => Interlocked.Read(ref bytesDownloaded);
 
     private readonly ConcurrentDictionary<string, Task<(DecodedTensor[] Tensors, FrameTimings Timings)?>> prefetched = new(StringComparer.Ordinal);
 
@@ -44,52 +69,65 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
     public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
         string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct,
-            PayloadKind kind = PayloadKind.Features)
+            PayloadKind kind = PayloadKind.Features, FrameBounds? bounds = null)
     {
+        bounds ??= FrameBounds.Protocol;
         if (blob is null || sha256 is null || keyId is null)
         {
             throw new ProtocolException(ProtocolRejection.Malformed, "the message names no blob, SHA-256 or key id to read features from");
         }
-        if (length <= 0 || length > MaxFrameBytes)
+        var maxLength = Math.Min(MaxFrameBytes, bounds.MaxSealedBytes);
+        if (length <= 0 || length > maxLength)
         {
-            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{MaxFrameBytes} bytes");
+            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{maxLength} bytes, the most a frame of this "
+                + $"run's batch size and cut can take; nothing was downloaded");
         }
         var expectedBlob = FrameBlob(PayloadKind.Features, run, sequence);
         if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
         {
             throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
         }
-        if (kind != PayloadKind.Features) return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, kind).ConfigureAwait(false);
-        if (prefetched.TryRemove(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId), out var ahead))
+        if (kind != PayloadKind.Features)
+        {
+            return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements, ct, kind).ConfigureAwait(false);
+        }
+        if (prefetched.TryRemove(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements), out var ahead))
         {
             // Read ahead while the previous message computed: the step waits only for what is left of it.
             var wait = Stopwatch.StartNew();
             if (await ahead.ConfigureAwait(false) is { } done) return (done.Tensors, new FrameTimings(wait.Elapsed.TotalMilliseconds, 0));
             // The early read failed: read again, so the failure (or a transient one's recovery) happens here, as usual.
         }
-        return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct).ConfigureAwait(false);
+        return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements, ct).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Starts reading the frame a message points to before its turn; <see cref="ReadAsync"/> for exactly the same frame
-    /// (run, hospital, sequence, blob, length, SHA-256, key id) takes the result. Changes no state; a failure is kept quiet
-    /// here and met again by <see cref="ReadAsync"/>.
+    /// (run, hospital, sequence, blob, length, SHA-256, key id, bounds) takes the result. Changes no state; a failure is kept
+    /// quiet here and met again by <see cref="ReadAsync"/>. Nothing is downloaded unless <paramref name="authenticate"/>
+    /// first proves the message came from its hospital (invariant 10: a forged message queued behind a valid one costs
+    /// nothing) and the announced length is within the run's <paramref name="bounds"/>.
     /// </summary>
-    public void Prefetch(string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+    public void Prefetch(string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, FrameBounds bounds,
+        Func<CancellationToken, Task<bool>> authenticate, CancellationToken ct)
     {
-        if (blob is null || sha256 is null || keyId is null || length <= 0 || length > MaxFrameBytes) return;
+        ArgumentNullException.ThrowIfNull(bounds);
+        ArgumentNullException.ThrowIfNull(authenticate);
+        if (blob is null || sha256 is null || keyId is null || length <= 0 || length > Math.Min(MaxFrameBytes, bounds.MaxSealedBytes)) return;
         // Entries never taken (the message turned out to be a replay, or was rejected first) must not pile up.
         if (prefetched.Count >= MaxPrefetched) prefetched.Clear();
-        prefetched.TryAdd(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId),
-            ReadQuietlyAsync(run, hospital, sequence, blob, length, sha256, keyId, ct));
+        prefetched.TryAdd(PrefetchKey(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements),
+            ReadQuietlyAsync(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements, authenticate, ct));
     }
 
     private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)?> ReadQuietlyAsync(
-        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct)
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, int maxElements,
+            Func<CancellationToken, Task<bool>> authenticate, CancellationToken ct)
     {
         try
         {
-            return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, ct).ConfigureAwait(false);
+            if (!await authenticate(ct).ConfigureAwait(false)) return null;
+            return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, maxElements, ct).ConfigureAwait(false);
         }
         catch (Exception)
         {
@@ -97,31 +135,65 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         }
     }
 
-    private static string PrefetchKey(string run, string hospital, long sequence, string blob, long length, string sha256, string keyId) =>
+    private static string PrefetchKey(string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, int maxElements) =>
         string.Join('\n', run, hospital, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), blob,
-            length.ToString(System.Globalization.CultureInfo.InvariantCulture), sha256, keyId);
+            length.ToString(System.Globalization.CultureInfo.InvariantCulture), sha256, keyId,
+            maxElements.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadNowAsync(
-        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, CancellationToken ct,
+        string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, int maxElements, CancellationToken ct,
             PayloadKind kind = PayloadKind.Features)
     {
         var clock = Stopwatch.StartNew();
         Memory<byte> sealedBytes;
+        await downloads.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            sealedBytes = await DownloadAnnouncedAsync(hospital, blob, length, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            downloads.Release();
+        }
+        var transfer = clock.Elapsed.TotalMilliseconds;
+        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+        var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256,
+            maxElements);
+        return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+    }
+
+    // The blob's stored size (its properties, no content) must be the length its message announced; then exactly that
+    // many bytes of that version of the blob are downloaded, so a blob grown or swapped meanwhile costs nothing more.
+    private async Task<Memory<byte>> DownloadAnnouncedAsync(string hospital, string blob, long length, CancellationToken ct)
+    {
+        var client = Container(hospital).GetBlobClient(blob);
+        try
+        {
+            var properties = (await client.GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+            if (properties.ContentLength != length)
+            {
+                throw new ProtocolException(properties.ContentLength > length ? ProtocolRejection.Oversized : ProtocolRejection.Truncated,
+                    $"blob '{blob}' holds {properties.ContentLength} bytes but its message announced {length}; nothing was downloaded");
+            }
+            var content = (await client.DownloadContentAsync(new BlobDownloadOptions
+            {
+                Range = new HttpRange(0, length),
+                Conditions = new BlobRequestConditions { IfMatch = properties.ETag },
+            }, ct).ConfigureAwait(false)).Value.Content;
+            Interlocked.Add(ref bytesDownloaded, content.ToMemory().Length);
             // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
-            sealedBytes = MemoryMarshal.AsMemory((await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false))
-                .Value.Content.ToMemory());
+            return MemoryMarshal.AsMemory(content.ToMemory());
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
             throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' does not exist in {StorageNames.HospitalContainer(hospital)}: upload the "
                 + $"frame before sending its message");
         }
-        var transfer = clock.Elapsed.TotalMilliseconds;
-        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256);
-        return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' was replaced while it was read: upload a frame once, then send its "
+                + $"message");
+        }
     }
 
     /// <summary>Seals and uploads tensors as a reply blob; returns its name, length, SHA-256 and timings.</summary>

@@ -18,6 +18,7 @@ public static class RunEffects
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(tensors);
         var batch = TrainingFrames.Batch(tensors[0]);
+        run.MarkApplied();
         var (loss, gradient) = run.Model.TrainStep(tensors[0].Values, tensors[1].Values, batch);
         run.State.BatchesApplied++;
         run.State.RecordBatch(hospital, sequence, loss, batch);
@@ -30,6 +31,7 @@ public static class RunEffects
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(open);
+        run.MarkApplied();
         run.State.OpenForwards[hospital] = open;
         Advance(run.State, hospital, open.Sequence);
     }
@@ -41,6 +43,7 @@ public static class RunEffects
         ArgumentNullException.ThrowIfNull(activations);
         ArgumentNullException.ThrowIfNull(outputGradient);
         var batch = TrainingFrames.Batch(activations);
+        run.MarkApplied();
         var gradient = run.Model.BackwardFromOutputs(activations.Values, outputGradient.Values, batch);
         run.State.BatchesApplied++;
         run.State.OpenForwards.Remove(hospital);
@@ -53,6 +56,7 @@ public static class RunEffects
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(chunk);
+        run.MarkApplied();
         run.State.Chunks.Add(chunk);
         Advance(run.State, chunk.Hospital, chunk.Sequence);
     }
@@ -61,6 +65,7 @@ public static class RunEffects
     public static void ApplyDone(LeasedRun run, string hospital, long sequence, int chunkCount)
     {
         ArgumentNullException.ThrowIfNull(run);
+        run.MarkApplied();
         run.State.Done[hospital] = chunkCount;
         Advance(run.State, hospital, sequence);
     }
@@ -99,7 +104,7 @@ public static class RunEffects
         {
             case JournalKinds.Train:
                 var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256,
-                    entry.KeyId, ct).ConfigureAwait(false);
+                    entry.KeyId, ct, bounds: TrainingFrames.Bounds(run)).ConfigureAwait(false);
                 ApplyTrain(run, entry.Hospital, entry.Sequence, tensors);
                 break;
             case JournalKinds.Forward:
@@ -111,7 +116,7 @@ public static class RunEffects
                     ?? throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} is a backward leg of {entry.Hospital} without "
                         + $"an open forward leg");
                 var (legOne, legTwo) = await UShapedSteps.ReadLegsAsync(frames, run.Manifest.RunId, entry.Hospital, open, entry.Sequence, entry.Blob,
-                    entry.Length, entry.Sha256, entry.KeyId, ct).ConfigureAwait(false);
+                    entry.Length, entry.Sha256, entry.KeyId, TrainingFrames.Bounds(run), ct).ConfigureAwait(false);
                 ApplyBackward(run, entry.Hospital, entry.Sequence, legOne, legTwo);
                 break;
             case JournalKinds.Chunk:
@@ -124,6 +129,39 @@ public static class RunEffects
                 throw new InvalidDataException($"run '{run.Manifest.RunId}': journal step {entry.Step} has unknown kind '{entry.Kind}'");
         }
         run.State.Step = entry.Step + 1;
+    }
+
+    /// <summary>
+    /// After a step, before anything is sealed or journaled: the loss, the reply's values (finite and representable in the
+    /// wire type it is sealed as) and the server's weights and optimizer state must all be finite. Otherwise the message is
+    /// rejected with the reason, and the router drops the run so the step is undone (invariant 9).
+    /// </summary>
+    public static void RequireHealthyStep(LeasedRun run, double? loss, float[] reply, ElementType wireType, string what)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(reply);
+        string? fault = null;
+        if (loss is { } l && !double.IsFinite(l)) fault = $"the batch's loss is {l}";
+        else if (TensorFrame.IndexOfNonFinite(reply) is var bad and >= 0) fault = $"{what} element {bad} is {reply[bad]}";
+        else if (wireType == ElementType.Float16 && IndexBeyondHalf(reply) is var big and >= 0)
+        {
+            fault = FormattableString.Invariant($"{what} element {big} is {reply[big]:G6}, beyond fp16 (the run's feature type)");
+        }
+        else if (!run.Model.IsFinite()) fault = "the server's weights or optimizer state became non-finite";
+        if (fault is not null)
+        {
+            throw new ProtocolException(ProtocolRejection.NonFinite, $"{fault} after this message's step: the step was undone and nothing was applied; the "
+                + "hospital's values are out of the range the model can train on (check its data and learning rate)");
+        }
+    }
+
+    private static int IndexBeyondHalf(float[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (Math.Abs(values[i]) > (float)Half.MaxValue) return i;
+        }
+        return -1;
     }
 
     private static void Advance(RunState state, string hospital, long sequence) =>

@@ -30,8 +30,8 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
         {
             // Validate now (decrypt, decode, shapes, NaN) so bad data is rejected while the hospital can still hear about it.
             var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-                message.KeyId, ct).ConfigureAwait(false)).Tensors;
-            TrainingFrames.RequireTrainingFrame(run, tensors);
+                message.KeyId, ct, bounds: TrainingFrames.Bounds(run, FrameKind.Chunk)).ConfigureAwait(false)).Tensors;
+            TrainingFrames.RequireTrainingFrame(run, tensors, FrameKind.Chunk);
             var entry = RunEffects.Entry(run, message, JournalKinds.Chunk);
             RunEffects.ApplyChunk(run, new FeatureChunk(message.HospitalId, message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!));
             await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
@@ -51,6 +51,10 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
         var indexed = state.Chunks.Count(c => c.Hospital == message.HospitalId);
         if (!state.Done.ContainsKey(message.HospitalId))
         {
+            // Chunks take distinct sequences below their `done`, so more than that many were never sent: waiting would
+            // defer the message forever.
+            if (expected > message.Sequence) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, "
+                + $"but its 'done' is message #{message.Sequence}, so at most {message.Sequence} chunks came before it", ct).ConfigureAwait(false);
             if (indexed < expected) return MessageOutcome.Deferred($"{message.HospitalId}: {indexed} of {expected} chunks indexed so far");
             if (indexed > expected) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but {indexed} "
                 + $"were indexed", ct).ConfigureAwait(false);

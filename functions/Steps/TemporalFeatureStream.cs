@@ -82,8 +82,8 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChun
                 parts.Add((cachedFeatures, cachedLabels));
                 continue;
             }
-            var tensors = (await frames.ReadAsync(runId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, ct)
-                .ConfigureAwait(false)).Tensors;
+            var tensors = (await frames.ReadAsync(runId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, ct,
+                bounds: TrainingFrames.Bounds(run, Core.Contract.FrameKind.Chunk)).ConfigureAwait(false)).Tensors;
             parts.Add((tensors[0].Values, tensors[1].Values));
             // Only read from here on: the window below is a copy, so what the cache holds is never trained on in place.
             Cache.Offer(runId, chunk, tensors[0].Values, tensors[1].Values);

@@ -27,13 +27,16 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
             .ConfigureAwait(false);
         var batch = TrainingFrames.Batch(activations);
         var outputs = run.Model.ForwardOutputs(activations.Values, batch);
-        var abandoned = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
-        var entry = RunEffects.Entry(run, message, JournalKinds.Forward);
-        RunEffects.ApplyForward(run, message.HospitalId,
-            new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
-        // Until the journal entry exists the leg is in memory only: a failure from here drops the run (MessageRouter).
+        RunEffects.RequireHealthyStep(run, null, outputs, run.Manifest.FeatureType, "the server's output");
+        // Sealed and uploaded before the leg opens: a reply that cannot be sealed rejects the leg with nothing changed (a
+        // leg left open by a rejected message let its backward leg be journaled without it, and the journal never reopened).
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.ServerOutputs, message.KeyId!,
             run.Manifest.FeatureType, [(outputs, [batch, .. run.Model.OutputShape])], ct).ConfigureAwait(false);
+        var abandoned = run.State.OpenForwards.GetValueOrDefault(message.HospitalId);
+        var entry = RunEffects.Entry(run, message, JournalKinds.Forward);
+        // Until the journal entry exists the leg is in memory only: a failure from here drops the run (MessageRouter).
+        RunEffects.ApplyForward(run, message.HospitalId,
+            new OpenForward(message.Sequence, message.Blob!, message.Length, message.Sha256!, message.KeyId!, DateTimeOffset.UtcNow));
         await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
         await replies.SendAsync(message, ReplyKind.Outputs, written.Blob, written.Length, written.Sha256, null, null, ct).ConfigureAwait(false);
         var note = abandoned is null ? "" : $" (forward leg #{abandoned.Sequence} never got its backward leg and is dropped)";
@@ -56,7 +59,7 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
                 + $"hospital '{message.HospitalId}': send the batch's forward leg first", ct).ConfigureAwait(false);
         }
         var (activations, outputGradient) = await ReadLegsAsync(frames, message.RunId, message.HospitalId, open, message.Sequence, message.Blob,
-            message.Length, message.Sha256, message.KeyId, ct).ConfigureAwait(false);
+            message.Length, message.Sha256, message.KeyId, TrainingFrames.Bounds(run), ct).ConfigureAwait(false);
         TrainingFrames.RequireCut(run, activations);
         long[] expected = [activations.Shape[0], .. run.Model.OutputShape];
         if (!outputGradient.Shape.SequenceEqual(expected))
@@ -75,8 +78,13 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
                 + "from its forward leg";
             return await replies.RejectAsync(message, reason, ct).ConfigureAwait(false);
         }
+        // Before the optimizer: an all-3e38 gradient gave a finite dL/dA and NaN weights for every hospital after it.
+        TrainingFrames.RequireBounded(activations, "the forward leg's activations");
+        TrainingFrames.RequireBounded(outputGradient, "the backward leg's gradient");
         var entry = RunEffects.Entry(run, message, JournalKinds.Backward);
         var gradient = RunEffects.ApplyBackward(run, message.HospitalId, message.Sequence, activations, outputGradient);
+        // From here a rejection (non-finite step, unsealable dL/dA) drops the run: the step is undone (MessageRouter).
+        RunEffects.RequireHealthyStep(run, null, gradient, manifest.FeatureType, "dL/dA");
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
             manifest.FeatureType, [(gradient, activations.Shape)], ct).ConfigureAwait(false);
         await runs.CommitAsync(run, entry, ct).ConfigureAwait(false);
@@ -87,13 +95,14 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
     /// <summary>Both legs' frames: the forward leg's activations (from its record) and the backward leg's dL/d(output); one tensor each.</summary>
     public static async Task<(DecodedTensor Activations, DecodedTensor OutputGradient)> ReadLegsAsync(ServerFrameStore frames, string run, string hospital,
         OpenForward open,
-        long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct)
+        long sequence, string? blob, long length, string? sha256, string? keyId, FrameBounds bounds, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(frames);
         ArgumentNullException.ThrowIfNull(open);
-        var legOne = (await frames.ReadAsync(run, hospital, open.Sequence, open.Blob, open.Length, open.Sha256, open.KeyId, ct).ConfigureAwait(false)).Tensors;
-        var legTwo = (await frames.ReadAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, PayloadKind.OutputGradients).ConfigureAwait(false))
-            .Tensors;
+        var legOne = (await frames.ReadAsync(run, hospital, open.Sequence, open.Blob, open.Length, open.Sha256, open.KeyId, ct, bounds: bounds)
+            .ConfigureAwait(false)).Tensors;
+        var legTwo = (await frames.ReadAsync(run, hospital, sequence, blob, length, sha256, keyId, ct, PayloadKind.OutputGradients, bounds)
+            .ConfigureAwait(false)).Tensors;
         if (legOne.Length != 1 || legTwo.Length != 1)
         {
             throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"U-shaped legs hold one tensor each (no labels); the forward leg has "

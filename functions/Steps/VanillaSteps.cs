@@ -45,11 +45,14 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
 
         var clock = Stopwatch.StartNew();
         var (tensors, readTimings) = await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct).ConfigureAwait(false);
+            message.KeyId, ct, bounds: TrainingFrames.Bounds(run)).ConfigureAwait(false);
         TrainingFrames.RequireTrainingFrame(run, tensors);
         var entry = RunEffects.Entry(run, message, JournalKinds.Train);
         var computeStart = clock.Elapsed;
         var (loss, gradient) = RunEffects.ApplyTrain(run, message.HospitalId, message.Sequence, tensors);
+        // Under the gate, before the commit goes on without it: a step whose loss, weights or dL/dA is not finite (or
+        // does not fit the wire type) is rejected here and undone by the router, never found out by a failing commit.
+        RunEffects.RequireHealthyStep(run, loss, gradient, manifest.FeatureType, "dL/dA");
         var compute = clock.Elapsed - computeStart;
         var applied = run.State.BatchesApplied;
         // Until its journal entry exists the step is in memory only: a failed commit drops the run (MessageRouter). The

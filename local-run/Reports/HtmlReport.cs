@@ -66,9 +66,10 @@ public sealed class HtmlReport(string title)
     {
         ArgumentNullException.ThrowIfNull(path);
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
+        // A report may embed the audit's pictures of patients: owner-only (0600 in a 0700 folder).
+        SplitFunctions.Core.Audit.PrivateFiles.CreateFolder(folder, narrowExisting: false);
         var temporary = path + ".tmp";
-        File.WriteAllText(temporary, ToHtml(), new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+        SplitFunctions.Core.Audit.PrivateFiles.WriteAllText(temporary, ToHtml());
         File.Move(temporary, path, overwrite: true);
     }
 

@@ -130,8 +130,12 @@ internal static class HospitalCommands
                 + $"retired").ConfigureAwait(false);
             if (record.Access == HospitalAccessKind.Sas)
             {
-                await output.WriteLineAsync($"its container and reply-queue SAS stopped working now; its add-only SAS for 'features' runs until "
-                    + $"{record.SasExpiresOn:u}, and the function refuses what it sends").ConfigureAwait(false);
+                // A SAS minted with the account key hangs on the stored access policy revoke removed; a user-delegation SAS (minted
+                // when the operator signs in with Entra ID) does not, and only revoking the account's delegation keys ends it early.
+                await output.WriteLineAsync($"its container and reply-queue SAS stopped working now if they were minted with the account key; a "
+                    + $"user-delegation SAS (minted under an Entra sign-in) runs until {record.SasExpiresOn:u} unless you run `az storage account "
+                    + $"revoke-delegation-keys`; its add-only SAS for 'features' runs until {record.SasExpiresOn:u}; the function refuses all it sends")
+                    .ConfigureAwait(false);
             }
             foreach (var line in removals) await output.WriteLineAsync(line).ConfigureAwait(false);
         }));
@@ -172,18 +176,8 @@ internal static class HospitalCommands
         await output.WriteLineAsync("the hospital, in that folder:").ConfigureAwait(false);
         await output.WriteLineAsync($"  splitfn-agent --config agent-<run>.json init @{OnboardingPackage.ResponseFile} --run <run> --data "
             + $"<data-file>").ConfigureAwait(false);
-        await output.WriteLineAsync($"  (the same without the response file: splitfn-agent --config agent-<run>.json init "
-            + $"{ShellQuote.Join(package.InitArguments)} --run <run> --data <data-file>)").ConfigureAwait(false);
+        // The SAS (`sig=`) live in the owner-only response file alone: stdout ends up in terminals' scrollback, CI logs and tickets.
+        await output.WriteLineAsync($"  (the SAS are in {Path.GetFileName(responseFile)} only, readable by its owner; they are never printed: "
+            + "send the folder to the hospital over a channel fit for credentials)").ConfigureAwait(false);
     }
-}
-
-/// <summary>Single-quotes arguments for a POSIX shell, so a printed command can be pasted as it is.</summary>
-internal static class ShellQuote
-{
-    public static string Quote(string argument) =>
-        argument.Length > 0 && argument.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/' or ':' or ',' or '@' or '=')
-            ? argument
-            : "'" + argument.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-
-    public static string Join(IEnumerable<string> arguments) => string.Join(' ', arguments.Select(Quote));
 }

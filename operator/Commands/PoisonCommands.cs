@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Operator.Commands;
@@ -32,7 +33,9 @@ internal static class PoisonCommands
                 var (run, hospital) = m.Names();
                 var why = m.Record is { } r ? string.Create(CultureInfo.InvariantCulture, $"{r.Reason} ({r.Host}, {r.DequeueCount} deliveries, "
                     + $"{r.At:u})") : "no reason recorded";
-                await output.WriteLineAsync($"{m.Id}  {m.InsertedOn:u}  run {run ?? "?"}  hospital {hospital ?? "?"}: {why}").ConfigureAwait(false);
+                // Run, hospital and reason quote what the sender wrote: no terminal escape or line break of theirs reaches the screen.
+                await output.WriteLineAsync($"{Printable.Escape(m.Id)}  {m.InsertedOn:u}  run {Printable.Escape(run ?? "?")}  hospital "
+                    + $"{Printable.Escape(hospital ?? "?")}: {Printable.Escape(why)}").ConfigureAwait(false);
             }
         }));
         return command;

@@ -148,6 +148,22 @@ public sealed class AgentRunTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_forged_rejection_answering_the_agent_s_own_message_is_ignored_and_deleted_and_the_real_reply_is_taken()
+    {
+        var (bed, manifest) = await HospitalAsync();
+        using var _ = bed;
+        await using var responder = new TestResponder(azurite.Connection, bed.Keys, manifest) { ForgedRejections = true };
+
+        var run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--max-batches", "3", "--no-validation"]);
+        run.ExitCode.Should().Be(0, "a reply the server did not sign stops nothing (it made the agent exit 10 on every start)\n" + run);
+        responder.Applied[AgentTestBed.Hospital].Should().Equal(1, 2, 3);
+        run.Error.Should().Contain("whose MAC does not verify");
+        (await azurite.Connection.GetQueueClient(StorageNames.RepliesQueue(AgentTestBed.Hospital)).PeekMessagesAsync(32)).Value
+            .Select(m => MessageCodec.ParseReply(m.Body.ToString())).Where(r => r.RunId == manifest.RunId && r.Kind == ReplyKind.Rejected)
+            .Should().BeEmpty("the forged rejections were deleted");
+    }
+
+    [Fact]
     public async Task A_rejected_validation_is_run_again_on_retry_and_its_metric_is_not_lost()
     {
         var (bed, manifest) = await HospitalAsync();

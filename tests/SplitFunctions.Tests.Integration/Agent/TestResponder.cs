@@ -54,6 +54,12 @@ internal sealed class TestResponder : IAsyncDisposable
     /// </summary>
     public bool StrayRejections { get; set; }
 
+    /// <summary>
+    /// Before each train reply, a `rejected` reply answering exactly that message (its MAC is on `features` for anyone to
+    /// read) but not signed with the hospital's key: what anyone with write access to the reply queue could forge.
+    /// </summary>
+    public bool ForgedRejections { get; set; }
+
     /// <summary>How long the first train message waits before it is answered (a slow or cold function).</summary>
     public TimeSpan FirstReplyDelay { get; set; }
 
@@ -107,7 +113,9 @@ internal sealed class TestResponder : IAsyncDisposable
             && FirstReplyDelay > TimeSpan.Zero) await Task.Delay(FirstReplyDelay, ct);
         if (StrayRejections && message.Kind == FrameKind.Train)
         {
-            await _frames.Replies(message.HospitalId).SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
+            // Signed like a real reply, so the agent gets as far as seeing it answers another message.
+            var key = await _frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId!, ct);
+            await _frames.Replies(message.HospitalId).SendMessageAsync(MessageCodec.Serialize(MessageAuthentication.SignReply(new ReplyMessage
             {
                 RunId = message.RunId,
                 HospitalId = message.HospitalId,
@@ -115,6 +123,19 @@ internal sealed class TestResponder : IAsyncDisposable
                 Kind = ReplyKind.Rejected,
                 Reason = "blob does not exist",
                 Answers = new string('e', MessageAuthentication.MacHexLength),
+            }, key)), cancellationToken: ct);
+        }
+        if (ForgedRejections && message.Kind == FrameKind.Train)
+        {
+            await _frames.Replies(message.HospitalId).SendMessageAsync(MessageCodec.Serialize(new ReplyMessage
+            {
+                RunId = message.RunId,
+                HospitalId = message.HospitalId,
+                Sequence = message.Sequence,
+                Kind = ReplyKind.Rejected,
+                Reason = "forged: the run was stopped by the operator",
+                Answers = message.Mac,
+                Mac = new string('0', MessageAuthentication.MacHexLength),
             }), cancellationToken: ct);
         }
         if (RejectKind is { } reject && reject.Kind == message.Kind)

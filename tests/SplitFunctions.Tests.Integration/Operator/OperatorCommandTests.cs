@@ -27,6 +27,8 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         var add = await OperatorProcess.OperatorAsync(Connection, functionKeys, dir.Path, "hospital", "add", hospital);
         add.ExitCode.Should().Be(0, add.ToString());
         add.Output.Should().Contain("SAS expire at").And.Contain($"init @{OnboardingPackage.ResponseFile}");
+        add.Output.Should().NotContain("sig=", "SAS tokens are written to the owner-only response file, never printed");
+        add.Output.Should().Contain($"the SAS are in {OnboardingPackage.ResponseFile} only");
         var package = Path.Combine(dir.Path, "onboarding", hospital);
         var firstKey = new LocalKeyStore(Path.Combine(package, "keys")).GetKey(hospital);
         new LocalKeyStore(functionKeys).GetKey(hospital, firstKey.KeyId).Key.Should().Equal(firstKey.Key, "the function and the hospital hold the same key");

@@ -112,6 +112,22 @@ public sealed class CsvTabularLoaderTests
     }
 
     // A plain read of the file with the clinical limits written out again, so the test does not trust the loader's code.
+    [Fact]
+    public void A_value_beyond_the_float_range_is_refused_naming_file_line_and_column()
+    {
+        // 1e39 is a finite double but +Infinity as a float: it passed as "200 rows, 0 dropped" and failed in training.
+        const string csv = """
+            sex,age,marker,ldl
+            1,40,200,120
+            2,41,1e39,100
+            """;
+        var mapping = new ColumnMapping(["sex", "age", "marker"], "ldl");
+        var load = () => CsvTabularLoader.Load(new StringReader(csv), mapping, "inline.csv");
+        var message = load.Should().Throw<DataFormatException>().Which.Message;
+        message.Should().StartWith("inline.csv: line 3, column 'marker': '1e39' is beyond the range of a 32-bit float");
+        message.Should().NotContain("\n");
+    }
+
     private static (int Total, int Dropped, Dictionary<string, int> PerColumn) CountIndependently(string path)
     {
         var limits = new Dictionary<string, (double Min, double Max)>

@@ -128,4 +128,30 @@ public sealed class NpyReaderTests
         stream.Write(Encoding.Latin1.GetBytes(header));
         stream.Write(data);
     }
+    [Theory]
+    [InlineData("(1073741824, 1073741824)", "'<f8'", "more than one buffer")]
+    [InlineData("(1000, 1000)", "'<f4'", "truncated")]
+    public void A_header_declaring_a_huge_shape_is_refused_before_any_allocation(string shape, string dtype, string expected)
+    {
+        // The probe: an .npz whose .npy declares (2^30, 2^30) float64 crashed the agent with an OverflowException
+        // and its stack trace; a small file declaring a large shape allocated the whole buffer before finding it short.
+        var header = $"{{'descr': {dtype}, 'fortran_order': False, 'shape': {shape}, }}";
+        header = header.PadRight(118) + "\n";
+        var bytes = new List<byte> { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, 0 };
+        bytes.AddRange(System.Text.Encoding.Latin1.GetBytes(header));
+        bytes.AddRange(new byte[64]);
+        using var dir = new TempDirectory();
+        var npz = dir.File("huge.npz");
+        using (var zip = System.IO.Compression.ZipFile.Open(npz, System.IO.Compression.ZipArchiveMode.Create))
+        {
+            using var entry = zip.CreateEntry("x.npy").Open();
+            entry.Write([.. bytes]);
+        }
+        var read = () => NpzReader.ReadAll(npz);
+        read.Should().Throw<DataFormatException>().Which.Message.Should().Contain("huge.npz").And.Contain(expected);
+        var npy = dir.File("huge.npy");
+        File.WriteAllBytes(npy, [.. bytes]);
+        var direct = () => NpyReader.Read(npy);
+        direct.Should().Throw<DataFormatException>().Which.Message.Should().Contain(expected);
+    }
 }

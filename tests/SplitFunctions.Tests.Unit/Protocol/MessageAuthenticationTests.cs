@@ -39,4 +39,48 @@ public sealed class MessageAuthenticationTests
             Alpha);
         sign.Should().Throw<ArgumentException>().WithMessage("*cannot be signed*");
     }
+    [Fact]
+    public void A_reply_MAC_covers_every_field_and_only_the_hospital_s_key_makes_it()
+    {
+        var key = Alpha;
+        var other = Alpha with { Key = RandomNumberGenerator.GetBytes(FrameCipher.KeySize) };
+        var reply = MessageAuthentication.SignReply(new ReplyMessage
+        {
+            RunId = "run-7",
+            HospitalId = "st-marys",
+            Sequence = 42,
+            Kind = ReplyKind.Gradients,
+            Blob = StorageNames.FrameBlob("gradients", "run-7", 42),
+            Length = 4096,
+            Sha256 = new string('b', 64),
+            KeyId = "k1",
+            Loss = 0.25,
+            Answers = new string('a', 64),
+        }, key);
+        MessageAuthentication.VerifyReply(reply, key).Should().BeTrue();
+        MessageAuthentication.VerifyReply(MessageCodec.ParseReply(MessageCodec.Serialize(reply)), key).Should().BeTrue("the JSON round trip keeps it");
+        MessageAuthentication.VerifyReply(reply, other).Should().BeFalse("another key");
+        MessageAuthentication.VerifyReply(reply with { Mac = null }, key).Should().BeFalse("no MAC");
+        foreach (var altered in new[]
+        {
+            reply with { Sequence = 43 }, reply with { Loss = 0.5 }, reply with { Loss = null }, reply with { Length = 4097 },
+            reply with { Sha256 = new string('c', 64) }, reply with { Answers = new string('d', 64) }, reply with { RunId = "run-8" },
+            reply with { Kind = ReplyKind.Rejected, Blob = null, Length = 0, Sha256 = null, KeyId = null, Loss = null, Reason = "forged" },
+        })
+        {
+            MessageAuthentication.VerifyReply(altered, key).Should().BeFalse(altered.ToString());
+        }
+        // A request's MAC key never makes a reply's MAC (separate HKDF info).
+        var request = new FrameMessage
+        {
+            RunId = "run-7",
+            HospitalId = "st-marys",
+            Sequence = 42,
+            Kind = FrameKind.Train,
+            ReplyQueue = "replies-st-marys",
+            KeyId = "k1",
+        };
+        var requestStyle = reply with { Mac = MessageAuthentication.Compute(request, key.Key) };
+        MessageAuthentication.VerifyReply(requestStyle, key).Should().BeFalse();
+    }
 }

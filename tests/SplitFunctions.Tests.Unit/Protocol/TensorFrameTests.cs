@@ -223,4 +223,27 @@ public sealed class TensorFrameTests
         tensors[0].Values.Should().Equal(42f);
         tensors[1].Values.Should().BeEmpty();
     }
+    [Fact]
+    public void A_shape_whose_element_count_overflows_after_a_small_tensor_is_rejected_as_oversized_not_wrapped()
+    {
+        // Tensor 0 holds one value; tensor 1 declares [2^62, 2], whose product saturates at long.MaxValue. Summed unchecked,
+        // 1 + long.MaxValue wrapped negative, passed the element limit and became a negative element count.
+        var frame = new List<byte>();
+        frame.AddRange("SFTF"u8.ToArray());
+        frame.AddRange(new byte[] { 1, 2, 0, 0 });
+        void Tensor(long declared, params long[] shape)
+        {
+            frame.AddRange(new byte[] { (byte)ElementType.Float32, (byte)shape.Length, 0, 0 });
+            frame.AddRange(BitConverter.GetBytes(declared));
+            foreach (var d in shape) frame.AddRange(BitConverter.GetBytes(d));
+        }
+        Tensor(1, 1);
+        frame.AddRange(BitConverter.GetBytes(1f));
+        Tensor(long.MaxValue, 1L << 62, 2);
+        frame.AddRange(new byte[64]);
+
+        var e = Rejected([.. frame]);
+        e.Rejection.Should().Be(ProtocolRejection.Oversized, e.Message);
+        e.Message.Should().Contain("more than");
+    }
 }
