@@ -28,8 +28,9 @@ public sealed class OperatorTrainingTests(AzuriteFixture azurite)
             add.ExitCode.Should().Be(0, add.ToString());
         }
         var runId = $"run-{suffix}";
-        var create = await OperatorProcess.OperatorAsync(connection, functionKeys, dir.Path, "run", "create", "--run-id", runId, "--model", "pneumonia-cnn",
-            "--hospitals", string.Join(',', hospitals), "--epochs", "1", "--batch-size", "16", "--seed", "5");
+        // Two blocks at the hospital: the printed `init` writes the recommended floor, which refuses a one-layer cut.
+        var create = await OperatorProcess.OperatorAsync(connection, functionKeys, dir.Path, "run", "create", "--run-id", runId, "--model",
+            "pneumonia-cnn-cut2", "--hospitals", string.Join(',', hospitals), "--epochs", "1", "--batch-size", "16", "--seed", "5");
         create.ExitCode.Should().Be(0, create.ToString());
 
         // Each hospital runs exactly the printed line, in its package folder, with its own data file.
