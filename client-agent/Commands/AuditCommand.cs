@@ -109,7 +109,9 @@ internal static class AuditCommand
             {
                 report = LeakageAudit.Run(audited, data.Train, data.Test, new AuditOptions
                 {
-                    NoiseSigma = manifest.Privacy.NoiseSigma,
+                    // What the agent releases (ActivationNoise.Release): with a clip norm C each sample is clipped to C, then noise sigma x C.
+                    NoiseSigma = manifest.Privacy.ClipNorm > 0 ? manifest.Privacy.NoiseSigma * manifest.Privacy.ClipNorm : manifest.Privacy.NoiseSigma,
+                    BeforeNoise = manifest.Privacy.ClipNorm > 0 ? a => ActivationClipping.Clip(a, manifest.Privacy.ClipNorm) : null,
                     DecoderSteps = parse.GetValue(steps),
                     MaxTestImages = parse.GetValue(maxTest),
                     Seed = manifest.Seed,
@@ -117,8 +119,9 @@ internal static class AuditCommand
                     PublicName = parse.GetValue(publicName)!,
                     // A training patient is sent once per epoch (a validation patient once per epoch's validation).
                     Views = parse.GetValue(views) ?? manifest.Epochs,
-                    // The batch order comes from the manifest seed and validation is sent in fixed order: the server links exactly.
-                    OrderKnownToServer = true,
+                    // Batches, validations and evaluations go in the hospital's secret order (OrderSecret): the server can link a
+                    // patient's views only by their content, which the multi-view attack does by nearest neighbour.
+                    OrderKnownToServer = false,
                     Colluder = colluderLayers?.Head ?? colluding?.Network,
                     ColluderName = parse.GetValue(colluderName)!,
                     Progress = agentOutput.Info,

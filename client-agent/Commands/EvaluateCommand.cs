@@ -88,7 +88,9 @@ internal static class EvaluateCommand
                     ? await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Evaluation, request, OnBatch, cancellationToken).ConfigureAwait(false)
                     : await RemotePrediction.PredictAsync(run, client, data, ReleaseKind.Evaluation, request, OnBatch, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
-            var report = EvaluationReport.Score(run, splitName, data, predictions.Values) with { ServerModel = predictions.Model, Privacy = run.State.Releases };
+            var report = EvaluationReport.Score(run, splitName, data, predictions.Values)
+                with
+            { ServerModel = predictions.Model, Privacy = run.State.Releases };
             report.Save(run.Folder.EvaluationPath);
             foreach (var line in report.Describe()) agentOutput.Info(line);
             agentOutput.Info($"written to {run.Folder.EvaluationPath}");

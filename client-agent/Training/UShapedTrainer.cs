@@ -33,8 +33,8 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
             pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch "
                 + $"{pending.Epoch + 1}",
             tracker => StepAsync(layers, tracker, cancellationToken),
-            async data => (await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Validation, PredictionRequest.DuringTraining, null, cancellationToken)
-                .ConfigureAwait(false)).Values, cancellationToken).ConfigureAwait(false);
+            async data => (await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Validation, PredictionRequest.DuringTraining, null,
+                cancellationToken).ConfigureAwait(false)).Values, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Loads the head and tail the state names (evaluation uses the same).</summary>
