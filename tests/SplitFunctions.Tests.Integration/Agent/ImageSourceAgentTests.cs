@@ -27,7 +27,7 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
             var config = dir.File($"{manifest.Hospitals[i]}.json");
             var init = await AgentTestBed.RunAsync(["init", "--config", config, "--hospital", manifest.Hospitals[i], "--run", manifest.RunId,
                 "--connection-string", azurite.Azurite.ConnectionString, "--key-dir", keys, "--state", dir.File($"state-{i}"), "--reply-timeout", "120",
-                "--partition-seed", "4", "--partition-weights", "0.7,0.2,0.1", "--partition-index", $"{i}", .. dataArguments(i)]);
+                "--partition-seed", "4", "--partition-weights", "0.7,0.2,0.1", "--partition-index", $"{i}", .. AgentTestBed.OpenFloor, .. dataArguments(i)]);
             init.ExitCode.Should().Be(0, init.ToString());
             init.Output.Should().Contain("data report for");
             configs.Add(config);

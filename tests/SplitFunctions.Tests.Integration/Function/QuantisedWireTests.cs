@@ -29,7 +29,7 @@ public sealed class QuantisedWireTests
         await using var run = await StartAsync(TrainingMode.Vanilla);
         var (router, runs) = run.CreateRouter();
         await using var _ = runs;
-        var (activations, labels, shape) = run.Batch(16, salt: 1);
+        var (activations, labels, shape) = run.Batch(8, salt: 1);
 
         var outcome = await router.ProcessAsync(await run.PrepareAsync("alpha", 0, FrameKind.Train, activations, shape, labels), 1, CancellationToken.None);
         outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
@@ -38,7 +38,7 @@ public sealed class QuantisedWireTests
         gradient.WireType.Should().Be(ElementType.QInt8, "dL/dA goes back in the run's feature type");
 
         using var direct = new ServerModel(run.Manifest, torch.CPU);
-        var (loss, expected) = direct.TrainStep(OverTheWire(activations, shape), labels, 16);
+        var (loss, expected) = direct.TrainStep(OverTheWire(activations, shape), labels, 8);
         reply.Loss.Should().BeApproximately(loss, 1e-9, "the server saw the int8 activations, not the fp32 ones");
         gradient.Values.Should().Equal(OverTheWire(expected, shape));
         gradient.Values.Should().Contain(v => v != 0f);
