@@ -13,6 +13,7 @@ namespace SplitFunctions.Tests.Privacy;
 /// Issue 29, item 1: the audit's attackers are as strong as the ones an independent audit ran: a closed-form ridge map,
 /// decoders with model selection, public auxiliary images, every view of a patient averaged after linking, collusion.
 /// </summary>
+[Collection(nameof(LeakageAuditTests))]
 public sealed class StrongerAuditTests(ITestOutputHelper output)
 {
     private static TrainingSet Images(int count, long seed)
