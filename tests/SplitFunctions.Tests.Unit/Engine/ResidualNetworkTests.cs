@@ -137,7 +137,8 @@ public sealed class ResidualNetworkTests(ITestOutputHelper output)
         var data = new TrainingSet(images.Images, images.Labels, [1, 28, 28]);
         using var split = SplitModel.Create(model, seed: 9);
         var losses = Enumerable.Range(0, 3).Select(epoch => split.TrainEpoch(data, 8, seed: 9, epoch) / data.Count).ToList();
-        output.WriteLine($"resnet18-28, 16 synthetic images, batch 8: epoch losses {string.Join(", ", losses.Select(l => l.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}");
+        var shown = losses.Select(l => l.ToString("F4", System.Globalization.CultureInfo.InvariantCulture));
+        output.WriteLine($"resnet18-28, 16 synthetic images, batch 8: epoch losses {string.Join(", ", shown)}");
         losses.Should().OnlyContain(l => double.IsFinite(l));
         losses[^1].Should().BeLessThan(losses[0] * 0.9, "three epochs of the split step fit 16 images better");
         var predictions = split.Predict(data);
@@ -198,7 +199,8 @@ public sealed class ResidualNetworkTests(ITestOutputHelper output)
               {"type":"flatten"},{"type":"linear","in":2048,"out":1},{"type":"sigmoid"}],
              "loss":"BinaryCrossEntropy","optimizer":{"kind":"Adam","learningRate":0.001},"batchSize":8,"epochs":1}
             """u8, "bad.json");
-        bad.Should().Throw<ModelDefinitionException>().WithMessage("*layer 1 'basic_block in=4 out=8 stride=1' (cloud) does not fit: takes 4 channels, gets 8*");
+        bad.Should().Throw<ModelDefinitionException>()
+            .WithMessage("*layer 1 'basic_block in=4 out=8 stride=1' (cloud) does not fit: takes 4 channels, gets 8*");
     }
 
     [Fact]
