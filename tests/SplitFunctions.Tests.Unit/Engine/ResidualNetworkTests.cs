@@ -3,6 +3,8 @@ using System.Text.Json.Serialization;
 using SplitFunctions.Core.Baselines;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Privacy;
+using SplitFunctions.Core.Runs;
 using TorchSharp;
 using Xunit.Abstractions;
 
@@ -169,6 +171,9 @@ public sealed class ResidualNetworkTests(ITestOutputHelper output)
             stage1.ClientLayers.Should().Equal([.. stem.ClientLayers, new BasicBlock(64, 64), new BasicBlock(64, 64)]);
             stage1.CutShape.Should().Equal(stem.CutShape);
             stage1.ServerLayers.OfType<BasicBlock>().Should().HaveCount(6);
+            // The privacy floor counts weight layers in series: the stem alone is 1 (as covid-ct-cnn's first block), with stage 1 it is 5.
+            PrivacyFloor.ClientDepth(RunManifest.ForModel("run-depth", stem, TrainingMode.Vanilla, ["h"], 1)).Should().Be(1);
+            PrivacyFloor.ClientDepth(RunManifest.ForModel("run-depth", stage1, TrainingMode.Vanilla, ["h"], 1)).Should().Be(5);
         }
     }
 
