@@ -246,7 +246,10 @@ public sealed class ClientLayer : IDisposable
     }
 }
 
-/// <summary>A forward pass kept for its backward (pipelined training): the copy of the layer with the weights it used, its output and (NoPeek) its input.</summary>
+/// <summary>
+/// A forward pass kept for its backward (pipelined training): the copy of the layer with the weights it used, its output
+/// and (NoPeek) its input.
+/// </summary>
 public sealed class StashedForward
 {
     internal StashedForward(Network replica, torch.Tensor activations, torch.Tensor? input)
