@@ -36,8 +36,8 @@ public static class PipelineAccuracyBench
         // A fixed random subset (the archive's rows are grouped by class: its first rows are one class), the same for every seed and depth.
         if (maxTrain > 0 && maxTrain < train.Count) train = train.Subset([.. BatchOrder.Shuffle(train.Count, 0, 0).Take(maxTrain)]);
         TorchRuntime.Threads = options.GetInt("threads", Environment.ProcessorCount);
-        Console.WriteLine($"  {model.Name}, {train.Count} training / {validation.Count} validation / {test.Count} test images ({source}); epochs up to {epochs}, "
-            + $"seeds {string.Join(",", seeds)}, depths {string.Join(",", depths)}; load {ScaleBench.Load()}");
+        Console.WriteLine($"  {model.Name}, {train.Count} training / {validation.Count} validation / {test.Count} test images ({source}); epochs up to "
+            + $"{epochs}, seeds {string.Join(",", seeds)}, depths {string.Join(",", depths)}; load {ScaleBench.Load()}");
 
         var perDepth = new JsonObject();
         var aucs = new Dictionary<int, List<double>>();
