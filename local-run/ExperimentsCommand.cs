@@ -87,6 +87,11 @@ public static class ExperimentsCommand
             DefaultValueFactory = _ => 2000
         };
         var privacy = new PrivacyOptions();
+        var pipelineDepth = new Option<int?>("--pipeline-depth")
+        {
+            Description = "Vanilla arm: batches each hospital keeps in flight (1 synchronous, the default; 2-16; 0 the agent "
+            + "chooses from its round trip)."
+        };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the study of the same name and settings: arms already finished are kept, the "
@@ -97,7 +102,7 @@ public static class ExperimentsCommand
             + "alone, centralised training and federated averaging.")
         {
             data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges,
-                keepSplits, auditSteps, resume,
+                keepSplits, auditSteps, pipelineDepth, resume,
         };
         privacy.AddTo(command, privacy.UShaped);
         command.SetAction(async (result, ct) =>
@@ -147,11 +152,17 @@ public static class ExperimentsCommand
                     UShapedDefence = privacy.UShapedDefence(result),
                     Resume = result.GetValue(resume),
                     AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
+                    PipelineDepth = result.GetValue(pipelineDepth),
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
                 };
                 if (privacy.Problem(result) is { } problem) throw new StudyException(StudyExitCode.Usage, problem);
                 if (options.Epochs < 1 || options.BatchSize < 1 || !(options.LearningRate > 0))
                     throw new StudyException(StudyExitCode.Usage, "--epochs and --batch-size must be at least 1 and --lr positive");
+                if (options.PipelineDepth is < 0 or > Core.Runs.RunManifest.MaxPipelineDepth)
+                {
+                    throw new StudyException(StudyExitCode.Usage, $"--pipeline-depth {options.PipelineDepth} is out of range: use 1 (synchronous) to "
+                        + $"{Core.Runs.RunManifest.MaxPipelineDepth}, or 0 to let the agents choose");
+                }
                 return await Study.RunAsync(options, ct).ConfigureAwait(false);
             }
             catch (StudyException e)

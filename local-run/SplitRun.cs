@@ -48,6 +48,8 @@ public sealed record SplitRunSettings
     public double ClipNorm { get; init; }
     /// <summary>Most steps per attacker decoder of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
     public int AuditSteps { get; init; }
+    /// <summary>Vanilla: batches each hospital keeps in flight (manifest pipelineDepth); null: synchronous.</summary>
+    public int? PipelineDepth { get; init; }
 }
 
 /// <summary>
@@ -79,6 +81,7 @@ public static class SplitRun
             LearningRate = settings.LearningRate,
             TargetScaling = settings.TargetScaling,
             UShaped = settings.UShaped,
+            PipelineDepth = settings.PipelineDepth,
         };
         // The hospitals' shared secret (initial client weights): the operator and the function get only its commitment.
         Directory.CreateDirectory(folder);

@@ -130,6 +130,157 @@ public sealed class BenchHospital : IDisposable
             sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()), looks);
     }
 
+    /// <summary>
+    /// <paramref name="count"/> batches pipelined as the agent's PipelinedSteps does: up to <paramref name="depth"/> in flight,
+    /// each forward on a stash of the weights it used (ClientLayer.ForwardStashed), each send and each reply's download
+    /// beside the other batches' work, the replies awaited oldest first (a later one met on the way held for it) and applied
+    /// in order. Each record's parts are that batch's own; its total runs from its forward to its gradient applied.
+    /// </summary>
+    public async Task<List<HospitalStep>> PipelinedAsync(int count, int depth, CancellationToken ct = default)
+    {
+        var records = new List<HospitalStep>(count);
+        var inFlight = new Queue<PipelinedBatch>();
+        var held = new Dictionary<long, (ReplyMessage Reply, QueueMessage Message)>();
+        Task<(ReplyMessage Reply, QueueMessage Message, int Looks)>? previous = null;
+        var started = 0;
+        while (records.Count < count)
+        {
+            while (inFlight.Count < depth && started < count)
+            {
+                var batch = Launch(previous, held, ct);
+                previous = batch.Reply;
+                inFlight.Enqueue(batch);
+                started++;
+            }
+            var head = inFlight.Dequeue();
+            var (reply, replyMessage, looks) = await head.Reply.ConfigureAwait(false);
+            var repliedAt = head.RepliedAt;
+            var bytes = await head.Download.ConfigureAwait(false);
+            var t5 = head.Clock.Elapsed;
+            var gradient = SecureFrameCodec.Open(key, reply, bytes);
+            var t6 = head.Clock.Elapsed;
+            client.ApplyStashedGradient(head.Stash, gradient[0].Values);
+            var t7 = head.Clock.Elapsed;
+            await deleting.ConfigureAwait(false);
+            deleting = replies.DeleteMessageAsync(replyMessage.MessageId, replyMessage.PopReceipt, ct);
+            records.Add(new HospitalStep(head.Sequence, head.Samples, head.ForwardMs, head.SealMs, head.UploadMs, head.EnqueueMs, head.WaitMs,
+                head.DownloadMs, Ms(t6 - t5), Ms(t7 - t6), Ms(t7), head.EnqueuedAt, repliedAt, Stopwatch.GetTimestamp(), head.SentBytes,
+                bytes.Length + QueueBytes(replyMessage.Body.ToString()), looks));
+        }
+        await deleting.ConfigureAwait(false);
+        deleting = Task.CompletedTask;
+        return records;
+    }
+
+    // One pipelined batch: forward and seal now; its send, its reply (after the one before it) and its download go on as tasks.
+    private PipelinedBatch Launch(Task<(ReplyMessage Reply, QueueMessage Message, int Looks)>? previous,
+        Dictionary<long, (ReplyMessage Reply, QueueMessage Message)> held, CancellationToken ct)
+    {
+        var n = manifest.BatchSize;
+        if ((cursor + 1) * n > data.Count) cursor = 0;
+        var indices = Enumerable.Range(cursor++ * n, n).ToArray();
+        var batch = new PipelinedBatch { Sequence = sequence++, Samples = n, Clock = Stopwatch.StartNew() };
+        batch.Stash = client.ForwardStashed(data, indices, out var targets);
+        var values = batch.Stash.Activations.ToFloats();
+        batch.ForwardMs = Ms(batch.Clock.Elapsed);
+        var sealedFrame = SecureFrameCodec.Seal(key, new CipherContext(manifest.RunId, Hospital, batch.Sequence, PayloadKind.Features, key.KeyId),
+            new FrameTensor(manifest.FeatureType, batch.Stash.Activations.shape, values),
+            new FrameTensor(ElementType.Float32, [n, 1], targets));
+        batch.SealMs = Ms(batch.Clock.Elapsed) - batch.ForwardMs;
+        var send = SendAsync(batch, sealedFrame, ct);
+        batch.Reply = ReplyAfterAsync(batch, send, previous, held, ct);
+        batch.Download = DownloadAsync(batch, ct);
+        return batch;
+    }
+
+    private async Task SendAsync(PipelinedBatch batch, SealedFrame sealedFrame, CancellationToken ct)
+    {
+        var blob = StorageNames.FrameBlob(StorageNames.FeaturesFolder, manifest.RunId, batch.Sequence);
+        var start = batch.Clock.Elapsed;
+        await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
+        var uploaded = batch.Clock.Elapsed;
+        var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
+        {
+            RunId = manifest.RunId,
+            HospitalId = Hospital,
+            Sequence = batch.Sequence,
+            Kind = FrameKind.Train,
+            Blob = blob,
+            Length = sealedFrame.Length,
+            Sha256 = sealedFrame.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(Hospital),
+            KeyId = key.KeyId,
+        }, key));
+        await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
+        batch.EnqueuedAt = Stopwatch.GetTimestamp();
+        batch.UploadMs = Ms(uploaded - start);
+        batch.EnqueueMs = Ms(batch.Clock.Elapsed - uploaded);
+        batch.SentBytes = sealedFrame.Length + QueueBytes(text);
+    }
+
+    private async Task<(ReplyMessage Reply, QueueMessage Message, int Looks)> ReplyAfterAsync(PipelinedBatch batch, Task send,
+        Task<(ReplyMessage Reply, QueueMessage Message, int Looks)>? previous, Dictionary<long, (ReplyMessage Reply, QueueMessage Message)> held,
+        CancellationToken ct)
+    {
+        await send.ConfigureAwait(false);
+        // One look at the queue at a time, oldest first (as the agent's HospitalFrameStore holds a later reply met on the way).
+        if (previous is not null) await previous.ConfigureAwait(false);
+        var start = batch.Clock.Elapsed;
+        var deadline = Stopwatch.StartNew();
+        var looks = 0;
+        while (true)
+        {
+            if (held.Remove(batch.Sequence, out var early))
+            {
+                batch.WaitMs = Ms(batch.Clock.Elapsed - start);
+                batch.RepliedAt = Stopwatch.GetTimestamp();
+                return (early.Reply, early.Message, looks);
+            }
+            looks++;
+            foreach (var message in (await replies.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)).Value)
+            {
+                var reply = MessageCodec.ParseReply(message.Body.ToString());
+                if (reply.RunId == manifest.RunId && reply.Sequence >= batch.Sequence) held[reply.Sequence] = (reply, message);
+                else await replies.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+            }
+            if (held.ContainsKey(batch.Sequence)) continue;
+            if (deadline.Elapsed > TimeSpan.FromSeconds(120)) throw new TimeoutException($"{Hospital}: no reply to #{batch.Sequence} within 120 s");
+            await Task.Delay(Polling.Next(deadline.Elapsed), ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<byte[]> DownloadAsync(PipelinedBatch batch, CancellationToken ct)
+    {
+        var (reply, _, _) = await batch.Reply.ConfigureAwait(false);
+        if (reply.Kind != ReplyKind.Gradients)
+        {
+            throw new InvalidOperationException($"{Hospital}#{batch.Sequence}: the function answered {reply.Kind}: {reply.Reason}");
+        }
+        var start = batch.Clock.Elapsed;
+        var bytes = (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+        batch.DownloadMs = Ms(batch.Clock.Elapsed - start);
+        return bytes;
+    }
+
+    private sealed class PipelinedBatch
+    {
+        public long Sequence { get; init; }
+        public int Samples { get; init; }
+        public required Stopwatch Clock { get; init; }
+        public StashedForward Stash { get; set; } = null!;
+        public Task<(ReplyMessage Reply, QueueMessage Message, int Looks)> Reply { get; set; } = null!;
+        public Task<byte[]> Download { get; set; } = null!;
+        public double ForwardMs { get; set; }
+        public double SealMs { get; set; }
+        public double UploadMs { get; set; }
+        public double EnqueueMs { get; set; }
+        public double WaitMs { get; set; }
+        public double DownloadMs { get; set; }
+        public long EnqueuedAt { get; set; }
+        public long RepliedAt { get; set; }
+        public long SentBytes { get; set; }
+    }
+
     // Polls the hospital's reply queue as Polling says (by default the agent's ReplyPolling).
     private async Task<(ReplyMessage Reply, QueueMessage Message, int Looks)> AwaitReplyAsync(long seq, CancellationToken ct)
     {

@@ -30,6 +30,11 @@ public static class VanillaVsCentralizedBench
         var rounds = options.GetInt("rounds", 5, 1);
         var warmup = options.GetInt("warmup", 4, 1);
         var latency = HospitalLatency.Parse(options);
+        // Batches in flight per hospital (1: synchronous, as the agent trains by default; more: the agent's pipelined training).
+        var depths = options.Get("pipeline-depth", "1").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(d => int.TryParse(d, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k is >= 1 and <= RunManifest.MaxPipelineDepth ? k
+                : throw new ArgumentException($"--pipeline-depth '{d}' is not a whole number from 1 to {RunManifest.MaxPipelineDepth}"))
+            .ToArray();
         var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
@@ -48,6 +53,7 @@ public static class VanillaVsCentralizedBench
             ["steps_per_round"] = steps,
             ["reply_poll"] = new JsonArray([.. latency.Polls.Select(p => JsonValue.Create(p.Name))]),
             ["hospital_rtt_ms"] = new JsonArray([.. latency.RoundTripsMs.Select(r => JsonValue.Create(r))]),
+            ["pipeline_depth"] = new JsonArray([.. depths.Select(d => JsonValue.Create(d))]),
             ["function_rtt_ms"] = latency.FunctionRoundTripMs,
             ["hospital_mbit_s"] = latency.MbitPerSecond,
             ["server_max_poll_ms"] = serverPoll.TotalMilliseconds,
@@ -65,8 +71,8 @@ public static class VanillaVsCentralizedBench
                 var perModel = new JsonObject();
                 foreach (var wire in wires)
                 {
-                    perModel[WireTypes.Name(wire)] = await MeasureAsync(rig, limits, model, wire, steps, rounds, warmup, latency, threads, options.Smoke)
-                        .ConfigureAwait(false);
+                    perModel[WireTypes.Name(wire)] = await MeasureAsync(rig, limits, model, wire, steps, rounds, warmup, latency, depths, threads,
+                        options.Smoke).ConfigureAwait(false);
                 }
                 result[model.Name] = perModel;
             }
@@ -93,11 +99,17 @@ public static class VanillaVsCentralizedBench
     }
 
     // What one hospital round trip and reply polling measured over the rounds.
-    private sealed class Side(double rtt, ReplyPoll poll)
+    private sealed class Side(double rtt, ReplyPoll poll, int depth)
     {
         public double Rtt { get; } = rtt;
 
         public ReplyPoll Poll { get; } = poll;
+
+        /// <summary>Batches in flight (1: synchronous).</summary>
+        public int Depth { get; } = depth;
+
+        /// <summary>The side's key in the results: the polling's name, with "-k" and the depth when pipelined.</summary>
+        public string Name => Depth == 1 ? Poll.Name : string.Create(CultureInfo.InvariantCulture, $"{Poll.Name}-k{Depth}");
 
         public List<HospitalStep> Records { get; } = [];
 
@@ -116,7 +128,7 @@ public static class VanillaVsCentralizedBench
     // hospital round trip and reply polling once, in an order that rotates round by round, so a change of the shared
     // machine's load meets all of them; each ratio is the median over rounds of ratios taken within a round.
     private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds,
-        int warmup, HospitalLatency latency, int threads, bool smoke)
+        int warmup, HospitalLatency latency, int[] depths, int threads, bool smoke)
     {
         var tag = $"{model.Name.Split('-')[0]}-{WireTypes.Name(wire)}";
         var batch = smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
@@ -133,8 +145,10 @@ public static class VanillaVsCentralizedBench
         latency.Apply(rig, latency.RoundTripsMs[0]);
         centralised.SamplesPerSecond(warmup);
         for (var i = 0; i < warmup; i++) await hospital.StepAsync().ConfigureAwait(false);
+        // The pipelined arm's copies of the client layer are made once, before anything is timed.
+        if (depths.Max() > 1) await hospital.PipelinedAsync(depths.Max(), depths.Max()).ConfigureAwait(false);
 
-        var sides = latency.RoundTripsMs.SelectMany(rtt => latency.Polls.Select(poll => new Side(rtt, poll))).ToList();
+        var sides = latency.RoundTripsMs.SelectMany(rtt => latency.Polls.SelectMany(poll => depths.Select(depth => new Side(rtt, poll, depth)))).ToList();
         var central = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
@@ -154,19 +168,26 @@ public static class VanillaVsCentralizedBench
                 hospital.Polling = side.Poll;
                 var before = RoundTrips.Count(rig);
                 var clock = Stopwatch.StartNew();
-                for (var i = 0; i < steps; i++) side.Records.Add(await hospital.StepAsync().ConfigureAwait(false));
+                if (side.Depth == 1)
+                {
+                    for (var i = 0; i < steps; i++) side.Records.Add(await hospital.StepAsync().ConfigureAwait(false));
+                }
+                else
+                {
+                    side.Records.AddRange(await hospital.PipelinedAsync(steps, side.Depth).ConfigureAwait(false));
+                }
                 splitThisRound[segment] = steps * batch / clock.Elapsed.TotalSeconds;
                 side.Trips.Add(before.PerStep(RoundTrips.Count(rig), steps));
                 side.Split.Add(splitThisRound[segment]);
             }
             for (var k = 0; k < sides.Count; k++)
             {
-                var firstOfPoll = sides.FindIndex(x => x.Poll == sides[k].Poll);
+                var firstOfPoll = sides.FindIndex(x => x.Poll == sides[k].Poll && x.Depth == sides[k].Depth);
                 sides[k].Ratios.Add(splitThisRound[k] / central[^1]);
                 sides[k].VsFirst.Add(splitThisRound[k] / splitThisRound[firstOfPoll]);
             }
             var perSide = string.Join(", ", sides.Select((x, k) =>
-                string.Create(CultureInfo.InvariantCulture, $"{x.Rtt} ms {x.Poll.Name} {splitThisRound[k]:F1} ({x.Ratios[^1]:F3})")));
+                string.Create(CultureInfo.InvariantCulture, $"{x.Rtt} ms {x.Name} {splitThisRound[k]:F1} ({x.Ratios[^1]:F3})")));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {model.Name} {WireTypes.Name(wire)} round {round + 1}/{rounds}: centralised {central[^1]:F1} samples/s; split {perSide} "
                     + $"({BenchStats.Machine(threads)}; load {ScaleBench.Load()})"));
@@ -179,10 +200,10 @@ public static class VanillaVsCentralizedBench
             foreach (var side in group)
             {
                 var figures = Summarise(rig, limits, model, wire, batch, hospital, side, central, threads,
-                    $"{WireTypes.Name(wire)} at {side.Rtt} ms ({side.Poll.Name})");
-                perPoll[side.Poll.Name] = figures;
+                    $"{WireTypes.Name(wire)} at {side.Rtt} ms ({side.Name})");
+                perPoll[side.Name] = figures;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {model.Name} {WireTypes.Name(wire)} hospital round trip {side.Rtt} ms, {side.Poll.Name} polling: "
+                    $"  {model.Name} {WireTypes.Name(wire)} hospital round trip {side.Rtt} ms, {side.Name} polling: "
                         + $"{figures["split_samples_per_s"]!.GetValue<double>():F1} samples/s = {figures["ratio"]!.GetValue<double>():F3} x centralised "
                         + $"{figures["centralized_samples_per_s"]!.GetValue<double>():F1} (ceiling at zero system cost "
                         + $"{figures["ratio_at_zero_system_overhead"]!.GetValue<double>():F3}), {figures["vs_first_rtt"]!.GetValue<double>():F3} x the same at "
@@ -194,7 +215,7 @@ public static class VanillaVsCentralizedBench
             perRtt[HospitalLatency.Key(group.Key)] = perPoll;
         }
         // The figures at the first round trip and polling stand for the configuration, as before round trips were added.
-        var result = (JsonObject)perRtt[HospitalLatency.Key(sides[0].Rtt)]![sides[0].Poll.Name]!.DeepClone();
+        var result = (JsonObject)perRtt[HospitalLatency.Key(sides[0].Rtt)]![sides[0].Name]!.DeepClone();
         result["at_hospital_rtt"] = perRtt;
         return result;
     }
@@ -249,6 +270,7 @@ public static class VanillaVsCentralizedBench
             ["ratio_at_zero_system_overhead"] = zeroOverheadRatio,
             ["hospital_rtt_ms"] = side.Rtt,
             ["reply_poll"] = side.Poll.Name,
+            ["pipeline_depth"] = side.Depth,
             ["vs_first_rtt"] = BenchStats.Median(side.VsFirst),
             // Request-response turns through each side's link per step; the hospital's include its empty reply polls and the
             // function's its queue polls and the run's journal and checkpoint writes.

@@ -272,7 +272,7 @@ public static class WireBytesBench
     private static float[] RoundTrip(ElementType wire, long[] shape, float[] values) =>
         TensorFrame.Decode(TensorFrame.Encode(new FrameTensor(wire, shape, values)))[0].Values;
 
-    private static float[] Predict(ClientLayer client, ServerModel server, TrainingSet data, ElementType wire)
+    internal static float[] Predict(ClientLayer client, ServerModel server, TrainingSet data, ElementType wire)
     {
         var scores = new float[data.Count];
         const int size = 256;
@@ -285,7 +285,7 @@ public static class WireBytesBench
         return scores;
     }
 
-    private static (TrainingSet Train, TrainingSet Validation, TrainingSet Test, string Source) LoadPneumonia(BenchOptions options)
+    internal static (TrainingSet Train, TrainingSet Validation, TrainingSet Test, string Source) LoadPneumonia(BenchOptions options)
     {
         var path = options.Get("data", Path.GetFullPath(Path.Combine(RepoPaths.Root, "..", "shared", "data", "pneumoniamnist", "pneumoniamnist_28.npz")));
         TrainingSet train, validation, test;

@@ -69,6 +69,11 @@ internal static class StatusCommand
                     + $"{(s.DoneSent ? "sent" : "not sent")}").ConfigureAwait(false);
                 await output.WriteLineAsync(s.Pending is { } p ? $"pending: {p.Kind} message #{p.Sequence} (re-sent on the next "
                     + $"start)" : "pending: none").ConfigureAwait(false);
+                if (s.InFlight is { Count: > 0 } inFlight)
+                {
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"in flight: {inFlight.Count} pipelined batches, messages "
+                        + $"#{inFlight[0].Sequence} to #{inFlight[^1].Sequence} (re-sent on the next start)")).ConfigureAwait(false);
+                }
                 if (s.LastRejection is { } r) await output.WriteLineAsync($"REJECTED: message #{r.Sequence} ({r.Kind}) at {r.At:u}: "
                     + $"{r.Reason}").ConfigureAwait(false);
                 await output.WriteLineAsync(Privacy(s, config.Privacy.MaxEpsilon)).ConfigureAwait(false);

@@ -48,6 +48,13 @@ public sealed record AgentState
 
     /// <summary>A message whose sequence is taken and whose sealed frame is saved, not yet answered (or not yet sent).</summary>
     public PendingFrame? Pending { get; init; }
+    /// <summary>
+    /// Pipelined vanilla (manifest pipelineDepth): the training batches in flight, oldest first, consecutive batches of
+    /// <see cref="Epoch"/> from <see cref="Batch"/> on; each has its sequence taken and its sealed frame saved. Null when none
+    /// (and always in synchronous training, which uses <see cref="Pending"/>).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<PendingFrame>? InFlight { get; init; }
     /// <summary>The function's last rejection; the agent stops until the operator retries it.</summary>
     public RejectionRecord? LastRejection { get; init; }
 

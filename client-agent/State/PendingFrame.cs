@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using SplitFunctions.ClientAgent.Wire;
 using SplitFunctions.Core.Contract;
 
@@ -19,6 +20,15 @@ public sealed record PendingFrame
     public int? ChunkCount { get; init; }
     /// <summary>U-shaped `backward` leg: the batch loss the tail computed (it never leaves the hospital).</summary>
     public double? Loss { get; init; }
+
+    /// <summary>
+    /// Pipelined vanilla: the client steps applied when this batch's forward ran, and the weight file holding those weights
+    /// (null: the run's initial weights), kept until the batch is applied so a restart recomputes the forward exactly as sent.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? ForwardSteps { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ForwardWeights { get; init; }
 
     /// <summary>
     /// The pending message for a sealed frame: its sequence, kind, blob, length and digest, the part every sender

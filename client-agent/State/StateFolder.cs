@@ -138,6 +138,35 @@ public sealed class StateFolder : IDisposable
         return (tailName, optimizerName);
     }
 
+    /// <summary>Pipelined vanilla: the sealed bytes of one batch in flight, under its sequence, until the batch is applied.</summary>
+    public void WriteInFlightFrame(long sequence, ReadOnlySpan<byte> sealedFrame) =>
+        AtomicFile.Write(Path.Combine(RunFolder, InFlightFile(sequence)), sealedFrame);
+
+    public byte[] ReadInFlightFrame(long sequence)
+    {
+        var path = Path.Combine(RunFolder, InFlightFile(sequence));
+        if (!File.Exists(path))
+        {
+            throw new AgentException(ExitCode.StateCorrupt,
+                string.Create(CultureInfo.InvariantCulture, $"local state says pipelined batch #{sequence} is in flight, but its frame {path} is missing. "
+                    + $"Move {RunFolder} aside to restart this hospital's part of the run."));
+        }
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>Deletes the in-flight frames the state does not name (applied batches, or a frame written just before a crash).</summary>
+    public void DeleteInFlightFrames(AgentState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var keep = (state.InFlight ?? []).Select(p => InFlightFile(p.Sequence)).ToHashSet(StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(RunFolder, "inflight.*.sfe"))
+        {
+            if (!keep.Contains(Path.GetFileName(file))) File.Delete(file);
+        }
+    }
+
+    private static string InFlightFile(long sequence) => string.Create(CultureInfo.InvariantCulture, $"inflight.{sequence:D12}.sfe");
+
     private static string LegFile(long sequence) => string.Create(CultureInfo.InvariantCulture, $"leg.{sequence:D12}.sfe");
 
     public byte[] ReadFile(string name)
@@ -153,12 +182,14 @@ public sealed class StateFolder : IDisposable
     public void RemoveStaleWeights(AgentState state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        // Pipelined batches in flight keep the weights their forward ran with (a restart recomputes it with them).
+        var forwards = (state.InFlight ?? []).Select(p => p.ForwardWeights).OfType<string>().ToHashSet(StringComparer.Ordinal);
         foreach (var file in Directory.EnumerateFiles(RunFolder).Select(Path.GetFileName))
         {
             var isWeights = file!.StartsWith("client.", StringComparison.Ordinal) || file.StartsWith("optimizer.", StringComparison.Ordinal)
                 || file.StartsWith("tail", StringComparison.Ordinal);
             if (isWeights && file != state.ClientWeights && file != state.OptimizerState && file != state.TailWeights
-                && file != state.TailOptimizerState) File.Delete(Path.Combine(RunFolder, file));
+                && file != state.TailOptimizerState && !forwards.Contains(file)) File.Delete(Path.Combine(RunFolder, file));
         }
     }
 

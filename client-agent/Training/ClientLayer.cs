@@ -19,13 +19,18 @@ public sealed class ClientLayer : IDisposable
     private readonly double noPeekAlpha;
     private readonly double clipNorm;
     private torch.Tensor? lastInput;
+    private readonly Func<Network>? replicaFactory;
+    // Pipelined training: copies of the layer that hold the weights of a forward in flight (free ones, and every one made).
+    private readonly Stack<Network> freeReplicas = new();
+    private readonly List<Network> replicas = [];
 
-    private ClientLayer(Network network, Optimizer? optimizer, PrivacySettings privacy)
+    private ClientLayer(Network network, Optimizer? optimizer, PrivacySettings privacy, Func<Network>? replicaFactory = null)
     {
         Network = network;
         Optimizer = optimizer;
         noPeekAlpha = privacy.NoPeekAlpha;
         clipNorm = privacy.ClipNorm;
+        this.replicaFactory = replicaFactory;
     }
 
     public Network Network { get; }
@@ -49,7 +54,8 @@ public sealed class ClientLayer : IDisposable
         var network = TorchRuntime.Seeded(InitialSeed(manifest, secret), () => manifest.ModelDefinition.BuildClient());
         try
         {
-            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy);
+            return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy,
+                () => manifest.ModelDefinition.BuildClient());
         }
         catch
         {
@@ -120,6 +126,112 @@ public sealed class ClientLayer : IDisposable
     }
 
     /// <summary>
+    /// Pipelined training (weight stashing, as PipeDream's): the forward pass of a batch on a copy of the layer that keeps
+    /// the weights it ran with, so its backward (<see cref="ApplyStashedGradient"/>) is exact for this forward however many
+    /// steps the live layer takes meanwhile. The copy starts from the live weights, or from <paramref name="weights"/> (a
+    /// restart recomputing a batch in flight with the weights its forward used). Batch-norm running statistics go on in the
+    /// live layer in forward order, as in synchronous training; a recompute leaves them alone (they counted that batch already).
+    /// </summary>
+    public StashedForward ForwardStashed(TrainingSet data, ReadOnlySpan<int> indices, out float[] targets, byte[]? weights = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var replica = TakeReplica();
+        try
+        {
+            if (weights is null) CopyState(Network, replica, buffersOnly: false);
+            else replica.LoadState(weights);
+            var features = new float[indices.Length * data.SampleSize];
+            targets = new float[indices.Length * data.TargetWidth];
+            data.Gather(indices, features, targets);
+            using var scope = torch.NewDisposeScope();
+            var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
+            var output = replica.Forward(x, train: true);
+            var result = (clipNorm > 0 ? ActivationClipping.Clip(output, clipNorm) : output).MoveToOuterDisposeScope();
+            var input = noPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
+            if (weights is null) CopyState(replica, Network, buffersOnly: true);
+            return new StashedForward(replica, result, input);
+        }
+        catch
+        {
+            freeReplicas.Push(replica);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The backward pass of a stashed forward with dL/dA from the function (and NoPeek's term, as <see cref="ApplyGradient"/>),
+    /// through the weights that forward used; then one optimizer step of the live weights with that gradient. The stash is spent.
+    /// </summary>
+    public void ApplyStashedGradient(StashedForward stashed, float[] gradient)
+    {
+        ArgumentNullException.ThrowIfNull(stashed);
+        var optimizer = Optimizer ?? throw new InvalidOperationException("a fixed client layer is never updated");
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            var activations = stashed.Activations;
+            var g = TensorData.FromFloats(gradient, activations.shape);
+            stashed.Replica.Module.zero_grad();
+            if (noPeekAlpha > 0 && stashed.Input is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
+            {
+                var (objective, penalty) = DistanceCorrelation.NoPeekObjective(x, activations, g, noPeekAlpha);
+                LastNoPeekPenalty = penalty.item<float>();
+                objective.backward();
+            }
+            else
+            {
+                activations.backward([g]);
+            }
+            optimizer.ZeroGrad();
+            // d/dp sum(p * g) is g exactly: the gradient at the stashed weights becomes the live weights' gradient.
+            torch.Tensor? transfer = null;
+            foreach (var (live, stash) in Network.Module.parameters().Zip(stashed.Replica.Module.parameters()))
+            {
+                if (stash.grad is not { } stashGradient) continue;
+                var term = (live * stashGradient.detach()).sum();
+                transfer = transfer is null ? term : transfer + term;
+            }
+            transfer?.backward();
+            optimizer.Step();
+        }
+        finally
+        {
+            Release(stashed);
+        }
+    }
+
+    /// <summary>Gives a stash's copy of the layer back for the next forward (a stash never applied: the agent stopped).</summary>
+    public void Release(StashedForward stashed)
+    {
+        ArgumentNullException.ThrowIfNull(stashed);
+        if (stashed.Spent) return;
+        stashed.Spent = true;
+        stashed.Activations.Dispose();
+        stashed.Input?.Dispose();
+        freeReplicas.Push(stashed.Replica);
+    }
+
+    private Network TakeReplica()
+    {
+        if (freeReplicas.TryPop(out var free)) return free;
+        var replica = (replicaFactory ?? throw new InvalidOperationException("this client layer cannot be pipelined"))();
+        replicas.Add(replica);
+        return replica;
+    }
+
+    private static void CopyState(Network from, Network to, bool buffersOnly)
+    {
+        using var noGrad = torch.no_grad();
+        if (buffersOnly)
+        {
+            foreach (var ((_, source), (_, target)) in from.Module.named_buffers().Zip(to.Module.named_buffers())) target.copy_(source);
+            return;
+        }
+        var targets = to.Module.state_dict();
+        foreach (var (name, source) in from.Module.state_dict()) targets[name].copy_(source);
+    }
+
+    /// <summary>
     /// The release of a batch's activations: clipped per sample to privacy.clipNorm (again, in double precision) and Gaussian noise
     /// (privacy.noiseSigma, times the clip norm when there is one) from a cryptographically secure generator, fresh per value.
     /// </summary>
@@ -131,8 +243,32 @@ public sealed class ClientLayer : IDisposable
 
     public void Dispose()
     {
+        foreach (var replica in replicas) replica.Dispose();
         lastInput?.Dispose();
         Optimizer?.Dispose();
         Network.Dispose();
     }
+}
+
+/// <summary>
+/// A forward pass kept for its backward (pipelined training): the copy of the layer with the weights it used, its output
+/// and (NoPeek) its input.
+/// </summary>
+public sealed class StashedForward
+{
+    internal StashedForward(Network replica, torch.Tensor activations, torch.Tensor? input)
+    {
+        Replica = replica;
+        Activations = activations;
+        Input = input;
+    }
+
+    internal Network Replica { get; }
+
+    /// <summary>The activations with their autograd graph through <see cref="Replica"/>'s weights.</summary>
+    public torch.Tensor Activations { get; }
+
+    internal torch.Tensor? Input { get; }
+
+    internal bool Spent { get; set; }
 }

@@ -8,8 +8,8 @@ namespace SplitFunctions.ClientAgent.Training;
 
 /// <summary>
 /// The epoch loop vanilla and U-shaped training share: done already, the resume line, progress, the session limits,
-/// cancellation between batches and the validation at each epoch's end; the mode supplies the batch step and its
-/// predictions for the validation split.
+/// cancellation between batches and the validation at each epoch's end; the mode supplies the batch step (one batch
+/// applied per call) and its predictions for the validation split.
 /// </summary>
 internal static class EpochLoop
 {
@@ -28,7 +28,7 @@ internal static class EpochLoop
 
     public static async Task<TrainingOutcome> RunAsync(
         HospitalRun run, TrainingLimits limits, int batchesPerEpoch, Func<PendingFrame, string> resuming,
-        Func<IProgressTracker, Task> step, Func<TrainingSet, Task<float[]>> predict, CancellationToken cancellationToken)
+        Func<IProgressTracker, Func<int, bool>, Task> step, Func<TrainingSet, Task<float[]>> predict, CancellationToken cancellationToken)
     {
         var manifest = run.Manifest;
         if (run.State.Epoch >= manifest.Epochs)
@@ -46,7 +46,8 @@ internal static class EpochLoop
             var steps = 0;
             while (run.State.Epoch < manifest.Epochs)
             {
-                if (limits.Reached(steps, clock.Elapsed))
+                // Pipelined batches in flight are applied before a pause (the step starts no more once the limit is reached).
+                if (run.State.InFlight is null && limits.Reached(steps, clock.Elapsed))
                 {
                     run.Output.Info($"stopping at the session limit after {steps} batches; the next start continues with epoch {run.State.Epoch + 1} batch "
                         + $"{run.State.Batch + 1}");
@@ -54,7 +55,8 @@ internal static class EpochLoop
                 }
                 cancellationToken.ThrowIfCancellationRequested();
                 var epochBefore = run.State.Epoch;
-                await step(tracker).ConfigureAwait(false);
+                // A pipelined step may start another batch while this many more are applied or in flight within the limits.
+                await step(tracker, ahead => !limits.Reached(steps + ahead, clock.Elapsed)).ConfigureAwait(false);
                 steps++;
                 if (run.State.Epoch != epochBefore && limits.ValidateEachEpoch && run.Data.Validation.Count > 0)
                 {

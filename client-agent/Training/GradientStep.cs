@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using SplitFunctions.ClientAgent.Output;
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Wire;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Privacy;
@@ -24,7 +25,37 @@ internal static class GradientStep
         var reply = await run.Frames.AwaitReplyAsync(pending.Sequence, cancellationToken).ConfigureAwait(false);
         if (reply.Reply.Kind == ReplyKind.Rejected) throw await run.RejectedAsync(reply, cancellationToken).ConfigureAwait(false);
         var tensors = await ReplyFrames.ReadAsync(run, reply, ReplyKind.Gradients, cancellationToken).ConfigureAwait(false);
-        var shape = activations.shape;
+        var uShaped = pending.Kind == FrameKind.Backward;
+        await ApplyAsync(run, client, gradient => client.ApplyGradient(activations, gradient), activations.shape, pending, reply, tensors, epoch, batch, n,
+            batchesPerEpoch, state => state with { Pending = null }, () =>
+            {
+                if (uShaped) run.Folder.DeleteLegFrames();
+                else run.Folder.DeletePendingFrame();
+            }, tracker, clock, cancellationToken).ConfigureAwait(false);
+        // The step is committed: the reply's delete can travel while the next batch's forward runs (one round trip less per step).
+        run.Frames.DeleteInBackground(reply.Message, cancellationToken);
+        Report(run, pending, epoch, batch, n, batchesPerEpoch, reply, tracker, clock);
+    }
+
+    /// <summary>
+    /// The reply's dL/dA checked (one tensor of the activations' shape) and bounded, applied by <paramref name="apply"/>, the
+    /// new weights written and the state committed with the cursor past <paramref name="batch"/> (<paramref name="settle"/>
+    /// takes the batch out of what is in flight, in the same commit); at an epoch's end the history entry and the operator's
+    /// progress; then <paramref name="cleanup"/> removes the batch's local frames.
+    /// </summary>
+    public static async Task ApplyAsync(HospitalRun run, ClientLayer client, Action<float[]> apply, long[] shape, PendingFrame pending,
+        ReceivedReply reply, DecodedTensor[] tensors, int epoch, int batch, int n, int batchesPerEpoch, Func<AgentState, AgentState> settle, Action cleanup,
+        IProgressTracker tracker, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(apply);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(pending);
+        ArgumentNullException.ThrowIfNull(reply);
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(settle);
+        ArgumentNullException.ThrowIfNull(cleanup);
         if (tensors.Length != 1 || !tensors[0].Shape.SequenceEqual(shape))
         {
             throw new AgentException(ExitCode.Protocol,
@@ -42,19 +73,17 @@ internal static class GradientStep
                     + $"{check.LargestNorm:G4}) and were clipped to it; a server whose gradients fall outside may be steering the client layer "
                     + $"(docs/privacy.md)"));
         }
-        client.ApplyGradient(activations, gradient);
+        apply(gradient);
         var stepsApplied = run.State.ClientSteps + 1;
         var (clientFile, optimizerFile) = run.Folder.WriteWeights(stepsApplied, client.Network.SaveState(), client.Optimizer!.SaveState());
 
         // U-shaped: the loss was computed here at the tail and kept with leg 2; vanilla: the function reports it.
-        var uShaped = pending.Kind == FrameKind.Backward;
-        var loss = uShaped ? pending.Loss : reply.Reply.Loss;
+        var loss = Loss(pending, reply);
         var lossSum = run.State.EpochLossSum + (loss ?? 0) * n;
         var lossSamples = run.State.EpochSamples + (loss is null ? 0 : n);
         var endOfEpoch = batch + 1 == batchesPerEpoch;
-        run.Commit(run.State with
+        run.Commit(settle(run.State with
         {
-            Pending = null,
             LastRejection = null,
             ClientSteps = stepsApplied,
             ClientWeights = clientFile,
@@ -66,7 +95,7 @@ internal static class GradientStep
             GradientScale = check.NextScale,
             GradientRowsOutsideBound = run.State.GradientRowsOutsideBound + check.Clipped,
             GradientBatchesOutsideBound = run.State.GradientBatchesOutsideBound + (check.Clipped > 0 ? 1 : 0),
-        });
+        }));
         if (endOfEpoch)
         {
             TrainingHistoryFile.Record(run.Folder.HistoryPath,
@@ -75,11 +104,20 @@ internal static class GradientStep
             await ProgressPublisher.PublishAsync(run, cancellationToken).ConfigureAwait(false);
         }
         run.Folder.RemoveStaleWeights(run.State);
-        if (uShaped) run.Folder.DeleteLegFrames();
-        else run.Folder.DeletePendingFrame();
-        // The step is committed: the reply's delete can travel while the next batch's forward runs (one round trip less per step).
-        run.Frames.DeleteInBackground(reply.Message, cancellationToken);
-        tracker.Report(new StepProgress("train", epoch + 1, run.Manifest.Epochs, batch + 1, batchesPerEpoch, loss,
+        cleanup();
+    }
+
+    /// <summary>The step's line in the progress display.</summary>
+    public static void Report(HospitalRun run, PendingFrame pending, int epoch, int batch, int n, int batchesPerEpoch, ReceivedReply reply,
+        IProgressTracker tracker, Stopwatch clock)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(pending);
+        ArgumentNullException.ThrowIfNull(tracker);
+        ArgumentNullException.ThrowIfNull(clock);
+        tracker.Report(new StepProgress("train", epoch + 1, run.Manifest.Epochs, batch + 1, batchesPerEpoch, Loss(pending, reply),
             n / Math.Max(clock.Elapsed.TotalSeconds, 1e-6), pending.Sequence));
     }
+
+    private static double? Loss(PendingFrame pending, ReceivedReply reply) => pending.Kind == FrameKind.Backward ? pending.Loss : reply.Reply.Loss;
 }

@@ -124,7 +124,8 @@ public sealed class HospitalRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(rejection);
         var reply = rejection.Reply;
-        var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind : FrameKind.Chunk;
+        var kind = State.Pending?.Sequence == reply.Sequence ? State.Pending.Kind
+            : State.InFlight?.Any(p => p.Sequence == reply.Sequence) == true ? FrameKind.Train : FrameKind.Chunk;
         Commit(State with { LastRejection = new RejectionRecord(reply.Sequence, kind, reply.Reason ?? "(no reason given)", DateTimeOffset.UtcNow) });
         await Frames.DeleteAsync(rejection.Message, cancellationToken).ConfigureAwait(false);
         return RejectionError(State.LastRejection!);

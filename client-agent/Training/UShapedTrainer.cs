@@ -32,7 +32,7 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         return await EpochLoop.RunAsync(run, limits, batches.PerEpoch,
             pending => $"resuming: re-sending {pending.Kind.ToString().ToLowerInvariant()} leg #{pending.Sequence} of batch {pending.Batch + 1}, epoch "
                 + $"{pending.Epoch + 1}",
-            tracker => StepAsync(layers, tracker, cancellationToken),
+            (tracker, _) => StepAsync(layers, tracker, cancellationToken),
             async data => (await RemotePrediction.PredictAsync(run, layers, data, ReleaseKind.Validation, PredictionRequest.DuringTraining, null,
                 cancellationToken).ConfigureAwait(false)).Values, cancellationToken).ConfigureAwait(false);
     }

@@ -43,9 +43,15 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
             run.Output.Info($"validating epoch {at.Epoch} again: its validation did not finish");
             await EpochLoop.ValidateAsync(run, at.Epoch - 1, Predict, cancellationToken).ConfigureAwait(false);
         }
+        // Pipelined (manifest pipelineDepth other than 1), or batches still in flight from a pipelined session: PipelinedSteps.
+        // A synchronous batch pending from before goes first, the synchronous way.
+        var depth = manifest.PipelineDepth ?? 1;
+        var pipeline = depth != 1 || state.InFlight is not null ? new PipelinedSteps(run, client, batches, depth, cancellationToken) : null;
         return await EpochLoop.RunAsync(run, limits, batches.PerEpoch,
             pending => $"resuming: re-sending pending batch {pending.Batch + 1} of epoch {pending.Epoch + 1} as message #{pending.Sequence}",
-            tracker => StepAsync(client, tracker, cancellationToken), Predict, cancellationToken).ConfigureAwait(false);
+            (tracker, mayStart) => pipeline is not null && run.State.Pending is null && (pipeline.Depth > 1 || run.State.InFlight is not null)
+                ? pipeline.StepAsync(tracker, mayStart)
+                : StepAsync(client, tracker, cancellationToken), Predict, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task StepAsync(ClientLayer client, IProgressTracker tracker, CancellationToken cancellationToken)

@@ -38,6 +38,10 @@ public sealed class HospitalFrameStore(
     // The MAC of each message this process sent, by sequence: a reply is taken only if it answers exactly that message.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, string> sent = new();
 
+    // Replies taken from the queue while an earlier sequence was awaited, for later messages this process sent (pipelined
+    // training has several in flight): kept here until awaited, rather than hidden from the next look for the visibility timeout.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, ReceivedReply> held = new();
+
     // The delete of the last handled reply, left to run while the agent computes its next batch (DeleteInBackground).
     private Task deleting = Task.CompletedTask;
 
@@ -109,6 +113,7 @@ public sealed class HospitalFrameStore(
         var waited = TimeSpan.Zero;
         var nextNotice = WaitingNotice;
         sent.TryGetValue(sequence, out var expected);
+        if (held.TryRemove(sequence, out var early) && (expected is null || early.Reply.Answers == expected)) return early;
         // A server step takes tens of milliseconds to seconds: the sleeps between looks grow with the wait but stay short
         // while a running function would answer (ReplyPolling), and a cold function is polled about once a second.
         var delay = polling.Next(TimeSpan.Zero);
@@ -139,6 +144,10 @@ public sealed class HospitalFrameStore(
                 else if (reply.Sequence == sequence)
                 {
                     found = new ReceivedReply(reply, message);
+                }
+                else if (sent.ContainsKey(reply.Sequence))
+                {
+                    held[reply.Sequence] = new ReceivedReply(reply, message);
                 }
             }
             if (found is not null) return found;

@@ -35,6 +35,8 @@ public sealed record RunRequest
     public PrivacySettings Privacy { get; init; } = new();
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
     public UShapedSettings UShaped { get; init; } = new();
+    /// <summary>Vanilla: batches each hospital keeps in flight (manifest pipelineDepth); null: synchronous.</summary>
+    public int? PipelineDepth { get; init; }
 }
 
 /// <summary>`run create`: a validated manifest, then the run's containers, queues and manifest copies (<see cref="RunProvisioner"/>).</summary>
@@ -59,6 +61,7 @@ public sealed class RunCreation(StorageConnection storage)
                 Privacy = request.Privacy,
                 TargetScaling = request.TargetScaling,
                 UShaped = request.UShaped,
+                PipelineDepth = request.PipelineDepth,
             };
             manifest.Validate();
             return manifest;

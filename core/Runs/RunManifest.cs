@@ -109,6 +109,18 @@ public sealed record RunManifest
     /// <summary>Scaling of regression targets on the wire (classification labels are sent as 0/1).</summary>
     public TargetScaling TargetScaling { get; init; } = TargetScaling.Identity;
 
+    /// <summary>Largest <see cref="PipelineDepth"/>: the function tells a late pipelined step from an applied one within this many sequences.</summary>
+    public const int MaxPipelineDepth = 16;
+
+    /// <summary>
+    /// Vanilla mode: training batches a hospital keeps in flight at once (docs/agent.md, "Pipelined training"). Null or 1:
+    /// synchronous, one batch per round trip; 2..<see cref="MaxPipelineDepth"/>: that many, each backward exact for its own
+    /// forward (weight stashing), applied up to depth - 1 steps late; 0: the agent chooses from the round trip and step
+    /// time it measures. Left out of the manifest when null, so synchronous runs' manifests are unchanged.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? PipelineDepth { get; init; }
+
     /// <summary>The engine that created the run (e.g. "TorchSharp 0.107.0 / libtorch 2.10.0"), for the record.</summary>
     public string Engine { get; init; } = TorchRuntime.EngineVersion;
 
@@ -203,6 +215,14 @@ public sealed record RunManifest
             + "the \"tail\" marker");
         if (BatchSize is < 1 or > 65536) throw new RunManifestException($"batchSize {BatchSize} is out of range 1..65536");
         if (Epochs is < 1 or > 100000) throw new RunManifestException($"epochs {Epochs} is out of range 1..100000");
+        if (PipelineDepth is < 0 or > MaxPipelineDepth)
+        {
+            throw new RunManifestException($"pipelineDepth {PipelineDepth} is out of range 0..{MaxPipelineDepth} (1: synchronous, 0: the agent chooses)");
+        }
+        if (PipelineDepth is not (null or 1) && Mode != TrainingMode.Vanilla)
+        {
+            throw new RunManifestException($"pipelineDepth {PipelineDepth} applies to vanilla runs only; this run is {Mode}: leave it out");
+        }
         if (!TensorFrame.IsWireType(FeatureType))
         {
             throw new RunManifestException($"featureType {FeatureType} cannot travel on the wire: use Float32, Float16, BFloat16 or QInt8");

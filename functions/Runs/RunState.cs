@@ -68,8 +68,27 @@ public sealed record RunState
     public void RecordBatch(string hospital, long sequence, double loss, int samples)
     {
         RecentBatches.Add(new BatchRecord(hospital, sequence, loss, samples));
-        if (RecentBatches.Count > RecentBatchLimit) RecentBatches.RemoveRange(0, RecentBatches.Count - RecentBatchLimit);
+        if (RecentBatches.Count <= RecentBatchLimit) return;
+        // Oldest first, but never a record inside its hospital's pipelining window: RunEffects.IsApplied tells a late
+        // pipelined step from an applied one by these records (at most hospitals x MaxPipelineDepth are kept beyond the limit).
+        var excess = RecentBatches.Count - RecentBatchLimit;
+        var kept = new List<BatchRecord>(RecentBatchLimit + RunManifest.MaxPipelineDepth);
+        foreach (var record in RecentBatches)
+        {
+            if (excess > 0 && !InPipelineWindow(record.Hospital, record.Sequence)) excess--;
+            else kept.Add(record);
+        }
+        RecentBatches.Clear();
+        RecentBatches.AddRange(kept);
     }
+
+    /// <summary>
+    /// Whether a training sequence is near enough to the hospital's watermark that a pipelined agent may still have it in
+    /// flight unapplied: the agent keeps at most <see cref="RunManifest.MaxPipelineDepth"/> consecutive training sequences
+    /// in flight and sends the next only after the oldest was answered.
+    /// </summary>
+    public bool InPipelineWindow(string hospital, long sequence) =>
+        sequence > Watermarks.GetValueOrDefault(hospital, -1) - RunManifest.MaxPipelineDepth;
 }
 
 /// <summary>

@@ -82,7 +82,15 @@ public static class RunEffects
         {
             return run.State.Chunks.Exists(c => c.Hospital == message.HospitalId && c.Sequence == message.Sequence);
         }
-        return message.Sequence <= run.State.Watermarks.GetValueOrDefault(message.HospitalId, -1);
+        var watermark = run.State.Watermarks.GetValueOrDefault(message.HospitalId, -1);
+        // A pipelined hospital has up to RunManifest.MaxPipelineDepth training steps in flight, and the queue (a redelivery,
+        // a retry after a failed commit) may bring a later one first: within that window a step counts as applied only if
+        // its record exists, so an earlier step arriving late is applied once, in arrival order, never lost.
+        if (message.Kind == FrameKind.Train && message.Sequence <= watermark && run.State.InPipelineWindow(message.HospitalId, message.Sequence))
+        {
+            return run.State.RecentBatches.Exists(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
+        }
+        return message.Sequence <= watermark;
     }
 
     /// <summary>The journal entry that records an applied message (its step is the run's next).</summary>

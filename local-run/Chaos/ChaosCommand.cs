@@ -36,11 +36,15 @@ public static class ChaosCommand
             DefaultValueFactory = _
             => new DirectoryInfo(Path.Combine("artifacts", "chaos"))
         };
+        var pipelineDepth = new Option<int?>("--pipeline-depth")
+        {
+            Description = "Vanilla: batches each hospital keeps in flight (2-16: pipelined training under the same faults; default synchronous)."
+        };
         var smoke = new Option<bool>("--smoke") { Description = "Small data, few faults: well under 2 minutes on 2 cores." };
         var command = new Command("chaos", "Runs the real three-hospital system on Azurite under seeded faults and checks that no step is lost or doubled, "
             + "nothing crashes unplanned, every hostile message is poisoned with a reason and temporal weights equal an uninterrupted run's.")
         {
-            mode, kills, hostile, outage, seed, output, smoke,
+            mode, kills, hostile, outage, seed, output, smoke, pipelineDepth,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -61,7 +65,12 @@ public static class ChaosCommand
                 if (hostileCount is < 0 or > 100_000) throw new StudyException(StudyExitCode.Usage, $"--hostile {hostileCount} is out of range (0 to 100000)");
                 var chosenSeed = result.GetValue(seed) ?? Random.Shared.NextInt64(1, 1_000_000_000);
                 var settings = new ChaosSettings(killCount, hostileCount, min, max, chosenSeed);
-                return await RunAsync(settings, modes, isSmoke, result.GetValue(output)!.FullName, ct).ConfigureAwait(false);
+                var depth = result.GetValue(pipelineDepth);
+                if (depth is < 1 or > Core.Runs.RunManifest.MaxPipelineDepth)
+                {
+                    throw new StudyException(StudyExitCode.Usage, $"--pipeline-depth {depth} is out of range (1 to {Core.Runs.RunManifest.MaxPipelineDepth})");
+                }
+                return await RunAsync(settings, modes, isSmoke, result.GetValue(output)!.FullName, depth, ct).ConfigureAwait(false);
             }
             catch (StudyException e)
             {
@@ -95,13 +104,13 @@ public static class ChaosCommand
         return (min, max);
     }
 
-    private static async Task<int> RunAsync(ChaosSettings chaos, TrainingMode[] modes, bool smoke, string folder, CancellationToken ct)
+    private static async Task<int> RunAsync(ChaosSettings chaos, TrainingMode[] modes, bool smoke, string folder, int? pipelineDepth, CancellationToken ct)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Say(string line) => Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}");
         Say($"chaos: seed {chaos.Seed} (rerun with --seed {chaos.Seed}); per mode {chaos.Kills} kills, {chaos.Outages} outages of "
             + $"{chaos.OutageMinSeconds}-{chaos.OutageMaxSeconds} s, {chaos.Rounds} duplicate and {chaos.Rounds} reorder rounds, {chaos.Hostile} hostile "
-            + $"messages");
+            + $"messages{(pipelineDepth is { } k ? $"; vanilla pipelined, up to {k} batches of each hospital in flight" : "")}");
         foreach (var sub in new[] { "vanilla", "temporal", "temporal-reference", "data" })
         {
             if (Directory.Exists(Path.Combine(folder, sub))) Directory.Delete(Path.Combine(folder, sub), recursive: true);
@@ -119,7 +128,10 @@ public static class ChaosCommand
         var deadline = smoke ? TimeSpan.FromMinutes(4) : TimeSpan.FromMinutes(40);
 
         ChaosRunSettings Settings(TrainingMode mode) =>
-            new(mode, model, data, mode == TrainingMode.Temporal ? (smoke ? 2 : 10) : (smoke ? 1 : 3), Seed: 7, secretPath, Hospitals, deadline);
+            new(mode, model, data, mode == TrainingMode.Temporal ? (smoke ? 2 : 10) : (smoke ? 1 : 3), Seed: 7, secretPath, Hospitals, deadline)
+            {
+                PipelineDepth = pipelineDepth,
+            };
         // The temporal reference run (no faults, its own Azurite) runs beside the first faulted run: it shares nothing with it.
         var referenceRun = modes.Contains(TrainingMode.Temporal)
             ? ChaosRun.RunAsync(Settings(TrainingMode.Temporal), null, 0, Path.Combine(folder, "temporal-reference", "system"), Say, ct)

@@ -17,6 +17,9 @@ namespace SplitFunctions.LocalRun.Chaos;
 public sealed record ChaosRunSettings(TrainingMode Mode, ModelDefinition Model, string DataPath, int Epochs, long Seed, string ConsortiumSecretPath,
     IReadOnlyList<string> Hospitals, TimeSpan Deadline)
 {
+    /// <summary>Vanilla: batches each hospital keeps in flight (manifest pipelineDepth); null: synchronous.</summary>
+    public int? PipelineDepth { get; init; }
+
     /// <summary>libtorch threads per process: one, so the same run computes the same floats whatever else the machine does.</summary>
     public const int Threads = 1;
 }
@@ -95,6 +98,7 @@ public sealed class ChaosRun
             Epochs = settings.Epochs,
             BatchSize = settings.Model.BatchSize,
             LearningRate = settings.Model.Optimizer.LearningRate,
+            PipelineDepth = settings.Mode == TrainingMode.Vanilla ? settings.PipelineDepth : null,
         };
         var secret = ConsortiumSecret.Load(settings.ConsortiumSecretPath);
         request = request with { Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment } };

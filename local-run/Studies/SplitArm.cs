@@ -36,6 +36,7 @@ public static class SplitArm
             TargetScaling = material.Scaling,
             ExtraInitArguments = InitArguments(options),
             UShaped = new UShapedSettings { Defence = options.UShapedDefence },
+            PipelineDepth = mode == TrainingMode.Vanilla ? options.PipelineDepth : null,
         };
         var name = mode.ToString().ToLowerInvariant();
         List<EpochResult> history = [];

@@ -28,6 +28,8 @@ public sealed record StudyOptions
     public GradientDefence UShapedDefence { get; init; } = new();
     /// <summary>Decoder steps of each hospital's leakage audit in the split-learning arms (image data); 0: no audit.</summary>
     public int AuditSteps { get; init; }
+    /// <summary>The vanilla arm's batches in flight per hospital (manifest pipelineDepth); null: synchronous.</summary>
+    public int? PipelineDepth { get; init; }
     /// <summary>Continue an earlier run of the same settings: arms already in arms/ are not run again.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool Resume { get; init; }

@@ -174,6 +174,38 @@ public sealed class MessageRouterTests
     }
 
     [Fact]
+    public async Task Pipelined_train_steps_delivered_out_of_order_are_each_applied_once_in_arrival_order()
+    {
+        await using var run = await RunHarness.StartAsync();
+        var (router, runs) = run.CreateRouter();
+        await using var _ = runs;
+        var texts = new List<string>();
+        for (var seq = 0; seq < 4; seq++)
+        {
+            var (a, y, shape) = run.Batch(8, salt: seq);
+            texts.Add(await run.PrepareAsync("alpha", seq, FrameKind.Train, a, shape, y));
+        }
+        // A pipelined agent has several steps in flight; a redelivery or a retry after a failed commit brings a later one
+        // first. The earlier one is then applied (late, in arrival order), never taken for a replay because the watermark passed it.
+        foreach (var i in new[] { 1, 0, 3, 2 })
+        {
+            var outcome = await router.ProcessAsync(texts[i], 1, CancellationToken.None);
+            outcome.Kind.Should().Be(OutcomeKind.Completed, outcome.Detail);
+            outcome.Detail.Should().NotContain("replay", $"#{i} arrives for the first time");
+            (await run.NextReplyAsync("alpha")).Should().Match<ReplyMessage>(r => r.Sequence == i && r.Kind == ReplyKind.Gradients);
+        }
+        foreach (var i in new[] { 0, 1, 2, 3 })
+        {
+            (await router.ProcessAsync(texts[i], 2, CancellationToken.None)).Detail.Should().Contain("replay", $"#{i} was applied already");
+            (await run.NextReplyAsync("alpha")).Should().Match<ReplyMessage>(r => r.Sequence == i && r.Kind == ReplyKind.Gradients);
+        }
+        var leased = await runs.OpenAsync(run.Manifest.RunId, CancellationToken.None);
+        leased!.State.BatchesApplied.Should().Be(4);
+        leased.State.Watermarks["alpha"].Should().Be(3);
+        leased.State.RecentBatches.Select(b => b.Sequence).Should().Equal([1L, 0, 3, 2], "each step applied once, in arrival order");
+    }
+
+    [Fact]
     public async Task Temporal_chunks_delivered_out_of_order_are_all_indexed_and_an_earlier_chunk_is_not_taken_for_a_replay()
     {
         await using var run = await RunHarness.StartAsync(TrainingMode.Temporal, hospitals: ["alpha"], batchSize: 8, epochs: 1);
