@@ -304,13 +304,26 @@ public sealed class ChaosRun
         Count("insider message");
         say($"{Label}: insider sends {kind}");
         if (sent % 3 != 2) return;
-        // The victim's latest message on `features`: its reply is what the agent waits for now, or did a moment ago.
-        var victim = enrolled[random.Next(enrolled.Count)].HospitalId;
-        var latest = queues.Seen.Select(MessageCodec.ParseFrame).LastOrDefault(m => m.HospitalId == victim);
-        if (latest is null) return;
-        await insider.ForgeReplyAsync(victim, latest, ct).ConfigureAwait(false);
+        // One of the latest honest messages seen on `features` (its reply is what its agent waits for now, or did a moment
+        // ago); before any was seen, the message a hospital's agent is about to send (the reply names its MAC unknown).
+        var seen = queues.Seen.TakeLast(3).Select(MessageCodec.ParseFrame).ToList();
+        string victim;
+        long sequence;
+        string? answers;
+        if (seen.Count > 0)
+        {
+            var message = seen[random.Next(seen.Count)];
+            (victim, sequence, answers) = (message.HospitalId, message.Sequence, message.Mac);
+        }
+        else
+        {
+            var hospital = enrolled[random.Next(enrolled.Count)];
+            var runId = $"chaos-{settings.Mode.ToString().ToLowerInvariant()}";
+            (victim, sequence, answers) = (hospital.HospitalId, AgentProgress.Read(hospital.StatePath(runId)).NextSequence, new string('0', 64));
+        }
+        await insider.ForgeReplyAsync(victim, sequence, answers, ct).ConfigureAwait(false);
         Count("insider forged reply");
-        say($"{Label}: insider forges a 'rejected' reply to {victim}#{latest.Sequence}");
+        say($"{Label}: insider forges a 'rejected' reply to {victim}#{sequence}");
     }
 
     // The function's peak resident set (Linux VmHWM), the largest over the processes it ran as.

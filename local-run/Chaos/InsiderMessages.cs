@@ -142,20 +142,19 @@ public sealed class InsiderMessages(StorageConnection storage, string keyFolder,
     }
 
     /// <summary>
-    /// A `rejected` reply on <paramref name="victim"/>'s reply queue answering its latest message (<paramref name="victimMessage"/>),
-    /// signed with the insider's own key: the agent must ignore and delete it, not stop.
+    /// A `rejected` reply on <paramref name="victim"/>'s reply queue answering its message <paramref name="sequence"/> (whose
+    /// MAC is <paramref name="answers"/>), signed with the insider's own key: the agent must ignore and delete it, not stop.
     /// </summary>
-    public async Task ForgeReplyAsync(string victim, FrameMessage victimMessage, CancellationToken ct)
+    public async Task ForgeReplyAsync(string victim, long sequence, string? answers, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(victimMessage);
         var reply = new ReplyMessage
         {
             RunId = manifest.RunId,
             HospitalId = victim,
-            Sequence = victimMessage.Sequence,
+            Sequence = sequence,
             Kind = ReplyKind.Rejected,
             Reason = "forged by the insider: stop training",
-            Answers = victimMessage.Mac,
+            Answers = answers,
         };
         // The insider's own key: the MAC any writer of the queue can compute, which the victim's key does not verify.
         var forged = reply with { Mac = MessageAuthentication.ComputeReply(reply, keys.GetKey(insider).Key) };
