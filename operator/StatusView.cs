@@ -1,6 +1,7 @@
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Rendering;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Operator;
@@ -11,17 +12,18 @@ internal static class StatusView
     public static IRenderable Render(RunStatus status)
     {
         var m = status.Manifest;
-        var hospitals = new Table().Title($"run {m.RunId}: {m.Model} ({m.Mode}), {m.Epochs} epochs, batch {m.BatchSize}").Border(TableBorder.Rounded)
+        var title = $"run {Printable.Escape(m.RunId)}: {Printable.Escape(m.Model)} ({m.Mode}), {m.Epochs} epochs, batch {m.BatchSize}";
+        var hospitals = new Table().Title(Markup.Escape(title)).Border(TableBorder.Rounded)
             .AddColumns("hospital", "steps applied", "last seq", "epoch", "loss", "validation", "last seen", "replies waiting");
         foreach (var h in status.Hospitals)
         {
             hospitals.AddRow(
-                Markup.Escape(h.Revoked ? h.HospitalId + " (revoked)" : h.HospitalId),
+                Markup.Escape(Printable.Escape(h.Revoked ? h.HospitalId + " (revoked)" : h.HospitalId)),
                 Number(h.StepsApplied),
                 h.LastSequence is { } seq ? Number(seq) : "-",
                 h.Epoch is { } e ? string.Create(CultureInfo.InvariantCulture, $"{e}/{m.Epochs}") : "-",
                 h.Loss is { } l && double.IsFinite(l) ? l.ToString("F4", CultureInfo.InvariantCulture) : "-",
-                h.ValidationValue is { } v ? Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{h.ValidationMetric} {v:F4}")) : "-",
+                h.ValidationValue is { } v ? Markup.Escape(Printable.Escape(string.Create(CultureInfo.InvariantCulture, $"{h.ValidationMetric} {v:F4}"))) : "-",
                 h.LastSeen is { } t ? Ago(status.ReadAt - t) : "never",
                 Number(h.RepliesWaiting));
         }
@@ -30,7 +32,7 @@ internal static class StatusView
             .AddColumns("lease", "instance", "checkpoint", "step", "batches", "epochs", "features queue", "poisoned");
         server.AddRow(
             s.LeaseState,
-            Markup.Escape(s.Instance ?? "-"),
+            Markup.Escape(Printable.Escape(s.Instance ?? "-")),
             s.CheckpointNumber is { } c ? Number(c) : "none",
             s.CheckpointStep is { } st ? string.Create(CultureInfo.InvariantCulture, $"{st} (+{s.JournalTail} "
                 + $"journal)") : string.Create(CultureInfo.InvariantCulture, $"+{s.JournalTail} journal"),
@@ -41,7 +43,8 @@ internal static class StatusView
         var rows = new List<IRenderable> { hospitals, server };
         foreach (var r in s.LatestReasons)
         {
-            rows.Add(new Text(string.Create(CultureInfo.InvariantCulture, $"poisoned {r.At:u} ({r.Host}, {r.DequeueCount} deliveries): {r.Reason}")));
+            rows.Add(new Text(string.Create(CultureInfo.InvariantCulture,
+                $"poisoned {r.At:u} ({Printable.Escape(r.Host)}, {r.DequeueCount} deliveries): {Printable.Escape(r.Reason)}")));
         }
         rows.Add(new Text(string.Create(CultureInfo.InvariantCulture, $"read {status.ReadAt:u}")));
         return new Rows(rows);

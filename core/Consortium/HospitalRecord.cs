@@ -16,7 +16,8 @@ public enum HospitalAccessKind
 
 /// <summary>
 /// The operator's record of one hospital, at `consortium/hospitals/&lt;id&gt;.json`: how it connects, its key ids and
-/// whether it is revoked. Only the operator's tool reads it; the function and the agents never do.
+/// whether it is revoked. The operator's tool writes it; the function reads only whether a hospital is revoked and which key
+/// ids it lists (<see cref="RegistryCheckedKeys"/>); agents never read it.
 /// </summary>
 public sealed record HospitalRecord
 {

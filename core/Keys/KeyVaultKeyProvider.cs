@@ -9,7 +9,8 @@ namespace SplitFunctions.Core.Keys;
 /// <summary>
 /// Envelope keys in Azure Key Vault, one secret per (hospital, key id) named as <see cref="KeyVaultKeyNaming"/> says
 /// (the names docs/deploy.md tells the operator to create). Readers need the Key Vault Secrets User role. Keys are cached
-/// for <see cref="CacheTime"/>, so a secret disabled after a compromise stops being used within that time.
+/// for <see cref="CacheTime"/>; the function wraps this provider in <c>RegistryCheckedKeys</c>, which refuses a revoked
+/// hospital's or a retired key within seconds whatever this cache holds.
 /// </summary>
 public sealed class KeyVaultKeyProvider(SecretClient client) : IKeyProvider
 {

@@ -192,8 +192,9 @@ public sealed class Network : IDisposable
         if (bytes.IsEmpty) throw new CorruptStateException("weights are empty: not a readable PyTorch state dict");
         TorchRuntime.EnsureConfigured();
         using var scope = NewDisposeScope();
-        var loaded = Read(bytes);
         var expected = Module.state_dict();
+        StateFileBounds.Check(bytes, Budget(expected), "weights");
+        var loaded = Read(bytes);
         var problems = new List<string>();
         var missing = expected.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
         var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList(); // the pickle's order is lost
@@ -210,6 +211,14 @@ public sealed class Network : IDisposable
                 + $"{expected.First().Value.dtype})");
         using var noGrad = no_grad();
         foreach (var (name, target) in expected) target.copy_(loaded[name]);
+    }
+
+    // The exact names and shapes, and room for float64 storages (refused later with their element type) and PyBridge's copies.
+    private static StateBudget Budget(Dictionary<string, Tensor> expected)
+    {
+        var largest = Math.Max(1, expected.Values.Select(t => t.numel()).DefaultIfEmpty(1).Max());
+        var bytes = expected.Values.Sum(t => t.numel() * 4);
+        return new StateBudget(largest, 4 * bytes + (1 << 20), expected.ToDictionary(e => e.Key, e => e.Value.shape, StringComparer.Ordinal));
     }
 
     private static Dictionary<string, Tensor> Read(ReadOnlySpan<byte> bytes)

@@ -167,6 +167,10 @@ public sealed class Optimizer : IDisposable
     public void LoadState(ReadOnlySpan<byte> state)
     {
         if (state.IsEmpty) throw new CorruptStateException("optimizer state is empty: not a readable PyTorch optimizer state dict");
+        // Moments are parameter-shaped (Adam: two, three with AMSGrad; a step count each): bounded by the parameters before anything is allocated.
+        var largest = Math.Max(1, parameters.Select(p => p.numel()).DefaultIfEmpty(1).Max());
+        var bytes = parameters.Sum(p => p.numel() * 4);
+        StateFileBounds.Check(state, new StateBudget(largest, 8 * bytes + (1 << 20)), "optimizer state");
         try
         {
             using var stream = new MemoryStream(state.ToArray(), writable: false);

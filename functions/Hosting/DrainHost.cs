@@ -16,6 +16,7 @@ public static class DrainHost
     public static async Task RunAsync(bool exitWhenEmpty, string? instanceId, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder();
+        builder.Logging.AddEscapingConsole();
         builder.Services.AddSplitServer(new ServerInstance(instanceId ?? ServerInstance.DefaultId));
         builder.Services.AddHostedService(sp =>
         {

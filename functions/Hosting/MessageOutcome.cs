@@ -1,3 +1,5 @@
+using SplitFunctions.Core.CommandLine;
+
 namespace SplitFunctions.Functions.Hosting;
 
 /// <summary>What the queue side must do with a message once the server has looked at it.</summary>
@@ -19,9 +21,14 @@ public enum OutcomeKind
     Continue,
 }
 
-/// <summary>The outcome with its reason, as logged and recorded on `features-rejections`.</summary>
+/// <summary>
+/// The outcome with its reason, as logged and recorded on `features-rejections`. Reasons quote what senders wrote (ids,
+/// blob names, field values), so their control characters are escaped here, once, for every log and record they reach.
+/// </summary>
 public sealed record MessageOutcome(OutcomeKind Kind, string Detail)
 {
+    public string Detail { get; init; } = Printable.Escape(Detail);
+
     public static MessageOutcome Completed(string detail) => new(OutcomeKind.Completed, detail);
 
     public static MessageOutcome Rejected(string reason) => new(OutcomeKind.Rejected, reason);

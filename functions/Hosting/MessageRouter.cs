@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
@@ -146,7 +147,7 @@ public sealed partial class MessageRouter(
             }
             catch (ConcurrentWriterException e)
             {
-                LogConflict(logger, message.RunId, e.Message);
+                LogConflict(logger, Printable.Escape(message.RunId), Printable.Escape(e.Message));
                 abandon = true;
                 return Done(MessageOutcome.Deferred(e.Message));
             }
@@ -176,7 +177,7 @@ public sealed partial class MessageRouter(
         }
         catch (ConcurrentWriterException e)
         {
-            LogConflict(logger, run.Manifest.RunId, e.Message);
+            LogConflict(logger, run.Manifest.RunId, Printable.Escape(e.Message));
             await AbandonUnderGateAsync(run).ConfigureAwait(false);
             return MessageOutcome.Deferred(e.Message);
         }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Model;
@@ -30,9 +31,12 @@ public static class ServerComposition
         services.AddSingleton(instance);
         services.AddSingleton(sp => StorageConnection.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         services.AddSingleton<ServerEngine>();
-        services.AddSingleton<IKeyProvider>(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value is { KeyVaultUri: { } vault }
-            ? new KeyVaultKeyProvider(new SecretClient(vault, new DefaultAzureCredential()))
-            : new LocalKeyStore(sp.GetRequiredService<IOptions<ServerOptions>>().Value.KeyDirectory!));
+        // The operator's record is checked every few seconds on top of the key store, so `revoke` takes effect at once (issue 31).
+        services.AddSingleton<IKeyProvider>(sp => new RegistryCheckedKeys(
+            sp.GetRequiredService<IOptions<ServerOptions>>().Value is { KeyVaultUri: { } vault }
+                ? new KeyVaultKeyProvider(new SecretClient(vault, new DefaultAzureCredential()))
+                : new LocalKeyStore(sp.GetRequiredService<IOptions<ServerOptions>>().Value.KeyDirectory!),
+            sp.GetRequiredService<StorageConnection>()));
         services.AddSingleton(sp => new ServerFrameStore(sp.GetRequiredService<StorageConnection>(), sp.GetRequiredService<IKeyProvider>()));
         services.AddSingleton(sp => new RunStore(sp.GetRequiredService<StorageConnection>().GetBlobContainerClient(StorageNames.RunsContainer),
             sp.GetRequiredService<IOptions<ServerOptions>>().Value.CheckpointRetention, sp.GetRequiredService<ILogger<RunStore>>()));

@@ -1,6 +1,7 @@
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Storage;
 using SplitFunctions.Functions.Hosting;
@@ -55,7 +56,7 @@ public sealed partial class ProcessFeaturesFunction(
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, e.Message);
+            LogFailed(logger, message.MessageId, message.DequeueCount, e.GetType().Name, Printable.Escape(e.Message));
             if (message.DequeueCount >= options.Value.MaxDequeueCount) await RecordLastFailureAsync(message, e, cancellationToken).ConfigureAwait(false);
             throw;
         }
@@ -107,7 +108,7 @@ public sealed partial class ProcessFeaturesFunction(
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            LogRecordFailed(logger, message.MessageId, e.Message);
+            LogRecordFailed(logger, message.MessageId, Printable.Escape(e.Message));
         }
     }
 

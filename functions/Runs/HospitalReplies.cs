@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Functions.Hosting;
@@ -64,7 +65,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
         catch (Azure.RequestFailedException e) when (!SplitFunctions.Core.Storage.StorageOutage.IsTransient(e, ct))
         {
             // Storage answered no (not an outage, which is ridden out by the host): the rejection still stands.
-            LogReplyFailed(logger, message.HospitalId, e.Message);
+            LogReplyFailed(logger, Printable.Escape(message.HospitalId), Printable.Escape(e.Message));
         }
         return MessageOutcome.Rejected($"{message.HospitalId}#{message.Sequence} ({message.Kind}, run {message.RunId}): {reason}");
     }

@@ -24,6 +24,15 @@ public sealed class LeasedRun(RunManifest manifest, RunLease lease, ServerModel 
 
     public ETag? LatestETag { get; set; } = latest;
 
+    /// <summary>
+    /// Temporal: per hospital, the chunks indexed when its `done` was last deferred and how many deliveries in a row found no
+    /// new chunk (<see cref="TemporalChunks.MaxDoneDeferrals"/>). Under the gate; not persisted (a reload starts counting again).
+    /// </summary>
+    public Dictionary<string, (int Indexed, int Deferrals)> DoneDeferrals { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What the run accepts from hospitals beyond the absolute bound (clip norm, running scale), checked before any step.</summary>
+    public RunValueBounds ValueBounds { get; } = new(manifest, model.CutShape);
+
     /// <summary>Journal entries written since the last checkpoint.</summary>
     public int SinceCheckpoint
     {

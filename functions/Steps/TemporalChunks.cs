@@ -14,6 +14,12 @@ namespace SplitFunctions.Functions.Steps;
 /// </summary>
 public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, HospitalReplies replies, TemporalEpochs epochs)
 {
+    /// <summary>
+    /// Deliveries in a row a `done` may be deferred while none of the chunks it counts arrives (about 2 s apart in drain
+    /// mode: 5 minutes), before it is rejected.
+    /// </summary>
+    public const int MaxDoneDeferrals = 150;
+
     public async Task<MessageOutcome> IndexChunkAsync(LeasedRun run, FrameMessage message, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(run);
@@ -55,7 +61,21 @@ public sealed class TemporalChunks(LeasedRuns runs, ServerFrameStore frames, Hos
             // defer the message forever.
             if (expected > message.Sequence) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, "
                 + $"but its 'done' is message #{message.Sequence}, so at most {message.Sequence} chunks came before it", ct).ConfigureAwait(false);
-            if (indexed < expected) return MessageOutcome.Deferred($"{message.HospitalId}: {indexed} of {expected} chunks indexed so far");
+            if (indexed < expected)
+            {
+                // Chunks may still be on the queue behind their `done` (the agent does not wait between them), but not for ever:
+                // a `done` counting chunks that were never sent would otherwise come back every 2 s for good.
+                var deferrals = run.DoneDeferrals.TryGetValue(message.HospitalId, out var last) && last.Indexed == indexed ? last.Deferrals + 1 : 1;
+                if (deferrals <= MaxDoneDeferrals)
+                {
+                    run.DoneDeferrals[message.HospitalId] = (indexed, deferrals);
+                    return MessageOutcome.Deferred($"{message.HospitalId}: {indexed} of {expected} chunks indexed so far");
+                }
+                run.DoneDeferrals.Remove(message.HospitalId);
+                return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but only {indexed} arrived "
+                    + $"and none in the last {MaxDoneDeferrals} deliveries of its 'done': the rest were never sent", ct).ConfigureAwait(false);
+            }
+            run.DoneDeferrals.Remove(message.HospitalId);
             if (indexed > expected) return await replies.RejectAsync(message, $"hospital '{message.HospitalId}' says it sent {expected} chunks, but {indexed} "
                 + $"were indexed", ct).ConfigureAwait(false);
             var entry = RunEffects.Entry(run, message, JournalKinds.Done);

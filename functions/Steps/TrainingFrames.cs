@@ -88,7 +88,7 @@ public static class TrainingFrames
             throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"labels have shape [{string.Join(",", labels.Shape)}]; expected "
                 + $"[{tensors[0].Shape[0]},{width}]");
         }
-        RequireBounded(tensors[0], "activations");
+        run.ValueBounds.RequireActivations(tensors[0], "activations");
         RequireBounded(labels, "labels");
     }
 
@@ -106,7 +106,7 @@ public static class TrainingFrames
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"{frameHolds} (labels stay at the hospital); it has "
             + $"{tensors.Length} tensors");
         RequireCut(run, tensors[0]);
-        RequireBounded(tensors[0], "activations");
+        run.ValueBounds.RequireActivations(tensors[0], "activations");
         return tensors[0];
     }
 

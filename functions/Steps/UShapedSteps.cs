@@ -80,7 +80,7 @@ public sealed class UShapedSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         }
         // Before the optimizer: an all-3e38 gradient gave a finite dL/dA and NaN weights for every hospital after it.
         TrainingFrames.RequireBounded(activations, "the forward leg's activations");
-        TrainingFrames.RequireBounded(outputGradient, "the backward leg's gradient");
+        run.ValueBounds.RequireGradient(outputGradient, "the backward leg's gradient");
         var entry = RunEffects.Entry(run, message, JournalKinds.Backward);
         var gradient = RunEffects.ApplyBackward(run, message.HospitalId, message.Sequence, activations, outputGradient);
         // From here a rejection (non-finite step, unsealable dL/dA) drops the run: the step is undone (MessageRouter).

@@ -21,7 +21,16 @@ public static class ChaosCommand
 
     public static Command Create()
     {
-        var mode = new Option<string>("--mode") { Description = "vanilla, temporal or both.", DefaultValueFactory = _ => "both" };
+        var mode = new Option<string?>("--mode")
+        {
+            Description = "vanilla, temporal or both (default both); with --insider also ushaped or all (its default: vanilla, temporal and ushaped)."
+        };
+        var insider = new Option<bool>("--insider")
+        {
+            Description = "Instead of the faults: per mode a run without and a run with an insider (a hospital with a valid key sending huge "
+                + "values, infinities, oversized batches, huge or deleted blobs, legs out of order and forged replies); results in insider-results.*."
+        };
+        var insiderAttacks = new Option<int?>("--insider-attacks") { Description = "The insider's attacks per mode (default 24; --smoke 6, one of each)." };
         var kills = new Option<int?>("--kills") { Description = "kill -9 faults per mode, of the function or an agent (default 20; --smoke 2)." };
         var hostile = new Option<int?>("--hostile") { Description = "Hostile messages per mode (default 1000; --smoke 40)." };
         var outage = new Option<string?>("--outage-seconds")
@@ -44,14 +53,30 @@ public static class ChaosCommand
         var command = new Command("chaos", "Runs the real three-hospital system on Azurite under seeded faults and checks that no step is lost or doubled, "
             + "nothing crashes unplanned, every hostile message is poisoned with a reason and temporal weights equal an uninterrupted run's.")
         {
-            mode, kills, hostile, outage, seed, output, smoke, pipelineDepth,
+            mode, kills, hostile, outage, seed, output, smoke, pipelineDepth, insider, insiderAttacks,
         };
         command.SetAction(async (result, ct) =>
         {
             try
             {
                 var isSmoke = result.GetValue(smoke);
-                var modes = result.GetValue(mode) switch
+                if (result.GetValue(insider))
+                {
+                    var insiderModes = (result.GetValue(mode) ?? "all") switch
+                    {
+                        "vanilla" => new[] { TrainingMode.Vanilla },
+                        "temporal" => [TrainingMode.Temporal],
+                        "ushaped" => [TrainingMode.UShaped],
+                        "both" => [TrainingMode.Vanilla, TrainingMode.Temporal],
+                        "all" => [TrainingMode.Vanilla, TrainingMode.Temporal, TrainingMode.UShaped],
+                        var other => throw new StudyException(StudyExitCode.Usage, $"--mode '{other}' is not vanilla, temporal, ushaped, both or all"),
+                    };
+                    var attackCount = result.GetValue(insiderAttacks) ?? (isSmoke ? InsiderMessages.Kinds.Length : 24);
+                    if (attackCount is < 1 or > 1000)
+                        throw new StudyException(StudyExitCode.Usage, $"--insider-attacks {attackCount} is out of range (1 to 1000)");
+                    return await InsiderChaos.RunAsync(insiderModes, attackCount, isSmoke, result.GetValue(output)!.FullName, ct).ConfigureAwait(false);
+                }
+                var modes = (result.GetValue(mode) ?? "both") switch
                 {
                     "vanilla" => new[] { TrainingMode.Vanilla },
                     "temporal" => [TrainingMode.Temporal],

@@ -89,7 +89,8 @@ public static class ChaosReport
         Row("hostile poisoned with a reason", "100%", m => m.HostileSent == 0 ? "-" : string.Create(inv, $"{m.HostilePoisonedWithReason} "
             + $"({100.0 * m.HostilePoisonedWithReason / m.HostileSent:F1}%)"));
         Row("hostile not poisoned", "0", m => m.HostileNotPoisoned.ToString(inv));
-        foreach (var kind in Enum.GetNames<HostileKind>()) Row($"  {kind}: poisoned / sent", "all", m => m.HostileByKind.GetValueOrDefault(kind, "-"));
+        foreach (var kind in Enum.GetNames<HostileKind>().Where(k => modes.Any(m => m.HostileByKind.ContainsKey(k))))
+            Row($"  {kind}: poisoned / sent", "all", m => m.HostileByKind.GetValueOrDefault(kind, "-"));
         Row("valid messages poisoned", "0", m => m.OtherPoisoned.Count.ToString(inv));
         Row("temporal weights = uninterrupted run, bit for bit", "yes", m => m.TemporalWeightsIdentical switch { null => "-", true => "yes", false => "NO" });
         Row("seconds", "", m => m.Seconds.ToString("F0", inv));

@@ -14,8 +14,13 @@ using SplitFunctions.LocalRun.Studies;
 namespace SplitFunctions.LocalRun.Chaos;
 
 /// <summary>One three-hospital run of one mode, with or without faults (a temporal run without faults is the reference).</summary>
+/// <remarks>
+/// <paramref name="Insider"/>: a further hospital of the run, onboarded and in the manifest but without an agent, that sends
+/// <paramref name="InsiderAttacks"/> attacks (<see cref="InsiderMessages"/>) spread over the training, plus a forged reply to
+/// an honest hospital after every third one.
+/// </remarks>
 public sealed record ChaosRunSettings(TrainingMode Mode, ModelDefinition Model, string DataPath, int Epochs, long Seed, string ConsortiumSecretPath,
-    IReadOnlyList<string> Hospitals, TimeSpan Deadline)
+    IReadOnlyList<string> Hospitals, TimeSpan Deadline, string? Insider = null, int InsiderAttacks = 0)
 {
     /// <summary>Vanilla: batches each hospital keeps in flight (manifest pipelineDepth); null: synchronous.</summary>
     public int? PipelineDepth { get; init; }
@@ -32,6 +37,15 @@ public sealed record ChaosRunResult(
 {
     /// <summary>Temporal: wall seconds per server epoch once every hospital was done (the reference run's paces the faulted run's faults).</summary>
     public double EpochSeconds { get; init; }
+
+    /// <summary>The function's peak resident memory (VmHWM, largest over its processes), bytes; 0 where /proc is not there.</summary>
+    public long FunctionPeakRss { get; init; }
+
+    /// <summary>Values of the final server weights that are NaN or infinite (null: no checkpoint to read).</summary>
+    public long? NonFiniteServerValues { get; init; }
+
+    /// <summary>Forged replies the insider wrote on honest hospitals' reply queues.</summary>
+    public int ForgedReplies { get; init; }
 }
 
 /// <summary>A hostile message and what became of it: poisoned with this reason, or not poisoned (null).</summary>
@@ -56,6 +70,7 @@ public sealed class ChaosRun
     private readonly HashSet<string> heldBack = new(StringComparer.Ordinal);
     private readonly HashSet<int> killed = [];
     private double outageSeconds;
+    private long peakRss;
 
     private readonly double epochSeconds;
     private DateTime epochClock = DateTime.MaxValue;
@@ -81,7 +96,7 @@ public sealed class ChaosRun
         return new ChaosRun(settings, chaos, Math.Max(0.5, epochSeconds), say).RunAsync(Path.GetFullPath(folder), ct);
     }
 
-    private string Label => (chaos is null ? "reference " : "") + settings.Mode.ToString().ToLowerInvariant();
+    private string Label => (settings.Insider is not null ? "insider " : chaos is null ? "reference " : "") + settings.Mode.ToString().ToLowerInvariant();
 
     private async Task<ChaosRunResult> RunAsync(string folder, CancellationToken ct)
     {
@@ -93,7 +108,7 @@ public sealed class ChaosRun
             RunId = runId,
             Model = settings.Model,
             Mode = settings.Mode,
-            Hospitals = settings.Hospitals,
+            Hospitals = settings.Insider is { } insiderId ? [.. settings.Hospitals, insiderId] : settings.Hospitals,
             Seed = (ulong)settings.Seed,
             Epochs = settings.Epochs,
             BatchSize = settings.Model.BatchSize,
@@ -106,7 +121,7 @@ public sealed class ChaosRun
         await using var system = await LocalSystem.StartAsync(folder, ct, outageProxies: chaos is not null).ConfigureAwait(false);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, system.Cancelled);
         var token = linked.Token;
-        foreach (var hospital in settings.Hospitals) await system.OnboardAsync(hospital, token).ConfigureAwait(false);
+        foreach (var hospital in request.Hospitals) await system.OnboardAsync(hospital, token).ConfigureAwait(false);
         await system.CreateRunAsync(request, token).ConfigureAwait(false);
         var weights = ImageStudy.HospitalWeights(settings.Hospitals.Count);
         var enrolled = (await Task.WhenAll(settings.Hospitals.Select((hospital, i)
@@ -120,6 +135,12 @@ public sealed class ChaosRun
         var queues = new QueueObserver(direct, runId, system.KeyFolder);
         var storm = new HostileMessages(direct, system.KeyFolder, runId, settings.Mode == TrainingMode.Temporal ? FrameKind.Chunk : FrameKind.Train,
             settings.Hospitals);
+        var insider = settings.Insider is { } id ? new InsiderMessages(direct, system.KeyFolder, manifest, id) : null;
+        // The insider's attacks at evenly spaced points of the training (temporal: of the upload, before its own `done`).
+        var (from, to) = settings.Mode == TrainingMode.Temporal ? (0.02, 0.28) : (0.05, 0.85);
+        var attacks = new Queue<double>(Enumerable.Range(0, insider is null ? 0 : settings.InsiderAttacks)
+            .Select(i => from + (to - from) * i / Math.Max(1, settings.InsiderAttacks - 1)));
+        var insiderDone = false;
         // A short visibility timeout: a message the killed function held comes back after seconds, not a minute.
         var functionSettings = new Dictionary<string,
             string>
@@ -200,6 +221,22 @@ public sealed class ChaosRun
             var progress = Progress(enrolled, manifest, serverEpochs);
             await queues.WatchAsync(token).ConfigureAwait(false);
             await queues.CollectPoisonAsync(token).ConfigureAwait(false);
+            SampleFunctionRss(system);
+            if (insider is not null)
+            {
+                while (attacks.TryPeek(out var at) && progress >= at)
+                {
+                    attacks.Dequeue();
+                    await AttackAsync(insider, queues, enrolled, token).ConfigureAwait(false);
+                }
+                // Temporal epochs wait for every hospital of the manifest: the insider says it is done once the honest ones are.
+                if (settings.Mode == TrainingMode.Temporal && !insiderDone && attacks.Count == 0
+                    && enrolled.All(h => AgentProgress.Read(h.StatePath(runId)).DoneSent))
+                {
+                    await insider.SendDoneAsync(token).ConfigureAwait(false);
+                    insiderDone = true;
+                }
+            }
 
             // Planned faults fire in order once the run reaches their point; a kill a random moment (0-2.5 s) later, so kills
             // also land mid-step rather than just after a state file changed.
@@ -230,26 +267,84 @@ public sealed class ChaosRun
         var completed = finished.Count == enrolled.Count;
         var epochPace = epochsStarted is { } started && serverEpochs > 0 ? (DateTime.UtcNow - started).TotalSeconds / serverEpochs : 0;
 
+        // Attacks the run ended before (a short run on a quiet machine): sent now, so every mode meets every one.
+        while (insider is not null && attacks.TryDequeue(out _)) await AttackAsync(insider, queues, enrolled, token).ConfigureAwait(false);
         // The storm's stragglers: messages still on the queue are poisoned by the running function within seconds each.
         var settle = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Max(60, queues.Hostile.Count / 5));
         while (queues.Hostile.Count > queues.Matched && DateTime.UtcNow < settle && !token.IsCancellationRequested)
         {
             if (system.Function is { HasExited: true }) system.StartFunction(ChaosRunSettings.Threads, functionSettings);
             await queues.CollectPoisonAsync(token).ConfigureAwait(false);
+            SampleFunctionRss(system);
             await Task.Delay(TimeSpan.FromMilliseconds(500), token).ConfigureAwait(false);
         }
+        SampleFunctionRss(system);
         await system.StopFunctionAsync().ConfigureAwait(false);
         await queues.CollectPoisonAsync(token).ConfigureAwait(false);
         foreach (var agent in agents.Values.OfType<Process>()) ProcessSupervisor.Kill(agent);
 
         var ledger = await StepLedgers.ReadAsync(direct, manifest, enrolled, token).ConfigureAwait(false);
-        var server = settings.Mode == TrainingMode.Temporal ? await StepLedgers.ServerWeightsAsync(direct, runId, token).ConfigureAwait(false) : null;
+        var serverWeights = await StepLedgers.ServerWeightsAsync(direct, runId, token).ConfigureAwait(false);
+        var server = settings.Mode == TrainingMode.Temporal ? serverWeights : null;
         var outcomes = queues.Hostile.Select(h => new HostileOutcome(h.Kind, queues.ReasonFor(h))).ToList();
         var other = queues.Unmatched.Select(r => $"{r.Reason} [{Shorten(r.Message)}]").ToList();
         return new ChaosRunResult(settings.Mode.ToString().ToLowerInvariant(), runId, chaos is not null, completed && ledger.Complete,
             clock.Elapsed.TotalSeconds,
             ledger, new Dictionary<string, int>(faults), plan.Count, outageSeconds, unplanned, outcomes, other, server)
-        { EpochSeconds = epochPace };
+        {
+            EpochSeconds = epochPace,
+            FunctionPeakRss = peakRss,
+            NonFiniteServerValues = serverWeights is null ? null : ServerWeights.NonFinite(serverWeights),
+            ForgedReplies = insider?.ForgedReplies ?? 0,
+        };
+    }
+
+    // One attack of the insider (cycling through its kinds), and after every third a forged reply to an honest hospital's agent.
+    private async Task AttackAsync(InsiderMessages insider, QueueObserver queues, List<EnrolledHospital> enrolled, CancellationToken ct)
+    {
+        var sent = queues.Hostile.Count(h => InsiderMessages.Kinds.Contains(h.Kind));
+        var kind = InsiderMessages.Kinds[sent % InsiderMessages.Kinds.Length];
+        queues.Sent(await insider.SendAsync(kind, ct).ConfigureAwait(false));
+        Count("insider message");
+        say($"{Label}: insider sends {kind}");
+        if (sent % 3 != 2) return;
+        // One of the latest honest messages seen on `features` (its reply is what its agent waits for now, or did a moment
+        // ago); before any was seen, the message a hospital's agent is about to send (the reply names its MAC unknown).
+        var seen = queues.Seen.TakeLast(3).Select(MessageCodec.ParseFrame).ToList();
+        string victim;
+        long sequence;
+        string? answers;
+        if (seen.Count > 0)
+        {
+            var message = seen[random.Next(seen.Count)];
+            (victim, sequence, answers) = (message.HospitalId, message.Sequence, message.Mac);
+        }
+        else
+        {
+            var hospital = enrolled[random.Next(enrolled.Count)];
+            var runId = $"chaos-{settings.Mode.ToString().ToLowerInvariant()}";
+            (victim, sequence, answers) = (hospital.HospitalId, AgentProgress.Read(hospital.StatePath(runId)).NextSequence, new string('0', 64));
+        }
+        await insider.ForgeReplyAsync(victim, sequence, answers, ct).ConfigureAwait(false);
+        Count("insider forged reply");
+        say($"{Label}: insider forges a 'rejected' reply to {victim}#{sequence}");
+    }
+
+    // The function's peak resident set (Linux VmHWM), the largest over the processes it ran as.
+    private void SampleFunctionRss(LocalSystem system)
+    {
+        if (system.Function is not { HasExited: false } function) return;
+        try
+        {
+            var line = File.ReadLines($"/proc/{function.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            if (line is null) return;
+            var kib = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            peakRss = Math.Max(peakRss, kib * 1024);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            // Exited between the check and the read, or no /proc (not Linux): no sample.
+        }
     }
 
     // A kill needs a process to kill; an outage waits for the one before it to end.
@@ -326,7 +421,7 @@ public sealed class ChaosRun
                 }
             case FaultKind.Hostile:
                 {
-                    var kinds = Enum.GetValues<HostileKind>();
+                    var kinds = HostileMessages.StormKinds;
                     for (var i = 0; i < fault.Count; i++)
                     {
                         var kind = kinds[queues.Hostile.Count % kinds.Length];

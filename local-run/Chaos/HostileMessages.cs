@@ -18,6 +18,24 @@ public enum HostileKind
     Replay,
     TamperedBlob,
     NaNTensor,
+
+    /// <summary>The insider (<see cref="InsiderMessages"/>): every value 3e38 (U-shaped: the output gradient of a backward leg).</summary>
+    InsiderHugeValues,
+
+    /// <summary>The insider: one value +Inf.</summary>
+    InsiderInfinity,
+
+    /// <summary>The insider: eight times the manifest's batch size.</summary>
+    InsiderOversizedBatch,
+
+    /// <summary>The insider: a 24 MiB blob behind a message that announces 4 KiB.</summary>
+    InsiderHugeBlob,
+
+    /// <summary>The insider: a message whose blob was deleted before it was read.</summary>
+    InsiderDeletedBlob,
+
+    /// <summary>The insider: a leg the run is not waiting for (a backward leg without its forward leg, a `done` counting chunks never sent).</summary>
+    InsiderOutOfOrderLeg,
 }
 
 /// <summary>One hostile message on `features`: its kind and the text its poison record must contain (or equal) to be matched.</summary>
@@ -30,6 +48,13 @@ public sealed record HostileMessage(HostileKind Kind, string Needle);
 /// </summary>
 public sealed class HostileMessages(StorageConnection storage, string keyFolder, string runId, FrameKind stepKind, IReadOnlyList<string> hospitals)
 {
+    /// <summary>The kinds of the storm (the insider's are sent by <see cref="InsiderMessages"/>).</summary>
+    public static readonly HostileKind[] StormKinds =
+    [
+        HostileKind.RawText, HostileKind.WrongEncoding, HostileKind.Oversized, HostileKind.WrongRun, HostileKind.ForgedHospital, HostileKind.Replay,
+        HostileKind.TamperedBlob, HostileKind.NaNTensor,
+    ];
+
     /// <summary>Sequences of hostile messages start here (a real run never gets near it).</summary>
     public const long FirstSequence = 1_000_000_000;
 

@@ -1,4 +1,7 @@
+using System.Collections;
 using SplitFunctions.Core.Model;
+using TorchSharp;
+using TorchSharp.PyBridge;
 
 namespace SplitFunctions.LocalRun.Chaos;
 
@@ -25,5 +28,20 @@ public static class ServerWeights
                 .SequenceEqual(y.ToFloats().Select(BitConverter.SingleToInt32Bits))) return false;
         }
         return true;
+    }
+
+    /// <summary>How many values of a server.pt state dict are NaN or infinite (any mode's server part: read as a plain state dict).</summary>
+    public static long NonFinite(byte[] weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        TorchRuntime.EnsureConfigured();
+        using var scope = torch.NewDisposeScope();
+        using var stream = new MemoryStream(weights, writable: false);
+        long count = 0;
+        foreach (DictionaryEntry entry in PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true))
+        {
+            if (entry.Value is torch.Tensor tensor) count += tensor.isfinite().logical_not().sum().item<long>();
+        }
+        return count;
     }
 }

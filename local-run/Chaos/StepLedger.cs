@@ -39,13 +39,16 @@ public static class StepLedgers
         var runs = storage.GetBlobContainerClient(StorageNames.RunsContainer);
         var (state, journal) = await ServerStateAsync(runs, manifest.RunId, ct).ConfigureAwait(false);
         var temporal = manifest.Mode == TrainingMode.Temporal;
-        // Vanilla: one record per applied batch; temporal: one per indexed chunk.
+        var ushaped = manifest.Mode == TrainingMode.UShaped;
+        var stepKind = temporal ? "chunk" : ushaped ? "backward" : "train";
+        // Vanilla: one record per applied batch; temporal: one per indexed chunk; U-shaped: the journal's backward legs only
+        // (its checkpoints keep no batch records, so its per-hospital check is the watermark below).
         var records = new List<(string Hospital, long Sequence)>();
         if (state is { } s)
         {
             records.AddRange(temporal ? s.Chunks.Select(c => (c.Hospital, c.Sequence)) : s.RecentBatches.Select(b => (b.Hospital, b.Sequence)));
         }
-        records.AddRange(journal.Where(e => e.Kind == (temporal ? "chunk" : "train")).Select(e => (e.Hospital, e.Sequence)));
+        records.AddRange(journal.Where(e => e.Kind == stepKind).Select(e => (e.Hospital, e.Sequence)));
 
         var ledgers = new List<HospitalLedger>();
         long samples = 0;
@@ -62,10 +65,20 @@ public static class StepLedgers
             var distinct = mine.Select(r => r.Sequence).Distinct().LongCount();
             var lost = Math.Max(0, committed - distinct);
             var doubled = (mine.Count - distinct) + Math.Max(0, distinct - committed);
+            if (ushaped)
+            {
+                // No batch records to count per hospital: a lost or doubled step shows in the server's batch count against the
+                // agents' committed steps (the total below, exact); per hospital, a leg applied beyond the last sequence its
+                // agent used (validation requests use sequences too, so the watermark may stay below it) is a doubled step.
+                var watermark = Math.Max(state?.Watermarks.GetValueOrDefault(hospital.HospitalId, -1) ?? -1,
+                    journal.Where(e => e.Hospital == hospital.HospitalId).Select(e => e.Sequence).DefaultIfEmpty(-1).Max());
+                lost = 0;
+                doubled = (mine.Count - distinct) + (watermark > agent.NextSequence - 1 ? 1 : 0);
+            }
             ledgers.Add(new HospitalLedger(hospital.HospitalId, expected, committed, mine.Count, distinct, lost, doubled));
         }
         // Batches the checkpoint counts plus those journaled after it (vanilla; temporal epochs are checkpointed each).
-        var applied = (state?.BatchesApplied ?? 0) + journal.Count(e => e.Kind == "train");
+        var applied = (state?.BatchesApplied ?? 0) + journal.Count(e => e.Kind == (ushaped ? "backward" : "train"));
         var epochs = state?.EpochsCompleted ?? 0;
         // What the server should have applied given what the hospitals committed: vanilla, one batch per committed client step;
         // temporal, ceil(N / B) batches per completed epoch over the union of the chunks.
@@ -143,7 +156,7 @@ public static class StepLedgers
 }
 
 /// <summary>What the harness reads of an agent's state.json (the agent replaces it atomically, so a read sees a whole file).</summary>
-public sealed record AgentProgress(int Epoch, long ClientSteps, int ChunksSent, bool DoneSent, int TrainSamples)
+public sealed record AgentProgress(int Epoch, long ClientSteps, int ChunksSent, bool DoneSent, int TrainSamples, long NextSequence = 1)
 {
     public static AgentProgress Read(string path)
     {
@@ -151,6 +164,7 @@ public sealed record AgentProgress(int Epoch, long ClientSteps, int ChunksSent, 
         using var document = JsonDocument.Parse(File.ReadAllBytes(path));
         var s = document.RootElement;
         return new AgentProgress(s.GetProperty("epoch").GetInt32(), s.GetProperty("clientSteps").GetInt64(), s.GetProperty("chunksSent").GetInt32(),
-            s.GetProperty("doneSent").GetBoolean(), s.GetProperty("trainSamples").GetInt32());
+            s.GetProperty("doneSent").GetBoolean(), s.GetProperty("trainSamples").GetInt32(),
+            s.TryGetProperty("nextSequence", out var next) ? next.GetInt64() : 1);
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 
 namespace SplitFunctions.Operator.Commands;
@@ -153,8 +154,8 @@ internal static class HospitalCommands
             {
                 var state = r.IsRevoked ? $"revoked {r.RevokedAt:u}" : "active";
                 var expiry = r.SasExpiresOn is { } e ? $", SAS until {e:u}" : "";
-                await output.WriteLineAsync($"{r.HospitalId}: {state}, {r.Access.ToString().ToLowerInvariant()} access, key "
-                    + $"{r.CurrentKeyId}{expiry}").ConfigureAwait(false);
+                await output.WriteLineAsync($"{Printable.Escape(r.HospitalId)}: {state}, {r.Access.ToString().ToLowerInvariant()} access, key "
+                    + $"{Printable.Escape(r.CurrentKeyId)}{expiry}").ConfigureAwait(false);
             }
         }));
         return command;

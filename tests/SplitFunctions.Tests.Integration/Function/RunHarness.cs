@@ -71,11 +71,13 @@ internal sealed class RunHarness : IAsyncDisposable
 
     /// <summary>An in-process server (its message router) over this Azurite (what drain mode and the custom handler wrap).</summary>
     public (MessageRouter Router, LeasedRuns Runs) CreateRouter(string instanceId = "test-instance", int retention = 3,
-        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes)
+        long temporalWindowBytes = TemporalFeatureStream.DefaultWindowBytes, long temporalCacheBytes = DecryptedChunkCache.DefaultBudgetBytes,
+        ServerFrameStore? frames = null)
     {
+        frames ??= Frames;
         var store = new RunStore(Storage.GetBlobContainerClient(StorageNames.RunsContainer), retention);
-        var runs = new LeasedRuns(store, Frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
-        return (MessageRouter.Create(runs, Frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), runs);
+        var runs = new LeasedRuns(store, frames, TorchSharp.torch.CPU, instanceId, NullLogger<LeasedRuns>.Instance);
+        return (MessageRouter.Create(runs, frames, new StepTimeline(), temporalWindowBytes: temporalWindowBytes, temporalCacheBytes: temporalCacheBytes), runs);
     }
 
     /// <summary>

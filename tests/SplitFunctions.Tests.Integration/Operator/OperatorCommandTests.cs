@@ -55,6 +55,9 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
 
         var revoke = await OperatorProcess.OperatorAsync(Connection, functionKeys, dir.Path, "hospital", "revoke", hospital);
         revoke.ExitCode.Should().Be(0, revoke.ToString());
+        // Revocation ends only an account-key SAS at once; a user-delegation SAS runs to its expiry, and the output says so (issue 31).
+        revoke.Output.Should().Contain("stopped working now if they were minted with the account key").And.Contain("user-delegation SAS")
+            .And.Contain("az storage account revoke-delegation-keys");
         var store = new LocalKeyStore(functionKeys);
         foreach (var id in new[] { firstKey.KeyId, secondKey.KeyId })
         {
