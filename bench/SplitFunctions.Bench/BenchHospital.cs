@@ -31,7 +31,8 @@ public sealed record HospitalStep(
 
 /// <summary>
 /// A hospital's vanilla loop in the benchmark process, doing what the agent's VanillaTrainer does on the wire: client
-/// forward (the agent's ClientLayer), encode + seal, upload, enqueue `train`, wait for the reply, download + open dL/dA,
+/// forward (the agent's ClientLayer), encode + seal, upload (or the frame inside the message when it fits and
+/// <see cref="ReplyPoll.InlineFrames"/>), enqueue `train`, wait for the reply, download (unless inline) + open dL/dA,
 /// client backward + step. No state folder: the agent's crash-safety writes are not what is measured here.
 /// </summary>
 public sealed class BenchHospital : IDisposable
@@ -91,7 +92,10 @@ public sealed class BenchHospital : IDisposable
         // The last reply's delete, if it went on in the background (as the agent's does), lands before this batch is sent.
         await deleting.ConfigureAwait(false);
         deleting = Task.CompletedTask;
-        await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
+        // As the agent's HospitalFrameStore: a frame that fits travels inside the message, no upload.
+        var inline = Polling.InlineFrames && sealedFrame.Length <= MessageCodec.MaxInlineBytes ? MessageCodec.InlineText(sealedFrame.Blob) : null;
+        if (inline is null)
+            await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var t3 = clock.Elapsed;
 
         var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
@@ -105,6 +109,7 @@ public sealed class BenchHospital : IDisposable
             Sha256 = sealedFrame.Sha256,
             ReplyQueue = StorageNames.RepliesQueue(Hospital),
             KeyId = key.KeyId,
+            Inline = inline,
         }, key));
         await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
         var enqueuedAt = Stopwatch.GetTimestamp();
@@ -115,7 +120,8 @@ public sealed class BenchHospital : IDisposable
         var t5 = clock.Elapsed;
         if (reply.Kind != ReplyKind.Gradients) throw new InvalidOperationException($"{Hospital}#{seq}: the function answered {reply.Kind}: {reply.Reason}");
 
-        var bytes = (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
+        var bytes = MessageCodec.InlineBytes(reply)
+            ?? (await container.GetBlobClient(reply.Blob!).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToArray();
         var t6 = clock.Elapsed;
         var gradient = SecureFrameCodec.Open(key, reply, bytes);
         var t7 = clock.Elapsed;
@@ -127,7 +133,8 @@ public sealed class BenchHospital : IDisposable
 
         return new HospitalStep(seq, n, Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(t5 - t4), Ms(t6 - t5), Ms(t7 - t6), Ms(t8 - t7), Ms(t8 - t0),
             enqueuedAt, repliedAt, Stopwatch.GetTimestamp(),
-            sealedFrame.Length + QueueBytes(text), bytes.Length + QueueBytes(replyMessage.Body.ToString()), looks);
+            (inline is null ? sealedFrame.Length : 0) + QueueBytes(text), (reply.Inline is null ? bytes.Length : 0) + QueueBytes(replyMessage.Body.ToString()),
+            looks);
     }
 
     /// <summary>

@@ -9,23 +9,27 @@ using SplitFunctions.LocalRun.LocalStorage;
 namespace SplitFunctions.Bench;
 
 /// <summary>
-/// How a benchmark hospital waits for its reply and lets it go: `agent` (the agent now: <see cref="ReplyPolling.Default"/>
-/// and the reply's delete overlapping the next batch), `backoff` (the agent before issue 33: <see cref="ReplyPolling.Backoff"/>,
-/// the delete inside the step), `agent-inline-delete` (the agent's polling with the delete inside the step: the polling
-/// change alone), or a fixed polling interval in milliseconds (delete inside the step, as the benchmarks did before).
+/// How a benchmark hospital sends its frames, waits for its reply and lets it go: `agent` (the agent now:
+/// <see cref="ReplyPolling.Default"/>, the reply's delete overlapping the next batch, and frames of at most
+/// <see cref="SplitFunctions.Core.Contract.MessageCodec.MaxInlineBytes"/> inside the messages both ways), `agent-blob`
+/// (the same with every frame a blob: the agent before inline frames), `backoff` (the agent before issue 33:
+/// <see cref="ReplyPolling.Backoff"/>, the delete inside the step, blobs), `agent-inline-delete` (the agent's polling with the
+/// delete inside the step and blobs: the polling change alone), or a fixed polling interval in milliseconds (delete inside
+/// the step, blobs, as the benchmarks did before).
 /// </summary>
-public sealed record ReplyPoll(string Name, Func<TimeSpan, TimeSpan> Next, bool BackgroundDelete)
+public sealed record ReplyPoll(string Name, Func<TimeSpan, TimeSpan> Next, bool BackgroundDelete, bool InlineFrames = false)
 {
-    public static ReplyPoll Agent { get; } = new("agent", waited => ReplyPolling.Default.Next(waited), BackgroundDelete: true);
+    public static ReplyPoll Agent { get; } = new("agent", waited => ReplyPolling.Default.Next(waited), BackgroundDelete: true, InlineFrames: true);
 
     public static ReplyPoll Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "agent" => Agent,
-        "agent-inline-delete" => Agent with { Name = "agent-inline-delete", BackgroundDelete = false },
+        "agent-blob" => Agent with { Name = "agent-blob", InlineFrames = false },
+        "agent-inline-delete" => Agent with { Name = "agent-inline-delete", BackgroundDelete = false, InlineFrames = false },
         "backoff" => new("backoff", waited => ReplyPolling.Backoff.Next(waited), BackgroundDelete: false),
         var ms when double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var fixedMs) && fixedMs >= 0
             => new($"fixed {fixedMs.ToString(CultureInfo.InvariantCulture)} ms", _ => TimeSpan.FromMilliseconds(fixedMs), BackgroundDelete: false),
-        _ => throw new ArgumentException($"--reply-poll takes agent, agent-inline-delete, backoff or a number of milliseconds, got '{text}'"),
+        _ => throw new ArgumentException($"--reply-poll takes agent, agent-blob, agent-inline-delete, backoff or a number of milliseconds, got '{text}'"),
     };
 }
 

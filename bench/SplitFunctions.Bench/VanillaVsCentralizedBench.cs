@@ -37,6 +37,8 @@ public static class VanillaVsCentralizedBench
             .ToArray();
         var serverPoll = TimeSpan.FromMilliseconds(options.GetDouble("server-poll-ms", 5));
         var threads = options.GetInt("threads", Environment.ProcessorCount);
+        // Every model at this batch instead of its own (a small one: frames that fit inside the messages).
+        int? batchOverride = options.Get("batch", "") is { Length: > 0 } ? options.GetInt("batch", 1, 1) : null;
         TorchRuntime.Threads = threads;
 
         // The function reaches Azurite through a link of --function-rtt-ms, the hospital through one of each --hospital-rtt-ms in turn.
@@ -72,7 +74,7 @@ public static class VanillaVsCentralizedBench
                 foreach (var wire in wires)
                 {
                     perModel[WireTypes.Name(wire)] = await MeasureAsync(rig, limits, model, wire, steps, rounds, warmup, latency, depths, threads,
-                        options.Smoke).ConfigureAwait(false);
+                        options.Smoke, batchOverride).ConfigureAwait(false);
                 }
                 result[model.Name] = perModel;
             }
@@ -128,10 +130,10 @@ public static class VanillaVsCentralizedBench
     // hospital round trip and reply polling once, in an order that rotates round by round, so a change of the shared
     // machine's load meets all of them; each ratio is the median over rounds of ratios taken within a round.
     private static async Task<JsonObject> MeasureAsync(SplitRig rig, MachineLimits limits, ModelDefinition model, ElementType wire, int steps, int rounds,
-        int warmup, HospitalLatency latency, int[] depths, int threads, bool smoke)
+        int warmup, HospitalLatency latency, int[] depths, int threads, bool smoke, int? batchOverride)
     {
         var tag = $"{model.Name.Split('-')[0]}-{WireTypes.Name(wire)}";
-        var batch = smoke && model.BatchSize > 256 ? 256 : model.BatchSize;
+        var batch = batchOverride ?? (smoke && model.BatchSize > 256 ? 256 : model.BatchSize);
         var manifest = RunManifest.ForModel("vanilla-" + tag, model, TrainingMode.Vanilla, ["h-" + tag], seed: 7) with
         {
             FeatureType = wire,

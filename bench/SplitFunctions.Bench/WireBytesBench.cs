@@ -32,10 +32,14 @@ public static class WireBytesBench
     private const double TargetAucDrop = 0.01;
     private const int RawBytesPerImage = 28 * 28;
 
+    private static ulong seed = 7;
+
     public static Task<int> RunAsync(string[] args)
     {
         var options = BenchOptions.Parse(args);
         var epochs = options.GetInt("epochs", 6, 1);
+        // `--seed 7`: the run's seed (client and server initial weights, batch order); several seeds are several runs.
+        seed = (ulong)options.GetInt("seed", 7);
         var threads = options.GetInt("threads", Environment.ProcessorCount);
         TorchRuntime.Threads = threads;
         // fp32 pneumonia-cnn is the baseline every other configuration's AUC is compared with.
@@ -136,7 +140,8 @@ public static class WireBytesBench
                 var host = Environment.ProcessPath!;
                 var start = new ProcessStartInfo(host) { UseShellExecute = false };
                 if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(typeof(WireBytesBench).Assembly.Location);
-                string[] childArgs = ["wire", "--arm", arms[i].Key, "--arm-out", output, "--epochs", $"{epochs}", "--threads", $"{threads}"];
+                string[] childArgs = ["wire", "--arm", arms[i].Key, "--arm-out", output, "--epochs", $"{epochs}", "--threads", $"{threads}",
+                    "--seed", $"{seed}"];
                 foreach (var a in childArgs) start.ArgumentList.Add(a);
                 if (options.Get("data", "") is { Length: > 0 } data)
                 {
@@ -228,7 +233,7 @@ public static class WireBytesBench
     private static JsonObject TrainWithWire(ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test, ElementType wire, int epochs,
         string label)
     {
-        var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: 7) with { FeatureType = wire };
+        var manifest = RunManifest.ForModel("wire-accuracy", model, TrainingMode.Vanilla, ["hospital-a"], seed: seed) with { FeatureType = wire };
         using var client = ClientLayer.Create(manifest, trainable: true, secret: null);
         using var server = new ServerModel(manifest, TorchSharp.torch.CPU);
         var clock = Stopwatch.StartNew();

@@ -130,6 +130,8 @@ public static class MessageAuthentication
         Field("epoch", Number(m.Epoch));
         Field("batch", Number(m.Batch));
         Field("chunkCount", Number(m.ChunkCount));
+        // Only when present, so the MAC of a message without it (every message of earlier releases) is unchanged.
+        if (m.Inline is not null) Field("inline", m.Inline);
         return text.ToString();
     }
 }

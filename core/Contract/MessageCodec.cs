@@ -21,6 +21,12 @@ public static class MessageCodec
     /// <summary>Largest serialized message: base64 (the queue trigger's encoding) makes it 64 KiB, the queue's limit.</summary>
     public const int MaxMessageBytes = 48 * 1024;
 
+    /// <summary>
+    /// Largest sealed frame carried inside a message (<see cref="RunMessage.Inline"/>): its base64url (46,422 characters)
+    /// leaves more than 2.5 KiB of the <see cref="MaxMessageBytes"/> for the other fields at their longest.
+    /// </summary>
+    public const int MaxInlineBytes = 34 * 1024;
+
     /// <summary>Largest sealed payload a message may announce.</summary>
     public const long MaxPayloadBytes = 512L * 1024 * 1024;
 
@@ -56,12 +62,17 @@ public static class MessageCodec
         if (m.Kind == FrameKind.Done)
         {
             RequireNoPayload(m.Blob, m.Length, m.Sha256, null, "done");
+            RequireNoInline(m.Inline, "done");
             if (m.ChunkCount is not >= 0) throw Malformed("a 'done' message needs chunkCount (0 or more): the number of chunks the hospital uploaded.");
         }
         else
         {
             ValidatePayload(m.Blob, m.Length, m.Sha256, m.KeyId, StorageNames.FeaturesFolder, m.RunId);
             if (m.ChunkCount is not null) throw Malformed("chunkCount belongs only on a 'done' message.");
+            // Chunks and U-shaped legs are read again later from their blobs (epochs, the backward leg): only frames read
+            // once (`evaluate`) or written back by the server before its journal names them (`train`) may travel inline.
+            if (m.Kind is not (FrameKind.Train or FrameKind.Evaluate)) RequireNoInline(m.Inline, m.Kind.ToString().ToLowerInvariant());
+            ValidateInline(m.Inline, m.Length);
         }
         return m;
     }
@@ -86,24 +97,60 @@ public static class MessageCodec
         {
             case ReplyKind.Gradients or ReplyKind.Predictions or ReplyKind.Outputs:
                 ValidatePayload(m.Blob, m.Length, m.Sha256, m.KeyId, StorageNames.ReplyFolder(m.Kind), m.RunId);
+                ValidateInline(m.Inline, m.Length);
                 if (m.Reason is not null) throw Malformed("reason belongs only on a 'rejected' reply.");
                 break;
             case ReplyKind.NotReady:
                 RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "notready");
+                RequireNoInline(m.Inline, "notready");
                 if (m.Reason is not null || m.Loss is not null) throw Malformed("a 'notready' reply carries only the model's progress (no reason, no loss).");
                 break;
             case ReplyKind.Rejected:
                 RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "rejected");
+                RequireNoInline(m.Inline, "rejected");
                 if (string.IsNullOrWhiteSpace(m.Reason) || m.Reason.Length > MaxReasonLength)
                     throw Malformed($"a 'rejected' reply needs a reason of 1-{MaxReasonLength} characters.");
                 break;
             default:
                 RequireNoPayload(m.Blob, m.Length, m.Sha256, m.KeyId, "accepted");
+                RequireNoInline(m.Inline, "accepted");
                 if (m.Reason is not null) throw Malformed("reason belongs only on a 'rejected' reply.");
                 break;
         }
         return m;
     }
+
+    /// <summary>
+    /// The sealed bytes a message carries inline (<see cref="RunMessage.Inline"/>), or null when it names a blob only.
+    /// The announced length is checked against <see cref="MaxInlineBytes"/> and the text's length before anything is
+    /// decoded, and the bytes decoded must be exactly that many; the caller then checks the seal digest and opens the
+    /// envelope as for a blob (<see cref="SecureFrameCodec"/>).
+    /// </summary>
+    public static byte[]? InlineBytes(RunMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return InlineBytes(message.Inline, message.Length);
+    }
+
+    /// <summary><see cref="InlineBytes(RunMessage)"/> from the message's `inline` text and announced length.</summary>
+    public static byte[]? InlineBytes(string? inline, long length)
+    {
+        if (inline is null) return null;
+        ValidateInline(inline, length);
+        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        return System.Buffers.Text.Base64Url.TryDecodeFromChars(inline, bytes, out var written) && written == bytes.Length
+            ? bytes
+            : throw Malformed($"inline is not the base64url of {length} bytes.");
+    }
+
+    /// <summary>
+    /// The `inline` text of sealed bytes: base64url without padding (RFC 4648, section 5), whose alphabet JSON writes as
+    /// is (the serializer escapes standard base64's '+', six characters for one).
+    /// </summary>
+    public static string InlineText(ReadOnlySpan<byte> sealedBytes) => System.Buffers.Text.Base64Url.EncodeToString(sealedBytes);
+
+    /// <summary>Characters of the unpadded base64url of <paramref name="bytes"/> bytes.</summary>
+    public static long Base64Length(long bytes) => (4 * bytes + 2) / 3;
 
     /// <summary>A model version as compact JSON (kept with a stored answer, so a repeated request is answered with the same version).</summary>
     public static string SerializeModel(ModelVersion model)
@@ -200,6 +247,28 @@ public static class MessageCodec
         if (blob is not null || length != 0 || sha256 is not null || keyId is not null)
             throw Malformed($"a '{kind}' message carries no payload: blob{(kind == "done" ? " and sha256" : ", sha256 and keyId")} must be absent and length "
                 + $"0.");
+    }
+
+    // Size only (the text's length against the announced length and the inline limit): the bytes are decoded by
+    // InlineBytes, when the frame is read, after the MAC is verified.
+    private static void ValidateInline(string? inline, long length)
+    {
+        if (inline is null) return;
+        if (length is <= 0 or > MaxInlineBytes)
+            throw new ProtocolException(ProtocolRejection.Oversized, $"The queue message is invalid: an inline frame is 1-{MaxInlineBytes} bytes; this "
+                + $"one announces {length}. Larger frames travel as blobs.");
+        if (inline.Length != Base64Length(length))
+            throw Malformed($"inline holds {inline.Length} characters; the base64 of the announced {length} bytes has {Base64Length(length)}.");
+        // The alphabet too: the MAC's canonical text relies on no field holding a line break.
+        if (inline.AsSpan().ContainsAnyExcept(Base64UrlAlphabet)) throw Malformed("inline must be unpadded base64url (A-Z, a-z, 0-9, '-', '_').");
+    }
+
+    private static readonly System.Buffers.SearchValues<char> Base64UrlAlphabet =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
+    private static void RequireNoInline(string? inline, string kind)
+    {
+        if (inline is not null) throw Malformed($"a '{kind}' message cannot carry its frame inline.");
     }
 
     private static void RequireHex(string? value, string field, string what)

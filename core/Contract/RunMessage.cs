@@ -41,4 +41,14 @@ public abstract record RunMessage
     /// </summary>
     [JsonPropertyName("keyId"), JsonPropertyOrder(9)]
     public string? KeyId { get; init; }
+
+    /// <summary>
+    /// The sealed frame itself (base64url, <see cref="MessageCodec.InlineText"/>), when it is small enough to travel in the message
+    /// (<see cref="MessageCodec.MaxInlineBytes"/>): the sender uploads no blob and the receiver downloads none. The other
+    /// payload fields stay as for a blob (the name is where the frame would lie; the server writes an inline `train`
+    /// frame there itself before its journal entry refers to it), and the bytes are checked exactly like a blob's:
+    /// announced length before decoding, seal digest, then the envelope. Absent on every message of earlier releases.
+    /// </summary>
+    [JsonPropertyName("inline"), JsonPropertyOrder(14)]
+    public string? Inline { get; init; }
 }

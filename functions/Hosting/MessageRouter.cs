@@ -237,7 +237,9 @@ public sealed partial class MessageRouter(
         {
             return;
         }
-        if (message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward && runs.Held(message.RunId) is { } run)
+        // A frame inside its message has nothing to download ahead.
+        if (message.Inline is null && message.Kind is FrameKind.Train or FrameKind.Chunk or FrameKind.Evaluate or FrameKind.Forward
+            && runs.Held(message.RunId) is { } run)
         {
             frames.Prefetch(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256, message.KeyId,
                 TrainingFrames.Bounds(run, message.Kind), async ct => await AuthenticationFailureAsync(message, ct).ConfigureAwait(false) is null,

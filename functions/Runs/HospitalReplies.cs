@@ -26,7 +26,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
     private static partial Regex ServerPath();
 
     public async Task SendAsync(FrameMessage message, ReplyKind kind, string? blob, long length, string? sha256, double? loss, string? reason,
-        CancellationToken ct, ModelVersion? model = null)
+        CancellationToken ct, ModelVersion? model = null, string? inline = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         var reply = new ReplyMessage
@@ -43,6 +43,7 @@ public sealed partial class HospitalReplies(ServerFrameStore frames, ILogger<Hos
             Reason = reason,
             Answers = message.Mac,
             Model = model,
+            Inline = inline,
         };
         // Under the key the message was made with (its MAC verified before any reply): the agent acts on no reply without it.
         var key = await frames.Keys.GetKeyAsync(message.HospitalId, message.KeyId!, ct).ConfigureAwait(false);

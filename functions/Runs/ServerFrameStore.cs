@@ -69,7 +69,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     /// <summary>Reads the frame a message (or a journal entry) points to; every failure to trust it is a <see cref="ProtocolException"/>.</summary>
     public async Task<(DecodedTensor[] Tensors, FrameTimings Timings)> ReadAsync(
         string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId, CancellationToken ct,
-            PayloadKind kind = PayloadKind.Features, FrameBounds? bounds = null)
+            PayloadKind kind = PayloadKind.Features, FrameBounds? bounds = null, string? inline = null)
     {
         bounds ??= FrameBounds.Protocol;
         if (blob is null || sha256 is null || keyId is null)
@@ -86,6 +86,16 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
         {
             throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
+        }
+        if (inline is not null)
+        {
+            // Carried by the message (its MAC verified, the length just checked against the run): nothing to download.
+            var clock = Stopwatch.StartNew();
+            var sealedBytes = MessageCodec.InlineBytes(inline, length)!;
+            var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+            var opened = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), sealedBytes, length, sha256,
+                bounds.MaxElements);
+            return (opened, new FrameTimings(0, clock.Elapsed.TotalMilliseconds));
         }
         if (kind != PayloadKind.Features)
         {
@@ -201,12 +211,58 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
             IReadOnlyList<(float[] Values, long[] Shape)> tensors, CancellationToken ct)
     {
+        var written = await WriteAsync(run, hospital, sequence, kind, keyId, wireType, tensors, inline: false, ct).ConfigureAwait(false);
+        return (written.Blob, written.Length, written.Sha256, written.Timings);
+    }
+
+    /// <summary>
+    /// <see cref="WriteAsync(string, string, long, PayloadKind, string, ElementType, IReadOnlyList{ValueTuple{float[], long[]}}, CancellationToken)"/>,
+    /// and with <paramref name="inline"/> the sealed bytes' base64 when they fit a reply (<see cref="MessageCodec.MaxInlineBytes"/>). The blob is
+    /// written either way: a repeated request is answered from it (invariant 4).
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256, string? Inline, FrameTimings Timings)> WriteAsync(
+        string run, string hospital, long sequence, PayloadKind kind, string keyId, ElementType wireType,
+            IReadOnlyList<(float[] Values, long[] Shape)> tensors, bool inline, CancellationToken ct)
+    {
         var clock = Stopwatch.StartNew();
         using var sealedFrame = await SealAsync(run, hospital, sequence, kind, keyId, wireType, tensors, ct).ConfigureAwait(false);
         var crypto = clock.Elapsed.TotalMilliseconds;
         var blob = FrameBlob(kind, run, sequence);
         await Container(hospital).GetBlobClient(blob).UploadReplacingAsync(new BinaryData(sealedFrame.Blob), ct).ConfigureAwait(false);
-        return (blob, sealedFrame.Length, sealedFrame.Sha256, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
+        var text = inline && sealedFrame.Length <= MessageCodec.MaxInlineBytes ? MessageCodec.InlineText(sealedFrame.Blob.Span) : null;
+        return (blob, sealedFrame.Length, sealedFrame.Sha256, text, new FrameTimings(clock.Elapsed.TotalMilliseconds - crypto, crypto));
+    }
+
+    /// <summary>
+    /// Writes a frame that came inside its message to the blob it names, as the hospital would have uploaded it, so the
+    /// journal entry that names the blob can be replayed after a restart (<see cref="RunEffects.ReplayAsync"/>). The
+    /// same sealed bytes every time (a replay writes what the digest in the MAC-checked message announces), in-region.
+    /// </summary>
+    public async Task KeepInlineFrameAsync(FrameMessage message, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var bytes = MessageCodec.InlineBytes(message) ?? throw new ArgumentException("the message carries no inline frame", nameof(message));
+        await Container(message.HospitalId).GetBlobClient(message.Blob!).UploadReplacingAsync(BinaryData.FromBytes(bytes), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// As <see cref="TryReadWrittenAsync"/>, with the bytes' base64 when <paramref name="inline"/> and they fit a reply:
+    /// a repeated request that came inline is answered inline too.
+    /// </summary>
+    public async Task<(string Blob, long Length, string Sha256, string? Inline)?> TryReadWrittenAsync(string run, string hospital, long sequence,
+        PayloadKind kind, bool inline, CancellationToken ct)
+    {
+        var blob = FrameBlob(kind, run, sequence);
+        try
+        {
+            var content = (await Container(hospital).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory();
+            var text = inline && content.Length <= MessageCodec.MaxInlineBytes ? MessageCodec.InlineText(content.Span) : null;
+            return (blob, content.Length, SecureFrameCodec.Digest(content.Span), text);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
     }
 
     /// <summary>

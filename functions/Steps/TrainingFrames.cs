@@ -102,7 +102,7 @@ public static class TrainingFrames
         ArgumentNullException.ThrowIfNull(frames);
         ArgumentNullException.ThrowIfNull(message);
         var tensors = (await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct, bounds: Bounds(run)).ConfigureAwait(false)).Tensors;
+            message.KeyId, ct, bounds: Bounds(run), inline: message.Inline).ConfigureAwait(false)).Tensors;
         if (tensors.Length != 1) throw new ProtocolException(ProtocolRejection.ShapeMismatch, $"{frameHolds} (labels stay at the hospital); it has "
             + $"{tensors.Length} tensors");
         RequireCut(run, tensors[0]);

@@ -35,17 +35,17 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
             // Redelivered or replayed: answer from the record, never apply twice (invariant 4). The record is durable
             // only once the commits still running are.
             await run.PendingCommit.ConfigureAwait(false);
-            var (blob, length, sha256) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, ct)
-                .ConfigureAwait(false)
+            var (blob, length, sha256, inline) = await frames.TryReadWrittenAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients,
+                message.Inline is not null, ct).ConfigureAwait(false)
                 ?? throw new IOException($"{message.HospitalId}#{message.Sequence} is journaled but its gradient blob is missing; the message is retried");
             var record = run.State.RecentBatches.LastOrDefault(b => b.Hospital == message.HospitalId && b.Sequence == message.Sequence);
-            await replies.SendAsync(message, ReplyKind.Gradients, blob, length, sha256, record?.Loss, null, ct).ConfigureAwait(false);
+            await replies.SendAsync(message, ReplyKind.Gradients, blob, length, sha256, record?.Loss, null, ct, inline: inline).ConfigureAwait(false);
             return Task.FromResult(MessageOutcome.Completed($"{message.HospitalId}#{message.Sequence}: replay answered from the record"));
         }
 
         var clock = Stopwatch.StartNew();
         var (tensors, readTimings) = await frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct, bounds: TrainingFrames.Bounds(run)).ConfigureAwait(false);
+            message.KeyId, ct, bounds: TrainingFrames.Bounds(run), inline: message.Inline).ConfigureAwait(false);
         TrainingFrames.RequireTrainingFrame(run, tensors);
         var entry = RunEffects.Entry(run, message, JournalKinds.Train);
         var computeStart = clock.Elapsed;
@@ -72,13 +72,19 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         Task previous, Checkpoint? snapshot, StepTimings timings, CancellationToken ct)
     {
         // Off the gate, beside the next step's compute; the blob is not announced before the reply, so a step that
-        // fails to commit leaves at most a gradient blob that its re-application overwrites.
+        // fails to commit leaves at most a gradient blob that its re-application overwrites. A frame that came inside its
+        // message is written to the blob its journal entry names, before the entry (a restart replays the step from it).
+        // An inline request (an agent that reads inline replies) gets its dL/dA inline when it fits; the blob is kept for
+        // a repeated request either way.
+        var keep = message.Inline is null ? Task.CompletedTask : frames.KeepInlineFrameAsync(message, ct);
         var written = await frames.WriteAsync(message.RunId, message.HospitalId, message.Sequence, PayloadKind.Gradients, message.KeyId!,
-            run.Manifest.FeatureType, [(gradient, shape)], ct).ConfigureAwait(false);
+            run.Manifest.FeatureType, [(gradient, shape)], message.Inline is not null, ct).ConfigureAwait(false);
+        await keep.ConfigureAwait(false);
         await previous.ConfigureAwait(false);
         var commitStart = Stopwatch.GetTimestamp();
         await runs.CommitStepAsync(run, entry, snapshot, ct).ConfigureAwait(false);
-        await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct).ConfigureAwait(false);
+        await replies.SendAsync(message, ReplyKind.Gradients, written.Blob, written.Length, written.Sha256, loss, null, ct, inline: written.Inline)
+            .ConfigureAwait(false);
         timeline.Record(message.RunId, message.HospitalId, message.Sequence, timings with
         {
             EncryptMs = written.Timings.CryptoMs,

@@ -112,7 +112,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
 
     private async Task WaitListeningAsync(CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        // Node can take more than 30 s to listen on a machine running dozens of jobs on 2 cores.
+        var deadline = DateTime.UtcNow.AddSeconds(90);
         foreach (var port in new[] { BlobPort, QueuePort })
         {
             while (true)

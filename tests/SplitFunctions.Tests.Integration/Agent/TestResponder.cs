@@ -160,7 +160,7 @@ internal sealed class TestResponder : IAsyncDisposable
             return;
         }
         var (tensors, _) = await _frames.ReadAsync(message.RunId, message.HospitalId, message.Sequence, message.Blob, message.Length, message.Sha256,
-            message.KeyId, ct);
+            message.KeyId, ct, inline: message.Inline);
         var n = (int)tensors[0].Shape[0];
         switch (message.Kind)
         {
