@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
@@ -52,18 +53,7 @@ public static class DemoCommand
         };
         var seed = new Option<long>("--seed") { Description = "Seed of the data split, initial weights and batch order.", DefaultValueFactory = _ => 42 };
         var maxSamples = new Option<int?>("--max-samples") { Description = "Use at most this many images (quick runs); synthetic data defaults to 3000." };
-        var noise = new Option<double>("--noise-sigma")
-        {
-            Description = "Noise each hospital adds to what it sends (from its CSPRNG; 0: "
-            + "none).",
-            DefaultValueFactory = _ => DefaultNoiseSigma
-        };
-        var clipNorm = new Option<double>("--clip-norm")
-        {
-            Description = "Clip each sample's activations to this L2 norm C; the noise is then sigma x C and each hospital states epsilon (0: no "
-                + "clipping, absolute noise, no guarantee).",
-            DefaultValueFactory = _ => 0
-        };
+        var privacy = new PrivacyOptions(defaultNoiseSigma: DefaultNoiseSigma);
         var auditSteps = new Option<int>("--audit-steps")
         {
             Description = "Most steps per attacker decoder of each hospital's leakage audit after training (each stops at its best held-out score; 0: "
@@ -80,13 +70,15 @@ public static class DemoCommand
         var command = new Command("demo", "Three hospitals train one network with split learning: Azurite, the function (drain mode) and one agent per "
             + "hospital as separate processes.")
         {
-            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, clipNorm, auditSteps, output,
+            data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, auditSteps, output,
         };
+        // The demo trains vanilla or temporal by default; its activation defences are noise and clipping.
+        privacy.AddTo(command, [privacy.NoiseSigma, privacy.ClipNorm]);
         command.SetAction(async (result, ct) =>
         {
             try
             {
-                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, noise, clipNorm, auditSteps, output, ct)
+                return await RunAsync(result, data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, privacy, auditSteps, output, ct)
                     .ConfigureAwait(false);
             }
             catch (StudyException e)
@@ -99,7 +91,7 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(ParseResult result, Option<FileInfo?> data, Option<TrainingMode> mode, Option<int> epochs, Option<string> model,
-        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, Option<double> noise, Option<double> clipNorm,
+        Option<FileInfo?> modelFile, Option<int> hospitals, Option<long> seed, Option<int?> maxSamples, PrivacyOptions privacy,
         Option<int> auditSteps,
             Option<DirectoryInfo> output, CancellationToken ct)
     {
@@ -127,14 +119,9 @@ public static class DemoCommand
             {
                 throw new StudyException(StudyExitCode.Data, e.Message, e);
             }
-            if (result.GetValue(noise) is var sigma && (!double.IsFinite(sigma) || sigma < 0))
+            if (privacy.Problem(result) is { } problem)
             {
-                await Console.Error.WriteLineAsync("--noise-sigma must be a finite number >= 0 (0: no noise)").ConfigureAwait(false);
-                return 2;
-            }
-            if (result.GetValue(clipNorm) is var c && (!double.IsFinite(c) || c < 0))
-            {
-                await Console.Error.WriteLineAsync("--clip-norm must be a finite number >= 0 (0: no clipping)").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync(problem).ConfigureAwait(false);
                 return 2;
             }
             var count = result.GetValue(hospitals);
@@ -154,8 +141,8 @@ public static class DemoCommand
                 Seed = result.GetValue(seed),
                 Hospitals = [.. Enumerable.Range(0, count).Select(i => $"hospital-{(char)('a' + i)}")],
                 AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
-                NoiseSigma = result.GetValue(noise),
-                ClipNorm = result.GetValue(clipNorm),
+                NoiseSigma = result.GetValue(privacy.NoiseSigma),
+                ClipNorm = result.GetValue(privacy.ClipNorm),
             };
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();

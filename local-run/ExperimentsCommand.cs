@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
 using SplitFunctions.LocalRun.Studies;
@@ -101,16 +102,7 @@ public static class ExperimentsCommand
             + "test evaluation (each stops at its best held-out score; 0: no audit).",
             DefaultValueFactory = _ => 2000
         };
-        var ushapedDirection = new Option<double?>("--ushaped-defence-direction-noise")
-        {
-            Description = "U-shaped arm: the hospitals' max-norm defence with "
-            + "noise along the class-separating direction, this multiple of the largest norm."
-        };
-        var ushapedNoise = new Option<double?>("--ushaped-defence-noise")
-        {
-            Description = "U-shaped arm: the hospitals' max-norm defence with this noise "
-            + "multiplier (docs/results.md); default no defence."
-        };
+        var privacy = new PrivacyOptions();
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the study of the same name and settings: arms already finished are kept, the "
@@ -121,8 +113,9 @@ public static class ExperimentsCommand
             + "alone, centralised training and federated averaging.")
         {
             data, name, output, model, modelFile, epochs, batch, lr, seed, seeds, arms, maxSamples, features, target, categorical, lipids, ranges,
-                noDefaultRanges, keepSplits, splitLists, classes, ushapedNoise, ushapedDirection, auditSteps, resume,
+                noDefaultRanges, keepSplits, splitLists, classes, auditSteps, resume,
         };
+        privacy.AddTo(command, privacy.UShaped);
         command.SetAction(async (result, ct) =>
         {
             try
@@ -180,17 +173,12 @@ public static class ExperimentsCommand
                     KeepSplits = result.GetValue(keepSplits),
                     SplitLists = lists?.FullName,
                     Classes = classNames,
-                    UShapedDefence = result.GetValue(ushapedNoise) is null && result.GetValue(ushapedDirection) is null ? new()
-                        : new Core.Runs.GradientDefence
-                        {
-                            MaxNorm = true,
-                            NoiseMultiplier = result.GetValue(ushapedNoise) ?? 0,
-                            DirectionNoise = result.GetValue(ushapedDirection) ?? 0
-                        },
+                    UShapedDefence = privacy.UShapedDefence(result),
                     Resume = result.GetValue(resume),
                     AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
                 };
+                if (privacy.Problem(result) is { } problem) throw new StudyException(StudyExitCode.Usage, problem);
                 if (options.Epochs < 1 || options.BatchSize < 1 || !(options.LearningRate > 0))
                     throw new StudyException(StudyExitCode.Usage, "--epochs and --batch-size must be at least 1 and --lr positive");
                 var seedList = result.GetValue(seeds) ?? [];

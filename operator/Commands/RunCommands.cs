@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
+using SplitFunctions.Core.CommandLine;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Model;
@@ -60,46 +61,12 @@ internal static class RunCommands
             DefaultValueFactory = _ => RunRequest.DefaultFeatureType.ToString()
         };
         featureType.AcceptOnlyFromAmong(nameof(ElementType.Float32), nameof(ElementType.Float16), nameof(ElementType.BFloat16), nameof(ElementType.QInt8));
-        var noise = new Option<double>("--noise-sigma")
-        {
-            Description = "Privacy: standard deviation of Gaussian noise the hospitals add to their activations "
-            + "(0: off).",
-            DefaultValueFactory = _ => 0
-        };
-        var clipNorm = new Option<double>("--clip-norm")
-        {
-            Description = "Privacy: clip each sample's activations to this L2 norm C before the noise, which is then sigma x C: a Gaussian mechanism "
-                + "each hospital can state epsilon for (0: no clipping, absolute noise, no guarantee; docs/privacy.md).",
-            DefaultValueFactory = _ => 0
-        };
-        var noPeek = new Option<double>("--nopeek-alpha")
-        {
-            Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, "
-            + "activations) (vanilla; 0: off).",
-            DefaultValueFactory = _ => 0
-        };
+        var privacy = new PrivacyOptions();
         var commitment = new Option<string?>("--consortium-commitment")
         {
             Description = "Privacy: the commitment `splitfn-agent init --consortium-secret` "
             + "prints; hospitals then start from their shared secret's weights, which the server cannot rebuild.",
             HelpName = "hex"
-        };
-        var maxNorm = new Option<bool>("--ushaped-max-norm")
-        {
-            Description = "U-shaped: hospitals scale every output gradient to the batch's largest norm "
-            + "(defends the norm label attack)."
-        };
-        var directionNoise = new Option<double>("--ushaped-direction-noise")
-        {
-            Description = "U-shaped: noise along the class-separating direction of the "
-            + "output gradients, as a multiple of the largest norm (direction attack, cheaper than --ushaped-noise).",
-            DefaultValueFactory = _ => 0
-        };
-        var gradientNoise = new Option<double>("--ushaped-noise")
-        {
-            Description = "U-shaped: Gaussian noise on output gradients, as a multiple of the largest "
-            + "norm (direction attack; costs accuracy).",
-            DefaultValueFactory = _ => 0
         };
         var inputShape = new Option<string?>("--input-shape")
         {
@@ -124,9 +91,9 @@ internal static class RunCommands
         var command = new Command("create", "Create a run: the manifest is validated (model, settings, every hospital onboarded and active) before anything "
             + "is written; prints the run id and each hospital's commands.")
         {
-            model, modelFile, mode, hospitals, runId, epochs, batchSize, lr, seed, featureType, noise, clipNorm, noPeek, commitment, maxNorm, gradientNoise,
-                directionNoise, inputShape, offset, scale, onboarding, json,
+            model, modelFile, mode, hospitals, runId, epochs, batchSize, lr, seed, featureType, commitment, inputShape, offset, scale, onboarding, json,
         };
+        privacy.AddTo(command);
         command.SetAction((parse, ct) => OperatorCli.RunAsync(error, async () =>
         {
             var request = new RunRequest
@@ -143,20 +110,12 @@ internal static class RunCommands
                 FeatureType = Enum.Parse<ElementType>(parse.GetValue(featureType)!),
                 Privacy = new PrivacySettings
                 {
-                    NoiseSigma = parse.GetValue(noise),
-                    ClipNorm = parse.GetValue(clipNorm),
-                    NoPeekAlpha = parse.GetValue(noPeek),
+                    NoiseSigma = parse.GetValue(privacy.NoiseSigma),
+                    ClipNorm = parse.GetValue(privacy.ClipNorm),
+                    NoPeekAlpha = parse.GetValue(privacy.NoPeekAlpha),
                     ConsortiumCommitment = parse.GetValue(commitment)?.Trim().ToLowerInvariant()
                 },
-                UShaped = new UShapedSettings
-                {
-                    Defence = new GradientDefence
-                    {
-                        MaxNorm = parse.GetValue(maxNorm),
-                        NoiseMultiplier = parse.GetValue(gradientNoise),
-                        DirectionNoise = parse.GetValue(directionNoise)
-                    }
-                },
+                UShaped = new UShapedSettings { Defence = privacy.UShapedDefence(parse) },
                 TargetScaling = new TargetScaling(parse.GetValue(offset), parse.GetValue(scale)),
             };
             // Checked before storage is touched: a wrong setting never needs the account.
