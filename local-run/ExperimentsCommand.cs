@@ -192,7 +192,7 @@ public static class ExperimentsCommand
                     var code = await Study.RunAsync(options with { Seed = s, Name = SeedSummary.SeedFolder(s), OutputFolder = parent }, ct)
                         .ConfigureAwait(false);
                     if (code != 0) return code;
-                    SeedSummary.Write(parent, seedList);
+                    SeedSummary.Write(parent);
                 }
                 Console.WriteLine($"summary over seeds {string.Join(", ", seedList)}: {Path.Combine(parent, "summary.md")}");
                 return 0;

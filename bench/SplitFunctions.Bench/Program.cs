@@ -12,6 +12,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["scale"] = ScaleBench.RunAsync,
     ["wire"] = WireBytesBench.RunAsync,
     ["memory"] = NativeMemoryBench.RunAsync,
+    ["images"] = ImageFolderBench.RunAsync,
 };
 
 if (args.Length > 0 && string.Equals(args[0], "all", StringComparison.OrdinalIgnoreCase))

@@ -21,30 +21,40 @@ public sealed record SeedArmSummary(string Arm, IReadOnlyList<long> Seeds, IRead
 /// <summary>
 /// `experiments --seeds`: each seed is a study of its own in seed-&lt;n&gt;/ (its own split of the training images, initial
 /// weights and batch order; the listed validation and test images stay fixed); summary.json and summary.md put every arm's
-/// test scores side by side as mean +- standard deviation over the seeds, from each seed's results.json.
+/// test scores side by side as mean +- standard deviation over the seeds, from every seed-&lt;n&gt;/arms/ under the folder (so
+/// arms finished by separate runs, e.g. the cheap arms for more seeds than the split-learning ones, are all counted).
 /// </summary>
 public static class SeedSummary
 {
-    public static IReadOnlyList<SeedArmSummary> Write(string folder, IReadOnlyList<long> seeds)
+    public static IReadOnlyList<SeedArmSummary> Write(string folder)
     {
-        ArgumentNullException.ThrowIfNull(seeds);
         var arms = new Dictionary<string, List<(long Seed, JsonElement Arm)>>(StringComparer.Ordinal);
         var order = new List<string>();
+        var seeds = Directory.EnumerateDirectories(folder, "seed-*")
+            .Select(d => long.TryParse(Path.GetFileName(d)["seed-".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : (long?)null)
+            .OfType<long>().Order().ToList();
+        var armOrder = ExperimentsCommand.AllArms;
         foreach (var seed in seeds)
         {
-            var path = Path.Combine(folder, SeedFolder(seed), "results.json");
-            if (!File.Exists(path)) continue;
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-            foreach (var arm in document.RootElement.GetProperty("arms").EnumerateArray())
+            var armsFolder = Path.Combine(folder, SeedFolder(seed), "arms");
+            if (!Directory.Exists(armsFolder)) continue;
+            var files = Directory.EnumerateFiles(armsFolder, "*.json")
+                .OrderBy(f => Array.IndexOf(armOrder, Path.GetFileNameWithoutExtension(f)) is var i and >= 0 ? i : int.MaxValue).ToList();
+            foreach (var file in files)
             {
-                var name = arm.GetProperty("arm").GetString()!;
-                if (!arms.TryGetValue(name, out var list))
-                {
-                    arms[name] = list = [];
-                    order.Add(name);
-                }
-                list.Add((seed, arm.Clone()));
+                using var document = JsonDocument.Parse(File.ReadAllBytes(file));
+                foreach (var arm in document.RootElement.EnumerateArray()) Add(seed, arm);
             }
+        }
+        void Add(long seed, JsonElement arm)
+        {
+            var name = arm.GetProperty("arm").GetString()!;
+            if (!arms.TryGetValue(name, out var list))
+            {
+                arms[name] = list = [];
+                order.Add(name);
+            }
+            list.Add((seed, arm.Clone()));
         }
         static double? Score(JsonElement arm, string kind, string metric) =>
             arm.GetProperty("test").TryGetProperty(kind, out var scores) && scores.ValueKind == JsonValueKind.Object ? scores.GetProperty(metric).GetDouble()
