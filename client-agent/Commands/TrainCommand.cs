@@ -71,6 +71,13 @@ internal static class TrainCommand
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }
             agentOutput.Info($"run {config.RunId} ({run.Manifest.Mode}, {run.Manifest.Model}, {run.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
+            if (config.Data.Augmentation is { Enabled: true } a)
+            {
+                agentOutput.Info(run.Augmentation is null
+                    ? "data.augmentation is off in temporal mode: each training image is sent once"
+                    : $"training batches augmented (data.augmentation): horizontal flip {(a.HorizontalFlip ? "on" : "off")}, rotation up to "
+                        + $"{a.MaxRotationDegrees} degrees, shift up to {a.MaxShift:P0} of the side; validation and test images are not");
+            }
             // Complete and Paused both exit 0: a bounded session is normal for a scheduled agent; `status` tells them apart.
             _ = run.Manifest.Mode switch
             {

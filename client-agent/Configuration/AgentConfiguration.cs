@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Privacy;
 
 namespace SplitFunctions.ClientAgent.Configuration;
@@ -98,6 +99,11 @@ public sealed record DataSettings
     public ColumnSettings? Columns { get; init; }
     /// <summary>Images only: how a manifest is read, the class names, the DICOM window, the cache.</summary>
     public ImageSettings? Images { get; init; }
+    /// <summary>
+    /// Images only: random flips, small rotations and shifts of training batches (core/Data AugmentationSettings); null (the default) or
+    /// <c>enabled: false</c>: none. Validation, evaluation and audit images are never augmented.
+    /// </summary>
+    public AugmentationSettings? Augmentation { get; init; }
     public PartitionSettings Partition { get; init; } = new();
 }
 

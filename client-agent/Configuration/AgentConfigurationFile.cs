@@ -153,6 +153,11 @@ public static class AgentConfigurationFile
             if (images.Classes is { } classes && (classes.Count < 2 || classes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != classes.Count))
                 throw Fail(source, "data.images.classes must list at least two different class names.");
         }
+        if (data.Augmentation is { Enabled: true } augmentation)
+        {
+            if (data.Kind == DataKinds.TabularCsv) throw Fail(source, "data.augmentation is for images; remove it for tabular-csv data.");
+            if (augmentation.Problem() is { } problem) throw Fail(source, problem + ".");
+        }
         if (data.Kind == DataKinds.TabularCsv
             && (data.Columns is null || data.Columns.Features is not { Count: > 0 } || string.IsNullOrWhiteSpace(data.Columns.Target)))
             throw Fail(source, "data.columns is required for tabular-csv: list data.columns.features and data.columns.target (see docs/agent.md).");

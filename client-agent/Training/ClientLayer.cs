@@ -73,13 +73,17 @@ public sealed class ClientLayer : IDisposable
     /// Runs the layer on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for
     /// <see cref="ApplyGradient"/>. With privacy.clipNorm each sample's activations are clipped to that norm here, inside the graph, so
     /// the backward pass goes through the clipping the server's gradient saw. The caller owns the result: run each step inside a dispose scope.
+    /// <paramref name="augmentation"/> (data.augmentation) transforms a training batch's images first; it is refused outside training, so
+    /// validation, evaluation and audit inputs are never augmented.
     /// </summary>
-    public torch.Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets)
+    public torch.Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets, EpochAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(data);
+        if (augmentation is not null && !train) throw new InvalidOperationException("augmentation applies to training batches only");
         var features = new float[indices.Length * data.SampleSize];
         targets = new float[indices.Length * data.TargetWidth];
         data.Gather(indices, features, targets);
+        augmentation?.Apply(features, indices);
         // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));

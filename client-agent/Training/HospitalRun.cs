@@ -9,6 +9,7 @@ using SplitFunctions.ClientAgent.Wire;
 using SplitFunctions.Core.Audit;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Keys;
 using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
@@ -36,6 +37,11 @@ public sealed class HospitalRun : IDisposable
         Output = output;
         State = state;
         OrderSecret = orderSecret;
+        // Temporal mode sends each image once (one view), so there is nothing to augment across epochs.
+        Augmentation = config.Data.Augmentation is { Enabled: true } augmentation && manifest.Mode != TrainingMode.Temporal
+            && !manifest.ModelDefinition.IsTabular
+            ? new ImageAugmentation(augmentation, orderSecret, manifest.RunId, manifest.ModelDefinition.InputShape)
+            : null;
     }
 
     public AgentConfiguration Config { get; }
@@ -52,6 +58,12 @@ public sealed class HospitalRun : IDisposable
 
     /// <summary>This hospital's own secret for the order its samples are sent in (batches, validation, evaluation, chunks); never sent.</summary>
     public OrderSecret OrderSecret { get; }
+
+    /// <summary>
+    /// The augmentation of training batches (data.augmentation), keyed by <see cref="OrderSecret"/> so a restart repeats it and the server
+    /// cannot compute it; null when off, in temporal mode and for tables.
+    /// </summary>
+    public ImageAugmentation? Augmentation { get; }
 
     /// <summary>Manifest blob in the hospital's container (the operator copies it there; `runs/` is out of the hospital's reach).</summary>
     public static string ManifestBlob(string runId) => $"manifests/{runId}.json";

@@ -55,8 +55,8 @@ public sealed class UShapedLayers : IDisposable
     /// <summary>
     /// Head forward on the samples at <paramref name="indices"/>; in training mode the result keeps the graph for <see cref="HeadBackward"/>.
     /// </summary>
-    public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets) =>
-        HeadLayer.Forward(data, indices, train, out targets);
+    public torch.Tensor HeadForward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets, EpochAugmentation? augmentation = null) =>
+        HeadLayer.Forward(data, indices, train, out targets, augmentation);
 
     /// <summary>
     /// Tail forward on the server's outputs, the loss against the local labels, backward, tail step; returns the loss and dL/d(server output).

@@ -57,7 +57,7 @@ public sealed class UShapedTrainer(HospitalRun run, TrainingLimits limits)
         var n = rows.Count;
         var clock = Stopwatch.StartNew();
         // The head is stepped only at the end of the batch, so this forward is the one leg 1 carried.
-        using var activations = layers.HeadForward(run.Data.Train, rows.AsSpan(), train: true, out var targets);
+        using var activations = layers.HeadForward(run.Data.Train, rows.AsSpan(), train: true, out var targets, run.Augmentation?.ForEpoch(epoch));
 
         if (pending is null)
         {

@@ -57,7 +57,7 @@ public sealed class VanillaTrainer(HospitalRun run, TrainingLimits limits)
         var rows = batches.Rows(epoch, batch);
         var clock = Stopwatch.StartNew();
 
-        using var activations = client.Forward(run.Data.Train, rows.AsSpan(), train: true, out var targets);
+        using var activations = client.Forward(run.Data.Train, rows.AsSpan(), train: true, out var targets, run.Augmentation?.ForEpoch(epoch));
         byte[] sealedBytes;
         if (pending is null)
         {

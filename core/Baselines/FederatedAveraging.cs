@@ -73,13 +73,20 @@ public static class FederatedAveraging
         AverageNetwork(global.Server, locals.Select(l => l.Server).ToList(), weights);
     }
 
-    // The sample-weighted mean of every state entry, computed in libtorch (one scope per network).
+    // The sample-weighted mean of every state entry, computed in libtorch (one scope per network). Batch norm's running
+    // mean and variance are averaged like the weights; its batch counter (an integer) is the largest of the locals'.
     private static void AverageNetwork(Network global, List<Network> locals, double[] weights)
     {
         using var scope = torch.NewDisposeScope();
         foreach (var name in global.StateNames)
         {
-            var sum = torch.zeros_like(locals[0].GetState(name));
+            var first = locals[0].GetState(name);
+            if (!first.is_floating_point())
+            {
+                global.SetState(name, torch.stack(locals.Select(l => l.GetState(name)).ToArray()).max());
+                continue;
+            }
+            var sum = torch.zeros_like(first);
             for (var k = 0; k < locals.Count; k++)
             {
                 using var weight = weights[k].ToScalar(); // held through the call (see DistanceCorrelation)

@@ -39,11 +39,12 @@ public static class LayerJson
     [
         new("conv2d", ["in", "out", "kernel"], ["stride", "padding"], o
             => new Conv2d(o.Int("in"), o.Int("out"), o.Int("kernel"), o.Int("stride", 1), o.Int("padding", 0))),
-        new("maxpool2d", ["kernel"], ["stride"], o => new MaxPool2d(o.Int("kernel"), o.IntOrNull("stride"))),
+        new("maxpool2d", ["kernel"], ["stride", "padding"], o => new MaxPool2d(o.Int("kernel"), o.IntOrNull("stride"), o.Int("padding", 0))),
         new("avgpool2d", ["kernel"], ["stride"], o => new AvgPool2d(o.Int("kernel"), o.IntOrNull("stride"))),
         new("adaptive_avgpool2d", ["size"], [], o => new AdaptiveAvgPool2d(o.Int("size"))),
         new("batchnorm2d", ["features"], [], o => new BatchNorm2d(o.Int("features"))),
         new("batchnorm1d", ["features"], [], o => new BatchNorm1d(o.Int("features"))),
+        new("basic_block", ["in", "out"], ["stride"], o => new BasicBlock(o.Int("in"), o.Int("out"), o.Int("stride", 1))),
         new("dropout", ["p"], [], o => new Dropout(o.Double("p"))),
         new("relu", [], [], _ => new ReLU()),
         new("leaky_relu", [], ["slope"], o => new LeakyReLU(o.Double("slope", 0.01))),

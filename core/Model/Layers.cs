@@ -66,15 +66,16 @@ public sealed record Conv2d(int In, int Out, int Kernel, int Stride = 1, int Pad
             : TryWindow(input, In, Out, Kernel, Stride, Padding, out output, out why);
 }
 
-public sealed record MaxPool2d(int Kernel, int? Stride = null) : Layer
+/// <summary>Max pooling; <see cref="Padding"/> (ResNet's 3x3 stride-2 stem pool pads 1) is written only when not 0, as files before it had none.</summary>
+public sealed record MaxPool2d(int Kernel, int? Stride = null, int Padding = 0) : Layer
 {
-    public override string Spec => $"maxpool2d kernel={Kernel} stride={Stride ?? Kernel}";
-    public override nn.Module<Tensor, Tensor> Build() => nn.MaxPool2d(Kernel, Stride ?? Kernel);
+    public override string Spec => $"maxpool2d kernel={Kernel} stride={Stride ?? Kernel}" + (Padding != 0 ? $" padding={Padding}" : "");
+    public override nn.Module<Tensor, Tensor> Build() => nn.MaxPool2d(Kernel, Stride ?? Kernel, Padding);
 
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why) =>
-        Kernel < 1 || Stride < 1
-            ? Misfit("kernel and stride must be at least 1", out output, out why)
-            : TryWindow(input, 0, input.Count > 0 ? input[0] : 0, Kernel, Stride ?? Kernel, 0, out output, out why);
+        Kernel < 1 || Stride < 1 || Padding < 0 || Padding > Kernel / 2
+            ? Misfit("kernel and stride must be at least 1, padding from 0 to half the kernel", out output, out why)
+            : TryWindow(input, 0, input.Count > 0 ? input[0] : 0, Kernel, Stride ?? Kernel, Padding, out output, out why);
 }
 
 public sealed record AvgPool2d(int Kernel, int? Stride = null) : Layer
@@ -128,6 +129,22 @@ public sealed record BatchNorm1d(int Features) : Layer
             + $"[{string.Join(",", input)}]", out output, out why);
         return Fits([.. input], out output, out why);
     }
+}
+
+/// <summary>
+/// ResNet's basic block (<see cref="BasicBlockModule"/>): two 3x3 convolutions with batch norm and a shortcut, a projection
+/// (1x1 convolution, stride <see cref="Stride"/>, batch norm) when the stride or the channels change. One layer of the
+/// sequence, so a cut is always between blocks, never inside one.
+/// </summary>
+public sealed record BasicBlock(int In, int Out, int Stride = 1) : Layer
+{
+    public override string Spec => $"basic_block in={In} out={Out} stride={Stride}";
+    public override nn.Module<Tensor, Tensor> Build() => new BasicBlockModule(In, Out, Stride);
+
+    public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why) =>
+        In < 1 || Out < 1 || Stride < 1
+            ? Misfit("in, out and stride must be at least 1", out output, out why)
+            : TryWindow(input, In, Out, 3, Stride, 1, out output, out why);
 }
 
 /// <summary>A layer that keeps its input's shape (activations, dropout).</summary>

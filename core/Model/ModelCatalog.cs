@@ -134,8 +134,29 @@ public static class ModelCatalog
         Epochs: 100,
         Optimizer: OptimizerSettings.Adam(1e-3));
 
+    /// <summary>
+    /// ResNet-18 for 28x28x1 images, as MedMNIST v2 trains it (Yang et al. 2023): a 3x3 stride-1 stem without max pool, four
+    /// stages of two basic blocks (64, 128, 256, 512 channels), global average pool, linear; cut after the stem.
+    /// </summary>
+    public static ModelDefinition ResNet18For28 { get; } = ResNet18(28, batchSize: 128);
+
+    /// <summary>ResNet-18 for 64x64x1 (the COVID-CT size): the 28x28 stem (3x3, stride 1, no max pool); cut after the stem.</summary>
+    public static ModelDefinition ResNet18For64 { get; } = ResNet18(64, batchSize: 64);
+
+    /// <summary>ResNet-18 for 224x224x1 (MURA-style): torchvision's 7x7 stride-2 stem and 3x3 stride-2 max pool; cut after the stem.</summary>
+    public static ModelDefinition ResNet18For224 { get; } = ResNet18(224, batchSize: 32);
+
+    /// <summary>ResNet-18 for 28x28x1 with the stem and stage 1 (two blocks) at the hospital.</summary>
+    public static ModelDefinition ResNet18For28Stage1 { get; } = ResNet18Stage1(ResNet18For28);
+
+    /// <summary>ResNet-18 for 64x64x1 with the stem and stage 1 at the hospital.</summary>
+    public static ModelDefinition ResNet18For64Stage1 { get; } = ResNet18Stage1(ResNet18For64);
+
+    /// <summary>ResNet-18 for 224x224x1 with the stem and stage 1 at the hospital.</summary>
+    public static ModelDefinition ResNet18For224Stage1 { get; } = ResNet18Stage1(ResNet18For224);
+
     public static IReadOnlyList<ModelDefinition> All { get; } = [CovidCtCnn, PneumoniaCnn, LdlMlp, MuraVgg19, PneumoniaCnnCut2, PneumoniaCnnCut3,
-        PneumoniaCnnNarrow];
+        PneumoniaCnnNarrow, ResNet18For28, ResNet18For64, ResNet18For224, ResNet18For28Stage1, ResNet18For64Stage1, ResNet18For224Stage1];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);
 
@@ -154,6 +175,42 @@ public static class ModelCatalog
         ClientLayers = [.. model.ClientLayers, .. model.ServerLayers.Take(serverLayers)],
         ServerLayers = [.. model.ServerLayers.Skip(serverLayers)],
     };
+
+    // ResNet-18 (He et al. 2016) for one-channel side x side images, binary head (linear to one sigmoid output, as every
+    // image preset here). The stem is the hospital's part: the cut is after its convolution, batch norm and ReLU (and, for
+    // 224, its max pool), the paper's "first block at the hospital"; every later layer is one basic block, so a cut never
+    // falls inside a block. Adam 1e-3 and 100 epochs as MedMNIST v2; the batch shrinks with the cut's size (64 channels at
+    // full resolution for 28 and 64, at a quarter for 224) so a frame stays a few tens of megabytes.
+    private static ModelDefinition ResNet18(int side, int batchSize)
+    {
+        Layer[] stem = side >= 128
+            ? [new Conv2d(1, 64, 7, Stride: 2, Padding: 3), new BatchNorm2d(64), new ReLU(), new MaxPool2d(3, 2, Padding: 1)]
+            : [new Conv2d(1, 64, 3, Stride: 1, Padding: 1), new BatchNorm2d(64), new ReLU()];
+        return new ModelDefinition(
+            Name: $"resnet18-{side}",
+            Description: $"ResNet-18 (MedMNIST v2 reference) for {side}x{side}x1 images, binary; the stem at the hospital",
+            Task: TaskKind.Classification,
+            InputShape: [1, side, side],
+            ClientLayers: stem,
+            // ---- cut: the hospital sends the stem's 64 channels ----
+            ServerLayers:
+            [
+                new BasicBlock(64, 64), new BasicBlock(64, 64),                          // stage 1
+                new BasicBlock(64, 128, 2), new BasicBlock(128, 128),                    // stage 2
+                new BasicBlock(128, 256, 2), new BasicBlock(256, 256),                   // stage 3
+                new BasicBlock(256, 512, 2), new BasicBlock(512, 512),                   // stage 4
+                new AdaptiveAvgPool2d(1), new Flatten(), new Linear(512, 1), new Sigmoid(),
+            ],
+            Loss: LossKind.BinaryCrossEntropy,
+            BatchSize: batchSize,
+            Epochs: 100,
+            Optimizer: OptimizerSettings.Adam(1e-3));
+    }
+
+    // The same ResNet-18 with stage 1's two blocks moved to the hospital (a deeper cut; the same wire size).
+    private static ModelDefinition ResNet18Stage1(ModelDefinition model) =>
+        DeeperCut(model, model.Name + "-stage1", 2, model.Description.Replace("the stem at the hospital", "the stem and stage 1 at the hospital",
+            StringComparison.Ordinal));
 
     // Conv block, shared by every image network here (one convolution for the CNNs, VGG's two or four):
     // `convs` 3x3 convolutions with ReLU, then a 2x2 max pool.

@@ -61,9 +61,9 @@ public sealed record ModelDefinition(
                 + $"every size at least 1");
         if (ClientLayers.Count == 0) throw new ModelDefinitionException("the cut is before the first layer: the hospital must keep at least one layer, or its "
             + "raw data would leave it");
-        if (!ClientLayers.Any(l => l is Conv2d or Linear))
+        if (!ClientLayers.Any(l => l is Conv2d or Linear or BasicBlock))
             throw new ModelDefinitionException($"the hospital's layers before the cut ({string.Join(", ", ClientLayers.Select(l => l.Spec))}) mix no inputs "
-                + $"(no conv2d or linear): its data would leave the hospital unchanged; move the cut after a layer with weights");
+                + $"(no conv2d, basic_block or linear): its data would leave the hospital unchanged; move the cut after a layer with weights");
         if (ServerLayers.Count == 0) throw new ModelDefinitionException("the cut is after the last layer: the cloud must hold at least one layer");
         var shape = input;
         long[] cut = [];

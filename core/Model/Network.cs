@@ -124,6 +124,23 @@ public sealed class Network : IDisposable
         return LibTorchErrors.Guard("forward", () => Module.forward(input));
     }
 
+    /// <summary>
+    /// Training-mode outputs that change nothing: no graph, and batch norm's running statistics (the network's buffers)
+    /// as they were before. For a forward pass that is repeated for the real step (the U-shaped server's first leg), so
+    /// each batch moves the running statistics once, as in PyTorch.
+    /// </summary>
+    public Tensor ForwardTrainingWithoutUpdate(Tensor input)
+    {
+        using var noGrad = no_grad();
+        var buffers = Module.named_buffers().ToList();
+        if (buffers.Count == 0) return Forward(input, train: true);
+        using var scope = NewDisposeScope();
+        var saved = buffers.Select(b => b.buffer.clone()).ToList();
+        var output = Forward(input, train: true);
+        for (var i = 0; i < buffers.Count; i++) buffers[i].buffer.copy_(saved[i]);
+        return output.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Number of trainable values.</summary>
     public long ParameterCount => Module.parameters().Sum(p => p.numel());
 

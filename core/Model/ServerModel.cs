@@ -108,13 +108,15 @@ public sealed class ServerModel : IDisposable
         return a.grad!;
     }
 
-    /// <summary>U-shaped first leg: the body's outputs for the head's activations (training mode; nothing changes).</summary>
+    /// <summary>
+    /// U-shaped first leg: the body's outputs for the head's activations (training mode; nothing changes: batch norm's
+    /// running statistics move once per batch, in the second leg).
+    /// </summary>
     public float[] ForwardOutputs(float[] activations, int batch)
     {
         using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
         var a = TensorData.FromFloats(activations, [batch, .. CutShape], Device);
-        return network.Forward(a, train: true).ToFloats();
+        return network.ForwardTrainingWithoutUpdate(a).ToFloats();
     }
 
     /// <summary>

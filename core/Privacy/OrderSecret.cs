@@ -88,6 +88,19 @@ public sealed class OrderSecret
     }
 
     /// <summary>
+    /// 32 bytes for item <paramref name="item"/> of <paramref name="purpose"/> in pass <paramref name="pass"/> of
+    /// <paramref name="runId"/>: HMAC-SHA256(secret, label), e.g. a training image's augmentation in an epoch
+    /// (core/Data ImageAugmentation). The server, which never holds the secret, cannot compute them.
+    /// </summary>
+    public byte[] Derive(string runId, string purpose, long pass, long item)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentException.ThrowIfNullOrEmpty(purpose);
+        var label = Encoding.UTF8.GetBytes(FormattableString.Invariant($"splitfn/draw/v1|{runId}|{purpose}|{pass}|{item}"));
+        return HMACSHA256.HashData(key, label);
+    }
+
+    /// <summary>
     /// The permutation of 0..count-1 this hospital uses for <paramref name="purpose"/> ("train", "validation", ...)
     /// in pass <paramref name="pass"/> of <paramref name="runId"/>: a keyed shuffle under HMAC-SHA256(secret, label).
     /// </summary>

@@ -33,11 +33,16 @@ public sealed record PrivacyFloor
     /// <summary>Accepts any manifest.</summary>
     public static PrivacyFloor Open { get; } = new() { MinClientLayers = 0 };
 
-    /// <summary>Layers with weights in the client part (the head in U-shaped runs).</summary>
+    /// <summary>Layers with weights in the client part (the head in U-shaped runs); a residual block counts its two convolutions in series.</summary>
     public static int ClientDepth(RunManifest manifest)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        return manifest.Layers.Client.Count(l => l is Conv2d or Linear);
+        return manifest.Layers.Client.Sum(l => l switch
+        {
+            Conv2d or Linear => 1,
+            BasicBlock => 2,
+            _ => 0,
+        });
     }
 
     /// <summary>The first setting of <paramref name="manifest"/> below this floor, as one line naming it; null when the manifest meets it.</summary>

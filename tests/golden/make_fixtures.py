@@ -10,6 +10,9 @@ optimizer step on both sides. Weights, inputs and targets come from a determinis
 (deterministic_values below, mirrored in tests/Support/GoldenValues.cs), so
 no weight files need committing. Large tensors are recorded as evenly spaced samples plus sums.
 
+basic-block.json holds two ResNet basic blocks (projection and identity shortcut) in training mode: forward,
+dL/dx, one Adam step with batch norm's running statistics, and the eval-mode forward after it.
+
 It also writes ldl-mlp.pytorch-state.pt / ldl-mlp.pytorch-predictions.json: a state dict saved by
 PyTorch and its eval predictions, which the binding must load and reproduce.
 """
@@ -184,6 +187,67 @@ def golden(name, m):
     }
 
 
+class BasicBlock(nn.Module):
+    """torchvision.models.resnet.BasicBlock, written out (Debian's torch has no torchvision): the engine's basic_block."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+BLOCKS = [(3, 8, 2), (8, 8, 1)]   # a projection block (stride and channels change), then an identity block
+BLOCK_INPUT = [3, 10, 10]
+BLOCK_BATCH = 4
+
+
+def residual_block():
+    """Two basic blocks in training mode: forward, dL/dx for L = sum(out * g), one Adam step (weights and batch norm's
+    running statistics after it), then the eval-mode forward that uses those running statistics. Only parameters take
+    the formula's values; buffers start as PyTorch's (mean 0, variance 1, no batches)."""
+    net = nn.Sequential(*[BasicBlock(*b) for b in BLOCKS])
+    with torch.no_grad():
+        for key, p in net.named_parameters():
+            full = "block." + key
+            p.copy_(deterministic_values(full, list(p.shape), init_bound(full, list(p.shape))))
+    net.train()
+    x = deterministic_values("block-input", [BLOCK_BATCH] + BLOCK_INPUT, 1.0).requires_grad_(True)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+    opt.zero_grad()
+    out = net(x)
+    g = deterministic_values("block-output-gradient", list(out.shape), 1.0)
+    loss = (out * g).sum()
+    loss.backward()
+    opt.step()
+    net.eval()
+    with torch.no_grad():
+        eval_out = net(x.detach())
+    return {
+        "torch_version": torch.__version__,
+        "blocks": [list(b) for b in BLOCKS],
+        "batch": BLOCK_BATCH,
+        "input_shape": BLOCK_INPUT,
+        "lr": 1e-2,
+        "output": sample(out, ACTIVATION_SAMPLES),
+        "loss": float(loss),
+        "input_gradient": sample(x.grad, ACTIVATION_SAMPLES),
+        "state_after_step": {k: sample(v.double(), SAMPLES) for k, v in net.state_dict().items()},
+        "eval_output": sample(eval_out, ACTIVATION_SAMPLES),
+    }
+
+
 def pytorch_saved_state():
     """A state dict saved by PyTorch (random init), with predictions the binding must reproduce."""
     torch.manual_seed(7)
@@ -209,6 +273,10 @@ def main():
             json.dump(golden(name, m), f, separators=(",", ":"))
         print("wrote", name, file=sys.stderr)
     pytorch_saved_state()
+    if not sys.argv[1:] or "basic-block" in wanted:
+        with open(os.path.join(OUT, "basic-block.json"), "w") as f:
+            json.dump(residual_block(), f, separators=(",", ":"))
+        print("wrote basic-block", file=sys.stderr)
 
 
 if __name__ == "__main__":
