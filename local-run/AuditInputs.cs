@@ -21,9 +21,15 @@ public static class AuditInputs
         if (hospitals.Count < 2 || settings.Model.InputShape.Length != 3) return result;
         var (height, width) = ((int)settings.Model.InputShape[1], (int)settings.Model.InputShape[2]);
         // The same pooled rows and seeded split the agents cut their shares from (SplitRun enrolls hospital i with partition index i).
-        var study = settings.ExtraInitArguments.Contains("--predefined-splits")
+        var arguments = settings.ExtraInitArguments;
+        var at = Array.IndexOf(arguments, "--classes");
+        IReadOnlyList<string>? classes = at >= 0 && at + 1 < arguments.Length ? arguments[at + 1].Split(',') : null;
+        var splitColumn = Array.IndexOf(arguments, "--split-column");
+        var study = splitColumn >= 0 && splitColumn + 1 < arguments.Length
+            ? ImageStudy.LoadManifest(settings.DataPath, arguments[splitColumn + 1], classes, height, width, hospitals.Count, settings.Seed)
+            : arguments.Contains("--predefined-splits")
             ? ImageStudy.LoadPredefined(settings.DataPath, height, width, hospitals.Count, settings.Seed)
-            : ImageStudy.Load(settings.DataPath, height, width, hospitals.Count, settings.Seed);
+            : ImageStudy.Load(settings.DataPath, height, width, hospitals.Count, settings.Seed, classes: classes);
         Directory.CreateDirectory(folder);
         for (var i = 0; i < hospitals.Count; i++)
         {

@@ -39,6 +39,12 @@ public static class ExperimentsCommand
         var batch = new Option<int?>("--batch-size") { Description = "Batch size. Default: the catalog's." };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (Adam). Default: the catalog's." };
         var seed = new Option<long>("--seed") { Description = "Seed of the split, the initial weights and the batch order.", DefaultValueFactory = _ => 42 };
+        var seeds = new Option<long[]>("--seeds")
+        {
+            Description = "Run the study once per seed (each in <name>/seed-<n>/) and write <name>/summary.md and summary.json: every "
+            + "arm's test scores as mean and standard deviation over the seeds. Replaces --seed.",
+            AllowMultipleArgumentsPerToken = true
+        };
         var arms = new Option<string[]>("--arms")
         {
             Description = $"Arms to run: {string.Join(", ", AllArms)}.",
@@ -80,6 +86,16 @@ public static class ExperimentsCommand
             Description = "Images: keep the archive's own val and test splits (MedMNIST's official ones) "
             + "instead of pooling and re-splitting."
         };
+        var splitLists = new Option<DirectoryInfo?>("--split-lists")
+        {
+            Description = "Image folder: a folder of official split lists (.txt files named train*, val*, test*, one image file name "
+            + "a line, e.g. COVID-CT's Data-split/); the listed validation and test images are kept, the train images shared across hospitals."
+        };
+        var classes = new Option<string?>("--classes")
+        {
+            Description = "Image folder: class names in index order, comma-separated (binary: negative first, e.g. "
+            + "CT_NonCOVID,CT_COVID); default the subfolders' names, sorted."
+        };
         var auditSteps = new Option<int>("--audit-steps")
         {
             Description = "Image data: most steps per attacker decoder of each hospital's leakage audit after a split arm's "
@@ -101,8 +117,8 @@ public static class ExperimentsCommand
         var command = new Command("experiments", "Reproduce the paper's comparisons on one dataset: split learning (vanilla, temporal) against each hospital "
             + "alone, centralised training and federated averaging.")
         {
-            data, name, output, model, modelFile, epochs, batch, lr, seed, arms, maxSamples, features, target, categorical, lipids, ranges, noDefaultRanges,
-                keepSplits, auditSteps, pipelineDepth, resume,
+            data, name, output, model, modelFile, epochs, batch, lr, seed, seeds, arms, maxSamples, features, target, categorical, lipids, ranges,
+                noDefaultRanges, keepSplits, splitLists, classes, auditSteps, pipelineDepth, resume,
         };
         privacy.AddTo(command, privacy.UShaped);
         command.SetAction(async (result, ct) =>
@@ -132,6 +148,17 @@ public static class ExperimentsCommand
                         ? "--keep-splits keeps an image archive's own val and test splits; a CSV is split by --seed"
                         : "--keep-splits and --max-samples do not combine: the official splits are kept whole");
                 }
+                var lists = result.GetValue(splitLists);
+                var classNames = result.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if ((lists is not null || classNames is not null) && !Directory.Exists(path.FullName))
+                {
+                    throw new StudyException(StudyExitCode.Usage, "--split-lists and --classes apply to an image folder (a subfolder per class) given as "
+                        + "--data");
+                }
+                if (lists is not null && (result.GetValue(keepSplits) || result.GetValue(maxSamples) is not null))
+                    throw new StudyException(StudyExitCode.Usage, "--split-lists keeps the listed splits whole: leave out --keep-splits and --max-samples");
+                if (lists is not null && !lists.Exists)
+                    throw new StudyException(StudyExitCode.Data, $"split-list folder {lists.FullName} does not exist: check --split-lists");
                 var options = new StudyOptions
                 {
                     Name = result.GetValue(name) ?? Path.GetFileNameWithoutExtension(path.Name),
@@ -149,6 +176,8 @@ public static class ExperimentsCommand
                     MaxSamples = result.GetValue(maxSamples),
                     Mapping = mapping,
                     KeepSplits = result.GetValue(keepSplits),
+                    SplitLists = lists?.FullName,
+                    Classes = classNames,
                     UShapedDefence = privacy.UShapedDefence(result),
                     Resume = result.GetValue(resume),
                     AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
@@ -163,7 +192,21 @@ public static class ExperimentsCommand
                     throw new StudyException(StudyExitCode.Usage, $"--pipeline-depth {options.PipelineDepth} is out of range: use 1 (synchronous) to "
                         + $"{Core.Runs.RunManifest.MaxPipelineDepth}, or 0 to let the agents choose");
                 }
-                return await Study.RunAsync(options, ct).ConfigureAwait(false);
+                var seedList = result.GetValue(seeds) ?? [];
+                if (seedList.Length == 0) return await Study.RunAsync(options, ct).ConfigureAwait(false);
+                if (seedList.Distinct().Count() != seedList.Length) throw new StudyException(StudyExitCode.Usage, "--seeds lists a seed twice");
+                // Each seed is a study of its own under <out>/<name>/; the summary is rebuilt after each so a stopped run keeps what finished.
+                var parent = Path.Combine(options.OutputFolder, options.Name);
+                foreach (var s in seedList)
+                {
+                    Console.WriteLine($"==== seed {s} ({Array.IndexOf(seedList, s) + 1} of {seedList.Length})");
+                    var code = await Study.RunAsync(options with { Seed = s, Name = SeedSummary.SeedFolder(s), OutputFolder = parent }, ct)
+                        .ConfigureAwait(false);
+                    if (code != 0) return code;
+                    SeedSummary.Write(parent);
+                }
+                Console.WriteLine($"summary over seeds {string.Join(", ", seedList)}: {Path.Combine(parent, "summary.md")}");
+                return 0;
             }
             catch (StudyException e)
             {

@@ -13,6 +13,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["wire"] = WireBytesBench.RunAsync,
     ["memory"] = NativeMemoryBench.RunAsync,
     ["pipeline"] = PipelineAccuracyBench.RunAsync,
+    ["images"] = ImageFolderBench.RunAsync,
 };
 
 if (args.Length > 0 && string.Equals(args[0], "all", StringComparison.OrdinalIgnoreCase))

@@ -21,6 +21,9 @@ public sealed record ImageDataReport
     /// <summary>Sets of byte-identical files that sit in different splits.</summary>
     public required IReadOnlyList<IReadOnlyList<string>> CrossSplitDuplicates { get; init; }
     public required IReadOnlyDictionary<string, int> Modes { get; init; }
+    /// <summary>One class per image: file modes per class name (a mode that follows the class is a shortcut a network could learn).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> ModesByClass { get; init; } =
+        new Dictionary<string, IReadOnlyDictionary<string, int>>();
     public required (int Width, int Height) Smallest { get; init; }
     public required (int Width, int Height) Largest { get; init; }
 
@@ -69,6 +72,11 @@ public sealed record ImageDataReport
             Counts = counts,
             CrossSplitDuplicates = duplicates,
             Modes = infos.GroupBy(i => i.Mode, StringComparer.Ordinal).OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count()),
+            ModesByClass = multiLabel ? new Dictionary<string, IReadOnlyDictionary<string, int>>()
+                : Enumerable.Range(0, infos.Count).Where(i => (int)usable[i].Labels[0] is var k && k >= 0 && k < names.Count)
+                    .GroupBy(i => names[(int)usable[i].Labels[0]], StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, int>)g.GroupBy(i => infos[i].Mode, StringComparer.Ordinal)
+                        .OrderByDescending(m => m.Count()).ToDictionary(m => m.Key, m => m.Count()), StringComparer.Ordinal),
             Smallest = sizes.Count == 0 ? (0, 0) : sizes.MinBy(s => (long)s.Width * s.Height),
             Largest = sizes.Count == 0 ? (0, 0) : sizes.MaxBy(s => (long)s.Width * s.Height),
         };
@@ -92,6 +100,16 @@ public sealed record ImageDataReport
         {
             text.Append(inv, $"  sizes: {Smallest.Width}x{Smallest.Height} to {Largest.Width}x{Largest.Height}; modes: ")
                 .AppendJoin(", ", Modes.Select(m => $"{m.Key} {m.Value}")).AppendLine();
+            // A mode found in one class only tells the class by the file: say so, and that every file is converted alike.
+            var telling = Modes.Keys.Where(m => ModesByClass.Count(c => c.Value.ContainsKey(m)) == 1).ToList();
+            if (ModesByClass.Count > 1 && telling.Count > 0)
+            {
+                text.Append("  modes by class: ").AppendJoin("; ", ModesByClass.Select(c => $"{c.Key}: {string.Join(", ", c.Value.Select(m => $"{m.Key} "
+                    + $"{m.Value}"))}")).AppendLine();
+                text.Append(inv, $"  note: {string.Join(", ", telling.Select(m => $"{m} only in {ModesByClass.First(c => c.Value.ContainsKey(m)).Key}"))}; ")
+                    .Append("every image is converted the same way (to the network's channels, grey by BT.601 luma, alpha dropped, then resized), so the "
+                        + "network never sees the file's channel layout (compression artefacts remain)").AppendLine();
+            }
         }
         foreach (var (reason, count) in SkipReasons) text.Append(inv, $"  skipped {count}: {reason}").AppendLine();
         foreach (var s in Skipped.Take(5)) text.Append(inv, $"    e.g. {s.Path}: {s.Reason}").AppendLine();

@@ -51,9 +51,11 @@ public static class ImageSourceLoader
 
     /// <summary>
     /// Every usable image of a source in memory, pixels in [0, 1] (not normalised), labels as the source gives them: for
-    /// the local studies, which cut a whole set into simulated hospitals' archives. The agent never does this.
+    /// the local studies, which cut a whole set into simulated hospitals' archives. The agent never does this. Splits:
+    /// each image's split from the manifest's split column (train, validation, test), null without one.
     /// </summary>
-    public static (ImageDataset Images, ImageDataReport Report) LoadAll(ImageSourceOptions options, int channels, int height, int width)
+    public static (ImageDataset Images, ImageDataReport Report, IReadOnlyList<string?> Splits) LoadAll(ImageSourceOptions options, int channels, int height,
+        int width)
     {
         ArgumentNullException.ThrowIfNull(options);
         var catalog = ImageCatalog.Scan(options);
@@ -66,7 +68,8 @@ public static class ImageSourceLoader
             .CopyTo(pixels, (long)i * size));
         var rows = Enumerable.Range(0, usable.Count).ToArray();
         var report = ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, [.. rows.Select(_ => "pool")], rows, [], []);
-        return (new ImageDataset(pixels, usable.Count, channels, height, width, [.. usable.SelectMany(e => e.Labels)]), report);
+        return (new ImageDataset(pixels, usable.Count, channels, height, width, [.. usable.SelectMany(e => e.Labels)]), report,
+            [.. usable.Select(e => e.Split)]);
     }
 
     /// <summary>Lists and decodes the source once for the report alone (at `init`, before the run's network is known).</summary>

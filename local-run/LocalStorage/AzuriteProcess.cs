@@ -112,8 +112,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
 
     private async Task WaitListeningAsync(CancellationToken cancellationToken)
     {
-        // Node can take more than 30 s to listen on a machine running dozens of jobs on 2 cores.
-        var deadline = DateTime.UtcNow.AddSeconds(90);
+        // Node takes over 30 s to start Azurite on a machine loaded far beyond its cores (seen at load 80-100 on 2 cores).
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         foreach (var port in new[] { BlobPort, QueuePort })
         {
             while (true)

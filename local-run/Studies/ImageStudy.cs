@@ -29,9 +29,31 @@ public sealed class ImageStudy
 
     public ImageDataset Hospital(int index) => Pooled.Subset(Split.Hospitals[index]);
 
-    /// <summary>Loads an archive with pixels scaled to [0, 1]; normalisation follows whoever trains (see StudyMaterial).</summary>
-    public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null) =>
-        Create(path, LoadPooled(path, height, width), hospitals, seed, maxSamples);
+    /// <summary>Loads an archive or image folder with pixels scaled to [0, 1]; normalisation follows whoever trains (see StudyMaterial).</summary>
+    public static ImageStudy Load(string path, int height, int width, int hospitals, long seed, int? maxSamples = null,
+        IReadOnlyList<string>? classes = null) =>
+        Create(path, LoadPooled(path, height, width, classes), hospitals, seed, maxSamples);
+
+    /// <summary>
+    /// An image manifest with a split column (e.g. one <see cref="SplitLists"/> wrote from official lists): its validation
+    /// and test images are kept as they are, its training images shared across hospitals exactly as each agent given the
+    /// manifest with --split-column shares them (ImageSourceLoader: the train rows in manifest order, DataSplit.Predefined).
+    /// </summary>
+    public static ImageStudy LoadManifest(string manifest, string splitColumn, IReadOnlyList<string>? classes, int height, int width, int hospitals,
+        long seed)
+    {
+        var (all, _, splits) = ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = manifest, SplitColumn = splitColumn, Classes = classes }, 1, height,
+            width);
+        int[] Rows(string split) => [.. Enumerable.Range(0, all.Count).Where(i => splits[i] == split)];
+        var (train, validation, test) = (Rows("train"), Rows("validation"), Rows("test"));
+        if (train.Length == 0 || validation.Length == 0 || test.Length == 0)
+        {
+            throw new DataFormatException(manifest, $"the split column '{splitColumn}' gives {train.Length} train, {validation.Length} validation and "
+                + $"{test.Length} test images; a study needs all three.");
+        }
+        return new ImageStudy(manifest, all.Subset([.. train, .. validation, .. test]),
+            DataSplit.Predefined(train.Length, validation.Length, test.Length, seed, HospitalWeights(hospitals)));
+    }
 
     /// <summary>
     /// Keeps the archive's own val and test splits (MedMNIST's official ones, so results compare with published
@@ -52,10 +74,10 @@ public sealed class ImageStudy
     }
 
     // Every split of the archive, pooled in the order the agents pool it, pixels scaled to [0, 1].
-    private static ImageDataset LoadPooled(string path, int height, int width)
+    private static ImageDataset LoadPooled(string path, int height, int width, IReadOnlyList<string>? classes = null)
     {
         // A hospital's image folder (a subfolder per class; PNG, JPEG, DICOM), converted to grey like the agents do.
-        if (Directory.Exists(path)) return ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = path }, 1, height, width).Images;
+        if (Directory.Exists(path)) return ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = path, Classes = classes }, 1, height, width).Images;
         var preprocessor = new ImagePreprocessor(new ImagePreprocessingOptions(height, width) { Normalize = false });
         var splits = ImageArchive.PoolOrder(ImageArchive.Splits(path));
         if (splits.Count == 0) throw new DataFormatException(path, "no '<split>_images' / '<split>_labels' pairs found. Use an .npz with e.g. train_images "

@@ -27,7 +27,7 @@ public static class SplitArm
         {
             Model = model,
             Mode = mode,
-            DataPath = options.Data,
+            DataPath = options.ImageManifest ?? options.Data,
             Epochs = options.Epochs,
             BatchSize = options.BatchSize,
             LearningRate = options.LearningRate,
@@ -100,7 +100,15 @@ public static class SplitArm
     private static string[] InitArguments(StudyOptions options)
     {
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        if (options.Mapping is not { } mapping) return options.KeepSplits ? ["--predefined-splits"] : [];
+        if (options.ImageManifest is not null)
+        {
+            return ["--data-kind", "images", "--split-column", StudyMaterial.ManifestSplitColumn, "--classes", string.Join(',', options.Classes!)];
+        }
+        if (options.Mapping is not { } mapping)
+        {
+            string[] named = options.Classes is { } classes ? ["--classes", string.Join(',', classes)] : [];
+            return options.KeepSplits ? [.. named, "--predefined-splits"] : named;
+        }
         List<string> args = ["--features", string.Join(',', mapping.Features), "--target", mapping.Target, "--no-default-ranges"];
         foreach (var (column, codes) in mapping.Categorical)
         {

@@ -25,6 +25,14 @@ public static class Study
         var folder = Path.Combine(options.OutputFolder, options.Name);
         Directory.CreateDirectory(folder);
         if (options.Arms.Any(IsSplitArm)) RequireLocalSystem();
+        if (options.SplitLists is { } lists)
+        {
+            // The official lists become a manifest with a split column that the in-process arms and every agent read alike.
+            var manifest = Checked(() => SplitLists.WriteManifest(options.Data, lists, Path.GetFullPath(Path.Combine(folder, "manifest.csv")),
+                options.Classes));
+            Console.WriteLine($"split lists {lists}: {manifest}; manifest {manifest.Path}, classes {string.Join(", ", manifest.Classes)} (index order)");
+            options = options with { ImageManifest = manifest.Path, Classes = manifest.Classes };
+        }
         var store = ArmStore.Open(folder, options, options.Resume);
         if (options.MaxSamples is { } max && options.Mapping is null && options.Data != "synthetic")
         {

@@ -79,6 +79,9 @@ public sealed class StudyMaterial
 
     public bool IsTabular => tabular is not null;
 
+    /// <summary>The split column of the manifest a study writes from official split lists.</summary>
+    public const string ManifestSplitColumn = "split";
+
     public static StudyMaterial Load(StudyOptions options, ModelDefinition model)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -92,9 +95,13 @@ public sealed class StudyMaterial
         }
         var images = options.Data == "synthetic"
             ? ImageStudy.Synthetic(options.MaxSamples ?? 3000, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed)
+            : options.ImageManifest is { } manifest
+                ? ImageStudy.LoadManifest(manifest, ManifestSplitColumn, options.Classes, (int)model.InputShape[1], (int)model.InputShape[2],
+                    options.Hospitals, options.Seed)
             : options.KeepSplits
                 ? ImageStudy.LoadPredefined(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed)
-                : ImageStudy.Load(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed, options.MaxSamples);
+                : ImageStudy.Load(options.Data, (int)model.InputShape[1], (int)model.InputShape[2], options.Hospitals, options.Seed, options.MaxSamples,
+                    options.Classes);
         return new StudyMaterial(model, images);
     }
 

@@ -24,6 +24,16 @@ public sealed record StudyOptions
     public ColumnMapping? Mapping { get; init; }
     /// <summary>Images: keep the archive's own val and test splits instead of pooling and re-splitting.</summary>
     public bool KeepSplits { get; init; }
+    /// <summary>
+    /// Images: a folder of official split lists (train*, val*, test* .txt files of image file names) for the image folder
+    /// in <see cref="Data"/>; the listed validation and test images are kept, the train images shared across hospitals.
+    /// </summary>
+    public string? SplitLists { get; init; }
+    /// <summary>Images: class names in index order (binary: negative first); null: the class subfolders' names, sorted.</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>The manifest (path, label, split) written from <see cref="SplitLists"/> in the study folder; every arm reads it.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? ImageManifest { get; init; }
     /// <summary>The U-shaped arm's label-leakage defence at the hospitals (none by default).</summary>
     public GradientDefence UShapedDefence { get; init; } = new();
     /// <summary>Decoder steps of each hospital's leakage audit in the split-learning arms (image data); 0: no audit.</summary>

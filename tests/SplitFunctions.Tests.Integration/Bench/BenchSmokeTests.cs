@@ -20,6 +20,7 @@ public sealed class BenchSmokeTests
     [InlineData("protocol", "protocol_overhead_ratio")]
     [InlineData("engine", "engine_vs_pytorch")]
     [InlineData("memory", "native_rss")]
+    [InlineData("images", "image_folder")]
     public async Task Benchmark_writes_its_keys_to_the_results_file(string bench, string keys)
     {
         using var folder = new TempDirectory();
@@ -50,6 +51,7 @@ public sealed class BenchSmokeTests
         "protocol" => ProtocolOverheadBench.RunAsync(args),
         "engine" => EngineVsPyTorchBench.RunAsync(args),
         "memory" => NativeMemoryBench.RunAsync(args),
+        "images" => ImageFolderBench.RunAsync(args),
         _ => throw new ArgumentException(bench),
     };
 }

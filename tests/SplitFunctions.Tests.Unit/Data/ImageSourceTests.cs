@@ -171,7 +171,7 @@ public sealed class ImageSourceTests
     {
         using var dir = new TempDirectory();
         var root = ClassFolder(Path.Combine(dir.Path, "images"), classes: 3, perClass: 4);
-        var (images, report) = ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = root }, 1, 16, 16);
+        var (images, report, _) = ImageSourceLoader.LoadAll(new ImageSourceOptions { Path = root }, 1, 16, 16);
         (images.Count, images.Channels, images.Height, images.Width).Should().Be((12, 1, 16, 16));
         images.Labels.Should().Equal(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
         images.Images.Should().OnlyContain(v => v >= 0 && v <= 1);
