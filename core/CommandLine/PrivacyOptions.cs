@@ -44,6 +44,12 @@ public sealed class PrivacyOptions
                 + "implies --ushaped-max-norm).",
             DefaultValueFactory = _ => 0
         };
+        UShapedMarvell = new Option<double>("--ushaped-marvell")
+        {
+            Description = "U-shaped: Marvell (Li et al., ICLR 2022), per-class Gaussian noise on the output gradients that minimises the label "
+                + "leakage bound, power budget as a multiple s of the squared distance between the classes' mean gradients (binary tasks; 0: off).",
+            DefaultValueFactory = _ => 0
+        };
     }
 
     public Option<double> NoiseSigma { get; }
@@ -58,11 +64,13 @@ public sealed class PrivacyOptions
 
     public Option<double> UShapedNoise { get; }
 
+    public Option<double> UShapedMarvell { get; }
+
     /// <summary>The activation defences (noise, clipping, NoPeek).</summary>
     public IEnumerable<Option> Activation => [NoiseSigma, ClipNorm, NoPeekAlpha];
 
     /// <summary>The U-shaped label defences.</summary>
-    public IEnumerable<Option> UShaped => [UShapedMaxNorm, UShapedDirectionNoise, UShapedNoise];
+    public IEnumerable<Option> UShaped => [UShapedMaxNorm, UShapedDirectionNoise, UShapedNoise, UShapedMarvell];
 
     /// <summary>Adds the given options (default: all) to <paramref name="command"/>.</summary>
     public void AddTo(Command command, IEnumerable<Option>? options = null)
@@ -73,7 +81,7 @@ public sealed class PrivacyOptions
     /// <summary>The first setting out of range as one line naming the option, or null when all are usable.</summary>
     public string? Problem(ParseResult result)
     {
-        foreach (var option in new[] { NoiseSigma, ClipNorm, NoPeekAlpha, UShapedDirectionNoise, UShapedNoise })
+        foreach (var option in new[] { NoiseSigma, ClipNorm, NoPeekAlpha, UShapedDirectionNoise, UShapedNoise, UShapedMarvell })
         {
             var value = result.GetValue(option);
             if (!double.IsFinite(value) || value < 0) return $"{option.Name} must be a finite number >= 0 (0: off), not {value}";
@@ -81,7 +89,10 @@ public sealed class PrivacyOptions
         return null;
     }
 
-    /// <summary>The U-shaped gradient defence the options ask for; either noise implies the max-norm top-up it builds on.</summary>
+    /// <summary>
+    /// The U-shaped gradient defence the options ask for; either noise implies the max-norm top-up it builds on. Marvell
+    /// stands alone (its noise along the class difference also varies the norms).
+    /// </summary>
     public GradientDefence UShapedDefence(ParseResult result)
     {
         var noise = result.GetValue(UShapedNoise);
@@ -90,7 +101,8 @@ public sealed class PrivacyOptions
         {
             MaxNorm = result.GetValue(UShapedMaxNorm) || noise > 0 || direction > 0,
             NoiseMultiplier = noise,
-            DirectionNoise = direction
+            DirectionNoise = direction,
+            MarvellPower = result.GetValue(UShapedMarvell)
         };
     }
 }

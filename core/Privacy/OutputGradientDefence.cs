@@ -21,6 +21,8 @@ public static class OutputGradientDefence
     {
         ArgumentNullException.ThrowIfNull(defence);
         if (defence.IsOff || batch == 0) return;
+        // Marvell first, on the clean gradients whose class statistics it optimises against; the others act on its output.
+        if (defence.MarvellPower > 0) MarvellNoise.Apply(gradients, labels, batch, defence.MarvellPower);
         var width = gradients.Length / batch;
         var norms = new double[batch];
         for (var i = 0; i < batch; i++) norms[i] = Norm(gradients.Slice(i * width, width));
@@ -84,8 +86,8 @@ public static class OutputGradientDefence
         return Math.Sqrt(sum);
     }
 
-    // Box-Muller over two CSPRNG doubles in (0, 1].
-    private static double Gaussian()
+    /// <summary>A standard normal draw: Box-Muller over two CSPRNG doubles in (0, 1].</summary>
+    internal static double Gaussian()
     {
         Span<byte> bytes = stackalloc byte[16];
         RandomNumberGenerator.Fill(bytes);

@@ -27,6 +27,9 @@ public sealed record PrivacyFloor
     /// <summary>U-shaped runs must apply a label defence to the gradients they send (uShaped.defence).</summary>
     public bool RequireLabelDefence { get; init; }
 
+    /// <summary>Smallest Marvell power budget U-shaped runs must apply (uShaped.defence.marvellPower; 0: not required).</summary>
+    public double MinMarvellPower { get; init; }
+
     /// <summary>The floor `init` writes: every mode, at least two client layers, the gradient bound on (privacy.gradients).</summary>
     public static PrivacyFloor Recommended { get; } = new();
 
@@ -64,6 +67,10 @@ public sealed record PrivacyFloor
             return $"privacy.noPeekAlpha {N(p.NoPeekAlpha)} is below privacy.floor.minNoPeekAlpha {N(MinNoPeekAlpha)}";
         if (RequireLabelDefence && manifest.Mode == TrainingMode.UShaped && manifest.UShaped.Defence.IsOff)
             return "uShaped.defence is off, but privacy.floor.requireLabelDefence is true";
+        if (manifest.Mode == TrainingMode.UShaped && manifest.UShaped.Defence.MarvellPower < MinMarvellPower)
+        {
+            return $"uShaped.defence.marvellPower {N(manifest.UShaped.Defence.MarvellPower)} is below privacy.floor.minMarvellPower {N(MinMarvellPower)}";
+        }
         return null;
     }
 
@@ -74,6 +81,7 @@ public sealed record PrivacyFloor
         if (MinClientLayers < 0) return "privacy.floor.minClientLayers must be >= 0";
         if (!double.IsFinite(MinNoiseMultiplier) || MinNoiseMultiplier < 0) return "privacy.floor.minNoiseMultiplier must be a finite number >= 0";
         if (!double.IsFinite(MinNoPeekAlpha) || MinNoPeekAlpha < 0) return "privacy.floor.minNoPeekAlpha must be a finite number >= 0";
+        if (!double.IsFinite(MinMarvellPower) || MinMarvellPower < 0) return "privacy.floor.minMarvellPower must be a finite number >= 0";
         return null;
     }
 }

@@ -260,6 +260,11 @@ public sealed record RunManifest
         }
         UShaped?.Validate();
         if (UShaped is null) throw new RunManifestException("uShaped is null: leave it out for the defaults");
+        if (UShaped.Defence.MarvellPower > 0 && Loss is not (LossKind.BinaryCrossEntropy or LossKind.BinaryCrossEntropyWithLogits))
+        {
+            throw new RunManifestException($"uShaped.defence.marvellPower is for binary tasks (its per-class noise is defined for two classes), but "
+                + $"this run's loss is {Loss}: use maxNorm, noiseMultiplier or directionNoise");
+        }
         if (TargetScaling is null || !double.IsFinite(TargetScaling.Offset) || !double.IsFinite(TargetScaling.Scale) || TargetScaling.Scale <= 0)
         {
             throw new RunManifestException("targetScaling needs a finite offset and a positive scale");

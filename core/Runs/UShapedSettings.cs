@@ -24,6 +24,8 @@ public sealed record UShapedSettings
             + "a finite number >= 0");
         if (!double.IsFinite(Defence.DirectionNoise) || Defence.DirectionNoise < 0) throw new RunManifestException("uShaped.defence.directionNoise must be a "
             + "finite number >= 0");
+        if (!double.IsFinite(Defence.MarvellPower) || Defence.MarvellPower < 0) throw new RunManifestException("uShaped.defence.marvellPower must be a "
+            + "finite number >= 0 (0: off)");
     }
 }
 
@@ -44,6 +46,12 @@ public sealed record GradientDefence
     /// <summary>Standard deviation of the noise along the class-separating direction, as a multiple of the batch's largest norm.</summary>
     public double DirectionNoise { get; init; }
 
+    /// <summary>
+    /// Marvell's noise power budget P per batch as a multiple of ||mean positive gradient - mean negative gradient||^2
+    /// (the paper's s; it measured 0.1 to 4). 0: off. Binary tasks only (the manifest refuses it for other losses).
+    /// </summary>
+    public double MarvellPower { get; init; }
+
     /// <summary>Whether the gradients leave unchanged.</summary>
-    public bool IsOff => !MaxNorm && NoiseMultiplier == 0 && DirectionNoise == 0;
+    public bool IsOff => !MaxNorm && NoiseMultiplier == 0 && DirectionNoise == 0 && MarvellPower == 0;
 }

@@ -12,8 +12,30 @@ using TorchSharp;
 
 namespace SplitFunctions.LocalRun.Studies;
 
-/// <summary>One defence setting's result: the attacks' mean per-batch AUC on what the server received, and the test AUC.</summary>
-public sealed record LeakageResult(string Defence, double NormAttackAuc, double DirectionAttackAuc, int SelectedEpoch, double ValidationAuc, double TestAuc);
+/// <summary>
+/// One defence setting's result. Per batch (the paper's measure): each attack's mean per-batch AUC, the better orientation
+/// taken in every batch, and <see cref="ChanceAuc"/>, the same measure for random scores (its floor: a defence cannot
+/// push it lower). Pooled: one AUC over every gradient the server received in the run (scores normalised per batch,
+/// orientation chosen once), and <see cref="LinkedAuc"/>, the spectral score averaged over each patient's epochs, as a
+/// server that links every view of a patient would (an upper bound on linking). <see cref="BestAttackAuc"/> is the
+/// largest pooled or linked AUC.
+/// </summary>
+public sealed record LeakageResult(string Defence, double NormAttackAuc, double DirectionAttackAuc, int SelectedEpoch, double ValidationAuc, double TestAuc)
+{
+    public double SpectralAttackAuc { get; init; }
+
+    public double ChanceAuc { get; init; }
+
+    public double NormPooledAuc { get; init; }
+
+    public double DirectionPooledAuc { get; init; }
+
+    public double SpectralPooledAuc { get; init; }
+
+    public double LinkedAuc { get; init; }
+
+    public double BestAttackAuc => new[] { NormPooledAuc, DirectionPooledAuc, SpectralPooledAuc, LinkedAuc }.Max();
+}
 
 /// <summary>
 /// Label leakage of U-shaped training, measured (Li et al., ICLR 2022): the U-shaped network (head, body, tail; the
@@ -36,15 +58,17 @@ public static class LabelLeakageStudy
         var validation = ImageStudy.ToTrainingSet(study.Validation, statistics);
         var test = ImageStudy.ToTrainingSet(study.Test, statistics);
         log($"{train.Count} training, {validation.Count} validation, {test.Count} test images; batch {model.BatchSize}, {epochs} epochs per setting");
-        return [.. defences.Select(d => RunOne(model, d, train, validation, test, epochs, seed, log))];
+        return [.. defences.Select(d => Train(model, d, train, validation, test, epochs, seed, log))];
     }
 
     public static string Describe(GradientDefence d) =>
         d.IsOff ? "none" : string.Join(" + ",
             new[] { d.MaxNorm ? "max-norm" : null, d.NoiseMultiplier > 0 ? FormattableString.Invariant($"noise x{d.NoiseMultiplier:0.##}") : null,
-            d.DirectionNoise > 0 ? FormattableString.Invariant($"direction noise x{d.DirectionNoise:0.##}") : null }.Where(s => s is not null));
+            d.DirectionNoise > 0 ? FormattableString.Invariant($"direction noise x{d.DirectionNoise:0.##}") : null,
+            d.MarvellPower > 0 ? FormattableString.Invariant($"Marvell s={d.MarvellPower:0.###}") : null }.Where(s => s is not null));
 
-    private static LeakageResult RunOne(ModelDefinition model, GradientDefence defence, TrainingSet train, TrainingSet validation, TrainingSet test,
+    /// <summary>Trains <paramref name="model"/> U-shaped with <paramref name="defence"/> and scores every attack on what the server received.</summary>
+    public static LeakageResult Train(ModelDefinition model, GradientDefence defence, TrainingSet train, TrainingSet validation, TrainingSet test,
         int epochs, ulong seed, Action<string> log)
     {
         TorchRuntime.Seed(seed);
@@ -55,8 +79,13 @@ public static class LabelLeakageStudy
         using var headOptimizer = Optimizer.Create(head, model.Optimizer);
         using var bodyOptimizer = Optimizer.Create(body, model.Optimizer);
         using var tailOptimizer = Optimizer.Create(tail, model.Optimizer);
-        double normSum = 0, directionSum = 0;
+        double normSum = 0, directionSum = 0, spectralSum = 0, chanceSum = 0;
         int normBatches = 0, directionBatches = 0;
+        var pooled = new Pool();
+        var linked = new double[train.Count];
+        var linkedViews = new int[train.Count];
+        var chance = new Random((int)seed);
+        double[]? previousDirection = null;
         var best = (Epoch: 0, Validation: double.NegativeInfinity, Test: double.NaN);
         var features = new float[model.BatchSize * train.SampleSize];
         var labels = new float[model.BatchSize];
@@ -87,11 +116,33 @@ public static class LabelLeakageStudy
                 {
                     normSum += LabelLeakageAttacks.Auc(LabelLeakageAttacks.NormScores(g, n), batchLabels);
                     normBatches++;
+                    var norms = LabelLeakageAttacks.NormScores(g, n);
+                    var meanNorm = norms.Average();
+                    for (var i = 0; i < n; i++) pooled.Add(0, meanNorm == 0 ? 0 : norms[i] / meanNorm, batchLabels[i]);
                     var (scores, kept) = LabelLeakageAttacks.DirectionScores(g, batchLabels, n);
+                    // Per batch the known positive signs the direction; pooled and linked, each batch's direction is signed to agree
+                    // with the previous one, so the run shares one orientation that no single noisy label can flip.
+                    var (spectral, _) = LabelLeakageAttacks.SpectralScores(g, batchLabels, n);
+                    var (aligned, _, direction) = LabelLeakageAttacks.SpectralScores(g, batchLabels, n, previousDirection);
+                    if (direction.Length > 0) previousDirection = direction;
                     if (HasBothClasses(kept))
                     {
                         directionSum += LabelLeakageAttacks.Auc(scores, kept);
+                        spectralSum += LabelLeakageAttacks.Auc(spectral, kept);
+                        var random = kept.Select(_ => (float)chance.NextDouble()).ToArray();
+                        chanceSum += LabelLeakageAttacks.Auc(random, kept);
                         directionBatches++;
+                        // The scores skip the batch's first positive (the attacker's known label): map them back to samples.
+                        var reference = batchLabels.IndexOf(1f);
+                        for (int i = 0, j = 0; i < n; i++)
+                        {
+                            if (i == reference) continue;
+                            pooled.Add(1, scores[j], kept[j]);
+                            pooled.Add(2, aligned[j], kept[j]);
+                            linked[batch[i]] += aligned[j];
+                            linkedViews[batch[i]]++;
+                            j++;
+                        }
                     }
                 }
                 o.backward([TensorData.FromFloats(g, o.shape)]);
@@ -104,8 +155,35 @@ public static class LabelLeakageStudy
             if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, testAuc);
             log(FormattableString.Invariant($"  {Describe(defence)}: epoch {epoch + 1}, validation AUC {validationAuc:F4}, {clock.Elapsed.TotalSeconds:F0} s"));
         }
+        var viewed = Enumerable.Range(0, train.Count).Where(i => linkedViews[i] > 0).ToArray();
+        var linkedAuc = LabelLeakageAttacks.Auc(viewed.Select(i => (float)(linked[i] / linkedViews[i])).ToArray(),
+            viewed.Select(i => train.Targets[i]).ToArray());
         return new LeakageResult(Describe(defence), normSum / Math.Max(normBatches, 1), directionSum / Math.Max(directionBatches, 1), best.Epoch,
-            best.Validation, best.Test);
+            best.Validation, best.Test)
+        {
+            SpectralAttackAuc = spectralSum / Math.Max(directionBatches, 1),
+            ChanceAuc = chanceSum / Math.Max(directionBatches, 1),
+            NormPooledAuc = pooled.Auc(0),
+            DirectionPooledAuc = pooled.Auc(1),
+            SpectralPooledAuc = pooled.Auc(2),
+            LinkedAuc = linkedAuc,
+        };
+    }
+
+    // Every received gradient's score under each attack, with its label, for one AUC over the run.
+    private sealed class Pool
+    {
+        private readonly List<float>[] scores = [[], [], []];
+        private readonly List<float>[] labels = [[], [], []];
+
+        public void Add(int attack, double score, float label)
+        {
+            scores[attack].Add((float)score);
+            labels[attack].Add(label);
+        }
+
+        public double Auc(int attack) => labels[attack].Count == 0 ? double.NaN
+            : LabelLeakageAttacks.Auc(scores[attack].ToArray(), labels[attack].ToArray());
     }
 
     private static bool HasBothClasses(ReadOnlySpan<float> labels)
@@ -141,12 +219,13 @@ public static class LabelLeakageStudy
     /// <summary>The results as a markdown table, for docs/results.md.</summary>
     public static string ToMarkdown(IReadOnlyList<LeakageResult> results)
     {
-        var text = new StringBuilder("| defence at the hospital | norm attack AUC | direction attack AUC | epoch (validation) | validation AUC | test AUC "
-            + "|\n|---|---|---|---|---|---|\n");
+        var text = new StringBuilder("| defence at the hospital | per batch: norm / direction / spectral (chance) | pooled: norm / direction / spectral "
+            + "| linked views | best attack | epoch | validation AUC | test AUC |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var r in results)
         {
-            text.Append(CultureInfo.InvariantCulture, $"| {r.Defence} | {r.NormAttackAuc:F3} | {r.DirectionAttackAuc:F3} | {r.SelectedEpoch} | "
-                + $"{r.ValidationAuc:F4} | {r.TestAuc:F4} |\n");
+            text.Append(CultureInfo.InvariantCulture, $"| {r.Defence} | {r.NormAttackAuc:F3} / {r.DirectionAttackAuc:F3} / {r.SpectralAttackAuc:F3} "
+                + $"({r.ChanceAuc:F3}) | {r.NormPooledAuc:F3} / {r.DirectionPooledAuc:F3} / {r.SpectralPooledAuc:F3} | {r.LinkedAuc:F3} | "
+                + $"{r.BestAttackAuc:F3} | {r.SelectedEpoch} | {r.ValidationAuc:F4} | {r.TestAuc:F4} |\n");
         }
         return text.ToString();
     }
