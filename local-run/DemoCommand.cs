@@ -72,8 +72,8 @@ public static class DemoCommand
         {
             data, mode, epochs, model, modelFile, hospitals, seed, maxSamples, auditSteps, output,
         };
-        // The demo trains vanilla or temporal by default; its activation defences are noise and clipping.
-        privacy.AddTo(command, [privacy.NoiseSigma, privacy.ClipNorm]);
+        // The demo trains vanilla or temporal by default; its activation defences are noise, clipping and attacker-aware training.
+        privacy.AddTo(command, [privacy.NoiseSigma, privacy.ClipNorm, privacy.AttackerAwareWeight]);
         command.SetAction(async (result, ct) =>
         {
             try
@@ -143,6 +143,7 @@ public static class DemoCommand
                 AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                 NoiseSigma = result.GetValue(privacy.NoiseSigma),
                 ClipNorm = result.GetValue(privacy.ClipNorm),
+                AttackerAwareWeight = result.GetValue(privacy.AttackerAwareWeight),
             };
             Console.WriteLine($"data: {source}");
             var clock = System.Diagnostics.Stopwatch.StartNew();
