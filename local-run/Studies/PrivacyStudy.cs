@@ -210,13 +210,17 @@ public static class PrivacyStudy
     /// <summary>
     /// The default, on validation figures only: among arms where every hospital's validation AUC is within <paramref name="aucTolerance"/>
     /// of its undefended one (the first arm), the least leakage: the smallest best-attack SSIM above the mean image at the worst hospital,
-    /// then the fewest re-identified.
+    /// then the fewest re-identified. When no defended arm keeps every hospital within the tolerance, the one that loses the least
+    /// validation AUC at its worst hospital.
     /// </summary>
     public static PrivacyArmResult Choose(IReadOnlyList<PrivacyArmResult> results, double aucTolerance)
     {
         ArgumentNullException.ThrowIfNull(results);
-        return results.Where(r => KeepsAccuracy(r, results[0], aucTolerance)).OrderBy(r => Math.Round(r.ValidationSsimGap, 3))
-            .ThenBy(r => r.ValidationReidentification).FirstOrDefault() ?? results[0];
+        var defended = results.Skip(1).ToList();
+        // When no defence keeps every hospital's accuracy, the best point is the defence that loses the least at its worst hospital.
+        return defended.Where(r => KeepsAccuracy(r, results[0], aucTolerance)).OrderBy(r => Math.Round(r.ValidationSsimGap, 3))
+            .ThenBy(r => r.ValidationReidentification).FirstOrDefault()
+            ?? defended.MinBy(r => r.Hospitals.Zip(results[0].Hospitals).Max(p => p.Second.ValidationAuc - p.First.ValidationAuc)) ?? results[0];
     }
 
     /// <summary>Whether every hospital's validation AUC is within the tolerance of its undefended one.</summary>
