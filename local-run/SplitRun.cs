@@ -46,6 +46,9 @@ public sealed record SplitRunSettings
     public double NoiseSigma { get; init; }
     /// <summary>Per-sample clip norm C of what the hospitals send (privacy.clipNorm); with it the noise is NoiseSigma x C. 0: no clipping.</summary>
     public double ClipNorm { get; init; }
+
+    /// <summary>Attacker-aware training's weight (privacy.attackerAwareWeight, vanilla).</summary>
+    public double AttackerAwareWeight { get; init; }
     /// <summary>Most steps per attacker decoder of each hospital's leakage audit after evaluation (image models); 0: no audit.</summary>
     public int AuditSteps { get; init; }
     /// <summary>Vanilla: batches each hospital keeps in flight (manifest pipelineDepth); null: synchronous.</summary>
@@ -90,7 +93,13 @@ public static class SplitRun
         if (!File.Exists(secretPath)) secret.Save(secretPath);
         request = request with
         {
-            Privacy = request.Privacy with { ConsortiumCommitment = secret.Commitment, NoiseSigma = settings.NoiseSigma, ClipNorm = settings.ClipNorm },
+            Privacy = request.Privacy with
+            {
+                ConsortiumCommitment = secret.Commitment,
+                NoiseSigma = settings.NoiseSigma,
+                ClipNorm = settings.ClipNorm,
+                AttackerAwareWeight = settings.AttackerAwareWeight
+            },
         };
         string[] initArguments = [.. settings.ExtraInitArguments, "--consortium-secret", secretPath];
         var manifest = RunCreation.BuildManifest(request);

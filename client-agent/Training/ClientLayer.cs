@@ -24,14 +24,22 @@ public sealed class ClientLayer : IDisposable
     private readonly Stack<Network> freeReplicas = new();
     private readonly List<Network> replicas = [];
 
-    private ClientLayer(Network network, Optimizer? optimizer, PrivacySettings privacy, Func<Network>? replicaFactory = null)
+    private ClientLayer(Network network, Optimizer? optimizer, PrivacySettings privacy, Func<Network>? replicaFactory = null,
+        SimulatedAttacker? attacker = null)
     {
         Network = network;
         Optimizer = optimizer;
         noPeekAlpha = privacy.NoPeekAlpha;
         clipNorm = privacy.ClipNorm;
         this.replicaFactory = replicaFactory;
+        Attacker = attacker;
     }
+
+    /// <summary>
+    /// Attacker-aware training's decoder (privacy.attackerAwareWeight, vanilla): trained at the hospital on what it releases; never
+    /// saved or sent (a resumed run starts a fresh one). Null when off.
+    /// </summary>
+    public SimulatedAttacker? Attacker { get; }
 
     public Network Network { get; }
 
@@ -52,13 +60,24 @@ public sealed class ClientLayer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(manifest);
         var network = TorchRuntime.Seeded(InitialSeed(manifest, secret), () => manifest.ModelDefinition.BuildClient());
+        SimulatedAttacker? attacker = null;
         try
         {
+            if (trainable && manifest.Privacy.AttackerAwareWeight > 0)
+            {
+                if (network.OutputShape.Length != 3) throw new RunManifestException("privacy.attackerAwareWeight needs an image model cut after a "
+                    + "convolution (the simulated decoder rebuilds images from feature maps); set it to 0 for this model");
+                // The decoder's seed need not be secret: nothing it produces leaves the hospital.
+                var p = manifest.Privacy;
+                attacker = new SimulatedAttacker(network.OutputShape[0], network.InputShape, p.AttackerAwareWeight,
+                    p.ClipNorm > 0 ? p.NoiseSigma * p.ClipNorm : p.NoiseSigma, InitialSeed(manifest, secret));
+            }
             return new ClientLayer(network, trainable ? Optimizer.Create(network, manifest.ClientOptimizer) : null, manifest.Privacy,
-                () => manifest.ModelDefinition.BuildClient());
+                () => manifest.ModelDefinition.BuildClient(), attacker);
         }
         catch
         {
+            attacker?.Dispose();
             network.Dispose();
             throw;
         }
@@ -95,15 +114,16 @@ public sealed class ClientLayer : IDisposable
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
         var output = Network.Forward(x, train);
         var result = (clipNorm > 0 ? ActivationClipping.Clip(output, clipNorm) : output).MoveToOuterDisposeScope();
-        // NoPeek needs the batch's input again in ApplyGradient.
+        // NoPeek and the attacker-aware decoder need the batch's input again in ApplyGradient.
         lastInput?.Dispose();
-        lastInput = train && noPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
+        lastInput = train && (noPeekAlpha > 0 || Attacker is not null) ? x.detach().MoveToOuterDisposeScope() : null;
         return result;
     }
 
     /// <summary>
     /// Client backward with dL/dA from the function, then one optimizer step. With NoPeek the gradient of
-    /// alpha * DCor(x, A) joins dL/dA: one backward of sum(A * dL/dA) + alpha * DCor(x, A).
+    /// alpha * DCor(x, A) joins dL/dA: one backward of sum(A * dL/dA) + alpha * DCor(x, A); with attacker-aware training
+    /// minus weight x the simulated decoder's MSE as well.
     /// </summary>
     public void ApplyGradient(torch.Tensor activations, float[] gradient)
     {
@@ -112,16 +132,19 @@ public sealed class ClientLayer : IDisposable
         using var scope = torch.NewDisposeScope();
         var g = TensorData.FromFloats(gradient, activations.shape);
         optimizer.ZeroGrad();
-        if (noPeekAlpha > 0 && lastInput is { } x && x.shape[0] == activations.shape[0] && x.shape[0] > 1)
+        var input = lastInput is { } x && x.shape[0] == activations.shape[0] ? x : null;
+        torch.Tensor? objective = null;
+        if (noPeekAlpha > 0 && input is not null && input.shape[0] > 1)
         {
-            var (objective, penalty) = DistanceCorrelation.NoPeekObjective(x, activations, g, noPeekAlpha);
+            var (withNoPeek, penalty) = DistanceCorrelation.NoPeekObjective(input, activations, g, noPeekAlpha);
             LastNoPeekPenalty = penalty.item<float>();
-            objective.backward();
+            objective = withNoPeek;
         }
-        else
-        {
-            activations.backward([g]);
-        }
+        // Attacker-aware: the simulated decoder takes its step, then the client maximises its error (ResSFL); sum(A * dL/dA) has the
+        // server's dL/dA as its gradient in A.
+        if (Attacker is { } attacker && input is not null) objective = (objective ?? (activations * g).sum()) + attacker.Penalty(activations, input);
+        if (objective is not null) objective.backward();
+        else activations.backward([g]);
         optimizer.Step();
     }
 
@@ -245,6 +268,7 @@ public sealed class ClientLayer : IDisposable
     {
         foreach (var replica in replicas) replica.Dispose();
         lastInput?.Dispose();
+        Attacker?.Dispose();
         Optimizer?.Dispose();
         Network.Dispose();
     }

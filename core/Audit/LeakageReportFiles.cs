@@ -22,9 +22,14 @@ public static class LeakageReportFiles
         {
             var linked = a.LinkingAccuracy is { } l ? l.ToString("P1", CultureInfo.InvariantCulture) : "";
             text.AppendLine(CultureInfo.InvariantCulture, $"| {a.Name} | {a.Views} | {linked} | {a.Ssim:F3} | {a.PsnrDb:F1} | {a.Mse:F4} | "
-                + $"{a.Reidentification:P1} | {a.ReidentificationL2:P1} |");
+                + $"{Percent(a.Reidentification)} | {a.ReidentificationL2:P1} |");
         }
         text.AppendLine();
+        if (report.Attacks.Any(a => a.Reidentification is null))
+        {
+            text.AppendLine("Re-identification by SSIM (an n x n SSIM matrix per attack) is computed for the attacks leading by L2 re-identification or "
+                + "by mean SSIM; the others (-) by L2 only.\n");
+        }
         foreach (var line in Summary(report)) text.AppendLine(line);
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
@@ -45,16 +50,18 @@ public static class LeakageReportFiles
             string.Create(CultureInfo.InvariantCulture, $"- best attack by SSIM: {best.Ssim:F3} (mean image {report.Baseline.Ssim:F3}), {best.Name}"),
             string.Create(CultureInfo.InvariantCulture, $"- best attack by PSNR: {psnr.PsnrDb:F1} dB, MSE {psnr.Mse:F4} (mean image "
                 + $"{report.Baseline.PsnrDb:F1} dB), {psnr.Name}"),
-            string.Create(CultureInfo.InvariantCulture, $"- most re-identified: {reid.ReidentificationL2:P1} by L2, {reid.Reidentification:P1} by SSIM "
+            string.Create(CultureInfo.InvariantCulture, $"- most re-identified: {reid.ReidentificationL2:P1} by L2, {Percent(reid.Reidentification)} by SSIM "
                 + $"(chance {report.Chance:P2}), {reid.Name}"),
         };
         if (report.Legacy is { } old)
         {
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"- the audit before issue 29 reported SSIM {old.Ssim:F3}, re-identified "
-                + $"{old.Reidentification:P1} by SSIM ({old.ReidentificationL2:P1} by L2) with its attacker: {old.Name}"));
+                + $"{Percent(old.Reidentification)} by SSIM ({old.ReidentificationL2:P1} by L2) with its attacker: {old.Name}"));
         }
         return lines;
     }
+
+    private static string Percent(double? value) => value is { } v ? v.ToString("P1", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>Writes the three files into <paramref name="folder"/>; returns the picture's path.</summary>
     public static string Save(LeakageReport report, string folder)

@@ -9,7 +9,7 @@ namespace SplitFunctions.Core.CommandLine;
 /// </summary>
 public sealed class PrivacyOptions
 {
-    public PrivacyOptions(double defaultNoiseSigma = 0, double defaultClipNorm = 0)
+    public PrivacyOptions(double defaultNoiseSigma = 0, double defaultClipNorm = 0, double defaultAttackerAwareWeight = 0)
     {
         NoiseSigma = new Option<double>("--noise-sigma")
         {
@@ -27,6 +27,12 @@ public sealed class PrivacyOptions
         {
             Description = "Privacy: NoPeek weight, the hospitals also minimise alpha * DCor(input, activations) (vanilla; 0: off).",
             DefaultValueFactory = _ => 0
+        };
+        AttackerAwareWeight = new Option<double>("--attacker-aware-weight")
+        {
+            Description = "Privacy: attacker-aware training (ResSFL), each hospital trains a simulated inversion decoder on what it releases and its "
+                + "client layer maximises that decoder's error times this weight (vanilla; hospital-side only; 0: off).",
+            DefaultValueFactory = _ => defaultAttackerAwareWeight
         };
         UShapedMaxNorm = new Option<bool>("--ushaped-max-norm")
         {
@@ -58,6 +64,8 @@ public sealed class PrivacyOptions
 
     public Option<double> NoPeekAlpha { get; }
 
+    public Option<double> AttackerAwareWeight { get; }
+
     public Option<bool> UShapedMaxNorm { get; }
 
     public Option<double> UShapedDirectionNoise { get; }
@@ -66,8 +74,8 @@ public sealed class PrivacyOptions
 
     public Option<double> UShapedMarvell { get; }
 
-    /// <summary>The activation defences (noise, clipping, NoPeek).</summary>
-    public IEnumerable<Option> Activation => [NoiseSigma, ClipNorm, NoPeekAlpha];
+    /// <summary>The activation defences (noise, clipping, NoPeek, attacker-aware training).</summary>
+    public IEnumerable<Option> Activation => [NoiseSigma, ClipNorm, NoPeekAlpha, AttackerAwareWeight];
 
     /// <summary>The U-shaped label defences.</summary>
     public IEnumerable<Option> UShaped => [UShapedMaxNorm, UShapedDirectionNoise, UShapedNoise, UShapedMarvell];
@@ -81,7 +89,7 @@ public sealed class PrivacyOptions
     /// <summary>The first setting out of range as one line naming the option, or null when all are usable.</summary>
     public string? Problem(ParseResult result)
     {
-        foreach (var option in new[] { NoiseSigma, ClipNorm, NoPeekAlpha, UShapedDirectionNoise, UShapedNoise, UShapedMarvell })
+        foreach (var option in new[] { NoiseSigma, ClipNorm, NoPeekAlpha, AttackerAwareWeight, UShapedDirectionNoise, UShapedNoise, UShapedMarvell })
         {
             var value = result.GetValue(option);
             if (!double.IsFinite(value) || value < 0) return $"{option.Name} must be a finite number >= 0 (0: off), not {value}";

@@ -6,7 +6,7 @@ namespace SplitFunctions.Core.Privacy;
 
 /// <summary>
 /// The least protection a hospital accepts, pinned in its own agent configuration (<c>privacy.floor</c>): the operator's
-/// manifest sets mode, cut, noise, NoPeek and the label defence, and a manifest below the floor is refused before
+/// manifest sets mode, cut, noise, NoPeek, attacker-aware training and the label defence, and a manifest below the floor is refused before
 /// anything is sent. <see cref="Recommended"/> is what `splitfn-agent init` writes; <see cref="Open"/> accepts any
 /// manifest (studies that measure undefended runs on purpose). docs/privacy.md, "The hospital's floor".
 /// </summary>
@@ -23,6 +23,9 @@ public sealed record PrivacyFloor
 
     /// <summary>Smallest NoPeek weight.</summary>
     public double MinNoPeekAlpha { get; init; }
+
+    /// <summary>Smallest attacker-aware training weight (privacy.attackerAwareWeight).</summary>
+    public double MinAttackerAwareWeight { get; init; }
 
     /// <summary>U-shaped runs must apply a label defence to the gradients they send (uShaped.defence).</summary>
     public bool RequireLabelDefence { get; init; }
@@ -65,6 +68,8 @@ public sealed record PrivacyFloor
             return $"privacy.noiseSigma {N(p.NoiseSigma)} is below privacy.floor.minNoiseMultiplier {N(MinNoiseMultiplier)}";
         if (p.NoPeekAlpha < MinNoPeekAlpha)
             return $"privacy.noPeekAlpha {N(p.NoPeekAlpha)} is below privacy.floor.minNoPeekAlpha {N(MinNoPeekAlpha)}";
+        if (p.AttackerAwareWeight < MinAttackerAwareWeight)
+            return $"privacy.attackerAwareWeight {N(p.AttackerAwareWeight)} is below privacy.floor.minAttackerAwareWeight {N(MinAttackerAwareWeight)}";
         if (RequireLabelDefence && manifest.Mode == TrainingMode.UShaped && manifest.UShaped.Defence.IsOff)
             return "uShaped.defence is off, but privacy.floor.requireLabelDefence is true";
         if (manifest.Mode == TrainingMode.UShaped && manifest.UShaped.Defence.MarvellPower < MinMarvellPower)
@@ -82,6 +87,7 @@ public sealed record PrivacyFloor
         if (!double.IsFinite(MinNoiseMultiplier) || MinNoiseMultiplier < 0) return "privacy.floor.minNoiseMultiplier must be a finite number >= 0";
         if (!double.IsFinite(MinNoPeekAlpha) || MinNoPeekAlpha < 0) return "privacy.floor.minNoPeekAlpha must be a finite number >= 0";
         if (!double.IsFinite(MinMarvellPower) || MinMarvellPower < 0) return "privacy.floor.minMarvellPower must be a finite number >= 0";
+        if (!double.IsFinite(MinAttackerAwareWeight) || MinAttackerAwareWeight < 0) return "privacy.floor.minAttackerAwareWeight must be a finite number >= 0";
         return null;
     }
 }

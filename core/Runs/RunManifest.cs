@@ -41,6 +41,13 @@ public sealed record PrivacySettings
     public double NoPeekAlpha { get; init; }
 
     /// <summary>
+    /// Attacker-aware training (ResSFL): the hospital trains a simulated inversion decoder alongside its client layer on the activations
+    /// as it releases them, and the client objective subtracts this weight times the decoder's reconstruction error (vanilla mode,
+    /// hospital-side only); 0 turns it off.
+    /// </summary>
+    public double AttackerAwareWeight { get; init; }
+
+    /// <summary>
     /// Hex HMAC-SHA256 commitment to the consortium secret the hospitals hold (ConsortiumSecret.Commitment); null: no secret, initial client weights from <see
     /// cref="RunManifest.Seed"/>.
     /// </summary>
@@ -223,6 +230,12 @@ public sealed record RunManifest
         {
             throw new RunManifestException($"pipelineDepth {PipelineDepth} applies to vanilla runs only; this run is {Mode}: leave it out");
         }
+        if (PipelineDepth is not (null or 1) && Privacy.AttackerAwareWeight > 0)
+        {
+            // The stashed backward of a pipelined step carries NoPeek but not the simulated decoder's penalty.
+            throw new RunManifestException($"pipelineDepth {PipelineDepth} does not combine with privacy.attackerAwareWeight: train synchronously "
+                + "(pipelineDepth 1) or set the weight to 0");
+        }
         if (!TensorFrame.IsWireType(FeatureType))
         {
             throw new RunManifestException($"featureType {FeatureType} cannot travel on the wire: use Float32, Float16, BFloat16 or QInt8");
@@ -254,6 +267,8 @@ public sealed record RunManifest
             + "(0: no clipping)");
         if (!double.IsFinite(Privacy.NoPeekAlpha) || Privacy.NoPeekAlpha < 0) throw new RunManifestException("privacy.noPeekAlpha must be a finite number >= "
             + "0");
+        if (!double.IsFinite(Privacy.AttackerAwareWeight) || Privacy.AttackerAwareWeight < 0)
+            throw new RunManifestException("privacy.attackerAwareWeight must be a finite number >= 0 (0: off)");
         if (Privacy.ConsortiumCommitment is { } commitment && (commitment.Length != 64 || !commitment.All(char.IsAsciiHexDigitLower)))
         {
             throw new RunManifestException("privacy.consortiumCommitment must be 64 lowercase hex digits (the commitment `splitfn-agent init` prints)");

@@ -13,12 +13,16 @@ public static class PrivacyArmFile
     private const string FileName = "arm.json";
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    private sealed record Stored(string Arm, double ValidationAuc, double TestAuc, Audit Validation, Audit Test, double Seconds);
+    private sealed record Stored(string Arm, IReadOnlyList<StoredHospital> Hospitals, double Seconds);
+
+    private sealed record StoredHospital(string Hospital, int TrainCount, double ValidationAuc, double TestAuc, Audit? Validation, Audit? Test,
+        double? Epsilon, double Delta);
 
     private sealed record Audit(IReadOnlyList<AuditAttack> Attacks, double DistanceCorrelation, double ShuffledDistanceCorrelation, int TestImages,
         double NoiseSigma)
     {
-        public static Audit Of(LeakageReport r) => new(r.Attacks, r.DistanceCorrelation, r.ShuffledDistanceCorrelation, r.TestImages, r.NoiseSigma);
+        public static Audit? Of(LeakageReport? r) => r is null ? null : new(r.Attacks, r.DistanceCorrelation, r.ShuffledDistanceCorrelation, r.TestImages,
+            r.NoiseSigma);
 
         public LeakageReport ToReport() => new(Attacks, DistanceCorrelation, ShuffledDistanceCorrelation, TestImages, NoiseSigma, []);
     }
@@ -27,7 +31,8 @@ public static class PrivacyArmFile
     {
         ArgumentNullException.ThrowIfNull(result);
         Directory.CreateDirectory(folder);
-        var stored = new Stored(result.Arm.Name, result.ValidationAuc, result.TestAuc, Audit.Of(result.Validation), Audit.Of(result.Test), result.Seconds);
+        var stored = new Stored(result.Arm.Name, [.. result.Hospitals.Select(h => new StoredHospital(h.Hospital, h.TrainCount, h.ValidationAuc, h.TestAuc,
+            Audit.Of(h.Validation), Audit.Of(h.Test), h.Epsilon, h.Delta))], result.Seconds);
         var temporary = Path.Combine(folder, FileName + ".tmp");
         File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(stored, Json));
         File.Move(temporary, Path.Combine(folder, FileName), overwrite: true);
@@ -40,7 +45,8 @@ public static class PrivacyArmFile
         var path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) return null;
         var stored = JsonSerializer.Deserialize<Stored>(File.ReadAllBytes(path), Json);
-        if (stored is null || stored.Arm != arm.Name) return null;
-        return new PrivacyArmResult(arm, stored.ValidationAuc, stored.TestAuc, stored.Validation.ToReport(), stored.Test.ToReport(), stored.Seconds);
+        if (stored is null || stored.Arm != arm.Name || stored.Hospitals is null) return null;
+        return new PrivacyArmResult(arm, [.. stored.Hospitals.Select(h => new PrivacyHospitalResult(h.Hospital, h.TrainCount, h.ValidationAuc, h.TestAuc,
+            h.Validation?.ToReport(), h.Test?.ToReport(), h.Epsilon, h.Delta))], stored.Seconds);
     }
 }

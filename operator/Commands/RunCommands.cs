@@ -113,6 +113,7 @@ internal static class RunCommands
                     NoiseSigma = parse.GetValue(privacy.NoiseSigma),
                     ClipNorm = parse.GetValue(privacy.ClipNorm),
                     NoPeekAlpha = parse.GetValue(privacy.NoPeekAlpha),
+                    AttackerAwareWeight = parse.GetValue(privacy.AttackerAwareWeight),
                     ConsortiumCommitment = parse.GetValue(commitment)?.Trim().ToLowerInvariant()
                 },
                 UShaped = new UShapedSettings { Defence = privacy.UShapedDefence(parse) },

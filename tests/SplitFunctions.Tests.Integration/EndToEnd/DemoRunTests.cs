@@ -23,7 +23,7 @@ public sealed class DemoRunTests(Xunit.Abstractions.ITestOutputHelper output)
         var demo = Path.Combine(dir.Path, "demo");
 
         var (code, log) = await RunDemoAsync(["demo", "--data", data, "--epochs", "2", "--mode", mode, "--model", "pneumonia-cnn", "--noise-sigma", "0",
-            "--audit-steps", "100", "--out", demo]);
+            "--clip-norm", "0", "--audit-steps", "100", "--out", demo]);
         code.Should().Be(0, log);
 
         using var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(demo, "results.json")));

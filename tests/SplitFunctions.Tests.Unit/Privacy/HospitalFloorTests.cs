@@ -35,6 +35,13 @@ public sealed class HospitalFloorTests
         var floor = PrivacyFloor.Recommended with { Modes = [TrainingMode.UShaped] };
         floor.Violation(Manifest(cut3)).Should().Contain("privacy.floor.modes");
 
+        var aware = PrivacyFloor.Recommended with { MinAttackerAwareWeight = 1 };
+        aware.Violation(Manifest(cut3)).Should().Contain("privacy.floor.minAttackerAwareWeight 1");
+        aware.Violation(Manifest(cut3, privacy: new PrivacySettings { AttackerAwareWeight = 1 })).Should().BeNull();
+        (PrivacyFloor.Recommended with { MinAttackerAwareWeight = -1 }).Problem().Should().Contain("minAttackerAwareWeight");
+        FluentActions.Invoking(() => Manifest(cut3, privacy: new PrivacySettings { AttackerAwareWeight = double.NaN }).Validate())
+            .Should().Throw<RunManifestException>().WithMessage("*privacy.attackerAwareWeight*");
+
         var noisy = PrivacyFloor.Recommended with { MinNoiseMultiplier = 1 };
         noisy.Violation(Manifest(cut3, privacy: new PrivacySettings { NoiseSigma = 3 })).Should().Contain("privacy.clipNorm is 0",
             "absolute noise states no guarantee, however large");

@@ -59,6 +59,34 @@ public sealed class LeakageAuditTests
     }
 
     [Fact]
+    public void CheaperScoring_SsimReidentifiesOnlyTheLeadingAttacks_AndReportsTheSameFigures()
+    {
+        var auxiliary = Images(240, 5);
+        var test = Images(60, 6);
+        TorchRuntime.Seed(7);
+        using var client = ModelCatalog.PneumoniaCnn.BuildClient();
+        var options = new AuditOptions { DecoderSteps = 60, EvaluateEvery = 30, LegacyDecoderSteps = 60, LeakedPairs = [50], PictureColumns = 4, Seed = 3 };
+
+        var every = LeakageAudit.Run(client, auxiliary, test, options with { SsimReidentifiedAttacks = int.MaxValue });
+        var cheap = LeakageAudit.Run(client, auxiliary, test, options);
+
+        every.Attacks.Should().OnlyContain(a => a.Reidentification != null);
+        var scored = cheap.Attacks.Skip(1).Where(a => a.Reidentification != null).ToList();
+        scored.Count.Should().BeInRange(2, 4, "the top 2 by L2 re-identification and the top 2 by mean SSIM");
+        cheap.Attacks.Skip(1).Should().Contain(a => a.Reidentification == null);
+        // The same attackers (same seeds) give the same reconstructions: every figure the cheaper scoring reports is the full one's.
+        foreach (var (a, b) in cheap.Attacks.Zip(every.Attacks))
+        {
+            a.Name.Should().Be(b.Name);
+            a.ReidentificationL2.Should().Be(b.ReidentificationL2);
+            if (a.Reidentification is { } r) r.Should().Be(b.Reidentification!.Value);
+        }
+        cheap.Best.Name.Should().Be(every.Best.Name);
+        cheap.Best.Reidentification.Should().NotBeNull();
+        cheap.MostReidentifying.BestReidentification.Should().Be(every.MostReidentifying.BestReidentification);
+    }
+
+    [Fact]
     public void Ssim_IsOneForIdenticalImages_AndDistanceCorrelationSeparatesDependentFromIndependent()
     {
         using var scope = torch.NewDisposeScope();
