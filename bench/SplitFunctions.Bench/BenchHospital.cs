@@ -98,19 +98,7 @@ public sealed class BenchHospital : IDisposable
             await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var t3 = clock.Elapsed;
 
-        var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
-        {
-            RunId = manifest.RunId,
-            HospitalId = Hospital,
-            Sequence = seq,
-            Kind = FrameKind.Train,
-            Blob = blob,
-            Length = sealedFrame.Length,
-            Sha256 = sealedFrame.Sha256,
-            ReplyQueue = StorageNames.RepliesQueue(Hospital),
-            KeyId = key.KeyId,
-            Inline = inline,
-        }, key));
+        var text = TrainMessage(seq, blob, sealedFrame, inline);
         await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
         var enqueuedAt = Stopwatch.GetTimestamp();
         var t4 = clock.Elapsed;
@@ -206,18 +194,7 @@ public sealed class BenchHospital : IDisposable
         var start = batch.Clock.Elapsed;
         await container.GetBlobClient(blob).UploadReplacingAsync(BinaryData.FromBytes(sealedFrame.Blob), ct).ConfigureAwait(false);
         var uploaded = batch.Clock.Elapsed;
-        var text = MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
-        {
-            RunId = manifest.RunId,
-            HospitalId = Hospital,
-            Sequence = batch.Sequence,
-            Kind = FrameKind.Train,
-            Blob = blob,
-            Length = sealedFrame.Length,
-            Sha256 = sealedFrame.Sha256,
-            ReplyQueue = StorageNames.RepliesQueue(Hospital),
-            KeyId = key.KeyId,
-        }, key));
+        var text = TrainMessage(batch.Sequence, blob, sealedFrame, inline: null);
         await features.SendMessageAsync(text, cancellationToken: ct).ConfigureAwait(false);
         batch.EnqueuedAt = Stopwatch.GetTimestamp();
         batch.UploadMs = Ms(uploaded - start);
@@ -317,6 +294,22 @@ public sealed class BenchHospital : IDisposable
     public void Dispose() => client.Dispose();
 
     /// <summary>Random inputs of the model's shape and plausible targets; the speed of a step does not depend on the values.</summary>
+    // The signed `train` message both the synchronous and the pipelined step enqueue.
+    private string TrainMessage(long sequence, string blob, SealedFrame sealedFrame, string? inline) =>
+        MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
+        {
+            RunId = manifest.RunId,
+            HospitalId = Hospital,
+            Sequence = sequence,
+            Kind = FrameKind.Train,
+            Blob = blob,
+            Length = sealedFrame.Length,
+            Sha256 = sealedFrame.Sha256,
+            ReplyQueue = StorageNames.RepliesQueue(Hospital),
+            KeyId = key.KeyId,
+            Inline = inline,
+        }, key));
+
     public static TrainingSet SyntheticData(RunManifest manifest, int samples, int salt)
     {
         ArgumentNullException.ThrowIfNull(manifest);
