@@ -25,5 +25,10 @@ set -e
 
 # One closing line for every runner: "tests: N passed, N failed, N skipped" (from the console logger's totals).
 count() { grep -E "^\s+$1:\s+[0-9]+" "$log" | awk '{s+=$2} END {print s+0}' || true; }
+# A failure scrolls far above the end of a long run: name each failed test and its first lines again here.
+if grep -qE "^\s+Failed [A-Za-z]" "$log"; then
+  echo "failed tests (details above and in $log):"
+  grep -A 6 -E "^\s+Failed [A-Za-z]" "$log" | cut -c1-300 || true
+fi
 echo "tests: $(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped (exit code $rc)"
 exit "$rc"

@@ -19,7 +19,8 @@ internal static class AuditCommand
     {
         var steps = new Option<int>("--steps")
         {
-            Description = "Most optimizer steps per attacker decoder (each stops at its best score on held-out auxiliary images).",
+            Description = "Most optimizer steps per attacker decoder (each stops at its best score on held-out auxiliary images; the old "
+                + "attacker's row: 300 at most).",
             DefaultValueFactory = _ => 2000
         };
         var publicImages = new Option<string?>("--public-images")
@@ -113,6 +114,8 @@ internal static class AuditCommand
                     NoiseSigma = manifest.Privacy.ClipNorm > 0 ? manifest.Privacy.NoiseSigma * manifest.Privacy.ClipNorm : manifest.Privacy.NoiseSigma,
                     BeforeNoise = manifest.Privacy.ClipNorm > 0 ? a => ActivationClipping.Clip(a, manifest.Privacy.ClipNorm) : null,
                     DecoderSteps = parse.GetValue(steps),
+                    // The old attacker's row costs up to 300 steps; a shortened audit (--steps) shortens it too.
+                    LegacyDecoderSteps = Math.Min(new AuditOptions().LegacyDecoderSteps, parse.GetValue(steps)),
                     MaxTestImages = parse.GetValue(maxTest),
                     Seed = manifest.Seed,
                     PublicImages = publicSet,

@@ -1,4 +1,5 @@
 using SplitFunctions.ClientAgent.State;
+using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
 using SplitFunctions.Core.Runs;
@@ -18,9 +19,9 @@ public sealed class PipelinedAgentTests(AzuriteFixture azurite)
     private const int Batches = 15; // 100 images: 80 training rows, batch 16: 5 batches per epoch, 3 epochs
     private const int Depth = 3;
 
-    private async Task<(AgentTestBed Bed, RunManifest Manifest)> ProvisionAsync(string connectionString)
+    private async Task<(AgentTestBed Bed, RunManifest Manifest)> ProvisionAsync(string connectionString, int depth = Depth)
     {
-        var manifest = AgentTestBed.SmallManifest("run-" + Guid.NewGuid().ToString("N")[..12], epochs: 3) with { PipelineDepth = Depth };
+        var manifest = AgentTestBed.SmallManifest("run-" + Guid.NewGuid().ToString("N")[..12], epochs: 3) with { PipelineDepth = depth };
         var bed = new AgentTestBed(manifest.RunId);
         await new RunProvisioner(azurite.Connection).ProvisionAsync(manifest);
         await bed.InitAsync(connectionString, bed.WriteImages(100));
@@ -60,6 +61,40 @@ public sealed class PipelinedAgentTests(AzuriteFixture azurite)
         applied.Should().Be(Batches, "every batch applied once: none lost, none doubled");
         watermark.Should().Be(final.NextSequence - 1);
         (await replies.GetPropertiesAsync()).Value.ApproximateMessagesCount.Should().Be(repliesBefore, "every reply of this run was deleted");
+    }
+
+    [Fact]
+    public async Task With_the_depth_left_to_the_agent_a_long_round_trip_makes_it_keep_more_batches_in_flight_and_each_is_applied_once()
+    {
+        // Manifest pipelineDepth 0: the agent starts at 2 and sets ceil(round trip / its own time per batch) + 1 (at most 8)
+        // from what it measures. Behind 100 ms a batch's round trip (upload, enqueue, reply, download) is several times the
+        // agent's own work on 16 small images, so it must go deeper than it started.
+        await using var hospitalLink = new StorageLink(azurite.Azurite, LinkShape.RoundTrip(TimeSpan.FromMilliseconds(100)));
+        var (bed, manifest) = await ProvisionAsync(hospitalLink.ConnectionString, depth: 0);
+        using var _ = bed;
+        using var watching = new CancellationTokenSource();
+        var mostInFlight = WatchInFlightAsync(bed, manifest.RunId, watching.Token);
+        var function = DrainFunction.Start(azurite.Azurite.ConnectionString, bed.KeyDirectory);
+        AgentRun run;
+        await using (function)
+        {
+            run = await AgentTestBed.RunAsync(["train", "--config", bed.ConfigPath, "--output", "log", "--log-every", "1", "--no-validation"]);
+            run.ExitCode.Should().Be(0, run + "\n--- function\n" + function.Output);
+            await function.StopAsync();
+        }
+        await watching.CancelAsync();
+        var chosen = System.Text.RegularExpressions.Regex.Matches(run.Output, @"pipeline depth (\d+):").Select(m => int.Parse(m.Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        chosen.Should().NotBeEmpty("the agent says which depth it chose and why\n" + run.Output);
+        chosen.Max().Should().BeInRange(3, PipelinedSteps.MaxAutomaticDepth, run.Output);
+        (await mostInFlight).Should().BeGreaterThanOrEqualTo(3, "deeper than the automatic start of 2");
+
+        var final = StateFolder.Peek(bed.StateFolder, manifest.RunId)!;
+        final.ClientSteps.Should().Be(Batches);
+        final.InFlight.Should().BeNull("the pipeline drains at the end");
+        var (watermark, applied) = await DrainFunction.ReadRunStateAsync(azurite.Connection, bed.KeyDirectory, manifest.RunId, AgentTestBed.Hospital);
+        applied.Should().Be(Batches, "every batch applied once: none lost, none doubled");
+        watermark.Should().Be(final.NextSequence - 1);
     }
 
     [Fact]

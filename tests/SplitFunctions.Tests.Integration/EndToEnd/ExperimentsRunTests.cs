@@ -19,7 +19,7 @@ public sealed class ExperimentsRunTests(Xunit.Abstractions.ITestOutputHelper out
 
         var (code, log) = await LocalRunProcess.RunAsync(["experiments", "--data", data, "--name", "tiny", "--epochs", "1", "--batch-size", "32",
             "--audit-steps", "60"],
-            TimeSpan.FromMinutes(10), workingDirectory: dir.Path);
+            TimeSpan.FromMinutes(15), workingDirectory: dir.Path);
         code.Should().Be(0, log);
 
         var folder = Path.Combine(dir.Path, "artifacts", "experiments", "tiny");
