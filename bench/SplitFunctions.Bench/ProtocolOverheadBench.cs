@@ -53,7 +53,7 @@ public static class ProtocolOverheadBench
             {
                 var blob = container.GetBlobClient(StorageNames.FrameBlob("plain", "bench", sequence++));
                 await blob.UploadReplacingAsync(BinaryData.FromBytes(plainFrame));
-                await DownloadAsync(blob, plainFrame.Length);
+                System.Buffers.ArrayPool<byte>.Shared.Return(await DownloadAsync(blob, plainFrame.Length));
                 written.Add(blob);
             }
             var seconds = clock.Elapsed.TotalSeconds;
@@ -76,7 +76,15 @@ public static class ProtocolOverheadBench
                 await blob.UploadReplacingAsync(new BinaryData(sealedFrame.Blob));
                 var back = await DownloadAsync(blob, sealedFrame.Length);
                 var t1 = clock.Elapsed.TotalSeconds;
-                var opened = SecureFrameCodec.OpenInPlace(key, context, back.Span, sealedFrame.Length, sealedFrame.Sha256);
+                DecodedTensor[] opened;
+                try
+                {
+                    opened = SecureFrameCodec.OpenInPlace(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256);
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(back);
+                }
                 openSeconds += clock.Elapsed.TotalSeconds - t1;
                 if (opened[0].Values.Length != values.Length) throw new InvalidOperationException("secure frame came back short");
                 written.Add(blob);
@@ -144,12 +152,14 @@ public static class ProtocolOverheadBench
         return 0;
     }
 
-    // As the function and the agent do: one DownloadContent, opened in place.
-    private static async Task<Memory<byte>> DownloadAsync(BlobClient blob, long length)
+    // As the function does (ServerFrameStore): the announced length streamed into a pooled buffer, opened in place there.
+    // The caller returns the buffer to ArrayPool<byte>.Shared.
+    private static async Task<byte[]> DownloadAsync(BlobClient blob, long length)
     {
-        var content = (await blob.DownloadContentAsync()).Value.Content;
-        if (content.ToMemory().Length != length) throw new InvalidOperationException($"download is {content.ToMemory().Length} bytes, expected {length}");
-        return System.Runtime.InteropServices.MemoryMarshal.AsMemory(content.ToMemory());
+        using var download = (await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new Azure.HttpRange(0, length) })).Value;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)length);
+        await download.Content.ReadExactlyAsync(buffer.AsMemory(0, (int)length));
+        return buffer;
     }
 
     private static double MiBPerSecond(int frames, int frameMiB, double seconds) => frames * frameMiB / seconds;

@@ -137,6 +137,34 @@ public static class SecureFrameCodec
         }
     }
 
+    /// <summary>
+    /// Like <see cref="OpenInPlace"/> but decodes tensor i into the first <see cref="TensorLayout.ElementCount"/> values of
+    /// the i-th array <paramref name="destinations"/> returns for the frame's validated layouts, so a caller that pools or
+    /// keeps its arrays allocates nothing per frame (a fresh multi-MiB array per frame is a large-object allocation that only
+    /// gen-2 collections reclaim). <paramref name="destinations"/> may throw to refuse the layouts.
+    /// </summary>
+    public static TensorLayout[] OpenInPlaceInto(HospitalKey key, CipherContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
+        int maxElements, Func<TensorLayout[], float[][]> destinations)
+    {
+        ArgumentNullException.ThrowIfNull(destinations);
+        RequireMatchingKey(key, expected);
+        VerifyDigest(blob, expectedLength, expectedSha256);
+        var frame = FrameCipher.OpenInPlace(key.Key, expected, blob);
+        try
+        {
+            var layouts = TensorFrame.ReadLayout(frame, maxElements);
+            var targets = destinations(layouts);
+            if (targets.Length != layouts.Length)
+                throw new ArgumentException($"{targets.Length} destinations for {layouts.Length} tensors", nameof(destinations));
+            for (var i = 0; i < layouts.Length; i++) TensorFrame.DecodeTensor(frame, layouts[i], i, targets[i].AsSpan(0, layouts[i].ElementCount));
+            return layouts;
+        }
+        finally
+        {
+            frame.Clear();
+        }
+    }
+
     /// <summary>The digest a message announces for <paramref name="sealedBlob"/> (<see cref="FrameCipher.SealDigest"/>).</summary>
     public static string Digest(ReadOnlySpan<byte> sealedBlob) => FrameCipher.SealDigest(sealedBlob);
 

@@ -171,10 +171,10 @@ public sealed class ServerModel : IDisposable
         {
             if (window.SampleSize != sampleSize) throw new InvalidDataException($"a feature chunk holds samples of {window.SampleSize} values; the server "
                 + $"layers take {sampleSize}");
-            foreach (var i in order)
+            for (var k = 0; k < order.Length; k++)
             {
-                window.Features.AsSpan(i * sampleSize, sampleSize).CopyTo(features.AsSpan(filled * sampleSize, sampleSize));
-                window.Targets.AsSpan(i * labelWidth, labelWidth).CopyTo(labels.AsSpan(filled * labelWidth, labelWidth));
+                // Gather, not Features: a streamed window is read in place from its chunks, never copied whole.
+                window.Gather(order.AsSpan(k, 1), features.AsSpan(filled * sampleSize, sampleSize), labels.AsSpan(filled * labelWidth, labelWidth));
                 filled++;
                 if (filled == batchSize)
                 {

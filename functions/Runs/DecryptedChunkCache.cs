@@ -51,6 +51,19 @@ public sealed class DecryptedChunkCache(long budgetBytes)
         return false;
     }
 
+    /// <summary>
+    /// Whether <see cref="Offer"/> would keep a chunk of <paramref name="size"/> bytes for <paramref name="runId"/> now (other
+    /// runs' chunks make room): a reader decodes a chunk into arrays of its own only if the cache will hold them.
+    /// </summary>
+    public bool HasRoomFor(string runId, long size)
+    {
+        lock (gate)
+        {
+            var own = runs.TryGetValue(runId, out var entries) ? entries.Values.Sum(e => 4L * (e.Features.Length + e.Labels.Length)) : 0;
+            return own + size <= BudgetBytes;
+        }
+    }
+
     /// <summary>Keeps the chunk if the budget allows, making room from other runs (the one used longest ago first).</summary>
     public void Offer(string runId, FeatureChunk chunk, float[] features, float[] labels)
     {

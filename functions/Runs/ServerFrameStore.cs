@@ -1,6 +1,7 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using System.Diagnostics.CodeAnalysis;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -52,6 +53,11 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
 
     private readonly SemaphoreSlim downloads = new(MaxConcurrentDownloads, MaxConcurrentDownloads);
 
+    // Download buffers, reused frame after frame. A pool of its own rather than ArrayPool.Shared, which keeps an array
+    // per size in each thread's slot (a download is rented on one pool thread and returned on another); here at most the
+    // downloads in flight and the read-aheads are out at once, and no more are kept.
+    private readonly ArrayPool<byte> downloadBuffers = ArrayPool<byte>.Create((int)MaxFrameBytes, MaxConcurrentDownloads + MaxPrefetched);
+
     private long bytesDownloaded;
 
     /// <summary>Bytes of frame content downloaded so far (reads and read-aheads): what untrusted messages made this instance fetch.</summary>
@@ -72,21 +78,7 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             PayloadKind kind = PayloadKind.Features, FrameBounds? bounds = null, string? inline = null)
     {
         bounds ??= FrameBounds.Protocol;
-        if (blob is null || sha256 is null || keyId is null)
-        {
-            throw new ProtocolException(ProtocolRejection.Malformed, "the message names no blob, SHA-256 or key id to read features from");
-        }
-        var maxLength = Math.Min(MaxFrameBytes, bounds.MaxSealedBytes);
-        if (length <= 0 || length > maxLength)
-        {
-            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{maxLength} bytes, the most a frame of this "
-                + $"run's batch size and cut can take; nothing was downloaded");
-        }
-        var expectedBlob = FrameBlob(PayloadKind.Features, run, sequence);
-        if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
-        {
-            throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
-        }
+        CheckAnnounced(run, sequence, blob, length, sha256, keyId, bounds);
         if (inline is not null)
         {
             // Carried by the message (its MAC verified, the length just checked against the run): nothing to download.
@@ -109,6 +101,53 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             // The early read failed: read again, so the failure (or a transient one's recovery) happens here, as usual.
         }
         return await ReadNowAsync(run, hospital, sequence, blob, length, sha256, keyId, bounds.MaxElements, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads a features frame with the checks of <see cref="ReadAsync"/>, downloaded into a pooled buffer and decoded into
+    /// the arrays <paramref name="destinations"/> returns for its validated layouts (see
+    /// <see cref="SecureFrameCodec.OpenInPlaceInto"/>): temporal epochs read every chunk again and again, and with their own
+    /// arrays they allocate nothing per chunk.
+    /// </summary>
+    public async Task<TensorLayout[]> ReadIntoAsync(string run, string hospital, long sequence, string? blob, long length, string? sha256, string? keyId,
+        FrameBounds bounds, Func<TensorLayout[], float[][]> destinations, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(bounds);
+        ArgumentNullException.ThrowIfNull(destinations);
+        CheckAnnounced(run, sequence, blob, length, sha256, keyId, bounds);
+        var buffer = await DownloadGatedAsync(hospital, blob, length, ct).ConfigureAwait(false);
+        try
+        {
+            var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+            return SecureFrameCodec.OpenInPlaceInto(key, new CipherContext(run, hospital, sequence, PayloadKind.Features, keyId),
+                buffer.AsSpan(0, (int)length), length, sha256, bounds.MaxElements, destinations);
+        }
+        finally
+        {
+            downloadBuffers.Return(buffer);
+        }
+    }
+
+    // What a message announces must name this run's blob for the sequence, a digest, a key and a length within the run's
+    // bounds before anything is downloaded.
+    private static void CheckAnnounced(string run, long sequence, [NotNull] string? blob, long length, [NotNull] string? sha256, [NotNull] string? keyId,
+        FrameBounds bounds)
+    {
+        if (blob is null || sha256 is null || keyId is null)
+        {
+            throw new ProtocolException(ProtocolRejection.Malformed, "the message names no blob, SHA-256 or key id to read features from");
+        }
+        var maxLength = Math.Min(MaxFrameBytes, bounds.MaxSealedBytes);
+        if (length <= 0 || length > maxLength)
+        {
+            throw new ProtocolException(ProtocolRejection.Oversized, $"frame length {length} is outside 1..{maxLength} bytes, the most a frame of this "
+                + $"run's batch size and cut can take; nothing was downloaded");
+        }
+        var expectedBlob = FrameBlob(PayloadKind.Features, run, sequence);
+        if (!string.Equals(blob, expectedBlob, StringComparison.Ordinal))
+        {
+            throw new ProtocolException(ProtocolRejection.Replayed, $"blob '{blob}' is not where sequence {sequence} of run '{run}' lives ('{expectedBlob}')");
+        }
     }
 
     /// <summary>
@@ -155,28 +194,43 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
             PayloadKind kind = PayloadKind.Features)
     {
         var clock = Stopwatch.StartNew();
-        Memory<byte> sealedBytes;
+        var buffer = await DownloadGatedAsync(hospital, blob, length, ct).ConfigureAwait(false);
+        try
+        {
+            var transfer = clock.Elapsed.TotalMilliseconds;
+            var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
+            var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), buffer.AsSpan(0, (int)length), length,
+                sha256, maxElements);
+            return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+        }
+        finally
+        {
+            downloadBuffers.Return(buffer);
+        }
+    }
+
+    private async Task<byte[]> DownloadGatedAsync(string hospital, string blob, long length, CancellationToken ct)
+    {
         await downloads.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            sealedBytes = await DownloadAnnouncedAsync(hospital, blob, length, ct).ConfigureAwait(false);
+            return await DownloadAnnouncedAsync(hospital, blob, length, ct).ConfigureAwait(false);
         }
         finally
         {
             downloads.Release();
         }
-        var transfer = clock.Elapsed.TotalMilliseconds;
-        var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-        var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), sealedBytes.Span, length, sha256,
-            maxElements);
-        return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
     }
 
     // The blob's stored size (its properties, no content) must be the length its message announced; then exactly that
-    // many bytes of that version of the blob are downloaded, so a blob grown or swapped meanwhile costs nothing more.
-    private async Task<Memory<byte>> DownloadAnnouncedAsync(string hospital, string blob, long length, CancellationToken ct)
+    // many bytes of that version of the blob are downloaded, so a blob grown or swapped meanwhile costs nothing more. They
+    // land in a pooled buffer (the caller returns it to downloadBuffers; only ciphertext is left in it once opened in
+    // place): the SDK's DownloadContent grows a MemoryStream to about twice the frame per download, large-object garbage
+    // that made a streamed temporal epoch's peak memory grow with the data.
+    private async Task<byte[]> DownloadAnnouncedAsync(string hospital, string blob, long length, CancellationToken ct)
     {
         var client = Container(hospital).GetBlobClient(blob);
+        byte[]? buffer = null;
         try
         {
             var properties = (await client.GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
@@ -185,14 +239,22 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
                 throw new ProtocolException(properties.ContentLength > length ? ProtocolRejection.Oversized : ProtocolRejection.Truncated,
                     $"blob '{blob}' holds {properties.ContentLength} bytes but its message announced {length}; nothing was downloaded");
             }
-            var content = (await client.DownloadContentAsync(new BlobDownloadOptions
+            using var download = (await client.DownloadStreamingAsync(new BlobDownloadOptions
             {
                 Range = new HttpRange(0, length),
                 Conditions = new BlobRequestConditions { IfMatch = properties.ETag },
-            }, ct).ConfigureAwait(false)).Value.Content;
-            Interlocked.Add(ref bytesDownloaded, content.ToMemory().Length);
-            // The downloaded buffer is ours alone: open it in place instead of copying 8 MiB frames around.
-            return MemoryMarshal.AsMemory(content.ToMemory());
+            }, ct).ConfigureAwait(false)).Value;
+            buffer = downloadBuffers.Rent((int)length);
+            await download.Content.ReadExactlyAsync(buffer.AsMemory(0, (int)length), ct).ConfigureAwait(false);
+            Interlocked.Add(ref bytesDownloaded, length);
+            var done = buffer;
+            buffer = null;
+            return done;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' ended before the {length} bytes its message announced; read it again "
+                + "or send the frame again");
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -203,6 +265,10 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         {
             throw new ProtocolException(ProtocolRejection.Truncated, $"blob '{blob}' was replaced while it was read: upload a frame once, then send its "
                 + $"message");
+        }
+        finally
+        {
+            if (buffer is not null) downloadBuffers.Return(buffer);
         }
     }
 
