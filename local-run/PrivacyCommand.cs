@@ -58,7 +58,7 @@ public static class PrivacyCommand
         var legacySteps = new Option<int>("--legacy-steps")
         {
             Description = "Steps of the audit's attacker before issue 29, kept as a comparison row (0: left out).",
-            DefaultValueFactory = _ => 300
+            DefaultValueFactory = _ => AuditOptions.DefaultLegacyDecoderSteps
         };
         var ssimReid = new Option<int>("--ssim-reid-attacks")
         {

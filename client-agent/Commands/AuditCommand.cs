@@ -115,7 +115,7 @@ internal static class AuditCommand
                     BeforeNoise = manifest.Privacy.ClipNorm > 0 ? a => ActivationClipping.Clip(a, manifest.Privacy.ClipNorm) : null,
                     DecoderSteps = parse.GetValue(steps),
                     // The old attacker's row costs up to 300 steps; a shortened audit (--steps) shortens it too.
-                    LegacyDecoderSteps = Math.Min(new AuditOptions().LegacyDecoderSteps, parse.GetValue(steps)),
+                    LegacyDecoderSteps = Math.Min(AuditOptions.DefaultLegacyDecoderSteps, parse.GetValue(steps)),
                     MaxTestImages = parse.GetValue(maxTest),
                     Seed = manifest.Seed,
                     PublicImages = publicSet,

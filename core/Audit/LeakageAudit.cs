@@ -37,7 +37,10 @@ public sealed record AuditOptions
     /// Steps of the attacker the audit had before issue 29 (a decoder from the hospital's own images, fixed steps, no
     /// model selection), kept as a row so every report shows how much the stronger attackers add; 0 leaves it out.
     /// </summary>
-    public int LegacyDecoderSteps { get; init; } = 300;
+    public int LegacyDecoderSteps { get; init; } = DefaultLegacyDecoderSteps;
+
+    /// <summary>The old attacker's steps as the audit before issue 29 ran it.</summary>
+    public const int DefaultLegacyDecoderSteps = 300;
 
     /// <summary>Fraction of the auxiliary pairs held out to choose ridge's lambda and each decoder's best step.</summary>
     public double HeldOutFraction { get; init; } = 0.2;

@@ -59,7 +59,7 @@ public sealed class DecryptedChunkCache(long budgetBytes)
     {
         lock (gate)
         {
-            var own = runs.TryGetValue(runId, out var entries) ? entries.Values.Sum(e => 4L * (e.Features.Length + e.Labels.Length)) : 0;
+            var own = runs.TryGetValue(runId, out var entries) ? RunBytes(entries) : 0;
             return own + size <= BudgetBytes;
         }
     }
@@ -70,7 +70,7 @@ public sealed class DecryptedChunkCache(long budgetBytes)
         ArgumentNullException.ThrowIfNull(chunk);
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(labels);
-        var size = 4L * (features.Length + labels.Length);
+        var size = ChunkBytes(features.Length, labels.Length);
         lock (gate)
         {
             while (bytes + size > BudgetBytes)
@@ -93,7 +93,13 @@ public sealed class DecryptedChunkCache(long budgetBytes)
 
     private void ReleaseLocked(string runId)
     {
-        if (runs.Remove(runId, out var entries)) bytes -= entries.Values.Sum(e => 4L * (e.Features.Length + e.Labels.Length));
+        if (runs.Remove(runId, out var entries)) bytes -= RunBytes(entries);
         lastUsed.Remove(runId);
     }
+
+    /// <summary>What a chunk of <paramref name="features"/> and <paramref name="labels"/> floats counts against the budget.</summary>
+    public static long ChunkBytes(long features, long labels) => 4L * (features + labels);
+
+    private static long RunBytes(Dictionary<(string Hospital, long Sequence, string Sha256), (float[] Features, float[] Labels)> entries) =>
+        entries.Values.Sum(e => ChunkBytes(e.Features.Length, e.Labels.Length));
 }

@@ -121,7 +121,7 @@ public sealed class TemporalFeatureStream(ServerFrameStore frames, DecryptedChun
                 await frames.ReadIntoAsync(runId, chunk.Hospital, chunk.Sequence, chunk.Blob, chunk.Length, chunk.Sha256, chunk.KeyId, bounds, layouts =>
                 {
                     var (featureCount, labelCount) = window.CheckLayouts(layouts);
-                    keep = Cache.HasRoomFor(runId, 4L * (featureCount + labelCount));
+                    keep = Cache.HasRoomFor(runId, DecryptedChunkCache.ChunkBytes(featureCount, labelCount));
                     // Kept chunks get arrays of their own (the cache holds them); the rest borrow pooled ones for this window.
                     features = keep ? GC.AllocateUninitializedArray<float>(featureCount) : chunkArrays.Rent(featureCount);
                     labels = new float[labelCount];
