@@ -103,21 +103,30 @@ public sealed class ClientLayer : IDisposable
     /// </summary>
     public torch.Tensor Forward(TrainingSet data, ReadOnlySpan<int> indices, bool train, out float[] targets, EpochAugmentation? augmentation = null)
     {
-        ArgumentNullException.ThrowIfNull(data);
         if (augmentation is not null && !train) throw new InvalidOperationException("augmentation applies to training batches only");
+        // NoPeek and the attacker-aware decoder need the batch's input again in ApplyGradient.
+        var (result, input) = Run(Network, data, indices, train, augmentation, keepInput: train && (noPeekAlpha > 0 || Attacker is not null), out targets);
+        lastInput?.Dispose();
+        lastInput = input;
+        return result;
+    }
+
+    // One forward pass of `network` on the samples at `indices` (augmented first when given), clipped per sample with
+    // privacy.clipNorm inside the graph; the input is returned detached when asked for. Both results outlive the call.
+    private (torch.Tensor Result, torch.Tensor? Input) Run(Network network, TrainingSet data, ReadOnlySpan<int> indices, bool train,
+        EpochAugmentation? augmentation, bool keepInput, out float[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(data);
         var features = new float[indices.Length * data.SampleSize];
         targets = new float[indices.Length * data.TargetWidth];
         data.Gather(indices, features, targets);
         augmentation?.Apply(features, indices);
-        // The scope frees the input and every intermediate of the forward pass; only the result leaves it.
+        // The scope frees the input and every intermediate of the forward pass; only the results leave it.
         using var scope = torch.NewDisposeScope();
         var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-        var output = Network.Forward(x, train);
+        var output = network.Forward(x, train);
         var result = (clipNorm > 0 ? ActivationClipping.Clip(output, clipNorm) : output).MoveToOuterDisposeScope();
-        // NoPeek and the attacker-aware decoder need the batch's input again in ApplyGradient.
-        lastInput?.Dispose();
-        lastInput = train && (noPeekAlpha > 0 || Attacker is not null) ? x.detach().MoveToOuterDisposeScope() : null;
-        return result;
+        return (result, keepInput ? x.detach().MoveToOuterDisposeScope() : null);
     }
 
     /// <summary>
@@ -154,8 +163,10 @@ public sealed class ClientLayer : IDisposable
     /// steps the live layer takes meanwhile. The copy starts from the live weights, or from <paramref name="weights"/> (a
     /// restart recomputing a batch in flight with the weights its forward used). Batch-norm running statistics go on in the
     /// live layer in forward order, as in synchronous training; a recompute leaves them alone (they counted that batch already).
+    /// <paramref name="augmentation"/> as in <see cref="Forward"/> (keyed by epoch and row, so a recompute repeats it).
     /// </summary>
-    public StashedForward ForwardStashed(TrainingSet data, ReadOnlySpan<int> indices, out float[] targets, byte[]? weights = null)
+    public StashedForward ForwardStashed(TrainingSet data, ReadOnlySpan<int> indices, out float[] targets, byte[]? weights = null,
+        EpochAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         var replica = TakeReplica();
@@ -163,14 +174,7 @@ public sealed class ClientLayer : IDisposable
         {
             if (weights is null) CopyState(Network, replica, buffersOnly: false);
             else replica.LoadState(weights);
-            var features = new float[indices.Length * data.SampleSize];
-            targets = new float[indices.Length * data.TargetWidth];
-            data.Gather(indices, features, targets);
-            using var scope = torch.NewDisposeScope();
-            var x = TensorData.FromFloats(features, data.BatchShape(indices.Length));
-            var output = replica.Forward(x, train: true);
-            var result = (clipNorm > 0 ? ActivationClipping.Clip(output, clipNorm) : output).MoveToOuterDisposeScope();
-            var input = noPeekAlpha > 0 ? x.detach().MoveToOuterDisposeScope() : null;
+            var (result, input) = Run(replica, data, indices, train: true, augmentation, keepInput: noPeekAlpha > 0, out targets);
             if (weights is null) CopyState(replica, Network, buffersOnly: true);
             return new StashedForward(replica, result, input);
         }

@@ -97,7 +97,7 @@ internal sealed class PipelinedSteps(HospitalRun run, ClientLayer client, EpochB
             state = run.State;
         }
         var rows = batches.Rows(epoch, batch);
-        var stash = client.ForwardStashed(run.Data.Train, rows.AsSpan(), out var targets);
+        var stash = client.ForwardStashed(run.Data.Train, rows.AsSpan(), out var targets, augmentation: run.Augmentation?.ForEpoch(epoch));
         try
         {
             // The first batch of an epoch releases a new pass: counted (and checked against the budget) before it is sealed.
@@ -142,7 +142,8 @@ internal sealed class PipelinedSteps(HospitalRun run, ClientLayer client, EpochB
             }
             var clock = Stopwatch.StartNew();
             var rows = batches.Rows(pending.Epoch, pending.Batch);
-            var stash = client.ForwardStashed(run.Data.Train, rows.AsSpan(), out _, run.Folder.ReadFile(pending.ForwardWeights));
+            var stash = client.ForwardStashed(run.Data.Train, rows.AsSpan(), out _, run.Folder.ReadFile(pending.ForwardWeights),
+                run.Augmentation?.ForEpoch(pending.Epoch));
             Launch(pending, stash, rows.Count, run.Folder.ReadInFlightFrame(pending.Sequence), clock);
         }
     }

@@ -1,6 +1,7 @@
 using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Model;
+using SplitFunctions.Core.Privacy;
 using SplitFunctions.Core.Runs;
 
 namespace SplitFunctions.Tests.Agent;
@@ -86,5 +87,33 @@ public sealed class WeightStashingTests
         using (var a = synchronous.Forward(data, First, train: true, out _)) synchronous.ApplyGradient(a, Gradient(1));
         using (var b = synchronous.Forward(data, Second, train: true, out _)) synchronous.ApplyGradient(b, Gradient(2));
         Weights(synchronous).Zip(actual, (s, p) => Math.Abs(s - p)).Max().Should().BeGreaterThan(1e-5f);
+    }
+
+    [Fact]
+    public void A_pipelined_forward_augments_its_training_batch_as_the_synchronous_forward_does()
+    {
+        // data.augmentation applies to pipelined batches too: the stashed forward sees the same transformed images.
+        var manifest = RunManifest.ForModel("stash", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["hospital-a"], seed: 11);
+        var random = new Random(7);
+        var x = new float[16 * 28 * 28];
+        for (var i = 0; i < x.Length; i++) x[i] = random.NextSingle();
+        var data = new TrainingSet(x, new float[16], [1, 28, 28]);
+        var augmentation = new ImageAugmentation(new AugmentationSettings(), OrderSecret.Create(), manifest.RunId, data.SampleShape).ForEpoch(2);
+        var rows = First;
+        using var layer = ClientLayer.Create(manifest, trainable: true, secret: null);
+        float[] synchronous;
+        using (var activations = layer.Forward(data, rows, train: true, out _, augmentation)) synchronous = activations.detach().data<float>().ToArray();
+        var augmented = layer.ForwardStashed(data, rows, out _, augmentation: augmentation);
+        var plain = layer.ForwardStashed(data, rows, out _);
+        try
+        {
+            augmented.Activations.detach().data<float>().ToArray().Should().Equal(synchronous);
+            plain.Activations.detach().data<float>().ToArray().Should().NotEqual(synchronous, "the augmentation changed the images");
+        }
+        finally
+        {
+            layer.Release(augmented);
+            layer.Release(plain);
+        }
     }
 }
