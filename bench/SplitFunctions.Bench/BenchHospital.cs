@@ -293,7 +293,6 @@ public sealed class BenchHospital : IDisposable
 
     public void Dispose() => client.Dispose();
 
-    /// <summary>Random inputs of the model's shape and plausible targets; the speed of a step does not depend on the values.</summary>
     // The signed `train` message both the synchronous and the pipelined step enqueue.
     private string TrainMessage(long sequence, string blob, SealedFrame sealedFrame, string? inline) =>
         MessageCodec.Serialize(MessageAuthentication.Sign(new FrameMessage
@@ -310,6 +309,7 @@ public sealed class BenchHospital : IDisposable
             Inline = inline,
         }, key));
 
+    /// <summary>Random inputs of the model's shape and plausible targets; the speed of a step does not depend on the values.</summary>
     public static TrainingSet SyntheticData(RunManifest manifest, int samples, int salt)
     {
         ArgumentNullException.ThrowIfNull(manifest);
