@@ -40,6 +40,12 @@ public enum ProtocolRejection
 
     /// <summary>No key with the requested hospital and key id exists.</summary>
     UnknownKey,
+
+    /// <summary>
+    /// Finite values beyond what the run allows: past the absolute magnitude bound, a sample's L2 norm past the clip norm's
+    /// bound, or far above the run's typical frame. Not what an honest hospital sends.
+    /// </summary>
+    OutOfBounds,
 }
 
 /// <summary>A refused frame, envelope, key or queue message; <see cref="Rejection"/> says why, the message says what to do.</summary>

@@ -40,38 +40,55 @@ public sealed class RunValueBounds(RunManifest manifest, long[] cutShape)
     /// <summary>The largest L2 norm a released sample may have, or null without a clip norm.</summary>
     public double? SampleNormBound { get; } = NormBound(manifest, cutShape);
 
-    /// <summary>Activations (any frame of the cut's shape): the absolute bound, then the clip norm's or the running one.</summary>
+    /// <summary>
+    /// Activations (any frame of the cut's shape): the absolute bound, then the clip norm's or the running one, in one pass
+    /// over the values (a frame is several MiB; each pass reads all of it again).
+    /// </summary>
     public void RequireActivations(DecodedTensor tensor, string what)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        TrainingFrames.RequireBounded(tensor, what);
-        if (SampleNormBound is { } bound)
-        {
-            var rows = (int)tensor.Shape[0];
-            var width = rows == 0 ? 0 : tensor.Values.Length / rows;
-            for (var r = 0; r < rows; r++)
-            {
-                double sum = 0;
-                foreach (var v in tensor.Values.AsSpan(r * width, width)) sum += (double)v * v;
-                var norm = Math.Sqrt(sum);
-                if (!(norm <= bound))
-                {
-                    throw new ProtocolException(ProtocolRejection.NonFinite, string.Create(CultureInfo.InvariantCulture,
-                        $"{what} sample {r} has L2 norm {norm:G4}, beyond the {bound:G4} a sample clipped to privacy.clipNorm "
-                            + $"{manifest.Privacy.ClipNorm:G4} with its noise can reach: the agent did not release it; nothing was applied"));
-                }
-            }
-            return;
-        }
-        activations.Require(tensor, what);
+        var largest = Scan(tensor, what, SampleNormBound);
+        if (SampleNormBound is null) activations.Require(largest, what);
     }
 
-    /// <summary>Output gradients (U-shaped backward legs): the absolute bound, then the running one.</summary>
+    /// <summary>Output gradients (U-shaped backward legs): the absolute bound, then the running one, in one pass.</summary>
     public void RequireGradient(DecodedTensor tensor, string what)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        TrainingFrames.RequireBounded(tensor, what);
-        gradients.Require(tensor, what);
+        gradients.Require(Scan(tensor, what, null), what);
+    }
+
+    // Every value within TrainingFrames.MaxMagnitude and, with a bound, every sample's (row's) L2 norm within it; returns the
+    // largest magnitude. An absolute violation anywhere is reported before a norm violation, as the separate checks did.
+    private double Scan(DecodedTensor tensor, string what, double? normBound)
+    {
+        var values = tensor.Values;
+        // Rows are samples; a tensor whose values do not split into its first dimension (checked against the cut elsewhere)
+        // is still scanned whole for the absolute bound.
+        var rows = tensor.Shape.Length == 0 || tensor.Shape[0] <= 0 || values.Length % tensor.Shape[0] != 0 ? 1 : (int)tensor.Shape[0];
+        var width = values.Length / rows;
+        double largest = 0;
+        (int Row, double Norm)? overNorm = null;
+        for (var r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            var row = values.AsSpan(r * width, width);
+            for (var i = 0; i < row.Length; i++)
+            {
+                var magnitude = Math.Abs(row[i]);
+                if (!(magnitude <= TrainingFrames.MaxMagnitude)) throw TrainingFrames.OutOfRange(what, r * width + i, row[i]);
+                largest = Math.Max(largest, magnitude);
+                sum += (double)row[i] * row[i];
+            }
+            if (normBound is { } bound && overNorm is null && !(Math.Sqrt(sum) <= bound)) overNorm = (r, Math.Sqrt(sum));
+        }
+        if (overNorm is { } over)
+        {
+            throw new ProtocolException(ProtocolRejection.OutOfBounds, string.Create(CultureInfo.InvariantCulture,
+                $"{what} sample {over.Row} has L2 norm {over.Norm:G4}, beyond the {normBound:G4} a sample clipped to privacy.clipNorm "
+                    + $"{manifest.Privacy.ClipNorm:G4} with its noise can reach: the agent did not release it; nothing was applied"));
+        }
+        return largest;
     }
 
     private static double? NormBound(RunManifest manifest, long[] cutShape)
@@ -92,10 +109,8 @@ public sealed class RunValueBounds(RunManifest manifest, long[] cutShape)
     {
         private readonly Queue<double> recent = new();
 
-        public void Require(DecodedTensor tensor, string what)
+        public void Require(double largest, string what)
         {
-            double largest = 0;
-            foreach (var v in tensor.Values) largest = Math.Max(largest, Math.Abs(v));
             lock (recent)
             {
                 if (recent.Count >= Warmup)
@@ -104,7 +119,7 @@ public sealed class RunValueBounds(RunManifest manifest, long[] cutShape)
                     var limit = Math.Max(Floor, Factor * median);
                     if (largest > limit)
                     {
-                        throw new ProtocolException(ProtocolRejection.NonFinite, string.Create(CultureInfo.InvariantCulture,
+                        throw new ProtocolException(ProtocolRejection.OutOfBounds, string.Create(CultureInfo.InvariantCulture,
                             $"{what} reach {largest:G4}, more than {Factor:G0} times the {median:G4} typical of this run's last {recent.Count} frames: "
                                 + $"the model at the hospital diverged or the frame was crafted; nothing was applied"));
                     }

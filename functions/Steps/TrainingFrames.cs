@@ -65,14 +65,15 @@ public static class TrainingFrames
         var values = tensor.Values;
         for (var i = 0; i < values.Length; i++)
         {
-            if (!(Math.Abs(values[i]) <= MaxMagnitude))
-            {
-                throw new ProtocolException(ProtocolRejection.NonFinite, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                    $"{what} element {i} is {values[i]:G6}, beyond the {MaxMagnitude:G0} any value of a healthy run stays within: the model at the "
-                        + $"hospital diverged or the frame was crafted; nothing was applied"));
-            }
+            if (!(Math.Abs(values[i]) <= MaxMagnitude)) throw OutOfRange(what, i, values[i]);
         }
     }
+
+    /// <summary>The refusal of a value beyond <see cref="MaxMagnitude"/>: element <paramref name="index"/> of <paramref name="what"/>.</summary>
+    internal static ProtocolException OutOfRange(string what, int index, float value) =>
+        new(ProtocolRejection.OutOfBounds, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{what} element {index} is {value:G6}, beyond the {MaxMagnitude:G0} any value of a healthy run stays within: the model at the "
+                + $"hospital diverged or the frame was crafted; nothing was applied"));
 
     /// <summary>Activations of the cut shape and a [batch, label width] label tensor (K for multi-label, else 1).</summary>
     public static void RequireTrainingFrame(LeasedRun run, DecodedTensor[] tensors, FrameKind kind = FrameKind.Train)
