@@ -39,6 +39,14 @@ public static class ProtocolOverheadBench
         await container.CreateIfNotExistsAsync();
 
         long sequence = 0;
+        // Seconds of each side's uploads and downloads, apart from seal and open: where a difference between the sides goes.
+        var transfer = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["plain_upload"] = 0,
+            ["plain_download"] = 0,
+            ["secure_upload"] = 0,
+            ["secure_download"] = 0,
+        };
         var written = new List<BlobClient>();
         // Untimed: drop the frames of a side once measured, so Azurite's memory (and its GC pauses) stays flat.
         async Task ForgetAsync()
@@ -52,8 +60,12 @@ public static class ProtocolOverheadBench
             for (var i = 0; i < count; i++)
             {
                 var blob = container.GetBlobClient(StorageNames.FrameBlob("plain", "bench", sequence++));
+                var t0 = clock.Elapsed.TotalSeconds;
                 await blob.UploadReplacingAsync(BinaryData.FromBytes(plainFrame));
+                var t1 = clock.Elapsed.TotalSeconds;
                 System.Buffers.ArrayPool<byte>.Shared.Return(await DownloadAsync(blob, plainFrame.Length));
+                transfer["plain_upload"] += t1 - t0;
+                transfer["plain_download"] += clock.Elapsed.TotalSeconds - t1;
                 written.Add(blob);
             }
             var seconds = clock.Elapsed.TotalSeconds;
@@ -61,6 +73,7 @@ public static class ProtocolOverheadBench
             return seconds;
         }
 
+        var decoded = new float[values.Length];
         var sealSeconds = 0.0;
         var openSeconds = 0.0;
         async Task<double> SecureAsync(int count)
@@ -73,20 +86,26 @@ public static class ProtocolOverheadBench
                 using var sealedFrame = SecureFrameCodec.SealPooled(key, context, tensor);
                 sealSeconds += clock.Elapsed.TotalSeconds - t0;
                 var blob = container.GetBlobClient(StorageNames.FrameBlob(StorageNames.FeaturesFolder, "bench", context.Sequence));
+                var tUp = clock.Elapsed.TotalSeconds;
                 await blob.UploadReplacingAsync(new BinaryData(sealedFrame.Blob));
+                var tDown = clock.Elapsed.TotalSeconds;
                 var back = await DownloadAsync(blob, sealedFrame.Length);
                 var t1 = clock.Elapsed.TotalSeconds;
-                DecodedTensor[] opened;
+                transfer["secure_upload"] += tDown - tUp;
+                transfer["secure_download"] += t1 - tDown;
+                TensorLayout[] opened;
                 try
                 {
-                    opened = SecureFrameCodec.OpenInPlace(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256);
+                    // Into arrays kept frame after frame, as the function decodes a vanilla step's frames (ServerFrameStore's pool).
+                    opened = SecureFrameCodec.OpenInPlaceInto(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256,
+                        TensorFrame.DefaultMaxElements, _ => [decoded]);
                 }
                 finally
                 {
                     System.Buffers.ArrayPool<byte>.Shared.Return(back);
                 }
                 openSeconds += clock.Elapsed.TotalSeconds - t1;
-                if (opened[0].Values.Length != values.Length) throw new InvalidOperationException("secure frame came back short");
+                if (opened[0].ElementCount != values.Length || decoded[^1] != values[^1]) throw new InvalidOperationException("secure frame came back short");
                 written.Add(blob);
             }
             var seconds = clock.Elapsed.TotalSeconds;
@@ -97,6 +116,7 @@ public static class ProtocolOverheadBench
         await PlainAsync(warmup);
         await SecureAsync(warmup);
         sealSeconds = openSeconds = 0;
+        foreach (var side in transfer.Keys.ToList()) transfer[side] = 0;
 
         var plain = new List<double>();
         var secure = new List<double>();
@@ -118,6 +138,7 @@ public static class ProtocolOverheadBench
         }
 
         var (aesEncrypt, aesDecrypt) = PhysicalLimits.AesGcmMiBPerSecond(frameMiB, rounds);
+        var stages = ProtocolStages.Measure(key, tensor, rounds);
         var ratios = plain.Zip(secure, (p, s) => s / p).ToList();
         var ratio = Median(ratios);
         var plainRate = MiBPerSecond(frames, frameMiB, Median(plain));
@@ -130,6 +151,8 @@ public static class ProtocolOverheadBench
                           $"upload + download each; seal {sealMs:F1} ms, open {openMs:F1} ms per frame; {Environment.ProcessorCount} cores; target <= 1.2)");
         Console.WriteLine($"seal {sealRate:F0} MiB/s, open {openRate:F0} MiB/s  vs  AES-256-GCM on this CPU: encrypt {aesEncrypt:F0} MiB/s, decrypt "
             + $"{aesDecrypt:F0} MiB/s ({frameMiB} MiB buffers, same run)");
+        Console.WriteLine("transfers per frame: " + string.Join(", ", transfer.Select(t => $"{t.Key} {t.Value * 1000 / (rounds * frames):F1} ms")));
+        Console.WriteLine($"stages per frame (in memory, median of {rounds}): {ProtocolStages.Describe(stages)}");
         BenchResults.Merge("protocol_overhead_ratio", new JsonObject
         {
             ["ratio"] = ratio,
@@ -145,6 +168,8 @@ public static class ProtocolOverheadBench
             ["open_mib_per_s"] = openRate,
             ["aes_gcm_encrypt_mib_per_s"] = aesEncrypt,
             ["aes_gcm_decrypt_mib_per_s"] = aesDecrypt,
+            ["stages"] = stages,
+            ["transfer_ms_per_frame"] = new JsonObject([.. transfer.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)(t.Value * 1000 / (rounds * frames))))]),
             ["round_ratios"] = new JsonArray([.. ratios.Select(r => JsonValue.Create(r))]),
             ["what"] = "seal+upload+download+open vs upload+download of the same frame bytes, same Azurite (in memory, loopback), median round; MiB/s counts "
                 + "frame bytes per round trip",

@@ -122,35 +122,21 @@ public static class SecureFrameCodec
     /// <paramref name="blob"/> (a buffer the caller downloaded into and gives up), saving a copy; the plaintext is wiped after decoding.
     /// </summary>
     public static DecodedTensor[] OpenInPlace(HospitalKey key, CipherContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
-        int maxElements = TensorFrame.DefaultMaxElements)
-    {
-        RequireMatchingKey(key, expected);
-        VerifyDigest(blob, expectedLength, expectedSha256);
-        var frame = FrameCipher.OpenInPlace(key.Key, expected, blob);
-        try
-        {
-            return TensorFrame.Decode(frame, maxElements);
-        }
-        finally
-        {
-            frame.Clear();
-        }
-    }
+        int maxElements = TensorFrame.DefaultMaxElements) =>
+        WithOpenedFrame(key, expected, blob, expectedLength, expectedSha256, frame => TensorFrame.Decode(frame, maxElements));
 
     /// <summary>
     /// Like <see cref="OpenInPlace"/> but decodes tensor i into the first <see cref="TensorLayout.ElementCount"/> values of
     /// the i-th array <paramref name="destinations"/> returns for the frame's validated layouts, so a caller that pools or
     /// keeps its arrays allocates nothing per frame (a fresh multi-MiB array per frame is a large-object allocation that only
-    /// gen-2 collections reclaim). <paramref name="destinations"/> may throw to refuse the layouts.
+    /// gen-2 collections reclaim, and its first touch page-faults: most of an open's time). <paramref name="destinations"/>
+    /// may throw to refuse the layouts.
     /// </summary>
     public static TensorLayout[] OpenInPlaceInto(HospitalKey key, CipherContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
         int maxElements, Func<TensorLayout[], float[][]> destinations)
     {
         ArgumentNullException.ThrowIfNull(destinations);
-        RequireMatchingKey(key, expected);
-        VerifyDigest(blob, expectedLength, expectedSha256);
-        var frame = FrameCipher.OpenInPlace(key.Key, expected, blob);
-        try
+        return WithOpenedFrame(key, expected, blob, expectedLength, expectedSha256, frame =>
         {
             var layouts = TensorFrame.ReadLayout(frame, maxElements);
             var targets = destinations(layouts);
@@ -158,6 +144,22 @@ public static class SecureFrameCodec
                 throw new ArgumentException($"{targets.Length} destinations for {layouts.Length} tensors", nameof(destinations));
             for (var i = 0; i < layouts.Length; i++) TensorFrame.DecodeTensor(frame, layouts[i], i, targets[i].AsSpan(0, layouts[i].ElementCount));
             return layouts;
+        });
+    }
+
+    private delegate T FrameReader<out T>(ReadOnlySpan<byte> frame);
+
+    // The one order of an in-place open: key, length and digest, then the envelope (authenticated decryption inside the
+    // blob); only then does read see the plaintext frame, which is wiped however read ends.
+    private static T WithOpenedFrame<T>(HospitalKey key, CipherContext expected, Span<byte> blob, long expectedLength, string expectedSha256,
+        FrameReader<T> read)
+    {
+        RequireMatchingKey(key, expected);
+        VerifyDigest(blob, expectedLength, expectedSha256);
+        var frame = FrameCipher.OpenInPlace(key.Key, expected, blob);
+        try
+        {
+            return read(frame);
         }
         finally
         {

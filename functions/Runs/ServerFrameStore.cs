@@ -58,6 +58,9 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
     // downloads in flight and the read-aheads are out at once, and no more are kept.
     private readonly ArrayPool<byte> downloadBuffers = ArrayPool<byte>.Create((int)MaxFrameBytes, MaxConcurrentDownloads + MaxPrefetched);
 
+    // What features frames are decoded into (ReadAsync); a step hands its arrays back through Recycle.
+    private readonly DecodedValuesPool decodedValues = new();
+
     private long bytesDownloaded;
 
     /// <summary>Bytes of frame content downloaded so far (reads and read-aheads): what untrusted messages made this instance fetch.</summary>
@@ -115,17 +118,10 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         ArgumentNullException.ThrowIfNull(bounds);
         ArgumentNullException.ThrowIfNull(destinations);
         CheckAnnounced(run, sequence, blob, length, sha256, keyId, bounds);
-        var buffer = await DownloadGatedAsync(hospital, blob, length, ct).ConfigureAwait(false);
-        try
-        {
-            var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-            return SecureFrameCodec.OpenInPlaceInto(key, new CipherContext(run, hospital, sequence, PayloadKind.Features, keyId),
-                buffer.AsSpan(0, (int)length), length, sha256, bounds.MaxElements, destinations);
-        }
-        finally
-        {
-            downloadBuffers.Return(buffer);
-        }
+        var (layouts, _) = await WithDownloadedFrameAsync(run, hospital, sequence, PayloadKind.Features, blob, length, sha256, keyId,
+            (key, context, sealedBytes) => SecureFrameCodec.OpenInPlaceInto(key, context, sealedBytes, length, sha256, bounds.MaxElements, destinations),
+            ct).ConfigureAwait(false);
+        return layouts;
     }
 
     // What a message announces must name this run's blob for the sequence, a digest, a key and a length within the run's
@@ -193,20 +189,46 @@ public sealed class ServerFrameStore(StorageConnection storage, IKeyProvider key
         string run, string hospital, long sequence, string blob, long length, string sha256, string keyId, int maxElements, CancellationToken ct,
             PayloadKind kind = PayloadKind.Features)
     {
+        DecodedTensor[] Open(HospitalKey key, CipherContext context, Span<byte> sealedBytes)
+        {
+            float[][]? arrays = null;
+            var layouts = SecureFrameCodec.OpenInPlaceInto(key, context, sealedBytes, length, sha256, maxElements,
+                layouts => arrays = [.. layouts.Select(l => decodedValues.Rent(l.ElementCount))]);
+            return [.. layouts.Select((l, i) => new DecodedTensor(l.WireType, l.Shape, arrays![i]))];
+        }
+        return await WithDownloadedFrameAsync(run, hospital, sequence, kind, blob, length, sha256, keyId, Open, ct).ConfigureAwait(false);
+    }
+
+    private delegate T SealedFrameReader<out T>(HospitalKey key, CipherContext context, Span<byte> sealedBytes);
+
+    // Download (gated, into a pooled buffer), the hospital's key, then open: one order for every read of a stored frame. The
+    // buffer goes back to the pool however open ends (only ciphertext is left in it: open wipes the plaintext).
+    private async Task<(T Value, FrameTimings Timings)> WithDownloadedFrameAsync<T>(string run, string hospital, long sequence, PayloadKind kind,
+        string blob, long length, string sha256, string keyId, SealedFrameReader<T> open, CancellationToken ct)
+    {
         var clock = Stopwatch.StartNew();
         var buffer = await DownloadGatedAsync(hospital, blob, length, ct).ConfigureAwait(false);
         try
         {
             var transfer = clock.Elapsed.TotalMilliseconds;
             var key = await keys.GetKeyAsync(hospital, keyId, ct).ConfigureAwait(false);
-            var tensors = SecureFrameCodec.OpenInPlace(key, new CipherContext(run, hospital, sequence, kind, keyId), buffer.AsSpan(0, (int)length), length,
-                sha256, maxElements);
-            return (tensors, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
+            var value = open(key, new CipherContext(run, hospital, sequence, kind, keyId), buffer.AsSpan(0, (int)length));
+            return (value, new FrameTimings(transfer, clock.Elapsed.TotalMilliseconds - transfer));
         }
         finally
         {
             downloadBuffers.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// Hands back the value arrays of frames read by <see cref="ReadAsync"/> once nothing reads them any more (the step built its
+    /// tensors from them): the next frames are decoded into them instead of fresh arrays. Only for arrays no one else holds.
+    /// </summary>
+    public void Recycle(DecodedTensor[] tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        decodedValues.Return([.. tensors.Select(t => t.Values)]);
     }
 
     private async Task<byte[]> DownloadGatedAsync(string hospital, string blob, long length, CancellationToken ct)

@@ -114,6 +114,7 @@ public static class RunEffects
                 var (tensors, _) = await frames.ReadAsync(run.Manifest.RunId, entry.Hospital, entry.Sequence, entry.Blob, entry.Length, entry.Sha256,
                     entry.KeyId, ct, bounds: TrainingFrames.Bounds(run)).ConfigureAwait(false);
                 ApplyTrain(run, entry.Hospital, entry.Sequence, tensors);
+                frames.Recycle(tensors);
                 break;
             case JournalKinds.Forward:
                 ApplyForward(run, entry.Hospital,

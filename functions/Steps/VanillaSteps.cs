@@ -50,6 +50,8 @@ public sealed class VanillaSteps(LeasedRuns runs, ServerFrameStore frames, Hospi
         var entry = RunEffects.Entry(run, message, JournalKinds.Train);
         var computeStart = clock.Elapsed;
         var (loss, gradient) = RunEffects.ApplyTrain(run, message.HospitalId, message.Sequence, tensors);
+        // The step's tensors were built from copies: the next frames are decoded into these arrays (the shape stays in use).
+        frames.Recycle(tensors);
         // Under the gate, before the commit goes on without it: a step whose loss, weights or dL/dA is not finite (or
         // does not fit the wire type) is rejected here and undone by the router, never found out by a failing commit.
         RunEffects.RequireHealthyStep(run, loss, gradient, manifest.FeatureType, "dL/dA");

@@ -67,4 +67,34 @@ public sealed class SecureFrameCodecTests
 
         SecureFrameCodec.OpenInPlace(Key, Context, Copy(), frame.Length, frame.Sha256)[0].Values.Should().Equal(Values);
     }
+
+    [Fact]
+    public void Decoding_into_the_caller_s_arrays_asks_for_them_only_after_the_frame_is_authenticated()
+    {
+        var frame = SecureFrameCodec.Seal(Key, Context, Tensor);
+        var asked = 0;
+        var target = new float[Values.Length + 8];
+        float[][] Destinations(TensorLayout[] layouts)
+        {
+            asked++;
+            return [target];
+        }
+
+        var flipped = (byte[])frame.Blob.Clone();
+        flipped[flipped.Length / 2] ^= 0x01;
+        Rejection(() => SecureFrameCodec.OpenInPlaceInto(Key, Context, flipped, frame.Length, frame.Sha256, TensorFrame.DefaultMaxElements, Destinations))
+            .Should().Be(ProtocolRejection.Tampered);
+        var resealed = SecureFrameCodec.Seal(Key, Context, Tensor);
+        Rejection(() => SecureFrameCodec.OpenInPlaceInto(Key, Context, (byte[])resealed.Blob.Clone(), frame.Length, frame.Sha256,
+            TensorFrame.DefaultMaxElements, Destinations)).Should().Be(ProtocolRejection.DigestMismatch);
+        asked.Should().Be(0, "no array is asked for, and nothing decoded, before the digest and the tag pass");
+
+        var opened = (byte[])frame.Blob.Clone();
+        var layouts = SecureFrameCodec.OpenInPlaceInto(Key, Context, opened, frame.Length, frame.Sha256, TensorFrame.DefaultMaxElements, Destinations);
+        asked.Should().Be(1);
+        layouts.Should().ContainSingle().Which.ElementCount.Should().Be(Values.Length);
+        target.AsSpan(0, Values.Length).ToArray().Should().Equal(Values);
+        opened.AsSpan(FrameCipher.GetPlaintextOffset(Context), Values.Length * 4).IndexOfAnyExcept((byte)0).Should()
+            .Be(-1, "the plaintext frame is wiped once decoded");
+    }
 }
