@@ -14,9 +14,11 @@ public sealed class RunValueBoundsUnitTests
 {
     private static readonly long[] Cut = [4];
 
-    private static RunValueBounds Bounds(double clipNorm) => new(RunManifest.ForModel("run-b", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla,
-        ["alpha"], 1) with
-    { Privacy = new PrivacySettings { ClipNorm = clipNorm } }, Cut);
+    private static RunValueBounds Bounds(double clipNorm)
+    {
+        var manifest = RunManifest.ForModel("run-b", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["alpha"], 1);
+        return new RunValueBounds(manifest with { Privacy = new PrivacySettings { ClipNorm = clipNorm } }, Cut);
+    }
 
     private static DecodedTensor Frame(params float[] values) => new(ElementType.Float32, [values.Length / 4, 4], values);
 
