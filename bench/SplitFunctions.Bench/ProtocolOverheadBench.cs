@@ -26,6 +26,13 @@ public static class ProtocolOverheadBench
         var frames = options.GetInt("frames", 4, 1);
         var rounds = options.GetInt("rounds", 15, 1);
         var warmup = options.GetInt("warmup", 3, 1);
+        // "fresh": open into a new array per frame, as the function did before issue 33 (item 5), to compare in one run.
+        var freshArrays = options.Get("open", "pooled") switch
+        {
+            "pooled" => false,
+            "fresh" => true,
+            var other => throw new ArgumentException($"--open {other}: use pooled (the function's path) or fresh (a new array per frame)"),
+        };
 
         var values = new float[frameMiB * 1024 * 1024 / sizeof(float)];
         var random = new Random(1);
@@ -97,15 +104,18 @@ public static class ProtocolOverheadBench
                 try
                 {
                     // Into arrays kept frame after frame, as the function decodes a vanilla step's frames (ServerFrameStore's pool).
-                    opened = SecureFrameCodec.OpenInPlaceInto(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256,
-                        TensorFrame.DefaultMaxElements, _ => [decoded]);
+                    opened = freshArrays
+                        ? [.. SecureFrameCodec.OpenInPlace(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256)
+                            .Select(t => new TensorLayout(t.WireType, t.Shape, t.Values.Length, 0))]
+                        : SecureFrameCodec.OpenInPlaceInto(key, context, back.AsSpan(0, sealedFrame.Length), sealedFrame.Length, sealedFrame.Sha256,
+                            TensorFrame.DefaultMaxElements, _ => [decoded]);
                 }
                 finally
                 {
                     System.Buffers.ArrayPool<byte>.Shared.Return(back);
                 }
                 openSeconds += clock.Elapsed.TotalSeconds - t1;
-                if (opened[0].ElementCount != values.Length || decoded[^1] != values[^1]) throw new InvalidOperationException("secure frame came back short");
+                if (opened[0].ElementCount != values.Length || !freshArrays && decoded[^1] != values[^1]) throw new InvalidOperationException("secure frame came back short");
                 written.Add(blob);
             }
             var seconds = clock.Elapsed.TotalSeconds;
@@ -122,17 +132,24 @@ public static class ProtocolOverheadBench
         var secure = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
-            // Alternate which side goes first so neither always gets the warmer cache.
-            if (round % 2 == 0)
+            // Frame by frame, the two sides alternating which goes first: a burst of load on this shared machine then slows
+            // both sides' frames of the round alike, where side after side it fell on one of them.
+            double plainRound = 0, secureRound = 0;
+            for (var frame = 0; frame < frames; frame++)
             {
-                plain.Add(await PlainAsync(frames));
-                secure.Add(await SecureAsync(frames));
+                if ((round * frames + frame) % 2 == 0)
+                {
+                    plainRound += await PlainAsync(1);
+                    secureRound += await SecureAsync(1);
+                }
+                else
+                {
+                    secureRound += await SecureAsync(1);
+                    plainRound += await PlainAsync(1);
+                }
             }
-            else
-            {
-                secure.Add(await SecureAsync(frames));
-                plain.Add(await PlainAsync(frames));
-            }
+            plain.Add(plainRound);
+            secure.Add(secureRound);
             Console.WriteLine($"  round {round + 1}/{rounds}: plain {MiBPerSecond(frames, frameMiB, plain[^1]):F1} MiB/s, secure "
                 + $"{MiBPerSecond(frames, frameMiB, secure[^1]):F1} MiB/s, ratio {secure[^1] / plain[^1]:F3}");
         }
@@ -159,6 +176,7 @@ public static class ProtocolOverheadBench
             ["target"] = "<= 1.2",
             ["frame_mib"] = frameMiB,
             ["frames_per_round"] = frames,
+            ["open_into"] = freshArrays ? "fresh arrays" : "pooled arrays",
             ["rounds"] = rounds,
             ["secure_mib_per_s"] = secureRate,
             ["plain_mib_per_s"] = plainRate,

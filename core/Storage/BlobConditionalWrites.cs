@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -26,7 +27,8 @@ public static class BlobConditionalWrites
         ArgumentNullException.ThrowIfNull(blob);
         try
         {
-            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = OnlyIfAbsent, Metadata = metadata }, cancellationToken).ConfigureAwait(false);
+            await blob.UploadAsync(AsStream(content), new BlobUploadOptions { Conditions = OnlyIfAbsent, Metadata = metadata }, cancellationToken)
+                .ConfigureAwait(false);
             return true;
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412 && e.ErrorCode is "BlobAlreadyExists" or "ConditionNotMet")
@@ -39,6 +41,18 @@ public static class BlobConditionalWrites
     public static async Task<BlobContentInfo> UploadReplacingAsync(this BlobClient blob, BinaryData content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(blob);
-        return (await blob.UploadAsync(content, overwrite: true, cancellationToken).ConfigureAwait(false)).Value;
+        return (await blob.UploadAsync(AsStream(content), overwrite: true, cancellationToken).ConfigureAwait(false)).Value;
+    }
+
+    // A MemoryStream over the bytes' array, not the SDK's BinaryData path: measured on Azurite (issue 33, item 5), a 4 MiB
+    // frame in a slice of a larger pooled array (a sealed frame from SecureFrameCodec.SealPooled) uploaded 2.5-5 ms slower
+    // through BinaryData than the same bytes as an exact array, and through a MemoryStream over the slice as fast as those.
+    // Seekable either way, so the SDK's retries rewind it.
+    private static Stream AsStream(BinaryData content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        return MemoryMarshal.TryGetArray(content.ToMemory(), out var bytes)
+            ? new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false)
+            : content.ToStream();
     }
 }
