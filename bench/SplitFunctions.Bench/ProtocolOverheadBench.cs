@@ -115,7 +115,8 @@ public static class ProtocolOverheadBench
                     System.Buffers.ArrayPool<byte>.Shared.Return(back);
                 }
                 openSeconds += clock.Elapsed.TotalSeconds - t1;
-                if (opened[0].ElementCount != values.Length || !freshArrays && decoded[^1] != values[^1]) throw new InvalidOperationException("secure frame came back short");
+                if (opened[0].ElementCount != values.Length || !freshArrays && decoded[^1] != values[^1])
+                    throw new InvalidOperationException("secure frame came back short");
                 written.Add(blob);
             }
             var seconds = clock.Elapsed.TotalSeconds;
