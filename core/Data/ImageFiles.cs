@@ -6,6 +6,28 @@ namespace SplitFunctions.Core.Data;
 /// </summary>
 public static class ImageFiles
 {
+    /// <summary>
+    /// Most pixels an image (one frame) may have: 50 megapixels, three times a large radiograph (about 4,300 x 3,500), so a real
+    /// scan is never refused while a header declaring 50000x50000 (a decompression bomb: 100 bytes that would take gigabytes) is.
+    /// Checked from the header, before the decoder allocates.
+    /// </summary>
+    public const long MaxPixels = 50_000_000;
+
+    /// <summary>Largest PNG or JPEG file read into memory (DICOM is read by GDCM and bounded by <see cref="MaxPixels"/> per frame).</summary>
+    public const long MaxRasterBytes = 512L * 1024 * 1024;
+
+    /// <summary>Refuses a size beyond <see cref="MaxPixels"/> (or an empty one), with both numbers in the reason.</summary>
+    public static void RequireSize(long width, long height, string format)
+    {
+        if (width <= 0 || height <= 0) throw new UnusableImageException($"damaged {format} (its header declares a {width}x{height} image)");
+        if (width * height > MaxPixels)
+        {
+            throw new UnusableImageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{format} declares {width}x{height} pixels, over the {MaxPixels / 1_000_000} megapixels the agent decodes (a damaged file or a "
+                + $"decompression bomb; downscale real images first)"));
+        }
+    }
+
     /// <summary>Decodes a file; an unusable one is an <see cref="UnusableImageException"/> with the reason.</summary>
     public static DecodedImage Decode(string path, byte[] bytes, DicomWindow? window = null)
     {
@@ -21,7 +43,19 @@ public static class ImageFiles
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            using var stream = File.OpenRead(path);
+            // DICOM is read by GDCM from the path: look at its head only; a raster file must fit the size it could plausibly have.
+            var head = new byte[132];
+            var got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            if (got == head.Length && DicomImageDecoder.IsDicom(head)) return DicomImageDecoder.Decode(path, window);
+            if (stream.Length > MaxRasterBytes)
+            {
+                throw new UnusableImageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{stream.Length / (1024 * 1024)} MiB, larger than the {MaxRasterBytes / (1024 * 1024)} MiB a PNG or JPEG may be"));
+            }
+            bytes = new byte[stream.Length];
+            head.AsSpan(0, got).CopyTo(bytes);
+            stream.ReadExactly(bytes.AsSpan(got));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
