@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Text.Json.Nodes;
 using SplitFunctions.ClientAgent.Commands;
 using static SplitFunctions.Tests.TestImages;
@@ -23,21 +21,12 @@ public sealed class AgentInitImagesTests
         return (code, output.ToString(), error.ToString(), config);
     }
 
-    private static byte[] Bomb(int width, int height)
-    {
-        var png = Png(1, 1, PngKind.Grey, 8, [0]);
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), width);
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), height);
-        BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32.HashToUInt32(png.AsSpan(12, 17)));
-        return png;
-    }
-
     [Fact]
     public async Task A_folder_of_odd_and_hostile_files_inits_with_a_report_of_what_was_skipped_and_why()
     {
         using var dir = new TempDirectory();
         var root = ClassFolder(dir.File("images"), classes: 2, perClass: 6, size: 16);
-        File.WriteAllBytes(Path.Combine(root, "class0", "bomb.png"), Bomb(60_000, 60_000));
+        File.WriteAllBytes(Path.Combine(root, "class0", "bomb.png"), PngDeclaring(60_000, 60_000));
         File.WriteAllBytes(Path.Combine(root, "class0", "zero.png"), []);
         File.WriteAllText(Path.Combine(root, "class1", "text.png"), "not an image");
         File.WriteAllBytes(Path.Combine(root, "class1", ".DS_Store"), [0, 0, 0, 1]);
@@ -62,8 +51,8 @@ public sealed class AgentInitImagesTests
         using var dir = new TempDirectory();
         Directory.CreateDirectory(dir.File("bombs/a"));
         Directory.CreateDirectory(dir.File("bombs/b"));
-        File.WriteAllBytes(dir.File("bombs/a/1.png"), Bomb(50_000, 50_000));
-        File.WriteAllBytes(dir.File("bombs/b/2.png"), Bomb(1_000_000, 1_000));
+        File.WriteAllBytes(dir.File("bombs/a/1.png"), PngDeclaring(50_000, 50_000));
+        File.WriteAllBytes(dir.File("bombs/b/2.png"), PngDeclaring(1_000_000, 1_000));
         var oneClass = ClassFolder(dir.File("one"), classes: 2, perClass: 3, size: 8);
         foreach (var file in Directory.GetFiles(Path.Combine(oneClass, "class1"))) File.Delete(file);
         var fine = ClassFolder(dir.File("fine"), classes: 2, perClass: 2, size: 8);

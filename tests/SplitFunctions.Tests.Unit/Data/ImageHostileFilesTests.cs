@@ -19,7 +19,7 @@ public sealed class ImageHostileFilesTests
     [InlineData(16_000_000, 16)]
     public void A_png_declaring_a_huge_size_is_refused_from_its_header(int width, int height)
     {
-        var bomb = WithSize(Png(1, 1, PngKind.Grey, 8, [0]), width, height);
+        var bomb = PngDeclaring(width, height);
         bomb.Length.Should().BeLessThan(100);
         var before = GC.GetTotalAllocatedBytes(precise: true);
         Reason(bomb).Should().Contain("megapixels").And.Contain($"{width}x{height}");
@@ -87,6 +87,18 @@ public sealed class ImageHostileFilesTests
         Mean(region).Should().BeGreaterThan(0.8f);
         Mean((x, y) => !region(x, y)).Should().BeLessThan(0.2f);
         if (orientation != 1) image.Mode.Should().EndWith($"EXIF orientation {orientation}");
+    }
+
+    [Fact]
+    public void A_cmyk_jpeg_decodes_to_rgb()
+    {
+        // Adobe's inverted CMYK: 255 is no ink, so (255, 0, 0, 255) is full magenta and yellow: red; K = 128 greys everything.
+        var image = RasterImageDecoder.Decode(CmykJpeg([(255, 0, 0, 255), (255, 255, 255, 128)]));
+        (image.Width, image.Height, image.Channels).Should().Be((16, 8, 3));
+        image.Mode.Should().Be("JPEG 8-bit RGB");
+        int[] Rgb(int x) => [.. image.Pixels.Skip(x * 3).Take(3).Select(v => (int)Math.Round(v * 255))];
+        Rgb(0).Should().Equal([255, 0, 0], (a, b) => Math.Abs(a - b) <= 2);
+        Rgb(12).Should().Equal([128, 128, 128], (a, b) => Math.Abs(a - b) <= 2);
     }
 
     [Fact]
@@ -309,14 +321,6 @@ public sealed class ImageHostileFilesTests
         {
             return e.Reason;
         }
-    }
-
-    private static byte[] WithSize(byte[] png, int width, int height)
-    {
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), width);
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), height);
-        BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32.HashToUInt32(png.AsSpan(12, 17)));
-        return png;
     }
 
     // Inserts a chunk just before IDAT (tRNS must follow PLTE and precede IDAT).
