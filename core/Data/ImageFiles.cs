@@ -28,6 +28,35 @@ public static class ImageFiles
         }
     }
 
+    /// <summary>
+    /// Reads, decodes and prepares a file for a network input while holding its share of <see cref="DecodeBudget"/>, so parallel
+    /// decoding never holds more than two of the largest images' pixel buffers at once (small images pass freely). Returns the
+    /// decoded image's size and mode (its pixels released) and the prepared planes.
+    /// </summary>
+    public static (DecodedImage Image, float[] Planes) ReadPrepared(string path, DicomWindow? window, int channels, int height, int width)
+    {
+        using var share = DecodeBudget.Take(DeclaredPixels(path));
+        var image = Read(path, window);
+        return (image with { Pixels = [] }, Prepare(image, channels, height, width));
+    }
+
+    // The pixels a PNG or JPEG header declares (capped at MaxPixels: beyond it the decoder refuses it anyway); 0 when unknown (DICOM,
+    // which GDCM decodes one file at a time, or a file whose header is unreadable).
+    private static long DeclaredPixels(string path)
+    {
+        try
+        {
+            var head = new byte[64 * 1024];
+            int got;
+            using (var stream = File.OpenRead(path)) got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return Math.Min(MaxPixels, RasterImageDecoder.DeclaredPixels(head.AsSpan(0, got)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Decodes a file; an unusable one is an <see cref="UnusableImageException"/> with the reason.</summary>
     public static DecodedImage Decode(string path, byte[] bytes, DicomWindow? window = null)
     {
@@ -107,5 +136,56 @@ public static class ImageFiles
             }
         }
         return result;
+    }
+}
+
+/// <summary>
+/// Pixels being decoded at once, across threads: at most two of the largest images (<see cref="ImageFiles.MaxPixels"/> each, about
+/// 1.2 GB of buffers for a 16-bit RGBA one), whatever the processor count. A taker waits while others hold the rest.
+/// </summary>
+public static class DecodeBudget
+{
+    /// <summary>The budget in pixels.</summary>
+    public const long Pixels = 2 * ImageFiles.MaxPixels;
+
+    // An object, not a Lock: waiting for a share needs Monitor.Wait and PulseAll.
+    private static readonly object Gate = new();
+    private static long inUse;
+
+    /// <summary>Pixels held now (tests).</summary>
+    public static long InUse
+    {
+        get
+        {
+            lock (Gate) return inUse;
+        }
+    }
+
+    /// <summary>Takes <paramref name="pixels"/> (at most the whole budget), waiting until they are free; dispose to give them back.</summary>
+    public static IDisposable Take(long pixels)
+    {
+        pixels = Math.Clamp(pixels, 0, Pixels);
+        lock (Gate)
+        {
+            // One taker always proceeds when nothing is held, so a single image never waits forever.
+            while (inUse > 0 && inUse + pixels > Pixels) Monitor.Wait(Gate);
+            inUse += pixels;
+        }
+        return new Share(pixels);
+    }
+
+    private sealed class Share(long pixels) : IDisposable
+    {
+        private int disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 1) return;
+            lock (Gate)
+            {
+                inUse -= pixels;
+                Monitor.PulseAll(Gate);
+            }
+        }
     }
 }

@@ -66,7 +66,7 @@ public static class ImageSourceLoader
         RequireTwoClasses(options, catalog, usable);
         var size = channels * height * width;
         var pixels = new float[(long)usable.Count * size];
-        Parallel.For(0, usable.Count, i => ImageFiles.Prepare(ImageFiles.Read(usable[i].Path, options.Window), channels, height, width)
+        Parallel.For(0, usable.Count, i => ImageFiles.ReadPrepared(usable[i].Path, options.Window, channels, height, width).Planes
             .CopyTo(pixels, (long)i * size));
         var rows = Enumerable.Range(0, usable.Count).ToArray();
         var report = ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, [.. rows.Select(_ => "pool")], rows, [], []);
@@ -115,8 +115,7 @@ public static class ImageSourceLoader
             var path = catalog.Entries[i].Path;
             try
             {
-                var image = ImageFiles.Read(path, options.Window);
-                var planes = ImageFiles.Prepare(image, channels, height, width);
+                var (image, planes) = ImageFiles.ReadPrepared(path, options.Window, channels, height, width);
                 var sum = new double[channels];
                 var squares = new double[channels];
                 var plane = height * width;

@@ -21,6 +21,22 @@ public static class RasterImageDecoder
 
     public static bool IsPng(ReadOnlySpan<byte> bytes) => bytes.StartsWith(PngSignature);
 
+    /// <summary>The width x height a PNG or JPEG header declares (the file's head suffices); 0 for anything else or a header not found.</summary>
+    public static long DeclaredPixels(ReadOnlySpan<byte> head)
+    {
+        if (IsPng(head) && head.Length >= 24) return (long)BinaryPrimitives.ReadUInt32BigEndian(head[16..]) * BinaryPrimitives.ReadUInt32BigEndian(head[20..]);
+        if (!IsJpeg(head)) return 0;
+        try
+        {
+            var (width, height, _) = JpegHeader(head);
+            return (long)width * height;
+        }
+        catch (UnusableImageException)
+        {
+            return 0;
+        }
+    }
+
     public static bool IsJpeg(ReadOnlySpan<byte> bytes) => bytes.Length >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
 
     /// <summary>Decodes a PNG or JPEG; anything else, or a damaged file, is an <see cref="UnusableImageException"/> with the reason.</summary>

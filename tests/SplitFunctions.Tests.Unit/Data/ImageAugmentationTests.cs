@@ -168,25 +168,6 @@ public sealed class ImageAugmentationTests
     }
 
     [Fact]
-    public void The_in_process_arms_augment_their_batches_as_asked_and_only_then()
-    {
-        using var state = new TempDirectory();
-        var data = Images(count: 16);
-        var definition = ModelCatalog.PneumoniaCnn;
-        double Loss(ImageAugmentation? augmentation)
-        {
-            using var model = Core.Baselines.SplitModel.Create(definition, 5);
-            return model.TrainEpoch(data, 8, 5, 0, augmentation?.ForEpoch(0));
-        }
-        var augmentation = new ImageAugmentation(new AugmentationSettings { MaxRotationDegrees = 30, MaxShift = 0.2 },
-            OrderSecret.LoadOrCreate(state.Path), Run, data.SampleShape);
-        var plain = Loss(null);
-        Loss(null).Should().Be(plain, "without augmentation an epoch is deterministic");
-        Loss(augmentation).Should().NotBe(plain, "the batches were transformed");
-        Loss(augmentation).Should().Be(Loss(augmentation), "the same secret draws the same augmentation");
-    }
-
-    [Fact]
     public void Changing_the_augmentation_with_a_training_batch_pending_is_refused_and_otherwise_accepted()
     {
         var state = new ClientAgent.State.AgentState
