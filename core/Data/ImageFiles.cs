@@ -141,7 +141,7 @@ public static class ImageFiles
 
 /// <summary>
 /// Pixels being decoded at once, across threads: at most two of the largest images (<see cref="ImageFiles.MaxPixels"/> each, about
-/// 1.2 GB of buffers for a 16-bit RGBA one), whatever the processor count. A taker waits while others hold the rest.
+/// 1.4 GB of buffers at the peak for a 16-bit RGBA one made RGB), whatever the processor count. A taker waits while others hold the rest.
 /// </summary>
 public static class DecodeBudget
 {
