@@ -282,6 +282,8 @@ public sealed record ImageCatalog(IReadOnlyList<ImageEntry> Entries, IReadOnlyLi
         Span<byte> head = stackalloc byte[132];
         try
         {
+            // Not opened when empty: a named pipe reports no size, and opening it would wait for a writer.
+            if (new FileInfo(file).Length == 0) return unsupported;
             using var stream = File.OpenRead(file);
             return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && DicomImageDecoder.IsDicom(head) ? null : unsupported;
         }

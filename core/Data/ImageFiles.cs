@@ -35,9 +35,16 @@ public static class ImageFiles
     /// </summary>
     public static (DecodedImage Image, float[] Planes) ReadPrepared(string path, DicomWindow? window, int channels, int height, int width)
     {
+        RequireContent(path);
         using var share = DecodeBudget.Take(DeclaredPixels(path));
         var image = Read(path, window);
         return (image with { Pixels = [] }, Prepare(image, channels, height, width));
+    }
+
+    // An empty file, or a named pipe or device that reports no size (opening a pipe would wait for a writer forever), is refused unopened.
+    private static void RequireContent(string path)
+    {
+        if (new FileInfo(path) is { Exists: true, Length: 0 }) throw new UnusableImageException("empty file");
     }
 
     // The pixels a PNG or JPEG header declares (capped at MaxPixels: beyond it the decoder refuses it anyway); 0 when unknown (DICOM,
@@ -72,6 +79,7 @@ public static class ImageFiles
         byte[] bytes;
         try
         {
+            RequireContent(path);
             using var stream = File.OpenRead(path);
             // DICOM is read by GDCM from the path: look at its head only; a raster file must fit the size it could plausibly have.
             var head = new byte[132];

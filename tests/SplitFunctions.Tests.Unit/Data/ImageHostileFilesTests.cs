@@ -37,6 +37,42 @@ public sealed class ImageHostileFilesTests
     }
 
     [Fact]
+    public async Task A_named_pipe_or_device_is_skipped_unopened_never_waited_on()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var dir = new TempDirectory();
+        var root = ClassFolder(Path.Combine(dir.Path, "images"), classes: 2, perClass: 3, size: 8);
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [Path.Combine(root, "class0", "pipe.png"), Path.Combine(root, "class1", "1.2.3")]))
+            mkfifo.WaitForExit();
+        File.CreateSymbolicLink(Path.Combine(root, "class1", "null.jpg"), "/dev/null");
+        // Nothing waits on a pipe: a hang fails here after a minute instead of stalling the suite.
+        var report = await Task.Run(() => ImageSourceLoader.Report(new ImageSourceOptions { Path = root }, OneHospital)).WaitAsync(TimeSpan.FromSeconds(60));
+        report.Usable.Should().Be(6);
+        report.SkipReasons.Should().BeEquivalentTo(new[] { ("empty file", 2), ("unsupported file type '.3'", 1) });
+    }
+
+    [Fact]
+    public void A_multi_label_manifest_skips_rows_whose_flags_are_not_zero_or_one()
+    {
+        using var dir = new TempDirectory();
+        for (var i = 0; i < 6; i++) File.WriteAllBytes(dir.File($"{i}.png"), Png(8, 8, PngKind.Grey, 8, ClassPicture(8, i % 2, i)));
+        File.WriteAllLines(dir.File("labels.csv"), ["path,effusion,nodule", "0.png,1,1", "1.png,0,0", "2.png,yes,no", "3.png,,1", "4.png,2,0", "5.png,1,0"]);
+        var report = ImageSourceLoader.Report(new ImageSourceOptions
+        {
+            Path = dir.File("labels.csv"),
+            LabelColumns = ["effusion", "nodule"],
+            LabelKind = ImageLabelKind.MultiLabel,
+        }, OneHospital);
+        report.Usable.Should().Be(4);
+        report.Classes.Should().Equal("effusion", "nodule");
+        report.SkipReasons.Should().BeEquivalentTo(new[]
+        {
+            ("label '' in column 'effusion' is not 0/1 (or true/false, yes/no)", 1),
+            ("label '2' in column 'effusion' is not 0/1 (or true/false, yes/no)", 1),
+        });
+    }
+
+    [Fact]
     public void One_pixel_and_very_wide_images_reach_the_network_input()
     {
         var dot = RasterImageDecoder.Decode(Png(1, 1, PngKind.Grey, 8, [51]));
