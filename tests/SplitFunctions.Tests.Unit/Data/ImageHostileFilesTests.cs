@@ -72,6 +72,45 @@ public sealed class ImageHostileFilesTests
         });
     }
 
+    [Theory]
+    [InlineData("png")]
+    [InlineData("png16")]
+    [InlineData("jpeg")]
+    [InlineData("progressive")]
+    public void Randomly_damaged_files_decode_or_are_refused_with_a_reason_never_another_failure(string kind)
+    {
+        // A small fuzz with a fixed seed: bytes flipped, runs zeroed, the file cut; every outcome is an image or a reason.
+        byte[] original = kind switch
+        {
+            "png" => Png(24, 16, PngKind.Rgba, 8, ClassPicture(24, 1, 3, channels: 4).Take(24 * 16 * 4).ToArray()),
+            "png16" => Png(16, 16, PngKind.Grey, 16, ClassPicture(16, 1, 3, max: 65535)),
+            "jpeg" => Jpeg(24, 24, 3, ClassPicture(24, 1, 3, channels: 3)),
+            _ => File.ReadAllBytes(Path.Combine(SharedData.Folder, "covid-ct", "Images", "CT_NonCOVID", "42.jpg")),
+        };
+        var random = new Random(7);
+        var outcomes = new Dictionary<string, int>();
+        for (var round = 0; round < 300; round++)
+        {
+            var bytes = (byte[])original.Clone();
+            var start = random.Next(8, bytes.Length);
+            switch (round % 3)
+            {
+                case 0:
+                    for (var k = 0; k < 1 + random.Next(8); k++) bytes[random.Next(8, bytes.Length)] ^= (byte)(1 << random.Next(8));
+                    break;
+                case 1:
+                    Array.Clear(bytes, start, Math.Min(bytes.Length - start, 1 + random.Next(64)));
+                    break;
+                default:
+                    bytes = [.. bytes[..start], .. bytes[^12..]];
+                    break;
+            }
+            var outcome = Reason(bytes);
+            outcomes[outcome == "decoded" ? "decoded" : "refused"] = outcomes.GetValueOrDefault(outcome == "decoded" ? "decoded" : "refused") + 1;
+        }
+        outcomes.Values.Sum().Should().Be(300);
+    }
+
     [Fact]
     public void One_pixel_and_very_wide_images_reach_the_network_input()
     {
@@ -252,6 +291,31 @@ public sealed class ImageHostileFilesTests
             ("relative path leaves the image folder (data.images.imageRoot)", 1),
             ("label 'normal;covid' is not a class (normal, covid)", 1),
         });
+    }
+
+    [Fact]
+    public void A_class_seen_only_in_the_test_rows_is_skipped_when_classes_are_named_and_counted_as_a_class_otherwise()
+    {
+        using var dir = new TempDirectory();
+        var lines = new List<string> { "path\tlabel\tsplit" };
+        for (var i = 0; i < 12; i++)
+        {
+            File.WriteAllBytes(dir.File($"{i}.png"), Png(8, 8, PngKind.Grey, 8, ClassPicture(8, i % 2, i)));
+            lines.Add($"{i}.png\t{(i % 2 == 0 ? "normal" : "covid")}\t{(i < 8 ? "train" : i < 10 ? "val" : "test")}");
+        }
+        File.WriteAllBytes(dir.File("new.png"), Png(8, 8, PngKind.Grey, 8, ClassPicture(8, 0, 99)));
+        lines.Add("new.png\tcovid-omicron\ttest");
+        File.WriteAllLines(dir.File("labels.tsv"), lines);
+        var options = new ImageSourceOptions { Path = dir.File("labels.tsv"), SplitColumn = "split", Classes = ["normal", "covid"] };
+
+        var named = ImageSourceLoader.Report(options, OneHospital);
+        named.Usable.Should().Be(12);
+        named.SkipReasons.Should().Equal([("label 'covid-omicron' is not a class (normal, covid)", 1)]);
+        // Unnamed, it is a third class: a binary run then stops with one line (found 3 classes, the network takes 2).
+        var found = ImageSourceLoader.Report(options with { Classes = null }, OneHospital);
+        found.Classes.Should().Equal("covid", "covid-omicron", "normal");
+        found.Counts["train"][1].Should().Be(0);
+        found.Counts["test"][1].Should().Be(1);
     }
 
     [Fact]
