@@ -108,6 +108,12 @@ public static class ExperimentsCommand
             Description = "Vanilla arm: batches each hospital keeps in flight (1 synchronous, the default; 2-16; 0 the agent "
             + "chooses from its round trip)."
         };
+        var augmentation = new Option<string?>("--augmentation")
+        {
+            Description = "Image data: augment every arm's training batches alike ('on', or e.g. no-flip,rotation=5,shift=0.05; the agents' "
+                + "data.augmentation); default off. Temporal mode sends each image once and is not augmented.",
+            HelpName = "spec",
+        };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the study of the same name and settings: arms already finished are kept, the "
@@ -118,7 +124,7 @@ public static class ExperimentsCommand
             + "alone, centralised training and federated averaging.")
         {
             data, name, output, model, modelFile, epochs, batch, lr, seed, seeds, arms, maxSamples, features, target, categorical, lipids, ranges,
-                noDefaultRanges, keepSplits, splitLists, classes, auditSteps, pipelineDepth, resume,
+                noDefaultRanges, keepSplits, splitLists, classes, auditSteps, pipelineDepth, augmentation, resume,
         };
         privacy.AddTo(command, privacy.UShaped);
         command.SetAction(async (result, ct) =>
@@ -159,6 +165,12 @@ public static class ExperimentsCommand
                     throw new StudyException(StudyExitCode.Usage, "--split-lists keeps the listed splits whole: leave out --keep-splits and --max-samples");
                 if (lists is not null && !lists.Exists)
                     throw new StudyException(StudyExitCode.Data, $"split-list folder {lists.FullName} does not exist: check --split-lists");
+                AugmentationSettings? augmented = null;
+                if (result.GetValue(augmentation) is { } spec)
+                {
+                    if (isCsv) throw new StudyException(StudyExitCode.Usage, "--augmentation is for image data; a CSV table is not augmented");
+                    augmented = AugmentationSettings.Parse(spec, out var why) ?? throw new StudyException(StudyExitCode.Usage, $"--augmentation: {why}");
+                }
                 var options = new StudyOptions
                 {
                     Name = result.GetValue(name) ?? Path.GetFileNameWithoutExtension(path.Name),
@@ -182,6 +194,7 @@ public static class ExperimentsCommand
                     Resume = result.GetValue(resume),
                     AuditSteps = Math.Max(0, result.GetValue(auditSteps)),
                     PipelineDepth = result.GetValue(pipelineDepth),
+                    Augmentation = augmented,
                     OutputFolder = result.GetValue(output)?.FullName ?? Path.Combine("artifacts", "experiments"),
                 };
                 if (privacy.Problem(result) is { } problem) throw new StudyException(StudyExitCode.Usage, problem);

@@ -56,6 +56,12 @@ internal static class InitCommand
             Description = "Images: class names in index order, comma-separated, the same at every hospital (binary: negative first)."
         };
         var window = new Option<string?>("--window") { Description = "DICOM: the intensity window center:width, e.g. 40:400 (default: each file's own)." };
+        var augmentation = new Option<string?>("--augmentation")
+        {
+            Description = "Images: augment training batches (data.augmentation): 'on' for a flip, up to 10 degrees of rotation and 10% shift, or e.g. "
+                + "no-flip,rotation=5,shift=0.05 (default: off).",
+            HelpName = "spec",
+        };
         var connectionString = new Option<string?>("--connection-string")
         {
             Description = "Storage connection string (development; "
@@ -176,7 +182,7 @@ internal static class InitCommand
             hospital, run, data, dataKind, connectionString, accountName, tenantId, clientId, certificate, containerUri, featuresUri, repliesUri, keyDir,
                 keyId, state,
             preset, features, target, categorical, range, noDefaultRanges, seed, weights, index, validation, test, predefined, replyTimeout, outage, force,
-                consortium, newConsortium, pathColumn, labelColumns, splitColumn, groupColumn, imageRoot, classes, window, floor, maxEpsilon,
+                consortium, newConsortium, pathColumn, labelColumns, splitColumn, groupColumn, imageRoot, classes, window, augmentation, floor, maxEpsilon,
         };
         command.SetAction((parse, cancellationToken) => AgentCli.RunAsync(error, async () =>
         {
@@ -241,6 +247,7 @@ internal static class InitCommand
                     Images = kind == DataKinds.Images ? ImageSettingsFrom(parse.GetValue(pathColumn), parse.GetValue(labelColumns),
                         parse.GetValue(splitColumn), parse.GetValue(groupColumn), parse.GetValue(imageRoot), parse.GetValue(classes),
                         parse.GetValue(window)) : null,
+                    Augmentation = parse.GetValue(augmentation) is { } spec ? ParseAugmentation(spec) : null,
                     Partition = new PartitionSettings
                     {
                         Seed = parse.GetValue(seed),
@@ -317,6 +324,9 @@ internal static class InitCommand
         }));
         return command;
     }
+
+    private static AugmentationSettings ParseAugmentation(string spec) =>
+        AugmentationSettings.Parse(spec, out var problem) ?? throw new AgentException(ExitCode.Usage, $"--augmentation: {problem}.");
 
     private static ImageSettings ImageSettingsFrom(string? pathColumn, string? labelColumns, string? splitColumn, string? groupColumn, string? imageRoot,
         string? classes, string? window)

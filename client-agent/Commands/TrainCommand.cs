@@ -1,4 +1,6 @@
 using System.CommandLine;
+using SplitFunctions.ClientAgent.Configuration;
+using SplitFunctions.ClientAgent.State;
 using SplitFunctions.ClientAgent.Training;
 using SplitFunctions.Core.Consortium;
 using SplitFunctions.Core.Contract;
@@ -70,6 +72,7 @@ internal static class TrainCommand
                 run.Commit(run.State with { LastRejection = null, Pending = redo ? null : run.State.Pending });
                 agentOutput.Info($"retrying message #{rejection.Sequence} the function rejected ({rejection.Reason})");
             }
+            RecordAugmentation(run, config);
             agentOutput.Info($"run {config.RunId} ({run.Manifest.Mode}, {run.Manifest.Model}, {run.Manifest.Epochs} epochs) at hospital {config.HospitalId}");
             if (config.Data.Augmentation is { Enabled: true } a)
             {
@@ -88,5 +91,28 @@ internal static class TrainCommand
             return ExitCode.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A training batch sent but not yet answered is recomputed when the reply comes (after a restart too), with the augmentation it was sent
+    /// with; a data.augmentation edited in between would pair the server's gradients with other images, silently. So with a batch pending the
+    /// change is refused (one line, exit 3); with none it takes effect from the next batch, which is harmless (each batch is drawn afresh).
+    /// </summary>
+    internal static void RecordAugmentation(HospitalRun run, AgentConfiguration config)
+    {
+        var now = run.Augmentation is null || config.Data.Augmentation is not { Enabled: true } a ? "off" : a.Describe();
+        if (AugmentationRefusal(run.State, now) is { } refusal) throw new AgentException(ExitCode.Configuration, refusal);
+        if (run.State.Augmentation != now) run.Commit(run.State with { Augmentation = now });
+    }
+
+    /// <summary>Why <paramref name="now"/> (the augmentation this session would use) cannot replace the state's, or null when it can.</summary>
+    internal static string? AugmentationRefusal(AgentState state, string now)
+    {
+        var pending = state.InFlight is { Count: > 0 } || state.Pending is { Kind: FrameKind.Train or FrameKind.Forward or FrameKind.Backward };
+        if (!pending || state.Augmentation is not { } was || was == now) return null;
+        var batch = state.InFlight is { Count: > 0 } inFlight ? inFlight[0] : state.Pending!;
+        return $"data.augmentation changed ({was} -> {now}) while training batch {batch.Batch + 1} of epoch {batch.Epoch + 1} awaits the function's "
+            + $"reply, and that batch is recomputed with the augmentation it was sent with. Put data.augmentation back to '{was}' for one `train` "
+            + "session (the batch is answered), then change it.";
     }
 }

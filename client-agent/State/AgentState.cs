@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using SplitFunctions.Core.Contract;
+using SplitFunctions.Core.Data;
 using SplitFunctions.Core.Keys;
 
 namespace SplitFunctions.ClientAgent.State;
@@ -55,6 +56,12 @@ public sealed record AgentState
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<PendingFrame>? InFlight { get; init; }
+    /// <summary>
+    /// The training-batch augmentation this state's pending batches were computed with (<see cref="AugmentationSettings.Describe"/>, "off"
+    /// without it); null in states written before it was recorded. A pending batch is recomputed on restart, so it must not change then.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Augmentation { get; init; }
     /// <summary>The function's last rejection; the agent stops until the operator retries it.</summary>
     public RejectionRecord? LastRejection { get; init; }
 

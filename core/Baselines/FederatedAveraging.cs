@@ -13,7 +13,7 @@ public static class FederatedAveraging
 {
     public static (SplitModel Model, IReadOnlyList<EpochResult> History) Train(
         ModelDefinition definition, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, int rounds, int batchSize, ulong seed,
-        ValidationScorer score, EpochProgress? progress = null)
+        ValidationScorer score, EpochProgress? progress = null, ImageAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(hospitals);
@@ -35,7 +35,9 @@ public static class FederatedAveraging
                 for (var k = 0; k < hospitals.Count; k++)
                 {
                     CopyWeights(global, locals[k]);
-                    lossSum += locals[k].TrainEpoch(hospitals[k], batchSize, seed + (ulong)k, round);
+                    // Each participant's rows are numbered from 0: the draw is keyed by (round, participant) so two hospitals' row 5 differ.
+                    var pass = augmentation?.ForEpoch(((long)round * hospitals.Count) + k);
+                    lossSum += locals[k].TrainEpoch(hospitals[k], batchSize, seed + (ulong)k, round, pass);
                 }
                 Average(global, locals, hospitals.Select(h => h.Count / total).ToArray());
                 var validationScore = score(global.Predict(validation), validation.Targets);

@@ -12,7 +12,7 @@ public static class LocalTrainer
 {
     public static (SplitModel Model, IReadOnlyList<EpochResult> History) Train(
         string arm, ModelDefinition definition, TrainingSet train, TrainingSet validation, int epochs, int batchSize, ulong seed,
-        ValidationScorer score, EpochProgress? progress = null, OptimizerSettings? optimizer = null)
+        ValidationScorer score, EpochProgress? progress = null, OptimizerSettings? optimizer = null, ImageAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(train);
@@ -25,7 +25,7 @@ public static class LocalTrainer
         for (var epoch = 0; epoch < epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var sum = model.TrainEpoch(train, batchSize, seed, epoch);
+            var sum = model.TrainEpoch(train, batchSize, seed, epoch, augmentation?.ForEpoch(epoch));
             var validationScore = score(model.Predict(validation), validation.Targets);
             var result = new EpochResult(epoch + 1, sum / train.Count, validationScore, clock.Elapsed.TotalSeconds);
             history.Add(result);

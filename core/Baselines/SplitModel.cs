@@ -65,8 +65,11 @@ public sealed class SplitModel : IDisposable
         return loss;
     }
 
-    /// <summary>One epoch over <paramref name="data"/> in the seeded order of (seed, epoch); returns the loss summed over samples.</summary>
-    public double TrainEpoch(TrainingSet data, int batchSize, ulong seed, int epoch)
+    /// <summary>
+    /// One epoch over <paramref name="data"/> in the seeded order of (seed, epoch); returns the loss summed over samples. With
+    /// <paramref name="augmentation"/> (image data) each gathered batch is augmented as the agent augments its training batches.
+    /// </summary>
+    public double TrainEpoch(TrainingSet data, int batchSize, ulong seed, int epoch, EpochAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         var features = new float[batchSize * data.SampleSize];
@@ -76,6 +79,7 @@ public sealed class SplitModel : IDisposable
         foreach (var batch in BatchOrder.Batches(BatchOrder.Shuffle(data.Count, seed, epoch), batchSize))
         {
             data.Gather(batch, features, targets);
+            augmentation?.Apply(features.AsSpan(0, batch.Count * data.SampleSize), batch);
             sum += TrainStep(features.AsSpan(0, batch.Count * data.SampleSize), targets.AsSpan(0, batch.Count * width), batch.Count) * batch.Count;
         }
         return sum;

@@ -65,16 +65,24 @@ public static class DicomImageDecoder
         }
     }
 
+    /// <summary>Most bytes a file's decoded pixel data (every frame: GDCM decodes them all) may take; the first frame is used.</summary>
+    public const long MaxDecodedBytes = 1L << 30;
+
     private static DecodedImage Read(Assembly gdcm, string path, DicomWindow? configured)
     {
+        var (sopClass, syntax) = FileMeta(path);
+        if (sopClass == MediaDirectoryClass)
+            throw new UnusableImageException("a DICOMDIR (the index of a DICOM export, not an image; the images it lists are read from their own files)");
         dynamic reader = Activator.CreateInstance(gdcm.GetType("gdcm.ImageReader", throwOnError: true)!)!;
         try
         {
             reader.SetFileName(path);
-            if (!reader.Read()) throw new UnusableImageException("not a readable DICOM image (GDCM could not parse it or it has no pixel data)");
+            if (!reader.Read()) throw new UnusableImageException(WhyUnreadable(gdcm, path, syntax));
             dynamic image = reader.GetImage();
             int width = Convert.ToInt32(image.GetDimension(0u));
             int height = Convert.ToInt32(image.GetDimension(1u));
+            int frames = Convert.ToInt32(image.GetNumberOfDimensions()) >= 3 ? Math.Max(1, Convert.ToInt32(image.GetDimension(2u))) : 1;
+            ImageFiles.RequireSize(width, height, "DICOM");
             dynamic format = image.GetPixelFormat();
             int samples = Convert.ToInt32(format.GetSamplesPerPixel());
             int bitsAllocated = Convert.ToInt32(format.GetBitsAllocated());
@@ -89,17 +97,27 @@ public static class DicomImageDecoder
             if (bitsAllocated is not (8 or 16 or 32)) throw new UnusableImageException($"DICOM with {bitsAllocated} bits allocated is not supported");
             long length = Convert.ToInt64(image.GetBufferLength());
             var frame = (long)width * height * samples * (bitsAllocated / 8);
+            if (length > MaxDecodedBytes)
+            {
+                throw new UnusableImageException(string.Create(CultureInfo.InvariantCulture, $"DICOM of {frames} frame(s) would decode to "
+                    + $"{length / (1024 * 1024)} MiB, over the {MaxDecodedBytes / (1024 * 1024)} MiB the agent decodes per file (export fewer frames)"));
+            }
             if (length < frame) throw new UnusableImageException($"DICOM pixel data holds {length} bytes, one frame needs {frame} (truncated?)");
             // GDCM pads a cut uncompressed file with zeros rather than failing: its pixel data cannot be longer than the file.
             bool encapsulated = image.GetTransferSyntax().IsEncapsulated();
             if (!encapsulated && new FileInfo(path).Length < frame)
                 throw new UnusableImageException("truncated DICOM (the file is shorter than its pixel data)");
             var buffer = new byte[length];
-            if (!image.GetBuffer(buffer)) throw new UnusableImageException("GDCM could not decode the pixel data (damaged or unsupported compression)");
+            if (!image.GetBuffer(buffer))
+            {
+                throw new UnusableImageException($"GDCM could not decode the pixel data (damaged, or a compression it does not support: transfer syntax "
+                    + $"{syntax})");
+            }
 
             var values = Samples(buffer, width * height * samples, bitsAllocated, bitsStored, signed);
             if (samples == 3 && planar == 1) values = Interleave(values, width * height);
-            var mode = $"DICOM {bitsStored}-bit {photometric}";
+            // A multi-frame file (a cine loop, a tomosynthesis stack) gives its first frame: one image per file, as the label is per file.
+            var mode = $"DICOM {bitsStored}-bit {photometric}" + (frames > 1 ? $", frame 1 of {frames}" : "");
             if (samples == 3)
             {
                 // Colour: RGB scaled by the stored range; JPEG's YBR_FULL(_422) stays YBR after GDCM's codec and is converted here.
@@ -129,6 +147,51 @@ public static class DicomImageDecoder
         {
             reader.Dispose();
         }
+    }
+
+    private const string MediaDirectoryClass = "1.2.840.10008.1.3.10";
+
+    // Why GDCM's image reader refused a file: no pixel data at all (a report, a presentation state), a transfer syntax GDCM does not know, or damage.
+    private static string WhyUnreadable(Assembly gdcm, string path, string syntax)
+    {
+        dynamic plain = Activator.CreateInstance(gdcm.GetType("gdcm.Reader", throwOnError: true)!)!;
+        try
+        {
+            plain.SetFileName(path);
+            if (!plain.Read()) return $"not a readable DICOM file (GDCM could not parse it: damaged or truncated; transfer syntax {syntax})";
+            dynamic pixelTag = Activator.CreateInstance(gdcm.GetType("gdcm.Tag", throwOnError: true)!, (ushort)0x7FE0, (ushort)0x0010)!;
+            if (!plain.GetFile().GetDataSet().FindDataElement(pixelTag)) return "DICOM without pixel data (not an image: a report, a list or a state)";
+            return $"GDCM cannot read this DICOM image (transfer syntax {syntax}: a compression it does not support, or damaged image attributes)";
+        }
+        finally
+        {
+            plain.Dispose();
+        }
+    }
+
+    // The file meta group (explicit VR little endian after "DICM"): media storage SOP class and transfer syntax UIDs, read before GDCM parses.
+    private static (string SopClass, string Syntax) FileMeta(string path)
+    {
+        var head = new byte[4096];
+        int got;
+        using (var stream = File.OpenRead(path)) got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        string sopClass = "", syntax = "unknown";
+        for (var i = 132; i + 8 <= got;)
+        {
+            var group = BitConverter.ToUInt16(head, i);
+            var element = BitConverter.ToUInt16(head, i + 2);
+            if (group != 2) break;
+            var vr = System.Text.Encoding.ASCII.GetString(head, i + 4, 2);
+            var longForm = vr is "OB" or "OW" or "OF" or "SQ" or "UT" or "UN";
+            var length = longForm ? (long)BitConverter.ToUInt32(head, i + 8) : BitConverter.ToUInt16(head, i + 6);
+            var start = i + (longForm ? 12 : 8);
+            if (start + length > got) break;
+            var text = System.Text.Encoding.ASCII.GetString(head, start, (int)length).TrimEnd('\0', ' ');
+            if (element == 0x0002) sopClass = text;
+            if (element == 0x0010) syntax = text;
+            i = start + (int)length;
+        }
+        return (sopClass, syntax);
     }
 
     private static DicomWindow? FileWindow(Assembly gdcm, dynamic reader)

@@ -24,6 +24,45 @@ public sealed record AugmentationSettings
     /// <summary>Largest shift either way as a fraction of the side (0.1: 2 pixels at 28, 6 at 64, 22 at 224; 0: none).</summary>
     public double MaxShift { get; init; } = 0.1;
 
+    /// <summary>
+    /// Reads the command-line form shared by `splitfn-agent init --augmentation` and `splitfn-local experiments --augmentation`:
+    /// "on" (the defaults), or a comma-separated list of "flip" / "no-flip", "rotation=DEGREES", "shift=FRACTION" (each unnamed
+    /// setting keeps its default). Returns null with <paramref name="problem"/> set when the text is not that.
+    /// </summary>
+    public static AugmentationSettings? Parse(string text, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        problem = null;
+        var settings = new AugmentationSettings();
+        if (text.Trim().Equals("on", StringComparison.OrdinalIgnoreCase)) return settings;
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (key, value) = part.Split('=', 2, StringSplitOptions.TrimEntries) is [var k, var v]
+                ? (k.ToLowerInvariant(), v)
+                : (part.ToLowerInvariant(), null);
+            var number = 0.0;
+            var numeric = value is not null && double.TryParse(value, System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out number);
+            switch (key)
+            {
+                case "flip" when value is null: settings = settings with { HorizontalFlip = true }; break;
+                case "no-flip" when value is null: settings = settings with { HorizontalFlip = false }; break;
+                case "rotation" when numeric: settings = settings with { MaxRotationDegrees = number }; break;
+                case "shift" when numeric: settings = settings with { MaxShift = number }; break;
+                default:
+                    problem = $"augmentation '{part}' is not flip, no-flip, rotation=DEGREES or shift=FRACTION (e.g. --augmentation on, or "
+                        + "--augmentation no-flip,rotation=5,shift=0.05)";
+                    return null;
+            }
+        }
+        problem = settings.Problem();
+        return problem is null ? settings : null;
+    }
+
+    /// <summary>The settings in one line, as logs and the agent's state record them (the inverse of <see cref="Parse"/>).</summary>
+    public string Describe() => FormattableString.Invariant(
+        $"{(HorizontalFlip ? "flip" : "no-flip")},rotation={MaxRotationDegrees},shift={MaxShift}");
+
     /// <summary>A problem with the settings in one line, or null.</summary>
     public string? Problem() =>
         !double.IsFinite(MaxRotationDegrees) || MaxRotationDegrees is < 0 or > 45

@@ -46,7 +46,12 @@ public sealed record ImageCatalog(IReadOnlyList<ImageEntry> Entries, IReadOnlyLi
                 + $"{(options.LabelKind == ImageLabelKind.MultiLabel ? "several labels" : "a value")} per image. Use a CSV/TSV manifest with label columns.");
         }
         var skipped = new List<SkippedImage>();
-        var found = Directory.GetDirectories(options.Path).Select(d => System.IO.Path.GetFileName(d)!).Order(StringComparer.Ordinal).ToList();
+        var found = new List<string>();
+        foreach (var folder in Directory.EnumerateDirectories(options.Path, "*", Listing).Order(StringComparer.Ordinal))
+        {
+            if (IsSystemName(System.IO.Path.GetFileName(folder))) skipped.Add(new(folder, SystemFolderReason));
+            else found.Add(System.IO.Path.GetFileName(folder));
+        }
         var classes = options.Classes ?? found;
         if (classes.Count < 2)
         {
@@ -54,21 +59,81 @@ public sealed record ImageCatalog(IReadOnlyList<ImageEntry> Entries, IReadOnlyLi
                 + $"subfolder per class, at least two (e.g. normal/ and pneumonia/).");
         }
         var entries = new List<ImageEntry>();
+        // Folders already read, by their real path: a symbolic link back up the tree (or a second link to a class) is read once, not forever.
+        var visited = new HashSet<string>(StringComparer.Ordinal) { RealPath(options.Path) };
+        foreach (var name in found) visited.Add(RealPath(System.IO.Path.Combine(options.Path, name)));
         foreach (var name in found)
         {
             var index = IndexOf(classes, name);
             var folder = System.IO.Path.Combine(options.Path, name);
-            foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            foreach (var (file, problem) in FilesUnder(folder, RealPath(folder), visited))
             {
-                if (index < 0) skipped.Add(new(file, $"folder '{name}' is not among the configured classes"));
-                else if (!HasImageExtension(file) && !IsDicomWithoutExtension(file))
-                    skipped.Add(new(file, $"unsupported file type '{System.IO.Path.GetExtension(file)}'"));
+                if (problem is not null) skipped.Add(new(file, problem));
+                else if (index < 0) skipped.Add(new(file, $"folder '{name}' is not among the configured classes"));
+                else if (UnsupportedType(file) is { } reason) skipped.Add(new(file, reason));
                 else entries.Add(new(file, [index], null, null));
             }
         }
-        foreach (var file in Directory.EnumerateFiles(options.Path).Order(StringComparer.Ordinal))
-            skipped.Add(new(file, "not inside a class subfolder"));
+        foreach (var file in Directory.EnumerateFiles(options.Path, "*", Listing).Order(StringComparer.Ordinal))
+            skipped.Add(new(file, IsSystemName(System.IO.Path.GetFileName(file)) ? SystemFileReason : "not inside a class subfolder"));
         return new ImageCatalog(entries, skipped, classes, ["class"]);
+    }
+
+    // Every entry, hidden ones included (the report counts them); links are followed, loops cut by the visited set.
+    private static readonly EnumerationOptions Listing = new() { AttributesToSkip = 0, RecurseSubdirectories = false, IgnoreInaccessible = false };
+
+    private const string SystemFileReason = "hidden or system file (OS metadata)";
+    private const string SystemFolderReason = "hidden or system folder (OS metadata, not a class)";
+
+    // Hidden entries (".DS_Store", "._x.png" AppleDouble forks, ".ipynb_checkpoints") and what macOS and Windows leave in copied folders.
+    private static bool IsSystemName(string name) =>
+        name.StartsWith('.') || name.Equals("__MACOSX", StringComparison.OrdinalIgnoreCase) || name.Equals("Thumbs.db", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("ehthumbs.db", StringComparison.OrdinalIgnoreCase) || name.Equals("desktop.ini", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("$RECYCLE.BIN", StringComparison.OrdinalIgnoreCase) || name.Equals("System Volume Information", StringComparison.OrdinalIgnoreCase);
+
+    private static List<(string File, string? Problem)> FilesUnder(string folder, string real, HashSet<string> visited)
+    {
+        string[] files, folders;
+        try
+        {
+            files = [.. Directory.EnumerateFiles(folder, "*", Listing).Order(StringComparer.Ordinal)];
+            folders = [.. Directory.EnumerateDirectories(folder, "*", Listing).Order(StringComparer.Ordinal)];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [(folder, $"folder cannot be read ({e.Message})")];
+        }
+        var result = new List<(string, string?)>();
+        foreach (var file in files) result.Add((file, IsSystemName(System.IO.Path.GetFileName(file)) ? SystemFileReason : null));
+        foreach (var sub in folders)
+        {
+            var name = System.IO.Path.GetFileName(sub);
+            if (IsSystemName(name))
+            {
+                result.Add((sub, SystemFolderReason));
+                continue;
+            }
+            var subReal = new DirectoryInfo(sub).LinkTarget is null ? System.IO.Path.Combine(real, name) : RealPath(sub);
+            if (!visited.Add(subReal)) result.Add((sub, "folder link to a folder already read (a symbolic link loop or a second path to the same images)"));
+            else result.AddRange(FilesUnder(sub, subReal, visited));
+        }
+        return result;
+    }
+
+    // The folder's path with every symbolic link on it resolved (a loop that cannot be resolved keeps its own path: it is then read once).
+    private static string RealPath(string folder)
+    {
+        var full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(folder));
+        var parent = System.IO.Path.GetDirectoryName(full);
+        var here = parent is null ? full : System.IO.Path.Combine(RealPath(parent), System.IO.Path.GetFileName(full));
+        try
+        {
+            return new DirectoryInfo(here).ResolveLinkTarget(returnFinalTarget: true) is { } target ? RealPath(target.FullName) : here;
+        }
+        catch (IOException)
+        {
+            return here;
+        }
     }
 
     private static ImageCatalog ScanManifest(ImageSourceOptions options)
@@ -108,17 +173,33 @@ public sealed record ImageCatalog(IReadOnlyList<ImageEntry> Entries, IReadOnlyLi
 
         var rows = new List<(string File, string[] Labels, string? Split, string? Group, long Line)>();
         var skipped = new List<SkippedImage>();
+        var rootFull = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(root)) + System.IO.Path.DirectorySeparatorChar;
+        var firstLine = new Dictionary<string, (long Line, string Labels)>(StringComparer.Ordinal);
         while (Read(csv, path))
         {
             var file = csv.GetString(pathColumn);
-            var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(root, file));
             var line = csv.LineNumber;
-            if (string.IsNullOrWhiteSpace(file)) skipped.Add(new($"{path}:{line}", "empty path"));
+            if (string.IsNullOrWhiteSpace(file))
+            {
+                skipped.Add(new($"{path}:{line}", "empty path"));
+                continue;
+            }
+            var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(root, file));
+            var labelText = string.Join("\u001f", labelColumns.Select(c => csv.GetString(c)));
+            // A relative path that climbs out of the image folder is a manifest moved from where it was written (its paths now name other files):
+            // refused. An absolute path names its file on purpose (SplitLists writes them) and is read where it is.
+            if (!System.IO.Path.IsPathRooted(file) && !full.StartsWith(rootFull, StringComparison.Ordinal))
+                skipped.Add(new(full, $"relative path leaves the image folder (data.images.imageRoot) (manifest line {line})"));
+            else if (firstLine.TryGetValue(full, out var first))
+            {
+                skipped.Add(new(full, first.Labels == labelText ? $"listed again (first at manifest line {first.Line})"
+                    : $"listed again with another label (first at manifest line {first.Line})"));
+            }
             else if (!File.Exists(full)) skipped.Add(new(full, $"file not found (manifest line {line})"));
-            else if (!HasImageExtension(full) && !IsDicomWithoutExtension(full))
-                skipped.Add(new(full, $"unsupported file type '{System.IO.Path.GetExtension(full)}'"));
+            else if (UnsupportedType(full) is { } reason) skipped.Add(new(full, $"{reason} (manifest line {line})"));
             else
             {
+                firstLine[full] = (line, labelText);
                 var split = splitColumn >= 0 ? csv.GetString(splitColumn) : null;
                 if (split is not null && NormaliseSplit(split) is null)
                 {
@@ -190,16 +271,26 @@ public sealed record ImageCatalog(IReadOnlyList<ImageEntry> Entries, IReadOnlyLi
         _ => null,
     };
 
-    private static bool HasImageExtension(string file) =>
-        Extensions.Contains(System.IO.Path.GetExtension(file).ToLowerInvariant(), StringComparer.Ordinal);
-
-    // PACS exports often name files by UID without an extension: look for the DICOM magic.
-    private static bool IsDicomWithoutExtension(string file)
+    // Null for a file to decode: an image extension (any case), or DICOM magic in a file without a lettered extension (PACS exports name
+    // files by UID: "1.2.840.113619.2.55").
+    private static string? UnsupportedType(string file)
     {
-        if (System.IO.Path.GetExtension(file).Any(char.IsLetter)) return false;
+        var extension = System.IO.Path.GetExtension(file);
+        if (Extensions.Contains(extension.ToLowerInvariant(), StringComparer.Ordinal)) return null;
+        var unsupported = $"unsupported file type '{extension}'";
+        if (extension.Any(char.IsLetter)) return unsupported;
         Span<byte> head = stackalloc byte[132];
-        using var stream = File.OpenRead(file);
-        return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && DicomImageDecoder.IsDicom(head);
+        try
+        {
+            // Not opened when empty: a named pipe reports no size, and opening it would wait for a writer.
+            if (new FileInfo(file).Length == 0) return unsupported;
+            using var stream = File.OpenRead(file);
+            return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && DicomImageDecoder.IsDicom(head) ? null : unsupported;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot be read ({e.Message})";
+        }
     }
 
     private static bool Read(CsvReader csv, string source)

@@ -6,6 +6,64 @@ namespace SplitFunctions.Core.Data;
 /// </summary>
 public static class ImageFiles
 {
+    /// <summary>
+    /// Most pixels an image (one frame) may have: 50 megapixels, three times a large radiograph (about 4,300 x 3,500), so a real
+    /// scan is never refused while a header declaring 50000x50000 (a decompression bomb: 100 bytes that would take gigabytes) is.
+    /// Checked from the header, before the decoder allocates.
+    /// </summary>
+    public const long MaxPixels = 50_000_000;
+
+    /// <summary>Largest PNG or JPEG file read into memory (DICOM is read by GDCM and bounded by <see cref="MaxPixels"/> per frame).</summary>
+    public const long MaxRasterBytes = 512L * 1024 * 1024;
+
+    /// <summary>Refuses a size beyond <see cref="MaxPixels"/> (or an empty one), with both numbers in the reason.</summary>
+    public static void RequireSize(long width, long height, string format)
+    {
+        if (width <= 0 || height <= 0) throw new UnusableImageException($"damaged {format} (its header declares a {width}x{height} image)");
+        if (width * height > MaxPixels)
+        {
+            throw new UnusableImageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{format} declares {width}x{height} pixels, over the {MaxPixels / 1_000_000} megapixels the agent decodes (a damaged file or a "
+                + $"decompression bomb; downscale real images first)"));
+        }
+    }
+
+    /// <summary>
+    /// Reads, decodes and prepares a file for a network input while holding its share of <see cref="DecodeBudget"/>, so parallel
+    /// decoding never holds more than two of the largest images' pixel buffers at once (small images pass freely). Returns the
+    /// decoded image's size and mode (its pixels released) and the prepared planes.
+    /// </summary>
+    public static (DecodedImage Image, float[] Planes) ReadPrepared(string path, DicomWindow? window, int channels, int height, int width)
+    {
+        RequireContent(path);
+        using var share = DecodeBudget.Take(DeclaredPixels(path));
+        var image = Read(path, window);
+        return (image with { Pixels = [] }, Prepare(image, channels, height, width));
+    }
+
+    // An empty file, or a named pipe or device that reports no size (opening a pipe would wait for a writer forever), is refused unopened.
+    private static void RequireContent(string path)
+    {
+        if (new FileInfo(path) is { Exists: true, Length: 0 }) throw new UnusableImageException("empty file");
+    }
+
+    // The pixels a PNG or JPEG header declares (capped at MaxPixels: beyond it the decoder refuses it anyway); 0 when unknown (DICOM,
+    // which GDCM decodes one file at a time, or a file whose header is unreadable).
+    private static long DeclaredPixels(string path)
+    {
+        try
+        {
+            var head = new byte[64 * 1024];
+            int got;
+            using (var stream = File.OpenRead(path)) got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return Math.Min(MaxPixels, RasterImageDecoder.DeclaredPixels(head.AsSpan(0, got)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Decodes a file; an unusable one is an <see cref="UnusableImageException"/> with the reason.</summary>
     public static DecodedImage Decode(string path, byte[] bytes, DicomWindow? window = null)
     {
@@ -21,7 +79,20 @@ public static class ImageFiles
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            RequireContent(path);
+            using var stream = File.OpenRead(path);
+            // DICOM is read by GDCM from the path: look at its head only; a raster file must fit the size it could plausibly have.
+            var head = new byte[132];
+            var got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            if (got == head.Length && DicomImageDecoder.IsDicom(head)) return DicomImageDecoder.Decode(path, window);
+            if (stream.Length > MaxRasterBytes)
+            {
+                throw new UnusableImageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{stream.Length / (1024 * 1024)} MiB, larger than the {MaxRasterBytes / (1024 * 1024)} MiB a PNG or JPEG may be"));
+            }
+            bytes = new byte[stream.Length];
+            head.AsSpan(0, got).CopyTo(bytes);
+            stream.ReadExactly(bytes.AsSpan(got));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -73,5 +144,56 @@ public static class ImageFiles
             }
         }
         return result;
+    }
+}
+
+/// <summary>
+/// Pixels being decoded at once, across threads: at most two of the largest images (<see cref="ImageFiles.MaxPixels"/> each, about
+/// 1.4 GB of buffers at the peak for a 16-bit RGBA one made RGB), whatever the processor count. A taker waits while others hold the rest.
+/// </summary>
+public static class DecodeBudget
+{
+    /// <summary>The budget in pixels.</summary>
+    public const long Pixels = 2 * ImageFiles.MaxPixels;
+
+    // An object, not a Lock: waiting for a share needs Monitor.Wait and PulseAll.
+    private static readonly object Gate = new();
+    private static long inUse;
+
+    /// <summary>Pixels held now (tests).</summary>
+    public static long InUse
+    {
+        get
+        {
+            lock (Gate) return inUse;
+        }
+    }
+
+    /// <summary>Takes <paramref name="pixels"/> (at most the whole budget), waiting until they are free; dispose to give them back.</summary>
+    public static IDisposable Take(long pixels)
+    {
+        pixels = Math.Clamp(pixels, 0, Pixels);
+        lock (Gate)
+        {
+            // One taker always proceeds when nothing is held, so a single image never waits forever.
+            while (inUse > 0 && inUse + pixels > Pixels) Monitor.Wait(Gate);
+            inUse += pixels;
+        }
+        return new Share(pixels);
+    }
+
+    private sealed class Share(long pixels) : IDisposable
+    {
+        private int disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 1) return;
+            lock (Gate)
+            {
+                inUse -= pixels;
+                Monitor.PulseAll(Gate);
+            }
+        }
     }
 }

@@ -69,10 +69,10 @@ public sealed class ImageSamples : ISampleSource
 
     private float[] Prepare(int index)
     {
-        DecodedImage image;
+        float[] values;
         try
         {
-            image = ImageFiles.Read(files[index], window);
+            values = ImageFiles.ReadPrepared(files[index], window, channels, height, width).Planes;
         }
         catch (UnusableImageException e)
         {
@@ -80,7 +80,6 @@ public sealed class ImageSamples : ISampleSource
             throw new DataFormatException(files[index], $"could be read when training started but not now ({e.Reason}). Leave the image folder "
                 + $"unchanged while the agent trains, then run again.", e);
         }
-        var values = ImageFiles.Prepare(image, channels, height, width);
         var plane = height * width;
         for (var c = 0; c < channels; c++)
         {

@@ -30,6 +30,7 @@ public static class ImageSourceLoader
             throw new DataFormatException(options.Path, $"no usable image ({catalog.Entries.Count + catalog.Skipped.Count} files listed; "
                 + $"{(skipped.Count == 0 ? "none found" : string.Join("; ", reasons))}). Point data.path at a folder of PNG, JPEG or DICOM images.");
         }
+        RequireTwoClasses(options, catalog, usable);
         var (train, validation, test, splitOf) = Split(usable, rule, options.Path);
         if (train.Length == 0)
         {
@@ -62,14 +63,32 @@ public static class ImageSourceLoader
         var (usable, infos, skipped) = Inspect(catalog, options, channels, height, width);
         if (usable.Count == 0)
             throw new DataFormatException(options.Path, $"no usable image ({catalog.Entries.Count + catalog.Skipped.Count} files listed).");
+        RequireTwoClasses(options, catalog, usable);
         var size = channels * height * width;
         var pixels = new float[(long)usable.Count * size];
-        Parallel.For(0, usable.Count, i => ImageFiles.Prepare(ImageFiles.Read(usable[i].Path, options.Window), channels, height, width)
+        Parallel.For(0, usable.Count, i => ImageFiles.ReadPrepared(usable[i].Path, options.Window, channels, height, width).Planes
             .CopyTo(pixels, (long)i * size));
         var rows = Enumerable.Range(0, usable.Count).ToArray();
         var report = ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, [.. rows.Select(_ => "pool")], rows, [], []);
         return (new ImageDataset(pixels, usable.Count, channels, height, width, [.. usable.SelectMany(e => e.Labels)]), report,
             [.. usable.Select(e => e.Split)]);
+    }
+
+    /// <summary>
+    /// A source whose every usable image is one class cannot train a classifier (the network would learn a constant): one error, not a
+    /// run that reports perfect accuracy. Only the whole source counts; one hospital's share may lack a class.
+    /// </summary>
+    public static void RequireTwoClasses(ImageSourceOptions options, ImageCatalog catalog, IReadOnlyList<ImageEntry> usable)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(usable);
+        if (options.LabelKind != ImageLabelKind.SingleClass || usable.Count == 0) return;
+        var first = usable[0].Labels[0];
+        if (usable.Any(e => e.Labels[0] != first)) return;
+        var name = (int)first < catalog.Classes.Count ? catalog.Classes[(int)first] : first.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        throw new DataFormatException(options.Path, $"every usable image is class '{name}' ({usable.Count} images): a classifier needs images of at "
+            + $"least two classes ({string.Join(", ", catalog.Classes)}). Add the other classes' images, or check the labels and the skipped files.");
     }
 
     /// <summary>Lists and decodes the source once for the report alone (at `init`, before the run's network is known).</summary>
@@ -81,6 +100,7 @@ public static class ImageSourceLoader
         var (usable, infos, skipped) = Inspect(catalog, options, 1, 8, 8);
         if (usable.Count == 0)
             return ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, [], [], [], []);
+        RequireTwoClasses(options, catalog, usable);
         var (train, validation, test, splitOf) = Split(usable, rule, options.Path);
         return ImageDataReport.Create(options.Path, catalog, usable, infos, skipped, splitOf, train, validation, test);
     }
@@ -95,9 +115,7 @@ public static class ImageSourceLoader
             var path = catalog.Entries[i].Path;
             try
             {
-                var bytes = File.ReadAllBytes(path);
-                var image = ImageFiles.Decode(path, bytes, options.Window);
-                var planes = ImageFiles.Prepare(image, channels, height, width);
+                var (image, planes) = ImageFiles.ReadPrepared(path, options.Window, channels, height, width);
                 var sum = new double[channels];
                 var squares = new double[channels];
                 var plane = height * width;
@@ -109,7 +127,7 @@ public static class ImageSourceLoader
                         squares[c] += (double)v * v;
                     }
                 }
-                results[i] = (new ImageFileInfo(image.Width, image.Height, image.Mode, Convert.ToHexString(SHA256.HashData(bytes)), sum, squares, plane), null);
+                results[i] = (new ImageFileInfo(image.Width, image.Height, image.Mode, Hash(path), sum, squares, plane), null);
             }
             catch (UnusableImageException e)
             {
@@ -141,6 +159,12 @@ public static class ImageSourceLoader
             }
         }
         return (usable, infos, skipped);
+    }
+
+    private static string Hash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(stream));
     }
 
     /// <summary>

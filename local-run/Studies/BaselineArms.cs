@@ -14,27 +14,28 @@ public static class BaselineArms
 {
     public static ArmResult Centralised(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test,
         TestScorer scoreTest,
-        int epochs, int batchSize, ulong seed, EpochProgress? progress)
+        int epochs, int batchSize, ulong seed, EpochProgress? progress, ImageAugmentation? augmentation = null)
     {
         var pooled = TrainingSet.Concat(hospitals);
         return Local("centralised", "all hospitals' data pooled in one place (the upper "
-            + "reference)", model, pooled, validation, test, scoreTest, epochs, batchSize, seed, progress);
+            + "reference)", model, pooled, validation, test, scoreTest, epochs, batchSize, seed, progress, augmentation);
     }
 
     public static ArmResult SingleHospital(string hospital, double share, ModelDefinition model, TrainingSet data, TrainingSet validation, TrainingSet test,
         TestScorer scoreTest,
-        int epochs, int batchSize, ulong seed, EpochProgress? progress) =>
+        int epochs, int batchSize, ulong seed, EpochProgress? progress, ImageAugmentation? augmentation = null) =>
         Local($"single-{hospital}", $"{hospital} alone ({share:P0} of the training "
-            + $"data)", model, data, validation, test, scoreTest, epochs, batchSize, seed, progress);
+            + $"data)", model, data, validation, test, scoreTest, epochs, batchSize, seed, progress, augmentation);
 
     public static ArmResult Federated(ModelDefinition model, IReadOnlyList<TrainingSet> hospitals, TrainingSet validation, TrainingSet test,
         TestScorer scoreTest,
-        int epochs, int batchSize, ulong seed, EpochProgress? progress)
+        int epochs, int batchSize, ulong seed, EpochProgress? progress, ImageAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(test);
         var clock = Stopwatch.StartNew();
-        var (trained, history) = FederatedAveraging.Train(model, hospitals, validation, epochs, batchSize, seed, ValidationScores.For(model.Task), progress);
+        var (trained, history) = FederatedAveraging.Train(model, hospitals, validation, epochs, batchSize, seed, ValidationScores.For(model.Task), progress,
+            augmentation);
         using (trained)
         {
             var predictions = trained.Predict(test);
@@ -46,12 +47,13 @@ public static class BaselineArms
 
     private static ArmResult Local(string arm, string description, ModelDefinition model, TrainingSet train, TrainingSet validation, TrainingSet test,
         TestScorer scoreTest,
-        int epochs, int batchSize, ulong seed, EpochProgress? progress)
+        int epochs, int batchSize, ulong seed, EpochProgress? progress, ImageAugmentation? augmentation)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(test);
         var clock = Stopwatch.StartNew();
-        var (trained, history) = LocalTrainer.Train(arm, model, train, validation, epochs, batchSize, seed, ValidationScores.For(model.Task), progress);
+        var (trained, history) = LocalTrainer.Train(arm, model, train, validation, epochs, batchSize, seed, ValidationScores.For(model.Task), progress,
+            augmentation: augmentation);
         using (trained)
         {
             var predictions = trained.Predict(test);

@@ -99,6 +99,12 @@ public static class SplitArm
     // The agents must read exactly the rows the in-process arms read: the same mapping, ranges written out, splits kept or not.
     private static string[] InitArguments(StudyOptions options)
     {
+        string[] augmented = options.Augmentation is { } a ? ["--augmentation", a.Describe()] : [];
+        return [.. DataArguments(options), .. augmented];
+    }
+
+    private static string[] DataArguments(StudyOptions options)
+    {
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
         if (options.ImageManifest is not null)
         {

@@ -88,6 +88,13 @@ public static class Study
 
     public static bool IsSplitArm(string arm) => arm is "vanilla" or "temporal" or "ushaped";
 
+    // The in-process arms augment as the agents do (same transform and settings), keyed by a secret kept in the study folder as an agent keeps
+    // its own: so a --resume draws the same augmentations, and the draws never follow from the seed.
+    private static ImageAugmentation? Augmentation(StudyOptions options, ModelDefinition model, string folder, string arm, ulong seed) =>
+        options.Augmentation is { } settings && model.InputShape.Length == 3
+            ? new ImageAugmentation(settings, Core.Privacy.OrderSecret.LoadOrCreate(folder), FormattableString.Invariant($"{arm}-{seed}"), model.InputShape)
+            : null;
+
     private static async Task<IReadOnlyList<ArmResult>> RunArmAsync(string arm, StudyOptions options, ModelDefinition model, StudyMaterial material,
         ArmStore store,
         string folder, ulong seed, EpochProgress progress, CancellationToken ct)
@@ -98,14 +105,15 @@ public static class Study
             {
                 case "centralised":
                     return [BaselineArms.Centralised(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs,
-                        options.BatchSize, seed, progress)];
+                        options.BatchSize, seed, progress, Augmentation(options, model, folder, arm, seed))];
                 case "single":
                     return [.. Enumerable.Range(0, material.Hospitals.Count)
                         .Select(h => BaselineArms.SingleHospital(material.HospitalIds[h], material.Share(h), model, material.Hospitals[h],
-                        material.HospitalValidation(h), material.HospitalTest(h), material.ScoreTest, options.Epochs, options.BatchSize, seed, progress))];
+                        material.HospitalValidation(h), material.HospitalTest(h), material.ScoreTest, options.Epochs, options.BatchSize, seed, progress,
+                        Augmentation(options, model, folder, $"{arm}-{h}", seed)))];
                 case "federated":
                     return [BaselineArms.Federated(model, material.PooledHospitals, material.Validation, material.Test, material.ScoreTest, options.Epochs,
-                        options.BatchSize, seed, progress)];
+                        options.BatchSize, seed, progress, Augmentation(options, model, folder, arm, seed))];
                 case "vanilla" or "temporal" or "ushaped":
                     // Temporal has no validation at the hospitals while the server trains: it takes the epochs vanilla chose.
                     var vanillaEpochs = store.Done.TryGetValue("vanilla", out var vanilla) ? vanilla[0].SelectedEpoch : (int?)null;

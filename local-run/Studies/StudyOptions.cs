@@ -40,6 +40,11 @@ public sealed record StudyOptions
     public int AuditSteps { get; init; }
     /// <summary>The vanilla arm's batches in flight per hospital (manifest pipelineDepth); null: synchronous.</summary>
     public int? PipelineDepth { get; init; }
+    /// <summary>
+    /// Images: the training-batch augmentation every arm applies alike (the split arms' agents through data.augmentation, the in-process
+    /// arms through the same transform); null: none. Temporal sends each image once and is never augmented.
+    /// </summary>
+    public AugmentationSettings? Augmentation { get; init; }
     /// <summary>Continue an earlier run of the same settings: arms already in arms/ are not run again.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool Resume { get; init; }

@@ -48,6 +48,16 @@ internal static class TestImages
         return png.ToArray();
     }
 
+    /// <summary>A valid 1x1 grey PNG whose header declares <paramref name="width"/> x <paramref name="height"/> (a decompression bomb's header).</summary>
+    public static byte[] PngDeclaring(int width, int height)
+    {
+        var png = Png(1, 1, PngKind.Grey, 8, [0]);
+        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), width);
+        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), height);
+        BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32.HashToUInt32(png.AsSpan(12, 17)));
+        return png;
+    }
+
     /// <summary>An 8-bit grey or RGB JPEG (quality 95) of <paramref name="samples"/> (0..255, 1 or 3 per pixel).</summary>
     public static byte[] Jpeg(int width, int height, int channels, IReadOnlyList<int> samples)
     {
@@ -55,6 +65,60 @@ internal static class TestImages
         using var stream = new MemoryStream();
         new ImageWriter().WriteJpg(data, width, height, channels == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, stream, 95);
         return stream.ToArray();
+    }
+
+    /// <summary>
+    /// A baseline JPEG of four components with Adobe's APP14 marker saying CMYK (transform 0), as Photoshop and print workflows
+    /// write them (stored inverted: 255 is no ink). Each 8x8 block is one flat colour (<paramref name="blocks"/>, left to right,
+    /// C, M, Y, K each), so only DC coefficients are coded: a minimal encoder with 4-bit DC codes and a one-bit end-of-block.
+    /// </summary>
+    public static byte[] CmykJpeg(IReadOnlyList<(int C, int M, int Y, int K)> blocks)
+    {
+        var jpeg = new MemoryStream();
+        void Segment(byte marker, byte[] body)
+        {
+            jpeg.Write([0xFF, marker, (byte)((body.Length + 2) >> 8), (byte)(body.Length + 2)]);
+            jpeg.Write(body);
+        }
+        jpeg.Write([0xFF, 0xD8]);
+        Segment(0xEE, [.. "Adobe"u8, 0, 100, 0, 0, 0, 0, 0]);
+        Segment(0xDB, [0, .. Enumerable.Repeat((byte)1, 64)]);
+        var width = blocks.Count * 8;
+        Segment(0xC0, [8, 0, 8, (byte)(width >> 8), (byte)width, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0]);
+        // DC: categories 0-11 all 4 bits long (code = category); AC: only end-of-block, the 1-bit code 0.
+        Segment(0xC4, [0x00, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, .. Enumerable.Range(0, 12).Select(i => (byte)i)]);
+        Segment(0xC4, [0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        Segment(0xDA, [4, 1, 0, 2, 0, 3, 0, 4, 0, 0, 63, 0]);
+        var bits = new List<bool>();
+        void Put(int value, int count)
+        {
+            for (var b = count - 1; b >= 0; b--) bits.Add(((value >> b) & 1) == 1);
+        }
+        var previous = new int[4];
+        foreach (var block in blocks)
+        {
+            int[] values = [block.C, block.M, block.Y, block.K];
+            for (var c = 0; c < 4; c++)
+            {
+                // A flat block's DC coefficient is 8 x (value - 128); coded as the difference from the component's previous block.
+                var dc = 8 * (values[c] - 128);
+                var diff = dc - previous[c];
+                previous[c] = dc;
+                var category = diff == 0 ? 0 : (int)Math.Floor(Math.Log2(Math.Abs(diff))) + 1;
+                Put(category, 4);
+                Put(diff >= 0 ? diff : diff + (1 << category) - 1, category);
+                Put(0, 1);
+            }
+        }
+        while (bits.Count % 8 != 0) bits.Add(true);
+        for (var i = 0; i < bits.Count; i += 8)
+        {
+            var b = (byte)Enumerable.Range(0, 8).Sum(k => bits[i + k] ? 1 << (7 - k) : 0);
+            jpeg.WriteByte(b);
+            if (b == 0xFF) jpeg.WriteByte(0);
+        }
+        jpeg.Write([0xFF, 0xD9]);
+        return jpeg.ToArray();
     }
 
     /// <summary>

@@ -52,12 +52,20 @@ public sealed class ImageSourceAgentTests(AzuriteFixture azurite)
     {
         using var dir = new TempDirectory();
         var images = TestImages.ClassFolder(dir.File("images"), classes: 2, perClass: 40, size: 28);
+        // What a copied hospital folder also holds: OS litter, a link loop, an empty file and a header declaring 50000x50000 (a
+        // decompression bomb); each skipped with its reason at `init` and again when `train` starts, none a crash.
+        await File.WriteAllBytesAsync(Path.Combine(images, "class0", "bomb.png"), TestImages.PngDeclaring(50_000, 50_000));
+        await File.WriteAllBytesAsync(Path.Combine(images, "class1", ".DS_Store"), [0, 0, 0, 1]);
+        await File.WriteAllBytesAsync(Path.Combine(images, "class1", "empty.PNG"), []);
+        Directory.CreateDirectory(Path.Combine(images, "__MACOSX"));
+        Directory.CreateSymbolicLink(Path.Combine(images, "class0", "loop"), images);
         var manifest = RunManifest.ForModel(NewRunId(), ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["img-a", "img-b", "img-c"], seed: 11);
         manifest = manifest with { BatchSize = 16, Epochs = 3 };
 
         var runs = await TrainThreeAsync(dir, manifest, _ => ["--data", images, "--classes", "class0,class1"]);
 
-        runs[0].Output.Should().ContainAll("data report for", "PNG 16-bit grey", "JPEG 8-bit RGB", "PNG 8-bit RGBA", "converted to grey 28x28");
+        runs[0].Output.Should().ContainAll("data report for", "PNG 16-bit grey", "JPEG 8-bit RGB", "PNG 8-bit RGBA", "converted to grey 28x28",
+            "80 usable image(s) of 85 file(s) listed, 5 skipped", "over the 50 megapixels", "hidden or system file", "folder link to a folder already read");
         // 80 images: 16 held out, 64 shared 7:2:1 (45, 13, 6).
         StateFolder.Peek(dir.File("state-0"), manifest.RunId)!.TrainSamples.Should().Be(45);
         // The quadrant pictures are easy: the largest hospital's model separates the test images.

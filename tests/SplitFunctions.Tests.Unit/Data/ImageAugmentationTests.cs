@@ -143,4 +143,52 @@ public sealed class ImageAugmentationTests
         Data = new DataSettings { Path = "data.npz", Kind = DataKinds.ImagesNpz, Augmentation = augmentation },
         StateFolder = "state",
     };
+
+    [Theory]
+    [InlineData("on", true, 10, 0.1)]
+    [InlineData("no-flip,rotation=5,shift=0.05", false, 5, 0.05)]
+    [InlineData(" rotation = 0 ", true, 0, 0.1)]
+    public void The_command_line_form_reads_and_writes_back_the_same_settings(string text, bool flip, double rotation, double shift)
+    {
+        var settings = AugmentationSettings.Parse(text, out var problem);
+        problem.Should().BeNull();
+        settings.Should().Be(new AugmentationSettings { HorizontalFlip = flip, MaxRotationDegrees = rotation, MaxShift = shift });
+        AugmentationSettings.Parse(settings!.Describe(), out _).Should().Be(settings);
+    }
+
+    [Theory]
+    [InlineData("spin=3", "augmentation 'spin=3' is not flip, no-flip, rotation=DEGREES or shift=FRACTION")]
+    [InlineData("rotation=ninety", "augmentation 'rotation=ninety' is not")]
+    [InlineData("rotation=90", "maxRotationDegrees must be 0 to 45, is 90")]
+    [InlineData("shift=0.5", "maxShift must be 0 to 0.25")]
+    public void A_bad_command_line_form_is_one_reason(string text, string reason)
+    {
+        AugmentationSettings.Parse(text, out var problem).Should().BeNull();
+        problem.Should().Contain(reason);
+    }
+
+    [Fact]
+    public void Changing_the_augmentation_with_a_training_batch_pending_is_refused_and_otherwise_accepted()
+    {
+        var state = new ClientAgent.State.AgentState
+        {
+            RunId = Run,
+            HospitalId = "h",
+            Model = "pneumonia-cnn",
+            Mode = "Vanilla",
+            ManifestSha256 = "00",
+            TrainSamples = 8,
+            Augmentation = "flip,rotation=10,shift=0.1",
+        };
+        var pending = new ClientAgent.State.PendingFrame { Sequence = 7, Kind = Core.Contract.FrameKind.Train, Epoch = 1, Batch = 2 };
+        const string Off = "off";
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state, Off).Should().BeNull("no batch pending: the change takes effect from the next batch");
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state with { Pending = pending }, state.Augmentation).Should().BeNull("unchanged");
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state with { Pending = pending with { Kind = Core.Contract.FrameKind.Evaluate } }, Off)
+            .Should().BeNull("an evaluation is never augmented");
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state with { Pending = null, Augmentation = null }, Off).Should().BeNull("an older state");
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state with { Pending = pending }, Off).Should()
+            .StartWith("data.augmentation changed (flip,rotation=10,shift=0.1 -> off) while training batch 3 of epoch 2 awaits the function's reply");
+        ClientAgent.Commands.TrainCommand.AugmentationRefusal(state with { InFlight = [pending] }, Off).Should().NotBeNull("pipelined batches in flight");
+    }
 }

@@ -87,7 +87,9 @@ public sealed class ImageSourceTests
             lines.Add($"{name}\t{new[] { "normal", "viral", "bacterial" }[cls]}\tpatient{i / 2}\t{split}");
         }
         lines.Add("missing.png\tnormal\tpatient99\ttrain");
-        lines.Add("p0_0.png\tfungal\tpatient0\ttest");
+        File.WriteAllBytes(Path.Combine(dir.Path, "extra.png"), Png(12, 12, PngKind.Grey, 8, ClassPicture(12, 0, 77)));
+        lines.Add("extra.png\tfungal\tpatient99\ttest");
+        lines.Add("p0_0.png\tviral\tpatient0\ttest");
         var manifest = Path.Combine(dir.Path, "labels.tsv");
         File.WriteAllLines(manifest, lines);
         var options = new ImageSourceOptions
@@ -105,13 +107,15 @@ public sealed class ImageSourceTests
         shares[0].Validation.Count.Should().Be(6);
         (shares[0].Train.Count + shares[1].Train.Count).Should().Be(18);
         shares[0].Train.Targets.Should().Contain(2f, "classes are numbered in the configured order");
-        shares[0].Report.SkipReasons.Should().BeEquivalentTo(new[] { ("file not found", 1), ("label 'fungal' is not a class (normal, viral, bacterial)", 1) });
+        shares[0].Report.SkipReasons.Should().BeEquivalentTo(new[] { ("file not found", 1), ("label 'fungal' is not a class (normal, viral, bacterial)", 1),
+            ("listed again with another label (first at manifest line 2)", 1) });
 
         // The two hospitals' training patients never meet: each patient's two images land together.
         var report = shares[0].Report.ToString();
         report.Should().Contain("train (other hospitals)");
 
-        File.AppendAllLines(manifest, ["p2_0.png\tnormal\tpatient1\ttest"]);
+        File.WriteAllBytes(Path.Combine(dir.Path, "p1_9.png"), Png(12, 12, PngKind.Grey, 8, ClassPicture(12, 0, 78)));
+        File.AppendAllLines(manifest, ["p1_9.png\tnormal\tpatient1\ttest"]);
         var straddle = () => ImageSourceLoader.Load(options, OneHospital, 1, 8, 8);
         straddle.Should().Throw<DataFormatException>().WithMessage("*patient 'patient1' has images in*a patient's images must all be in one split*");
     }
