@@ -46,6 +46,14 @@ public static class PipelineAccuracyBench
         if (!depths.Contains(1)) depths = [1, .. depths];
         List<Arm> arms = [.. depths.Select(d => new Arm("k" + Text(d), d, 1))];
         if (options.GetFlag("staleness-lr")) arms.AddRange(depths.Where(d => d > 1).Select(d => new Arm($"k{Text(d)}-lr/{Text(d)}", d, d)));
+        // --arms runs some of them (an arm added after a run: the arms are deterministic per seed, so k1 of that run pairs with it).
+        if (options.Get("arms", "") is { Length: > 0 } only)
+        {
+            var names = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (names.FirstOrDefault(n => arms.All(a => a.Name != n)) is { } unknown)
+                throw new ArgumentException($"--arms: '{unknown}' is not one of {string.Join(", ", arms.Select(a => a.Name))}");
+            arms = [.. arms.Where(a => names.Contains(a.Name))];
+        }
         var (train, validation, test, source) = covid ? LoadCovidCt(options, model) : WireBytesBench.LoadPneumonia(options);
         var maxTrain = options.GetInt("max-train", 0);
         // A fixed random subset (the archive's rows are grouped by class: its first rows are one class), the same for every seed and depth.
@@ -82,7 +90,7 @@ public static class PipelineAccuracyBench
             };
         }
 
-        var synchronous = aucs[arms[0].Name];
+        var synchronous = aucs.GetValueOrDefault("k1") ?? [];
         Console.WriteLine($"  seeds {string.Join(", ", seeds)}; test AUC at the epoch chosen on validation:");
         foreach (var arm in arms)
         {
@@ -90,7 +98,7 @@ public static class PipelineAccuracyBench
             var line = string.Create(CultureInfo.InvariantCulture,
                 $"  {arm.Name,-9} {string.Join("  ", figures.Select(a => a.ToString("F4", CultureInfo.InvariantCulture)))}  mean {figures.Average():F4} "
                     + $"sd {StandardDeviation(figures):F4}");
-            if (arm.Depth > 1)
+            if (arm.Depth > 1 && synchronous.Count > 0)
             {
                 var paired = Paired(figures, synchronous);
                 perArm[arm.Name]!["paired_delta_mean"] = paired.Average();
@@ -101,6 +109,11 @@ public static class PipelineAccuracyBench
                         + $"({string.Join(", ", paired.Select(d => d.ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture)))})");
             }
             Console.WriteLine(line);
+        }
+        if (synchronous.Count == 0)
+        {
+            Console.WriteLine("  no k1 arm in this run: no paired differences, nothing merged into the results file");
+            return Task.FromResult(0);
         }
         var deepest = arms.Where(a => a.ClientLearningRateDivisor == 1).MaxBy(a => a.Depth)!;
         var delta = Paired(aucs[deepest.Name], synchronous);

@@ -116,4 +116,39 @@ public sealed class WeightStashingTests
             layer.Release(plain);
         }
     }
+
+    [Fact]
+    public void Stashed_steps_survive_garbage_collections_running_beside_them()
+    {
+        // Summing the per-parameter terms with `a + b` made a temporary Scalar that a collection could finalize while libtorch
+        // read it: a pipelined PneumoniaMNIST run died with "Expected false to be true" (TorchSharp 0.107, as OptimizerTests).
+        var data = Data();
+        using var layer = ClientLayer.Create(Manifest(OptimizerSettings.Adam(1e-3)), trainable: true, secret: null);
+        var stop = 0;
+        var collector = new Thread(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                GC.Collect(0);
+                GC.WaitForPendingFinalizers();
+            }
+        });
+        collector.Start();
+        try
+        {
+            var inFlight = new Queue<StashedForward>();
+            for (var step = 0; step < 3000; step++)
+            {
+                inFlight.Enqueue(layer.ForwardStashed(data, step % 2 == 0 ? First : Second, out _));
+                if (inFlight.Count == 3) layer.ApplyStashedGradient(inFlight.Dequeue(), Gradient(step % 7));
+            }
+            while (inFlight.TryDequeue(out var left)) layer.ApplyStashedGradient(left, Gradient(0));
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            collector.Join();
+        }
+        Weights(layer).Should().OnlyContain(w => float.IsFinite(w));
+    }
 }
