@@ -210,15 +210,14 @@ public sealed class ClientLayer : IDisposable
                 activations.backward([g]);
             }
             optimizer.ZeroGrad();
-            // d/dp sum(p * g) is g exactly: the gradient at the stashed weights becomes the live weights' gradient.
-            torch.Tensor? transfer = null;
+            // d/dp sum(p * g) is g exactly: the gradient at the stashed weights becomes the live weights' gradient. One backward per
+            // parameter, not one of the terms' sum: `a + b` makes its alpha of 1 a temporary Scalar that a garbage collection can
+            // finalize while libtorch reads it (TorchSharp 0.107; "Expected false to be true" in a long pipelined run, see OptimizerTests).
             foreach (var (live, stash) in Network.Module.parameters().Zip(stashed.Replica.Module.parameters()))
             {
                 if (stash.grad is not { } stashGradient) continue;
-                var term = (live * stashGradient.detach()).sum();
-                transfer = transfer is null ? term : transfer + term;
+                (live * stashGradient.detach()).sum().backward();
             }
-            transfer?.backward();
             optimizer.Step();
         }
         finally

@@ -20,8 +20,7 @@ public static class LocalTrainer
         ArgumentNullException.ThrowIfNull(score);
         var model = SplitModel.Create(definition, seed, optimizer);
         var history = new List<EpochResult>();
-        var best = double.NegativeInfinity;
-        (byte[] Client, byte[] Server)? bestWeights = null;
+        var best = new BestEpoch<(byte[] Client, byte[] Server)>();
         for (var epoch = 0; epoch < epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -30,16 +29,12 @@ public static class LocalTrainer
             var result = new EpochResult(epoch + 1, sum / train.Count, validationScore, clock.Elapsed.TotalSeconds);
             history.Add(result);
             progress?.Invoke(arm, result);
-            if (validationScore > best)
-            {
-                best = validationScore;
-                bestWeights = (model.Client.SaveState(), model.Server.SaveState());
-            }
+            best.Offer(epoch + 1, validationScore, () => (model.Client.SaveState(), model.Server.SaveState()));
         }
-        if (bestWeights is { } w)
+        if (best.Epoch > 0)
         {
-            model.Client.LoadState(w.Client);
-            model.Server.LoadState(w.Server);
+            model.Client.LoadState(best.State.Client);
+            model.Server.LoadState(best.State.Server);
         }
         return (model, history);
     }

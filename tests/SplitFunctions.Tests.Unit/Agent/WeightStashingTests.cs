@@ -116,4 +116,48 @@ public sealed class WeightStashingTests
             layer.Release(plain);
         }
     }
+
+    [Fact]
+    public void Stashed_steps_survive_garbage_collections_running_beside_them()
+    {
+        // Summing the per-parameter terms with `a + b` made a temporary Scalar that a collection could finalize while libtorch
+        // read it: a pipelined PneumoniaMNIST run died with "Expected false to be true" (TorchSharp 0.107, as OptimizerTests).
+        // pneumonia-cnn's client block (convolution and batch norm: four parameters, three sums a step) on a few 28x28 images.
+        var random = new Random(3);
+        var pixels = new float[8 * 28 * 28];
+        for (var i = 0; i < pixels.Length; i++) pixels[i] = random.NextSingle();
+        var data = new TrainingSet(pixels, new float[8], [1, 28, 28]);
+        var manifest = RunManifest.ForModel("stash-gc", ModelCatalog.PneumoniaCnn, TrainingMode.Vanilla, ["hospital-a"], seed: 11);
+        using var layer = ClientLayer.Create(manifest, trainable: true, secret: null);
+        var gradient = new float[4 * 32 * 14 * 14];
+        for (var i = 0; i < gradient.Length; i++) gradient[i] = random.NextSingle() - 0.5f;
+        int[] first = [0, 1, 2, 3], second = [4, 5, 6, 7];
+        var stop = 0;
+        var collector = new Thread(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                GC.Collect(0);
+                GC.WaitForPendingFinalizers();
+            }
+        });
+        collector.Start();
+        try
+        {
+            var inFlight = new Queue<StashedForward>();
+            for (var step = 0; step < 3000; step++)
+            {
+                inFlight.Enqueue(layer.ForwardStashed(data, step % 2 == 0 ? first : second, out _));
+                if (inFlight.Count == 3) layer.ApplyStashedGradient(inFlight.Dequeue(), gradient);
+            }
+            while (inFlight.TryDequeue(out var left)) layer.ApplyStashedGradient(left, gradient);
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            collector.Join();
+        }
+        using var weight = layer.Network.GetState("0.weight");
+        weight.data<float>().ToArray().Should().OnlyContain(w => float.IsFinite(w));
+    }
 }
