@@ -228,7 +228,14 @@ public sealed class DicomWorkerPool : IDisposable
                 }
             }
             Kill();
-            process.WaitForExit(5000);
+            // Until its stderr is drained too, so the reason carries the worker's last line (a few seconds at most, never forever).
+            try
+            {
+                process.WaitForExitAsync().Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException)
+            {
+            }
             if (Volatile.Read(ref timedOut) == 1)
             {
                 throw new UnusableImageException(string.Create(CultureInfo.InvariantCulture,
@@ -260,7 +267,7 @@ public sealed class DicomWorkerPool : IDisposable
         {
             try
             {
-                if (!process.HasExited) process.Kill();
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
             }
             catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
             {
