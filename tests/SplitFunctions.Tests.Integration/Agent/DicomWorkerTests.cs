@@ -150,7 +150,8 @@ public sealed class DicomWorkerTests
             for (var i = 1; i <= 2; i++)
             {
                 var act = () => crashing.Decode(file, null);
-                act.Should().Throw<UnusableImageException>().Which.Reason.Should().Be("the DICOM decoder crashed on this file (gdcmJPEGCodec: Corrupt JPEG data)");
+                act.Should().Throw<UnusableImageException>().Which.Reason.Should()
+                    .Be("the DICOM decoder crashed on this file (gdcmJPEGCodec: Corrupt JPEG data)");
                 crashing.Started.Should().Be(i, "the next file gets a fresh worker");
             }
         }
