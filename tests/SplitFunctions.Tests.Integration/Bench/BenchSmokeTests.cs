@@ -21,6 +21,7 @@ public sealed class BenchSmokeTests
     [InlineData("engine", "engine_vs_pytorch")]
     [InlineData("memory", "native_rss")]
     [InlineData("images", "image_folder")]
+    [InlineData("dicom", "dicom_worker")]
     public async Task Benchmark_writes_its_keys_to_the_results_file(string bench, string keys)
     {
         using var folder = new TempDirectory();
@@ -52,6 +53,7 @@ public sealed class BenchSmokeTests
         "engine" => EngineVsPyTorchBench.RunAsync(args),
         "memory" => NativeMemoryBench.RunAsync(args),
         "images" => ImageFolderBench.RunAsync(args),
+        "dicom" => DicomWorkerBench.RunAsync(args),
         _ => throw new ArgumentException(bench),
     };
 }
