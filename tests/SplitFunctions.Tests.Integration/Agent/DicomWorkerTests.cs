@@ -7,7 +7,8 @@ namespace SplitFunctions.Tests.Agent;
 /// <summary>
 /// DICOM decoded in child processes (<see cref="DicomWorker"/>): Debian's GDCM ends its process on some damaged files (an
 /// assertion in its file-meta reader, libjpeg's and OpenJPEG's error exits). The real `splitfn-agent init` on a folder of intact
-/// and damaged DICOM files must read the intact ones, skip each damaged one it cannot decode with a reason, and exit 0; a worker
+/// and damaged DICOM files must read the intact ones, skip each damaged one it cannot decode with a reason, and exit 0 (4 with
+/// one line when nothing usable is left); a worker
 /// that crashes, hangs or answers beyond what it declares costs one file; decoding through a worker is bit-identical to in-process.
 /// </summary>
 public sealed class DicomWorkerTests
@@ -113,6 +114,19 @@ public sealed class DicomWorkerTests
         run.Output.Should().Contain($"{intact.Count + decoded} usable image(s) of {listed} file(s) listed, {damaged.Count - decoded} skipped", run.ToString());
         run.Output.Should().Contain("the DICOM decoder crashed on this file (", run.ToString());
         (run.Output + run.Error).Should().NotContain("   at ", "no stack trace");
+
+        // Nothing usable left (only files that end GDCM): one line and the data exit code, still no crash.
+        foreach (var file in intact.Concat(damaged).Where(f => !f.Contains("-flip", StringComparison.Ordinal))) File.Delete(file);
+        using var empty = AgentTestBed.StartProcess("init", "--config", dir.File("agent2.json"), "--hospital", "hospital-a", "--run", "run-dicom",
+            "--connection-string", "UseDevelopmentStorage=true", "--key-dir", dir.File("keys"), "--data", dir.File("pacs"));
+        var emptyError = empty.StandardError.ReadToEndAsync();
+        _ = await empty.StandardOutput.ReadToEndAsync();
+        await empty.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        empty.ExitCode.Should().Be(4, await emptyError);
+        var lines = (await emptyError).Trim().Split('\n');
+        lines.Should().HaveCount(2, await emptyError);
+        lines[0].Should().Contain("no usable image (3 files listed; ").And.Contain("the DICOM decoder crashed on this file (");
+        lines[1].Should().StartWith("exit code 4 ");
     }
 
     [Fact]
