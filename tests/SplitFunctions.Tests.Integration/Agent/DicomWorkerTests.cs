@@ -8,8 +8,8 @@ namespace SplitFunctions.Tests.Agent;
 /// DICOM decoded in child processes (<see cref="DicomWorker"/>): Debian's GDCM ends its process on some damaged files (an
 /// assertion in its file-meta reader, libjpeg's and OpenJPEG's error exits). The real `splitfn-agent init` on a folder of intact
 /// and damaged DICOM files must read the intact ones, skip each damaged one it cannot decode with a reason, and exit 0 (4 with
-/// one line when nothing usable is left); a worker
-/// that crashes, hangs or answers beyond what it declares costs one file; decoding through a worker is bit-identical to in-process.
+/// one line when nothing usable is left); a worker that crashes, hangs or answers beyond what it declares costs one file;
+/// decoding through a worker is bit-identical to in-process.
 /// </summary>
 public sealed class DicomWorkerTests
 {
