@@ -3,6 +3,8 @@ using SplitFunctions.LocalRun;
 using SplitFunctions.LocalRun.Studies;
 
 // splitfn-local: the local multi-hospital demo and the paper's experiments, on one machine. Exit codes: docs/experiments.md.
+// First: a copy started to decode DICOM files in isolation (GDCM may end the process on a damaged file).
+if (SplitFunctions.Core.Data.DicomWorker.RunIfRequested(args) is { } workerExit) return workerExit;
 var root = new RootCommand("SplitFunctions on one machine: a multi-hospital split-learning demo on Azurite, and the paper's experiments.")
 {
     DemoCommand.Create(),

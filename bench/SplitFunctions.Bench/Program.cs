@@ -1,5 +1,8 @@
 using SplitFunctions.Bench;
 
+// The dicom benchmark starts copies of this program as DICOM workers.
+if (SplitFunctions.Core.Data.DicomWorker.RunIfRequested(args) is { } workerExit) return workerExit;
+
 // Benchmarks print figures and merge their keys into artifacts/bench/results.json (or --results PATH); they never fail on speed.
 var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
@@ -14,6 +17,7 @@ var benches = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.O
     ["memory"] = NativeMemoryBench.RunAsync,
     ["pipeline"] = PipelineAccuracyBench.RunAsync,
     ["images"] = ImageFolderBench.RunAsync,
+    ["dicom"] = DicomWorkerBench.RunAsync,
 };
 
 if (args.Length > 0 && string.Equals(args[0], "all", StringComparison.OrdinalIgnoreCase))

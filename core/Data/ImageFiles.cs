@@ -69,7 +69,7 @@ public static class ImageFiles
     {
         ArgumentNullException.ThrowIfNull(bytes);
         if (bytes.Length == 0) throw new UnusableImageException("empty file");
-        if (DicomImageDecoder.IsDicom(bytes)) return DicomImageDecoder.Decode(path, window);
+        if (DicomImageDecoder.IsDicom(bytes)) return DicomWorker.Decode(path, window);
         return RasterImageDecoder.Decode(bytes);
     }
 
@@ -84,7 +84,7 @@ public static class ImageFiles
             // DICOM is read by GDCM from the path: look at its head only; a raster file must fit the size it could plausibly have.
             var head = new byte[132];
             var got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-            if (got == head.Length && DicomImageDecoder.IsDicom(head)) return DicomImageDecoder.Decode(path, window);
+            if (got == head.Length && DicomImageDecoder.IsDicom(head)) return DicomWorker.Decode(path, window);
             if (stream.Length > MaxRasterBytes)
             {
                 throw new UnusableImageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,

@@ -22,6 +22,7 @@ public sealed class BenchSmokeTests
     [InlineData("memory", "native_rss")]
     [InlineData("images", "image_folder")]
     [InlineData("pipeline", "pipelined_auc_delta")]
+    [InlineData("dicom", "dicom_worker")]
     public async Task Benchmark_writes_its_keys_to_the_results_file(string bench, string keys)
     {
         using var folder = new TempDirectory();
@@ -54,6 +55,7 @@ public sealed class BenchSmokeTests
         "memory" => NativeMemoryBench.RunAsync(args),
         "images" => ImageFolderBench.RunAsync(args),
         "pipeline" => PipelineAccuracyBench.RunAsync(args),
+        "dicom" => DicomWorkerBench.RunAsync(args),
         _ => throw new ArgumentException(bench),
     };
 }
