@@ -132,17 +132,7 @@ public sealed class WeightStashingTests
         var gradient = new float[4 * 32 * 14 * 14];
         for (var i = 0; i < gradient.Length; i++) gradient[i] = random.NextSingle() - 0.5f;
         int[] first = [0, 1, 2, 3], second = [4, 5, 6, 7];
-        var stop = 0;
-        var collector = new Thread(() =>
-        {
-            while (Volatile.Read(ref stop) == 0)
-            {
-                GC.Collect(0);
-                GC.WaitForPendingFinalizers();
-            }
-        });
-        collector.Start();
-        try
+        using (new CollectionsBeside())
         {
             var inFlight = new Queue<StashedForward>();
             for (var step = 0; step < 3000; step++)
@@ -151,11 +141,6 @@ public sealed class WeightStashingTests
                 if (inFlight.Count == 3) layer.ApplyStashedGradient(inFlight.Dequeue(), gradient);
             }
             while (inFlight.TryDequeue(out var left)) layer.ApplyStashedGradient(left, gradient);
-        }
-        finally
-        {
-            Volatile.Write(ref stop, 1);
-            collector.Join();
         }
         using var weight = layer.Network.GetState("0.weight");
         weight.data<float>().ToArray().Should().OnlyContain(w => float.IsFinite(w));

@@ -73,19 +73,7 @@ public sealed class OptimizerTests
         using var _c = client;
         using var optimizer = Optimizer.Create(client, OptimizerSettings.Adam(1e-3));
         using var x = TensorData.FromFloats(GoldenValues.Values("optimizer-gc", 32 * 7, 1.0), [32, .. model.InputShape]);
-        var stop = 0;
-        var collector = new Thread(() =>
-        {
-            while (Volatile.Read(ref stop) == 0)
-            {
-                // Generation 0 only: that is where a step's temporaries are, and it stays quick however large the
-                // test process's heap (full collections made this test take minutes in the whole suite).
-                GC.Collect(0);
-                GC.WaitForPendingFinalizers();
-            }
-        });
-        collector.Start();
-        try
+        using (new CollectionsBeside())
         {
             for (var step = 0; step < 5000; step++)
             {
@@ -95,11 +83,6 @@ public sealed class OptimizerTests
                 (y * y).mean().backward(); // not square(): TorchSharp makes its exponent a temporary Scalar
                 optimizer.Step();
             }
-        }
-        finally
-        {
-            Volatile.Write(ref stop, 1);
-            collector.Join();
         }
     }
 }
