@@ -9,6 +9,7 @@ using SplitFunctions.Core.Metrics;
 using SplitFunctions.Core.Model;
 using SplitFunctions.Core.Runs;
 using SplitFunctions.Functions.Runs;
+using SplitFunctions.LocalRun.Studies;
 
 namespace SplitFunctions.Bench;
 
@@ -264,10 +265,6 @@ public static class PipelineAccuracyBench
     private static int[] Ints(string list) =>
         [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
 
-    private static double StandardDeviation(List<double> values)
-    {
-        if (values.Count < 2) return 0;
-        var mean = values.Average();
-        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-    }
+    // The studies' sample standard deviation; 0 (not NaN) for a single seed, so a one-seed run still prints a number.
+    private static double StandardDeviation(List<double> values) => values.Count < 2 ? 0 : SeedArmSummary.MeanSd(values).Sd;
 }
