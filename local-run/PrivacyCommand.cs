@@ -26,7 +26,7 @@ public static class PrivacyCommand
         };
         var grid = new Option<string>("--grid")
         {
-            Description = "issue29 (cut depth x clipped noise x NoPeek x attacker-aware, 8 arms), default (the earlier absolute-noise grid, 15 arms) or "
+            Description = "issue29 (no defence, then cut depth x clipped noise x NoPeek x attacker-aware, 9 arms), default (the earlier absolute-noise grid, 15 arms) or "
                 + "tiny (2 arms).",
             DefaultValueFactory = _ => "issue29"
         };
@@ -68,7 +68,8 @@ public static class PrivacyCommand
         };
         var maxTrain = new Option<int?>("--max-train")
         {
-            Description = "Use at most this many training images; the rest become the audit's public images (the attacker's, disjoint from the hospital's)."
+            Description = "Use at most this many training images; the rest become the audit's public images (the attacker's, disjoint from the "
+                + "hospitals'; each hospital's audit also has the other hospitals' training images)."
         };
         var seed = new Option<long>("--seed") { Description = "Seed of initial weights, batch order and attackers.", DefaultValueFactory = _ => 42 };
         var output = new Option<string>("--out") { Description = "Folder for privacy.md and each arm's audit.", DefaultValueFactory = _ => "privacy-study" };
@@ -108,18 +109,26 @@ public static class PrivacyCommand
                 var count = Math.Max(1, parse.GetValue(hospitalCount));
                 var weights = ImageStudy.HospitalWeights(count);
                 var shares = SeededRandom.Permutation(trainImages.Count, s ^ 0x7210);
-                var hospitals = new List<PrivacyStudy.Hospital>();
+                var owns = new List<ImageDataset>();
                 var taken = 0;
                 for (var i = 0; i < count; i++)
                 {
                     var size = i == count - 1 ? trainImages.Count - taken : (int)Math.Round(trainImages.Count * weights[i] / weights.Sum());
-                    var own = trainImages.Subset(shares[taken..(taken + size)]);
+                    owns.Add(trainImages.Subset(shares[taken..(taken + size)]));
                     taken += size;
+                }
+                var hospitals = new List<PrivacyStudy.Hospital>();
+                for (var i = 0; i < count; i++)
+                {
                     // Each hospital normalises with its own training statistics, as its agent does.
-                    var statistics = ChannelStatistics.Compute(own);
-                    hospitals.Add(new PrivacyStudy.Hospital($"hospital-{(char)('a' + i)}", ImageStudy.ToTrainingSet(own, statistics),
-                        ImageStudy.ToTrainingSet(study.Validation, statistics), ImageStudy.ToTrainingSet(study.Test, statistics),
-                        heldApart is null ? null : ImageStudy.ToTrainingSet(heldApart, statistics)));
+                    var statistics = ChannelStatistics.Compute(owns[i]);
+                    // The attacker's public images, as the demo's audit gives them: the held-apart images and the other hospitals' training
+                    // images (chest X-rays of the same kind, disjoint from this hospital's rows and from the validation and test images).
+                    var others = owns.Where((_, j) => j != i).ToList();
+                    if (heldApart is not null) others.Insert(0, heldApart);
+                    var publicImages = others.Count == 0 ? null : ImageStudy.ToTrainingSet(others.Aggregate((a, b) => a.Concat(b)), statistics);
+                    hospitals.Add(new PrivacyStudy.Hospital($"hospital-{(char)('a' + i)}", ImageStudy.ToTrainingSet(owns[i], statistics),
+                        ImageStudy.ToTrainingSet(study.Validation, statistics), ImageStudy.ToTrainingSet(study.Test, statistics), publicImages));
                 }
                 Console.WriteLine($"privacy study on {study.Source}: {string.Join(", ", hospitals.Select(h => $"{h.Name} {h.Train.Count}"))} train, "
                     + $"{study.Validation.Count} validation, {study.Test.Count} test; {heldApart?.Count ?? 0} public (held apart); "
@@ -128,7 +137,7 @@ public static class PrivacyCommand
                 var audit = new AuditOptions
                 {
                     DecoderSteps = parse.GetValue(steps),
-                    PublicName = "held-apart training",
+                    PublicName = "held-apart and other hospitals' training",
                     SsimReidentifiedAttacks = parse.GetValue(ssimReid) is > 0 and var k ? k : int.MaxValue,
                     LeakedPairs = [.. parse.GetValue(leaked)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                         .Select(v => int.Parse(v, CultureInfo.InvariantCulture))],

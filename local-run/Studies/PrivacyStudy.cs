@@ -59,7 +59,7 @@ public sealed record PrivacyArmResult(PrivacyArm Arm, IReadOnlyList<PrivacyHospi
 /// </summary>
 public static class PrivacyStudy
 {
-    /// <summary>The grids: "issue29" (cut depth x clipped noise x NoPeek x attacker-aware), "default" (the earlier absolute-noise grid), "tiny".</summary>
+    /// <summary>The grids: "issue29" (no defence, then cut depth x clipped noise x NoPeek x attacker-aware), "default" (the earlier absolute-noise grid), "tiny".</summary>
     public static IReadOnlyList<PrivacyArm> Grid(string name) => name switch
     {
         "tiny" => [new("none", ModelCatalog.PneumoniaCnn, 0, 0), new("nopeek a=2", ModelCatalog.PneumoniaCnn, 0, 2)],
@@ -67,7 +67,10 @@ public static class PrivacyStudy
         [
             // Clipped to C = 1 (every trained sample's norm is far above 1: in effect a normalisation), the noise multiplier sigma is
             // relative to a norm-1 vector of a few hundred values: sigma 0.05 already buries each value under noise 20 times its size.
-            new("none", ModelCatalog.PneumoniaCnnCut3, 0, 0),
+            // The reference is the product without any defence: one block at the hospital, nothing added. Cut depth is a defence
+            // (it costs the small hospitals accuracy: more layers to learn from their own rows), so it is an arm, not the reference.
+            new("none", ModelCatalog.PneumoniaCnn, 0, 0),
+            new("cut3 alone", ModelCatalog.PneumoniaCnnCut3, 0, 0),
             new("cut3 s=1 absolute (the old default)", ModelCatalog.PneumoniaCnnCut3, 1, 0),
             new("cut3 C=1 s=0.05", ModelCatalog.PneumoniaCnnCut3, 0.05, 0) { ClipNorm = 1 },
             new("cut3 C=1 s=0.1", ModelCatalog.PneumoniaCnnCut3, 0.1, 0) { ClipNorm = 1 },
@@ -173,6 +176,9 @@ public static class PrivacyStudy
                         Views = epochs,
                         OrderKnownToServer = false,
                         PublicImages = h.PublicImages,
+                        // Collusion: the largest other hospital (the first, at 7:2:1) hands the server its trained layer.
+                        Colluder = hospitals.Count > 1 ? clients[i == 0 ? 1 : 0] : null,
+                        ColluderName = hospitals[i == 0 ? Math.Min(1, hospitals.Count - 1) : 0].Name,
                     });
                     (reports[0], reports[1]) = (audited2[0], audited2[1]);
                 }
