@@ -195,8 +195,9 @@ public static class PrivacyCommand
                 File.WriteAllText(Path.Combine(folder, "privacy.md"),
                     $"# Privacy trade-off\n\n## Validation (every arm with a result)\n\n{table}\n"
                         + (missing.Count > 0 ? $"Not run: {string.Join(", ", missing)}.\n\n" : "")
-                        + "Chosen on validation (every hospital's AUC within 0.01 of no defence, then the "
-                        + $"least best-attack SSIM above the mean image at the worst hospital, then the fewest re-identified): **{chosen.Arm.Name}**.\n\n"
+                        + "Chosen on validation (every hospital's AUC within 0.01 of no defence, or when no defence keeps that, within 0.01 of "
+                        + "the cheapest defence's worst hospital; then the least best-attack SSIM above the mean image at the worst hospital, then "
+                        + $"the fewest re-identified): **{chosen.Arm.Name}**.\n\n"
                         + $"## Test, scored once: the chosen arm and no defence\n\n{test}\n"
                         + string.Concat(chosen.Hospitals.Where(h => h.Test is not null)
                             .Select(h => $"\n### {h.Hospital} (test)\n\n{LeakageReportFiles.Markdown(h.Test!)}\n")));
