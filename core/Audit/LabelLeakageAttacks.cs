@@ -128,6 +128,26 @@ public static class LabelLeakageAttacks
         return ([.. scores], [.. kept], v);
     }
 
+    /// <summary>
+    /// Model completion (Fu et al., USENIX Security 2022): the server's own outputs ([batch, width] row-major) projected on the tail's
+    /// direction, which it reads off the gradients (<see cref="SpectralScores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, double[])"/>'s
+    /// direction). A linear tail turns each output into its logit along that direction, so the scores rank samples as the hospital's
+    /// prediction does: no noise on a single gradient hides a direction the server estimates from thousands of them.
+    /// </summary>
+    public static float[] CompletionScores(ReadOnlySpan<float> outputs, int batch, ReadOnlySpan<double> direction)
+    {
+        var width = direction.Length;
+        if (outputs.Length != batch * width) throw new ArgumentException($"{outputs.Length} outputs are not {batch} rows of {width}", nameof(outputs));
+        var scores = new float[batch];
+        for (var i = 0; i < batch; i++)
+        {
+            double dot = 0;
+            for (var k = 0; k < width; k++) dot += outputs[i * width + k] * direction[k];
+            scores[i] = (float)dot;
+        }
+        return scores;
+    }
+
     /// <summary>Attack AUC: max(AUC, 1 - AUC) of the scores against the labels (0.5 is chance).</summary>
     public static double Auc(ReadOnlySpan<float> scores, ReadOnlySpan<float> labels)
     {

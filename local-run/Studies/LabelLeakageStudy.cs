@@ -34,7 +34,22 @@ public sealed record LeakageResult(string Defence, double NormAttackAuc, double 
 
     public double LinkedAuc { get; init; }
 
-    public double BestAttackAuc => new[] { NormPooledAuc, DirectionPooledAuc, SpectralPooledAuc, LinkedAuc }.Max();
+    /// <summary>
+    /// Model completion (Fu et al., USENIX Security 2022): the server projects its own output for each training sample on the tail's
+    /// direction, which it reads off the gradients (their first principal direction, signed batch to batch as the spectral attack does):
+    /// for a linear tail that ranks samples as the hospital's prediction does, whatever noise is on each gradient. Pooled over the run.
+    /// </summary>
+    public double CompletionPooledAuc { get; init; }
+
+    /// <summary>Model completion averaged over each training patient's epochs (perfect linking, as <see cref="LinkedAuc"/>).</summary>
+    public double CompletionLinkedAuc { get; init; }
+
+    /// <summary>Model completion on the test patients: the server's outputs for them at the kept epoch's evaluation, on the last direction.</summary>
+    public double CompletionTestAuc { get; init; }
+
+    public double BestAttackAuc =>
+        new[] { NormPooledAuc, DirectionPooledAuc, SpectralPooledAuc, LinkedAuc, CompletionPooledAuc, CompletionLinkedAuc, CompletionTestAuc }
+            .Where(double.IsFinite).Max();
 }
 
 /// <summary>
@@ -84,9 +99,11 @@ public static class LabelLeakageStudy
         var pooled = new Pool();
         var linked = new double[train.Count];
         var linkedViews = new int[train.Count];
+        var completion = new double[train.Count];
+        var completionViews = new int[train.Count];
         var chance = new Random((int)seed);
         double[]? previousDirection = null;
-        var best = (Epoch: 0, Validation: double.NegativeInfinity, Test: double.NaN);
+        var best = (Epoch: 0, Validation: double.NegativeInfinity, Test: double.NaN, CompletionTest: double.NaN);
         var features = new float[model.BatchSize * train.SampleSize];
         var labels = new float[model.BatchSize];
         for (var epoch = 0; epoch < epochs; epoch++)
@@ -124,7 +141,19 @@ public static class LabelLeakageStudy
                     // with the previous one, so the run shares one orientation that no single noisy label can flip.
                     var (spectral, _) = LabelLeakageAttacks.SpectralScores(g, batchLabels, n);
                     var (aligned, _, direction) = LabelLeakageAttacks.SpectralScores(g, batchLabels, n, previousDirection);
-                    if (direction.Length > 0) previousDirection = direction;
+                    if (direction.Length > 0)
+                    {
+                        previousDirection = direction;
+                        // Model completion: the server's own outputs projected on the tail's direction it read off the gradients.
+                        var outputs = LabelLeakageAttacks.CompletionScores(o.detach().ToFloats(), n, direction);
+                        for (var i = 0; i < n; i++)
+                        {
+                            var score = outputs[i];
+                            pooled.Add(3, score, batchLabels[i]);
+                            completion[batch[i]] += score;
+                            completionViews[batch[i]]++;
+                        }
+                    }
                     if (HasBothClasses(kept))
                     {
                         directionSum += LabelLeakageAttacks.Auc(scores, kept);
@@ -152,12 +181,17 @@ public static class LabelLeakageStudy
             }
             var validationAuc = Score(head, body, tail, validation);
             var testAuc = Score(head, body, tail, test);
-            if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, testAuc);
+            // The server computes the body's outputs for the test patients when the hospital evaluates: it can score them too.
+            var completionTest = previousDirection is null ? double.NaN : CompletionScore(head, body, test, previousDirection);
+            if (validationAuc > best.Validation) best = (epoch + 1, validationAuc, testAuc, completionTest);
             log(FormattableString.Invariant($"  {Describe(defence)}: epoch {epoch + 1}, validation AUC {validationAuc:F4}, {clock.Elapsed.TotalSeconds:F0} s"));
         }
         var viewed = Enumerable.Range(0, train.Count).Where(i => linkedViews[i] > 0).ToArray();
         var linkedAuc = LabelLeakageAttacks.Auc(viewed.Select(i => (float)(linked[i] / linkedViews[i])).ToArray(),
             viewed.Select(i => train.Targets[i]).ToArray());
+        var completed = Enumerable.Range(0, train.Count).Where(i => completionViews[i] > 0).ToArray();
+        var completionLinkedAuc = completed.Length == 0 ? double.NaN : LabelLeakageAttacks.Auc(
+            completed.Select(i => (float)(completion[i] / completionViews[i])).ToArray(), completed.Select(i => train.Targets[i]).ToArray());
         return new LeakageResult(Describe(defence), normSum / Math.Max(normBatches, 1), directionSum / Math.Max(directionBatches, 1), best.Epoch,
             best.Validation, best.Test)
         {
@@ -167,14 +201,17 @@ public static class LabelLeakageStudy
             DirectionPooledAuc = pooled.Auc(1),
             SpectralPooledAuc = pooled.Auc(2),
             LinkedAuc = linkedAuc,
+            CompletionPooledAuc = pooled.Auc(3),
+            CompletionLinkedAuc = completionLinkedAuc,
+            CompletionTestAuc = best.CompletionTest,
         };
     }
 
     // Every received gradient's score under each attack, with its label, for one AUC over the run.
     private sealed class Pool
     {
-        private readonly List<float>[] scores = [[], [], []];
-        private readonly List<float>[] labels = [[], [], []];
+        private readonly List<float>[] scores = [[], [], [], []];
+        private readonly List<float>[] labels = [[], [], [], []];
 
         public void Add(int attack, double score, float label)
         {
@@ -195,6 +232,27 @@ public static class LabelLeakageStudy
             else negative = true;
         }
         return positive && negative;
+    }
+
+    // The attack AUC of the server's outputs for data, projected on the direction (model completion at evaluation).
+    private static double CompletionScore(Network head, Network body, TrainingSet data, double[] direction)
+    {
+        var scores = new float[data.Count];
+        var order = Enumerable.Range(0, data.Count).ToArray();
+        const int chunk = 256;
+        var features = new float[chunk * data.SampleSize];
+        var targets = new float[chunk];
+        for (var start = 0; start < data.Count; start += chunk)
+        {
+            var n = Math.Min(chunk, data.Count - start);
+            data.Gather(order.AsSpan(start, n), features, targets);
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            var x = TensorData.FromFloats(features.AsSpan(0, n * data.SampleSize), data.BatchShape(n));
+            LabelLeakageAttacks.CompletionScores(body.Forward(head.Forward(x, train: false), train: false).ToFloats(), n, direction)
+                .CopyTo(scores, start);
+        }
+        return LabelLeakageAttacks.Auc(scores, data.Targets);
     }
 
     private static double Score(Network head, Network body, Network tail, TrainingSet data)
@@ -220,11 +278,13 @@ public static class LabelLeakageStudy
     public static string ToMarkdown(IReadOnlyList<LeakageResult> results)
     {
         var text = new StringBuilder("| defence at the hospital | per batch: norm / direction / spectral (chance) | pooled: norm / direction / spectral "
-            + "| linked views | best attack | epoch | validation AUC | test AUC |\n|---|---|---|---|---|---|---|---|\n");
+            + "| linked views | model completion: pooled / linked / test patients | best attack | epoch | validation AUC | test AUC |\n"
+            + "|---|---|---|---|---|---|---|---|---|\n");
         foreach (var r in results)
         {
             text.Append(CultureInfo.InvariantCulture, $"| {r.Defence} | {r.NormAttackAuc:F3} / {r.DirectionAttackAuc:F3} / {r.SpectralAttackAuc:F3} "
                 + $"({r.ChanceAuc:F3}) | {r.NormPooledAuc:F3} / {r.DirectionPooledAuc:F3} / {r.SpectralPooledAuc:F3} | {r.LinkedAuc:F3} | "
+                + $"{r.CompletionPooledAuc:F3} / {r.CompletionLinkedAuc:F3} / {r.CompletionTestAuc:F3} | "
                 + $"{r.BestAttackAuc:F3} | {r.SelectedEpoch} | {r.ValidationAuc:F4} | {r.TestAuc:F4} |\n");
         }
         return text.ToString();

@@ -215,7 +215,7 @@ public sealed class MarvellTests(ITestOutputHelper output)
     // Trains U-shaped with the defence at the hospital and scores the attacks on every gradient the server received
     // (pooled over the run, scores normalised per batch as a server comparing batches would); returns the attacks'
     // AUCs and the test AUC.
-    private static (double Norm, double Direction, double Spectral, double TestAuc) Run(GradientDefence defence)
+    private static (double Norm, double Direction, double Spectral, double TestAuc, double Completion) Run(GradientDefence defence)
     {
         var rng = new Random(11);
         var (x, y) = Synthetic(768, rng);
@@ -229,6 +229,7 @@ public sealed class MarvellTests(ITestOutputHelper output)
         using var bodyOptimizer = Optimizer.Create(body, TinyModel.Optimizer);
         using var tailOptimizer = Optimizer.Create(tail, TinyModel.Optimizer);
         List<float> normScores = [], normLabels = [], directionScores = [], directionLabels = [], spectralScores = [];
+        double[]? tailDirection = null;
         for (var epoch = 0; epoch < TinyModel.Epochs; epoch++)
         {
             for (var start = 0; start < y.Length; start += 64)
@@ -253,6 +254,9 @@ public sealed class MarvellTests(ITestOutputHelper output)
                 directionScores.AddRange(direction);
                 directionLabels.AddRange(kept);
                 spectralScores.AddRange(LabelLeakageAttacks.SpectralScores(g, labels, 64).Scores);
+                // The direction the server reads off the gradients, signed batch to batch without a label (model completion's).
+                var (_, _, read) = LabelLeakageAttacks.SpectralScores(g, labels, 64, tailDirection);
+                if (read.Length > 0) tailDirection = read;
                 o.backward([TensorData.FromFloats(g, o.shape)]);
                 bodyOptimizer.Step();
                 a.backward([aWire.grad!]);
@@ -260,10 +264,13 @@ public sealed class MarvellTests(ITestOutputHelper output)
             }
         }
         using var noGrad = torch.no_grad();
-        var predictions = tail.Forward(body.Forward(head.Forward(TensorData.FromFloats(testX, [testY.Length, 8]), train: false), train: false), train: false)
-            .ToFloats();
+        var outputs = body.Forward(head.Forward(TensorData.FromFloats(testX, [testY.Length, 8]), train: false), train: false);
+        var predictions = tail.Forward(outputs, train: false).ToFloats();
+        // Model completion on the test patients: the server's outputs for them, projected on the direction it read.
+        var completion = LabelLeakageAttacks.CompletionScores(outputs.ToFloats(), testY.Length, tailDirection!);
         return (LabelLeakageAttacks.Auc([.. normScores], [.. normLabels]), LabelLeakageAttacks.Auc([.. directionScores], [.. directionLabels]),
-            LabelLeakageAttacks.Auc([.. spectralScores], [.. directionLabels]), ClassificationMetrics.RocAuc(predictions, testY));
+            LabelLeakageAttacks.Auc([.. spectralScores], [.. directionLabels]), ClassificationMetrics.RocAuc(predictions, testY),
+            LabelLeakageAttacks.Auc(completion, testY));
     }
 
     [Fact]
@@ -285,5 +292,20 @@ public sealed class MarvellTests(ITestOutputHelper output)
         // Measured: attacks 0.51-0.52 under Marvell against 0.85-1.00 undefended; test AUC 0.957 against 0.998 (the noise is
         // zero-mean, so training still converges, a little slower on this tiny run of six epochs).
         defended.TestAuc.Should().BeGreaterThan(0.9, "the noise is zero-mean: the hospital's training still converges");
+    }
+
+    [Fact]
+    public void Model_completion_reads_the_test_patients_labels_whatever_marvell_does_to_each_gradient()
+    {
+        // Marvell hides the label in each gradient, not the tail's direction: a server that projects its own outputs on that direction
+        // ranks patients as the hospital's model does (Fu et al., USENIX Security 2022), so this attack's AUC follows the model's.
+        foreach (var defence in new[] { new GradientDefence(), new GradientDefence { MarvellPower = 16 } })
+        {
+            var run = Run(defence);
+            output.WriteLine(FormattableString.Invariant($"Marvell s={defence.MarvellPower}: completion {run.Completion:F3}, spectral {run.Spectral:F3}, test AUC {run.TestAuc:F3}"));
+            run.Completion.Should().BeGreaterThan(0.85, "the model learned the task, and the server holds all of it but the tail's scale and bias");
+            run.Completion.Should().BeApproximately(run.TestAuc, 0.05, "the projection ranks patients as the model does");
+            if (defence.MarvellPower > 0) run.Completion.Should().BeGreaterThan(run.Spectral + 0.2, "completion does not read a single noisy gradient");
+        }
     }
 }
