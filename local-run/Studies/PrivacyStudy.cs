@@ -76,6 +76,9 @@ public static class PrivacyStudy
             new("cut3 C=1 s=0.1", ModelCatalog.PneumoniaCnnCut3, 0.1, 0) { ClipNorm = 1 },
             new("cut3 C=1 s=0.05 aa=1", ModelCatalog.PneumoniaCnnCut3, 0.05, 0) { ClipNorm = 1, AttackerAware = 1 },
             new("cut3 C=1 s=0.05 nopeek=2", ModelCatalog.PneumoniaCnnCut3, 0.05, 2) { ClipNorm = 1 },
+            // Between the default and NoPeek 2 (near the privacy goal, far from the accuracy one): where the front bends.
+            new("cut3 C=1 s=0.05 nopeek=0.5", ModelCatalog.PneumoniaCnnCut3, 0.05, 0.5) { ClipNorm = 1 },
+            new("cut3 C=1 s=0.05 nopeek=1", ModelCatalog.PneumoniaCnnCut3, 0.05, 1) { ClipNorm = 1 },
             new("cut3 s=1 absolute aa=1", ModelCatalog.PneumoniaCnnCut3, 1, 0) { AttackerAware = 1 },
             new("cut2 C=1 s=0.1", ModelCatalog.PneumoniaCnnCut2, 0.1, 0) { ClipNorm = 1 },
         ],
