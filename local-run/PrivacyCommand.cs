@@ -26,8 +26,8 @@ public static class PrivacyCommand
         };
         var grid = new Option<string>("--grid")
         {
-            Description = "issue29 (no defence, then cut depth x clipped noise x NoPeek x attacker-aware, 11 arms), default (the earlier absolute-noise grid, 15 arms) or "
-                + "tiny (2 arms).",
+            Description = "issue29 (no defence, then cut depth x clipped noise x NoPeek x attacker-aware, 11 arms), default (the earlier "
+                + "absolute-noise grid, 15 arms) or tiny (2 arms).",
             DefaultValueFactory = _ => "issue29"
         };
         grid.AcceptOnlyFromAmong("issue29", "default", "tiny");

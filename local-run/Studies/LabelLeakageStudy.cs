@@ -238,26 +238,21 @@ public static class LabelLeakageStudy
     private static double CompletionScore(Network head, Network body, TrainingSet data, double[] direction)
     {
         var scores = new float[data.Count];
-        var order = Enumerable.Range(0, data.Count).ToArray();
-        const int chunk = 256;
-        var features = new float[chunk * data.SampleSize];
-        var targets = new float[chunk];
-        for (var start = 0; start < data.Count; start += chunk)
-        {
-            var n = Math.Min(chunk, data.Count - start);
-            data.Gather(order.AsSpan(start, n), features, targets);
-            using var scope = torch.NewDisposeScope();
-            using var noGrad = torch.no_grad();
-            var x = TensorData.FromFloats(features.AsSpan(0, n * data.SampleSize), data.BatchShape(n));
-            LabelLeakageAttacks.CompletionScores(body.Forward(head.Forward(x, train: false), train: false).ToFloats(), n, direction)
-                .CopyTo(scores, start);
-        }
+        ForEachOutputChunk(head, body, data, (start, n, outputs) =>
+            LabelLeakageAttacks.CompletionScores(outputs.ToFloats(), n, direction).CopyTo(scores, start));
         return LabelLeakageAttacks.Auc(scores, data.Targets);
     }
 
     private static double Score(Network head, Network body, Network tail, TrainingSet data)
     {
         var predictions = new float[data.Count];
+        ForEachOutputChunk(head, body, data, (start, _, outputs) => tail.Forward(outputs, train: false).ToFloats().CopyTo(predictions, start));
+        return ClassificationMetrics.RocAuc(predictions, data.Targets);
+    }
+
+    // The body's outputs (what the server computes) for data in order, a chunk at a time, without gradients.
+    private static void ForEachOutputChunk(Network head, Network body, TrainingSet data, Action<int, int, torch.Tensor> use)
+    {
         var order = Enumerable.Range(0, data.Count).ToArray();
         const int chunk = 256;
         var features = new float[chunk * data.SampleSize];
@@ -269,9 +264,8 @@ public static class LabelLeakageStudy
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
             var x = TensorData.FromFloats(features.AsSpan(0, n * data.SampleSize), data.BatchShape(n));
-            tail.Forward(body.Forward(head.Forward(x, train: false), train: false), train: false).ToFloats().CopyTo(predictions, start);
+            use(start, n, body.Forward(head.Forward(x, train: false), train: false));
         }
-        return ClassificationMetrics.RocAuc(predictions, data.Targets);
     }
 
     /// <summary>The results as a markdown table, for docs/results.md.</summary>

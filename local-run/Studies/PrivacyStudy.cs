@@ -59,7 +59,10 @@ public sealed record PrivacyArmResult(PrivacyArm Arm, IReadOnlyList<PrivacyHospi
 /// </summary>
 public static class PrivacyStudy
 {
-    /// <summary>The grids: "issue29" (no defence, then cut depth x clipped noise x NoPeek x attacker-aware), "default" (the earlier absolute-noise grid), "tiny".</summary>
+    /// <summary>
+    /// The grids: "issue29" (no defence, then cut depth x clipped noise x NoPeek x attacker-aware), "default" (the earlier absolute-noise grid),
+    /// "tiny".
+    /// </summary>
     public static IReadOnlyList<PrivacyArm> Grid(string name) => name switch
     {
         "tiny" => [new("none", ModelCatalog.PneumoniaCnn, 0, 0), new("nopeek a=2", ModelCatalog.PneumoniaCnn, 0, 2)],

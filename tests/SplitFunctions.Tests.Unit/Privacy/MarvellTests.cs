@@ -302,7 +302,8 @@ public sealed class MarvellTests(ITestOutputHelper output)
         foreach (var defence in new[] { new GradientDefence(), new GradientDefence { MarvellPower = 16 } })
         {
             var run = Run(defence);
-            output.WriteLine(FormattableString.Invariant($"Marvell s={defence.MarvellPower}: completion {run.Completion:F3}, spectral {run.Spectral:F3}, test AUC {run.TestAuc:F3}"));
+            output.WriteLine(FormattableString.Invariant(
+                $"Marvell s={defence.MarvellPower}: completion {run.Completion:F3}, spectral {run.Spectral:F3}, test AUC {run.TestAuc:F3}"));
             run.Completion.Should().BeGreaterThan(0.85, "the model learned the task, and the server holds all of it but the tail's scale and bias");
             run.Completion.Should().BeApproximately(run.TestAuc, 0.05, "the projection ranks patients as the model does");
             if (defence.MarvellPower > 0) run.Completion.Should().BeGreaterThan(run.Spectral + 0.2, "completion does not read a single noisy gradient");
