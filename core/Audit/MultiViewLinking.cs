@@ -6,10 +6,12 @@ namespace SplitFunctions.Core.Audit;
 /// <summary>
 /// The multi-view attack's first half: a server that receives each patient k times (every epoch, every validation and
 /// evaluation), each time with fresh noise, averages the views it can link to one patient, so the noise shrinks to about
-/// sigma / sqrt(k). With an order the server can derive (today's seed-derived batch order) it links exactly; without
-/// one it links each view to the nearest (L2) running mean of the first view's patients, which is what it can still do;
-/// it links in a denoised space when it has one (e.g. its ridge map's pixels: the noise of thousands of activation values
-/// would otherwise swamp the distances between patients).
+/// sigma / sqrt(k). With an order the server can derive (the batch order before issue 29) it links exactly; without one
+/// it links each later view to the running means of the first view's patients by the one-to-one assignment of least
+/// summed squared (L2) distance, since every view (an epoch, a validation) holds each patient exactly once: that beats
+/// linking each row to its nearest mean alone, which lets many rows fall on one patient. It links in a denoised space
+/// when it has one (e.g. its ridge map's pixels: the noise of thousands of activation values would otherwise swamp the
+/// distances between patients).
 /// </summary>
 public static class MultiViewLinking
 {
@@ -17,12 +19,14 @@ public static class MultiViewLinking
     /// Averages <paramref name="views"/> (k tensors [n, ...], row i of each the same patient). Exact linking: the mean of
     /// the k rows. Otherwise each later view is shuffled (the server does not know its order, <paramref name="seed"/>)
     /// and each of its rows is linked to the nearest running mean of the patients linked so far; returns the averages in
-    /// the first view's order and the fraction of later-view rows linked to their own patient (1 for exact linking).
+    /// the first view's order and the fraction of later-view rows linked to their own patient (1 for exact linking). The
+    /// rows of a view go to distinct patients (<see cref="MinCostAssignment"/>); <paramref name="oneToOne"/> false links
+    /// each row to its nearest mean alone (the weaker server, for comparison).
     /// <paramref name="linkingSpace"/>, when given, maps views to the features the distances are measured in; it must be
     /// linear (the running mean of mapped views is the mapped running mean).
     /// </summary>
     public static (Tensor Average, double LinkingAccuracy) Average(IReadOnlyList<Tensor> views, bool exact, ulong seed,
-        Func<Tensor, Tensor>? linkingSpace = null)
+        Func<Tensor, Tensor>? linkingSpace = null, bool oneToOne = true)
     {
         ArgumentNullException.ThrowIfNull(views);
         if (views.Count == 0) throw new ArgumentException("at least one view is needed", nameof(views));
@@ -43,7 +47,8 @@ public static class MultiViewLinking
             // Nearest running mean: ||v - m||^2 = ||v||^2 - 2 v.m + ||m||^2, the v term constant per row.
             var means = featureSum / counts;
             var distance = means.pow(2).sum(1).unsqueeze(0) - 2 * shuffledFeatures.matmul(means.T);
-            var nearest = distance.argmin(1);
+            var nearest = oneToOne ? tensor(MinCostAssignment.Solve(distance.contiguous().data<double>().ToArray(), (int)n).Select(c => (long)c).ToArray())
+                : distance.argmin(1);
             correct += nearest.eq(tensor(order)).sum().item<long>();
             linked += n;
             sum = sum.index_add(0, nearest, shuffled, 1);

@@ -77,6 +77,45 @@ public sealed class StrongerAuditTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MinCostAssignment_FindsTheCheapestPermutation_AsBruteForceDoes()
+    {
+        var rng = new Random(3);
+        for (var trial = 0; trial < 200; trial++)
+        {
+            var n = rng.Next(1, 7);
+            var cost = Enumerable.Range(0, n * n).Select(_ => Math.Round(rng.NextDouble() * 10, rng.Next(0, 3)) - 5).ToArray();
+            var assignment = MinCostAssignment.Solve(cost, n);
+            assignment.Should().OnlyHaveUniqueItems().And.HaveCount(n);
+            double Sum(IReadOnlyList<int> columns) => columns.Select((c, r) => cost[r * n + c]).Sum();
+            Sum(assignment).Should().BeApproximately(Permutations(n).Min(p => Sum(p)), 1e-9, $"trial {trial}, n = {n}");
+        }
+        MinCostAssignment.Solve([], 0).Should().BeEmpty();
+        FluentActions.Invoking(() => MinCostAssignment.Solve([1, double.NaN, 2, 3], 2)).Should().Throw<ArgumentException>();
+    }
+
+    private static IEnumerable<int[]> Permutations(int n) => n == 0 ? [[]]
+        : Permutations(n - 1).SelectMany(p => Enumerable.Range(0, n).Select(at => p.Take(at).Append(n - 1).Concat(p.Skip(at)).ToArray()));
+
+    [Fact]
+    public void LinkingOneToOne_LinksMoreViewsThanNearestAlone_WhenPatientsAreClose()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(6);
+        var clean = torch.randn(300, 16);
+        var views = Enumerable.Range(0, 4).Select(_ =>
+        {
+            var values = clean.ToFloats();
+            ActivationNoise.Add(values, 0.6);
+            return TensorData.FromFloats(values, clean.shape);
+        }).ToList();
+        var (_, nearest) = MultiViewLinking.Average(views, exact: false, seed: 2, oneToOne: false);
+        var (_, assigned) = MultiViewLinking.Average(views, exact: false, seed: 2);
+        // Every epoch holds each patient once: a server that uses it links more views right than one that links rows one by one.
+        nearest.Should().BeInRange(0.2, 0.95, "the noise is comparable to the distances between patients");
+        assigned.Should().BeGreaterThan(nearest + 0.03);
+    }
+
+    [Fact]
     public void StrongerAudit_BeatsTheOldAttacker_WithPublicImagesMoreViewsAndCollusion()
     {
         var auxiliary = Images(200, 11);
