@@ -144,7 +144,8 @@ public sealed record LeakageReport(IReadOnlyList<AuditAttack> Attacks, double Di
 /// never involved), with the strongest attackers we can run: a closed-form ridge map and a decoder trained to its best
 /// held-out score, from the hospital's images plus public ones, with the client weights known; the same from N leaked
 /// (image, activation) pairs with the weights unknown; with another hospital's layer (collusion); and averaging every
-/// view of a patient the run sends, after the best linking the server can do. Against the mean-image baseline. Pixels are
+/// view of a patient the run sends, linked by the order when the server can derive it, else by content (one to one, and
+/// each view alone). Against the mean-image baseline. Pixels are
 /// compared on [0, 1] (the features' range mapped back linearly; standardisation is affine). Image models only.
 /// </summary>
 public static class LeakageAudit
@@ -152,7 +153,12 @@ public static class LeakageAudit
     /// <summary>Ends the name of the attacker the audit had before issue 29.</summary>
     public const string LegacyMark = "(the audit before issue 29)";
 
-    private sealed record Attacker(string Name, Func<Tensor, Tensor> Reconstruct, int Views = 1, bool ExactLinking = true);
+    private sealed record Attacker(string Name, Func<Tensor, Tensor> Reconstruct, int Views = 1, ViewLinking Linking = ViewLinking.Exact);
+
+    // How a multi-view attacker links a patient's views: by the order (when the server can derive it), or by content, either one to one
+    // (each view holds every patient once) or each view's row to its nearest patient alone. Neither by-content linking wins everywhere
+    // (one to one links more on well-separated patients, nearest alone sometimes more on crowded ones), so the audit runs both.
+    private enum ViewLinking { Exact, OneToOne, NearestAlone }
 
     /// <summary>Audits on <paramref name="test"/>, the attacker's decoders trained from <paramref name="auxiliary"/>.</summary>
     public static LeakageReport Run(Network client, TrainingSet auxiliary, TrainingSet test, AuditOptions options) =>
@@ -251,11 +257,17 @@ public static class LeakageAudit
             progress($"audit: multi-view attack ({k} views), decoder for noise {viewSigma:G3}");
             var (decoderK, stepK) = TrainDecoder(cPool.index_select(0, fit), xPool.index_select(0, fit), Noisy(cPool.index_select(0, held), viewSigma),
                 xPool.index_select(0, held), viewSigma, options.DecoderSteps, options.BatchSize, options, seed);
-            foreach (var exact in options.OrderKnownToServer ? new[] { true, false } : [false])
+            foreach (var linking in options.OrderKnownToServer ? new[] { ViewLinking.Exact, ViewLinking.OneToOne, ViewLinking.NearestAlone }
+                : [ViewLinking.OneToOne, ViewLinking.NearestAlone])
             {
-                var linking = exact ? "exact linking (the batch order is known to the server)" : "nearest-neighbour linking";
-                attackers.Add(new($"ridge, {k} views averaged after {linking}, client weights known, {pool}", ridges[1].Reconstruct, k, exact));
-                attackers.Add(new($"decoder (best at step {stepK}), {k} views averaged after {linking}, client weights known, {pool}", decoderK, k, exact));
+                var how = linking switch
+                {
+                    ViewLinking.Exact => "exact linking (the batch order is known to the server)",
+                    ViewLinking.OneToOne => "one-to-one linking by content",
+                    _ => "nearest-neighbour linking",
+                };
+                attackers.Add(new($"ridge, {k} views averaged after {how}, client weights known, {pool}", ridges[1].Reconstruct, k, linking));
+                attackers.Add(new($"decoder (best at step {stepK}), {k} views averaged after {how}, client weights known, {pool}", decoderK, k, linking));
             }
         }
 
@@ -268,9 +280,14 @@ public static class LeakageAudit
             var cTest = Clean(client, test, testCount, options);
             // Each send carries fresh noise from the agent's own generator; the first is the single-view attacks' input.
             var views = Enumerable.Range(0, multiView ? options.Views : 1).Select(_ => Noisy(cTest, sigma)).ToList();
-            var exactAverage = multiView ? MultiViewLinking.Average(views, exact: true, seed).Average : views[0];
             // Without the order the server links in its ridge map's pixel space (denoised, 1 value per pixel instead of thousands of noisy ones).
-            var (linkedAverage, linkingAccuracy) = multiView ? MultiViewLinking.Average(views, exact: false, seed, ridges[0].Predict) : (views[0], 1.0);
+            var averages = new Dictionary<ViewLinking, (Tensor Average, double Accuracy)>
+            {
+                [ViewLinking.Exact] = multiView ? MultiViewLinking.Average(views, exact: true, seed) : (views[0], 1.0),
+                [ViewLinking.OneToOne] = multiView ? MultiViewLinking.Average(views, exact: false, seed, ridges[0].Predict) : (views[0], 1.0),
+                [ViewLinking.NearestAlone] = multiView ? MultiViewLinking.Average(views, exact: false, seed, ridges[0].Predict, oneToOne: false)
+                    : (views[0], 1.0),
+            };
             var scoring = System.Diagnostics.Stopwatch.StartNew();
             var attacks = new List<AuditAttack>();
             var rows = new List<IReadOnlyList<float[]>> { Pictures(xTest, options.PictureColumns) };
@@ -281,14 +298,14 @@ public static class LeakageAudit
             foreach (var attacker in attackers)
             {
                 using var attackScope = NewDisposeScope();
-                var input = attacker.Views == 1 ? views[0] : attacker.ExactLinking ? exactAverage : linkedAverage;
+                var input = attacker.Views == 1 ? views[0] : averages[attacker.Linking].Average;
                 Tensor reconstruction;
                 using (no_grad()) reconstruction = attacker.Reconstruct(input);
                 reconstructions.Add(reconstruction.MoveToOuterDisposeScope());
                 attacks.Add(Score(attacker.Name, reconstruction, xTest, reidentify: true) with
                 {
                     Views = attacker.Views,
-                    LinkingAccuracy = attacker.Views == 1 ? null : attacker.ExactLinking ? 1.0 : linkingAccuracy,
+                    LinkingAccuracy = attacker.Views == 1 ? null : averages[attacker.Linking].Accuracy,
                 });
                 rows.Add(Pictures(reconstruction, options.PictureColumns));
             }

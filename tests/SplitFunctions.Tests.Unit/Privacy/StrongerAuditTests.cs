@@ -157,6 +157,7 @@ public sealed class StrongerAuditTests(ITestOutputHelper output)
         multiView.BestReidentification.Should().BeGreaterThanOrEqualTo(legacy.BestReidentification);
         multiView.Views.Should().Be(8);
         linked.LinkingAccuracy.Should().BeInRange(0, 1);
+        Row("ridge, 8 views", "one-to-one linking by content").LinkingAccuracy.Should().BeInRange(0, 1, "both by-content linkings are attacks");
         report.Best.Ssim.Should().BeGreaterThanOrEqualTo(multiView.Ssim);
         report.Best.Should().NotBe(legacy);
         report.Attacks.Should().Contain(a => a.Name.StartsWith("collusion: ridge with hospital-b's layer", StringComparison.Ordinal));
