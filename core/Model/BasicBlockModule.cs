@@ -13,24 +13,24 @@ namespace SplitFunctions.Core.Model;
 public sealed class BasicBlockModule : nn.Module<Tensor, Tensor>
 {
     private readonly TorchSharp.Modules.Conv2d conv1;
-    private readonly TorchSharp.Modules.BatchNorm2d bn1;
+    private readonly BatchNormModule bn1;
     private readonly TorchSharp.Modules.Conv2d conv2;
-    private readonly TorchSharp.Modules.BatchNorm2d bn2;
+    private readonly BatchNormModule bn2;
     private readonly TorchSharp.Modules.Sequential? downsample;
 
     public BasicBlockModule(int inChannels, int outChannels, int stride) : base(nameof(BasicBlockModule))
     {
         conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(outChannels);
+        bn1 = new BatchNormModule(outChannels, 4);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, stride: 1, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(outChannels);
+        bn2 = new BatchNormModule(outChannels, 4);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
         register_module("conv2", conv2);
         register_module("bn2", bn2);
         if (stride != 1 || inChannels != outChannels)
         {
-            downsample = nn.Sequential(nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), nn.BatchNorm2d(outChannels));
+            downsample = nn.Sequential(nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), new BatchNormModule(outChannels, 4));
             register_module("downsample", downsample);
         }
     }

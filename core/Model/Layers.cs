@@ -106,7 +106,7 @@ public sealed record AdaptiveAvgPool2d(int Size) : Layer
 public sealed record BatchNorm2d(int Features) : Layer
 {
     public override string Spec => $"batchnorm2d features={Features}";
-    public override nn.Module<Tensor, Tensor> Build() => nn.BatchNorm2d(Features);
+    public override nn.Module<Tensor, Tensor> Build() => new BatchNormModule(Features, 4);
 
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why)
     {
@@ -120,7 +120,7 @@ public sealed record BatchNorm2d(int Features) : Layer
 public sealed record BatchNorm1d(int Features) : Layer
 {
     public override string Spec => $"batchnorm1d features={Features}";
-    public override nn.Module<Tensor, Tensor> Build() => nn.BatchNorm1d(Features);
+    public override nn.Module<Tensor, Tensor> Build() => new BatchNormModule(Features, 2, 3);
 
     public override bool TryOutputShape(IReadOnlyList<long> input, out long[] output, out string why)
     {
