@@ -19,7 +19,7 @@ public static class MultiViewLinking
     /// <summary>
     /// Averages <paramref name="views"/> (k tensors [n, ...], row i of each the same patient). Exact linking: the mean of
     /// the k rows. Otherwise each later view is shuffled (the server does not know its order, <paramref name="seed"/>)
-    /// and each of its rows is linked to the nearest running mean of the patients linked so far; returns the averages in
+    /// and its rows are linked to the running means of the patients linked so far; returns the averages in
     /// the first view's order and the fraction of later-view rows linked to their own patient (1 for exact linking). The
     /// rows of a view go to distinct patients (<see cref="MinCostAssignment"/>); <paramref name="oneToOne"/> false links
     /// each row to its nearest mean alone.
@@ -48,13 +48,13 @@ public static class MultiViewLinking
             // Nearest running mean: ||v - m||^2 = ||v||^2 - 2 v.m + ||m||^2, the v term constant per row.
             var means = featureSum / counts;
             var distance = means.pow(2).sum(1).unsqueeze(0) - 2 * shuffledFeatures.matmul(means.T);
-            var nearest = oneToOne ? tensor(MinCostAssignment.Solve(distance.contiguous().data<double>().ToArray(), (int)n).Select(c => (long)c).ToArray())
+            var linkedTo = oneToOne ? tensor(MinCostAssignment.Solve(distance.contiguous().data<double>().ToArray(), (int)n).Select(c => (long)c).ToArray())
                 : distance.argmin(1);
-            correct += nearest.eq(tensor(order)).sum().item<long>();
+            correct += linkedTo.eq(tensor(order)).sum().item<long>();
             linked += n;
-            sum = sum.index_add(0, nearest, shuffled, 1);
-            featureSum = featureSum.index_add(0, nearest, shuffledFeatures, 1);
-            counts = counts.index_add(0, nearest, ones(n, 1, dtype: float64), 1);
+            sum = sum.index_add(0, linkedTo, shuffled, 1);
+            featureSum = featureSum.index_add(0, linkedTo, shuffledFeatures, 1);
+            counts = counts.index_add(0, linkedTo, ones(n, 1, dtype: float64), 1);
         }
         var average = (sum / counts).to(views[0].dtype).reshape(shape);
         return (average.MoveToOuterDisposeScope(), (double)correct / linked);

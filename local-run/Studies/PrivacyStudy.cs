@@ -174,6 +174,8 @@ public static class PrivacyStudy
                 var reports = new LeakageReport?[2];
                 if (i < audited)
                 {
+                    // Collusion: the largest other hospital (the first, at 7:2:1) hands the server its trained layer.
+                    int? colluder = hospitals.Count > 1 ? (i == 0 ? 1 : 0) : null;
                     var audited2 = LeakageAudit.Run(clients[i], h.Train, [h.Validation, h.Test], audit with
                     {
                         NoiseSigma = arm.ReleaseNoise,
@@ -182,9 +184,8 @@ public static class PrivacyStudy
                         Views = epochs,
                         OrderKnownToServer = false,
                         PublicImages = h.PublicImages,
-                        // Collusion: the largest other hospital (the first, at 7:2:1) hands the server its trained layer.
-                        Colluder = hospitals.Count > 1 ? clients[i == 0 ? 1 : 0] : null,
-                        ColluderName = hospitals[i == 0 ? Math.Min(1, hospitals.Count - 1) : 0].Name,
+                        Colluder = colluder is { } c ? clients[c] : null,
+                        ColluderName = colluder is { } n ? hospitals[n].Name : audit.ColluderName,
                     });
                     (reports[0], reports[1]) = (audited2[0], audited2[1]);
                 }
